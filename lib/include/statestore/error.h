@@ -1,0 +1,63 @@
+// statestore::Error — the one exception type every public entry point throws.
+//
+// Contract (held by every public method of the library):
+//   * Failures are reported as statestore::Error; no SQLiteCpp, SQLite or Boost exception ever
+//     escapes. std::bad_alloc may still escape, as from any C++ library.
+//   * An absent key is std::nullopt, never an error. NotFound is used only where absence is an
+//     error (reverting an unknown revision, opening a missing file read-only).
+//   * A method that throws has changed nothing durable: the transaction it ran in was rolled back.
+//   * Destructors never throw.
+#ifndef STATESTORE_ERROR_H_
+#define STATESTORE_ERROR_H_
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace statestore {
+
+enum class ErrorCode {
+  // Another connection held a lock for longer than Options::busy_timeout. Retrying later may work.
+  kBusy,
+  // A compare-and-set saw another version, or a revert would overwrite a later change.
+  kConflict,
+  // Something that must exist does not (an unknown revision, a missing file opened read-only).
+  kNotFound,
+  // The caller passed something the library refuses: bad key, oversize value, wrong type, a
+  // nested transact(), options that contradict an already open Store.
+  kInvalidArgument,
+  // The file is not a statestore database, or SQLite found it damaged.
+  kCorruption,
+  // The operating system failed a read, write, fsync or lock; or the Store stopped accepting
+  // writes after such a failure (see Store: a failed commit poisons the write path).
+  kIoError,
+  // The disk (or SQLite's size limit) is full.
+  kFull,
+  // A write was attempted through a read-only Store or on a read-only file.
+  kReadOnly,
+  // The file was written by a newer statestore; this library will not touch it.
+  kSchemaTooNew,
+  // A bug in statestore or an unexpected SQLite answer. Please report it.
+  kInternal,
+};
+
+// Returns a stable lower-case name ("busy", "conflict", ...), used in messages and by statectl.
+std::string_view ToString(ErrorCode code);
+
+class Error : public std::runtime_error {
+ public:
+  // `sqlite_code` is SQLite's extended result code when SQLite produced the failure, else 0.
+  Error(ErrorCode code, const std::string& message, int sqlite_code = 0);
+
+  ErrorCode code() const noexcept { return code_; }
+  // SQLite's extended result code (e.g. 517 = SQLITE_BUSY_SNAPSHOT), or 0.
+  int sqlite_code() const noexcept { return sqlite_code_; }
+
+ private:
+  ErrorCode code_;
+  int sqlite_code_;
+};
+
+}  // namespace statestore
+
+#endif  // STATESTORE_ERROR_H_

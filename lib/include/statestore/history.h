@@ -1,0 +1,82 @@
+// statestore history — the durable record of every committed transaction.
+//
+// Each commit that changed something gets a Revision, a UTC timestamp, an origin and its list of
+// changes. History rows are written in the same SQLite transaction as the state they describe, so
+// the two never disagree: a rolled-back transaction leaves no history, and a committed one is
+// never missing from it (until retention compacts it away).
+#ifndef STATESTORE_HISTORY_H_
+#define STATESTORE_HISTORY_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "statestore/revision.h"
+#include "statestore/value.h"
+
+namespace statestore {
+
+using Clock = std::chrono::system_clock;
+
+// Who committed: the process and OS thread (Linux TID), and a free-form label (Options or
+// TransactOptions or Transaction::set_label).
+struct Origin {
+  std::int64_t pid = 0;
+  std::int64_t thread_id = 0;
+  std::string label;
+};
+
+// One write. `old_value` is nullopt when the key did not exist before; `new_value` is nullopt when
+// the write erased it. A key written several times in one transaction has one Change per write,
+// in order, so replaying changes in (revision, order) reproduces the state exactly.
+struct Change {
+  std::string keyspace;
+  std::string key;
+  std::optional<Value> old_value;
+  std::optional<Value> new_value;
+};
+
+struct Commit {
+  Revision revision = 0;
+  Clock::time_point time;  // UTC, microsecond precision
+  Origin origin;
+  std::vector<Change> changes;
+};
+
+// A history query. All set filters must match. Changes of a commit that do not match the
+// keyspace/key_prefix filters are left out of the result, and a commit with no matching change
+// is left out entirely.
+struct HistoryQuery {
+  Revision from_revision = 0;  // inclusive; 0 = the oldest retained revision
+  Revision to_revision = 0;    // inclusive; 0 = the head revision
+  std::optional<Clock::time_point> since;  // commit time >= since
+  std::optional<Clock::time_point> until;  // commit time < until
+  std::string keyspace;                    // empty = every keyspace
+  std::string key_prefix;                  // empty = every key
+  std::optional<std::string> label;        // exact origin label
+  std::optional<std::int64_t> pid;         // origin process
+  std::size_t limit = 0;                   // at most this many commits (0 = no limit)
+  bool newest_first = false;
+};
+
+// The retained range: revisions first..head exist in history (first > head when empty).
+// `compacted_through` is the highest revision that retention removed (0 if none).
+struct HistoryBounds {
+  Revision first = 1;
+  Revision head = 0;
+  Revision compacted_through = 0;
+};
+
+struct RevertOptions {
+  // Revert even if a later transaction changed one of the same keys (its change is overwritten).
+  bool force = false;
+  // Origin label of the reverting commit; empty = "revert <rev>".
+  std::string label;
+};
+
+}  // namespace statestore
+
+#endif  // STATESTORE_HISTORY_H_

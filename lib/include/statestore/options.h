@@ -1,0 +1,81 @@
+// statestore::Options — how a Store is opened. A plain struct: every field has a default and a
+// comment saying what it costs and what it protects.
+#ifndef STATESTORE_OPTIONS_H_
+#define STATESTORE_OPTIONS_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace statestore {
+
+// What an acknowledged commit (transact() returned) survives.
+enum class Durability {
+  // transact() returns only after the commit is in the WAL and the WAL was fsync'ed
+  // (SQLite synchronous=FULL). The commit survives a process crash and an OS crash or power loss.
+  // Costs one fsync per group of concurrent commits (writers' commits are grouped).
+  kFull,
+  // transact() returns after the commit is written to the WAL but before it is fsync'ed
+  // (SQLite synchronous=NORMAL). The commit survives the process crashing (SIGKILL, abort), but an
+  // OS crash or power loss may lose the most recent commits — never a part of one commit, and
+  // never older commits: the database stays consistent.
+  kNormal,
+};
+
+// How much history is kept. A commit is removed as soon as it falls outside *any* enabled limit
+// (the head revision is always kept). Zero disables a limit;
+// both zero (the default) keeps every revision. Compaction deletes history rows only; it never
+// touches the current state, and it runs in small batches so it never stalls writers.
+struct HistoryRetention {
+  // Keep at most this many most recent revisions (0 = no limit by count).
+  std::uint64_t keep_revisions = 0;
+  // Keep revisions committed within this long before now (0 = no limit by age).
+  std::chrono::seconds keep_for{0};
+};
+
+struct Options {
+  // See Durability. Default: kFull — nothing acknowledged is ever lost.
+  Durability durability = Durability::kFull;
+
+  // How long an operation waits for another connection (thread or process) holding the write lock
+  // before failing with ErrorCode::kBusy. Write transactions are retried internally within this
+  // bound; callers never see "database is locked" while a lock is held for less than this.
+  std::chrono::milliseconds busy_timeout{5000};
+
+  // Maximum number of keys held by the read cache (positive and negative entries together),
+  // spread over shards. 0 disables the cache: every read goes to SQLite.
+  std::size_t cache_capacity = 100'000;
+
+  // History retention; see HistoryRetention. Default: keep everything.
+  HistoryRetention history_retention;
+
+  // Label recorded as the origin of every commit made through this Store unless a transaction sets
+  // its own (TransactOptions::label). Empty by default; statectl uses "statectl".
+  std::string origin_label;
+
+  // Where the library logs. Null (the default) means a logger named "statestore" writing to
+  // stderr at level warn. The library never logs stored values above debug level.
+  std::shared_ptr<spdlog::logger> logger;
+
+  // Open without write access: migrations are not run (an outdated schema is an error), every
+  // write fails with kReadOnly, and nothing is created. The file must exist (else kNotFound).
+  bool read_only = false;
+
+  // Create the file (mode 0600) if it does not exist. Ignored when read_only.
+  bool create_if_missing = true;
+
+  // When the -wal file grows past this many bytes, the Store runs a RESTART checkpoint after a
+  // commit (SQLite's automatic PASSIVE checkpoints can starve under steady readers) and the WAL is
+  // truncated. 0 disables the store's own checkpoints (SQLite's automatic ones still run).
+  std::uint64_t wal_checkpoint_bytes = 64ull << 20;
+};
+
+}  // namespace statestore
+
+#endif  // STATESTORE_OPTIONS_H_

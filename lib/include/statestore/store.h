@@ -1,0 +1,111 @@
+// statestore::Store — an open database file and everything that hangs off it.
+//
+// Thread safety: a Store is safe for concurrent use from any number of threads without external
+// synchronization. Several processes may open the same file at once; their commits are
+// serialized by SQLite's write lock and every process sees every other's commits.
+//
+// Open the same file twice in one process and you get the same Store back (one cache, one
+// writer per file per process). The Store closes when the last shared_ptr to it is released;
+// that must not happen inside a transaction body.
+//
+// After a commit fails with kIoError or kFull (a failed write or fsync), the Store refuses every
+// later write with kIoError until it is reopened: after a failed fsync the state of the file on
+// disk is unknown, and carrying on could acknowledge commits that are not durable (LevelDB makes
+// the same choice). Reads keep working.
+#ifndef STATESTORE_STORE_H_
+#define STATESTORE_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "statestore/error.h"
+#include "statestore/history.h"
+#include "statestore/options.h"
+#include "statestore/revision.h"
+#include "statestore/stats.h"
+#include "statestore/transaction.h"
+#include "statestore/value.h"
+
+namespace statestore {
+
+class Store {
+ public:
+  using Body = std::function<void(Transaction&)>;
+
+  // Opens (creating if allowed) the database at `path` and brings its schema up to date.
+  // Throws: Error(kCorruption) for a file that is not a statestore database or is damaged;
+  // kSchemaTooNew for a file written by a newer statestore; kNotFound for a missing file with
+  // read_only or !create_if_missing; kInvalidArgument for a network file system or options that
+  // contradict a Store already open on the same file in this process; kIoError, kBusy.
+  // A refused file is left byte-for-byte unchanged.
+  static std::shared_ptr<Store> open(const std::string& path, const Options& options = {});
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
+
+  // Runs `body` in one write transaction and commits it. Returns the revision of the commit, or
+  // the current head revision if the body changed nothing (no revision is used up then).
+  //
+  // If the body throws, every write it made is rolled back — state, history and cache — and the
+  // exception propagates unchanged. The body may run more than once: when a lock wait or an
+  // SQLite-level retry forces the transaction to start over, the body is run again from scratch,
+  // so it must not have side effects outside `tx` that cannot be repeated.
+  // Concurrent callers' bodies may be run by one thread inside one SQLite transaction (group
+  // commit); each body still commits or rolls back on its own, and transact() returns only once
+  // the caller's commit is durable as Options::durability promises.
+  //
+  // Throws: whatever the body throws; Error(kBusy) if the write lock could not be had within
+  // busy_timeout; kReadOnly, kIoError, kFull; kInvalidArgument when called from inside a body.
+  virtual Revision transact(const Body& body, const TransactOptions& options = {}) = 0;
+
+  // Runs `body` on one consistent read snapshot. Writes through `tx` throw Error(kReadOnly).
+  virtual void read(const Body& body) = 0;
+
+  // Single reads, answered from the read cache when possible. A read that starts after any
+  // commit (from this process or another) returned sees that commit.
+  virtual std::optional<Value> get(std::string_view keyspace, std::string_view key) = 0;
+  virtual std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) = 0;
+  // Uncached, one snapshot; see Transaction::list.
+  virtual std::vector<Entry> list(std::string_view keyspace, std::string_view prefix = {},
+                                  std::size_t limit = 0) = 0;
+  // Keyspace names that exist, sorted.
+  virtual std::vector<std::string> keyspaces() = 0;
+
+  // Single-write transactions. Return the new revision (erase: the head revision if the key did
+  // not exist).
+  virtual Revision put(std::string_view keyspace, std::string_view key, const Value& value) = 0;
+  virtual Revision erase(std::string_view keyspace, std::string_view key) = 0;
+
+  // History. See history.h.
+  virtual HistoryBounds history_bounds() = 0;
+  virtual std::vector<Commit> history(const HistoryQuery& query = {}) = 0;
+  // One commit with all its changes, or nullopt if not retained (or never existed).
+  virtual std::optional<Commit> commit_at(Revision revision) = 0;
+
+  // Writes back the values `revision` overwrote, as a new transaction, and returns its revision.
+  // Throws: Error(kNotFound) if `revision` is not in retained history; kConflict naming the key
+  // and the later revision if a later transaction changed one of the same keys and !force.
+  virtual Revision revert(Revision revision, const RevertOptions& options = {}) = 0;
+
+  // Applies Options::history_retention now, in small batches; returns how many revisions were
+  // removed. (The store also does this by itself as it commits.)
+  virtual std::uint64_t compact_history() = 0;
+
+  virtual Stats stats() const = 0;
+  virtual const std::string& path() const = 0;  // canonical absolute path
+  virtual const Options& options() const = 0;
+
+ protected:
+  Store() = default;
+};
+
+}  // namespace statestore
+
+#endif  // STATESTORE_STORE_H_

@@ -1,0 +1,87 @@
+// statestore::Transaction — what a transaction body reads and writes through.
+//
+// A Transaction is handed to the body passed to Store::transact() (read-write) or Store::read()
+// (read-only). It is valid only during that call and only on the thread running the body; it
+// must not be stored, shared between threads or used after the body returns.
+//
+// Inside a body, reads see the transaction's own earlier writes and a consistent snapshot of
+// everything else: no other thread or process can commit in between (write bodies hold the
+// database's write lock; read bodies read one snapshot).
+#ifndef STATESTORE_TRANSACTION_H_
+#define STATESTORE_TRANSACTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "statestore/revision.h"
+#include "statestore/value.h"
+
+namespace statestore {
+
+// A key with its value and version.
+struct Entry {
+  std::string key;
+  Value value;
+  // The revision of the transaction that last wrote this key. It increases on every write and is
+  // never reused, even when the key is erased and created again, so a compare-and-set on it cannot
+  // be fooled by an erase/re-create in between (no ABA).
+  std::uint64_t version = 0;
+};
+
+class Transaction {
+ public:
+  Transaction() = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  virtual ~Transaction() = default;
+
+  // Every method below validates its arguments (see value.h for the limits) and throws
+  // Error(kInvalidArgument) before touching anything. SQLite failures surface as Error with the
+  // matching code; the whole transaction is then rolled back by the Store.
+
+  // The value under `key`, or nullopt if the key (or the keyspace) does not exist.
+  virtual std::optional<Value> get(std::string_view keyspace, std::string_view key) = 0;
+  virtual std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) = 0;
+
+  // Entries whose key starts with `prefix` ("" = all), in key byte order; at most `limit`
+  // entries when limit > 0.
+  virtual std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
+                                  std::size_t limit = 0) = 0;
+
+  // Writes create the keyspace on first use. Throws: Error(kReadOnly) in a read-only transaction.
+  virtual void put(std::string_view keyspace, std::string_view key, const Value& value) = 0;
+  // Returns whether the key existed.
+  virtual bool erase(std::string_view keyspace, std::string_view key) = 0;
+
+  // Compare-and-set: writes only if the key's current version equals `expected_version`
+  // (0 = the key must not exist). Throws: Error(kConflict) naming the key and both versions.
+  virtual void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
+                              std::uint64_t expected_version) = 0;
+  // Compare-and-erase. Throws: Error(kConflict) if the version differs or the key is absent.
+  virtual void erase_if_version(std::string_view keyspace, std::string_view key,
+                                std::uint64_t expected_version) = 0;
+
+  // Runs `body` in a nested scope (an SQLite SAVEPOINT): if it throws, exactly its writes are
+  // undone and the exception propagates; the enclosing transaction can catch it and go on.
+  virtual void savepoint(const std::function<void(Transaction&)>& body) = 0;
+
+  // Origin label recorded in history for this commit (overrides Options::origin_label and
+  // TransactOptions::label). At most 256 bytes.
+  virtual void set_label(std::string_view label) = 0;
+
+  virtual bool read_only() const = 0;
+};
+
+struct TransactOptions {
+  // Origin label recorded in history for this commit; empty = Options::origin_label.
+  std::string label;
+};
+
+}  // namespace statestore
+
+#endif  // STATESTORE_TRANSACTION_H_
