@@ -38,9 +38,10 @@ CREATE TABLE commits (
 CREATE INDEX commits_by_time ON commits (time_us);
 
 -- The writes of each commit, in order (`seq`). old_type NULL: the key did not exist before;
--- new_type NULL: the write erased it.
+-- new_type NULL: the write erased it. (No foreign key to commits: the commit row is written when
+-- the transaction body finishes, after its changes; `statectl verify` checks the pairing.)
 CREATE TABLE changes (
-  revision    INTEGER NOT NULL REFERENCES commits (revision),
+  revision    INTEGER NOT NULL,
   seq         INTEGER NOT NULL,
   keyspace_id INTEGER NOT NULL REFERENCES keyspaces (id),
   key         TEXT    NOT NULL,

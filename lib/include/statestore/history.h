@@ -50,8 +50,8 @@ struct Commit {
 // keyspace/key_prefix filters are left out of the result, and a commit with no matching change
 // is left out entirely.
 struct HistoryQuery {
-  Revision from_revision = 0;  // inclusive; 0 = the oldest retained revision
-  Revision to_revision = 0;    // inclusive; 0 = the head revision
+  Revision from_revision = 0;              // inclusive; 0 = the oldest retained revision
+  Revision to_revision = 0;                // inclusive; 0 = the head revision
   std::optional<Clock::time_point> since;  // commit time >= since
   std::optional<Clock::time_point> until;  // commit time < until
   std::string keyspace;                    // empty = every keyspace

@@ -7,19 +7,19 @@
 namespace statestore {
 
 struct Stats {
-  std::uint64_t reads = 0;         // Store::get/get_entry calls (cache hits + misses)
-  std::uint64_t cache_hits = 0;    // reads answered from the read cache
-  std::uint64_t cache_misses = 0;  // reads that went to SQLite
+  std::uint64_t reads = 0;                // Store::get/get_entry calls (cache hits + misses)
+  std::uint64_t cache_hits = 0;           // reads answered from the read cache
+  std::uint64_t cache_misses = 0;         // reads that went to SQLite
   std::uint64_t cache_invalidations = 0;  // cache flushes after another process committed
   std::uint64_t commits = 0;       // caller transactions committed (one per revision or no-op)
   std::uint64_t rollbacks = 0;     // caller transactions rolled back (body threw or commit failed)
   std::uint64_t busy_retries = 0;  // times a lock was found held and the operation waited/retried
   std::uint64_t groups = 0;        // SQLite transactions that committed one or more callers
-  std::uint64_t max_group_size = 0;  // most callers committed by one SQLite transaction
-  std::uint64_t syncs = 0;         // durable commits: SQLite COMMITs made with synchronous=FULL
-  std::uint64_t checkpoints = 0;   // WAL checkpoints run by the store
+  std::uint64_t max_group_size = 0;   // most callers committed by one SQLite transaction
+  std::uint64_t syncs = 0;            // durable commits: SQLite COMMITs made with synchronous=FULL
+  std::uint64_t checkpoints = 0;      // WAL checkpoints run by the store
   std::uint64_t compaction_runs = 0;  // history retention batches
-  std::uint64_t sweep_runs = 0;    // expired-session sweep batches
+  std::uint64_t sweep_runs = 0;       // expired-session sweep batches
 };
 
 }  // namespace statestore

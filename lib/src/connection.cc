@@ -1,0 +1,130 @@
+#include "connection.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <string>
+#include <thread>
+
+#include "sqlite_error.h"
+#include "store_counters.h"
+
+namespace statestore::internal {
+
+namespace {
+
+int OpenFlags(const ConnectionConfig& config) {
+  int flags = SQLITE_OPEN_NOMUTEX;
+  if (config.read_only) {
+    flags |= SQLITE_OPEN_READONLY;
+  } else {
+    flags |= SQLITE_OPEN_READWRITE;
+    if (config.create) flags |= SQLITE_OPEN_CREATE;
+  }
+  return flags;
+}
+
+SQLite::Database OpenDatabase(const ConnectionConfig& config) {
+  return CallSqlite(("cannot open " + config.path).c_str(),
+                    [&] { return SQLite::Database(config.path, OpenFlags(config)); });
+}
+
+void DbConfig(sqlite3* db, int op, int value, const char* what) {
+  int rc = sqlite3_db_config(db, op, value, nullptr);
+  if (rc != SQLITE_OK) throw ErrorFromSqlite(rc, what, sqlite3_errmsg(db));
+}
+
+}  // namespace
+
+Connection::Connection(const ConnectionConfig& config)
+    : config_(config), db_(OpenDatabase(config)) {
+  sqlite3* db = handle();
+  sqlite3_extended_result_codes(db, 1);
+  // Defensive mode: no writable_schema, no direct shadow-table writes — a connection cannot be
+  // talked into corrupting the file. trusted_schema=OFF: SQL functions with side effects cannot be
+  // reached from a (possibly hostile) schema's views or triggers.
+  DbConfig(db, SQLITE_DBCONFIG_DEFENSIVE, 1, "cannot enable SQLite defensive mode");
+  DbConfig(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, "cannot disable trusted_schema");
+  DbConfig(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, "cannot disable extension loading");
+  sqlite3_busy_handler(db, &Connection::BusyHandler, this);
+  Exec("PRAGMA foreign_keys = ON");
+  Exec("PRAGMA mmap_size = 0");
+  if (!config.read_only) {
+    Exec(config.durability == Durability::kFull ? "PRAGMA synchronous = FULL"
+                                                : "PRAGMA synchronous = NORMAL");
+    Exec("PRAGMA journal_size_limit = 67108864");
+  }
+}
+
+Connection::~Connection() {
+  // Statements must be finalized before the database handle closes; SQLite::Database's
+  // destructor would otherwise fail to close the connection (SQLITE_BUSY) and leak it.
+  statements_.clear();
+}
+
+void Connection::VerifyWal() {
+  std::string mode = CallSqlite("cannot read journal mode",
+                                [&] { return db_.execAndGet("PRAGMA journal_mode").getString(); });
+  if (mode != "wal") {
+    throw Error(ErrorCode::kInvalidArgument,
+                config_.path + ": journal mode is '" + mode +
+                    "', but statestore runs only in WAL mode (open it read-write once to convert "
+                    "it, and keep it on a local file system)");
+  }
+}
+
+int Connection::BusyHandler(void* self, int count) {
+  auto* c = static_cast<Connection*>(self);
+  auto now = std::chrono::steady_clock::now();
+  if (count == 0) {
+    c->busy_since_ = now;
+    if (c->config_.counters != nullptr) Bump(c->config_.counters->busy_retries);
+  }
+  if (now - c->busy_since_ >= c->config_.busy_timeout) return 0;  // give up: SQLITE_BUSY
+  // Short sleeps first so a briefly held lock costs little, capped at 2 ms so a waiter notices a
+  // released lock quickly. (SQLite's default handler backs off to 100 ms sleeps, which lets one
+  // process starve another past the busy timeout under steady contention.)
+  int shift = std::min(count, 5);
+  auto sleep = std::chrono::microseconds(std::min(50 << shift, 2000));
+  auto left = c->config_.busy_timeout - (now - c->busy_since_);
+  std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(sleep, left));
+  return 1;
+}
+
+void Connection::Exec(const char* sql) {
+  CallSqlite(sql, [&] { db_.exec(sql); });
+}
+
+SQLite::Statement& Connection::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return *it->second;
+  auto statement = CallSqlite("cannot prepare statement",
+                              [&] { return std::make_unique<SQLite::Statement>(db_, sql); });
+  return *statements_.emplace(sql, std::move(statement)).first->second;
+}
+
+bool Connection::InTransaction() const { return sqlite3_get_autocommit(handle()) == 0; }
+
+void Connection::AssertIdle() const {
+  assert(sqlite3_get_autocommit(handle()) == 1 && "connection left inside a transaction");
+  assert(sqlite3_next_stmt(handle(), nullptr) == nullptr || [&] {
+    for (sqlite3_stmt* s = sqlite3_next_stmt(handle(), nullptr); s != nullptr;
+         s = sqlite3_next_stmt(handle(), s)) {
+      if (sqlite3_stmt_busy(s)) return false;
+    }
+    return true;
+  }() && "a statement was left busy");
+}
+
+StatementUse::~StatementUse() {
+  statement_.tryReset();
+  try {
+    statement_.clearBindings();
+  } catch (...) {
+    // sqlite3_clear_bindings cannot fail; and a destructor never throws.
+  }
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,104 @@
+// Connection — one SQLite connection, used by one thread at a time.
+//
+// Invariants:
+//   1. Opened with SQLITE_OPEN_NOMUTEX: the ConnectionPool hands a Connection to exactly one
+//      thread, so SQLite's per-connection mutex would be pure overhead.
+//   2. Configured before first use: extended result codes, defensive mode, trusted_schema=OFF,
+//      foreign_keys=ON, mmap_size=0 (an I/O error under mmap is a SIGBUS the process cannot
+//      survive), synchronous per Durability, and one busy handler chosen here (never
+//      sqlite3_busy_timeout, which would silently replace it).
+//   3. Every cached statement is reset when its StatementUse goes out of scope: a statement left
+//      mid-step keeps a read transaction open, which means stale reads, SQLITE_BUSY_SNAPSHOT on the
+//      next write, and a WAL that can never be checkpointed.
+//   4. Between public API calls the connection is in autocommit mode with no busy statement
+//      (checked by AssertIdle in debug builds).
+#ifndef STATESTORE_SRC_CONNECTION_H_
+#define STATESTORE_SRC_CONNECTION_H_
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "statestore/options.h"
+
+struct sqlite3;
+
+namespace statestore::internal {
+
+struct StoreCounters;
+
+struct ConnectionConfig {
+  std::string path;
+  bool read_only = false;
+  bool create = false;
+  Durability durability = Durability::kFull;
+  std::chrono::milliseconds busy_timeout{5000};
+  StoreCounters* counters = nullptr;  // may be null (bootstrap, tools)
+};
+
+class Connection {
+ public:
+  // Opens and configures; does not check the journal mode (see VerifyWal).
+  // Throws: Error (kNotFound/kIoError/kCorruption ...).
+  explicit Connection(const ConnectionConfig& config);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Refuses to run in any journal mode but WAL. Throws: Error(kInvalidArgument).
+  void VerifyWal();
+
+  sqlite3* handle() const { return db_.getHandle(); }
+  // For statements whose text varies (history filters); prefer Prepare() for constant SQL.
+  SQLite::Database& database() { return db_; }
+  const std::string& path() const { return config_.path; }
+
+  // Runs SQL without results (BEGIN, SAVEPOINT, PRAGMA ...). `sql` is always a constant or built
+  // from integers, never from user text. Throws: Error.
+  void Exec(const char* sql);
+
+  // Returns the cached prepared statement for `sql` (a string constant), preparing it once.
+  SQLite::Statement& Prepare(const char* sql);
+
+  bool InTransaction() const;
+  // Debug-build check of invariant 4.
+  void AssertIdle() const;
+
+ private:
+  static int BusyHandler(void* self, int count);
+
+  ConnectionConfig config_;
+  SQLite::Database db_;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> statements_;
+  std::chrono::steady_clock::time_point busy_since_{};
+};
+
+// RAII use of a cached statement: resets it and drops its bindings on scope exit, whatever
+// happens (invariant 3). Never throws from its destructor.
+class StatementUse {
+ public:
+  StatementUse(Connection& connection, const char* sql) : statement_(connection.Prepare(sql)) {}
+  StatementUse(const StatementUse&) = delete;
+  StatementUse& operator=(const StatementUse&) = delete;
+  ~StatementUse();
+
+  SQLite::Statement* operator->() { return &statement_; }
+  SQLite::Statement& operator*() { return statement_; }
+
+ private:
+  SQLite::Statement& statement_;
+};
+
+// Wraps a call into SQLiteCpp, turning SQLite::Exception into statestore::Error with `context`.
+template <typename F>
+auto CallSqlite(const char* context, F&& f) -> decltype(f());
+
+}  // namespace statestore::internal
+
+#include "connection_inl.h"
+
+#endif  // STATESTORE_SRC_CONNECTION_H_

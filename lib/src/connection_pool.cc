@@ -1,0 +1,85 @@
+#include "connection_pool.h"
+
+#include <atomic>
+#include <vector>
+
+namespace statestore::internal {
+
+namespace {
+
+std::atomic<std::uint64_t> next_serial{1};
+
+// Per-thread record of the pools that opened a connection for this thread; its destructor runs
+// at thread exit and hands each connection back (ConnectionPool invariant 2).
+struct ThreadConnections {
+  std::uint64_t last_serial = 0;
+  Connection* last_connection = nullptr;
+  std::vector<std::weak_ptr<ConnectionPool>> pools;
+
+  ~ThreadConnections() {
+    auto id = std::this_thread::get_id();
+    for (auto& weak : pools) {
+      if (auto pool = weak.lock()) pool->ReleaseThread(id);
+    }
+  }
+};
+
+thread_local ThreadConnections tls_connections;
+
+}  // namespace
+
+ConnectionPool::ConnectionPool(ConnectionConfig config)
+    : config_(std::move(config)), serial_(next_serial.fetch_add(1)) {}
+
+ConnectionPool::~ConnectionPool() = default;
+
+Connection& ConnectionPool::ForThisThread() {
+  ThreadConnections& tls = tls_connections;
+  if (tls.last_serial == serial_) return *tls.last_connection;
+  auto id = std::this_thread::get_id();
+  Connection* connection = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = connections_.find(id);
+    if (it != connections_.end()) connection = it->second.get();
+  }
+  if (connection == nullptr) {
+    // Open outside the lock: opening does file I/O.
+    auto fresh = std::make_unique<Connection>(config_);
+    fresh->VerifyWal();
+    connection = fresh.get();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      connections_.emplace(id, std::move(fresh));
+    }
+    // Drop registrations of pools that are gone, then register this one.
+    std::erase_if(tls.pools, [](const std::weak_ptr<ConnectionPool>& w) { return w.expired(); });
+    tls.pools.push_back(weak_from_this());
+  }
+  tls.last_serial = serial_;
+  tls.last_connection = connection;
+  return *connection;
+}
+
+void ConnectionPool::ReleaseThread(std::thread::id id) {
+  std::unique_ptr<Connection> released;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    released = std::move(it->second);
+    connections_.erase(it);
+  }
+  if (std::this_thread::get_id() == id && tls_connections.last_connection == released.get()) {
+    tls_connections.last_serial = 0;
+    tls_connections.last_connection = nullptr;
+  }
+  // `released` closes here, outside the lock.
+}
+
+std::size_t ConnectionPool::open_connections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connections_.size();
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,200 @@
+#include "database_file.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "migrations.h"
+#include "statestore/error.h"
+#include "statestore/version.h"
+
+namespace statestore::internal {
+
+namespace {
+
+[[noreturn]] void ThrowErrno(ErrorCode code, const std::string& what) {
+  throw Error(code, what + ": " + std::strerror(errno));
+}
+
+bool IsNetworkFileSystem(long type) {
+  // Magic numbers from statfs(2); the SMB/CIFS ones are not in every <linux/magic.h>.
+  switch (static_cast<unsigned long>(type)) {
+    case NFS_SUPER_MAGIC:
+    case 0xFF534D42UL:  // CIFS
+    case 0xFE534D42UL:  // SMB2
+    case 0x517BUL:      // SMB
+    case 0x6B414653UL:  // AFS
+    case 0x65735546UL:  // FUSE (sshfs and friends cannot share WAL memory either)
+    case 0x564C:        // NCP
+    case 0x01021997UL:  // 9P (v9fs)
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string PrepareDatabasePath(const std::string& path, const Options& options) {
+  if (path.empty()) throw Error(ErrorCode::kInvalidArgument, "database path is empty");
+  if (path == ":memory:" || path.rfind("file:", 0) == 0 || path.find('\0') != std::string::npos) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "database path '" + path +
+                    "' is not a file path (in-memory databases and URIs cannot be shared between "
+                    "connections; use a file)");
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) ThrowErrno(ErrorCode::kIoError, "cannot stat " + path);
+    if (options.read_only || !options.create_if_missing) {
+      throw Error(ErrorCode::kNotFound, path + ": no such database file" +
+                                            (options.read_only ? " (opened read-only)" : ""));
+    }
+    // Create it ourselves so the mode is 0600; SQLite gives -wal and -shm the same mode.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) ThrowErrno(ErrorCode::kIoError, "cannot create " + path);
+    if (fd >= 0) ::close(fd);
+    if (::stat(path.c_str(), &st) != 0) ThrowErrno(ErrorCode::kIoError, "cannot stat " + path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument, path + ": not a regular file");
+  }
+  struct statfs fs {};
+  if (::statfs(path.c_str(), &fs) == 0 && IsNetworkFileSystem(fs.f_type)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path +
+                    ": on a network or FUSE file system; SQLite's WAL mode needs every process "
+                    "on one host with shared memory beside the file — use a local disk");
+  }
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) == nullptr) {
+    ThrowErrno(ErrorCode::kIoError, "cannot resolve " + path);
+  }
+  return resolved;
+}
+
+namespace {
+
+std::int64_t QueryInt(Connection& c, const char* sql) {
+  return CallSqlite((std::string("cannot read database header (") + sql + ")").c_str(), [&] {
+    StatementUse q(c, sql);
+    if (!q->executeStep()) return std::int64_t{0};
+    return static_cast<std::int64_t>(q->getColumn(0).getInt64());
+  });
+}
+
+struct FileIdentity {
+  std::int64_t application_id = 0;
+  std::int64_t user_version = 0;
+  std::int64_t schema_objects = 0;
+};
+
+FileIdentity ReadIdentity(Connection& c) {
+  FileIdentity id;
+  // The first read parses the header and page 1: a non-SQLite or truncated file fails here with
+  // SQLITE_NOTADB / SQLITE_CORRUPT, before anything was written (invariant 1).
+  id.schema_objects = QueryInt(c, "SELECT count(*) FROM sqlite_schema");
+  id.application_id = QueryInt(c, "PRAGMA application_id");
+  id.user_version = QueryInt(c, "PRAGMA user_version");
+  return id;
+}
+
+void RefuseUnlessOurs(const FileIdentity& id, const std::string& path) {
+  bool empty = id.schema_objects == 0 && id.application_id == 0 && id.user_version == 0;
+  if (!empty && id.application_id != kApplicationId) {
+    throw Error(ErrorCode::kCorruption,
+                path + ": not a statestore database (SQLite application_id " +
+                    std::to_string(id.application_id) + ", " + std::to_string(id.schema_objects) +
+                    " schema objects); refusing to touch it");
+  }
+  if (id.user_version > SchemaVersion()) {
+    throw Error(ErrorCode::kSchemaTooNew,
+                path + ": schema version " + std::to_string(id.user_version) +
+                    " was written by a newer statestore; this library (" + LibraryVersion() +
+                    ") understands up to " + std::to_string(SchemaVersion()) +
+                    ". Upgrade the library; the file was not changed");
+  }
+}
+
+void SwitchToWal(Connection& c, const Options& options) {
+  // Changing the journal mode needs a moment of exclusive access; another process opening the
+  // same new file at the same time can make it fail with SQLITE_BUSY, so retry within the
+  // busy timeout.
+  auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
+  for (;;) {
+    try {
+      std::string mode = CallSqlite("cannot switch to WAL mode", [&] {
+        StatementUse q(c, "PRAGMA journal_mode = WAL");
+        q->executeStep();
+        return q->getColumn(0).getString();
+      });
+      if (mode == "wal") return;
+      throw Error(ErrorCode::kInvalidArgument,
+                  c.path() + ": SQLite refused WAL mode (journal_mode is '" + mode +
+                      "'); statestore needs a local file system that supports shared memory");
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kBusy || std::chrono::steady_clock::now() >= deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+void Migrate(Connection& c, const std::string& path) {
+  c.Exec("BEGIN IMMEDIATE");
+  try {
+    FileIdentity id = ReadIdentity(c);  // again, under the write lock (invariant 2)
+    RefuseUnlessOurs(id, path);
+    for (int i = static_cast<int>(id.user_version); i < kMigrationCount; ++i) {
+      const Migration& m = kMigrations[i];
+      CallSqlite(("migration " + std::to_string(m.number) + " (" + m.name + ") failed").c_str(),
+                 [&] { c.Exec(m.sql); });
+      // PRAGMA takes no bound parameters; the number comes from the embedded table.
+      c.Exec(("PRAGMA user_version = " + std::to_string(m.number)).c_str());
+    }
+    if (id.application_id != kApplicationId) {
+      c.Exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
+    }
+    c.Exec("COMMIT");
+  } catch (...) {
+    if (c.InTransaction()) {
+      try {
+        c.Exec("ROLLBACK");
+      } catch (...) {
+        // The original error is the one to report.
+      }
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+void CheckAndMigrate(Connection& c, const Options& options) {
+  FileIdentity id = ReadIdentity(c);
+  RefuseUnlessOurs(id, c.path());
+  if (options.read_only) {
+    c.VerifyWal();
+    if (id.user_version < SchemaVersion()) {
+      throw Error(ErrorCode::kReadOnly,
+                  c.path() + ": schema version " + std::to_string(id.user_version) +
+                      " needs migrating to " + std::to_string(SchemaVersion()) +
+                      "; open it once read-write (or run `statectl migrate`)");
+    }
+    return;
+  }
+  SwitchToWal(c, options);
+  if (id.user_version < SchemaVersion() || id.application_id != kApplicationId) {
+    Migrate(c, c.path());
+  }
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,37 @@
+// Opening a database file: the checks that decide whether statestore may touch it, and the
+// migrations that bring its schema up to date.
+//
+// Crash/refusal invariants:
+//   1. Every check that can refuse a file (not SQLite, damaged, foreign application, newer
+//      schema) runs before anything is written to it — before the switch to WAL mode — so a
+//      refused file is left byte-for-byte unchanged.
+//   2. All pending migrations run in one IMMEDIATE transaction together with the user_version
+//      update: a crash leaves the old schema or the new one, never a mix. Concurrent openers
+//      serialize on that lock and re-read user_version inside it, so each migration runs once.
+//   3. A statestore database carries application_id kApplicationId; a non-empty SQLite file
+//      without it is refused as foreign, never "initialized" over.
+#ifndef STATESTORE_SRC_DATABASE_FILE_H_
+#define STATESTORE_SRC_DATABASE_FILE_H_
+
+#include <string>
+
+#include "connection.h"
+#include "statestore/options.h"
+
+namespace statestore::internal {
+
+// 'STST'
+inline constexpr int kApplicationId = 0x53545354;
+
+// Validates `path`, creates the file (mode 0600) if missing and allowed, and returns its
+// canonical absolute path. Refuses network file systems (WAL needs shared memory on one host).
+// Throws: Error(kNotFound, kInvalidArgument, kIoError).
+std::string PrepareDatabasePath(const std::string& path, const Options& options);
+
+// Runs the checks of invariant 1 on a fresh connection, switches to WAL and migrates
+// (invariant 2); in read-only mode only checks. Throws: Error (kCorruption, kSchemaTooNew, ...).
+void CheckAndMigrate(Connection& connection, const Options& options);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_DATABASE_FILE_H_

@@ -1,0 +1,34 @@
+#include "statestore/error.h"
+
+namespace statestore {
+
+std::string_view ToString(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kBusy:
+      return "busy";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kCorruption:
+      return "corruption";
+    case ErrorCode::kIoError:
+      return "I/O error";
+    case ErrorCode::kFull:
+      return "full";
+    case ErrorCode::kReadOnly:
+      return "read-only";
+    case ErrorCode::kSchemaTooNew:
+      return "schema too new";
+    case ErrorCode::kInternal:
+      return "internal error";
+  }
+  return "unknown";
+}
+
+Error::Error(ErrorCode code, const std::string& message, int sqlite_code)
+    : std::runtime_error(message), code_(code), sqlite_code_(sqlite_code) {}
+
+}  // namespace statestore

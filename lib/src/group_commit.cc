@@ -1,0 +1,343 @@
+#include "group_commit.h"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "body_scope.h"
+#include "history_log.h"
+#include "schema_sql.h"
+#include "sqlite_error.h"
+#include "statestore/error.h"
+#include "transaction_impl.h"
+
+namespace statestore::internal {
+
+struct GroupCommitter::Request {
+  const Body* body = nullptr;
+  Origin origin;
+  bool done = false;  // GUARDED_BY(mu_)
+  std::condition_variable cv;
+
+  // Outcome, written by the leader before `done` is set.
+  Revision revision = 0;
+  std::exception_ptr error;
+  std::vector<PendingWrite> writes;
+  std::vector<std::pair<std::string, std::int64_t>> keyspaces;
+};
+
+GroupCommitter::GroupCommitter(Dependencies deps) : deps_(std::move(deps)) {}
+
+Revision GroupCommitter::Submit(const Body& body, Origin origin) {
+  Request request;
+  request.body = &body;
+  request.origin = std::move(origin);
+
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!poisoned_.empty()) throw Error(ErrorCode::kIoError, poisoned_);
+  queue_.push_back(&request);
+  while (!request.done && queue_.front() != &request) request.cv.wait(lock);
+  if (!request.done) {
+    // Leader: take a group from the front of the queue (this request first).
+    std::vector<Request*> group;
+    for (Request* r : queue_) {
+      if (group.size() == kMaxGroup) break;
+      group.push_back(r);
+    }
+    lock.unlock();
+    bool committed_something = false;
+    try {
+      RunGroup(group);
+      for (Request* r : group) committed_something |= r->error == nullptr;
+    } catch (...) {
+      // RunGroup reports per request; anything escaping is a bug, but it must not leave
+      // followers waiting forever.
+      FailGroup(group, std::current_exception());
+    }
+    Maintenance(committed_something);
+    lock.lock();
+    for (Request* r : group) {
+      queue_.pop_front();
+      if (r != &request) {
+        r->done = true;
+        r->cv.notify_one();
+      }
+    }
+    request.done = true;
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
+  }
+  lock.unlock();
+  if (request.error) std::rethrow_exception(request.error);
+  return request.revision;
+}
+
+void GroupCommitter::FailGroup(const std::vector<Request*>& group,
+                               const std::exception_ptr& error) {
+  for (Request* r : group) {
+    r->error = error;
+    r->writes.clear();
+    r->keyspaces.clear();
+  }
+}
+
+void GroupCommitter::Poison(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (poisoned_.empty()) {
+    poisoned_ = "store refuses writes after an earlier failed commit (" + reason +
+                "); the state on disk is safe up to the last acknowledged commit — reopen the "
+                "store to continue";
+  }
+  deps_.log->error("statestore: {}: {}", deps_.wal_path, poisoned_);
+}
+
+namespace {
+
+void RollbackQuietly(Connection& c) {
+  if (!c.InTransaction()) return;
+  try {
+    c.Exec("ROLLBACK");
+  } catch (...) {
+    // Nothing more can be done; the connection reports the original error.
+  }
+}
+
+bool IsSqliteBusy(const Error& e) { return e.code() == ErrorCode::kBusy && e.sqlite_code() != 0; }
+
+Revision ReadHead(Connection& c) {
+  return CallSqlite("cannot read head revision", [&] {
+    StatementUse q(c, sql::kSelectMeta);
+    q->bind(1, sql::kHeadRevision);
+    q->executeStep();
+    return static_cast<Revision>(q->getColumn(0).getInt64());
+  });
+}
+
+}  // namespace
+
+void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
+  Connection& c = deps_.pool->ForThisThread();
+  const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
+  for (;;) {
+    for (Request* r : group) {
+      r->revision = 0;
+      r->error = nullptr;
+      r->writes.clear();
+      r->keyspaces.clear();
+    }
+    try {
+      c.Exec("BEGIN IMMEDIATE");
+    } catch (const Error& e) {
+      FailGroup(group, std::make_exception_ptr(
+                           e.code() == ErrorCode::kBusy
+                               ? Error(ErrorCode::kBusy,
+                                       "could not get the write lock on " + c.path() + " within " +
+                                           std::to_string(deps_.options->busy_timeout.count()) +
+                                           " ms: another connection held it (raise "
+                                           "Options::busy_timeout or shorten its transactions)",
+                                       e.sqlite_code())
+                               : e));
+      Bump(deps_.counters->rollbacks, group.size());
+      return;
+    }
+
+    bool retry = false;
+    std::exception_ptr group_failure;
+    for (Request* r : group) {
+      try {
+        c.Exec("SAVEPOINT request");
+      } catch (...) {
+        group_failure = std::current_exception();
+        break;
+      }
+      TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin);
+      try {
+        {
+          BodyScope scope;
+          (*r->body)(tx);
+        }
+        Revision revision = tx.Finish();
+        c.Exec("RELEASE request");
+        r->revision = revision != 0 ? revision : ReadHead(c);
+        r->writes = tx.writes();
+        r->keyspaces = tx.keyspaces_seen();
+      } catch (...) {
+        r->error = std::current_exception();
+        if (!c.InTransaction()) {
+          // Invariant 3: SQLite rolled back the whole transaction.
+          group_failure = r->error;
+          break;
+        }
+        try {
+          std::rethrow_exception(r->error);
+        } catch (const Error& e) {
+          if (IsSqliteBusy(e)) {
+            retry = true;
+          }
+        } catch (...) {
+        }
+        if (retry) break;
+        try {
+          c.Exec("ROLLBACK TO request");
+          c.Exec("RELEASE request");
+        } catch (...) {
+          group_failure = std::current_exception();
+          break;
+        }
+      }
+    }
+
+    if (retry && std::chrono::steady_clock::now() < deadline) {
+      RollbackQuietly(c);
+      Bump(deps_.counters->busy_retries);
+      continue;
+    }
+    if (retry || group_failure) {
+      RollbackQuietly(c);
+      std::exception_ptr cause = group_failure;
+      for (Request* r : group) {
+        if (cause == nullptr && r->error) cause = r->error;
+      }
+      std::string why = "unknown error";
+      ErrorCode code = ErrorCode::kInternal;
+      int sqlite_code = 0;
+      try {
+        std::rethrow_exception(cause);
+      } catch (const Error& e) {
+        why = e.what();
+        code = e.code();
+        sqlite_code = e.sqlite_code();
+      } catch (const std::exception& e) {
+        why = e.what();
+      } catch (...) {
+      }
+      for (Request* r : group) {
+        r->writes.clear();
+        r->keyspaces.clear();
+        if (r->error == cause && cause != nullptr) continue;  // the culprit keeps its own error
+        r->error = std::make_exception_ptr(
+            Error(code,
+                  "transaction not committed: the SQLite transaction it shared with other "
+                  "writers was rolled back (" +
+                      why + ")",
+                  sqlite_code));
+      }
+      Bump(deps_.counters->rollbacks, group.size());
+      if (code == ErrorCode::kIoError || code == ErrorCode::kFull) Poison(why);
+      return;
+    }
+
+    // Commit (invariant 1), with the cache protocol around it (invariant 6).
+    deps_.cache->BeforeCommit();
+    try {
+      c.Exec("COMMIT");
+    } catch (const Error& e) {
+      deps_.cache->AfterCommit(false);
+      RollbackQuietly(c);
+      if (IsSqliteBusy(e) && std::chrono::steady_clock::now() < deadline) {
+        Bump(deps_.counters->busy_retries);
+        continue;
+      }
+      FailGroup(group, std::make_exception_ptr(Error(
+                           e.code(), std::string("commit failed: ") + e.what(), e.sqlite_code())));
+      Bump(deps_.counters->rollbacks, group.size());
+      if (e.code() == ErrorCode::kIoError || e.code() == ErrorCode::kFull) Poison(e.what());
+      return;
+    }
+    ReadCache::PublishTicket ticket = deps_.cache->AfterCommit(true);
+
+    std::uint64_t committed = 0;
+    for (Request* r : group) {
+      if (r->error) {
+        Bump(deps_.counters->rollbacks);
+        continue;
+      }
+      ++committed;
+      for (const auto& [name, id] : r->keyspaces) deps_.keyspaces->Add(name, id);
+      for (const PendingWrite& w : r->writes) {
+        deps_.cache->Publish(ticket, w.keyspace, w.key, w.entry);
+      }
+    }
+    Bump(deps_.counters->commits, committed);
+    Bump(deps_.counters->groups);
+    if (deps_.options->durability == Durability::kFull) Bump(deps_.counters->syncs);
+    std::uint64_t size = group.size();
+    std::uint64_t seen = deps_.counters->max_group_size.load(std::memory_order_relaxed);
+    while (size > seen && !deps_.counters->max_group_size.compare_exchange_weak(
+                              seen, size, std::memory_order_relaxed)) {
+    }
+    commits_since_retention_ += committed;
+    c.AssertIdle();
+    return;
+  }
+}
+
+std::uint64_t GroupCommitter::RetentionBatch(Connection& c) {
+  c.Exec("BEGIN IMMEDIATE");
+  try {
+    Revision cutoff = RetentionCutoff(c, deps_.options->history_retention);
+    std::uint64_t removed =
+        cutoff == 0 ? 0 : CompactHistoryBatch(c, cutoff, kRevisionsPerRetentionBatch);
+    c.Exec("COMMIT");
+    if (removed > 0) Bump(deps_.counters->compaction_runs);
+    return removed;
+  } catch (...) {
+    RollbackQuietly(c);
+    throw;
+  }
+}
+
+void GroupCommitter::Maintenance(bool committed_something) {
+  if (!committed_something) return;
+  // Errors here must not fail the callers, whose commits already succeeded: log them.
+  try {
+    Connection& c = deps_.pool->ForThisThread();
+    const HistoryRetention& retention = deps_.options->history_retention;
+    bool retention_on = retention.keep_revisions > 0 || retention.keep_for.count() > 0;
+    if (retention_on && commits_since_retention_ >= kCommitsPerRetentionBatch) {
+      commits_since_retention_ = 0;
+      RetentionBatch(c);
+    }
+    std::uint64_t threshold = deps_.options->wal_checkpoint_bytes;
+    struct stat st {};
+    if (threshold > 0 && ::stat(deps_.wal_path.c_str(), &st) == 0 &&
+        static_cast<std::uint64_t>(st.st_size) > threshold) {
+      // RESTART: unlike SQLite's automatic PASSIVE checkpoints it cannot be starved by a steady
+      // stream of readers, and lets the next writer start the WAL from the beginning.
+      int log_frames = 0, checkpointed = 0;
+      int rc = sqlite3_wal_checkpoint_v2(c.handle(), nullptr, SQLITE_CHECKPOINT_RESTART,
+                                         &log_frames, &checkpointed);
+      Bump(deps_.counters->checkpoints);
+      if (rc != SQLITE_OK) {
+        deps_.log->warn("statestore: checkpoint of {} did not complete: {}", deps_.wal_path,
+                        sqlite3_errstr(rc));
+      }
+    }
+  } catch (const std::exception& e) {
+    deps_.log->warn("statestore: background maintenance failed: {}", e.what());
+  }
+}
+
+std::uint64_t GroupCommitter::CompactHistory() {
+  std::uint64_t total = 0;
+  for (;;) {
+    std::uint64_t removed = 0;
+    Body body = [&](TransactionImpl& tx) {
+      removed = 0;
+      Revision cutoff = RetentionCutoff(tx.connection(), deps_.options->history_retention);
+      if (cutoff != 0) {
+        removed = CompactHistoryBatch(tx.connection(), cutoff, kRevisionsPerRetentionBatch);
+      }
+    };
+    Submit(body, Origin{});
+    if (removed == 0) break;
+    Bump(deps_.counters->compaction_runs);
+    total += removed;
+  }
+  return total;
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,104 @@
+// GroupCommitter — the single writer of a Store: runs callers' transaction bodies, several at a
+// time inside one SQLite transaction, and commits them with one fsync.
+//
+// Design note. Callers queue a Request. The caller at the front of the queue is the leader: it
+// takes up to kMaxGroup queued requests, runs them on its own thread and connection inside one
+// BEGIN IMMEDIATE ... COMMIT, each body inside its own SAVEPOINT, then wakes the others and
+// hands leadership to the next queued caller. A caller alone in the queue leads at once: a lone
+// writer never waits for a timer or for company.
+//
+// Invariants:
+//   1. A caller returns (or throws) only after the SQLite transaction holding its body has
+//      committed — and, in Durability::kFull, after COMMIT's fsync — or has definitely not
+//      committed. No caller is ever told "committed" for a body that was rolled back.
+//   2. A body that throws rolls back exactly its own SAVEPOINT; its caller gets its exception;
+//      the other bodies of the group are unaffected.
+//   3. If SQLite rolls back the whole transaction (SQLITE_FULL, IOERR, NOMEM, BUSY, INTERRUPT
+//      can do that: sqlite3_get_autocommit() turns 1), every request of the group is failed or,
+//      for BUSY within busy_timeout, re-run from scratch — never acknowledged.
+//   4. Bodies run one after another, so revisions are handed out in order with no gaps, and
+//      each body that wrote gets exactly one revision and one history commit.
+//   5. After a failed COMMIT with an I/O error or a full disk the committer is poisoned: every
+//      later Submit fails with kIoError until the Store is reopened. After a failed fsync the
+//      durable state is unknown, and carrying on could acknowledge writes that are not on disk
+//      (the same choice as LevelDB's DBImpl::Write).
+//   6. The read cache is published only after COMMIT succeeded (ReadCache invariants 1 and 4).
+#ifndef STATESTORE_SRC_GROUP_COMMIT_H_
+#define STATESTORE_SRC_GROUP_COMMIT_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "connection_pool.h"
+#include "keyspace_directory.h"
+#include "read_cache.h"
+#include "statestore/history.h"
+#include "statestore/options.h"
+#include "statestore/transaction.h"
+#include "store_counters.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace statestore::internal {
+
+class TransactionImpl;
+
+class GroupCommitter {
+ public:
+  // Bodies get the TransactionImpl so internal callers (revert) can reach its connection.
+  using Body = std::function<void(TransactionImpl&)>;
+
+  struct Dependencies {
+    ConnectionPool* pool;
+    KeyspaceDirectory* keyspaces;
+    ReadCache* cache;
+    StoreCounters* counters;
+    const Options* options;
+    spdlog::logger* log;
+    std::string wal_path;
+  };
+
+  static constexpr std::size_t kMaxGroup = 64;
+  // History retention runs one batch after this many commits (and on demand).
+  static constexpr std::uint64_t kCommitsPerRetentionBatch = 64;
+  static constexpr std::uint64_t kRevisionsPerRetentionBatch = 256;
+
+  explicit GroupCommitter(Dependencies deps);
+
+  // Runs `body` as one caller transaction; see Store::transact. Throws: what the body threw, or
+  // Error (kBusy, kIoError, kFull, ...).
+  Revision Submit(const Body& body, Origin origin);
+
+  // Runs history retention to completion, batch by batch, through the queue. Returns revisions
+  // removed.
+  std::uint64_t CompactHistory();
+
+ private:
+  struct Request;
+
+  void RunGroup(const std::vector<Request*>& group);
+  // Runs after a group committed, on the leader thread, before leadership is handed over.
+  void Maintenance(bool committed_something);
+  std::uint64_t RetentionBatch(Connection& c);
+  void FailGroup(const std::vector<Request*>& group, const std::exception_ptr& error);
+  void Poison(const std::string& reason);
+
+  Dependencies deps_;
+  std::mutex mu_;
+  std::deque<Request*> queue_;                 // GUARDED_BY(mu_)
+  std::string poisoned_;                       // GUARDED_BY(mu_); non-empty = poisoned
+  std::uint64_t commits_since_retention_ = 0;  // leader only
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_GROUP_COMMIT_H_

@@ -1,0 +1,44 @@
+// KeyspaceDirectory — this process's map of committed keyspace names to ids.
+//
+// Invariant: only ids that are committed enter the map (ids are never deleted or reused, so a
+// committed id stays valid forever). A keyspace created inside a transaction is added by the
+// writer after COMMIT; until then the transaction resolves it from its own SQLite view.
+#ifndef STATESTORE_SRC_KEYSPACE_DIRECTORY_H_
+#define STATESTORE_SRC_KEYSPACE_DIRECTORY_H_
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace statestore::internal {
+
+class KeyspaceDirectory {
+ public:
+  std::optional<std::int64_t> Find(std::string_view name) const {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = ids_.find(name);
+    if (it == ids_.end()) return std::nullopt;
+    return it->second;
+  }
+  // REQUIRES: `id` is committed.
+  void Add(std::string_view name, std::int64_t id) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    ids_.emplace(std::string(name), id);
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>> ids_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_KEYSPACE_DIRECTORY_H_

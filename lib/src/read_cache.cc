@@ -1,0 +1,197 @@
+#include "read_cache.h"
+
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+
+#include "store_counters.h"
+
+namespace statestore::internal {
+
+namespace {
+constexpr std::size_t kShardCount = 64;
+}  // namespace
+
+struct alignas(64) ReadCache::Shard {
+  struct Slot {
+    std::string composite;
+    CachedEntry entry;
+    // CLOCK reference bit. Atomic because hits set it under the shared lock.
+    std::unique_ptr<std::atomic<bool>> referenced = std::make_unique<std::atomic<bool>>(false);
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  boost::shared_mutex mu;
+  std::uint64_t epoch = 0;                                                    // GUARDED_BY(mu)
+  std::vector<Slot> slots;                                                    // GUARDED_BY(mu)
+  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> index;  // GUARDED_BY(mu)
+  std::size_t hand = 0;                                                       // GUARDED_BY(mu)
+
+  // REQUIRES: mu held exclusively.
+  void ClearIfStale(std::uint64_t current_epoch) {
+    if (epoch == current_epoch) return;
+    slots.clear();
+    index.clear();
+    hand = 0;
+    epoch = current_epoch;
+  }
+
+  // REQUIRES: mu held exclusively; epoch current.
+  void Upsert(std::string_view composite, const CachedEntry& entry, std::size_t capacity,
+              bool only_if_absent) {
+    auto it = index.find(composite);
+    if (it != index.end()) {
+      if (!only_if_absent) slots[it->second].entry = entry;
+      return;
+    }
+    if (slots.size() < capacity) {
+      slots.push_back(Slot{std::string(composite), entry});
+      index.emplace(std::string(composite), slots.size() - 1);
+      return;
+    }
+    // CLOCK: skip recently referenced slots (clearing their bit), evict the first cold one.
+    for (;;) {
+      Slot& victim = slots[hand];
+      if (victim.referenced->exchange(false, std::memory_order_relaxed)) {
+        hand = (hand + 1) % slots.size();
+        continue;
+      }
+      index.erase(victim.composite);
+      victim.composite.assign(composite);
+      victim.entry = entry;
+      index.emplace(victim.composite, hand);
+      hand = (hand + 1) % slots.size();
+      return;
+    }
+  }
+};
+
+ReadCache::ReadCache(std::size_t capacity, SharedGeneration* generation, StoreCounters* counters)
+    : enabled_(capacity > 0 && generation != nullptr),
+      generation_(generation),
+      counters_(counters) {
+  if (!enabled_) return;
+  shard_count_ = capacity < kShardCount ? 1 : kShardCount;
+  per_shard_capacity_ = (capacity + shard_count_ - 1) / shard_count_;
+  shards_ = std::make_unique<Shard[]>(shard_count_);
+  known_.store(generation_->Load(), std::memory_order_release);
+}
+
+ReadCache::~ReadCache() = default;
+
+void ReadCache::ComposeKey(std::string_view keyspace, std::string_view key, std::string* out) {
+  // Keyspace names cannot contain NUL, so "keyspace\0key" is unambiguous.
+  out->assign(keyspace);
+  out->push_back('\0');
+  out->append(key);
+}
+
+ReadCache::Shard& ReadCache::ShardFor(const std::string& composite) {
+  return shards_[std::hash<std::string_view>{}(composite) % shard_count_];
+}
+
+std::uint64_t ReadCache::SyncWithShared() {
+  std::uint64_t shared = generation_->Load();
+  if (shared != known_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    shared = generation_->Load();
+    if (shared != known_.load(std::memory_order_relaxed)) {
+      // epoch_ before known_: a thread that sees the new known_ also sees the new epoch_.
+      epoch_.fetch_add(1, std::memory_order_acq_rel);
+      known_.store(shared, std::memory_order_release);
+      Bump(counters_->cache_invalidations);
+    }
+  }
+  return epoch_.load(std::memory_order_acquire);
+}
+
+bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEntry* out) {
+  if (!enabled_) return false;
+  thread_local std::string composite;
+  ComposeKey(keyspace, key, &composite);
+  std::uint64_t epoch = SyncWithShared();
+  Shard& shard = ShardFor(composite);
+  {
+    boost::shared_lock<boost::shared_mutex> lock(shard.mu);
+    if (shard.epoch == epoch) {
+      auto it = shard.index.find(std::string_view(composite));
+      if (it == shard.index.end()) return false;
+      const Shard::Slot& slot = shard.slots[it->second];
+      if (!slot.referenced->load(std::memory_order_relaxed)) {
+        slot.referenced->store(true, std::memory_order_relaxed);
+      }
+      *out = slot.entry;
+      return true;
+    }
+  }
+  std::unique_lock<boost::shared_mutex> lock(shard.mu);
+  shard.ClearIfStale(epoch);
+  return false;
+}
+
+ReadCache::FillTicket ReadCache::BeginFill() {
+  if (!enabled_) return {};
+  FillTicket ticket;
+  ticket.epoch = SyncWithShared();
+  ticket.shared = known_.load(std::memory_order_acquire);
+  return ticket;
+}
+
+void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::string_view key,
+                     const CachedEntry& entry) {
+  if (!enabled_) return;
+  std::string composite;
+  ComposeKey(keyspace, key, &composite);
+  Shard& shard = ShardFor(composite);
+  std::unique_lock<boost::shared_mutex> lock(shard.mu);
+  // Invariant 3: both checks under the shard lock.
+  if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;
+  if (generation_->Load() != ticket.shared) return;
+  shard.ClearIfStale(ticket.epoch);
+  shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/true);
+}
+
+void ReadCache::BeforeCommit() {
+  if (!enabled_) return;
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  std::uint64_t before = generation_->Bump();
+  pre_value_ = before;
+  if (before != known_.load(std::memory_order_relaxed)) {
+    // Some transaction this process never accounted for committed before we took the lock.
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    Bump(counters_->cache_invalidations);
+  }
+  known_.store(before + 1, std::memory_order_release);
+}
+
+ReadCache::PublishTicket ReadCache::AfterCommit(bool committed) {
+  if (!enabled_) return {};
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  std::uint64_t before = generation_->Bump();
+  PublishTicket ticket;
+  ticket.publish = committed && before == pre_value_ + 1;
+  if (!ticket.publish) {
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    if (committed) Bump(counters_->cache_invalidations);
+  }
+  known_.store(before + 1, std::memory_order_release);
+  ticket.epoch = epoch_.load(std::memory_order_acquire);
+  return ticket;
+}
+
+void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,
+                        std::string_view key, const CachedEntry& entry) {
+  if (!enabled_ || !ticket.publish) return;
+  std::string composite;
+  ComposeKey(keyspace, key, &composite);
+  Shard& shard = ShardFor(composite);
+  std::unique_lock<boost::shared_mutex> lock(shard.mu);
+  if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;  // invalidated since
+  shard.ClearIfStale(ticket.epoch);
+  shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/false);
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,120 @@
+// ReadCache — bounded, sharded cache of committed (keyspace, key) -> entry-or-absent.
+//
+// Design note. The cache answers Store::get without touching SQLite, and must never answer with a
+// value that a completed commit (of this process or another) has replaced. Three counters carry
+// that guarantee:
+//
+//   shared   SharedGeneration, in a file mapped by every process. Every writer bumps it twice per
+//            SQLite transaction: once *while holding the write lock, before COMMIT* ("pre") and
+//            once *after COMMIT, before transact() returns* ("post").
+//   known_   this process's belief: the value of `shared` up to which the cache is coherent.
+//   epoch_   this process's invalidation epoch. A shard whose `epoch` differs from epoch_ is stale
+//            as a whole and is cleared by the next thread that touches it.
+//
+// Invariants:
+//   1. Only committed data enters the cache: writers publish their changes after COMMIT
+//      succeeded (never for a rolled-back body or a failed COMMIT); readers fill from SQLite
+//      reads made outside any transaction (autocommit), i.e. committed data.
+//   2. A lookup first compares `shared` with known_. Any difference means some transaction began
+//      committing that this process has not accounted for: epoch_ is advanced (everything cached
+//      so far is dropped) and known_ := shared. Because every foreign commit bumps `shared` before
+//      it returns (post), a read that starts after a foreign commit returned cannot hit an entry
+//      cached before it.
+//   3. A fill records (shared, epoch_) before its SQLite read and inserts, under the shard lock,
+//      only if both are unchanged and the key is absent. A commit that could have made the read
+//      stale bumped `shared` in between (pre is before COMMIT, post after), so the stale fill is
+//      refused — or it was inserted before the post bump, which then invalidates it (2).
+//   4. This process's writer publishes its committed values only if no other transaction began
+//      between its pre bump and its post bump (post returned pre + 1): the write lock was held
+//      from pre until COMMIT, and any later transaction bumps (pre) before it can commit, so the
+//      published values are the newest. Otherwise it advances epoch_ instead. Published entries
+//      carry the epoch read at the post bump; a later invalidation makes them stale (2).
+//   5. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
+//      write the same lock word; hits set a per-slot reference bit (CLOCK eviction) only when it
+//      is clear, so steady hits do not write shared lines.
+//
+// Writes that bypass statestore (the sqlite3 shell) do not bump `shared`; such edits are not
+// seen by cached reads until the next statestore commit. That is documented in the README.
+#ifndef STATESTORE_SRC_READ_CACHE_H_
+#define STATESTORE_SRC_READ_CACHE_H_
+
+#include <atomic>
+#include <boost/thread/shared_mutex.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "shared_generation.h"
+#include "statestore/transaction.h"
+
+namespace statestore::internal {
+
+struct StoreCounters;
+
+// What the cache holds per key: the committed entry, or nullopt for "known absent".
+using CachedEntry = std::optional<Entry>;
+
+class ReadCache {
+ public:
+  // A fill permit taken before reading SQLite (invariant 3).
+  struct FillTicket {
+    std::uint64_t shared = 0;
+    std::uint64_t epoch = 0;
+  };
+  // Outcome of a publish (invariant 4).
+  struct PublishTicket {
+    bool publish = false;
+    std::uint64_t epoch = 0;
+  };
+
+  // `capacity` 0 or a null `generation` disables the cache (every lookup misses).
+  ReadCache(std::size_t capacity, SharedGeneration* generation, StoreCounters* counters);
+  ReadCache(const ReadCache&) = delete;
+  ReadCache& operator=(const ReadCache&) = delete;
+  ~ReadCache();
+
+  bool enabled() const { return enabled_; }
+
+  // Returns true and sets *out on a hit.
+  bool Lookup(std::string_view keyspace, std::string_view key, CachedEntry* out);
+  FillTicket BeginFill();
+  void Fill(const FillTicket& ticket, std::string_view keyspace, std::string_view key,
+            const CachedEntry& entry);
+
+  // Writer side, called by the single in-process writer in this order around each SQLite
+  // transaction: BeforeCommit() while holding the write lock, then COMMIT, then AfterCommit()
+  // (also after a failed COMMIT, with committed=false), then Publish() per changed key.
+  void BeforeCommit();
+  PublishTicket AfterCommit(bool committed);
+  void Publish(const PublishTicket& ticket, std::string_view keyspace, std::string_view key,
+               const CachedEntry& entry);
+
+ private:
+  struct Shard;
+
+  std::uint64_t SyncWithShared();  // invariant 2; returns the current epoch
+  Shard& ShardFor(const std::string& composite);
+  static void ComposeKey(std::string_view keyspace, std::string_view key, std::string* out);
+
+  const bool enabled_;
+  SharedGeneration* const generation_;
+  StoreCounters* const counters_;
+  std::size_t per_shard_capacity_ = 0;
+  std::unique_ptr<Shard[]> shards_;
+  std::size_t shard_count_ = 0;
+
+  std::mutex sync_mu_;  // serializes changes of known_/epoch_
+  std::atomic<std::uint64_t> known_{0};
+  std::atomic<std::uint64_t> epoch_{1};
+  std::uint64_t pre_value_ = 0;  // GUARDED_BY(writer): `shared` before this writer's pre bump
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_READ_CACHE_H_

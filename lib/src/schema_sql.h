@@ -1,0 +1,47 @@
+// The SQL the library runs, in one place. Every statement binds its inputs; none is built from
+// user text.
+#ifndef STATESTORE_SRC_SCHEMA_SQL_H_
+#define STATESTORE_SRC_SCHEMA_SQL_H_
+
+namespace statestore::internal::sql {
+
+inline constexpr char kSelectKeyspace[] = "SELECT id FROM keyspaces WHERE name = ?1";
+inline constexpr char kInsertKeyspace[] = "INSERT INTO keyspaces (name) VALUES (?1)";
+inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
+
+inline constexpr char kSelectEntry[] =
+    "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+inline constexpr char kUpsertEntry[] =
+    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
+    "version = excluded.version";
+inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+inline constexpr char kListRange[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
+    "AND key < ?3 ORDER BY key LIMIT ?4";
+inline constexpr char kListFrom[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
+    "ORDER BY key LIMIT ?3";
+
+inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
+inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";
+
+inline constexpr char kInsertCommit[] =
+    "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES (?1, ?2, ?3, ?4, ?5)";
+inline constexpr char kInsertChange[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+inline constexpr char kSelectCommit[] =
+    "SELECT revision, time_us, pid, thread_id, label FROM commits WHERE revision = ?1";
+inline constexpr char kSelectChangesOf[] =
+    "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.keyspace_id "
+    "FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 ORDER BY c.seq";
+inline constexpr char kLaterChangeOfKey[] =
+    "SELECT min(revision) FROM changes WHERE keyspace_id = ?1 AND key = ?2 AND revision > ?3";
+
+inline constexpr char kHeadRevision[] = "head_revision";
+inline constexpr char kCompactedThrough[] = "compacted_through";
+
+}  // namespace statestore::internal::sql
+
+#endif  // STATESTORE_SRC_SCHEMA_SQL_H_

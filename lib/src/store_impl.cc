@@ -1,0 +1,312 @@
+#include "store_impl.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+
+#include "body_scope.h"
+#include "database_file.h"
+#include "history_log.h"
+#include "schema_sql.h"
+#include "sqlite_error.h"
+#include "transaction_impl.h"
+#include "validate.h"
+#include "value_codec.h"
+
+namespace statestore {
+
+namespace internal {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> DefaultLogger() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = std::make_shared<spdlog::logger>("statestore",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    l->set_level(spdlog::level::warn);
+    return l;
+  }();
+  return logger;
+}
+
+ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& options,
+                                      StoreCounters* counters) {
+  ConnectionConfig config;
+  config.path = path;
+  config.read_only = options.read_only;
+  config.create = false;  // the file exists by now (PrepareDatabasePath)
+  config.durability = options.durability;
+  config.busy_timeout = options.busy_timeout;
+  config.counters = counters;
+  return config;
+}
+
+std::unique_ptr<SharedGeneration> OpenGeneration(const std::string& path, const Options& options,
+                                                 spdlog::logger& log) {
+  if (options.cache_capacity == 0) return nullptr;
+  std::string why;
+  auto generation = SharedGeneration::Open(path, !options.read_only, &why);
+  if (!generation) {
+    log.warn("statestore: read cache disabled for {}: {}", path, why);
+  }
+  return generation;
+}
+
+// One StoreImpl per canonical path per process.
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::pair<StoreImpl*, std::weak_ptr<StoreImpl>>> open;  // GUARDED_BY(mu)
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;  // never destroyed: stores may outlive main()
+  return *registry;
+}
+
+void CheckOptions(const Options& options) {
+  if (options.busy_timeout.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
+  }
+  ValidateLabel(options.origin_label);
+}
+
+void CheckCompatible(const Options& open, const Options& asked, const std::string& path) {
+  if (open.read_only != asked.read_only || open.durability != asked.durability) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process with different options (read_only " +
+                    (open.read_only ? "true" : "false") + ", durability " +
+                    (open.durability == Durability::kFull ? "Full" : "Normal") +
+                    "); one process shares one Store per file");
+  }
+}
+
+}  // namespace
+
+StoreImpl::StoreImpl(std::string canonical_path, const Options& options)
+    : path_(std::move(canonical_path)),
+      options_(options),
+      log_(options.logger ? options.logger : DefaultLogger()),
+      generation_(OpenGeneration(path_, options_, *log_)),
+      cache_(options_.cache_capacity, generation_.get(), &counters_),
+      pool_(std::make_shared<ConnectionPool>(MakeConnectionConfig(path_, options_, &counters_))),
+      committer_(GroupCommitter::Dependencies{pool_.get(), &keyspaces_, &cache_, &counters_,
+                                              &options_, log_.get(), path_ + "-wal"}) {
+  log_->debug("statestore: opened {}", path_);
+}
+
+StoreImpl::~StoreImpl() {
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  auto it = registry.open.find(path_);
+  if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
+}
+
+Origin StoreImpl::MakeOrigin(std::string_view label) const {
+  static const std::int64_t pid = ::getpid();
+  Origin origin;
+  origin.pid = pid;
+  origin.thread_id = CurrentThreadId();
+  origin.label = label.empty() ? options_.origin_label : std::string(label);
+  return origin;
+}
+
+Revision StoreImpl::Submit(const GroupCommitter::Body& body, std::string_view label) {
+  if (options_.read_only) {
+    throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; writes are refused");
+  }
+  return committer_.Submit(body, MakeOrigin(label));
+}
+
+Revision StoreImpl::transact(const Body& body, const TransactOptions& options) {
+  RefuseInsideBody("transact");
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "transact: body is empty");
+  ValidateLabel(options.label);
+  return Submit([&body](TransactionImpl& tx) { body(tx); }, options.label);
+}
+
+template <typename F>
+auto StoreImpl::InReadTransaction(const char* what, F&& fn)
+    -> decltype(fn(std::declval<Connection&>())) {
+  RefuseInsideBody(what);
+  Connection& c = pool_->ForThisThread();
+  c.Exec("BEGIN");
+  try {
+    if constexpr (std::is_void_v<decltype(fn(c))>) {
+      fn(c);
+      c.Exec("COMMIT");
+    } else {
+      auto result = fn(c);
+      c.Exec("COMMIT");
+      return result;
+    }
+  } catch (...) {
+    if (c.InTransaction()) {
+      try {
+        c.Exec("ROLLBACK");
+      } catch (...) {
+        // Report the original failure.
+      }
+    }
+    throw;
+  }
+}
+
+void StoreImpl::read(const Body& body) {
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "read: body is empty");
+  InReadTransaction("read", [&](Connection& c) {
+    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{});
+    {
+      BodyScope scope;
+      body(tx);
+    }
+    // Read transactions see committed data only, so the ids they resolved are committed.
+    for (const auto& [name, id] : tx.keyspaces_seen()) keyspaces_.Add(name, id);
+  });
+}
+
+std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string_view key) {
+  RefuseInsideBody("get");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  counters_.reads.Add();
+  CachedEntry cached;
+  if (cache_.Lookup(keyspace, key, &cached)) {
+    counters_.cache_hits.Add();
+    return cached;
+  }
+  counters_.cache_misses.Add();
+  ReadCache::FillTicket ticket = cache_.BeginFill();
+  Connection& c = pool_->ForThisThread();
+  // Two autocommit reads, each of committed data. They need not share a snapshot: a committed
+  // keyspace id never changes.
+  CachedEntry entry = CallSqlite("cannot read entry", [&]() -> CachedEntry {
+    std::optional<std::int64_t> id = keyspaces_.Find(keyspace);
+    if (!id) {
+      StatementUse q(c, sql::kSelectKeyspace);
+      q->bind(1, std::string(keyspace));
+      if (q->executeStep()) {
+        id = q->getColumn(0).getInt64();
+        keyspaces_.Add(keyspace, *id);
+      }
+    }
+    if (!id) return std::nullopt;
+    StatementUse q(c, sql::kSelectEntry);
+    q->bind(1, static_cast<int64_t>(*id));
+    q->bind(2, std::string(key));
+    if (!q->executeStep()) return std::nullopt;
+    Entry e;
+    e.key = std::string(key);
+    e.value = ReadValue(*q, 0, 1);
+    e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    return e;
+  });
+  c.AssertIdle();
+  cache_.Fill(ticket, keyspace, key, entry);
+  return entry;
+}
+
+std::optional<Value> StoreImpl::get(std::string_view keyspace, std::string_view key) {
+  auto entry = get_entry(keyspace, key);
+  if (!entry) return std::nullopt;
+  return std::move(entry->value);
+}
+
+std::vector<Entry> StoreImpl::list(std::string_view keyspace, std::string_view prefix,
+                                   std::size_t limit) {
+  RefuseInsideBody("list");
+  std::vector<Entry> out;
+  read([&](Transaction& tx) { out = tx.list(keyspace, prefix, limit); });
+  return out;
+}
+
+std::vector<std::string> StoreImpl::keyspaces() {
+  return InReadTransaction("keyspaces", [&](Connection& c) {
+    return CallSqlite("cannot list keyspaces", [&] {
+      std::vector<std::string> names;
+      StatementUse q(c, sql::kListKeyspaces);
+      while (q->executeStep()) names.push_back(q->getColumn(0).getString());
+      return names;
+    });
+  });
+}
+
+Revision StoreImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
+  RefuseInsideBody("put");
+  // Validate before queueing so bad input never reaches the writer.
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(key, value);
+  return Submit([&](TransactionImpl& tx) { tx.put(keyspace, key, value); }, {});
+}
+
+Revision StoreImpl::erase(std::string_view keyspace, std::string_view key) {
+  RefuseInsideBody("erase");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  return Submit([&](TransactionImpl& tx) { tx.erase(keyspace, key); }, {});
+}
+
+HistoryBounds StoreImpl::history_bounds() {
+  return InReadTransaction("history_bounds", [](Connection& c) { return ReadHistoryBounds(c); });
+}
+
+std::vector<Commit> StoreImpl::history(const HistoryQuery& query) {
+  return InReadTransaction("history", [&](Connection& c) { return QueryHistory(c, query); });
+}
+
+std::optional<Commit> StoreImpl::commit_at(Revision revision) {
+  return InReadTransaction("commit_at", [&](Connection& c) { return ReadCommit(c, revision); });
+}
+
+Revision StoreImpl::revert(Revision revision, const RevertOptions& options) {
+  RefuseInsideBody("revert");
+  ValidateLabel(options.label);
+  std::string label = options.label.empty() ? "revert " + std::to_string(revision) : options.label;
+  return Submit([&](TransactionImpl& tx) { RevertInto(tx, revision, options.force); }, label);
+}
+
+std::uint64_t StoreImpl::compact_history() {
+  RefuseInsideBody("compact_history");
+  if (options_.read_only) {
+    throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; compaction is a write");
+  }
+  return committer_.CompactHistory();
+}
+
+}  // namespace internal
+
+std::shared_ptr<Store> Store::open(const std::string& path, const Options& options) {
+  internal::RefuseInsideBody("open");
+  internal::CheckOptions(options);
+  internal::Registry& registry = internal::GetRegistry();
+  // Declared before the lock so that, if it turns out to be the last reference, the Store's
+  // destructor (which takes the registry lock) runs after the lock is released.
+  std::shared_ptr<internal::StoreImpl> existing;
+  // Held across the open so two threads opening one file get one Store.
+  std::lock_guard<std::mutex> lock(registry.mu);
+  std::string canonical = internal::PrepareDatabasePath(path, options);
+  auto it = registry.open.find(canonical);
+  if (it != registry.open.end()) {
+    if ((existing = it->second.second.lock())) {
+      internal::CheckCompatible(existing->options(), options, canonical);
+      return existing;
+    }
+  }
+  {
+    internal::ConnectionConfig config;
+    config.path = canonical;
+    config.read_only = options.read_only;
+    config.durability = options.durability;
+    config.busy_timeout = options.busy_timeout;
+    internal::Connection bootstrap(config);
+    internal::CheckAndMigrate(bootstrap, options);
+  }
+  auto store = std::make_shared<internal::StoreImpl>(canonical, options);
+  registry.open[canonical] = {store.get(), store};
+  return store;
+}
+
+}  // namespace statestore

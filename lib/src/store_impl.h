@@ -1,0 +1,67 @@
+// StoreImpl — the members behind statestore::Store.
+//
+// Ownership: a StoreImpl owns its ConnectionPool (one SQLite connection per thread), the
+// GroupCommitter (the one writer), the ReadCache and the SharedGeneration mapping. One StoreImpl
+// exists per canonical path per process (the registry in store_impl.cc); Store::open hands out
+// shared_ptrs to it.
+#ifndef STATESTORE_SRC_STORE_IMPL_H_
+#define STATESTORE_SRC_STORE_IMPL_H_
+
+#include <memory>
+#include <string>
+
+#include "connection_pool.h"
+#include "group_commit.h"
+#include "keyspace_directory.h"
+#include "read_cache.h"
+#include "shared_generation.h"
+#include "statestore/store.h"
+#include "store_counters.h"
+
+namespace statestore::internal {
+
+class StoreImpl final : public Store {
+ public:
+  // REQUIRES: `canonical_path` passed CheckAndMigrate.
+  StoreImpl(std::string canonical_path, const Options& options);
+  ~StoreImpl() override;
+
+  Revision transact(const Body& body, const TransactOptions& options) override;
+  void read(const Body& body) override;
+  std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
+  std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
+  std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
+                          std::size_t limit) override;
+  std::vector<std::string> keyspaces() override;
+  Revision put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  Revision erase(std::string_view keyspace, std::string_view key) override;
+  HistoryBounds history_bounds() override;
+  std::vector<Commit> history(const HistoryQuery& query) override;
+  std::optional<Commit> commit_at(Revision revision) override;
+  Revision revert(Revision revision, const RevertOptions& options) override;
+  std::uint64_t compact_history() override;
+  Stats stats() const override { return counters_.Snapshot(); }
+  const std::string& path() const override { return path_; }
+  const Options& options() const override { return options_; }
+
+ private:
+  // Runs `fn(connection)` inside a read transaction on this thread's connection.
+  template <typename F>
+  auto InReadTransaction(const char* what, F&& fn) -> decltype(fn(std::declval<Connection&>()));
+  Origin MakeOrigin(std::string_view label) const;
+  Revision Submit(const GroupCommitter::Body& body, std::string_view label);
+
+  const std::string path_;
+  const Options options_;
+  std::shared_ptr<spdlog::logger> log_;
+  StoreCounters counters_;
+  std::unique_ptr<SharedGeneration> generation_;
+  ReadCache cache_;
+  KeyspaceDirectory keyspaces_;
+  std::shared_ptr<ConnectionPool> pool_;
+  GroupCommitter committer_;
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_STORE_IMPL_H_

@@ -1,0 +1,313 @@
+#include "transaction_impl.h"
+
+#include <sqlite3.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "schema_sql.h"
+#include "statestore/error.h"
+#include "validate.h"
+#include "value_codec.h"
+
+namespace statestore::internal {
+
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t CurrentThreadId() {
+  thread_local std::int64_t tid = static_cast<std::int64_t>(::syscall(SYS_gettid));
+  return tid;
+}
+
+namespace {
+
+std::string Describe(std::string_view keyspace, std::string_view key) {
+  return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
+}
+
+// The smallest string greater than every string starting with `prefix`, or nullopt if none
+// (prefix of only 0xff bytes). Comparison is memcmp, as SQLite's BINARY collation.
+std::optional<std::string> PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces,
+                                 bool read_only, Origin origin)
+    : connection_(connection),
+      keyspaces_(keyspaces),
+      read_only_(read_only),
+      origin_(std::move(origin)) {}
+
+void TransactionImpl::RequireWritable() const {
+  if (read_only_) {
+    throw Error(ErrorCode::kReadOnly,
+                "write in a read-only transaction (use Store::transact to write)");
+  }
+}
+
+std::optional<std::int64_t> TransactionImpl::FindKeyspace(std::string_view name) {
+  if (auto id = keyspaces_.Find(name)) return id;
+  for (const auto& [seen, id] : keyspaces_seen_) {
+    if (seen == name) return id;
+  }
+  return CallSqlite("cannot look up keyspace", [&]() -> std::optional<std::int64_t> {
+    StatementUse q(connection_, sql::kSelectKeyspace);
+    q->bind(1, std::string(name));
+    if (!q->executeStep()) return std::nullopt;
+    std::int64_t id = q->getColumn(0).getInt64();
+    keyspaces_seen_.emplace_back(std::string(name), id);
+    return id;
+  });
+}
+
+std::int64_t TransactionImpl::KeyspaceForWrite(std::string_view name) {
+  if (auto id = FindKeyspace(name)) return *id;
+  return CallSqlite("cannot create keyspace", [&] {
+    StatementUse q(connection_, sql::kInsertKeyspace);
+    q->bind(1, std::string(name));
+    q->exec();
+    std::int64_t id = sqlite3_last_insert_rowid(connection_.handle());
+    keyspaces_seen_.emplace_back(std::string(name), id);
+    return id;
+  });
+}
+
+std::optional<Entry> TransactionImpl::ReadEntry(std::int64_t keyspace_id, std::string_view key) {
+  return CallSqlite("cannot read entry", [&]() -> std::optional<Entry> {
+    StatementUse q(connection_, sql::kSelectEntry);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bind(2, std::string(key));
+    if (!q->executeStep()) return std::nullopt;
+    Entry e;
+    e.key = std::string(key);
+    e.value = ReadValue(*q, 0, 1);
+    e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    return e;
+  });
+}
+
+std::optional<Value> TransactionImpl::get(std::string_view keyspace, std::string_view key) {
+  auto e = get_entry(keyspace, key);
+  if (!e) return std::nullopt;
+  return std::move(e->value);
+}
+
+std::optional<Entry> TransactionImpl::get_entry(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  auto id = FindKeyspace(keyspace);
+  if (!id) return std::nullopt;
+  return ReadEntry(*id, key);
+}
+
+std::vector<Entry> TransactionImpl::list(std::string_view keyspace, std::string_view prefix,
+                                         std::size_t limit) {
+  ValidateKeyspace(keyspace);
+  ValidatePrefix(prefix);
+  std::vector<Entry> out;
+  auto id = FindKeyspace(keyspace);
+  if (!id) return out;
+  auto end = PrefixEnd(prefix);
+  std::int64_t sql_limit = limit == 0 ? -1 : static_cast<std::int64_t>(limit);
+  CallSqlite("cannot list entries", [&] {
+    StatementUse q(connection_, end ? sql::kListRange : sql::kListFrom);
+    q->bind(1, static_cast<int64_t>(*id));
+    q->bind(2, std::string(prefix));
+    if (end) {
+      q->bind(3, *end);
+      q->bind(4, static_cast<int64_t>(sql_limit));
+    } else {
+      q->bind(3, static_cast<int64_t>(sql_limit));
+    }
+    while (q->executeStep()) {
+      Entry e;
+      e.key = q->getColumn(0).getString();
+      e.value = ReadValue(*q, 1, 2);
+      e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
+      out.push_back(std::move(e));
+    }
+  });
+  return out;
+}
+
+Revision TransactionImpl::EnsureRevision() {
+  if (revision_ != 0) return revision_;
+  CallSqlite("cannot allocate a revision", [&] {
+    Revision head;
+    {
+      StatementUse q(connection_, sql::kSelectMeta);
+      q->bind(1, sql::kHeadRevision);
+      if (!q->executeStep()) {
+        throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+      }
+      head = static_cast<Revision>(q->getColumn(0).getInt64());
+    }
+    StatementUse u(connection_, sql::kUpdateMeta);
+    u->bind(1, sql::kHeadRevision);
+    u->bind(2, static_cast<int64_t>(head + 1));
+    u->exec();
+    revision_ = head + 1;
+  });
+  return revision_;
+}
+
+void TransactionImpl::RecordWrite(std::string_view keyspace, std::int64_t keyspace_id,
+                                  std::string_view key, const std::optional<Entry>& old_entry,
+                                  const std::optional<Value>& new_value) {
+  Revision revision = EnsureRevision();
+  std::string key_text(key);
+  CallSqlite("cannot write entry", [&] {
+    if (new_value) {
+      StatementUse q(connection_, sql::kUpsertEntry);
+      q->bind(1, static_cast<int64_t>(keyspace_id));
+      q->bindNoCopy(2, key_text);
+      BindValue(*q, 3, 4, *new_value);
+      q->bind(5, static_cast<int64_t>(revision));
+      q->exec();
+    } else {
+      StatementUse q(connection_, sql::kDeleteEntry);
+      q->bind(1, static_cast<int64_t>(keyspace_id));
+      q->bindNoCopy(2, key_text);
+      q->exec();
+    }
+    StatementUse h(connection_, sql::kInsertChange);
+    h->bind(1, static_cast<int64_t>(revision));
+    h->bind(2, static_cast<int64_t>(++seq_));
+    h->bind(3, static_cast<int64_t>(keyspace_id));
+    h->bindNoCopy(4, key_text);
+    BindOptionalValue(*h, 5, 6, old_entry ? std::optional<Value>(old_entry->value) : std::nullopt);
+    BindOptionalValue(*h, 7, 8, new_value);
+    h->exec();
+  });
+  PendingWrite w{std::string(keyspace), key_text, std::nullopt};
+  if (new_value) w.entry = Entry{key_text, *new_value, revision};
+  writes_.push_back(std::move(w));
+}
+
+void TransactionImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(key, value);
+  RequireWritable();
+  std::int64_t id = KeyspaceForWrite(keyspace);
+  RecordWrite(keyspace, id, key, ReadEntry(id, key), value);
+}
+
+bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto id = FindKeyspace(keyspace);
+  if (!id) return false;
+  auto old = ReadEntry(*id, key);
+  if (!old) return false;
+  RecordWrite(keyspace, *id, key, old, std::nullopt);
+  return true;
+}
+
+void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view key,
+                                     const Value& value, std::uint64_t expected_version) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(key, value);
+  RequireWritable();
+  std::int64_t id = KeyspaceForWrite(keyspace);
+  auto old = ReadEntry(id, key);
+  std::uint64_t actual = old ? old->version : 0;
+  if (actual != expected_version) {
+    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " + (old ? std::to_string(actual) : "no key"));
+  }
+  RecordWrite(keyspace, id, key, old, value);
+}
+
+void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_view key,
+                                       std::uint64_t expected_version) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto id = FindKeyspace(keyspace);
+  auto old = id ? ReadEntry(*id, key) : std::nullopt;
+  if (!old || old->version != expected_version) {
+    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " +
+                                          (old ? std::to_string(old->version) : "no key"));
+  }
+  RecordWrite(keyspace, *id, key, old, std::nullopt);
+}
+
+void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "savepoint body is empty");
+  // Names are built from an integer depth only.
+  int depth = ++savepoint_depth_;
+  std::string name = "nested_" + std::to_string(depth);
+  std::string begin = "SAVEPOINT " + name;
+  std::string release = "RELEASE " + name;
+  std::string rollback = "ROLLBACK TO " + name;
+  try {
+    connection_.Exec(begin.c_str());
+  } catch (...) {
+    --savepoint_depth_;
+    throw;
+  }
+  const std::size_t writes_before = writes_.size();
+  const std::size_t keyspaces_before = keyspaces_seen_.size();
+  const Revision revision_before = revision_;
+  const std::int64_t seq_before = seq_;
+  try {
+    body(*this);
+  } catch (...) {
+    --savepoint_depth_;
+    if (connection_.InTransaction()) {
+      connection_.Exec(rollback.c_str());
+      connection_.Exec(release.c_str());
+      writes_.resize(writes_before);
+      keyspaces_seen_.resize(keyspaces_before);
+      revision_ = revision_before;
+      seq_ = seq_before;
+    }
+    throw;
+  }
+  --savepoint_depth_;
+  connection_.Exec(release.c_str());
+}
+
+void TransactionImpl::set_label(std::string_view label) {
+  ValidateLabel(label);
+  origin_.label = std::string(label);
+}
+
+Revision TransactionImpl::Finish() {
+  if (revision_ == 0) return 0;
+  CallSqlite("cannot record commit", [&] {
+    StatementUse q(connection_, sql::kInsertCommit);
+    q->bind(1, static_cast<int64_t>(revision_));
+    q->bind(2, static_cast<int64_t>(NowMicros()));
+    q->bind(3, static_cast<int64_t>(origin_.pid));
+    q->bind(4, static_cast<int64_t>(origin_.thread_id));
+    q->bind(5, origin_.label);
+    q->exec();
+  });
+  return revision_;
+}
+
+}  // namespace statestore::internal

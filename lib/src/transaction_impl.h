@@ -1,0 +1,91 @@
+// TransactionImpl — the Transaction a body runs against, bound to one Connection that is already
+// inside an SQLite transaction (write bodies: inside the request's SAVEPOINT of a group).
+//
+// Invariants:
+//   1. A revision is allocated on the first write (head_revision + 1, in the same SQLite
+//      transaction) and its commit row is written by Finish(); a body that writes nothing uses
+//      no revision. Bodies of one group run one after another, so each sees the previous
+//      body's head_revision and revisions stay strictly increasing with no gaps.
+//   2. Every write records a Change row (revision, seq) with the old and new value, in the same
+//      SQLite transaction as the state change: history and state cannot disagree.
+//   3. writes() lists, in order, the committed-to-be entries the writer publishes to the read
+//      cache after COMMIT; a nested savepoint that rolls back truncates it to where it began.
+#ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
+#define STATESTORE_SRC_TRANSACTION_IMPL_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connection.h"
+#include "keyspace_directory.h"
+#include "read_cache.h"
+#include "statestore/history.h"
+#include "statestore/transaction.h"
+
+namespace statestore::internal {
+
+struct PendingWrite {
+  std::string keyspace;
+  std::string key;
+  CachedEntry entry;  // nullopt: erased
+};
+
+class TransactionImpl final : public Transaction {
+ public:
+  TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces, bool read_only,
+                  Origin origin);
+
+  std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
+  std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
+  std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
+                          std::size_t limit) override;
+  void put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  bool erase(std::string_view keyspace, std::string_view key) override;
+  void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
+                      std::uint64_t expected_version) override;
+  void erase_if_version(std::string_view keyspace, std::string_view key,
+                        std::uint64_t expected_version) override;
+  void savepoint(const std::function<void(Transaction&)>& body) override;
+  void set_label(std::string_view label) override;
+  bool read_only() const override { return read_only_; }
+
+  // Writes the commit row if the body changed anything. Returns the revision, or 0.
+  Revision Finish();
+
+  const std::vector<PendingWrite>& writes() const { return writes_; }
+  // Keyspaces this transaction resolved or created; committed once the transaction commits.
+  const std::vector<std::pair<std::string, std::int64_t>>& keyspaces_seen() const {
+    return keyspaces_seen_;
+  }
+  Connection& connection() { return connection_; }
+
+ private:
+  std::optional<std::int64_t> FindKeyspace(std::string_view name);
+  std::int64_t KeyspaceForWrite(std::string_view name);
+  std::optional<Entry> ReadEntry(std::int64_t keyspace_id, std::string_view key);
+  void RequireWritable() const;
+  Revision EnsureRevision();
+  void RecordWrite(std::string_view keyspace, std::int64_t keyspace_id, std::string_view key,
+                   const std::optional<Entry>& old_entry, const std::optional<Value>& new_value);
+
+  Connection& connection_;
+  KeyspaceDirectory& keyspaces_;
+  const bool read_only_;
+  Origin origin_;
+  Revision revision_ = 0;
+  std::int64_t seq_ = 0;
+  int savepoint_depth_ = 0;
+  std::vector<PendingWrite> writes_;
+  std::vector<std::pair<std::string, std::int64_t>> keyspaces_seen_;
+};
+
+// Microseconds since the Unix epoch, UTC.
+std::int64_t NowMicros();
+// This thread's Linux TID.
+std::int64_t CurrentThreadId();
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_TRANSACTION_IMPL_H_

@@ -1,0 +1,25 @@
+// Argument checks shared by every public entry point. Each throws Error(kInvalidArgument) with a
+// message naming the offending argument; none touches the database.
+#ifndef STATESTORE_SRC_VALIDATE_H_
+#define STATESTORE_SRC_VALIDATE_H_
+
+#include <string_view>
+
+#include "statestore/value.h"
+
+namespace statestore::internal {
+
+inline constexpr std::size_t kMaxLabelBytes = 256;
+
+bool IsValidUtf8(std::string_view s);
+
+void ValidateKeyspace(std::string_view keyspace);
+void ValidateKey(std::string_view key);
+// A list() prefix: may be empty or end inside a UTF-8 sequence; no NUL; at most kMaxKeyBytes.
+void ValidatePrefix(std::string_view prefix);
+void ValidateValue(std::string_view key, const Value& value);
+void ValidateLabel(std::string_view label);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_VALIDATE_H_

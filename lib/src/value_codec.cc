@@ -1,0 +1,97 @@
+#include "value_codec.h"
+
+#include <SQLiteCpp/Column.h>
+#include <sqlite3.h>
+
+#include <cstring>
+#include <string>
+
+#include "statestore/error.h"
+
+namespace statestore::internal {
+
+void BindValue(SQLite::Statement& statement, int type_index, int value_index, const Value& value) {
+  statement.bind(type_index, static_cast<int>(value.type()));
+  switch (value.type()) {
+    case ValueType::kNull:
+      statement.bind(value_index);
+      break;
+    case ValueType::kBool:
+      statement.bind(value_index, static_cast<int64_t>(value.as_bool() ? 1 : 0));
+      break;
+    case ValueType::kInt:
+      statement.bind(value_index, static_cast<int64_t>(value.as_int()));
+      break;
+    case ValueType::kDouble:
+      statement.bind(value_index, value.as_double());
+      break;
+    case ValueType::kString:
+      statement.bindNoCopy(value_index, value.as_string());
+      break;
+    case ValueType::kBytes: {
+      // A null pointer would bind SQL NULL; an empty blob needs a non-null pointer.
+      static const std::uint8_t kEmpty = 0;
+      const Bytes& b = value.as_bytes();
+      statement.bindNoCopy(value_index, b.empty() ? &kEmpty : b.data(), static_cast<int>(b.size()));
+      break;
+    }
+  }
+}
+
+void BindOptionalValue(SQLite::Statement& statement, int type_index, int value_index,
+                       const std::optional<Value>& value) {
+  if (value) {
+    BindValue(statement, type_index, value_index, *value);
+  } else {
+    statement.bind(type_index);
+    statement.bind(value_index);
+  }
+}
+
+namespace {
+
+[[noreturn]] void Mismatch(int type, int storage) {
+  throw Error(ErrorCode::kCorruption, "stored value has type tag " + std::to_string(type) +
+                                          " but SQLite storage class " + std::to_string(storage) +
+                                          " (the file was edited outside statestore?)");
+}
+
+}  // namespace
+
+Value ReadValue(const SQLite::Statement& statement, int type_column, int value_column) {
+  int type = statement.getColumn(type_column).getInt();
+  SQLite::Column column = statement.getColumn(value_column);
+  int storage = column.getType();
+  switch (static_cast<ValueType>(type)) {
+    case ValueType::kNull:
+      if (storage != SQLITE_NULL) Mismatch(type, storage);
+      return Value();
+    case ValueType::kBool:
+      if (storage != SQLITE_INTEGER) Mismatch(type, storage);
+      return Value(column.getInt64() != 0);
+    case ValueType::kInt:
+      if (storage != SQLITE_INTEGER) Mismatch(type, storage);
+      return Value(static_cast<long long>(column.getInt64()));
+    case ValueType::kDouble:
+      if (storage != SQLITE_FLOAT) Mismatch(type, storage);
+      return Value(column.getDouble());
+    case ValueType::kString:
+      if (storage != SQLITE_TEXT) Mismatch(type, storage);
+      return Value(std::string(column.getText(), static_cast<std::size_t>(column.getBytes())));
+    case ValueType::kBytes: {
+      if (storage != SQLITE_BLOB) Mismatch(type, storage);
+      const auto* data = static_cast<const std::uint8_t*>(column.getBlob());
+      std::size_t size = static_cast<std::size_t>(column.getBytes());
+      return Value(size == 0 ? Bytes() : Bytes(data, data + size));
+    }
+  }
+  Mismatch(type, storage);
+}
+
+std::optional<Value> ReadOptionalValue(const SQLite::Statement& statement, int type_column,
+                                       int value_column) {
+  if (statement.isColumnNull(type_column)) return std::nullopt;
+  return ReadValue(statement, type_column, value_column);
+}
+
+}  // namespace statestore::internal

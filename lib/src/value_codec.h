@@ -1,0 +1,26 @@
+// How a Value is stored: two columns, `type` (statestore::ValueType) and `value` (the SQLite
+// storage class that matches: NULL, INTEGER 0/1, INTEGER, REAL, TEXT, BLOB). A `type` of NULL in
+// history means "no value" (key absent before / erased after).
+#ifndef STATESTORE_SRC_VALUE_CODEC_H_
+#define STATESTORE_SRC_VALUE_CODEC_H_
+
+#include <SQLiteCpp/Statement.h>
+
+#include <optional>
+
+#include "statestore/value.h"
+
+namespace statestore::internal {
+
+void BindValue(SQLite::Statement& statement, int type_index, int value_index, const Value& value);
+void BindOptionalValue(SQLite::Statement& statement, int type_index, int value_index,
+                       const std::optional<Value>& value);
+
+// Throws: Error(kCorruption) when the stored type tag and storage class disagree.
+Value ReadValue(const SQLite::Statement& statement, int type_column, int value_column);
+std::optional<Value> ReadOptionalValue(const SQLite::Statement& statement, int type_column,
+                                       int value_column);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_VALUE_CODEC_H_
