@@ -155,27 +155,28 @@ void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::s
 }
 
 void ReadCache::BeforeCommit() {
-  if (!enabled_) return;
+  // Bump even with the cache disabled here: other processes' caches depend on it.
+  if (generation_ == nullptr) return;
   std::lock_guard<std::mutex> lock(sync_mu_);
   std::uint64_t before = generation_->Bump();
   pre_value_ = before;
   if (before != known_.load(std::memory_order_relaxed)) {
     // Some transaction this process never accounted for committed before we took the lock.
     epoch_.fetch_add(1, std::memory_order_acq_rel);
-    Bump(counters_->cache_invalidations);
+    if (enabled_) Bump(counters_->cache_invalidations);
   }
   known_.store(before + 1, std::memory_order_release);
 }
 
 ReadCache::PublishTicket ReadCache::AfterCommit(bool committed) {
-  if (!enabled_) return {};
+  if (generation_ == nullptr) return {};
   std::lock_guard<std::mutex> lock(sync_mu_);
   std::uint64_t before = generation_->Bump();
   PublishTicket ticket;
   ticket.publish = committed && before == pre_value_ + 1;
   if (!ticket.publish) {
     epoch_.fetch_add(1, std::memory_order_acq_rel);
-    if (committed) Bump(counters_->cache_invalidations);
+    if (committed && enabled_) Bump(counters_->cache_invalidations);
   }
   known_.store(before + 1, std::memory_order_release);
   ticket.epoch = epoch_.load(std::memory_order_acquire);

@@ -73,7 +73,9 @@ class ReadCache {
     std::uint64_t epoch = 0;
   };
 
-  // `capacity` 0 or a null `generation` disables the cache (every lookup misses).
+  // `capacity` 0 or a null `generation` disables the cache (every lookup misses). With a
+  // generation, commits still bump it even when this process caches nothing, because other
+  // processes' caches rely on it.
   ReadCache(std::size_t capacity, SharedGeneration* generation, StoreCounters* counters);
   ReadCache(const ReadCache&) = delete;
   ReadCache& operator=(const ReadCache&) = delete;

@@ -44,13 +44,21 @@ ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& op
   return config;
 }
 
+// A writer must have the generation: other processes' read caches are coherent only because
+// every commit bumps it. A read-only Store can do without; it then reads without a cache.
 std::unique_ptr<SharedGeneration> OpenGeneration(const std::string& path, const Options& options,
                                                  spdlog::logger& log) {
-  if (options.cache_capacity == 0) return nullptr;
   std::string why;
   auto generation = SharedGeneration::Open(path, !options.read_only, &why);
   if (!generation) {
-    log.warn("statestore: read cache disabled for {}: {}", path, why);
+    if (!options.read_only) {
+      throw Error(ErrorCode::kIoError,
+                  "cannot set up the change counter beside the database (" + why +
+                      "); the directory must be writable, as for SQLite's -wal and -shm files");
+    }
+    if (options.cache_capacity > 0) {
+      log.info("statestore: read cache disabled for {}: {}", path, why);
+    }
   }
   return generation;
 }
