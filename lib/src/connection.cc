@@ -45,16 +45,24 @@ Connection::Connection(const ConnectionConfig& config)
   // Defensive mode: no writable_schema, no direct shadow-table writes — a connection cannot be
   // talked into corrupting the file. trusted_schema=OFF: SQL functions with side effects cannot be
   // reached from a (possibly hostile) schema's views or triggers.
-  DbConfig(db, SQLITE_DBCONFIG_DEFENSIVE, 1, "cannot enable SQLite defensive mode");
-  DbConfig(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, "cannot disable trusted_schema");
-  DbConfig(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, "cannot disable extension loading");
-  sqlite3_busy_handler(db, &Connection::BusyHandler, this);
-  Exec("PRAGMA foreign_keys = ON");
-  Exec("PRAGMA mmap_size = 0");
-  if (!config.read_only) {
-    Exec(config.durability == Durability::kFull ? "PRAGMA synchronous = FULL"
-                                                : "PRAGMA synchronous = NORMAL");
-    Exec("PRAGMA journal_size_limit = 67108864");
+  try {
+    DbConfig(db, SQLITE_DBCONFIG_DEFENSIVE, 1, "cannot enable SQLite defensive mode");
+    DbConfig(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, "cannot disable trusted_schema");
+    DbConfig(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, "cannot disable extension loading");
+    sqlite3_busy_handler(db, &Connection::BusyHandler, this);
+    Exec("PRAGMA foreign_keys = ON");
+    Exec("PRAGMA mmap_size = 0");
+    if (!config.read_only) {
+      Exec(config.durability == Durability::kFull ? "PRAGMA synchronous = FULL"
+                                                  : "PRAGMA synchronous = NORMAL");
+      Exec("PRAGMA journal_size_limit = 67108864");
+    }
+  } catch (const Error& e) {
+    // The pragmas above are the first reads of the file; say which file and what it means
+    // rather than which pragma happened to notice.
+    throw ErrorFromSqlite(e.sqlite_code() != 0 ? e.sqlite_code() : SQLITE_ERROR,
+                          "cannot use " + config.path,
+                          e.sqlite_code() != 0 ? sqlite3_errstr(e.sqlite_code()) : e.what());
   }
 }
 
@@ -95,6 +103,13 @@ int Connection::BusyHandler(void* self, int count) {
 
 void Connection::Exec(const char* sql) {
   CallSqlite(sql, [&] { db_.exec(sql); });
+}
+
+void Connection::Run(const char* constant_sql) {
+  CallSqlite(constant_sql, [&] {
+    StatementUse statement(*this, constant_sql);
+    statement->exec();
+  });
 }
 
 SQLite::Statement& Connection::Prepare(const char* sql) {

@@ -60,6 +60,9 @@ class Connection {
   // Runs SQL without results (BEGIN, SAVEPOINT, PRAGMA ...). `sql` is always a constant or built
   // from integers, never from user text. Throws: Error.
   void Exec(const char* sql);
+  // Like Exec for one statement of constant text (BEGIN, COMMIT, SAVEPOINT x ...), through the
+  // prepared-statement cache: no parse per call on the commit path.
+  void Run(const char* constant_sql);
 
   // Returns the cached prepared statement for `sql` (a string constant), preparing it once.
   SQLite::Statement& Prepare(const char* sql);

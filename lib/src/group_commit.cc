@@ -99,7 +99,7 @@ namespace {
 void RollbackQuietly(Connection& c) {
   if (!c.InTransaction()) return;
   try {
-    c.Exec("ROLLBACK");
+    c.Run("ROLLBACK");
   } catch (...) {
     // Nothing more can be done; the connection reports the original error.
   }
@@ -129,7 +129,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       r->keyspaces.clear();
     }
     try {
-      c.Exec("BEGIN IMMEDIATE");
+      c.Run("BEGIN IMMEDIATE");
     } catch (const Error& e) {
       FailGroup(group, std::make_exception_ptr(
                            e.code() == ErrorCode::kBusy
@@ -144,14 +144,20 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       return;
     }
 
+    // A lone caller needs no SAVEPOINT: if its body throws, the whole transaction is its own
+    // and is rolled back below. Groups give each body a SAVEPOINT (invariant 2).
+    const bool use_savepoints = group.size() > 1;
     bool retry = false;
+    bool all_rolled_back = false;  // the lone body threw and its transaction was rolled back
     std::exception_ptr group_failure;
     for (Request* r : group) {
-      try {
-        c.Exec("SAVEPOINT request");
-      } catch (...) {
-        group_failure = std::current_exception();
-        break;
+      if (use_savepoints) {
+        try {
+          c.Run("SAVEPOINT request");
+        } catch (...) {
+          group_failure = std::current_exception();
+          break;
+        }
       }
       TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin);
       try {
@@ -160,7 +166,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
           (*r->body)(tx);
         }
         Revision revision = tx.Finish();
-        c.Exec("RELEASE request");
+        if (use_savepoints) c.Run("RELEASE request");
         r->revision = revision != 0 ? revision : ReadHead(c);
         r->writes = tx.writes();
         r->keyspaces = tx.keyspaces_seen();
@@ -174,15 +180,18 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         try {
           std::rethrow_exception(r->error);
         } catch (const Error& e) {
-          if (IsSqliteBusy(e)) {
-            retry = true;
-          }
+          retry = IsSqliteBusy(e);
         } catch (...) {
         }
         if (retry) break;
         try {
-          c.Exec("ROLLBACK TO request");
-          c.Exec("RELEASE request");
+          if (use_savepoints) {
+            c.Run("ROLLBACK TO request");
+            c.Run("RELEASE request");
+          } else {
+            c.Run("ROLLBACK");
+            all_rolled_back = true;
+          }
         } catch (...) {
           group_failure = std::current_exception();
           break;
@@ -190,6 +199,11 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       }
     }
 
+    if (all_rolled_back) {
+      Bump(deps_.counters->rollbacks, group.size());
+      c.AssertIdle();
+      return;
+    }
     if (retry && std::chrono::steady_clock::now() < deadline) {
       RollbackQuietly(c);
       Bump(deps_.counters->busy_retries);
@@ -233,7 +247,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     // Commit (invariant 1), with the cache protocol around it (invariant 6).
     deps_.cache->BeforeCommit();
     try {
-      c.Exec("COMMIT");
+      c.Run("COMMIT");
     } catch (const Error& e) {
       deps_.cache->AfterCommit(false);
       RollbackQuietly(c);
@@ -262,9 +276,11 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       }
     }
     Bump(deps_.counters->commits, committed);
-    Bump(deps_.counters->groups);
-    if (deps_.options->durability == Durability::kFull) Bump(deps_.counters->syncs);
-    std::uint64_t size = group.size();
+    if (committed > 0) {
+      Bump(deps_.counters->groups);
+      if (deps_.options->durability == Durability::kFull) Bump(deps_.counters->syncs);
+    }
+    std::uint64_t size = committed;
     std::uint64_t seen = deps_.counters->max_group_size.load(std::memory_order_relaxed);
     while (size > seen && !deps_.counters->max_group_size.compare_exchange_weak(
                               seen, size, std::memory_order_relaxed)) {
@@ -276,12 +292,12 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
 }
 
 std::uint64_t GroupCommitter::RetentionBatch(Connection& c) {
-  c.Exec("BEGIN IMMEDIATE");
+  c.Run("BEGIN IMMEDIATE");
   try {
     Revision cutoff = RetentionCutoff(c, deps_.options->history_retention);
     std::uint64_t removed =
         cutoff == 0 ? 0 : CompactHistoryBatch(c, cutoff, kRevisionsPerRetentionBatch);
-    c.Exec("COMMIT");
+    c.Run("COMMIT");
     if (removed > 0) Bump(deps_.counters->compaction_runs);
     return removed;
   } catch (...) {

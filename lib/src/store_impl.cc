@@ -140,20 +140,20 @@ auto StoreImpl::InReadTransaction(const char* what, F&& fn)
     -> decltype(fn(std::declval<Connection&>())) {
   RefuseInsideBody(what);
   Connection& c = pool_->ForThisThread();
-  c.Exec("BEGIN");
+  c.Run("BEGIN");
   try {
     if constexpr (std::is_void_v<decltype(fn(c))>) {
       fn(c);
-      c.Exec("COMMIT");
+      c.Run("COMMIT");
     } else {
       auto result = fn(c);
-      c.Exec("COMMIT");
+      c.Run("COMMIT");
       return result;
     }
   } catch (...) {
     if (c.InTransaction()) {
       try {
-        c.Exec("ROLLBACK");
+        c.Run("ROLLBACK");
       } catch (...) {
         // Report the original failure.
       }

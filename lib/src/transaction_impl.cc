@@ -192,7 +192,12 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, std::int64_t keyspa
     h->bind(2, static_cast<int64_t>(++seq_));
     h->bind(3, static_cast<int64_t>(keyspace_id));
     h->bindNoCopy(4, key_text);
-    BindOptionalValue(*h, 5, 6, old_entry ? std::optional<Value>(old_entry->value) : std::nullopt);
+    // Bind the old value in place: BindValue binds without copying, so it must outlive exec().
+    if (old_entry) {
+      BindValue(*h, 5, 6, old_entry->value);
+    } else {
+      BindOptionalValue(*h, 5, 6, std::nullopt);
+    }
     BindOptionalValue(*h, 7, 8, new_value);
     h->exec();
   });

@@ -12,6 +12,8 @@
 
 namespace statestore::internal {
 
+// Binds without copying string/bytes payloads: `value` must stay alive until the statement has
+// been stepped (and reset).
 void BindValue(SQLite::Statement& statement, int type_index, int value_index, const Value& value);
 void BindOptionalValue(SQLite::Statement& statement, int type_index, int value_index,
                        const std::optional<Value>& value);
