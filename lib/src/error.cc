@@ -9,21 +9,21 @@ std::string_view ToString(ErrorCode code) {
     case ErrorCode::kConflict:
       return "conflict";
     case ErrorCode::kNotFound:
-      return "not found";
+      return "not_found";
     case ErrorCode::kInvalidArgument:
-      return "invalid argument";
+      return "invalid_argument";
     case ErrorCode::kCorruption:
       return "corruption";
     case ErrorCode::kIoError:
-      return "I/O error";
+      return "io_error";
     case ErrorCode::kFull:
       return "full";
     case ErrorCode::kReadOnly:
-      return "read-only";
+      return "read_only";
     case ErrorCode::kSchemaTooNew:
-      return "schema too new";
+      return "schema_too_new";
     case ErrorCode::kInternal:
-      return "internal error";
+      return "internal";
   }
   return "unknown";
 }

@@ -41,7 +41,8 @@ enum class ErrorCode {
   kInternal,
 };
 
-// Returns a stable lower-case name ("busy", "conflict", ...), used in messages and by statectl.
+// Returns a stable lower-case identifier ("busy", "not_found", "io_error", ...), the same as
+// statectl prints in --json output; scripts may match on it.
 std::string_view ToString(ErrorCode code);
 
 class Error : public std::runtime_error {

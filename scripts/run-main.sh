@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# README command 1: installs missing Debian packages, builds a Release build in build/release
+# (tools and benchmarks, no tests) and runs the main job: the demo, then the quick benchmark.
+# Output goes to out/ (gitignored).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # cd's to the repo root
+
+BUILD_DIR="$BUILD_ROOT/release"
+WORK_DIR="$OUT_DIR"
+started=$SECONDS
+
+ensure_packages
+
+step configure cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+  -DSTATESTORE_BUILD_TESTS=OFF -DSTATESTORE_BUILD_BENCHMARKS=ON -DSTATESTORE_BUILD_TOOLS=ON
+step build cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+mkdir -p "$WORK_DIR"
+# A fresh database for the demo: the file and its sidecars (-wal, -shm, ...).
+rm -f "$WORK_DIR/demo.db" "$WORK_DIR"/demo.db-*
+
+step demo "$BUILD_DIR/examples/statestore_demo" "$WORK_DIR/demo.db"
+step bench "$BUILD_DIR/bench/statestore_core_bench" --short --out "$WORK_DIR/bench"
+
+# ---- Later steps of the main job go here (keep them after the quick benchmark): ----
+#   statectl inspect / history on $WORK_DIR/demo.db
+#   the longer benchmark
+# ---- end of later steps ----
+
+echo
+echo "run-main: OK in $((SECONDS - started)) s: demo database $WORK_DIR/demo.db," \
+  "benchmark output $WORK_DIR/bench"

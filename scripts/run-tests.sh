@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# README command 2: installs missing Debian packages, then
+#   (a) build/asan: the whole suite (except label soak) under AddressSanitizer + UBSan,
+#       including the install/find_package consumer test (label packaging);
+#   (b) build/tsan: the tests labelled concurrency under ThreadSanitizer.
+# Tests run serially (-j1): some are timing-sensitive multi-process lock tests.
+# STATESTORE_TEST_SOAK=1 also runs the long crash/soak loops (label soak) in build/asan.
+# Exits non-zero as soon as a step fails.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # cd's to the repo root
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+ASAN_DIR="$BUILD_ROOT/asan"
+TSAN_DIR="$BUILD_ROOT/tsan"
+# The soak tests are only registered (and only run) with STATESTORE_TEST_SOAK=1.
+if [[ "${STATESTORE_TEST_SOAK:-}" == 1 ]]; then SOAK=ON; else SOAK=OFF; fi
+
+started=$SECONDS
+current="packages"
+report_failure() {
+  local rc=$?
+  if ((rc != 0)); then
+    echo
+    echo "run-tests: FAILED during: $current (exit $rc)"
+  fi
+}
+trap report_failure EXIT
+
+ensure_packages
+
+# Sanitizer builds keep assertions (no -DNDEBUG) at -O1, the level the sanitizers recommend.
+SANITIZER_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g"
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g")
+CTEST=(ctest --output-on-failure --no-tests=error -j1)
+
+# (a) ASan + UBSan: everything but the soak loops.
+current="asan build"
+step asan-configure cmake -S . -B "$ASAN_DIR" "${SANITIZER_FLAGS[@]}" \
+  -DSTATESTORE_SANITIZE=address,undefined -DSTATESTORE_BUILD_BENCHMARKS=OFF \
+  -DSTATESTORE_TEST_SOAK="$SOAK"
+step asan-build cmake --build "$ASAN_DIR" -j"$(nproc)"
+current="asan+ubsan tests (ctest -LE soak in $ASAN_DIR)"
+step asan-test "${CTEST[@]}" --test-dir "$ASAN_DIR" -LE soak
+asan_summary="asan+ubsan: whole suite passed"
+
+if [[ "$SOAK" == ON ]]; then
+  current="soak tests (ctest -L soak in $ASAN_DIR)"
+  step soak-test "${CTEST[@]}" --test-dir "$ASAN_DIR" -L soak
+  asan_summary+=" + soak"
+fi
+
+# (b) TSan: the concurrency tests.
+current="tsan build"
+step tsan-configure cmake -S . -B "$TSAN_DIR" "${SANITIZER_FLAGS[@]}" \
+  -DSTATESTORE_SANITIZE=thread -DSTATESTORE_BUILD_BENCHMARKS=OFF
+step tsan-build cmake --build "$TSAN_DIR" -j"$(nproc)"
+# GCC 12's TSan cannot map its shadow memory when the kernel randomizes mmap with more than 28
+# bits (newer kernels' default); run the tests with address randomization off then.
+tsan_prefix=()
+if [[ -r /proc/sys/vm/mmap_rnd_bits ]] && (($(cat /proc/sys/vm/mmap_rnd_bits) > 28)) &&
+  setarch "$(uname -m)" -R true 2>/dev/null; then
+  tsan_prefix=(setarch "$(uname -m)" -R)
+fi
+current="tsan tests (ctest -L concurrency in $TSAN_DIR)"
+step tsan-test "${tsan_prefix[@]}" "${CTEST[@]}" --test-dir "$TSAN_DIR" -L concurrency
+current="done"
+
+echo
+echo "run-tests: PASSED in $((SECONDS - started)) s: ${asan_summary} ($ASAN_DIR);" \
+  "tsan: concurrency tests passed ($TSAN_DIR)"
