@@ -39,7 +39,7 @@ Connection& ConnectionPool::ForThisThread() {
   auto id = std::this_thread::get_id();
   Connection* connection = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = connections_.find(id);
     if (it != connections_.end()) connection = it->second.get();
   }
@@ -49,7 +49,7 @@ Connection& ConnectionPool::ForThisThread() {
     fresh->VerifyWal();
     connection = fresh.get();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       connections_.emplace(id, std::move(fresh));
     }
     // Drop registrations of pools that are gone, then register this one.
@@ -64,7 +64,7 @@ Connection& ConnectionPool::ForThisThread() {
 void ConnectionPool::ReleaseThread(std::thread::id id) {
   std::unique_ptr<Connection> released;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = connections_.find(id);
     if (it == connections_.end()) return;
     released = std::move(it->second);
@@ -78,7 +78,7 @@ void ConnectionPool::ReleaseThread(std::thread::id id) {
 }
 
 std::size_t ConnectionPool::open_connections() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return connections_.size();
 }
 

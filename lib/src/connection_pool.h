@@ -12,11 +12,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "connection.h"
+#include "mutex.h"
 
 namespace statestore::internal {
 
@@ -38,8 +38,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
  private:
   const ConnectionConfig config_;
   const std::uint64_t serial_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::thread::id, std::unique_ptr<Connection>> connections_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::unordered_map<std::thread::id, std::unique_ptr<Connection>> connections_ GUARDED_BY(mu_);
 };
 
 }  // namespace statestore::internal

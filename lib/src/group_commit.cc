@@ -37,10 +37,10 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
   request.body = &body;
   request.origin = std::move(origin);
 
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!poisoned_.empty()) throw Error(ErrorCode::kIoError, poisoned_);
   queue_.push_back(&request);
-  while (!request.done && queue_.front() != &request) request.cv.wait(lock);
+  while (!request.done && queue_.front() != &request) lock.Wait(request.cv);
   if (!request.done) {
     // Leader: take a group from the front of the queue (this request first).
     std::vector<Request*> group;
@@ -48,7 +48,7 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
       if (group.size() == kMaxGroup) break;
       group.push_back(r);
     }
-    lock.unlock();
+    lock.Unlock();
     bool committed_something = false;
     try {
       RunGroup(group);
@@ -59,7 +59,7 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
       FailGroup(group, std::current_exception());
     }
     Maintenance(committed_something);
-    lock.lock();
+    lock.Lock();
     for (Request* r : group) {
       queue_.pop_front();
       if (r != &request) {
@@ -70,7 +70,7 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
     request.done = true;
     if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
-  lock.unlock();
+  lock.Unlock();
   if (request.error) std::rethrow_exception(request.error);
   return request.revision;
 }
@@ -85,7 +85,7 @@ void GroupCommitter::FailGroup(const std::vector<Request*>& group,
 }
 
 void GroupCommitter::Poison(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (poisoned_.empty()) {
     poisoned_ = "store refuses writes after an earlier failed commit (" + reason +
                 "); the state on disk is safe up to the last acknowledged commit — reopen the "
@@ -249,7 +249,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     try {
       c.Run("COMMIT");
     } catch (const Error& e) {
-      deps_.cache->AfterCommit(false);
+      deps_.cache->AfterCommit(false, 0);
       RollbackQuietly(c);
       if (IsSqliteBusy(e) && std::chrono::steady_clock::now() < deadline) {
         Bump(deps_.counters->busy_retries);
@@ -261,7 +261,11 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       if (e.code() == ErrorCode::kIoError || e.code() == ErrorCode::kFull) Poison(e.what());
       return;
     }
-    ReadCache::PublishTicket ticket = deps_.cache->AfterCommit(true);
+    Revision head = 0;
+    for (Request* r : group) {
+      if (!r->error) head = std::max(head, r->revision);
+    }
+    ReadCache::PublishTicket ticket = deps_.cache->AfterCommit(true, head);
 
     std::uint64_t committed = 0;
     for (Request* r : group) {

@@ -32,12 +32,12 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "connection_pool.h"
 #include "keyspace_directory.h"
+#include "mutex.h"
 #include "read_cache.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
@@ -93,9 +93,9 @@ class GroupCommitter {
   void Poison(const std::string& reason);
 
   Dependencies deps_;
-  std::mutex mu_;
-  std::deque<Request*> queue_;                 // GUARDED_BY(mu_)
-  std::string poisoned_;                       // GUARDED_BY(mu_); non-empty = poisoned
+  Mutex mu_;
+  std::deque<Request*> queue_ GUARDED_BY(mu_);
+  std::string poisoned_ GUARDED_BY(mu_);       // non-empty = poisoned
   std::uint64_t commits_since_retention_ = 0;  // leader only
 };
 

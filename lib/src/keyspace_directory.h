@@ -7,26 +7,26 @@
 #define STATESTORE_SRC_KEYSPACE_DIRECTORY_H_
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "mutex.h"
 
 namespace statestore::internal {
 
 class KeyspaceDirectory {
  public:
   std::optional<std::int64_t> Find(std::string_view name) const {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(&mu_);
     auto it = ids_.find(name);
     if (it == ids_.end()) return std::nullopt;
     return it->second;
   }
   // REQUIRES: `id` is committed.
   void Add(std::string_view name, std::int64_t id) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(&mu_);
     ids_.emplace(std::string(name), id);
   }
 
@@ -35,8 +35,8 @@ class KeyspaceDirectory {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>> ids_;  // GUARDED_BY(mu_)
+  mutable SharedMutex mu_;
+  std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>> ids_ GUARDED_BY(mu_);
 };
 
 }  // namespace statestore::internal

@@ -1,8 +1,6 @@
 #include "read_cache.h"
 
 #include <functional>
-#include <mutex>
-#include <shared_mutex>
 
 #include "store_counters.h"
 
@@ -24,14 +22,13 @@ struct alignas(64) ReadCache::Shard {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
-  boost::shared_mutex mu;
-  std::uint64_t epoch = 0;                                                    // GUARDED_BY(mu)
-  std::vector<Slot> slots;                                                    // GUARDED_BY(mu)
-  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> index;  // GUARDED_BY(mu)
-  std::size_t hand = 0;                                                       // GUARDED_BY(mu)
+  SharedMutex mu;
+  std::uint64_t epoch GUARDED_BY(mu) = 0;
+  std::vector<Slot> slots GUARDED_BY(mu);
+  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> index GUARDED_BY(mu);
+  std::size_t hand GUARDED_BY(mu) = 0;
 
-  // REQUIRES: mu held exclusively.
-  void ClearIfStale(std::uint64_t current_epoch) {
+  void ClearIfStale(std::uint64_t current_epoch) REQUIRES(mu) {
     if (epoch == current_epoch) return;
     slots.clear();
     index.clear();
@@ -39,9 +36,9 @@ struct alignas(64) ReadCache::Shard {
     epoch = current_epoch;
   }
 
-  // REQUIRES: mu held exclusively; epoch current.
+  // REQUIRES: epoch current.
   void Upsert(std::string_view composite, const CachedEntry& entry, std::size_t capacity,
-              bool only_if_absent) {
+              bool only_if_absent) REQUIRES(mu) {
     auto it = index.find(composite);
     if (it != index.end()) {
       if (!only_if_absent) slots[it->second].entry = entry;
@@ -96,7 +93,7 @@ ReadCache::Shard& ReadCache::ShardFor(const std::string& composite) {
 std::uint64_t ReadCache::SyncWithShared() {
   std::uint64_t shared = generation_->Load();
   if (shared != known_.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(sync_mu_);
+    MutexLock lock(&sync_mu_);
     shared = generation_->Load();
     if (shared != known_.load(std::memory_order_relaxed)) {
       // epoch_ before known_: a thread that sees the new known_ also sees the new epoch_.
@@ -115,7 +112,7 @@ bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEn
   std::uint64_t epoch = SyncWithShared();
   Shard& shard = ShardFor(composite);
   {
-    boost::shared_lock<boost::shared_mutex> lock(shard.mu);
+    ReaderLock lock(&shard.mu);
     if (shard.epoch == epoch) {
       auto it = shard.index.find(std::string_view(composite));
       if (it == shard.index.end()) return false;
@@ -127,7 +124,7 @@ bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEn
       return true;
     }
   }
-  std::unique_lock<boost::shared_mutex> lock(shard.mu);
+  WriterLock lock(&shard.mu);
   shard.ClearIfStale(epoch);
   return false;
 }
@@ -146,7 +143,7 @@ void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::s
   std::string composite;
   ComposeKey(keyspace, key, &composite);
   Shard& shard = ShardFor(composite);
-  std::unique_lock<boost::shared_mutex> lock(shard.mu);
+  WriterLock lock(&shard.mu);
   // Invariant 3: both checks under the shard lock.
   if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;
   if (generation_->Load() != ticket.shared) return;
@@ -157,7 +154,7 @@ void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::s
 void ReadCache::BeforeCommit() {
   // Bump even with the cache disabled here: other processes' caches depend on it.
   if (generation_ == nullptr) return;
-  std::lock_guard<std::mutex> lock(sync_mu_);
+  MutexLock lock(&sync_mu_);
   std::uint64_t before = generation_->Bump();
   pre_value_ = before;
   if (before != known_.load(std::memory_order_relaxed)) {
@@ -168,9 +165,20 @@ void ReadCache::BeforeCommit() {
   known_.store(before + 1, std::memory_order_release);
 }
 
-ReadCache::PublishTicket ReadCache::AfterCommit(bool committed) {
+void ReadCache::ObserveHead(Revision head, FillTicket* ticket) {
+  if (!enabled_ || head <= coherent_head_.load(std::memory_order_acquire)) return;
+  MutexLock lock(&sync_mu_);
+  if (head <= coherent_head_.load(std::memory_order_relaxed)) return;
+  // epoch_ before coherent_head_ (invariant 5): a fill that checks against the old epoch fails.
+  std::uint64_t before = epoch_.fetch_add(1, std::memory_order_acq_rel);
+  coherent_head_.store(head, std::memory_order_release);
+  if (ticket != nullptr && ticket->epoch == before) ticket->epoch = before + 1;
+  Bump(counters_->cache_invalidations);
+}
+
+ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
   if (generation_ == nullptr) return {};
-  std::lock_guard<std::mutex> lock(sync_mu_);
+  MutexLock lock(&sync_mu_);
   std::uint64_t before = generation_->Bump();
   PublishTicket ticket;
   ticket.publish = committed && before == pre_value_ + 1;
@@ -179,6 +187,9 @@ ReadCache::PublishTicket ReadCache::AfterCommit(bool committed) {
     if (committed && enabled_) Bump(counters_->cache_invalidations);
   }
   known_.store(before + 1, std::memory_order_release);
+  if (ticket.publish && head > coherent_head_.load(std::memory_order_relaxed)) {
+    coherent_head_.store(head, std::memory_order_release);
+  }
   ticket.epoch = epoch_.load(std::memory_order_acquire);
   return ticket;
 }
@@ -189,7 +200,7 @@ void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,
   std::string composite;
   ComposeKey(keyspace, key, &composite);
   Shard& shard = ShardFor(composite);
-  std::unique_lock<boost::shared_mutex> lock(shard.mu);
+  WriterLock lock(&shard.mu);
   if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;  // invalidated since
   shard.ClearIfStale(ticket.epoch);
   shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/false);

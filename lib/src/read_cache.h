@@ -29,7 +29,15 @@
 //      from pre until COMMIT, and any later transaction bumps (pre) before it can commit, so the
 //      published values are the newest. Otherwise it advances epoch_ instead. Published entries
 //      carry the epoch read at the post bump; a later invalidation makes them stale (2).
-//   5. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
+//   5. Monotonic reads. Between a foreign writer's COMMIT and its post bump, one reader's SQLite
+//      read can return the new value while another's fill of the old value is still accepted
+//      (`shared` has not moved). So every miss read also returns the head revision of its
+//      snapshot, and coherent_head_ records the newest head the cache is known to be coherent
+//      with. A read whose head is newer advances epoch_ (ObserveHead) before it fills, so a
+//      thread that has seen revision N never afterwards hits an entry cached from before N: the
+//      older fill carries the old epoch and is refused (3). The writer's publish advances
+//      coherent_head_ to its own revision.
+//   6. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
 //      write the same lock word; hits set a per-slot reference bit (CLOCK eviction) only when it
 //      is clear, so steady hits do not write shared lines.
 //
@@ -39,17 +47,16 @@
 #define STATESTORE_SRC_READ_CACHE_H_
 
 #include <atomic>
-#include <boost/thread/shared_mutex.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "mutex.h"
 #include "shared_generation.h"
 #include "statestore/transaction.h"
 
@@ -83,6 +90,11 @@ class ReadCache {
 
   bool enabled() const { return enabled_; }
 
+  // Reports the head revision of the snapshot a reader just read (invariant 5). If this call
+  // advanced the epoch straight from the one in `ticket`, the ticket moves to the new epoch: the
+  // reader's snapshot is the newest known, so its fill may go into the freshly emptied cache.
+  void ObserveHead(Revision head, FillTicket* ticket);
+
   // Returns true and sets *out on a hit.
   bool Lookup(std::string_view keyspace, std::string_view key, CachedEntry* out);
   FillTicket BeginFill();
@@ -93,7 +105,8 @@ class ReadCache {
   // transaction: BeforeCommit() while holding the write lock, then COMMIT, then AfterCommit()
   // (also after a failed COMMIT, with committed=false), then Publish() per changed key.
   void BeforeCommit();
-  PublishTicket AfterCommit(bool committed);
+  // `head` is the head revision after the commit.
+  PublishTicket AfterCommit(bool committed, Revision head);
   void Publish(const PublishTicket& ticket, std::string_view keyspace, std::string_view key,
                const CachedEntry& entry);
 
@@ -111,10 +124,11 @@ class ReadCache {
   std::unique_ptr<Shard[]> shards_;
   std::size_t shard_count_ = 0;
 
-  std::mutex sync_mu_;  // serializes changes of known_/epoch_
+  Mutex sync_mu_;  // serializes changes of known_/epoch_
   std::atomic<std::uint64_t> known_{0};
   std::atomic<std::uint64_t> epoch_{1};
-  std::uint64_t pre_value_ = 0;  // GUARDED_BY(writer): `shared` before this writer's pre bump
+  std::atomic<Revision> coherent_head_{0};
+  std::uint64_t pre_value_ GUARDED_BY(sync_mu_) = 0;  // `shared` before the writer's pre bump
 };
 
 }  // namespace statestore::internal

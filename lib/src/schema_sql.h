@@ -16,6 +16,15 @@ inline constexpr char kUpsertEntry[] =
     "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
     "version = excluded.version";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+// Point reads for the read cache: the entry (or keyspace) together with the head revision of the
+// same snapshot (ReadCache invariant 5).
+inline constexpr char kSelectKeyspaceAtHead[] =
+    "SELECT m.value, k.id FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
+    "WHERE m.name = 'head_revision'";
+inline constexpr char kSelectEntryAtHead[] =
+    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN entries e "
+    "ON e.keyspace_id = ?1 AND e.key = ?2 WHERE m.name = 'head_revision'";
+inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
 inline constexpr char kListRange[] =
     "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
     "AND key < ?3 ORDER BY key LIMIT ?4";

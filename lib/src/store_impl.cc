@@ -10,6 +10,7 @@
 #include "body_scope.h"
 #include "database_file.h"
 #include "history_log.h"
+#include "mutex.h"
 #include "schema_sql.h"
 #include "sqlite_error.h"
 #include "transaction_impl.h"
@@ -65,8 +66,8 @@ std::unique_ptr<SharedGeneration> OpenGeneration(const std::string& path, const 
 
 // One StoreImpl per canonical path per process.
 struct Registry {
-  std::mutex mu;
-  std::map<std::string, std::pair<StoreImpl*, std::weak_ptr<StoreImpl>>> open;  // GUARDED_BY(mu)
+  Mutex mu;
+  std::map<std::string, std::pair<StoreImpl*, std::weak_ptr<StoreImpl>>> open GUARDED_BY(mu);
 };
 
 Registry& GetRegistry() {
@@ -107,7 +108,7 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options)
 
 StoreImpl::~StoreImpl() {
   Registry& registry = GetRegistry();
-  std::lock_guard<std::mutex> lock(registry.mu);
+  internal::MutexLock lock(&registry.mu);
   auto it = registry.open.find(path_);
   if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
 }
@@ -170,6 +171,17 @@ void StoreImpl::read(const Body& body) {
       BodyScope scope;
       body(tx);
     }
+    // What this snapshot showed must not be contradicted by an older cached value afterwards
+    // (ReadCache invariant 5).
+    if (cache_.enabled()) {
+      cache_.ObserveHead(CallSqlite("cannot read head revision",
+                                    [&] {
+                                      StatementUse q(c, sql::kHeadRevisionNow);
+                                      q->executeStep();
+                                      return static_cast<Revision>(q->getColumn(0).getInt64());
+                                    }),
+                         nullptr);
+    }
     // Read transactions see committed data only, so the ids they resolved are committed.
     for (const auto& [name, id] : tx.keyspaces_seen()) keyspaces_.Add(name, id);
   });
@@ -188,29 +200,35 @@ std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string
   counters_.cache_misses.Add();
   ReadCache::FillTicket ticket = cache_.BeginFill();
   Connection& c = pool_->ForThisThread();
-  // Two autocommit reads, each of committed data. They need not share a snapshot: a committed
-  // keyspace id never changes.
+  // Up to two autocommit reads, each of committed data, each with the head revision of its
+  // snapshot. They need not share a snapshot: a committed keyspace id never changes.
+  Revision head = 0;
   CachedEntry entry = CallSqlite("cannot read entry", [&]() -> CachedEntry {
     std::optional<std::int64_t> id = keyspaces_.Find(keyspace);
     if (!id) {
-      StatementUse q(c, sql::kSelectKeyspace);
+      StatementUse q(c, sql::kSelectKeyspaceAtHead);
       q->bind(1, std::string(keyspace));
-      if (q->executeStep()) {
-        id = q->getColumn(0).getInt64();
-        keyspaces_.Add(keyspace, *id);
-      }
+      if (!q->executeStep())
+        throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+      head = static_cast<Revision>(q->getColumn(0).getInt64());
+      if (q->isColumnNull(1)) return std::nullopt;
+      id = q->getColumn(1).getInt64();
+      keyspaces_.Add(keyspace, *id);
     }
-    if (!id) return std::nullopt;
-    StatementUse q(c, sql::kSelectEntry);
+    StatementUse q(c, sql::kSelectEntryAtHead);
     q->bind(1, static_cast<int64_t>(*id));
     q->bind(2, std::string(key));
-    if (!q->executeStep()) return std::nullopt;
+    if (!q->executeStep())
+      throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+    head = static_cast<Revision>(q->getColumn(0).getInt64());
+    if (q->isColumnNull(1)) return std::nullopt;
     Entry e;
     e.key = std::string(key);
-    e.value = ReadValue(*q, 0, 1);
-    e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    e.value = ReadValue(*q, 1, 2);
+    e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
     return e;
   });
+  cache_.ObserveHead(head, &ticket);
   c.AssertIdle();
   cache_.Fill(ticket, keyspace, key, entry);
   return entry;
@@ -294,7 +312,7 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
   // destructor (which takes the registry lock) runs after the lock is released.
   std::shared_ptr<internal::StoreImpl> existing;
   // Held across the open so two threads opening one file get one Store.
-  std::lock_guard<std::mutex> lock(registry.mu);
+  internal::MutexLock lock(&registry.mu);
   std::string canonical = internal::PrepareDatabasePath(path, options);
   auto it = registry.open.find(canonical);
   if (it != registry.open.end()) {
