@@ -1,0 +1,145 @@
+// Cross-process cache coherence: a read that starts after another process's commit returned sees
+// that commit, even when the key is in this process's read cache. The other process is
+// statestore_test_worker (worker_main.cc).
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "statestore/statestore.h"
+#include "test_util.h"
+
+namespace statestore {
+namespace {
+
+using std::chrono::milliseconds;
+using test::ChildProcess;
+using test::TempDir;
+
+const milliseconds kChildTimeout(60'000 * test::kSlowFactor);
+
+class CacheCoherenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = Store::open(db_); }
+
+  // Runs the worker to completion; returns its first output line (e.g. "rev 5").
+  std::string RunWorker(const std::vector<std::string>& args) {
+    auto child = ChildProcess::SpawnWorker(args);
+    std::string out = child.ReadAll(kChildTimeout);
+    int code = child.Wait(kChildTimeout);
+    EXPECT_EQ(code, 0) << "worker " << args[0] << " failed: " << out;
+    auto nl = out.find('\n');
+    return nl == std::string::npos ? out : out.substr(0, nl);
+  }
+
+  // A get that must be answered from the cache (the key is read twice).
+  std::optional<Value> GetTwiceSecondHit(const std::string& key) {
+    (void)store_->get("app", key);
+    const auto hits = store_->stats().cache_hits;
+    auto v = store_->get("app", key);
+    EXPECT_EQ(store_->stats().cache_hits, hits + 1) << "second get of " << key << " missed";
+    return v;
+  }
+
+  // Sends one command to a serving worker and returns its answer line.
+  static std::string Ask(ChildProcess& worker, const std::string& command) {
+    EXPECT_TRUE(worker.Write(command + "\n"));
+    auto line = worker.ReadLine(kChildTimeout);
+    EXPECT_TRUE(line.has_value()) << "no answer to " << command;
+    return line.value_or("");
+  }
+
+  TempDir dir_;
+  std::string db_ = dir_.file("state.db");
+  std::shared_ptr<Store> store_;
+};
+
+TEST_F(CacheCoherenceTest, OtherProcessPutIsSeenAfterCaching) {
+  store_->put("app", "k", Value(0));
+  ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(0)));
+  for (int round = 1; round <= 4; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const Revision head = store_->history_bounds().head;
+    std::string out = RunWorker({"put", db_, "app", "k", std::to_string(round * 10)});
+    EXPECT_EQ(out, "rev " + std::to_string(head + 1));
+    // The worker's put returned and it exited: our next get must see its value.
+    EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(round * 10)));
+    // And it is cached again afterwards.
+    EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(round * 10)));
+    // Our own writes interleave correctly.
+    store_->put("app", "mine", Value(round));
+    EXPECT_EQ(GetTwiceSecondHit("mine"), std::optional<Value>(Value(round)));
+  }
+  EXPECT_GE(store_->stats().cache_invalidations, 1u);
+  EXPECT_EQ(store_->history_bounds().head, 9u);
+}
+
+TEST_F(CacheCoherenceTest, OtherProcessCreateAndEraseAreSeen) {
+  // A cached "absent" must not hide a key created by another process ...
+  ASSERT_EQ(GetTwiceSecondHit("created"), std::nullopt);
+  RunWorker({"put", db_, "app", "created", "7"});
+  EXPECT_EQ(store_->get("app", "created"), std::optional<Value>(Value(7)));
+  // ... and a cached value must not hide an erase.
+  ASSERT_EQ(GetTwiceSecondHit("created"), std::optional<Value>(Value(7)));
+  RunWorker({"erase", db_, "app", "created"});
+  EXPECT_EQ(store_->get("app", "created"), std::nullopt);
+  // get_entry too (its version comes from the other process's commit).
+  RunWorker({"put", db_, "app", "created", "8"});
+  auto e = store_->get_entry("app", "created");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->value, Value(8));
+  EXPECT_EQ(e->version, store_->history_bounds().head);
+}
+
+TEST_F(CacheCoherenceTest, BothDirectionsWithALongLivedWorker) {
+  store_->put("app", "k", Value(0));
+  auto worker = ChildProcess::SpawnWorker({"serve", db_});
+  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  for (int round = 1; round <= 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    // Both processes have the current value cached.
+    ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2 * round - 2)));
+    EXPECT_EQ(Ask(worker, "get app k"), "value " + std::to_string(2 * round - 2));
+    auto before = test::SplitWords(Ask(worker, "stats"));
+    EXPECT_EQ(Ask(worker, "get app k"), "value " + std::to_string(2 * round - 2));
+    auto after = test::SplitWords(Ask(worker, "stats"));
+    ASSERT_EQ(before.size(), 6u);
+    ASSERT_EQ(after.size(), 6u);
+    EXPECT_EQ(std::stoull(after[2]), std::stoull(before[2]) + 1) << "worker's get missed";
+
+    // We write, the worker (with the old value cached) reads.
+    store_->put("app", "k", Value(2 * round - 1));
+    EXPECT_EQ(Ask(worker, "get app k"), "value " + std::to_string(2 * round - 1));
+
+    // The worker writes, we (with the old value cached) read.
+    ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2 * round - 1)));
+    const Revision head = store_->history_bounds().head;
+    EXPECT_EQ(Ask(worker, "put app k " + std::to_string(2 * round)),
+              "rev " + std::to_string(head + 1));
+    EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(2 * round)));
+  }
+  EXPECT_TRUE(worker.Write("quit\n"));
+  EXPECT_EQ(worker.Wait(kChildTimeout), 0);
+}
+
+TEST_F(CacheCoherenceTest, ReadBodyAndListSeeOtherProcessCommits) {
+  store_->put("app", "k", Value(1));
+  store_->read([](Transaction& tx) { EXPECT_EQ(tx.get("app", "k"), std::optional<Value>(1)); });
+  ASSERT_EQ(store_->list("app").size(), 1u);
+  RunWorker({"put", db_, "app", "k2", "2"});
+  store_->read(
+      [](Transaction& tx) { EXPECT_EQ(tx.get("app", "k2"), std::optional<Value>(Value(2))); });
+  EXPECT_EQ(store_->list("app").size(), 2u);
+  // And a write transaction reads the other process's value.
+  store_->transact([](Transaction& tx) {
+    auto v = tx.get("app", "k2");
+    ASSERT_TRUE(v.has_value());
+    tx.put("app", "k2", v->as_int() + 1);
+  });
+  EXPECT_EQ(store_->get("app", "k2"), std::optional<Value>(Value(3)));
+}
+
+}  // namespace
+}  // namespace statestore

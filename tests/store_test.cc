@@ -1,0 +1,381 @@
+// Store lifecycle and bookkeeping: one Store per file per process (whatever the path spelling),
+// read-only stores, durability modes, close/reopen, the file's mode and pragmas, WAL checkpoints,
+// and the stats counters.
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "statestore/statestore.h"
+#include "test_util.h"
+
+namespace statestore {
+namespace {
+
+using test::CatchError;
+using test::TempDir;
+
+// Reads one integer with a separate read-only SQLite connection.
+std::optional<std::int64_t> QueryInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return std::nullopt;
+  }
+  std::optional<std::int64_t> out;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    out = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+std::optional<std::string> QueryText(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return std::nullopt;
+  }
+  std::optional<std::string> out;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  std::string db_ = dir_.file("state.db");
+};
+
+TEST_F(StoreTest, OpenCreatesFileAndReportsCanonicalPath) {
+  auto store = Store::open(db_);
+  EXPECT_TRUE(test::FileExists(db_));
+  const std::string canonical = std::filesystem::canonical(db_).string();
+  EXPECT_EQ(store->path(), canonical);
+  EXPECT_EQ(store->history_bounds().head, 0u);
+  EXPECT_TRUE(store->keyspaces().empty());
+}
+
+TEST_F(StoreTest, RelativePathIsMadeAbsolute) {
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir_.path());
+  std::shared_ptr<Store> store;
+  auto err = CatchError([&] { store = Store::open("relative.db"); });
+  std::filesystem::current_path(old_cwd);
+  ASSERT_FALSE(err.has_value()) << err->what();
+  EXPECT_EQ(store->path(), std::filesystem::canonical(dir_.file("relative.db")).string());
+  store->put("app", "k", 1);
+  // Still the same file after the working directory changed.
+  auto again = Store::open(dir_.file("relative.db"));
+  EXPECT_EQ(again.get(), store.get());
+}
+
+TEST_F(StoreTest, SamePathTwiceReturnsSameStore) {
+  auto a = Store::open(db_);
+  auto b = Store::open(db_);
+  EXPECT_EQ(a.get(), b.get());
+  auto c = Store::open(dir_.path() + "/./state.db");
+  EXPECT_EQ(a.get(), c.get());
+  auto d = Store::open(dir_.path() + "//state.db");
+  EXPECT_EQ(a.get(), d.get());
+  std::filesystem::create_directory(dir_.file("sub"));
+  auto e = Store::open(dir_.path() + "/sub/../state.db");
+  EXPECT_EQ(a.get(), e.get());
+  std::filesystem::create_directory_symlink(dir_.path(), dir_.file("link"));
+  auto f = Store::open(dir_.path() + "/link/state.db");
+  EXPECT_EQ(a.get(), f.get());
+  std::filesystem::create_symlink(db_, dir_.file("alias.db"));
+  auto g = Store::open(dir_.file("alias.db"));
+  EXPECT_EQ(a.get(), g.get());
+  // One cache: a write through one handle is read through another.
+  a->put("app", "k", Value(1));
+  EXPECT_EQ(f->get("app", "k"), std::optional<Value>(Value(1)));
+}
+
+TEST_F(StoreTest, ConcurrentOpensOfOneFileReturnOneStore) {
+  constexpr int kThreads = 8;
+  std::vector<std::shared_ptr<Store>> stores(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { stores[i] = Store::open(db_); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 1; i < kThreads; ++i) EXPECT_EQ(stores[i].get(), stores[0].get());
+}
+
+TEST_F(StoreTest, TwoFilesAreIndependent) {
+  auto a = Store::open(dir_.file("a.db"));
+  auto b = Store::open(dir_.file("b.db"));
+  ASSERT_NE(a.get(), b.get());
+  a->put("app", "k", Value("a"));
+  EXPECT_EQ(b->get("app", "k"), std::nullopt);
+  b->put("app", "k", Value("b"));
+  EXPECT_EQ(a->get("app", "k"), std::optional<Value>(Value("a")));
+  EXPECT_EQ(b->get("app", "k"), std::optional<Value>(Value("b")));
+  EXPECT_EQ(a->history_bounds().head, 1u);
+  EXPECT_EQ(b->history_bounds().head, 1u);
+  // A transaction on one file inside a body of the other is refused, not deadlocked.
+  std::optional<Error> nested;
+  a->transact([&](Transaction& tx) {
+    tx.put("app", "k2", Value(1));
+    nested = CatchError([&] { b->put("app", "k2", Value(1)); });
+  });
+  if (nested) {
+    EXPECT_EQ(nested->code(), ErrorCode::kInvalidArgument) << nested->what();
+  }
+  EXPECT_EQ(a->get("app", "k2"), std::optional<Value>(Value(1)));
+}
+
+TEST_F(StoreTest, ContradictingOptionsForOpenStoreAreRefused) {
+  auto a = Store::open(db_);
+  Options other;
+  other.durability = Durability::kNormal;
+  auto err = CatchError([&] { Store::open(db_, other); });
+  ASSERT_TRUE(err.has_value()) << "a second durability mode for an open file was accepted";
+  EXPECT_EQ(err->code(), ErrorCode::kInvalidArgument) << err->what();
+}
+
+TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
+  Revision head = 0;
+  {
+    auto store = Store::open(db_);
+    store->put("app", "int", Value(42));
+    store->put("app", "text", Value("hello"));
+    store->put("cfg", "flag", Value(true));
+    store->erase("app", "text");
+    head = store->transact([](Transaction& tx) {
+      tx.put("app", "bytes", Value(Bytes{0, 255}));
+      tx.put("app", "double", Value(0.5));
+    });
+  }
+  // All shared_ptrs released: the Store is closed; a new open reads the file again.
+  auto store = Store::open(db_);
+  EXPECT_EQ(store->get("app", "int"), std::optional<Value>(Value(42)));
+  EXPECT_EQ(store->get("app", "text"), std::nullopt);
+  EXPECT_EQ(store->get("cfg", "flag"), std::optional<Value>(Value(true)));
+  EXPECT_EQ(store->get("app", "bytes"), std::optional<Value>(Value(Bytes{0, 255})));
+  EXPECT_EQ(store->get("app", "double"), std::optional<Value>(Value(0.5)));
+  EXPECT_EQ(store->history_bounds().head, head);
+  EXPECT_EQ(store->history().size(), 5u);
+  EXPECT_EQ(store->keyspaces(), (std::vector<std::string>{"app", "cfg"}));
+  // Counters start from zero in a new Store.
+  EXPECT_EQ(store->stats().commits, 0u);
+  EXPECT_EQ(store->put("app", "int", Value(43)), head + 1);
+}
+
+TEST_F(StoreTest, ReadOnlyStoreReadsButRefusesWrites) {
+  {
+    auto store = Store::open(db_);
+    store->put("app", "k", Value("v"));
+  }
+  Options options;
+  options.read_only = true;
+  auto store = Store::open(db_, options);
+  EXPECT_TRUE(store->options().read_only);
+  EXPECT_EQ(store->get("app", "k"), std::optional<Value>(Value("v")));
+  EXPECT_EQ(store->list("app").size(), 1u);
+  EXPECT_EQ(store->history().size(), 1u);
+  store->read([](Transaction& tx) { EXPECT_EQ(tx.get("app", "k"), std::optional<Value>("v")); });
+
+  const Revision head = store->history_bounds().head;
+  std::vector<std::pair<std::string, std::function<void()>>> writes = {
+      {"put", [&] { store->put("app", "k", Value("w")); }},
+      {"put new keyspace", [&] { store->put("other", "k", Value("w")); }},
+      {"erase", [&] { store->erase("app", "k"); }},
+      {"transact", [&] { store->transact([](Transaction& tx) { tx.put("app", "k", "w"); }); }},
+      {"revert", [&] { store->revert(head); }},
+  };
+  for (const auto& [name, call] : writes) {
+    auto err = CatchError(call);
+    ASSERT_TRUE(err.has_value()) << name << " was accepted by a read-only store";
+    EXPECT_EQ(err->code(), ErrorCode::kReadOnly) << name << ": " << err->what();
+  }
+  EXPECT_EQ(store->get("app", "k"), std::optional<Value>(Value("v")));
+  EXPECT_EQ(store->history_bounds().head, head);
+  EXPECT_EQ(store->stats().commits, 0u);
+}
+
+TEST_F(StoreTest, DurabilityFullSyncsAndNormalWorks) {
+  {
+    auto store = Store::open(db_);
+    EXPECT_EQ(store->options().durability, Durability::kFull);
+    store->put("app", "full", Value(1));
+    store->put("app", "full", Value(2));
+    Stats s = store->stats();
+    EXPECT_GE(s.syncs, 1u);
+    EXPECT_LE(s.syncs, s.groups);
+  }
+  {
+    Options options;
+    options.durability = Durability::kNormal;
+    auto store = Store::open(db_, options);
+    EXPECT_EQ(store->options().durability, Durability::kNormal);
+    EXPECT_EQ(store->get("app", "full"), std::optional<Value>(Value(2)));
+    for (int i = 0; i < 20; ++i) store->put("app", "normal", Value(i));
+    store->transact([](Transaction& tx) {
+      tx.put("app", "a", 1);
+      tx.put("app", "b", 2);
+    });
+    Stats s = store->stats();
+    EXPECT_EQ(s.commits, 21u);
+    EXPECT_EQ(s.syncs, 0u) << "syncs counts synchronous=FULL commits only";
+  }
+  auto store = Store::open(db_);
+  EXPECT_EQ(store->get("app", "normal"), std::optional<Value>(Value(19)));
+  EXPECT_EQ(store->get("app", "b"), std::optional<Value>(Value(2)));
+  EXPECT_EQ(store->history_bounds().head, 23u);
+}
+
+TEST_F(StoreTest, FileIsWalModeWithCurrentSchemaAndPrivateMode) {
+  auto store = Store::open(db_);
+  store->put("app", "k", 1);
+  EXPECT_EQ(QueryText(db_, "PRAGMA journal_mode"), std::optional<std::string>("wal"));
+  EXPECT_EQ(QueryInt(db_, "PRAGMA user_version"), std::optional<std::int64_t>(SchemaVersion()));
+  EXPECT_GE(SchemaVersion(), 1);
+  EXPECT_EQ(QueryInt(db_, "SELECT value FROM meta WHERE name = 'head_revision'"),
+            std::optional<std::int64_t>(1));
+  struct stat st;
+  ASSERT_EQ(::stat(db_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << std::oct << (st.st_mode & 0777);
+  for (const char* side : {"-wal", "-shm"}) {
+    if (::stat((db_ + side).c_str(), &st) == 0) {
+      EXPECT_EQ(st.st_mode & 07, 0u) << side << " is readable or writable by others";
+    }
+  }
+  EXPECT_NE(std::string(LibraryVersion()), "");
+}
+
+TEST_F(StoreTest, WalIsCheckpointedPastThreshold) {
+  Options options;
+  options.wal_checkpoint_bytes = 256 * 1024;
+  auto store = Store::open(db_, options);
+  const std::string chunk(64 * 1024, 'w');
+  for (int i = 0; i < 60; ++i) store->put("app", "k" + std::to_string(i % 5), Value(chunk));
+  // Checkpoints may run after the commit returns; give them time.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5 * test::kSlowFactor);
+  while (store->stats().checkpoints == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(store->stats().checkpoints, 1u);
+  // 60 x 64 KiB were written (and history doubles it); the WAL stays near the threshold.
+  EXPECT_LT(test::FileSize(db_ + "-wal"), 2u * 1024 * 1024);
+  EXPECT_EQ(store->get("app", "k4"), std::optional<Value>(Value(chunk)));
+}
+
+TEST_F(StoreTest, StatsCountReadsHitsMissesCommitsRollbacks) {
+  auto store = Store::open(db_);
+  Stats s0 = store->stats();
+  EXPECT_EQ(s0.reads, 0u);
+  EXPECT_EQ(s0.commits, 0u);
+  EXPECT_EQ(s0.rollbacks, 0u);
+
+  store->put("app", "k", Value(1));
+  Stats s1 = store->stats();
+  EXPECT_EQ(s1.commits, 1u);
+  EXPECT_GE(s1.groups, 1u);
+  EXPECT_GE(s1.max_group_size, 1u);
+  EXPECT_LE(s1.groups, s1.commits);
+
+  (void)store->get("app", "k");
+  Stats s2 = store->stats();
+  EXPECT_EQ(s2.reads, 1u);
+  EXPECT_EQ(s2.cache_hits + s2.cache_misses, s2.reads);
+
+  (void)store->get("app", "k");
+  (void)store->get_entry("app", "k");
+  Stats s3 = store->stats();
+  EXPECT_EQ(s3.reads, 3u);
+  EXPECT_EQ(s3.cache_hits + s3.cache_misses, s3.reads);
+  EXPECT_GE(s3.cache_hits, s2.cache_hits + 1) << "a repeated get was not a cache hit";
+
+  // list and history are not counted as reads.
+  (void)store->list("app");
+  (void)store->history();
+  EXPECT_EQ(store->stats().reads, 3u);
+
+  EXPECT_THROW(store->transact([](Transaction& tx) {
+    tx.put("app", "k", 2);
+    throw std::runtime_error("no");
+  }),
+               std::runtime_error);
+  Stats s4 = store->stats();
+  EXPECT_EQ(s4.commits, 1u);
+  EXPECT_EQ(s4.rollbacks, 1u);
+
+  store->transact([](Transaction&) {});  // a no-op commit counts
+  EXPECT_EQ(store->stats().commits, 2u);
+  EXPECT_EQ(store->stats().busy_retries, 0u);
+}
+
+TEST_F(StoreTest, StatsWithCacheDisabledAreAllMisses) {
+  Options options;
+  options.cache_capacity = 0;
+  auto store = Store::open(db_, options);
+  store->put("app", "k", Value(1));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(store->get("app", "k"), std::optional<Value>(Value(1)));
+  EXPECT_EQ(store->get("app", "missing"), std::nullopt);
+  Stats s = store->stats();
+  EXPECT_EQ(s.reads, 6u);
+  EXPECT_EQ(s.cache_hits, 0u);
+  EXPECT_EQ(s.cache_misses, 6u);
+}
+
+TEST_F(StoreTest, OptionsAreReported) {
+  Options options;
+  options.origin_label = "reporter";
+  options.busy_timeout = std::chrono::milliseconds(1234);
+  options.cache_capacity = 77;
+  auto store = Store::open(db_, options);
+  EXPECT_EQ(store->options().origin_label, "reporter");
+  EXPECT_EQ(store->options().busy_timeout, std::chrono::milliseconds(1234));
+  EXPECT_EQ(store->options().cache_capacity, 77u);
+}
+
+TEST_F(StoreTest, ErrorCodeNamesAndFields) {
+  EXPECT_EQ(ToString(ErrorCode::kBusy), "busy");
+  EXPECT_EQ(ToString(ErrorCode::kConflict), "conflict");
+  const std::vector<ErrorCode> codes = {ErrorCode::kBusy,         ErrorCode::kConflict,
+                                        ErrorCode::kNotFound,     ErrorCode::kInvalidArgument,
+                                        ErrorCode::kCorruption,   ErrorCode::kIoError,
+                                        ErrorCode::kFull,         ErrorCode::kReadOnly,
+                                        ErrorCode::kSchemaTooNew, ErrorCode::kInternal};
+  std::vector<std::string> names;
+  for (ErrorCode c : codes) {
+    std::string name(ToString(c));
+    EXPECT_FALSE(name.empty());
+    EXPECT_EQ(name, test::ToLower(name));
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::unique(names.begin(), names.end()), names.end()) << "names are not distinct";
+  Error e(ErrorCode::kBusy, "msg", 517);
+  EXPECT_EQ(e.code(), ErrorCode::kBusy);
+  EXPECT_EQ(e.sqlite_code(), 517);
+  EXPECT_TRUE(test::Contains(e.what(), "msg"));
+  EXPECT_EQ(Error(ErrorCode::kInternal, "x").sqlite_code(), 0);
+  const std::runtime_error& base = e;  // derives from std::runtime_error
+  (void)base;
+}
+
+}  // namespace
+}  // namespace statestore

@@ -1,0 +1,250 @@
+// statestore_test_worker — a second process for the multi-process tests.
+//
+// Usage:
+//   statestore_test_worker increment DB N [--wait-go] [--busy-timeout-ms MS]
+//       Opens DB, prints "ready", (with --wait-go) waits for a line "go" on stdin, then runs N
+//       read-increment-write transactions on ("app", "counter") and prints "done".
+//   statestore_test_worker put DB KEYSPACE KEY INT      prints "rev R"
+//   statestore_test_worker erase DB KEYSPACE KEY        prints "rev R"
+//   statestore_test_worker get DB KEYSPACE KEY          prints "value V"
+//   statestore_test_worker serve DB
+//       Opens DB, prints "ready", then answers commands read from stdin, one per line:
+//         get KEYSPACE KEY        -> "value V"   (V: the integer, "none", or "other <display>")
+//         put KEYSPACE KEY INT    -> "rev R"
+//         erase KEYSPACE KEY      -> "rev R"
+//         stats                   -> "stats READS HITS MISSES INVALIDATIONS COMMITS"
+//         quit                    -> exits 0
+//   statestore_test_worker write-forever DB [--normal]
+//       Opens DB (Durability::kNormal with --normal), prints "ready", then forever runs
+//       transactions that set ("app","a") and ("app","b") to the next integer N and prints "ack N"
+//       after each transact() returned. The parent kills it with SIGKILL.
+//   statestore_test_worker fsize DB LIMIT_BYTES
+//       Limits the size of every file it writes to LIMIT_BYTES (RLIMIT_FSIZE, SIGXFSZ ignored),
+//       then writes 64 KiB values to ("app","big<N>") until a write fails. Prints "rev R" for each
+//       acknowledged write, "failed <code-number>" for the failure, "after <code-number>|ok" for a
+//       small write after the failure, "read ok|bad" for re-reading every acknowledged key, and
+//       exits 0.
+//
+// Any exception is printed as "error <code-number> <code-name>: <message>" on stdout (and on
+// stderr), and the worker exits with status 1 (in particular on "database is locked" / kBusy).
+// Bad usage exits with status 2.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "statestore/statestore.h"
+
+namespace {
+
+using statestore::Store;
+using statestore::Transaction;
+using statestore::Value;
+
+std::string Render(const std::optional<Value>& v) {
+  if (!v) return "none";
+  if (v->type() == statestore::ValueType::kInt) return std::to_string(v->as_int());
+  return "other " + v->to_display();
+}
+
+void Say(const std::string& line) {
+  std::cout << line << std::endl;  // endl flushes: the parent reads line by line.
+}
+
+[[noreturn]] void Usage() {
+  std::cerr << "usage: statestore_test_worker increment|put|erase|get|serve DB ...\n";
+  std::exit(2);
+}
+
+int Increment(const std::string& db, const std::vector<std::string>& args) {
+  if (args.empty()) Usage();
+  const long n = std::stol(args[0]);
+  bool wait_go = false;
+  statestore::Options options;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--wait-go") {
+      wait_go = true;
+    } else if (args[i] == "--busy-timeout-ms" && i + 1 < args.size()) {
+      options.busy_timeout = std::chrono::milliseconds(std::stol(args[++i]));
+    } else {
+      Usage();
+    }
+  }
+  auto store = Store::open(db, options);
+  Say("ready");
+  if (wait_go) {
+    std::string line;
+    if (!std::getline(std::cin, line) || line != "go") {
+      std::cerr << "worker: expected 'go'\n";
+      return 2;
+    }
+  }
+  for (long i = 0; i < n; ++i) {
+    store->transact([&](Transaction& tx) {
+      auto v = tx.get("app", "counter");
+      tx.put("app", "counter", (v ? v->as_int() : 0) + 1);
+    });
+  }
+  Say("done");
+  return 0;
+}
+
+int Serve(const std::string& db) {
+  auto store = Store::open(db);
+  Say("ready");
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd;
+    in >> cmd;
+    if (cmd == "get") {
+      std::string ks, key;
+      in >> ks >> key;
+      Say("value " + Render(store->get(ks, key)));
+    } else if (cmd == "put") {
+      std::string ks, key;
+      long long v = 0;
+      in >> ks >> key >> v;
+      Say("rev " + std::to_string(store->put(ks, key, Value(v))));
+    } else if (cmd == "erase") {
+      std::string ks, key;
+      in >> ks >> key;
+      Say("rev " + std::to_string(store->erase(ks, key)));
+    } else if (cmd == "stats") {
+      auto s = store->stats();
+      Say("stats " + std::to_string(s.reads) + " " + std::to_string(s.cache_hits) + " " +
+          std::to_string(s.cache_misses) + " " + std::to_string(s.cache_invalidations) + " " +
+          std::to_string(s.commits));
+    } else if (cmd == "quit") {
+      return 0;
+    } else {
+      std::cerr << "worker: unknown command: " << line << "\n";
+      return 2;
+    }
+  }
+  return 0;
+}
+
+int WriteForever(const std::string& db, const std::vector<std::string>& args) {
+  statestore::Options options;
+  for (const auto& a : args) {
+    if (a == "--normal") {
+      options.durability = statestore::Durability::kNormal;
+    } else {
+      Usage();
+    }
+  }
+  auto store = Store::open(db, options);
+  Say("ready");
+  for (;;) {
+    std::int64_t n = 0;
+    store->transact([&](Transaction& tx) {
+      auto v = tx.get("app", "a");
+      n = (v ? v->as_int() : 0) + 1;
+      tx.put("app", "a", n);
+      tx.put("app", "filler", std::string(1000 + n % 3000, 'f'));
+      tx.put("app", "b", n);
+    });
+    Say("ack " + std::to_string(n));
+  }
+}
+
+int FileSizeLimit(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage();
+  auto store = Store::open(db);
+  ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit;
+  limit.rlim_cur = limit.rlim_max = std::stoull(args[0]);
+  if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+    std::perror("setrlimit");
+    return 2;
+  }
+  std::vector<std::pair<std::string, std::string>> acked;
+  const std::string chunk(64 * 1024, 'v');
+  for (int i = 0; i < 100000; ++i) {
+    const std::string key = "big" + std::to_string(i);
+    const std::string value = std::to_string(i) + chunk;
+    try {
+      Say("rev " + std::to_string(store->put("app", key, Value(value))));
+      acked.emplace_back(key, value);
+    } catch (const statestore::Error& e) {
+      Say("failed " + std::to_string(static_cast<int>(e.code())));
+      std::cerr << "statestore_test_worker: expected failure: " << e.what() << "\n";
+      break;
+    }
+  }
+  try {
+    store->put("app", "small", Value(1));
+    Say("after ok");
+  } catch (const statestore::Error& e) {
+    Say("after " + std::to_string(static_cast<int>(e.code())));
+  }
+  bool reads_ok = true;
+  for (const auto& [key, value] : acked) {
+    auto v = store->get("app", key);
+    if (!v || *v != Value(value)) reads_ok = false;
+  }
+  Say(reads_ok ? "read ok" : "read bad");
+  return 0;
+}
+
+int Run(int argc, char** argv) {
+  if (argc < 3) Usage();
+  const std::string mode = argv[1];
+  const std::string db = argv[2];
+  std::vector<std::string> args(argv + 3, argv + argc);
+  if (mode == "increment") return Increment(db, args);
+  if (mode == "serve") return Serve(db);
+  if (mode == "write-forever") return WriteForever(db, args);
+  if (mode == "fsize") return FileSizeLimit(db, args);
+  if (mode == "put") {
+    if (args.size() != 3) Usage();
+    auto store = Store::open(db);
+    Say("rev " + std::to_string(store->put(args[0], args[1], Value(std::stoll(args[2])))));
+    return 0;
+  }
+  if (mode == "erase") {
+    if (args.size() != 2) Usage();
+    auto store = Store::open(db);
+    Say("rev " + std::to_string(store->erase(args[0], args[1])));
+    return 0;
+  }
+  if (mode == "get") {
+    if (args.size() != 2) Usage();
+    auto store = Store::open(db);
+    Say("value " + Render(store->get(args[0], args[1])));
+    return 0;
+  }
+  Usage();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const statestore::Error& e) {
+    std::string msg = "error " + std::to_string(static_cast<int>(e.code())) + " " +
+                      std::string(statestore::ToString(e.code())) + ": " + e.what();
+    std::cout << msg << std::endl;
+    std::cerr << "statestore_test_worker: " << msg << " (sqlite " << e.sqlite_code() << ")\n";
+  } catch (const std::exception& e) {
+    std::cout << "error exception " << e.what() << std::endl;
+    std::cerr << "statestore_test_worker: exception: " << e.what() << "\n";
+  } catch (...) {
+    std::cout << "error unknown" << std::endl;
+    std::cerr << "statestore_test_worker: unknown exception\n";
+  }
+  return 1;
+}
