@@ -27,7 +27,7 @@ struct GroupCommitter::Request {
   Revision revision = 0;
   std::exception_ptr error;
   std::vector<PendingWrite> writes;
-  std::vector<std::pair<std::string, std::int64_t>> keyspaces;
+  std::vector<std::pair<std::string, KeyspaceRef>> keyspaces;
 };
 
 GroupCommitter::GroupCommitter(Dependencies deps) : deps_(std::move(deps)) {}
@@ -159,7 +159,8 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
           break;
         }
       }
-      TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin);
+      TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
+                         deps_.options->redacted_keyspaces);
       try {
         {
           BodyScope scope;
@@ -274,7 +275,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         continue;
       }
       ++committed;
-      for (const auto& [name, id] : r->keyspaces) deps_.keyspaces->Add(name, id);
+      for (const auto& [name, ref] : r->keyspaces) deps_.keyspaces->Add(name, ref);
       for (const PendingWrite& w : r->writes) {
         deps_.cache->Publish(ticket, w.keyspace, w.key, w.entry);
       }

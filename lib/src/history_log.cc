@@ -68,8 +68,14 @@ Change ReadChangeRow(const SQLite::Statement& q) {
   Change change;
   change.keyspace = q.getColumn(0).getString();
   change.key = q.getColumn(1).getString();
-  change.old_value = ReadOptionalValue(q, 2, 3);
-  change.new_value = ReadOptionalValue(q, 4, 5);
+  change.redacted = q.getColumn(6).getInt() != 0;
+  if (change.redacted) {
+    change.old_value = ReadOptionalDigest(q, 2, 3);
+    change.new_value = ReadOptionalDigest(q, 4, 5);
+  } else {
+    change.old_value = ReadOptionalValue(q, 2, 3);
+    change.new_value = ReadOptionalValue(q, 4, 5);
+  }
   return change;
 }
 
@@ -135,7 +141,8 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query) {
   commit_sql += " LIMIT :limit";
 
   std::string change_sql =
-      "SELECT k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value FROM changes x "
+      "SELECT k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted "
+      "FROM changes x "
       "JOIN keyspaces k ON k.id = x.keyspace_id WHERE x.revision = :rev" +
       filter.Sql("x") + " ORDER BY x.seq";
 
@@ -239,6 +246,12 @@ void RevertInto(TransactionImpl& tx, Revision revision, bool force) {
   for (const Change& change : commit->changes) {
     auto id = std::make_pair(change.keyspace, change.key);
     if (!done.insert(id).second) continue;
+    if (change.redacted) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "cannot revert revision " + std::to_string(revision) + ": keyspace '" +
+                      change.keyspace +
+                      "' is redacted, so history holds digests, not the old values");
+    }
     if (!force) {
       Revision later = CallSqlite("cannot check later changes", [&]() -> Revision {
         StatementUse q(c, sql::kLaterChangeOfKey);

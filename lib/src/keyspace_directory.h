@@ -16,18 +16,24 @@
 
 namespace statestore::internal {
 
+struct KeyspaceRef {
+  std::int64_t id = 0;
+  bool redacted = false;  // history records digests (Options::redacted_keyspaces)
+};
+
 class KeyspaceDirectory {
  public:
-  std::optional<std::int64_t> Find(std::string_view name) const {
+  std::optional<KeyspaceRef> Find(std::string_view name) const {
     ReaderLock lock(&mu_);
     auto it = ids_.find(name);
     if (it == ids_.end()) return std::nullopt;
     return it->second;
   }
-  // REQUIRES: `id` is committed.
-  void Add(std::string_view name, std::int64_t id) {
+  // REQUIRES: `ref` is committed. The redacted flag only ever goes from false to true.
+  void Add(std::string_view name, KeyspaceRef ref) {
     WriterLock lock(&mu_);
-    ids_.emplace(std::string(name), id);
+    auto [it, inserted] = ids_.emplace(std::string(name), ref);
+    if (!inserted && ref.redacted) it->second.redacted = true;
   }
 
  private:
@@ -36,7 +42,7 @@ class KeyspaceDirectory {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   mutable SharedMutex mu_;
-  std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>> ids_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, KeyspaceRef, Hash, std::equal_to<>> ids_ GUARDED_BY(mu_);
 };
 
 }  // namespace statestore::internal

@@ -5,8 +5,9 @@
 
 namespace statestore::internal::sql {
 
-inline constexpr char kSelectKeyspace[] = "SELECT id FROM keyspaces WHERE name = ?1";
-inline constexpr char kInsertKeyspace[] = "INSERT INTO keyspaces (name) VALUES (?1)";
+inline constexpr char kSelectKeyspace[] = "SELECT id, redacted FROM keyspaces WHERE name = ?1";
+inline constexpr char kInsertKeyspace[] = "INSERT INTO keyspaces (name, redacted) VALUES (?1, ?2)";
+inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted = 1 WHERE id = ?1";
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
 inline constexpr char kSelectEntry[] =
@@ -19,7 +20,7 @@ inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = 
 // Point reads for the read cache: the entry (or keyspace) together with the head revision of the
 // same snapshot (ReadCache invariant 5).
 inline constexpr char kSelectKeyspaceAtHead[] =
-    "SELECT m.value, k.id FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
+    "SELECT m.value, k.id, k.redacted FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
     "WHERE m.name = 'head_revision'";
 inline constexpr char kSelectEntryAtHead[] =
     "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN entries e "
@@ -39,11 +40,11 @@ inline constexpr char kInsertCommit[] =
     "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES (?1, ?2, ?3, ?4, ?5)";
 inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "new_value, redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 inline constexpr char kSelectCommit[] =
     "SELECT revision, time_us, pid, thread_id, label FROM commits WHERE revision = ?1";
 inline constexpr char kSelectChangesOf[] =
-    "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.keyspace_id "
+    "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.redacted "
     "FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 ORDER BY c.seq";
 inline constexpr char kLaterChangeOfKey[] =
     "SELECT min(revision) FROM changes WHERE keyspace_id = ?1 AND key = ?2 AND revision > ?3";

@@ -166,7 +166,7 @@ auto StoreImpl::InReadTransaction(const char* what, F&& fn)
 void StoreImpl::read(const Body& body) {
   if (!body) throw Error(ErrorCode::kInvalidArgument, "read: body is empty");
   InReadTransaction("read", [&](Connection& c) {
-    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{});
+    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces);
     {
       BodyScope scope;
       body(tx);
@@ -183,7 +183,7 @@ void StoreImpl::read(const Body& body) {
                          nullptr);
     }
     // Read transactions see committed data only, so the ids they resolved are committed.
-    for (const auto& [name, id] : tx.keyspaces_seen()) keyspaces_.Add(name, id);
+    for (const auto& [name, ref] : tx.keyspaces_seen()) keyspaces_.Add(name, ref);
   });
 }
 
@@ -204,16 +204,18 @@ std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string
   // snapshot. They need not share a snapshot: a committed keyspace id never changes.
   Revision head = 0;
   CachedEntry entry = CallSqlite("cannot read entry", [&]() -> CachedEntry {
-    std::optional<std::int64_t> id = keyspaces_.Find(keyspace);
+    std::optional<std::int64_t> id;
+    if (auto ref = keyspaces_.Find(keyspace)) id = ref->id;
     if (!id) {
       StatementUse q(c, sql::kSelectKeyspaceAtHead);
       q->bind(1, std::string(keyspace));
-      if (!q->executeStep())
+      if (!q->executeStep()) {
         throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+      }
       head = static_cast<Revision>(q->getColumn(0).getInt64());
       if (q->isColumnNull(1)) return std::nullopt;
       id = q->getColumn(1).getInt64();
-      keyspaces_.Add(keyspace, *id);
+      keyspaces_.Add(keyspace, KeyspaceRef{*id, q->getColumn(2).getInt() != 0});
     }
     StatementUse q(c, sql::kSelectEntryAtHead);
     q->bind(1, static_cast<int64_t>(*id));

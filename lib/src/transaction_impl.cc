@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -49,11 +50,13 @@ std::optional<std::string> PrefixEnd(std::string_view prefix) {
 }  // namespace
 
 TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces,
-                                 bool read_only, Origin origin)
+                                 bool read_only, Origin origin,
+                                 const std::vector<std::string>& redacted_keyspaces)
     : connection_(connection),
       keyspaces_(keyspaces),
       read_only_(read_only),
-      origin_(std::move(origin)) {}
+      origin_(std::move(origin)),
+      redacted_keyspaces_(redacted_keyspaces) {}
 
 void TransactionImpl::RequireWritable() const {
   if (read_only_) {
@@ -62,30 +65,45 @@ void TransactionImpl::RequireWritable() const {
   }
 }
 
-std::optional<std::int64_t> TransactionImpl::FindKeyspace(std::string_view name) {
-  if (auto id = keyspaces_.Find(name)) return id;
-  for (const auto& [seen, id] : keyspaces_seen_) {
-    if (seen == name) return id;
+std::optional<KeyspaceRef> TransactionImpl::FindKeyspace(std::string_view name) {
+  // Newest first: a keyspace marked redacted in this transaction appears again later.
+  for (auto it = keyspaces_seen_.rbegin(); it != keyspaces_seen_.rend(); ++it) {
+    if (it->first == name) return it->second;
   }
-  return CallSqlite("cannot look up keyspace", [&]() -> std::optional<std::int64_t> {
+  if (auto ref = keyspaces_.Find(name)) return ref;
+  return CallSqlite("cannot look up keyspace", [&]() -> std::optional<KeyspaceRef> {
     StatementUse q(connection_, sql::kSelectKeyspace);
     q->bind(1, std::string(name));
     if (!q->executeStep()) return std::nullopt;
-    std::int64_t id = q->getColumn(0).getInt64();
-    keyspaces_seen_.emplace_back(std::string(name), id);
-    return id;
+    KeyspaceRef ref{q->getColumn(0).getInt64(), q->getColumn(1).getInt() != 0};
+    keyspaces_seen_.emplace_back(std::string(name), ref);
+    return ref;
   });
 }
 
-std::int64_t TransactionImpl::KeyspaceForWrite(std::string_view name) {
-  if (auto id = FindKeyspace(name)) return *id;
+KeyspaceRef TransactionImpl::KeyspaceForWrite(std::string_view name) {
+  bool want_redacted = std::find(redacted_keyspaces_.begin(), redacted_keyspaces_.end(), name) !=
+                       redacted_keyspaces_.end();
+  if (auto ref = FindKeyspace(name)) {
+    if (want_redacted && !ref->redacted) {
+      CallSqlite("cannot mark keyspace redacted", [&] {
+        StatementUse q(connection_, sql::kMarkKeyspaceRedacted);
+        q->bind(1, static_cast<int64_t>(ref->id));
+        q->exec();
+      });
+      ref->redacted = true;
+      keyspaces_seen_.emplace_back(std::string(name), *ref);
+    }
+    return *ref;
+  }
   return CallSqlite("cannot create keyspace", [&] {
     StatementUse q(connection_, sql::kInsertKeyspace);
     q->bind(1, std::string(name));
+    q->bind(2, want_redacted ? 1 : 0);
     q->exec();
-    std::int64_t id = sqlite3_last_insert_rowid(connection_.handle());
-    keyspaces_seen_.emplace_back(std::string(name), id);
-    return id;
+    KeyspaceRef ref{sqlite3_last_insert_rowid(connection_.handle()), want_redacted};
+    keyspaces_seen_.emplace_back(std::string(name), ref);
+    return ref;
   });
 }
 
@@ -112,9 +130,9 @@ std::optional<Value> TransactionImpl::get(std::string_view keyspace, std::string
 std::optional<Entry> TransactionImpl::get_entry(std::string_view keyspace, std::string_view key) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  auto id = FindKeyspace(keyspace);
-  if (!id) return std::nullopt;
-  return ReadEntry(*id, key);
+  auto found = FindKeyspace(keyspace);
+  if (!found) return std::nullopt;
+  return ReadEntry(found->id, key);
 }
 
 std::vector<Entry> TransactionImpl::list(std::string_view keyspace, std::string_view prefix,
@@ -122,8 +140,9 @@ std::vector<Entry> TransactionImpl::list(std::string_view keyspace, std::string_
   ValidateKeyspace(keyspace);
   ValidatePrefix(prefix);
   std::vector<Entry> out;
-  auto id = FindKeyspace(keyspace);
-  if (!id) return out;
+  auto found = FindKeyspace(keyspace);
+  if (!found) return out;
+  const std::int64_t* id = &found->id;
   auto end = PrefixEnd(prefix);
   std::int64_t sql_limit = limit == 0 ? -1 : static_cast<std::int64_t>(limit);
   CallSqlite("cannot list entries", [&] {
@@ -168,9 +187,10 @@ Revision TransactionImpl::EnsureRevision() {
   return revision_;
 }
 
-void TransactionImpl::RecordWrite(std::string_view keyspace, std::int64_t keyspace_id,
+void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
                                   std::string_view key, const std::optional<Entry>& old_entry,
                                   const std::optional<Value>& new_value) {
+  const std::int64_t keyspace_id = ref.id;
   Revision revision = EnsureRevision();
   std::string key_text(key);
   CallSqlite("cannot write entry", [&] {
@@ -192,13 +212,26 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, std::int64_t keyspa
     h->bind(2, static_cast<int64_t>(++seq_));
     h->bind(3, static_cast<int64_t>(keyspace_id));
     h->bindNoCopy(4, key_text);
-    // Bind the old value in place: BindValue binds without copying, so it must outlive exec().
-    if (old_entry) {
-      BindValue(*h, 5, 6, old_entry->value);
-    } else {
+    // Values are bound in place (BindValue does not copy), so everything bound must outlive
+    // exec(): the old entry, `new_value`, and the digests below.
+    std::optional<Value> old_digest, new_digest;
+    if (!old_entry) {
       BindOptionalValue(*h, 5, 6, std::nullopt);
+    } else if (ref.redacted) {
+      old_digest = Value(ValueDigest(old_entry->value));
+      BindDigest(*h, 5, 6, old_entry->value.type(), *old_digest);
+    } else {
+      BindValue(*h, 5, 6, old_entry->value);
     }
-    BindOptionalValue(*h, 7, 8, new_value);
+    if (!new_value) {
+      BindOptionalValue(*h, 7, 8, std::nullopt);
+    } else if (ref.redacted) {
+      new_digest = Value(ValueDigest(*new_value));
+      BindDigest(*h, 7, 8, new_value->type(), *new_digest);
+    } else {
+      BindValue(*h, 7, 8, *new_value);
+    }
+    h->bind(9, ref.redacted ? 1 : 0);
     h->exec();
   });
   PendingWrite w{std::string(keyspace), key_text, std::nullopt};
@@ -211,19 +244,19 @@ void TransactionImpl::put(std::string_view keyspace, std::string_view key, const
   ValidateKey(key);
   ValidateValue(key, value);
   RequireWritable();
-  std::int64_t id = KeyspaceForWrite(keyspace);
-  RecordWrite(keyspace, id, key, ReadEntry(id, key), value);
+  KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  RecordWrite(keyspace, ref, key, ReadEntry(ref.id, key), value);
 }
 
 bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   RequireWritable();
-  auto id = FindKeyspace(keyspace);
-  if (!id) return false;
-  auto old = ReadEntry(*id, key);
+  auto found = FindKeyspace(keyspace);
+  if (!found) return false;
+  auto old = ReadEntry(found->id, key);
   if (!old) return false;
-  RecordWrite(keyspace, *id, key, old, std::nullopt);
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
   return true;
 }
 
@@ -233,15 +266,15 @@ void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view
   ValidateKey(key);
   ValidateValue(key, value);
   RequireWritable();
-  std::int64_t id = KeyspaceForWrite(keyspace);
-  auto old = ReadEntry(id, key);
+  KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  auto old = ReadEntry(ref.id, key);
   std::uint64_t actual = old ? old->version : 0;
   if (actual != expected_version) {
     throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " + (old ? std::to_string(actual) : "no key"));
   }
-  RecordWrite(keyspace, id, key, old, value);
+  RecordWrite(keyspace, ref, key, old, value);
 }
 
 void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_view key,
@@ -249,15 +282,15 @@ void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_vi
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   RequireWritable();
-  auto id = FindKeyspace(keyspace);
-  auto old = id ? ReadEntry(*id, key) : std::nullopt;
+  auto found = FindKeyspace(keyspace);
+  auto old = found ? ReadEntry(found->id, key) : std::nullopt;
   if (!old || old->version != expected_version) {
     throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " +
                                           (old ? std::to_string(old->version) : "no key"));
   }
-  RecordWrite(keyspace, *id, key, old, std::nullopt);
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
 }
 
 void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {

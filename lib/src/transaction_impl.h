@@ -34,8 +34,9 @@ struct PendingWrite {
 
 class TransactionImpl final : public Transaction {
  public:
+  // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction).
   TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces, bool read_only,
-                  Origin origin);
+                  Origin origin, const std::vector<std::string>& redacted_keyspaces);
 
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
@@ -56,29 +57,31 @@ class TransactionImpl final : public Transaction {
 
   const std::vector<PendingWrite>& writes() const { return writes_; }
   // Keyspaces this transaction resolved or created; committed once the transaction commits.
-  const std::vector<std::pair<std::string, std::int64_t>>& keyspaces_seen() const {
+  const std::vector<std::pair<std::string, KeyspaceRef>>& keyspaces_seen() const {
     return keyspaces_seen_;
   }
   Connection& connection() { return connection_; }
 
  private:
-  std::optional<std::int64_t> FindKeyspace(std::string_view name);
-  std::int64_t KeyspaceForWrite(std::string_view name);
+  std::optional<KeyspaceRef> FindKeyspace(std::string_view name);
+  // Resolves or creates the keyspace, and marks it redacted if Options lists it.
+  KeyspaceRef KeyspaceForWrite(std::string_view name);
   std::optional<Entry> ReadEntry(std::int64_t keyspace_id, std::string_view key);
   void RequireWritable() const;
   Revision EnsureRevision();
-  void RecordWrite(std::string_view keyspace, std::int64_t keyspace_id, std::string_view key,
+  void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                    const std::optional<Entry>& old_entry, const std::optional<Value>& new_value);
 
   Connection& connection_;
   KeyspaceDirectory& keyspaces_;
   const bool read_only_;
   Origin origin_;
+  const std::vector<std::string>& redacted_keyspaces_;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
   int savepoint_depth_ = 0;
   std::vector<PendingWrite> writes_;
-  std::vector<std::pair<std::string, std::int64_t>> keyspaces_seen_;
+  std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
 };
 
 // Microseconds since the Unix epoch, UTC.

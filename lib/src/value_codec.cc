@@ -1,12 +1,14 @@
 #include "value_codec.h"
 
 #include <SQLiteCpp/Column.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include <cstring>
 #include <string>
 
 #include "statestore/error.h"
+#include "statestore/history.h"
 
 namespace statestore::internal {
 
@@ -36,6 +38,12 @@ void BindValue(SQLite::Statement& statement, int type_index, int value_index, co
       break;
     }
   }
+}
+
+void BindDigest(SQLite::Statement& statement, int type_index, int value_index, ValueType type,
+                const Value& digest) {
+  BindValue(statement, type_index, value_index, digest);
+  statement.bind(type_index, static_cast<int>(type));
 }
 
 void BindOptionalValue(SQLite::Statement& statement, int type_index, int value_index,
@@ -88,6 +96,17 @@ Value ReadValue(const SQLite::Statement& statement, int type_column, int value_c
   Mismatch(type, storage);
 }
 
+std::optional<Value> ReadOptionalDigest(const SQLite::Statement& statement, int type_column,
+                                        int value_column) {
+  if (statement.isColumnNull(type_column)) return std::nullopt;
+  SQLite::Column column = statement.getColumn(value_column);
+  if (column.getType() != SQLITE_BLOB || column.getBytes() != 32) {
+    throw Error(ErrorCode::kCorruption, "redacted history value is not a 32-byte digest");
+  }
+  const auto* data = static_cast<const std::uint8_t*>(column.getBlob());
+  return Value(Bytes(data, data + 32));
+}
+
 std::optional<Value> ReadOptionalValue(const SQLite::Statement& statement, int type_column,
                                        int value_column) {
   if (statement.isColumnNull(type_column)) return std::nullopt;
@@ -95,3 +114,45 @@ std::optional<Value> ReadOptionalValue(const SQLite::Statement& statement, int t
 }
 
 }  // namespace statestore::internal
+
+namespace statestore {
+
+Bytes ValueDigest(const Value& value) {
+  // Encoding: type tag byte, then the payload (see history.h). Little-endian numbers so the
+  // digest is the same on every host.
+  Bytes encoded;
+  encoded.push_back(static_cast<std::uint8_t>(value.type()));
+  auto append_u64 = [&](std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) encoded.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  switch (value.type()) {
+    case ValueType::kNull:
+      break;
+    case ValueType::kBool:
+      encoded.push_back(value.as_bool() ? 1 : 0);
+      break;
+    case ValueType::kInt:
+      append_u64(static_cast<std::uint64_t>(value.as_int()));
+      break;
+    case ValueType::kDouble: {
+      double d = value.as_double();
+      std::uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      append_u64(bits);
+      break;
+    }
+    case ValueType::kString:
+      encoded.insert(encoded.end(), value.as_string().begin(), value.as_string().end());
+      break;
+    case ValueType::kBytes:
+      encoded.insert(encoded.end(), value.as_bytes().begin(), value.as_bytes().end());
+      break;
+  }
+  static const int sodium_ready = sodium_init();  // idempotent and thread-safe; -1 = failed
+  if (sodium_ready < 0) throw Error(ErrorCode::kInternal, "libsodium failed to initialize");
+  Bytes digest(crypto_hash_sha256_BYTES);
+  crypto_hash_sha256(digest.data(), encoded.data(), encoded.size());
+  return digest;
+}
+
+}  // namespace statestore

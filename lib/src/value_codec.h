@@ -15,8 +15,15 @@ namespace statestore::internal {
 // Binds without copying string/bytes payloads: `value` must stay alive until the statement has
 // been stepped (and reset).
 void BindValue(SQLite::Statement& statement, int type_index, int value_index, const Value& value);
+// Redacted history: the original type tag, and the digest (a bytes Value) as the value.
+void BindDigest(SQLite::Statement& statement, int type_index, int value_index, ValueType type,
+                const Value& digest);
 void BindOptionalValue(SQLite::Statement& statement, int type_index, int value_index,
                        const std::optional<Value>& value);
+
+// Reads a redacted history value: nullopt, or Value(Bytes digest).
+std::optional<Value> ReadOptionalDigest(const SQLite::Statement& statement, int type_column,
+                                        int value_column);
 
 // Throws: Error(kCorruption) when the stored type tag and storage class disagree.
 Value ReadValue(const SQLite::Statement& statement, int type_column, int value_column);

@@ -32,12 +32,22 @@ struct Origin {
 // One write. `old_value` is nullopt when the key did not exist before; `new_value` is nullopt when
 // the write erased it. A key written several times in one transaction has one Change per write,
 // in order, so replaying changes in (revision, order) reproduces the state exactly.
+//
+// In a redacted keyspace (Options::redacted_keyspaces) `redacted` is true and each present value
+// is instead Value(Bytes) holding the 32-byte SHA-256 digest of the value (ValueDigest): replay
+// compares digests.
 struct Change {
   std::string keyspace;
   std::string key;
   std::optional<Value> old_value;
   std::optional<Value> new_value;
+  bool redacted = false;
 };
+
+// The SHA-256 digest recorded for `value` in redacted history: over the type tag byte followed by
+// the payload (bool as one byte, int64 and double as 8 little-endian bytes, string and bytes as
+// their bytes).
+Bytes ValueDigest(const Value& value);
 
 struct Commit {
   Revision revision = 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -58,6 +59,13 @@ struct Options {
   // Label recorded as the origin of every commit made through this Store unless a transaction sets
   // its own (TransactOptions::label). Empty by default; statectl uses "statectl".
   std::string origin_label;
+
+  // Keyspaces whose history is redacted: each Change records a SHA-256 digest of the old and new
+  // value instead of the value (statestore::Change::redacted), so history shows which key changed
+  // and replay checks still work, but a copy of the file does not reveal past values. The flag is
+  // stored with the keyspace the first time a listed keyspace is written and never removed.
+  // Revisions of redacted keyspaces cannot be reverted (the old values are not kept).
+  std::vector<std::string> redacted_keyspaces;
 
   // Where the library logs. Null (the default) means a logger named "statestore" writing to
   // stderr at level warn. The library never logs stored values above debug level.
