@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <string_view>
+#include <unordered_set>
 
 #include "body_scope.h"
 #include "history_log.h"
@@ -276,10 +278,21 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       }
       ++committed;
       for (const auto& [name, ref] : r->keyspaces) deps_.keyspaces->Add(name, ref);
-      for (const PendingWrite& w : r->writes) {
-        deps_.cache->Publish(ticket, w.keyspace, w.key, w.entry);
+    }
+    // Publish only the final value of each key: a key written several times in the group must
+    // never be visible in an intermediate state, even for an instant (invariant 6).
+    std::unordered_set<std::string_view> published;
+    deps_.cache->BeginPublish();
+    for (auto r = group.rbegin(); r != group.rend(); ++r) {
+      if ((*r)->error) continue;
+      for (auto w = (*r)->writes.rbegin(); w != (*r)->writes.rend(); ++w) {
+        // Keyspace names contain no NUL, so keyspace + NUL + key identifies the key.
+        std::string_view id = w->cache_id;
+        if (!published.insert(id).second) continue;
+        deps_.cache->Publish(ticket, w->keyspace, w->key, w->entry);
       }
     }
+    deps_.cache->EndPublish();
     Bump(deps_.counters->commits, committed);
     if (committed > 0) {
       Bump(deps_.counters->groups);

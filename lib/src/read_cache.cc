@@ -107,6 +107,8 @@ std::uint64_t ReadCache::SyncWithShared() {
 
 bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEntry* out) {
   if (!enabled_) return false;
+  const std::uint64_t publish_seq = publishing_.load(std::memory_order_acquire);
+  if (publish_seq & 1) return false;  // invariant 6: a commit is being published
   thread_local std::string composite;
   ComposeKey(keyspace, key, &composite);
   std::uint64_t epoch = SyncWithShared();
@@ -121,12 +123,18 @@ bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEn
         slot.referenced->store(true, std::memory_order_relaxed);
       }
       *out = slot.entry;
-      return true;
+    } else {
+      epoch = 0;  // stale shard: clear it below
     }
   }
-  WriterLock lock(&shard.mu);
-  shard.ClearIfStale(epoch);
-  return false;
+  if (epoch == 0) {
+    WriterLock lock(&shard.mu);
+    shard.ClearIfStale(epoch_.load(std::memory_order_acquire));
+    return false;
+  }
+  // Seqlock validation: the copy above must not overlap a publish.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return publishing_.load(std::memory_order_relaxed) == publish_seq;
 }
 
 ReadCache::FillTicket ReadCache::BeginFill() {
@@ -192,6 +200,14 @@ ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
   }
   ticket.epoch = epoch_.load(std::memory_order_acquire);
   return ticket;
+}
+
+void ReadCache::BeginPublish() {
+  if (enabled_) publishing_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void ReadCache::EndPublish() {
+  if (enabled_) publishing_.fetch_add(1, std::memory_order_release);
 }
 
 void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,

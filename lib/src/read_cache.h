@@ -37,7 +37,11 @@
 //      thread that has seen revision N never afterwards hits an entry cached from before N: the
 //      older fill carries the old epoch and is refused (3). The writer's publish advances
 //      coherent_head_ to its own revision.
-//   6. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
+//   6. A commit's keys become visible in the cache all at once. The writer publishes only the
+//      last value of each key, between BeginPublish and EndPublish, which make publishing_ odd
+//      and then even again; a lookup that overlaps a publish (odd, or changed while it looked)
+//      is a miss and reads SQLite, where the commit is already complete. Readers never wait.
+//   7. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
 //      write the same lock word; hits set a per-slot reference bit (CLOCK eviction) only when it
 //      is clear, so steady hits do not write shared lines.
 //
@@ -107,6 +111,8 @@ class ReadCache {
   void BeforeCommit();
   // `head` is the head revision after the commit.
   PublishTicket AfterCommit(bool committed, Revision head);
+  void BeginPublish();
+  void EndPublish();
   void Publish(const PublishTicket& ticket, std::string_view keyspace, std::string_view key,
                const CachedEntry& entry);
 
@@ -128,6 +134,7 @@ class ReadCache {
   std::atomic<std::uint64_t> known_{0};
   std::atomic<std::uint64_t> epoch_{1};
   std::atomic<Revision> coherent_head_{0};
+  std::atomic<std::uint64_t> publishing_{0};          // seqlock, invariant 6
   std::uint64_t pre_value_ GUARDED_BY(sync_mu_) = 0;  // `shared` before the writer's pre bump
 };
 

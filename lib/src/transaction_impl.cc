@@ -234,7 +234,10 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     h->bind(9, ref.redacted ? 1 : 0);
     h->exec();
   });
-  PendingWrite w{std::string(keyspace), key_text, std::nullopt};
+  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
+  w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
+  w.cache_id.append(keyspace).push_back('\0');
+  w.cache_id.append(key_text);
   if (new_value) w.entry = Entry{key_text, *new_value, revision};
   writes_.push_back(std::move(w));
 }

@@ -29,7 +29,8 @@ namespace statestore::internal {
 struct PendingWrite {
   std::string keyspace;
   std::string key;
-  CachedEntry entry;  // nullopt: erased
+  CachedEntry entry;     // nullopt: erased
+  std::string cache_id;  // keyspace + '\0' + key: identifies the key within a group
 };
 
 class TransactionImpl final : public Transaction {
