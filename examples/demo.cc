@@ -5,6 +5,8 @@
 //   2. does a compare-and-set with put_if_version, then shows a stale one being refused,
 //   3. runs a transaction whose body throws after writing: nothing of it lands anywhere,
 //   4. reverts one revision,
+//   5. creates a session (Store::sessions()), reads and updates it, rotates its token, lets it
+//      expire (the demo moves its session clock forward instead of waiting) and sweeps it,
 // and prints the current state, the full history and the Stats counters.
 //
 // Exit status: 0 on success, 1 with a one-line message on stderr on failure, 2 on bad usage.
@@ -12,6 +14,7 @@
 #include <statestore/statestore.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -77,9 +80,15 @@ void Step(const std::string& what, const std::string& text) {
 }
 
 int Run(const std::string& db_path) {
+  // Session expiry reads this clock: the real time plus an offset the demo advances (step 8).
+  std::atomic<std::int64_t> clock_offset_us{0};
+
   ss::Options options;
   options.durability = ss::Durability::kFull;  // an acknowledged commit survives power loss
   options.origin_label = "demo";               // recorded in the history of every commit
+  options.sessions.clock = [&clock_offset_us] {
+    return ss::Clock::now() + std::chrono::microseconds(clock_offset_us.load());
+  };
   const std::shared_ptr<ss::Store> store = ss::Store::open(db_path, options);
 
   std::cout << "statestore " << ss::LibraryVersion() << " (schema " << ss::SchemaVersion()
@@ -150,6 +159,41 @@ int Run(const std::string& db_path) {
   const ss::Revision r5 = store->revert(r4);
   Step(Rev(r5), "reverted " + Rev(r4) + ": feature.new_ui = " +
                     Show(store->get(kSpace, "feature.new_ui")));
+
+  // 7. Sessions. create() returns an opaque token for the client; only its SHA-256 is stored
+  //    (keyspace "sessions", redacted in history), so the demo prints the short id instead.
+  ss::Sessions& sessions = store->sessions();
+  const std::string token =
+      sessions.create(std::chrono::minutes(30), {{"cart", ss::Value("2 books")}, {"visits", 0}},
+                      /*principal=*/"alice");
+  const ss::Session created = sessions.get(token).value();
+  Step(Rev(store->history_bounds().head),
+       "created session " + created.short_id + " for alice (30 min idle TTL; token of " +
+           std::to_string(token.size()) + " characters, not stored)");
+  sessions.update(token, [](ss::Attributes& a) { a["visits"] = a.at("visits").as_int() + 1; });
+  Step(Rev(store->history_bounds().head),
+       "update(): visits = " + Show(sessions.get_attribute(token, "visits")) +
+           ", cart = " + Show(sessions.get_attribute(token, "cart")));
+  const std::string rotated = sessions.rotate(token).value();
+  const ss::Session moved = sessions.get(rotated).value();
+  if (sessions.exists(token) || moved.attributes.at("cart") != created.attributes.at("cart")) {
+    throw std::runtime_error("rotate() did not move the session to the new token");
+  }
+  Step(Rev(store->history_bounds().head),
+       "rotate(): session " + created.short_id + " is now " + moved.short_id +
+           " (same data, old token dead); alice has " +
+           std::to_string(sessions.list("alice").size()) + " session");
+
+  // 8. Expiry: 31 minutes later the session is gone for every reader, then the sweep deletes it.
+  clock_offset_us +=
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::minutes(31)).count();
+  if (sessions.get(rotated) || sessions.exists(rotated)) {
+    throw std::runtime_error("an expired session is still visible");
+  }
+  const std::uint64_t swept = sessions.sweep();
+  Step(Rev(store->history_bounds().head), "31 min idle: session " + moved.short_id +
+                                              " expired (get() = none); sweep() removed " +
+                                              std::to_string(swept));
 
   std::cout << "\nCurrent state of keyspace \"" << kSpace << "\"\n";
   std::vector<std::vector<std::string>> rows{{"KEY", "VALUE", "VERSION"}};

@@ -147,16 +147,19 @@ TEST_F(MultiProcessTest, WorkersAndLocalThreadsShareOneCounter) {
 // Reads in this process never go back in time while other processes commit: once a get() returned
 // a value, a later get() on the same thread never returns an older one (the read cache must not be
 // refilled with a value read before another process's commit).
-TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersCommit) {
+// Runs kProcesses workers incrementing "counter" and `local_writers` local threads doing the same,
+// while local reader threads check that get() never returns an older value than before.
+void RunReadersAgainstWriters(const std::string& db, int local_writers) {
   constexpr int kProcesses = 2;
-  const int kPerProcess = test::kUnderSanitizer ? 400 : 1500;
-  constexpr int kReaders = 3;
-  auto store = Store::open(db_);
+  const int kPerProcess = test::kUnderSanitizer ? 300 : 1000;
+  const int kPerLocalWriter = test::kUnderSanitizer ? 300 : 1000;
+  constexpr int kReaders = 2;
+  auto store = Store::open(db);
   store->put("app", "counter", Value(0));
   std::vector<ChildProcess> workers;
   for (int p = 0; p < kProcesses; ++p) {
     workers.push_back(
-        ChildProcess::SpawnWorker({"increment", db_, std::to_string(kPerProcess), "--wait-go"}));
+        ChildProcess::SpawnWorker({"increment", db, std::to_string(kPerProcess), "--wait-go"}));
   }
   for (auto& w : workers) ASSERT_TRUE(w.WaitForLine("ready", kChildTimeout));
 
@@ -168,7 +171,7 @@ TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersCommit) {
     std::lock_guard<std::mutex> lock(mu);
     if (first_problem.empty()) first_problem = what;
   };
-  std::vector<std::thread> readers;
+  std::vector<std::thread> readers, writers;
   for (int r = 0; r < kReaders; ++r) {
     readers.emplace_back([&, r] {
       std::int64_t last = 0;
@@ -191,6 +194,22 @@ TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersCommit) {
     });
   }
   for (auto& w : workers) ASSERT_TRUE(w.Write("go\n"));
+  for (int t = 0; t < local_writers; ++t) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kPerLocalWriter; ++i) {
+        try {
+          store->transact([](Transaction& tx) {
+            auto v = tx.get("app", "counter");
+            tx.put("app", "counter", (v ? v->as_int() : 0) + 1);
+          });
+        } catch (const std::exception& e) {
+          ++errors;
+          note(e.what());
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
   for (auto& w : workers) {
     std::string out = w.ReadAll(kChildTimeout);
     EXPECT_EQ(w.Wait(kChildTimeout), 0) << out;
@@ -200,7 +219,21 @@ TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersCommit) {
   EXPECT_EQ(errors.load(), 0) << first_problem;
   EXPECT_EQ(backwards.load(), 0) << first_problem;
   EXPECT_GT(reads.load(), 0);
-  EXPECT_EQ(store->get("app", "counter"), std::optional<Value>(Value(kProcesses * kPerProcess)));
+  EXPECT_EQ(
+      store->get("app", "counter"),
+      std::optional<Value>(Value(kProcesses * kPerProcess + local_writers * kPerLocalWriter)));
+}
+
+// Reads in this process never go back in time while other processes commit: once a get() returned
+// a value, a later get() on the same thread never returns an older one (the read cache must not be
+// refilled with a value read before another process's commit).
+TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersCommit) {
+  RunReadersAgainstWriters(db_, /*local_writers=*/0);
+}
+
+// The same with local writer threads committing too (their commits publish into the cache).
+TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersAndLocalThreadsCommit) {
+  RunReadersAgainstWriters(db_, /*local_writers=*/2);
 }
 
 }  // namespace

@@ -111,17 +111,6 @@ TEST_F(StoreTest, SamePathTwiceReturnsSameStore) {
   EXPECT_EQ(f->get("app", "k"), std::optional<Value>(Value(1)));
 }
 
-TEST_F(StoreTest, ConcurrentOpensOfOneFileReturnOneStore) {
-  constexpr int kThreads = 8;
-  std::vector<std::shared_ptr<Store>> stores(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] { stores[i] = Store::open(db_); });
-  }
-  for (auto& t : threads) t.join();
-  for (int i = 1; i < kThreads; ++i) EXPECT_EQ(stores[i].get(), stores[0].get());
-}
-
 TEST_F(StoreTest, TwoFilesAreIndependent) {
   auto a = Store::open(dir_.file("a.db"));
   auto b = Store::open(dir_.file("b.db"));

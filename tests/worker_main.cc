@@ -24,6 +24,14 @@
 //       acknowledged write, "failed <code-number>" for the failure, "after <code-number>|ok" for a
 //       small write after the failure, "read ok|bad" for re-reading every acknowledged key, and
 //       exits 0.
+//   statestore_test_worker session-update DB TOKEN NAME N [--wait-go]
+//       Opens DB, prints "ready", (with --wait-go) waits for "go" on stdin, then runs N
+//       Sessions::update calls that increment the int attribute NAME of the session TOKEN and
+//       prints "done" ("gone" and exit 1 if the session is not live).
+//   statestore_test_worker config-set DB PREFIX N [--wait-go]
+//       Opens DB (Durability::kNormal), prints "ready", (with --wait-go) waits for "go" on stdin,
+//       then makes N Config::set calls, the i-th setting int key "PREFIX.k<i % 10>" to i, and
+//       prints "done".
 //
 // Any exception is printed as "error <code-number> <code-name>: <message>" on stdout (and on
 // stderr), and the worker exits with status 1 (in particular on "database is locked" / kBusy).
@@ -199,6 +207,60 @@ int FileSizeLimit(const std::string& db, const std::vector<std::string>& args) {
   return 0;
 }
 
+int SessionUpdate(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() < 3) Usage();
+  const std::string& token = args[0];
+  const std::string& name = args[1];
+  const long n = std::stol(args[2]);
+  const bool wait_go = args.size() > 3 && args[3] == "--wait-go";
+  statestore::Options options;
+  options.sessions.sweep_interval = std::chrono::milliseconds(0);
+  auto store = Store::open(db, options);
+  Say("ready");
+  if (wait_go) {
+    std::string line;
+    if (!std::getline(std::cin, line) || line != "go") {
+      std::cerr << "worker: expected 'go'\n";
+      return 2;
+    }
+  }
+  for (long i = 0; i < n; ++i) {
+    bool live = store->sessions().update(token, [&](statestore::Attributes& a) {
+      auto it = a.find(name);
+      a[name] = Value((it == a.end() ? 0 : it->second.as_int()) + 1);
+    });
+    if (!live) {
+      Say("gone");
+      return 1;
+    }
+  }
+  Say("done");
+  return 0;
+}
+
+int ConfigSet(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() < 2) Usage();
+  const std::string& prefix = args[0];
+  const long n = std::stol(args[1]);
+  const bool wait_go = args.size() > 2 && args[2] == "--wait-go";
+  statestore::Options options;
+  options.durability = statestore::Durability::kNormal;
+  auto store = Store::open(db, options);
+  Say("ready");
+  if (wait_go) {
+    std::string line;
+    if (!std::getline(std::cin, line) || line != "go") {
+      std::cerr << "worker: expected 'go'\n";
+      return 2;
+    }
+  }
+  for (long i = 0; i < n; ++i) {
+    store->config().set(prefix + ".k" + std::to_string(i % 10), statestore::ConfigValue(i));
+  }
+  Say("done");
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   if (argc < 3) Usage();
   const std::string mode = argv[1];
@@ -208,6 +270,8 @@ int Run(int argc, char** argv) {
   if (mode == "serve") return Serve(db);
   if (mode == "write-forever") return WriteForever(db, args);
   if (mode == "fsize") return FileSizeLimit(db, args);
+  if (mode == "config-set") return ConfigSet(db, args);
+  if (mode == "session-update") return SessionUpdate(db, args);
   if (mode == "put") {
     if (args.size() != 3) Usage();
     auto store = Store::open(db);

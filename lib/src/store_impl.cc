@@ -80,6 +80,8 @@ void CheckOptions(const Options& options) {
     throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
   }
   ValidateLabel(options.origin_label);
+  ValidateSessionOptions(options.sessions);
+  ValidateConfigOptions(options.config);
 }
 
 void CheckCompatible(const Options& open, const Options& asked, const std::string& path) {
@@ -96,17 +98,29 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
 
 StoreImpl::StoreImpl(std::string canonical_path, const Options& options)
     : path_(std::move(canonical_path)),
-      options_(options),
+      options_(WithSessionRedaction(options)),
       log_(options.logger ? options.logger : DefaultLogger()),
       generation_(OpenGeneration(path_, options_, *log_)),
       cache_(options_.cache_capacity, generation_.get(), &counters_),
       pool_(std::make_shared<ConnectionPool>(MakeConnectionConfig(path_, options_, &counters_))),
       committer_(GroupCommitter::Dependencies{pool_.get(), &keyspaces_, &cache_, &counters_,
-                                              &options_, log_.get(), path_ + "-wal"}) {
+                                              &options_, log_.get(), path_ + "-wal"}),
+      sessions_(SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_}) {
+  config_ = std::make_unique<ConfigImpl>(
+      *this, options_.config,
+      [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }, log_.get());
+  if (!options_.read_only && options_.sessions.sweep_interval.count() > 0) {
+    reaper_ = std::make_unique<SessionReaper>(&sessions_, options_.sessions.sweep_interval,
+                                              log_.get(), path_);
+  }
   log_->debug("statestore: opened {}", path_);
 }
 
 StoreImpl::~StoreImpl() {
+  // First: the reaper's thread runs transactions through the committer and the pool.
+  if (reaper_) reaper_->Stop();
+  // Likewise the config watch threads (they read history and run callbacks).
+  if (config_) config_->Shutdown();
   Registry& registry = GetRegistry();
   internal::MutexLock lock(&registry.mu);
   auto it = registry.open.find(path_);

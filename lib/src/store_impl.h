@@ -1,19 +1,22 @@
 // StoreImpl — the members behind statestore::Store.
 //
 // Ownership: a StoreImpl owns its ConnectionPool (one SQLite connection per thread), the
-// GroupCommitter (the one writer), the ReadCache and the SharedGeneration mapping. One StoreImpl
-// exists per canonical path per process (the registry in store_impl.cc); Store::open hands out
-// shared_ptrs to it.
+// GroupCommitter (the one writer), the ReadCache, the SharedGeneration mapping, the Sessions
+// facade and its background SessionReaper thread. One StoreImpl exists per canonical path per
+// process (the registry in store_impl.cc); Store::open hands out shared_ptrs to it.
 #ifndef STATESTORE_SRC_STORE_IMPL_H_
 #define STATESTORE_SRC_STORE_IMPL_H_
 
 #include <memory>
 #include <string>
 
+#include "config_impl.h"
 #include "connection_pool.h"
 #include "group_commit.h"
 #include "keyspace_directory.h"
 #include "read_cache.h"
+#include "session_reaper.h"
+#include "sessions_impl.h"
 #include "shared_generation.h"
 #include "statestore/store.h"
 #include "store_counters.h"
@@ -43,6 +46,8 @@ class StoreImpl final : public Store {
   Stats stats() const override { return counters_.Snapshot(); }
   const std::string& path() const override { return path_; }
   const Options& options() const override { return options_; }
+  Sessions& sessions() override { return sessions_; }
+  Config& config() override { return *config_; }
 
  private:
   // Runs `fn(connection)` inside a read transaction on this thread's connection.
@@ -60,6 +65,13 @@ class StoreImpl final : public Store {
   KeyspaceDirectory keyspaces_;
   std::shared_ptr<ConnectionPool> pool_;
   GroupCommitter committer_;
+  // Declared after everything they use, so they are destroyed first. ~StoreImpl also stops and
+  // joins the reaper before anything else: its thread uses the committer and the pool.
+  SessionsImpl sessions_;
+  std::unique_ptr<SessionReaper> reaper_;  // null: read-only, or sweep_interval 0
+  // Config facade; its watch threads read history through this Store, so ~StoreImpl stops them
+  // (Shutdown) first, and it is declared last (destroyed first).
+  std::unique_ptr<ConfigImpl> config_;
 };
 
 }  // namespace statestore::internal

@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "statestore/config_options.h"
+#include "statestore/session.h"
+
 namespace spdlog {
 class logger;
 }
@@ -82,6 +85,17 @@ struct Options {
   // commit (SQLite's automatic PASSIVE checkpoints can starve under steady readers) and the WAL is
   // truncated. 0 disables the store's own checkpoints (SQLite's automatic ones still run).
   std::uint64_t wal_checkpoint_bytes = 64ull << 20;
+
+  // The sessions API (Store::sessions()): idle/absolute expiry, touch policy, sweep batch size,
+  // the background reaper's interval, history redaction of session values and the clock. Each
+  // field's default is documented in statestore/session.h. Unless
+  // sessions.record_values_in_history is set, the Store adds kSessionsKeyspace ("sessions") to
+  // redacted_keyspaces; Store::options() returns the list in effect.
+  SessionOptions sessions;
+
+  // The config API (Store::config()): the profile layer this process uses, a defaults file, and
+  // how watches poll for other processes' commits. See statestore/config_options.h.
+  ConfigOptions config;
 };
 
 }  // namespace statestore

@@ -2,10 +2,12 @@
 #ifndef STATESTORE_STATESTORE_H_
 #define STATESTORE_STATESTORE_H_
 
+#include "statestore/config.h"
 #include "statestore/error.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
 #include "statestore/revision.h"
+#include "statestore/session.h"
 #include "statestore/stats.h"
 #include "statestore/store.h"
 #include "statestore/transaction.h"

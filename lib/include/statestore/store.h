@@ -24,10 +24,12 @@
 #include <string_view>
 #include <vector>
 
+#include "statestore/config.h"
 #include "statestore/error.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
 #include "statestore/revision.h"
+#include "statestore/session.h"
 #include "statestore/stats.h"
 #include "statestore/transaction.h"
 #include "statestore/value.h"
@@ -97,6 +99,14 @@ class Store {
   // Applies Options::history_retention now, in small batches; returns how many revisions were
   // removed. (The store also does this by itself as it commits.)
   virtual std::uint64_t compact_history() = 0;
+
+  // The sessions stored in this file (statestore/session.h). The reference is valid as long as
+  // the Store; it is safe to use from any thread. Throws: nothing.
+  virtual Sessions& sessions() = 0;
+
+  // The typed, layered settings stored in this file (statestore/config.h). The reference is valid
+  // as long as the Store; it is safe to use from any thread. Throws: nothing.
+  virtual Config& config() = 0;
 
   virtual Stats stats() const = 0;
   virtual const std::string& path() const = 0;  // canonical absolute path
