@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: installs missing Debian packages, builds a Release build in build/release
-# (tools and benchmarks, no tests) and runs the main job: the demo, then the quick benchmark.
+# (tools and benchmarks, no tests) and runs the main job: the demos (core and sessions, then
+# config), then the quick benchmark.
 # Output goes to out/ (gitignored).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -21,6 +22,8 @@ mkdir -p "$WORK_DIR"
 rm -f "$WORK_DIR/demo.db" "$WORK_DIR"/demo.db-*
 
 step demo "$BUILD_DIR/examples/statestore_demo" "$WORK_DIR/demo.db"
+# The config API on the same file: layered settings, an atomic edit, a watch and a revert.
+step config-demo "$BUILD_DIR/examples/statestore_config_demo" "$WORK_DIR/demo.db"
 step bench "$BUILD_DIR/bench/statestore_core_bench" --short --out "$WORK_DIR/bench"
 
 # ---- Later steps of the main job go here (keep them after the quick benchmark): ----
