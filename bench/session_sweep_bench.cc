@@ -255,9 +255,8 @@ int Run(const Config& config) {
     std::cout << "concurrent writer, during sweep: " << w1.n << " commits, p50 " << Ms(w1.p50)
               << ", p99 " << Ms(w1.p99) << ", longest wait " << Ms(w1.max) << "\n";
     std::cout << "during the sweep: " << stats_after.checkpoints - stats_before.checkpoints
-              << " WAL checkpoints by the store, "
-              << stats_after.groups - stats_before.groups << " group commits (largest group "
-              << stats_after.max_group_size << "), "
+              << " WAL checkpoints by the store, " << stats_after.groups - stats_before.groups
+              << " group commits (largest group " << stats_after.max_group_size << "), "
               << stats_after.busy_retries - stats_before.busy_retries << " busy retries\n";
     std::cout << "reader during sweep: " << reads.load() << " reads of live sessions, "
               << missing.load() << " missing\n";
