@@ -24,8 +24,8 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -60,7 +60,7 @@ constexpr std::size_t kValueBytes = 100;
 struct Config {
   bool short_run = false;
   fs::path out_dir = "bench-out";
-  int rounds = 5;             // repeated rounds per measurement; the median is reported
+  int rounds = 5;              // repeated rounds per measurement; the median is reported
   double round_seconds = 1.5;  // length of one round
   int read_threads = 2;
 };
@@ -137,10 +137,9 @@ void SqliteExec(sqlite3* db, const std::string& sql) {
 struct SqliteDb {
   sqlite3* db = nullptr;
   explicit SqliteDb(const fs::path& path) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
       sqlite3_close_v2(db);
@@ -173,8 +172,7 @@ class RawSqliteWriter {
       : db_(path),
         begin_(init(db_.db, sync_full), "BEGIN IMMEDIATE"),
         commit_(db_.db, "COMMIT"),
-        select_old_(db_.db,
-                    "SELECT type, value FROM entries WHERE keyspace_id = ?1 AND key = ?2"),
+        select_old_(db_.db, "SELECT type, value FROM entries WHERE keyspace_id = ?1 AND key = ?2"),
         upsert_(db_.db,
                 "INSERT INTO entries (keyspace_id, key, type, value, version) "
                 "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (keyspace_id, key) DO UPDATE SET "
@@ -258,7 +256,8 @@ class RawSqliteReader {
  public:
   explicit RawSqliteReader(const fs::path& path)
       : db_(path),
-        get_(db_.db, "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2") {
+        get_(db_.db,
+             "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2") {
     Stmt ks(db_.db, "SELECT id FROM keyspaces WHERE name = ?1");
     sqlite3_bind_text(ks, 1, kKeyspace, -1, SQLITE_STATIC);
     if (sqlite3_step(ks) != SQLITE_ROW) Fail("raw sqlite: keyspace 'bench' not found");
@@ -611,9 +610,10 @@ class Bench {
     PrintTable(rows_);
     const fs::path csv = cfg_.out_dir / "core_bench.csv";
     WriteCsv(csv, rows_);
-    std::printf("\nRates: higher is better; latencies: lower is better. Ratios compare with raw "
-                "SQLite on the same metric.\nCSV: %s\n",
-                csv.string().c_str());
+    std::printf(
+        "\nRates: higher is better; latencies: lower is better. Ratios compare with raw "
+        "SQLite on the same metric.\nCSV: %s\n",
+        csv.string().c_str());
     for (const auto& f : failures_) std::fprintf(stderr, "CHECK FAILED: %s\n", f.c_str());
     return failures_.empty() ? 0 : 1;
   }
@@ -684,9 +684,9 @@ class Bench {
         ProgressDone(Summary(r) + "  [groups " + std::to_string(after.groups - before.groups) +
                      ", syncs " + std::to_string(after.syncs - before.syncs) + ", busy_retries " +
                      std::to_string(after.busy_retries - before.busy_retries) + "]");
-        Check(head == base + r.total,
-              "statestore " + mode + ": head revision " + std::to_string(head) + " != " +
-                  std::to_string(base) + " + " + std::to_string(r.total) + " commits");
+        Check(head == base + r.total, "statestore " + mode + ": head revision " +
+                                          std::to_string(head) + " != " + std::to_string(base) +
+                                          " + " + std::to_string(r.total) + " commits");
         Check(after.commits - before.commits == r.total,
               "statestore " + mode + ": Stats::commits grew by " +
                   std::to_string(after.commits - before.commits) + ", expected " +
@@ -759,8 +759,8 @@ class Bench {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%11.0f reads/s", r.reads_per_s);
       ProgressDone(buf);
-      Check(r.not_found == 0, engine + ": " + std::to_string(r.not_found) +
-                                  " reads of existing keys found nothing");
+      Check(r.not_found == 0,
+            engine + ": " + std::to_string(r.not_found) + " reads of existing keys found nothing");
       Add(threads == 1 ? metric1 : metricN, engine, r.reads_per_s, "reads/s");
     };
 
@@ -861,10 +861,11 @@ int main(int argc, char** argv) {
 
     std::printf("statestore_core_bench: statestore %s, SQLite %s, %s\n", ss::LibraryVersion(),
                 sqlite3_libversion(), mdb_version(nullptr, nullptr, nullptr));
-    std::printf("%s run: %d rounds x %.1f s per measurement (median reported), %u CPUs, files in "
-                "%s\n\n",
-                cfg.short_run ? "short" : "full", cfg.rounds, cfg.round_seconds,
-                std::thread::hardware_concurrency(), work.string().c_str());
+    std::printf(
+        "%s run: %d rounds x %.1f s per measurement (median reported), %u CPUs, files in "
+        "%s\n\n",
+        cfg.short_run ? "short" : "full", cfg.rounds, cfg.round_seconds,
+        std::thread::hardware_concurrency(), work.string().c_str());
     const int rc = Bench(cfg, work).Run();
     std::error_code ec;
     fs::remove_all(work, ec);

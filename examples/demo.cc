@@ -124,14 +124,14 @@ int Run(const std::string& db_path) {
     throw std::runtime_error("a stale put_if_version was accepted");
   } catch (const ss::Error& e) {
     if (e.code() != ss::ErrorCode::kConflict) throw;
-    Step("--", "stale put_if_version refused (" + std::string(ss::ToString(e.code())) +
-                   "): " + e.what());
+    Step("--",
+         "stale put_if_version refused (" + std::string(ss::ToString(e.code())) + "): " + e.what());
   }
 
   // 4. A per-transaction origin label.
-  const ss::Revision r4 = store->transact(
-      [](ss::Transaction& tx) { tx.put(kSpace, "feature.new_ui", true); },
-      ss::TransactOptions{.label = "rollout"});
+  const ss::Revision r4 =
+      store->transact([](ss::Transaction& tx) { tx.put(kSpace, "feature.new_ui", true); },
+                      ss::TransactOptions{.label = "rollout"});
   Step(Rev(r4), "turned feature.new_ui on (label \"rollout\")");
 
   // 5. A body that throws after writing: state, history and cache are rolled back, and the
@@ -157,8 +157,8 @@ int Run(const std::string& db_path) {
 
   // 6. Revert: a new transaction that writes back the values r4 overwrote.
   const ss::Revision r5 = store->revert(r4);
-  Step(Rev(r5), "reverted " + Rev(r4) + ": feature.new_ui = " +
-                    Show(store->get(kSpace, "feature.new_ui")));
+  Step(Rev(r5),
+       "reverted " + Rev(r4) + ": feature.new_ui = " + Show(store->get(kSpace, "feature.new_ui")));
 
   // 7. Sessions. create() returns an opaque token for the client; only its SHA-256 is stored
   //    (keyspace "sessions", redacted in history), so the demo prints the short id instead.
@@ -208,8 +208,8 @@ int Run(const std::string& db_path) {
   for (const ss::Commit& c : history) {
     bool first = true;
     for (const ss::Change& ch : c.changes) {
-      std::string change = ch.keyspace + "/" + ch.key + ": " + Show(ch.old_value) + " -> " +
-                           Show(ch.new_value);
+      std::string change =
+          ch.keyspace + "/" + ch.key + ": " + Show(ch.old_value) + " -> " + Show(ch.new_value);
       if (first) {
         rows.push_back({Rev(c.revision), FormatUtc(c.time), std::to_string(c.origin.pid),
                         std::to_string(c.origin.thread_id), c.origin.label, std::move(change)});
@@ -224,8 +224,8 @@ int Run(const std::string& db_path) {
   const ss::Stats s = store->stats();
   std::cout << "\nStats\n";
   PrintTable({
-      {"reads", std::to_string(s.reads), "cache_hits", std::to_string(s.cache_hits),
-       "cache_misses", std::to_string(s.cache_misses)},
+      {"reads", std::to_string(s.reads), "cache_hits", std::to_string(s.cache_hits), "cache_misses",
+       std::to_string(s.cache_misses)},
       {"commits", std::to_string(s.commits), "rollbacks", std::to_string(s.rollbacks),
        "busy_retries", std::to_string(s.busy_retries)},
       {"groups", std::to_string(s.groups), "max_group_size", std::to_string(s.max_group_size),

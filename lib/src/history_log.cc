@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "key_range.h"
 #include "schema_sql.h"
 #include "statestore/error.h"
 #include "validate.h"
@@ -38,20 +39,6 @@ void WriteMeta(Connection& c, const char* name, std::int64_t value) {
   q->bind(1, name);
   q->bind(2, static_cast<int64_t>(value));
   q->exec();
-}
-
-// Same as in transaction_impl.cc: the smallest string above every string with this prefix.
-std::optional<std::string> PrefixEnd(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    auto last = static_cast<unsigned char>(end.back());
-    if (last < 0xff) {
-      end.back() = static_cast<char>(last + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::nullopt;
 }
 
 Commit ReadCommitRow(const SQLite::Statement& q) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 
+#include "key_range.h"
 #include "schema_sql.h"
 #include "statestore/error.h"
 #include "validate.h"
@@ -30,21 +31,6 @@ namespace {
 
 std::string Describe(std::string_view keyspace, std::string_view key) {
   return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
-}
-
-// The smallest string greater than every string starting with `prefix`, or nullopt if none
-// (prefix of only 0xff bytes). Comparison is memcmp, as SQLite's BINARY collation.
-std::optional<std::string> PrefixEnd(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    auto last = static_cast<unsigned char>(end.back());
-    if (last < 0xff) {
-      end.back() = static_cast<char>(last + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::nullopt;
 }
 
 }  // namespace

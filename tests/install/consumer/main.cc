@@ -58,8 +58,8 @@ int main() {
   try {
     rc = RoundTrip(dir);  // the Store is closed when this returns
   } catch (const statestore::Error& e) {
-    std::cerr << "consumer: statestore::Error (" << statestore::ToString(e.code())
-              << ", sqlite " << e.sqlite_code() << "): " << e.what() << "\n";
+    std::cerr << "consumer: statestore::Error (" << statestore::ToString(e.code()) << ", sqlite "
+              << e.sqlite_code() << "): " << e.what() << "\n";
   } catch (const std::exception& e) {
     std::cerr << "consumer: exception: " << e.what() << "\n";
   }
