@@ -141,6 +141,14 @@ TEST_F(StoreTest, ContradictingOptionsForOpenStoreAreRefused) {
   auto err = CatchError([&] { Store::open(db_, other); });
   ASSERT_TRUE(err.has_value()) << "a second durability mode for an open file was accepted";
   EXPECT_EQ(err->code(), ErrorCode::kInvalidArgument) << err->what();
+
+  // A second config profile would silently get the first Store's Config: refused too.
+  Options profile;
+  profile.config.profile = "test";
+  err = CatchError([&] { Store::open(db_, profile); });
+  ASSERT_TRUE(err.has_value()) << "a second config profile for an open file was accepted";
+  EXPECT_EQ(err->code(), ErrorCode::kInvalidArgument) << err->what();
+  EXPECT_TRUE(test::Contains(err->what(), "profile")) << err->what();
 }
 
 TEST_F(StoreTest, DataSurvivesCloseAndReopen) {

@@ -55,7 +55,11 @@ Connection::Connection(const ConnectionConfig& config)
     if (!config.read_only) {
       Exec(config.durability == Durability::kFull ? "PRAGMA synchronous = FULL"
                                                   : "PRAGMA synchronous = NORMAL");
-      Exec("PRAGMA journal_size_limit = 67108864");
+      // PRAGMA takes no bound parameters; the number is an integer from Options.
+      Exec(("PRAGMA journal_size_limit = " + std::to_string(config.journal_size_limit)).c_str());
+      if (config.wal_observer != nullptr) {
+        sqlite3_wal_hook(db, &Connection::WalHook, config.wal_observer);
+      }
     }
   } catch (const Error& e) {
     // The pragmas above are the first reads of the file; say which file and what it means
@@ -101,6 +105,16 @@ int Connection::BusyHandler(void* self, int count) {
   return 1;
 }
 
+int Connection::WalHook(void* observer, sqlite3* /*db*/, const char* /*schema*/, int wal_frames) {
+  try {
+    static_cast<WalCommitObserver*>(observer)->OnWalCommit(wal_frames);
+  } catch (...) {
+    // Called from inside sqlite3_step: nothing may unwind through SQLite. A missed signal only
+    // delays a checkpoint until the next commit.
+  }
+  return SQLITE_OK;
+}
+
 void Connection::Exec(const char* sql) {
   CallSqlite(sql, [&] { db_.exec(sql); });
 }
@@ -124,13 +138,15 @@ bool Connection::InTransaction() const { return sqlite3_get_autocommit(handle())
 
 void Connection::AssertIdle() const {
   assert(sqlite3_get_autocommit(handle()) == 1 && "connection left inside a transaction");
-  assert(sqlite3_next_stmt(handle(), nullptr) == nullptr || [&] {
-    for (sqlite3_stmt* s = sqlite3_next_stmt(handle(), nullptr); s != nullptr;
-         s = sqlite3_next_stmt(handle(), s)) {
-      if (sqlite3_stmt_busy(s)) return false;
-    }
-    return true;
-  }() && "a statement was left busy");
+  assert((sqlite3_next_stmt(handle(), nullptr) == nullptr ||
+          [&] {
+            for (sqlite3_stmt* s = sqlite3_next_stmt(handle(), nullptr); s != nullptr;
+                 s = sqlite3_next_stmt(handle(), s)) {
+              if (sqlite3_stmt_busy(s)) return false;
+            }
+            return true;
+          }()) &&
+         "a statement was left busy");
 }
 
 StatementUse::~StatementUse() {

@@ -19,6 +19,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,17 @@ namespace statestore::internal {
 
 struct StoreCounters;
 
+// Told the WAL's size after each commit of a writable connection (sqlite3_wal_hook). Setting one
+// switches SQLite's automatic checkpoint off for the connection: the observer checkpoints instead
+// (BackgroundMaintenance). Called on the committing thread after the write lock is released.
+class WalCommitObserver {
+ public:
+  virtual void OnWalCommit(int wal_frames) = 0;
+
+ protected:
+  ~WalCommitObserver() = default;
+};
+
 struct ConnectionConfig {
   std::string path;
   bool read_only = false;
@@ -38,6 +50,10 @@ struct ConnectionConfig {
   Durability durability = Durability::kFull;
   std::chrono::milliseconds busy_timeout{5000};
   StoreCounters* counters = nullptr;  // may be null (bootstrap, tools)
+  // Null: SQLite checkpoints automatically inside COMMIT (bootstrap and tool connections).
+  WalCommitObserver* wal_observer = nullptr;
+  // A -wal file longer than this is truncated back to it when the WAL is rewound.
+  std::uint64_t journal_size_limit = 64ull << 20;
 };
 
 class Connection {
@@ -67,12 +83,17 @@ class Connection {
   // Returns the cached prepared statement for `sql` (a string constant), preparing it once.
   SQLite::Statement& Prepare(const char* sql);
 
+  // The busy handler's budget; the maintenance thread shortens it around a RESTART checkpoint.
+  std::chrono::milliseconds busy_timeout() const { return config_.busy_timeout; }
+  void set_busy_timeout(std::chrono::milliseconds timeout) { config_.busy_timeout = timeout; }
+
   bool InTransaction() const;
   // Debug-build check of invariant 4.
   void AssertIdle() const;
 
  private:
   static int BusyHandler(void* self, int count);
+  static int WalHook(void* observer, sqlite3* db, const char* schema, int wal_frames);
 
   ConnectionConfig config_;
   SQLite::Database db_;

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +9,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "background_maintenance.h"
 #include "body_scope.h"
 #include "history_log.h"
 #include "schema_sql.h"
@@ -60,7 +60,7 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
       // followers waiting forever.
       FailGroup(group, std::current_exception());
     }
-    Maintenance(committed_something);
+    if (committed_something) RequestMaintenance();
     lock.Lock();
     for (Request* r : group) {
       queue_.pop_front();
@@ -75,6 +75,16 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
   lock.Unlock();
   if (request.error) std::rethrow_exception(request.error);
   return request.revision;
+}
+
+void GroupCommitter::RequestMaintenance() {
+  const HistoryRetention& retention = deps_.options->history_retention;
+  const bool retention_on = retention.keep_revisions > 0 || retention.keep_for.count() > 0;
+  if (retention_on && deps_.maintenance != nullptr &&
+      commits_since_retention_ >= kCommitsPerRetentionBatch) {
+    commits_since_retention_ = 0;
+    deps_.maintenance->RequestRetention();  // invariant 7: the batch runs on another thread
+  }
 }
 
 void GroupCommitter::FailGroup(const std::vector<Request*>& group,
@@ -309,68 +319,23 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   }
 }
 
-std::uint64_t GroupCommitter::RetentionBatch(Connection& c) {
-  c.Run("BEGIN IMMEDIATE");
-  try {
-    Revision cutoff = RetentionCutoff(c, deps_.options->history_retention);
-    std::uint64_t removed =
-        cutoff == 0 ? 0 : CompactHistoryBatch(c, cutoff, kRevisionsPerRetentionBatch);
-    c.Run("COMMIT");
-    if (removed > 0) Bump(deps_.counters->compaction_runs);
-    return removed;
-  } catch (...) {
-    RollbackQuietly(c);
-    throw;
-  }
-}
-
-void GroupCommitter::Maintenance(bool committed_something) {
-  if (!committed_something) return;
-  // Errors here must not fail the callers, whose commits already succeeded: log them.
-  try {
-    Connection& c = deps_.pool->ForThisThread();
-    const HistoryRetention& retention = deps_.options->history_retention;
-    bool retention_on = retention.keep_revisions > 0 || retention.keep_for.count() > 0;
-    if (retention_on && commits_since_retention_ >= kCommitsPerRetentionBatch) {
-      commits_since_retention_ = 0;
-      RetentionBatch(c);
+std::uint64_t GroupCommitter::RetentionBatch() {
+  std::uint64_t removed = 0;
+  Body body = [&](TransactionImpl& tx) {
+    removed = 0;
+    Revision cutoff = RetentionCutoff(tx.connection(), deps_.options->history_retention);
+    if (cutoff != 0) {
+      removed = CompactHistoryBatch(tx.connection(), cutoff, kRevisionsPerRetentionBatch);
     }
-    std::uint64_t threshold = deps_.options->wal_checkpoint_bytes;
-    struct stat st {};
-    if (threshold > 0 && ::stat(deps_.wal_path.c_str(), &st) == 0 &&
-        static_cast<std::uint64_t>(st.st_size) > threshold) {
-      // RESTART: unlike SQLite's automatic PASSIVE checkpoints it cannot be starved by a steady
-      // stream of readers, and lets the next writer start the WAL from the beginning.
-      int log_frames = 0, checkpointed = 0;
-      int rc = sqlite3_wal_checkpoint_v2(c.handle(), nullptr, SQLITE_CHECKPOINT_RESTART,
-                                         &log_frames, &checkpointed);
-      Bump(deps_.counters->checkpoints);
-      if (rc != SQLITE_OK) {
-        deps_.log->warn("statestore: checkpoint of {} did not complete: {}", deps_.wal_path,
-                        sqlite3_errstr(rc));
-      }
-    }
-  } catch (const std::exception& e) {
-    deps_.log->warn("statestore: background maintenance failed: {}", e.what());
-  }
+  };
+  Submit(body, Origin{});
+  if (removed > 0) Bump(deps_.counters->compaction_runs);
+  return removed;
 }
 
 std::uint64_t GroupCommitter::CompactHistory() {
   std::uint64_t total = 0;
-  for (;;) {
-    std::uint64_t removed = 0;
-    Body body = [&](TransactionImpl& tx) {
-      removed = 0;
-      Revision cutoff = RetentionCutoff(tx.connection(), deps_.options->history_retention);
-      if (cutoff != 0) {
-        removed = CompactHistoryBatch(tx.connection(), cutoff, kRevisionsPerRetentionBatch);
-      }
-    };
-    Submit(body, Origin{});
-    if (removed == 0) break;
-    Bump(deps_.counters->compaction_runs);
-    total += removed;
-  }
+  while (std::uint64_t removed = RetentionBatch()) total += removed;
   return total;
 }
 

@@ -23,6 +23,9 @@
 //      durable state is unknown, and carrying on could acknowledge writes that are not on disk
 //      (the same choice as LevelDB's DBImpl::Write).
 //   6. The read cache is published only after COMMIT succeeded (ReadCache invariants 1 and 4).
+//   7. Nothing but the group's own work runs between taking a group and handing leadership on:
+//      WAL checkpoints and history retention run on the BackgroundMaintenance thread, never on a
+//      leader while followers wait.
 #ifndef STATESTORE_SRC_GROUP_COMMIT_H_
 #define STATESTORE_SRC_GROUP_COMMIT_H_
 
@@ -50,6 +53,7 @@ class logger;
 
 namespace statestore::internal {
 
+class BackgroundMaintenance;
 class TransactionImpl;
 
 class GroupCommitter {
@@ -65,6 +69,7 @@ class GroupCommitter {
     const Options* options;
     spdlog::logger* log;
     std::string wal_path;
+    BackgroundMaintenance* maintenance;  // null for a read-only Store
   };
 
   static constexpr std::size_t kMaxGroup = 64;
@@ -81,14 +86,16 @@ class GroupCommitter {
   // Runs history retention to completion, batch by batch, through the queue. Returns revisions
   // removed.
   std::uint64_t CompactHistory();
+  // Runs one retention batch (at most kRevisionsPerRetentionBatch revisions) through the queue.
+  std::uint64_t RetentionBatch();
 
  private:
   struct Request;
 
   void RunGroup(const std::vector<Request*>& group);
-  // Runs after a group committed, on the leader thread, before leadership is handed over.
-  void Maintenance(bool committed_something);
-  std::uint64_t RetentionBatch(Connection& c);
+  // Leader only, after a group committed something: asks the maintenance thread for a
+  // retention batch every kCommitsPerRetentionBatch commits.
+  void RequestMaintenance();
   void FailGroup(const std::vector<Request*>& group, const std::exception_ptr& error);
   void Poison(const std::string& reason);
 
@@ -96,7 +103,7 @@ class GroupCommitter {
   Mutex mu_;
   std::deque<Request*> queue_ GUARDED_BY(mu_);
   std::string poisoned_ GUARDED_BY(mu_);       // non-empty = poisoned
-  std::uint64_t commits_since_retention_ = 0;  // leader only
+  std::uint64_t commits_since_retention_ = 0;  // leader only (one leader at a time)
 };
 
 }  // namespace statestore::internal

@@ -105,7 +105,30 @@ std::uint64_t ReadCache::SyncWithShared() {
   return epoch_.load(std::memory_order_acquire);
 }
 
+namespace {
+
+void CopyOut(const CachedEntry& entry, CachedEntry* out) { *out = entry; }
+
+void CopyOut(const CachedEntry& entry, std::optional<Value>* out) {
+  if (entry) {
+    *out = entry->value;
+  } else {
+    out->reset();
+  }
+}
+
+}  // namespace
+
 bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEntry* out) {
+  return LookupImpl(keyspace, key, out);
+}
+
+bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, std::optional<Value>* out) {
+  return LookupImpl(keyspace, key, out);
+}
+
+template <typename Out>
+bool ReadCache::LookupImpl(std::string_view keyspace, std::string_view key, Out* out) {
   if (!enabled_) return false;
   const std::uint64_t publish_seq = publishing_.load(std::memory_order_acquire);
   if (publish_seq & 1) return false;  // invariant 6: a commit is being published
@@ -122,7 +145,7 @@ bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, CachedEn
       if (!slot.referenced->load(std::memory_order_relaxed)) {
         slot.referenced->store(true, std::memory_order_relaxed);
       }
-      *out = slot.entry;
+      CopyOut(slot.entry, out);
     } else {
       epoch = 0;  // stale shard: clear it below
     }

@@ -99,8 +99,9 @@ class ReadCache {
   // reader's snapshot is the newest known, so its fill may go into the freshly emptied cache.
   void ObserveHead(Revision head, FillTicket* ticket);
 
-  // Returns true and sets *out on a hit.
+  // Returns true and sets *out on a hit: the whole entry, or (for Store::get) only its value.
   bool Lookup(std::string_view keyspace, std::string_view key, CachedEntry* out);
+  bool Lookup(std::string_view keyspace, std::string_view key, std::optional<Value>* out);
   FillTicket BeginFill();
   void Fill(const FillTicket& ticket, std::string_view keyspace, std::string_view key,
             const CachedEntry& entry);
@@ -119,6 +120,8 @@ class ReadCache {
  private:
   struct Shard;
 
+  template <typename Out>
+  bool LookupImpl(std::string_view keyspace, std::string_view key, Out* out);
   std::uint64_t SyncWithShared();  // invariant 2; returns the current epoch
   Shard& ShardFor(const std::string& composite);
   static void ComposeKey(std::string_view keyspace, std::string_view key, std::string* out);

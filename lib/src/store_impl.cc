@@ -34,7 +34,7 @@ std::shared_ptr<spdlog::logger> DefaultLogger() {
 }
 
 ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& options,
-                                      StoreCounters* counters) {
+                                      StoreCounters* counters, WalCommitObserver* wal_observer) {
   ConnectionConfig config;
   config.path = path;
   config.read_only = options.read_only;
@@ -42,6 +42,10 @@ ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& op
   config.durability = options.durability;
   config.busy_timeout = options.busy_timeout;
   config.counters = counters;
+  config.wal_observer = options.read_only ? nullptr : wal_observer;
+  config.journal_size_limit = options.wal_checkpoint_bytes > 0
+                                  ? options.wal_checkpoint_bytes
+                                  : ConnectionConfig{}.journal_size_limit;
   return config;
 }
 
@@ -92,6 +96,12 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
                     (open.durability == Durability::kFull ? "Full" : "Normal") +
                     "); one process shares one Store per file");
   }
+  if (open.config.profile != asked.config.profile) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process with config profile '" +
+                    open.config.profile + "', not '" + asked.config.profile +
+                    "'; one process shares one Store (and one Config) per file");
+  }
 }
 
 }  // namespace
@@ -102,13 +112,21 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options)
       log_(options.logger ? options.logger : DefaultLogger()),
       generation_(OpenGeneration(path_, options_, *log_)),
       cache_(options_.cache_capacity, generation_.get(), &counters_),
-      pool_(std::make_shared<ConnectionPool>(MakeConnectionConfig(path_, options_, &counters_))),
+      pool_(std::make_shared<ConnectionPool>(
+          MakeConnectionConfig(path_, options_, &counters_, &maintenance_))),
       committer_(GroupCommitter::Dependencies{pool_.get(), &keyspaces_, &cache_, &counters_,
-                                              &options_, log_.get(), path_ + "-wal"}),
+                                              &options_, log_.get(), path_ + "-wal",
+                                              options_.read_only ? nullptr : &maintenance_}),
       sessions_(SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_}) {
   config_ = std::make_unique<ConfigImpl>(
       *this, options_.config,
       [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }, log_.get());
+  if (!options_.read_only) {
+    maintenance_.Start(BackgroundMaintenance::Dependencies{
+        pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
+        options_.wal_checkpoint_bytes,
+        BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes)});
+  }
   if (!options_.read_only && options_.sessions.sweep_interval.count() > 0) {
     reaper_ = std::make_unique<SessionReaper>(&sessions_, options_.sessions.sweep_interval,
                                               log_.get(), path_);
@@ -121,6 +139,8 @@ StoreImpl::~StoreImpl() {
   if (reaper_) reaper_->Stop();
   // Likewise the config watch threads (they read history and run callbacks).
   if (config_) config_->Shutdown();
+  // And the maintenance thread (checkpoints and retention through the committer and the pool).
+  maintenance_.Stop();
   Registry& registry = GetRegistry();
   internal::MutexLock lock(&registry.mu);
   auto it = registry.open.find(path_);
@@ -212,6 +232,10 @@ std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string
     return cached;
   }
   counters_.cache_misses.Add();
+  return ReadThrough(keyspace, key);
+}
+
+CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view key) {
   ReadCache::FillTicket ticket = cache_.BeginFill();
   Connection& c = pool_->ForThisThread();
   // Up to two autocommit reads, each of committed data, each with the head revision of its
@@ -251,7 +275,18 @@ std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string
 }
 
 std::optional<Value> StoreImpl::get(std::string_view keyspace, std::string_view key) {
-  auto entry = get_entry(keyspace, key);
+  RefuseInsideBody("get");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  counters_.reads.Add();
+  // The hot path: a hit copies the value only, never the entry's key.
+  std::optional<Value> value;
+  if (cache_.Lookup(keyspace, key, &value)) {
+    counters_.cache_hits.Add();
+    return value;
+  }
+  counters_.cache_misses.Add();
+  CachedEntry entry = ReadThrough(keyspace, key);
   if (!entry) return std::nullopt;
   return std::move(entry->value);
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "background_maintenance.h"
 #include "config_impl.h"
 #include "connection_pool.h"
 #include "group_commit.h"
@@ -53,6 +54,8 @@ class StoreImpl final : public Store {
   // Runs `fn(connection)` inside a read transaction on this thread's connection.
   template <typename F>
   auto InReadTransaction(const char* what, F&& fn) -> decltype(fn(std::declval<Connection&>()));
+  // A cache miss: reads the entry from SQLite and fills the cache.
+  CachedEntry ReadThrough(std::string_view keyspace, std::string_view key);
   Origin MakeOrigin(std::string_view label) const;
   Revision Submit(const GroupCommitter::Body& body, std::string_view label);
 
@@ -63,6 +66,9 @@ class StoreImpl final : public Store {
   std::unique_ptr<SharedGeneration> generation_;
   ReadCache cache_;
   KeyspaceDirectory keyspaces_;
+  // Before the pool: every writable connection's WAL hook points at it, so it must outlive them.
+  // Its thread is stopped first thing in ~StoreImpl (it uses the committer and the pool).
+  BackgroundMaintenance maintenance_;
   std::shared_ptr<ConnectionPool> pool_;
   GroupCommitter committer_;
   // Declared after everything they use, so they are destroyed first. ~StoreImpl also stops and

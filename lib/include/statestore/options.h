@@ -81,9 +81,12 @@ struct Options {
   // Create the file (mode 0600) if it does not exist. Ignored when read_only.
   bool create_if_missing = true;
 
-  // When the -wal file grows past this many bytes, the Store runs a RESTART checkpoint after a
-  // commit (SQLite's automatic PASSIVE checkpoints can starve under steady readers) and the WAL is
-  // truncated. 0 disables the store's own checkpoints (SQLite's automatic ones still run).
+  // A bound on the -wal file. Checkpoints run on a background thread, never inside a commit:
+  // a PASSIVE one (it waits for no reader or writer) whenever the WAL holds half this much, at
+  // most ~4 MiB of new pages; when steady writers keep it from catching up, a short RESTART
+  // follows (writers wait while it copies the pages added since, ~100 ms at most) so the WAL
+  // starts over; and a -wal file longer than this is cut back to it when it starts over.
+  // 0 = checkpoint every ~4 MiB, cut back to 64 MiB.
   std::uint64_t wal_checkpoint_bytes = 64ull << 20;
 
   // The sessions API (Store::sessions()): idle/absolute expiry, touch policy, sweep batch size,

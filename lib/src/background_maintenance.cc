@@ -1,0 +1,138 @@
+#include "background_maintenance.h"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <system_error>
+
+#include "connection_pool.h"
+#include "group_commit.h"
+#include "statestore/error.h"
+#include "store_counters.h"
+
+namespace statestore::internal {
+
+namespace {
+
+// How long the RESTART fallback may wait for the write lock and for readers to leave the WAL.
+// Writers queue behind it meanwhile, so it is kept far below any sensible busy_timeout.
+constexpr std::chrono::milliseconds kRestartBusyBudget(100);
+
+std::uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+int BackgroundMaintenance::CheckpointFrames(std::uint64_t wal_checkpoint_bytes) {
+  // Half the bound, in 4 KiB pages (the default page size): the WAL keeps growing while a
+  // checkpoint runs, and the next writer can only rewind it once the checkpoint caught up.
+  if (wal_checkpoint_bytes == 0) return kMaxCheckpointFrames;
+  std::uint64_t frames = wal_checkpoint_bytes / 2 / 4096;
+  return static_cast<int>(std::clamp<std::uint64_t>(frames, 1, kMaxCheckpointFrames));
+}
+
+BackgroundMaintenance::~BackgroundMaintenance() { Stop(); }
+
+void BackgroundMaintenance::Start(const Dependencies& deps) {
+  deps_ = deps;
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {
+    throw Error(ErrorCode::kInternal,
+                std::string("cannot start the background maintenance thread: ") + e.what());
+  }
+  started_.store(true, std::memory_order_release);
+}
+
+void BackgroundMaintenance::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  started_.store(false, std::memory_order_release);
+}
+
+void BackgroundMaintenance::OnWalCommit(int wal_frames) {
+  if (!started_.load(std::memory_order_acquire)) return;  // deps_ is written before started_
+  if (wal_frames >= deps_.checkpoint_frames) Wake(checkpoint_due_);
+}
+
+void BackgroundMaintenance::RequestRetention() { Wake(retention_due_); }
+
+void BackgroundMaintenance::Wake(std::atomic<bool>& flag) {
+  if (!started_.load(std::memory_order_acquire)) return;
+  // Only the false -> true edge takes the mutex: commits while a request is pending stay cheap.
+  if (flag.exchange(true, std::memory_order_acq_rel)) return;
+  { MutexLock lock(&mu_); }  // orders the flag before the thread's check under mu_
+  cv_.notify_one();
+}
+
+void BackgroundMaintenance::Run() {
+  MutexLock lock(&mu_);
+  for (;;) {
+    while (!stop_ && !checkpoint_due_.load(std::memory_order_acquire) &&
+           !retention_due_.load(std::memory_order_acquire)) {
+      lock.Wait(cv_);
+    }
+    if (stop_) return;
+    lock.Unlock();
+    // Cleared before the work, so that a commit during it asks again (invariant 4: retried).
+    if (checkpoint_due_.exchange(false, std::memory_order_acq_rel)) Checkpoint();
+    if (retention_due_.exchange(false, std::memory_order_acq_rel)) Retention();
+    lock.Lock();
+  }
+}
+
+void BackgroundMaintenance::Checkpoint() {
+  try {
+    Connection& c = deps_.pool->ForThisThread();
+    int log_frames = 0, checkpointed = 0;
+    int rc = sqlite3_wal_checkpoint_v2(c.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &checkpointed);
+    Bump(deps_.counters->checkpoints);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      deps_.log->warn("statestore: checkpoint of {} failed: {}", deps_.wal_path,
+                      sqlite3_errstr(rc));
+      return;
+    }
+    // Invariant 1. The PASSIVE pass copied the bulk without blocking anyone, but only a writer
+    // that starts while every frame is copied can rewind the WAL to its start, and a steady
+    // stream of group commits never leaves such a moment: the WAL would grow without bound. So
+    // when it is clearly behind, a RESTART copies the few frames appended meanwhile (writers
+    // wait for that tail only) and makes the next writer rewind.
+    const bool behind =
+        log_frames >= 2 * deps_.checkpoint_frames ||
+        (deps_.wal_restart_bytes > 0 && FileSize(deps_.wal_path) > deps_.wal_restart_bytes);
+    if (!behind) return;
+    const std::chrono::milliseconds saved = c.busy_timeout();
+    c.set_busy_timeout(kRestartBusyBudget);
+    rc = sqlite3_wal_checkpoint_v2(c.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &log_frames,
+                                   &checkpointed);
+    c.set_busy_timeout(saved);
+    Bump(deps_.counters->checkpoints);
+    if (rc != SQLITE_OK) {
+      deps_.log->warn("statestore: restart checkpoint of {} did not complete ({}); will retry",
+                      deps_.wal_path, sqlite3_errstr(rc));
+    }
+  } catch (const std::exception& e) {
+    deps_.log->warn("statestore: checkpoint of {} failed: {}", deps_.wal_path, e.what());
+  }
+}
+
+void BackgroundMaintenance::Retention() {
+  try {
+    deps_.committer->RetentionBatch();
+  } catch (const std::exception& e) {
+    deps_.log->warn("statestore: history retention on {} failed: {}", deps_.wal_path, e.what());
+  }
+}
+
+}  // namespace statestore::internal

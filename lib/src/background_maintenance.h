@@ -1,0 +1,100 @@
+// BackgroundMaintenance — WAL checkpoints and history retention, off the commit path.
+//
+// Why a thread: SQLite's automatic checkpoint runs inside the COMMIT of whichever connection
+// pushes the WAL past wal_autocheckpoint frames — with group commit that is the leader, so every
+// queued writer waited for the checkpoint's writes and fsyncs (stalls of 50–190 ms were measured
+// in bench/session_sweep_bench before this class existed). Instead, each writable connection
+// reports the WAL's size after every commit through sqlite3_wal_hook (which also switches
+// SQLite's automatic checkpoint off for that connection), and one thread per writable Store does
+// the checkpoints on its own connection. History retention moves here for the same reason.
+//
+// Invariants:
+//   1. The bulk of every checkpoint is PASSIVE: it takes neither the write lock nor waits for
+//      readers, so no writer waits for it. Only when the WAL is clearly behind (twice the
+//      checkpoint size, or the -wal file past Options::wal_checkpoint_bytes) does a RESTART
+//      follow; it holds off writers while it copies the frames appended during the PASSIVE pass
+//      and waits for readers, bounded by kRestartBusyBudget.
+//   2. A checkpoint never affects an acknowledged commit: it copies frames that are already
+//      durable in the WAL; if it fails, the frames stay in the WAL and the next one retries.
+//   3. Retention batches go through the GroupCommitter as ordinary requests: they join a group
+//      and share its fsync, and no leader runs them while other callers wait.
+//   4. Nothing escapes the thread: failures are logged (warn) and retried on the next signal.
+//   5. The owner calls Stop() before the GroupCommitter and the ConnectionPool are destroyed
+//      (the thread uses both); signals after Stop() are ignored. The object itself outlives the
+//      pool's connections, whose WAL hooks point at it.
+#ifndef STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
+#define STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "connection.h"
+#include "mutex.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace statestore::internal {
+
+class ConnectionPool;
+class GroupCommitter;
+struct StoreCounters;
+
+class BackgroundMaintenance final : public WalCommitObserver {
+ public:
+  // A PASSIVE checkpoint is requested once the WAL holds this many frames (pages) after a
+  // commit — SQLite's own default for wal_autocheckpoint — or fewer when
+  // Options::wal_checkpoint_bytes asks for a smaller WAL (see CheckpointFrames).
+  static constexpr int kMaxCheckpointFrames = 1000;
+  static int CheckpointFrames(std::uint64_t wal_checkpoint_bytes);
+
+  struct Dependencies {
+    ConnectionPool* pool;
+    GroupCommitter* committer;
+    StoreCounters* counters;
+    spdlog::logger* log;
+    std::string wal_path;
+    std::uint64_t wal_restart_bytes;  // Options::wal_checkpoint_bytes; 0 = no size bound
+    int checkpoint_frames;            // CheckpointFrames(wal_restart_bytes)
+  };
+
+  BackgroundMaintenance() = default;
+  BackgroundMaintenance(const BackgroundMaintenance&) = delete;
+  BackgroundMaintenance& operator=(const BackgroundMaintenance&) = delete;
+  ~BackgroundMaintenance();
+
+  // Starts the thread. Called once, after the committer and the pool exist.
+  // Throws: Error(kInternal) if the thread cannot be started.
+  void Start(const Dependencies& deps);
+  // Wakes and joins the thread (a running checkpoint or batch finishes first). Idempotent.
+  void Stop();
+
+  // Called by SQLite on the committing thread after every commit of a writable connection, with
+  // the number of frames now in the WAL. Cheap unless a checkpoint is due.
+  void OnWalCommit(int wal_frames) override;
+  // Asks for one history-retention batch (the committer calls this every N commits).
+  void RequestRetention();
+
+ private:
+  void Run();
+  void Checkpoint();
+  void Retention();
+  void Wake(std::atomic<bool>& flag);
+
+  Dependencies deps_{};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> checkpoint_due_{false};
+  std::atomic<bool> retention_due_{false};
+  Mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
