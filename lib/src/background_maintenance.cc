@@ -118,8 +118,13 @@ void BackgroundMaintenance::Checkpoint() {
                                    &checkpointed);
     c.set_busy_timeout(saved);
     Bump(deps_.counters->checkpoints);
-    if (rc != SQLITE_OK) {
-      deps_.log->warn("statestore: restart checkpoint of {} did not complete ({}); will retry",
+    if (rc == SQLITE_BUSY) {
+      // Expected under load: a reader or writer outlasted the budget. The PASSIVE pass still
+      // copied what it could, and the next commit past the threshold tries again.
+      deps_.log->debug("statestore: restart checkpoint of {} gave way to a busy reader/writer",
+                       deps_.wal_path);
+    } else if (rc != SQLITE_OK) {
+      deps_.log->warn("statestore: restart checkpoint of {} failed ({}); will retry",
                       deps_.wal_path, sqlite3_errstr(rc));
     }
   } catch (const std::exception& e) {
