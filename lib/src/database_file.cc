@@ -135,7 +135,13 @@ void SwitchToWal(Connection& c, const Options& options) {
       std::string mode = CallSqlite("cannot switch to WAL mode", [&] {
         StatementUse q(c, "PRAGMA journal_mode = WAL");
         q->executeStep();
-        return q->getColumn(0).getString();
+        std::string result = q->getColumn(0).getString();
+        // The row comes before the implicit COMMIT that makes the switch durable; only stepping
+        // to the end runs that commit and reports its I/O error (a reset would swallow it, and
+        // the file would stay in rollback-journal mode behind an open that "succeeded").
+        while (q->executeStep()) {
+        }
+        return result;
       });
       if (mode == "wal") return;
       throw Error(ErrorCode::kInvalidArgument,

@@ -6,6 +6,10 @@
 //   * An absent key is std::nullopt, never an error. NotFound is used only where absence is an
 //     error (reverting an unknown revision, opening a missing file read-only).
 //   * A method that throws has changed nothing durable: the transaction it ran in was rolled back.
+//     One exception, which no storage engine can avoid: when the fsync of a COMMIT fails
+//     (kIoError or kFull from a failed sync), nobody knows what reached the disk, and after a
+//     reopen that transaction may turn out to be committed — complete, never in part. Check for
+//     it (by revision or a unique key) before retrying such a transaction.
 //   * Destructors never throw.
 #ifndef STATESTORE_ERROR_H_
 #define STATESTORE_ERROR_H_
