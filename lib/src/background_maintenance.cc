@@ -112,11 +112,14 @@ void BackgroundMaintenance::Checkpoint() {
         log_frames >= 2 * deps_.checkpoint_frames ||
         (deps_.wal_restart_bytes > 0 && FileSize(deps_.wal_path) > deps_.wal_restart_bytes);
     if (!behind) return;
-    const std::chrono::milliseconds saved = c.busy_timeout();
-    c.set_busy_timeout(kRestartBusyBudget);
-    rc = sqlite3_wal_checkpoint_v2(c.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &log_frames,
-                                   &checkpointed);
-    c.set_busy_timeout(saved);
+    // Between two groups, so this process's writers do not take the write lock from under it.
+    deps_.committer->RunBetweenGroups([&] {
+      const std::chrono::milliseconds saved = c.busy_timeout();
+      c.set_busy_timeout(kRestartBusyBudget);
+      rc = sqlite3_wal_checkpoint_v2(c.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &log_frames,
+                                     &checkpointed);
+      c.set_busy_timeout(saved);
+    });
     Bump(deps_.counters->checkpoints);
     if (rc == SQLITE_BUSY) {
       // Expected under load: a reader or writer outlasted the budget. The PASSIVE pass still

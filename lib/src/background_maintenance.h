@@ -12,8 +12,10 @@
 //   1. The bulk of every checkpoint is PASSIVE: it takes neither the write lock nor waits for
 //      readers, so no writer waits for it. Only when the WAL is clearly behind (twice the
 //      checkpoint size, or the -wal file past Options::wal_checkpoint_bytes) does a RESTART
-//      follow; it holds off writers while it copies the frames appended during the PASSIVE pass
-//      and waits for readers, bounded by kRestartBusyBudget.
+//      follow. It runs between two groups (GroupCommitter::RunBetweenGroups; SQLite's locks are
+//      not fair, so it would otherwise lose every race for the write lock to a steady stream of
+//      groups): writers wait while it copies the frames appended during the PASSIVE pass and
+//      waits for readers, at most kRestartBusyBudget for the latter.
 //   2. A checkpoint never affects an acknowledged commit: it copies frames that are already
 //      durable in the WAL; if it fails, the frames stay in the WAL and the next one retries.
 //   3. Retention batches go through the GroupCommitter as ordinary requests: they join a group

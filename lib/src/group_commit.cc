@@ -21,6 +21,7 @@ namespace statestore::internal {
 
 struct GroupCommitter::Request {
   const Body* body = nullptr;
+  const std::function<void()>* between_groups = nullptr;  // RunBetweenGroups: runs alone
   Origin origin;
   bool done = false;  // GUARDED_BY(mu_)
   std::condition_variable cv;
@@ -38,27 +39,50 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
   Request request;
   request.body = &body;
   request.origin = std::move(origin);
+  Enqueue(request);
+  if (request.error) std::rethrow_exception(request.error);
+  return request.revision;
+}
 
+void GroupCommitter::RunBetweenGroups(const std::function<void()>& fn) {
+  Request request;
+  request.between_groups = &fn;
+  Enqueue(request);
+  if (request.error) std::rethrow_exception(request.error);
+}
+
+void GroupCommitter::Enqueue(Request& request) {
   MutexLock lock(&mu_);
   if (!poisoned_.empty()) throw Error(ErrorCode::kIoError, poisoned_);
   queue_.push_back(&request);
   while (!request.done && queue_.front() != &request) lock.Wait(request.cv);
   if (!request.done) {
-    // Leader: take a group from the front of the queue (this request first).
+    // Leader: take a group from the front of the queue (this request first). A between-groups
+    // request is never part of a group: it runs alone, and a group stops before it.
     std::vector<Request*> group;
     for (Request* r : queue_) {
       if (group.size() == kMaxGroup) break;
+      if (r->between_groups != nullptr && !group.empty()) break;
       group.push_back(r);
+      if (r->between_groups != nullptr) break;
     }
     lock.Unlock();
     bool committed_something = false;
-    try {
-      RunGroup(group);
-      for (Request* r : group) committed_something |= r->error == nullptr;
-    } catch (...) {
-      // RunGroup reports per request; anything escaping is a bug, but it must not leave
-      // followers waiting forever.
-      FailGroup(group, std::current_exception());
+    if (request.between_groups != nullptr) {
+      try {
+        (*request.between_groups)();
+      } catch (...) {
+        request.error = std::current_exception();
+      }
+    } else {
+      try {
+        RunGroup(group);
+        for (Request* r : group) committed_something |= r->error == nullptr;
+      } catch (...) {
+        // RunGroup reports per request; anything escaping is a bug, but it must not leave
+        // followers waiting forever.
+        FailGroup(group, std::current_exception());
+      }
     }
     if (committed_something) RequestMaintenance();
     lock.Lock();
@@ -72,9 +96,6 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
     request.done = true;
     if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
-  lock.Unlock();
-  if (request.error) std::rethrow_exception(request.error);
-  return request.revision;
 }
 
 void GroupCommitter::RequestMaintenance() {

@@ -83,6 +83,12 @@ class GroupCommitter {
   // Error (kBusy, kIoError, kFull, ...).
   Revision Submit(const Body& body, Origin origin);
 
+  // Runs `fn` on the calling thread at the front of the queue, between two groups: callers queued
+  // behind it wait as they would for a group, so no writer of this process holds SQLite's write
+  // lock meanwhile. For the maintenance thread's RESTART checkpoint, which would otherwise lose
+  // the race for the write lock to a steady stream of groups. Throws: what fn throws.
+  void RunBetweenGroups(const std::function<void()>& fn);
+
   // Runs history retention to completion, batch by batch, through the queue. Returns revisions
   // removed.
   std::uint64_t CompactHistory();
@@ -92,6 +98,8 @@ class GroupCommitter {
  private:
   struct Request;
 
+  // Queues `request` and returns once it was run, by this thread as leader or by another's group.
+  void Enqueue(Request& request);
   void RunGroup(const std::vector<Request*>& group);
   // Leader only, after a group committed something: asks the maintenance thread for a
   // retention batch every kCommitsPerRetentionBatch commits.
