@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <thread>
 
 #include "migrations.h"
@@ -125,6 +126,46 @@ void RefuseUnlessOurs(const FileIdentity& id, const std::string& path) {
   }
 }
 
+// Invariant 4. Reads sqlite_schema only (safe with trusted_schema=OFF: parsing a schema runs none
+// of its SQL).
+void RefuseHostileSchema(Connection& c, const FileIdentity& id) {
+  static constexpr const char* kTables[] = {"keyspaces", "entries", "meta", "commits", "changes"};
+  CallSqlite("cannot read the database schema", [&] {
+    StatementUse q(c, "SELECT type, name, coalesce(sql, '') FROM sqlite_schema");
+    std::size_t found = 0;
+    while (q->executeStep()) {
+      const std::string type = q->getColumn(0).getString();
+      const std::string name = q->getColumn(1).getString();
+      const std::string sql = q->getColumn(2).getString();
+      if (type == "trigger" || type == "view") {
+        throw Error(ErrorCode::kCorruption,
+                    c.path() + ": unexpected " + type + " '" + name +
+                        "' in schema; statestore databases have none, so this file was altered "
+                        "(possibly to run code when it is read or written); refusing to use it");
+      }
+      if (type == "table" && sql.size() >= 14 &&
+          sqlite3_strnicmp(sql.c_str(), "CREATE VIRTUAL", 14) == 0) {
+        throw Error(ErrorCode::kCorruption, c.path() + ": unexpected virtual table '" + name +
+                                                "' in schema; refusing to use this file");
+      }
+      for (const char* t : kTables) {
+        if (name == t) {
+          if (type != "table") {
+            throw Error(ErrorCode::kCorruption,
+                        c.path() + ": schema object '" + name + "' is a " + type + ", not a table");
+          }
+          ++found;
+        }
+      }
+    }
+    if (id.user_version >= 1 && found != std::size(kTables)) {
+      throw Error(ErrorCode::kCorruption,
+                  c.path() + ": schema version " + std::to_string(id.user_version) +
+                      " but some statestore tables are missing; the file is damaged");
+    }
+  });
+}
+
 void SwitchToWal(Connection& c, const Options& options) {
   // Changing the journal mode needs a moment of exclusive access; another process opening the
   // same new file at the same time can make it fail with SQLITE_BUSY, so retry within the
@@ -184,9 +225,17 @@ void Migrate(Connection& c, const std::string& path) {
 
 }  // namespace
 
+int CheckFileIdentity(Connection& c) {
+  FileIdentity id = ReadIdentity(c);
+  RefuseUnlessOurs(id, c.path());
+  RefuseHostileSchema(c, id);
+  return static_cast<int>(id.user_version);
+}
+
 void CheckAndMigrate(Connection& c, const Options& options) {
   FileIdentity id = ReadIdentity(c);
   RefuseUnlessOurs(id, c.path());
+  RefuseHostileSchema(c, id);
   if (options.read_only) {
     c.VerifyWal();
     if (id.user_version < SchemaVersion()) {

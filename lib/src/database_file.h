@@ -10,6 +10,12 @@
 //      serialize on that lock and re-read user_version inside it, so each migration runs once.
 //   3. A statestore database carries application_id kApplicationId; a non-empty SQLite file
 //      without it is refused as foreign, never "initialized" over.
+//   4. Hostile schemas: before anything reads or writes a user table, the schema is checked to hold
+//      no trigger, no view and no virtual table, and the statestore tables (when the schema
+//      version says they exist) to be ordinary tables. A trigger would run SQL on our writes and a
+//      view could call functions on our reads; such a file is refused with kCorruption, unchanged.
+//   5. A read-only open never writes the main database file: no WAL switch, no migration (SQLite
+//      itself may create the -wal/-shm sidecar files).
 #ifndef STATESTORE_SRC_DATABASE_FILE_H_
 #define STATESTORE_SRC_DATABASE_FILE_H_
 
@@ -31,6 +37,12 @@ std::string PrepareDatabasePath(const std::string& path, const Options& options)
 // Runs the checks of invariant 1 on a fresh connection, switches to WAL and migrates
 // (invariant 2); in read-only mode only checks. Throws: Error (kCorruption, kSchemaTooNew, ...).
 void CheckAndMigrate(Connection& connection, const Options& options);
+
+// Only the checks of invariants 1, 3 and 4 (no WAL check, no schema-version floor); writes
+// nothing. Returns the schema version (PRAGMA user_version; 0 for an empty file). For tools that
+// must look at a file which may need migrating (statectl migrate --status, restore).
+// Throws: Error(kCorruption, kSchemaTooNew, kIoError).
+int CheckFileIdentity(Connection& connection);
 
 }  // namespace statestore::internal
 

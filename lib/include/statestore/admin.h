@@ -1,0 +1,168 @@
+// statestore admin — what operators and tools (statectl) need beyond the application API:
+// an inspection report, a consistency check, online backup and restore, migration status and a
+// token-free view of every session.
+//
+// Every function here reads through its own short-lived, read-only SQLite connection (defensive
+// mode, trusted_schema=OFF) unless it says otherwise, and never exposes a session token. Functions
+// that take a Store& use it only to find the file (Store::path()) and for the public API; open
+// the Store read-only (Options::read_only) when you only want to look.
+//
+// Thread safety: each function is safe to call from any thread, concurrently with any other use
+// of the Store and with other processes writing the file.
+#ifndef STATESTORE_ADMIN_H_
+#define STATESTORE_ADMIN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "statestore/history.h"
+#include "statestore/revision.h"
+#include "statestore/session.h"
+
+namespace statestore {
+
+class Store;
+
+// Called now and then by long operations with the work done so far and the total (same unit,
+// e.g. pages or rows; total may grow). Runs on the calling thread; must not throw.
+using ProgressCallback = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+struct KeyspaceInfo {
+  std::string name;
+  std::uint64_t keys = 0;
+  bool redacted = false;  // history stores digests (Options::redacted_keyspaces)
+};
+
+struct InspectReport {
+  std::string path;                     // canonical path
+  int schema_version = 0;               // PRAGMA user_version of the file
+  int library_schema_version = 0;       // SchemaVersion() of this library
+  std::string journal_mode;             // "wal" for every usable statestore file
+  std::uint64_t page_size = 0;          // bytes
+  std::uint64_t page_count = 0;         // pages in the main file (as of the snapshot)
+  std::uint64_t freelist_count = 0;     // unused pages
+  std::uint64_t file_bytes = 0;         // size of the main file on disk
+  std::uint64_t wal_bytes = 0;          // size of the -wal file (0 if absent)
+  std::vector<KeyspaceInfo> keyspaces;  // sorted by name
+  std::uint64_t sessions_live = 0;
+  std::uint64_t sessions_expired = 0;  // expired, not swept yet
+  HistoryBounds history;
+  std::uint64_t commits_retained = 0;
+  std::string integrity;  // "ok", or what PRAGMA integrity_check reported (first lines)
+};
+
+// Everything in the report is read from one snapshot. `check_integrity` = false skips PRAGMA
+// integrity_check (integrity is then "skipped"), which reads the whole file.
+// Throws: Error(kCorruption) for a damaged file; kIoError.
+InspectReport Inspect(Store& store, bool check_integrity = true);
+
+// The keyspaces that exist, with key counts and redaction flags, from one snapshot.
+// Throws: as Inspect.
+std::vector<KeyspaceInfo> ListKeyspaces(Store& store);
+
+// One problem found by Verify. `revision` is 0 when the problem is not about one revision
+// (integrity_check, foreign keys, counters).
+struct VerifyProblem {
+  Revision revision = 0;
+  std::string keyspace;
+  std::string key;
+  std::string message;
+};
+
+struct VerifyReport {
+  std::string integrity;  // "ok" or the messages of PRAGMA integrity_check
+  std::uint64_t commits_checked = 0;
+  std::uint64_t changes_checked = 0;
+  std::uint64_t keys_checked = 0;
+  std::vector<VerifyProblem> problems;  // empty: the file is consistent
+  bool ok() const { return problems.empty(); }
+};
+
+// Checks, on one snapshot: PRAGMA integrity_check; PRAGMA foreign_key_check; that every retained
+// revision first..head has a commit row with at least one change and no change lacks a commit;
+// that for every key the retained history chains (each change's old value is the previous
+// change's new value), the last new value is the current state and the key's version is the last
+// revision that wrote it; and that every key written after the compacted revision has history.
+// Redacted keyspaces are compared by digest. Problems are reported, not thrown.
+// Throws: Error(kIoError) or kCorruption only when the file cannot be read at all.
+VerifyReport Verify(Store& store, const ProgressCallback& progress = {});
+
+struct BackupResult {
+  Revision revision = 0;    // head revision of the copy
+  std::uint64_t pages = 0;  // pages copied
+  std::uint64_t bytes = 0;  // size of the copy
+};
+
+// Copies the database into `dest_path` (a new file, mode 0600, in WAL mode, checkpointed into a
+// single file) with SQLite's online backup API, in steps of `pages_per_step` pages, calling
+// `progress` (pages) after each step. Consistency while other threads and processes write: the
+// source connection holds ONE read transaction across all steps, so every step copies pages of
+// the same WAL snapshot (the backup never restarts and never mixes revisions); writers are not
+// blocked, but the WAL cannot be checkpointed past that snapshot until the backup ends.
+// Throws: Error(kInvalidArgument) if dest_path exists, is empty or is the source; kIoError,
+// kFull when the copy cannot be written (the partial copy is removed).
+BackupResult Backup(Store& store, const std::string& dest_path,
+                    const ProgressCallback& progress = {}, int pages_per_step = 256);
+
+// Replaces the contents of `target_path` (created, mode 0600, if missing) by those of
+// `source_path` with the online backup API. The source must be a statestore database (same
+// checks as Store::open read-only, plus PRAGMA quick_check); an existing target must be a
+// statestore database or empty. The copy is one write transaction on the target (readers in
+// other processes see the old or the new contents, never a mix), after which the change counter
+// beside the target is bumped so that read caches are dropped.
+// REQUIRES: no process has the target open as a Store while it is restored: processes keep
+// per-file state (keyspace ids, revisions) that a restore invalidates. Stop them first.
+// Throws: Error(kInvalidArgument) for a bad path or the same file twice; kCorruption /
+// kSchemaTooNew for an unusable source or target; kBusy if the target's write lock is not had
+// within 5 s; kIoError, kFull.
+BackupResult Restore(const std::string& source_path, const std::string& target_path,
+                     const ProgressCallback& progress = {}, int pages_per_step = 256);
+
+struct PendingMigration {
+  int number = 0;
+  std::string name;
+};
+
+struct MigrationStatus {
+  int applied = 0;                        // PRAGMA user_version of the file
+  int library = 0;                        // SchemaVersion()
+  std::vector<PendingMigration> pending;  // migrations an open read-write would apply, in order
+  bool too_new() const { return applied > library; }
+};
+
+// Reads the schema version of `path` without changing it (works on a file that needs migrating).
+// Throws: Error(kNotFound) for a missing file; kCorruption for a file that is not statestore's;
+// kIoError.
+MigrationStatus GetMigrationStatus(const std::string& path);
+
+struct SessionListOptions {
+  bool include_expired = false;  // also sessions that expired and were not swept yet
+  std::string principal;         // empty = every principal
+  std::size_t limit = 0;         // 0 = no limit
+};
+
+// A session as a tool sees it: no token, no attribute values unless asked.
+struct SessionAdminInfo {
+  SessionInfo info;
+  bool expired = false;
+  std::vector<std::string> attribute_names;  // sorted
+};
+
+// Sessions sorted by creation time (oldest first), from one snapshot; expiry is judged with the
+// system clock. Throws: Error(kCorruption) if a stored session cannot be decoded; kIoError.
+std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOptions& options = {});
+
+// The session whose id starts with `short_id` (4..64 lower-case hex digits; statectl shows 12),
+// with its attributes, live or expired-unswept; nullopt if none.
+// Throws: Error(kInvalidArgument) for a malformed or ambiguous short id; kCorruption; kIoError.
+std::optional<Session> FindSession(Store& store, std::string_view short_id,
+                                   bool* expired = nullptr);
+
+}  // namespace statestore
+
+#endif  // STATESTORE_ADMIN_H_

@@ -1,0 +1,220 @@
+// statestore/admin.h: Backup and Restore with SQLite's online backup API.
+//
+// Consistency: the source connection opens one read transaction and keeps it across every
+// sqlite3_backup_step. In WAL mode that pins one snapshot: pages committed afterwards by other
+// connections (threads or processes) are not seen, the pager is not reset between steps, so the
+// backup neither restarts nor mixes two revisions. Writers are never blocked by it; only the
+// checkpoint cannot move past the pinned snapshot until the copy ends.
+//
+// The destination side holds its write lock from the first step to sqlite3_backup_finish, and
+// the copy commits as one transaction: a reader of the destination sees all of it or none.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "admin_util.h"
+#include "database_file.h"
+#include "history_log.h"
+#include "shared_generation.h"
+#include "sqlite_error.h"
+#include "statestore/admin.h"
+#include "statestore/error.h"
+#include "statestore/store.h"
+
+namespace statestore {
+
+namespace internal {
+namespace {
+
+constexpr std::chrono::seconds kLockWait{5};
+
+void CheckStep(int pages_per_step) {
+  if (pages_per_step == 0 || pages_per_step < -1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "pages_per_step must be positive (or -1 for one step), not " +
+                    std::to_string(pages_per_step));
+  }
+}
+
+std::string RealPath(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) == nullptr) return path;
+  return resolved;
+}
+
+void RemoveCopy(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
+}
+
+// Copies src (already inside its pinned read transaction) into dest. Returns pages copied.
+std::uint64_t RunBackup(sqlite3* dest, sqlite3* src, const std::string& what,
+                        const ProgressCallback& progress, int pages_per_step) {
+  sqlite3_backup* b = sqlite3_backup_init(dest, "main", src, "main");
+  if (b == nullptr) {
+    throw ErrorFromSqlite(sqlite3_extended_errcode(dest), what, sqlite3_errmsg(dest));
+  }
+  auto deadline = std::chrono::steady_clock::now() + kLockWait;
+  int rc = SQLITE_OK;
+  std::uint64_t pages = 0;
+  for (;;) {
+    rc = sqlite3_backup_step(b, pages_per_step);
+    pages = static_cast<std::uint64_t>(sqlite3_backup_pagecount(b));
+    if (rc == SQLITE_OK || rc == SQLITE_DONE) {
+      if (progress) {
+        progress(pages - static_cast<std::uint64_t>(sqlite3_backup_remaining(b)), pages);
+      }
+      if (rc == SQLITE_DONE) break;
+      deadline = std::chrono::steady_clock::now() + kLockWait;
+      continue;
+    }
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    break;
+  }
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    const char* hint = rc == SQLITE_READONLY
+                           ? "the target is read-only or its page size differs from the source's"
+                           : sqlite3_errstr(rc);
+    throw ErrorFromSqlite(rc, what, hint);
+  }
+  return pages;
+}
+
+// After a copy: WAL mode (the header says so already) and everything checkpointed into the
+// main file. A failed checkpoint (readers holding old snapshots) only leaves a -wal behind.
+void Finalize(sqlite3* db, const std::string& what) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    throw ErrorFromSqlite(rc, what, msg);
+  }
+  sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+}
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using SqliteHandle = std::unique_ptr<sqlite3, SqliteCloser>;
+
+SqliteHandle OpenRaw(const std::string& path, const std::string& what) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  SqliteHandle handle(db);
+  if (rc != SQLITE_OK) {
+    throw ErrorFromSqlite(rc, what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  sqlite3_busy_timeout(db, static_cast<int>(kLockWait.count() * 1000));
+  sqlite3_exec(db, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
+  return handle;
+}
+
+}  // namespace
+}  // namespace internal
+
+BackupResult Backup(Store& store, const std::string& dest_path, const ProgressCallback& progress,
+                    int pages_per_step) {
+  using namespace internal;
+  CheckStep(pages_per_step);
+  if (dest_path.empty()) throw Error(ErrorCode::kInvalidArgument, "backup destination is empty");
+  struct stat st {};
+  if (::lstat(dest_path.c_str(), &st) == 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                dest_path + " already exists; back up into a new file (remove it first)");
+  }
+  const std::string what = "backup of " + store.path() + " to " + dest_path + " failed";
+  auto src = OpenAdminConnection(store.path());
+  AdminTransaction pin(*src);
+  BackupResult result;
+  result.revision = ReadHistoryBounds(*src).head;  // the first read pins the snapshot
+
+  int fd = ::open(dest_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    throw Error(errno == EEXIST ? ErrorCode::kInvalidArgument : ErrorCode::kIoError,
+                "cannot create " + dest_path + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  try {
+    SqliteHandle dest = OpenRaw(dest_path, what);
+    result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
+    pin.Commit();
+    Finalize(dest.get(), what);
+  } catch (...) {
+    RemoveCopy(dest_path);
+    throw;
+  }
+  result.bytes = FileBytes(dest_path);
+  return result;
+}
+
+BackupResult Restore(const std::string& source_path, const std::string& target_path,
+                     const ProgressCallback& progress, int pages_per_step) {
+  using namespace internal;
+  CheckStep(pages_per_step);
+  if (source_path.empty() || target_path.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "restore needs a source and a target path");
+  }
+  Options ro;
+  ro.read_only = true;
+  const std::string source = PrepareDatabasePath(source_path, ro);
+  Options rw;
+  rw.create_if_missing = true;
+  const std::string target = PrepareDatabasePath(target_path, rw);
+  if (RealPath(source) == RealPath(target)) {
+    throw Error(ErrorCode::kInvalidArgument, "cannot restore " + source + " onto itself");
+  }
+  const std::string what = "restore of " + target + " from " + source + " failed";
+
+  auto src = OpenAdminConnection(source);
+  AdminTransaction pin(*src);
+  if (QueryAdminInt(*src, "PRAGMA user_version") < 1) {
+    throw Error(ErrorCode::kCorruption,
+                source + ": empty database, not a statestore backup; nothing was changed");
+  }
+  std::string check = CallSqlite("PRAGMA quick_check failed", [&] {
+    return src->database().execAndGet("PRAGMA quick_check").getString();
+  });
+  if (check != "ok") {
+    throw Error(ErrorCode::kCorruption,
+                source + " is damaged (quick_check: " + check + "); nothing was changed");
+  }
+  BackupResult result;
+  result.revision = ReadHistoryBounds(*src).head;
+
+  // The target must be ours (or empty) before we overwrite it.
+  {
+    ConnectionConfig config;
+    config.path = target;
+    config.read_only = true;
+    Connection probe(config);
+    CheckFileIdentity(probe);
+  }
+  SqliteHandle dest = OpenRaw(target, what);
+  result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
+  pin.Commit();
+  Finalize(dest.get(), what);
+  dest.reset();
+  std::string why;
+  if (auto generation = SharedGeneration::Open(target, true, &why)) generation->Bump();
+  result.bytes = FileBytes(target);
+  return result;
+}
+
+}  // namespace statestore

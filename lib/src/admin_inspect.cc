@@ -1,0 +1,186 @@
+// statestore/admin.h: Inspect, ListKeyspaces, GetMigrationStatus, and the shared helpers of
+// admin_util.h.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "admin_util.h"
+#include "database_file.h"
+#include "history_log.h"
+#include "migrations.h"
+#include "session_keys.h"
+#include "sqlite_error.h"
+#include "statestore/admin.h"
+#include "statestore/error.h"
+#include "statestore/store.h"
+#include "statestore/version.h"
+
+namespace statestore {
+
+namespace internal {
+
+std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool read_only) {
+  ConnectionConfig config;
+  config.path = path;
+  config.read_only = read_only;
+  config.create = false;
+  auto c = std::make_unique<Connection>(config);
+  CheckFileIdentity(*c);
+  return c;
+}
+
+AdminTransaction::AdminTransaction(Connection& c, const char* begin) : c_(c) { c_.Exec(begin); }
+
+AdminTransaction::~AdminTransaction() {
+  if (!open_) return;
+  try {
+    if (c_.InTransaction()) c_.Exec("ROLLBACK");
+  } catch (...) {
+    // Destructors never throw; closing the connection ends the transaction anyway.
+  }
+}
+
+void AdminTransaction::Commit() {
+  open_ = false;
+  if (c_.InTransaction()) c_.Exec("COMMIT");
+}
+
+std::int64_t QueryAdminInt(Connection& c, const char* sql) {
+  return CallSqlite(sql, [&] {
+    StatementUse q(c, sql);
+    if (!q->executeStep() || q->isColumnNull(0)) return std::int64_t{0};
+    return static_cast<std::int64_t>(q->getColumn(0).getInt64());
+  });
+}
+
+std::uint64_t FileBytes(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+std::int64_t SessionsKeyspaceId(Connection& c) {
+  return CallSqlite("cannot read keyspaces", [&] {
+    StatementUse q(c, "SELECT id FROM keyspaces WHERE name = ?1");
+    q->bind(1, std::string(kSessionsKeyspace));
+    if (!q->executeStep()) return std::int64_t{0};
+    return static_cast<std::int64_t>(q->getColumn(0).getInt64());
+  });
+}
+
+namespace {
+
+std::vector<KeyspaceInfo> ReadKeyspaces(Connection& c) {
+  return CallSqlite("cannot read keyspaces", [&] {
+    std::vector<KeyspaceInfo> out;
+    StatementUse q(c,
+                   "SELECT k.name, k.redacted, (SELECT count(*) FROM entries e WHERE "
+                   "e.keyspace_id = k.id) FROM keyspaces k ORDER BY k.name");
+    while (q->executeStep()) {
+      KeyspaceInfo info;
+      info.name = q->getColumn(0).getString();
+      info.redacted = q->getColumn(1).getInt() != 0;
+      info.keys = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+      out.push_back(std::move(info));
+    }
+    return out;
+  });
+}
+
+std::string IntegrityCheck(Connection& c) {
+  return CallSqlite("PRAGMA integrity_check failed", [&] {
+    std::string out;
+    StatementUse q(c, "PRAGMA integrity_check(20)");
+    while (q->executeStep()) {
+      if (!out.empty()) out += "; ";
+      out += q->getColumn(0).getString();
+    }
+    return out.empty() ? std::string("ok") : out;
+  });
+}
+
+}  // namespace
+
+}  // namespace internal
+
+InspectReport Inspect(Store& store, bool check_integrity) {
+  using namespace internal;
+  InspectReport r;
+  r.path = store.path();
+  r.library_schema_version = SchemaVersion();
+  auto c = OpenAdminConnection(r.path);
+  {
+    AdminTransaction tx(*c);
+    r.schema_version = static_cast<int>(QueryAdminInt(*c, "PRAGMA user_version"));
+    r.page_size = static_cast<std::uint64_t>(QueryAdminInt(*c, "PRAGMA page_size"));
+    r.page_count = static_cast<std::uint64_t>(QueryAdminInt(*c, "PRAGMA page_count"));
+    r.freelist_count = static_cast<std::uint64_t>(QueryAdminInt(*c, "PRAGMA freelist_count"));
+    r.keyspaces = ReadKeyspaces(*c);
+    r.history = ReadHistoryBounds(*c);
+    r.commits_retained =
+        static_cast<std::uint64_t>(QueryAdminInt(*c, "SELECT count(*) FROM commits"));
+    if (std::int64_t ks = SessionsKeyspaceId(*c); ks != 0) {
+      const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+      CallSqlite("cannot count sessions", [&] {
+        StatementUse total(*c,
+                           "SELECT count(*) FROM entries WHERE keyspace_id = ?1 AND key >= 's/' "
+                           "AND key < 's0'");
+        total->bind(1, static_cast<int64_t>(ks));
+        total->executeStep();
+        const auto all = static_cast<std::uint64_t>(total->getColumn(0).getInt64());
+        StatementUse expired(*c,
+                             "SELECT count(*) FROM entries WHERE keyspace_id = ?1 AND key >= "
+                             "'x/' AND key < ?2");
+        expired->bind(1, static_cast<int64_t>(ks));
+        expired->bind(2, session_keys::Expiry(now_us + 1, ""));
+        expired->executeStep();
+        r.sessions_expired = static_cast<std::uint64_t>(expired->getColumn(0).getInt64());
+        r.sessions_live = all >= r.sessions_expired ? all - r.sessions_expired : 0;
+      });
+    }
+    r.integrity = check_integrity ? IntegrityCheck(*c) : "skipped";
+    tx.Commit();
+  }
+  r.journal_mode = CallSqlite("cannot read journal mode", [&] {
+    return c->database().execAndGet("PRAGMA journal_mode").getString();
+  });
+  r.file_bytes = FileBytes(r.path);
+  r.wal_bytes = FileBytes(r.path + "-wal");
+  return r;
+}
+
+std::vector<KeyspaceInfo> ListKeyspaces(Store& store) {
+  using namespace internal;
+  auto c = OpenAdminConnection(store.path());
+  AdminTransaction tx(*c);
+  auto out = ReadKeyspaces(*c);
+  tx.Commit();
+  return out;
+}
+
+MigrationStatus GetMigrationStatus(const std::string& path) {
+  using namespace internal;
+  Options options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  std::string canonical = PrepareDatabasePath(path, options);
+  ConnectionConfig config;
+  config.path = canonical;
+  config.read_only = true;
+  Connection c(config);
+  MigrationStatus status;
+  status.applied = CheckFileIdentity(c);
+  status.library = SchemaVersion();
+  for (int i = 0; i < kMigrationCount; ++i) {
+    if (kMigrations[i].number > status.applied) {
+      status.pending.push_back({kMigrations[i].number, kMigrations[i].name});
+    }
+  }
+  return status;
+}
+
+}  // namespace statestore

@@ -1,0 +1,289 @@
+// statestore/admin.h: Verify — integrity_check, foreign keys, and history/state consistency.
+//
+// The history check walks every retained change ordered by (keyspace, key, revision, seq), one
+// key at a time, on one snapshot:
+//   1. each change's old value equals the previous change's new value (a chain per key);
+//   2. the key's last new value is its current value (absent if the last change erased it), and
+//      its version is the revision of that last change;
+//   3. a key whose version is newer than the compacted revision has history.
+// In redacted keyspaces history holds SHA-256 digests (ValueDigest); a plain value is compared
+// with a digest by hashing it. Values are compared exactly (doubles bit for bit).
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "admin_util.h"
+#include "history_log.h"
+#include "sqlite_error.h"
+#include "statestore/admin.h"
+#include "statestore/error.h"
+#include "statestore/store.h"
+#include "value_codec.h"
+
+namespace statestore {
+
+namespace internal {
+namespace {
+
+constexpr std::size_t kMaxProblems = 1000;
+
+// One side of a change (or the current state): absent, a plain value, or a digest.
+struct Slot {
+  bool present = false;
+  int type = 0;
+  bool digest = false;
+  Value value;  // the value, or Value(Bytes) holding the digest
+};
+
+bool SameValue(const Value& a, const Value& b) {
+  if (a.type() == ValueType::kDouble && b.type() == ValueType::kDouble) {
+    double x = a.as_double();
+    double y = b.as_double();
+    return std::memcmp(&x, &y, sizeof x) == 0;
+  }
+  return a == b;
+}
+
+bool SameSlot(const Slot& a, const Slot& b) {
+  if (a.present != b.present) return false;
+  if (!a.present) return true;
+  if (a.type != b.type) return false;
+  if (a.digest == b.digest) return SameValue(a.value, b.value);
+  const Slot& plain = a.digest ? b : a;
+  const Slot& hashed = a.digest ? a : b;
+  return Value(ValueDigest(plain.value)) == hashed.value;
+}
+
+std::string Show(const Slot& s) {
+  if (!s.present) return "(absent)";
+  if (s.digest) {
+    std::string hex = s.value.to_display(20);  // 0x + hex preview
+    return "digest " + hex;
+  }
+  return s.value.to_display(40);
+}
+
+// Reads (type, value) columns. Throws Error(kCorruption) when they disagree.
+Slot ReadSlot(const SQLite::Statement& q, int type_col, int value_col, bool redacted) {
+  Slot s;
+  if (q.isColumnNull(type_col)) return s;
+  s.present = true;
+  s.type = q.getColumn(type_col).getInt();
+  s.digest = redacted;
+  if (redacted) {
+    auto d = ReadOptionalDigest(q, type_col, value_col);
+    if (!d) throw Error(ErrorCode::kCorruption, "digest missing");
+    s.value = *d;
+    if (s.value.type() != ValueType::kBytes || s.value.as_bytes().size() != 32) {
+      throw Error(ErrorCode::kCorruption, "digest is not 32 bytes");
+    }
+  } else {
+    s.value = ReadValue(q, type_col, value_col);
+  }
+  return s;
+}
+
+class Verifier {
+ public:
+  Verifier(Connection& c, VerifyReport& report, const ProgressCallback& progress)
+      : c_(c), report_(report), progress_(progress) {}
+
+  void Problem(Revision rev, std::string ks, std::string key, std::string message) {
+    if (report_.problems.size() >= kMaxProblems) return;
+    report_.problems.push_back({rev, std::move(ks), std::move(key), std::move(message)});
+  }
+
+  void CheckIntegrity() {
+    report_.integrity = CallSqlite("PRAGMA integrity_check failed", [&] {
+      std::string out;
+      StatementUse q(c_, "PRAGMA integrity_check(100)");
+      while (q->executeStep()) {
+        if (!out.empty()) out += "; ";
+        out += q->getColumn(0).getString();
+      }
+      return out.empty() ? std::string("ok") : out;
+    });
+    if (report_.integrity != "ok") Problem(0, "", "", "integrity_check: " + report_.integrity);
+    CallSqlite("PRAGMA foreign_key_check failed", [&] {
+      StatementUse q(c_, "PRAGMA foreign_key_check");
+      while (q->executeStep()) {
+        Problem(0, "", "",
+                "foreign key violation: table " + q->getColumn(0).getString() + " row " +
+                    q->getColumn(1).getString() + " refers to a missing row of " +
+                    q->getColumn(2).getString());
+      }
+    });
+  }
+
+  void CheckCommits(const HistoryBounds& b) {
+    CallSqlite("cannot read commits", [&] {
+      Revision expected = b.first;
+      StatementUse q(c_, "SELECT revision FROM commits ORDER BY revision");
+      while (q->executeStep()) {
+        auto rev = static_cast<Revision>(q->getColumn(0).getInt64());
+        ++report_.commits_checked;
+        if (rev < b.first || rev > b.head) {
+          Problem(rev, "", "",
+                  "revision " + std::to_string(rev) + " is outside the retained range " +
+                      std::to_string(b.first) + ".." + std::to_string(b.head));
+        } else if (rev > expected) {
+          Problem(expected, "", "",
+                  "revisions " + std::to_string(expected) + ".." + std::to_string(rev - 1) +
+                      " are missing from history");
+        }
+        if (rev >= expected) expected = rev + 1;
+      }
+      if (b.head >= b.first && expected <= b.head) {
+        Problem(expected, "", "",
+                "revisions " + std::to_string(expected) + ".." + std::to_string(b.head) +
+                    " are missing from history (head revision " + std::to_string(b.head) + ")");
+      }
+      StatementUse empty(c_,
+                         "SELECT revision FROM commits c WHERE NOT EXISTS (SELECT 1 FROM changes "
+                         "x WHERE x.revision = c.revision) ORDER BY revision");
+      while (empty->executeStep()) {
+        auto rev = static_cast<Revision>(empty->getColumn(0).getInt64());
+        Problem(rev, "", "", "revision " + std::to_string(rev) + " has no changes");
+      }
+      StatementUse orphans(c_,
+                           "SELECT DISTINCT revision FROM changes x WHERE NOT EXISTS (SELECT 1 "
+                           "FROM commits c WHERE c.revision = x.revision) ORDER BY revision");
+      while (orphans->executeStep()) {
+        auto rev = static_cast<Revision>(orphans->getColumn(0).getInt64());
+        Problem(rev, "", "", "revision " + std::to_string(rev) + " has changes but no commit row");
+      }
+    });
+  }
+
+  void CheckChains(const HistoryBounds& b) {
+    const std::uint64_t total =
+        static_cast<std::uint64_t>(QueryAdminInt(c_, "SELECT count(*) FROM changes"));
+    CallSqlite("cannot read history", [&] {
+      StatementUse q(c_,
+                     "SELECT x.revision, x.keyspace_id, k.name, x.key, x.old_type, x.old_value, "
+                     "x.new_type, x.new_value, x.redacted FROM changes x JOIN keyspaces k ON k.id "
+                     "= x.keyspace_id ORDER BY x.keyspace_id, x.key, x.revision, x.seq");
+      bool have_key = false;
+      std::int64_t ks_id = 0;
+      std::string ks;
+      std::string key;
+      Slot last_new;
+      Revision last_rev = 0;
+      bool last_valid = false;
+      while (q->executeStep()) {
+        const auto rev = static_cast<Revision>(q->getColumn(0).getInt64());
+        const std::int64_t row_ks = q->getColumn(1).getInt64();
+        std::string row_key = q->getColumn(3).getString();
+        if (!have_key || row_ks != ks_id || row_key != key) {
+          if (have_key) FinishKey(ks_id, ks, key, last_new, last_rev, last_valid);
+          have_key = true;
+          ks_id = row_ks;
+          ks = q->getColumn(2).getString();
+          key = std::move(row_key);
+          last_valid = false;
+          ++report_.keys_checked;
+        }
+        const bool redacted = q->getColumn(8).getInt() != 0;
+        Slot old_slot;
+        Slot new_slot;
+        try {
+          old_slot = ReadSlot(*q, 4, 5, redacted);
+          new_slot = ReadSlot(*q, 6, 7, redacted);
+        } catch (const Error& e) {
+          Problem(rev, ks, key,
+                  "revision " + std::to_string(rev) + ": change of " + ks + "/" + key +
+                      " is unreadable (" + e.what() + ")");
+          last_valid = false;
+          last_rev = rev;
+          continue;
+        }
+        if (last_valid && !SameSlot(last_new, old_slot)) {
+          Problem(rev, ks, key,
+                  "revision " + std::to_string(rev) + ": old value " + Show(old_slot) + " of " +
+                      ks + "/" + key + " does not match the new value " + Show(last_new) +
+                      " written by revision " + std::to_string(last_rev));
+        }
+        last_new = new_slot;
+        last_rev = rev;
+        last_valid = true;
+        if (++report_.changes_checked % 1000 == 0 && progress_) {
+          progress_(report_.changes_checked, total);
+        }
+      }
+      if (have_key) FinishKey(ks_id, ks, key, last_new, last_rev, last_valid);
+      if (progress_) progress_(report_.changes_checked, total);
+
+      StatementUse lost(c_,
+                        "SELECT k.name, e.key, e.version FROM entries e JOIN keyspaces k ON k.id "
+                        "= e.keyspace_id WHERE e.version > ?1 AND NOT EXISTS (SELECT 1 FROM "
+                        "changes x WHERE x.keyspace_id = e.keyspace_id AND x.key = e.key) ORDER "
+                        "BY e.version");
+      lost->bind(1, static_cast<int64_t>(b.compacted_through));
+      while (lost->executeStep()) {
+        auto version = static_cast<Revision>(lost->getColumn(2).getInt64());
+        std::string lks = lost->getColumn(0).getString();
+        std::string lkey = lost->getColumn(1).getString();
+        Problem(version, lks, lkey,
+                "revision " + std::to_string(version) + ": " + lks + "/" + lkey +
+                    " was written by it but has no change in history");
+      }
+    });
+  }
+
+ private:
+  void FinishKey(std::int64_t ks_id, const std::string& ks, const std::string& key,
+                 const Slot& last_new, Revision last_rev, bool last_valid) {
+    if (!last_valid) return;
+    StatementUse q(c_,
+                   "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2");
+    q->bind(1, static_cast<int64_t>(ks_id));
+    q->bind(2, key);
+    Slot current;
+    Revision version = 0;
+    if (q->executeStep()) {
+      try {
+        current.present = true;
+        current.type = q->getColumn(0).getInt();
+        current.value = ReadValue(*q, 0, 1);
+      } catch (const Error& e) {
+        Problem(last_rev, ks, key,
+                "current value of " + ks + "/" + key + " is unreadable (" + e.what() + ")");
+        return;
+      }
+      version = static_cast<Revision>(q->getColumn(2).getInt64());
+    }
+    if (!SameSlot(last_new, current)) {
+      Problem(last_rev, ks, key,
+              "revision " + std::to_string(last_rev) + " left " + ks + "/" + key + " = " +
+                  Show(last_new) + " but the current value is " + Show(current));
+    } else if (current.present && version != last_rev) {
+      Problem(last_rev, ks, key,
+              ks + "/" + key + " has version " + std::to_string(version) +
+                  " but its last change in history is revision " + std::to_string(last_rev));
+    }
+  }
+
+  Connection& c_;
+  VerifyReport& report_;
+  const ProgressCallback& progress_;
+};
+
+}  // namespace
+}  // namespace internal
+
+VerifyReport Verify(Store& store, const ProgressCallback& progress) {
+  using namespace internal;
+  VerifyReport report;
+  auto c = OpenAdminConnection(store.path());
+  AdminTransaction tx(*c);
+  Verifier v(*c, report, progress);
+  v.CheckIntegrity();
+  HistoryBounds b = ReadHistoryBounds(*c);
+  v.CheckCommits(b);
+  v.CheckChains(b);
+  tx.Commit();
+  return report;
+}
+
+}  // namespace statestore

@@ -1,0 +1,940 @@
+// statectl (issue 5): runs the built binary (posix_spawn) on databases built by the library and
+// checks stdout (tables and --json, parsed with nlohmann-json), stderr and exit codes.
+//
+//   1. every subcommand on a fixture database (keyspaces, binary values, several commits,
+//      sessions, config);
+//   2. backup taken while 4 threads write: opens, passes verify, equals the source as of its
+//      head revision (state rebuilt from the source's history);
+//   3. follow sees a commit made by another process within 1 s, and exits 0 on SIGINT/SIGTERM;
+//   4. safety: a non-SQLite file, a truncated file and a hostile schema are left byte-for-byte
+//      unchanged by inspect and dump, which fail with one clear line (or work read-only);
+//   5. verify detects a history row edited with the sqlite3 shell, exits 4, names the revision;
+//   and exit codes 2 (usage) and 3 (not found).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "statestore/admin.h"
+#include "statestore/statestore.h"
+#include "test_util.h"
+
+#ifndef STATESTORE_TEST_STATECTL
+#define STATESTORE_TEST_STATECTL "statectl"
+#endif
+
+namespace statestore {
+namespace {
+
+using nlohmann::json;
+using test::Contains;
+using test::TempDir;
+
+const char* const kStatectl = STATESTORE_TEST_STATECTL;
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs statectl with `args` (and `env` added to the environment); returns its exit code and
+// everything it wrote.
+Result Ctl(const std::vector<std::string>& args,
+           const std::vector<std::string>& env = {"STATESTORE_DB="}) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    throw std::system_error(errno, std::generic_category(), "pipe2");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  std::vector<std::string> argv_s{kStatectl};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string v = *e;
+    bool overridden = false;
+    for (const auto& o : env) {
+      if (v.rfind(o.substr(0, o.find('=') + 1), 0) == 0) overridden = true;
+    }
+    if (!overridden) env_s.push_back(v);
+  }
+  for (const auto& o : env) {
+    if (o.back() != '=') env_s.push_back(o);  // "NAME=" removes NAME
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, kStatectl, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    throw std::system_error(rc, std::generic_category(), "posix_spawn statectl");
+  }
+  Result r;
+  struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (::poll(fds, 2, 120000) <= 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[8192];
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) ::close(f.fd);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string Describe(const Result& r) {
+  return "exit " + std::to_string(r.code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
+}
+
+// Exactly one line "statectl: ..." on stderr.
+void ExpectOneErrorLine(const Result& r) {
+  EXPECT_EQ(r.err.rfind("statectl: ", 0), 0u) << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
+}
+
+json Json(const Result& r) {
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  try {
+    return json::parse(r.out);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << Describe(r);
+    return json();
+  }
+}
+
+std::vector<json> JsonLines(const Result& r) {
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  std::vector<json> out;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      out.push_back(json::parse(line));
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not a JSON line: " << line;
+    }
+  }
+  return out;
+}
+
+Result Sqlite(const std::string& db, const std::string& sql) {
+  Result r;
+  auto child = test::ChildProcess::Spawn({test::kSqliteShellPath, db});
+  child.Write(sql + "\n.quit\n");
+  child.CloseStdin();
+  r.out = child.ReadAll(std::chrono::seconds(30));
+  r.code = child.Wait(std::chrono::seconds(30));
+  return r;
+}
+
+// The session clock of the fixture: the real time plus an offset the test moves.
+std::atomic<std::int64_t> g_clock_offset_s{0};
+
+struct Fixture {
+  std::string token_live;
+  std::string token_expired;
+  Revision greeting_rev = 0;  // the revision that set app/greeting to "hello"
+  Revision head = 0;
+};
+
+// A database with keyspaces app and inventory, binary values, several commits (one erase), a
+// live and an expired session, and config keys.
+Fixture BuildFixture(const std::string& path) {
+  Fixture f;
+  Options o;
+  o.origin_label = "fixture";
+  o.sessions.sweep_interval = std::chrono::milliseconds(0);
+  o.sessions.clock = [] { return Clock::now() + std::chrono::seconds(g_clock_offset_s.load()); };
+  auto store = Store::open(path, o);
+  store->put("app", "greeting", Value("hi"));
+  f.greeting_rev = store->transact([](Transaction& tx) {
+    tx.put("app", "greeting", Value("hello"));
+    tx.put("app", "count", Value(41));
+    tx.put("app", "blob", Value(Bytes{0x00, 0x01, 0x02, 0xff}));
+  });
+  store->transact([](Transaction& tx) {
+    tx.put("inventory", "apples", Value(12));
+    tx.put("inventory", "pears", Value(3.5));
+    tx.put("inventory", "ripe", Value(true));
+    tx.put("inventory", "note", Value(std::string(200, 'x')));
+  });
+  store->put("app", "count", Value(42));
+  store->put("app", "temp", Value("scratch"));
+  store->erase("app", "temp");
+  // A session that expired (created two hours "ago" with a one-minute TTL) and a live one.
+  g_clock_offset_s = -7200;
+  f.token_expired =
+      store->sessions().create(std::chrono::minutes(1), {{"user", Value("bob")}}, "bob");
+  g_clock_offset_s = 0;
+  f.token_live = store->sessions().create(std::chrono::hours(1),
+                                          {{"user", Value("alice")}, {"cart", Value(3)}}, "alice");
+  store->config().set("net.http.port", ConfigValue(8080));
+  store->config().set("feature.name", ConfigValue("blue"));
+  f.head = store->history_bounds().head;
+  return f;
+}
+
+class StatectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_.file("app.db");
+    fx_ = BuildFixture(db_);
+  }
+  // No output of any command may contain a session token.
+  void ExpectNoToken(const Result& r) {
+    for (const auto& t : {fx_.token_live, fx_.token_expired}) {
+      EXPECT_FALSE(Contains(r.out, t)) << Describe(r);
+      EXPECT_FALSE(Contains(r.err, t)) << Describe(r);
+    }
+  }
+
+  TempDir dir_;
+  std::string db_;
+  Fixture fx_;
+};
+
+// ---- 1. every subcommand
+
+TEST_F(StatectlTest, HelpAndVersion) {
+  auto r = Ctl({"--help"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  for (const char* cmd : {"inspect", "dump", "history", "show", "diff", "follow", "get", "set",
+                          "rm", "sessions", "config", "backup", "restore", "verify", "migrate",
+                          "compact-history", "revert", "Examples", "Exit codes"}) {
+    EXPECT_TRUE(Contains(r.out, cmd)) << cmd << "\n" << r.out;
+  }
+  r = Ctl({"history", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, "--since")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "Examples")) << r.out;
+  r = Ctl({"sessions", "list", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, "Example")) << r.out;
+  r = Ctl({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(Contains(r.out, LibraryVersion())) << r.out;
+}
+
+TEST_F(StatectlTest, Inspect) {
+  const std::string before = test::ReadFile(db_);
+  auto r = Ctl({"inspect", db_});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "journal mode:")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "wal")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "integrity:")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "KEYSPACE")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "inventory")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "1 live, 1 expired")) << r.out;
+  json j = Json(Ctl({"inspect", db_, "--json"}));
+  EXPECT_EQ(j["schema_version"], SchemaVersion());
+  EXPECT_EQ(j["journal_mode"], "wal");
+  EXPECT_EQ(j["integrity"], "ok");
+  EXPECT_EQ(j["page_size"].get<int>() > 0, true);
+  EXPECT_EQ(j["history"]["head"], fx_.head);
+  EXPECT_EQ(j["history"]["first"], 1);
+  EXPECT_EQ(j["sessions"]["live"], 1);
+  EXPECT_EQ(j["sessions"]["expired"], 1);
+  std::map<std::string, json> ks;
+  for (const auto& k : j["keyspaces"]) ks[k["name"]] = k;
+  EXPECT_EQ(ks["app"]["keys"], 3);  // greeting, count, blob
+  EXPECT_EQ(ks["inventory"]["keys"], 4);
+  EXPECT_EQ(ks["sessions"]["redacted"], true);
+  EXPECT_EQ(ks["app"]["redacted"], false);
+  // Reading never changed the file.
+  EXPECT_EQ(test::ReadFile(db_), before);
+}
+
+TEST_F(StatectlTest, Dump) {
+  auto r = Ctl({"dump", db_});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  ExpectNoToken(r);
+  EXPECT_EQ(r.out.rfind("KEYSPACE", 0), 0u) << r.out;
+  EXPECT_TRUE(Contains(r.out, "VALUE")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"hello\"")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "0x000102ff (4 bytes)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "...")) << r.out;  // the 200-character note is shortened
+  EXPECT_FALSE(Contains(r.out, std::string(100, 'x'))) << r.out;
+  json j = Json(Ctl({"dump", db_, "--json"}));
+  EXPECT_EQ(j["head_revision"], fx_.head);
+  std::map<std::string, json> app;
+  for (const auto& e : j["keyspaces"]["app"]) app[e["key"]] = e;
+  EXPECT_EQ(app.size(), 3u);
+  EXPECT_EQ(app["greeting"]["value"]["type"], "string");
+  EXPECT_EQ(app["greeting"]["value"]["value"], "hello");
+  EXPECT_EQ(app["count"]["value"]["value"], 42);
+  EXPECT_EQ(app["blob"]["value"]["type"], "bytes");
+  EXPECT_EQ(app["blob"]["value"]["value"], "000102ff");
+  EXPECT_EQ(app["greeting"]["version"], fx_.greeting_rev);
+  for (const auto& e : j["keyspaces"]["sessions"]) {
+    EXPECT_EQ(e["value"]["redacted"], true) << e.dump();
+  }
+  json inv = Json(Ctl({"dump", db_, "--json", "--keyspace", "inventory"}));
+  EXPECT_EQ(inv["keyspaces"].size(), 1u);
+  EXPECT_EQ(inv["keyspaces"]["inventory"].size(), 4u);
+  auto missing = Ctl({"dump", db_, "--keyspace", "nope"});
+  EXPECT_EQ(missing.code, 3) << Describe(missing);
+}
+
+TEST_F(StatectlTest, GetSetRm) {
+  auto r = Ctl({"get", db_, "app", "greeting"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "hello\n");
+  json j = Json(Ctl({"get", db_, "app", "blob", "--json"}));
+  EXPECT_EQ(j["value"]["type"], "bytes");
+  EXPECT_EQ(j["value"]["value"], "000102ff");
+  EXPECT_EQ(Ctl({"get", db_, "inventory", "pears"}).out, "3.5\n");
+
+  r = Ctl({"set", db_, "app", "retries", "7", "--int"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "revision " + std::to_string(fx_.head + 1) + "\n");
+  j = Json(Ctl({"get", db_, "app", "retries", "--json"}));
+  EXPECT_EQ(j["value"]["type"], "int");
+  EXPECT_EQ(j["value"]["value"], 7);
+  EXPECT_EQ(j["version"], fx_.head + 1);
+  j = Json(Ctl({"set", db_, "app", "raw", "cafe00", "--bytes-hex", "--json"}));
+  EXPECT_EQ(j["value"]["type"], "bytes");
+  EXPECT_EQ(Ctl({"get", db_, "app", "raw"}).out, "cafe00\n");
+  EXPECT_EQ(Ctl({"set", db_, "app", "ratio", "0.25", "--type", "double"}).code, 0);
+  EXPECT_EQ(Ctl({"set", db_, "app", "on", "true", "--bool"}).code, 0);
+  EXPECT_EQ(Json(Ctl({"get", db_, "app", "on", "--json"}))["value"]["value"], true);
+
+  // Writes land in history with origin "statectl".
+  auto h = JsonLines(Ctl({"history", db_, "--origin", "statectl", "--json"}));
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h[0]["origin"]["label"], "statectl");
+  EXPECT_EQ(h[0]["changes"][0]["key"], "retries");
+
+  r = Ctl({"rm", db_, "app", "retries"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"get", db_, "app", "retries"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  ExpectOneErrorLine(r);
+  EXPECT_TRUE(Contains(r.err, "retries")) << r.err;
+  r = Ctl({"rm", db_, "app", "retries"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  // With --json the error is also a JSON document on stdout.
+  r = Ctl({"get", db_, "app", "retries", "--json"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  ExpectOneErrorLine(r);
+  json err = json::parse(r.out);
+  EXPECT_EQ(err["error"]["code"], "not_found");
+  r = Ctl({"show", dir_.file("missing.db"), "1", "--json"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  EXPECT_EQ(json::parse(r.out)["error"]["code"], "not_found");
+  // The sessions keyspace is the sessions API's.
+  r = Ctl({"set", db_, "sessions", "x", "y"});
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  ExpectOneErrorLine(r);
+}
+
+TEST_F(StatectlTest, History) {
+  auto r = Ctl({"history", db_});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  ExpectNoToken(r);
+  EXPECT_TRUE(Contains(r.out, "REV  TIME")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "fixture pid:" + std::to_string(::getpid()))) << r.out;
+  EXPECT_TRUE(Contains(r.out, "sha256:")) << r.out;  // the sessions keyspace shows digests
+
+  auto all = JsonLines(Ctl({"history", db_, "--json"}));
+  ASSERT_EQ(all.size(), fx_.head);
+  for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i]["revision"], i + 1);
+  bool saw_session = false;
+  for (const auto& c : all) {
+    for (const auto& ch : c["changes"]) {
+      if (ch["keyspace"] == "sessions") {
+        saw_session = true;
+        EXPECT_EQ(ch["redacted"], true);
+        if (!ch["new"].is_null()) {
+          EXPECT_EQ(ch["new"]["sha256"].get<std::string>().size(), 64u);
+          EXPECT_FALSE(ch["new"].contains("value"));
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(saw_session);
+  auto grev = all[fx_.greeting_rev - 1];
+  EXPECT_EQ(grev["changes"].size(), 3u);
+  EXPECT_EQ(grev["changes"][0]["old"]["value"], "hi");
+  EXPECT_EQ(grev["changes"][0]["new"]["value"], "hello");
+  EXPECT_TRUE(grev["changes"][1]["old"].is_null());
+
+  // Filters.
+  auto inv = JsonLines(Ctl({"history", db_, "--keyspace", "inventory", "--json"}));
+  ASSERT_EQ(inv.size(), 1u);
+  EXPECT_EQ(inv[0]["changes"].size(), 4u);
+  auto greet = JsonLines(Ctl({"history", db_, "--keyspace", "app", "--key", "gree", "--json"}));
+  ASSERT_EQ(greet.size(), 2u);
+  auto range = JsonLines(Ctl({"history", db_, "--since", "2", "--until", "3", "--json"}));
+  ASSERT_EQ(range.size(), 2u);
+  EXPECT_EQ(range[0]["revision"], 2);
+  auto limited = JsonLines(Ctl({"history", db_, "--limit", "2", "--newest-first", "--json"}));
+  ASSERT_EQ(limited.size(), 2u);
+  EXPECT_EQ(limited[0]["revision"], fx_.head);
+  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--since", "1h", "--json"})).size(), fx_.head);
+  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--since", "2200-01-01T00:00:00Z", "--json"})).size(),
+            0u);
+  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--until", "2000-01-01", "--json"})).size(), 0u);
+  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--origin", "fixture", "--json"})).size(), fx_.head);
+  EXPECT_EQ(
+      JsonLines(Ctl({"history", db_, "--origin", "pid:" + std::to_string(::getpid()), "--json"}))
+          .size(),
+      fx_.head);
+  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--origin", "pid:1", "--json"})).size(), 0u);
+  EXPECT_EQ(Ctl({"history", db_, "--since", "yesterday"}).code, 2);
+}
+
+TEST_F(StatectlTest, ShowAndDiff) {
+  auto r = Ctl({"show", db_, std::to_string(fx_.greeting_rev)});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "revision:")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"hi\"")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "0x000102ff")) << r.out;
+  json j = Json(Ctl({"show", db_, std::to_string(fx_.greeting_rev), "--json"}));
+  EXPECT_EQ(j["revision"], fx_.greeting_rev);
+  EXPECT_EQ(j["origin"]["label"], "fixture");
+  EXPECT_EQ(j["changes"].size(), 3u);
+  r = Ctl({"show", db_, "999"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  ExpectOneErrorLine(r);
+  EXPECT_EQ(Ctl({"show", db_, "abc"}).code, 2);
+
+  // State at revision 1 vs the head: app keys only.
+  j = Json(Ctl({"diff", db_, "1", std::to_string(fx_.head), "--json"}));
+  std::map<std::string, json> d;
+  for (const auto& c : j["changes"])
+    d[c["keyspace"].get<std::string>() + "/" + c["key"].get<std::string>()] = c;
+  EXPECT_EQ(d["app/greeting"]["old"]["value"], "hi");
+  EXPECT_EQ(d["app/greeting"]["new"]["value"], "hello");
+  EXPECT_TRUE(d["app/count"]["old"].is_null());
+  EXPECT_EQ(d["app/count"]["new"]["value"], 42);
+  EXPECT_EQ(d.count("app/temp"), 0u);  // created and erased in between: no difference
+  EXPECT_EQ(d["inventory/apples"]["new"]["value"], 12);
+  // Backwards: the sides swap.
+  j = Json(Ctl({"diff", db_, std::to_string(fx_.head), "1", "--json"}));
+  for (const auto& c : j["changes"]) {
+    if (c["key"] == "greeting") {
+      EXPECT_EQ(c["new"]["value"], "hi");
+    }
+  }
+  r = Ctl({"diff", db_, "1", std::to_string(fx_.head)});
+  EXPECT_TRUE(Contains(r.out, "AT 1")) << r.out;
+  EXPECT_EQ(Ctl({"diff", db_, "1", "999"}).code, 3);
+}
+
+TEST_F(StatectlTest, Revert) {
+  // Revert the commit that set greeting "hi" -> "hello" (and created count and blob); count was
+  // changed later, so it needs --force.
+  auto r = Ctl({"revert", db_, std::to_string(fx_.greeting_rev)});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  ExpectOneErrorLine(r);
+  r = Ctl({"revert", db_, std::to_string(fx_.greeting_rev), "--force", "--json"});
+  json j = Json(r);
+  EXPECT_EQ(j["revision"], fx_.head + 1);
+  EXPECT_EQ(Ctl({"get", db_, "app", "greeting"}).out, "hi\n");
+  EXPECT_EQ(Ctl({"get", db_, "app", "count"}).code, 3);
+  EXPECT_EQ(Json(Ctl({"show", db_, std::to_string(fx_.head + 1), "--json"}))["origin"]["label"],
+            "statectl");
+  EXPECT_EQ(Ctl({"revert", db_, "999"}).code, 3);
+}
+
+TEST_F(StatectlTest, Sessions) {
+  auto r = Ctl({"sessions", "list", db_});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  ExpectNoToken(r);
+  EXPECT_TRUE(Contains(r.out, "alice")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "bob")) << r.out;
+  json j = Json(Ctl({"sessions", "list", db_, "--json"}));
+  ASSERT_EQ(j["sessions"].size(), 1u);
+  std::string short_id = j["sessions"][0]["short_id"];
+  EXPECT_EQ(short_id.size(), 12u);
+  EXPECT_EQ(j["sessions"][0]["principal"], "alice");
+  EXPECT_EQ(j["sessions"][0]["attributes"], json({"cart", "user"}));
+  j = Json(Ctl({"sessions", "list", db_, "--all", "--json"}));
+  ASSERT_EQ(j["sessions"].size(), 2u);
+  EXPECT_EQ(j["sessions"][0]["principal"], "bob");
+  EXPECT_EQ(j["sessions"][0]["expired"], true);
+
+  r = Ctl({"sessions", "show", db_, short_id});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  ExpectNoToken(r);
+  EXPECT_TRUE(Contains(r.out, "alice")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "cart")) << r.out;
+  j = Json(Ctl({"sessions", "show", db_, short_id, "--values", "--json"}));
+  EXPECT_EQ(j["attributes"]["cart"]["value"], 3);
+  EXPECT_EQ(j["expired"], false);
+  r = Ctl({"sessions", "show", db_, "000000000000"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  EXPECT_EQ(Ctl({"sessions", "show", db_, "not-hex"}).code, 1);
+
+  j = Json(Ctl({"sessions", "sweep", db_, "--json"}));
+  EXPECT_EQ(j["swept"], 1);
+  EXPECT_EQ(Json(Ctl({"sessions", "list", db_, "--all", "--json"}))["sessions"].size(), 1u);
+  EXPECT_EQ(Json(Ctl({"inspect", db_, "--json"}))["sessions"]["expired"], 0);
+}
+
+TEST_F(StatectlTest, Config) {
+  auto r = Ctl({"config", "get", db_, "net.http.port"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "8080\n");
+  json j = Json(Ctl({"config", "get", db_, "net.http.port", "--json"}));
+  EXPECT_EQ(j["type"], "int");
+  EXPECT_EQ(j["value"], 8080);
+  EXPECT_EQ(j["layer"], "overrides");
+  EXPECT_EQ(Ctl({"config", "get", db_, "net.nope"}).code, 3);
+
+  j = Json(Ctl({"config", "set", db_, "net.http.port", "9090", "--type", "int", "--json"}));
+  const Revision set_rev = j["revision"];
+  EXPECT_EQ(Json(Ctl({"config", "get", db_, "net.http.port", "--json"}))["value"], 9090);
+  EXPECT_EQ(
+      Ctl({"config", "set", db_, "feature.flags", "{\"b\":1,\"a\":true}", "--type", "json"}).code,
+      0);
+  j = Json(Ctl({"config", "get", db_, "feature.flags", "--json"}));
+  EXPECT_EQ(j["value"]["a"], true);
+
+  r = Ctl({"config", "list", db_});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "net.http.port")) << r.out;
+  j = Json(Ctl({"config", "list", db_, "net.", "--json"}));
+  ASSERT_EQ(j["config"].size(), 1u);
+  EXPECT_EQ(j["config"][0]["key"], "net.http.port");
+
+  j = Json(Ctl({"config", "explain", db_, "net.http.port", "--json"}));
+  EXPECT_EQ(j["answered_by"], "overrides");
+  EXPECT_EQ(Ctl({"config", "explain", db_, "net.http.port"}).code, 0);
+
+  j = Json(Ctl({"config", "revert", db_, std::to_string(set_rev), "--json"}));
+  EXPECT_EQ(Json(Ctl({"config", "get", db_, "net.http.port", "--json"}))["value"], 8080);
+  EXPECT_EQ(Ctl({"config", "rm", db_, "feature.name"}).code, 0);
+  EXPECT_EQ(Ctl({"config", "get", db_, "feature.name"}).code, 3);
+  EXPECT_EQ(Ctl({"config", "set", db_, "BAD KEY", "1"}).code, 1);
+}
+
+TEST_F(StatectlTest, BackupRestoreVerifyMigrateCompact) {
+  const std::string copy = dir_.file("copy.db");
+  auto r = Ctl({"backup", db_, copy, "--step-pages", "1"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(r.err.empty()) << r.err;  // no progress line: stderr is not a terminal
+  EXPECT_TRUE(Contains(r.out, "revision " + std::to_string(fx_.head))) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat(copy.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(Ctl({"backup", db_, copy}).code, 1);  // never overwrites
+
+  r = Ctl({"verify", copy});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "result:")) << r.out;
+  json v = Json(Ctl({"verify", db_, "--json"}));
+  EXPECT_EQ(v["ok"], true);
+  EXPECT_EQ(v["integrity"], "ok");
+  EXPECT_EQ(v["commits_checked"], fx_.head);
+
+  // Restore the copy over a changed database.
+  ASSERT_EQ(Ctl({"set", db_, "app", "greeting", "changed"}).code, 0);
+  json j = Json(Ctl({"restore", db_, copy, "--json"}));
+  EXPECT_EQ(j["revision"], fx_.head);
+  EXPECT_EQ(Ctl({"get", db_, "app", "greeting"}).out, "hello\n");
+  EXPECT_EQ(Ctl({"verify", db_}).code, 0);
+  // A restore refuses a source that is not statestore's.
+  const std::string junk = dir_.file("junk.db");
+  test::WriteFile(junk, std::string(8192, 'j'));
+  r = Ctl({"restore", db_, junk});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  ExpectOneErrorLine(r);
+  EXPECT_EQ(Ctl({"get", db_, "app", "greeting"}).out, "hello\n");
+  EXPECT_EQ(Ctl({"restore", db_, dir_.file("missing.db")}).code, 3);
+
+  j = Json(Ctl({"migrate", db_, "--status", "--json"}));
+  EXPECT_EQ(j["applied"], SchemaVersion());
+  EXPECT_EQ(j["library"], SchemaVersion());
+  EXPECT_TRUE(j["pending"].empty());
+  r = Ctl({"migrate", db_});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "up to date")) << r.out;
+
+  j = Json(Ctl({"compact-history", db_, "--keep", "3", "--json"}));
+  EXPECT_EQ(j["removed"], fx_.head - 3);
+  EXPECT_EQ(j["compacted_through"], fx_.head - 3);
+  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--json"})).size(), 3u);
+  EXPECT_EQ(Ctl({"verify", db_}).code, 0);
+  EXPECT_EQ(Ctl({"show", db_, "1"}).code, 3);
+  EXPECT_EQ(Ctl({"compact-history", db_}).code, 2);
+  j = Json(Ctl({"compact-history", db_, "--older-than", "1d", "--json"}));
+  EXPECT_EQ(j["removed"], 0);
+}
+
+TEST_F(StatectlTest, ExitCodesAndEnvironment) {
+  // Usage errors: 2, one line.
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{},
+                                             {"frobnicate", db_},
+                                             {"get", db_, "app"},
+                                             {"get", db_, "app", "greeting", "extra"},
+                                             {"inspect", db_, "--no-such-flag"},
+                                             {"set", db_, "app", "n", "notanumber", "--int"},
+                                             {"show", db_, "-5"},
+                                             {"sessions", db_}}) {
+    auto r = Ctl(args);
+    EXPECT_EQ(r.code, 2) << Describe(r);
+    ExpectOneErrorLine(r);
+  }
+  // Not found: 3 (missing database, read and write commands alike; nothing created).
+  const std::string missing = dir_.file("missing.db");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"inspect", missing}, {"dump", missing}, {"rm", missing, "app", "k"}}) {
+    auto r = Ctl(args);
+    EXPECT_EQ(r.code, 3) << Describe(r);
+    ExpectOneErrorLine(r);
+    EXPECT_FALSE(test::FileExists(missing));
+  }
+  // STATESTORE_DB supplies the database.
+  auto r = Ctl({"get", "app", "greeting"}, {"STATESTORE_DB=" + db_});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "hello\n");
+  r = Ctl({"config", "list", "net."}, {"STATESTORE_DB=" + db_});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "net.http.port")) << r.out;
+  EXPECT_EQ(Ctl({"inspect"}, {"STATESTORE_DB=" + db_}).code, 0);
+}
+
+TEST(StatectlMigrate, StatusAndApply) {
+  TempDir dir;
+  const std::string path = dir.file("old.db");
+  {
+    auto store = Store::open(path);
+    store->put("app", "k", Value(1));
+  }
+  // Back to schema version 1 (migration 0002 only added a column).
+  ASSERT_EQ(Sqlite(path, "ALTER TABLE changes DROP COLUMN redacted; PRAGMA user_version = 1;").code,
+            0);
+  json j = Json(Ctl({"migrate", path, "--status", "--json"}));
+  EXPECT_EQ(j["applied"], 1);
+  EXPECT_EQ(j["library"], SchemaVersion());
+  ASSERT_EQ(j["pending"].size(), static_cast<std::size_t>(SchemaVersion() - 1));
+  EXPECT_EQ(j["pending"][0]["number"], 2);
+  // Read commands do not migrate: they say what to do.
+  const std::string before = test::ReadFile(path);
+  auto r = Ctl({"inspect", path});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  ExpectOneErrorLine(r);
+  EXPECT_TRUE(Contains(r.err, "statectl migrate")) << r.err;
+  EXPECT_EQ(test::ReadFile(path), before);
+  r = Ctl({"migrate", path});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "1 -> " + std::to_string(SchemaVersion()))) << r.out;
+  EXPECT_EQ(Ctl({"verify", path}).code, 0);
+}
+
+// ---- 2. backup while 4 threads write
+
+TEST(StatectlBackup, ConsistentWhileFourThreadsWrite) {
+  TempDir dir;
+  const std::string db = dir.file("busy.db");
+  const std::string copy = dir.file("copy.db");
+  auto store = Store::open(db);
+  // Some bulk so that the copy takes many steps.
+  store->transact([](Transaction& tx) {
+    for (int i = 0; i < 400; ++i)
+      tx.put("bulk", "k" + std::to_string(i), Value(std::string(500, 'b')));
+  });
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        store->transact([&](Transaction& tx) {
+          tx.put("app", "w" + std::to_string(t) + "-" + std::to_string(i % 20), Value(i));
+          tx.put("app", "last", Value(t * 1000000 + i));
+          if (i % 5 == 0)
+            tx.erase("app", "w" + std::to_string(t) + "-" + std::to_string((i + 7) % 20));
+        });
+        commits.fetch_add(1);
+      }
+    });
+  }
+  while (commits.load() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const int before = commits.load();
+  auto r = Ctl({"backup", db, copy, "--step-pages", "4", "--json"});
+  const int after = commits.load();
+  // Keep writing a little longer, then stop.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  for (auto& w : writers) w.join();
+  json b = Json(r);
+  const Revision rev = b["revision"];
+  EXPECT_GT(b["pages"].get<int>(), 4 * 3);
+  std::cout << "backup at revision " << rev << " (commits during backup: " << after - before
+            << ", pages " << b["pages"] << ")\n";
+
+  // The copy opens, verifies, and equals the source's state at `rev` rebuilt from history.
+  auto v = Ctl({"verify", copy});
+  EXPECT_EQ(v.code, 0) << Describe(v);
+  json dump = Json(Ctl({"dump", copy, "--json"}));
+  EXPECT_EQ(dump["head_revision"], rev);
+  std::map<std::pair<std::string, std::string>, Value> expected;
+  HistoryQuery q;
+  q.to_revision = rev;
+  for (const auto& c : store->history(q)) {
+    for (const auto& ch : c.changes) {
+      if (ch.new_value) {
+        expected[{ch.keyspace, ch.key}] = *ch.new_value;
+      } else {
+        expected.erase({ch.keyspace, ch.key});
+      }
+    }
+  }
+  std::map<std::pair<std::string, std::string>, json> got;
+  for (const auto& [ks, entries] : dump["keyspaces"].items()) {
+    for (const auto& e : entries) got[{ks, e["key"]}] = e["value"];
+  }
+  ASSERT_EQ(got.size(), expected.size());
+  for (const auto& [k, value] : expected) {
+    ASSERT_EQ(got.count(k), 1u) << k.first << "/" << k.second;
+    if (value.type() == ValueType::kInt) {
+      EXPECT_EQ(got[k]["value"], value.as_int()) << k.second;
+    } else {
+      EXPECT_EQ(got[k]["value"], value.as_string()) << k.second;
+    }
+  }
+  // The copy is a database of its own: written to, it diverges from the source.
+  store.reset();
+  EXPECT_EQ(Ctl({"set", copy, "app", "after", "1"}).code, 0);
+}
+
+// ---- 3. follow sees another process's commit within 1 s
+
+TEST(StatectlFollow, SeesCommitsOfAnotherProcess) {
+  TempDir dir;
+  const std::string db = dir.file("follow.db");
+  {
+    auto store = Store::open(db);
+    store->put("app", "seed", Value(1));
+  }
+  auto follow = test::ChildProcess::Spawn({kStatectl, "follow", db, "--from", "2", "--json"});
+  auto put = [&](int value) {
+    auto worker = test::ChildProcess::SpawnWorker({"put", db, "app", "k", std::to_string(value)});
+    auto line = worker.ReadLine(std::chrono::seconds(30));
+    EXPECT_EQ(worker.Wait(std::chrono::seconds(30)), 0);
+    EXPECT_TRUE(line && line->rfind("rev ", 0) == 0) << line.value_or("(none)");
+    return line ? std::stoull(line->substr(4)) : 0;
+  };
+  auto await = [&](Revision rev, std::chrono::milliseconds timeout) {
+    auto line = follow.ReadLine(timeout);
+    if (!line) return false;
+    json j = json::parse(*line);
+    EXPECT_EQ(j["revision"], rev);
+    EXPECT_EQ(j["changes"][0]["key"], "k");
+    return true;
+  };
+  // First commit: follow may still be starting up.
+  Revision r1 = put(1);
+  EXPECT_EQ(r1, 2u);
+  ASSERT_TRUE(await(r1, std::chrono::seconds(30))) << "follow printed nothing";
+  // Second: measured from the writer's acknowledgement.
+  Revision r2 = put(2);
+  auto acked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(await(r2, std::chrono::seconds(5)));
+  auto latency = std::chrono::steady_clock::now() - acked;
+  EXPECT_LT(latency, std::chrono::seconds(1));
+  std::cout << "follow latency "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(latency).count() << " ms\n";
+  follow.Kill(SIGINT);
+  EXPECT_EQ(follow.Wait(std::chrono::seconds(10)), 0);
+
+  // Table output, ended by SIGTERM.
+  auto table = test::ChildProcess::Spawn({kStatectl, "follow", db, "--from", "1"});
+  auto header = table.ReadLine(std::chrono::seconds(30));
+  ASSERT_TRUE(header);
+  EXPECT_TRUE(Contains(*header, "REV")) << *header;
+  auto first = table.ReadLine(std::chrono::seconds(10));
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(Contains(*first, "seed")) << *first;
+  table.Kill(SIGTERM);
+  EXPECT_EQ(table.Wait(std::chrono::seconds(10)), 0);
+}
+
+// ---- 4. safety on hostile and damaged files
+
+void ExpectUnchangedAndClear(const std::string& path, const std::string& expect_in_error) {
+  const std::string before = test::ReadFile(path);
+  for (const char* cmd : {"inspect", "dump"}) {
+    auto r = Ctl({cmd, path});
+    EXPECT_EQ(test::ReadFile(path), before) << cmd << " changed " << path;
+    if (r.code == 0) continue;  // worked read-only
+    EXPECT_EQ(r.code, 1) << Describe(r);
+    ExpectOneErrorLine(r);
+    EXPECT_TRUE(Contains(r.err, expect_in_error)) << Describe(r);
+    EXPECT_FALSE(Contains(r.err, "terminate")) << Describe(r);
+  }
+}
+
+TEST(StatectlSafety, NonSqliteFile) {
+  TempDir dir;
+  const std::string path = dir.file("notes.db");
+  test::WriteFile(path, "these are my notes, not a database\n" + std::string(5000, 'n'));
+  ExpectUnchangedAndClear(path, "notes.db");
+  auto r = Ctl({"set", path, "app", "k", "v"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  ExpectOneErrorLine(r);
+  EXPECT_EQ(test::ReadFile(path).substr(0, 10), "these are ");
+}
+
+TEST(StatectlSafety, TruncatedFile) {
+  TempDir dir;
+  const std::string path = dir.file("cut.db");
+  {
+    auto store = Store::open(path);
+    store->transact([](Transaction& tx) {
+      for (int i = 0; i < 300; ++i)
+        tx.put("app", "k" + std::to_string(i), Value(std::string(300, 'v')));
+    });
+  }
+  std::string data = test::ReadFile(path);
+  ASSERT_GT(data.size(), 16384u);
+  test::WriteFile(path, data.substr(0, data.size() / 2 + 100));
+  ExpectUnchangedAndClear(path, "cut.db");
+}
+
+TEST(StatectlSafety, HostileSchema) {
+  TempDir dir;
+  const std::string path = dir.file("hostile.db");
+  {
+    auto store = Store::open(path);
+    store->put("app", "k", Value(1));
+  }
+  auto r = Sqlite(path,
+                  "CREATE TABLE stolen (key TEXT);\n"
+                  "CREATE TRIGGER steal AFTER INSERT ON entries BEGIN INSERT INTO stolen "
+                  "VALUES (new.key); END;\n"
+                  "CREATE VIEW spy AS SELECT randomblob(16), load_extension('x');\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  ExpectUnchangedAndClear(path, "trigger 'steal'");
+  const std::string before = test::ReadFile(path);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"set", path, "app", "k", "2"},
+                                             {"verify", path},
+                                             {"history", path},
+                                             {"backup", path, dir.file("b.db")},
+                                             {"migrate", path}}) {
+    auto w = Ctl(args);
+    EXPECT_EQ(w.code, 1) << Describe(w);
+    ExpectOneErrorLine(w);
+    EXPECT_EQ(test::ReadFile(path), before) << args[0];
+  }
+  EXPECT_FALSE(test::FileExists(dir.file("b.db")));
+  // A view alone is refused too.
+  const std::string path2 = dir.file("view.db");
+  {
+    auto store = Store::open(path2);
+    store->put("app", "k", Value(1));
+  }
+  ASSERT_EQ(Sqlite(path2, "CREATE VIEW spy AS SELECT randomblob(16);").code, 0);
+  ExpectUnchangedAndClear(path2, "view 'spy'");
+}
+
+TEST(StatectlSafety, ReadCommandsLeaveAGoodFileUnchanged) {
+  TempDir dir;
+  const std::string path = dir.file("good.db");
+  BuildFixture(path);
+  const std::string before = test::ReadFile(path);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"inspect", path},
+                                             {"dump", path},
+                                             {"history", path},
+                                             {"verify", path},
+                                             {"sessions", "list", path},
+                                             {"config", "list", path},
+                                             {"migrate", path, "--status"},
+                                             {"show", path, "1"},
+                                             {"diff", path, "1", "2"},
+                                             {"get", path, "app", "greeting"}}) {
+    auto r = Ctl(args);
+    EXPECT_EQ(r.code, 0) << Describe(r);
+    EXPECT_EQ(test::ReadFile(path), before) << args[0];
+  }
+}
+
+// ---- 5. verify detects a hand-edited history row
+
+TEST(StatectlVerify, DetectsCorruptedHistoryRow) {
+  TempDir dir;
+  const std::string path = dir.file("edited.db");
+  Revision target = 0;
+  {
+    auto store = Store::open(path);
+    store->put("app", "a", Value("one"));
+    target = store->put("app", "a", Value("two"));
+    store->put("app", "a", Value("three"));
+    store->put("app", "b", Value(1));
+  }
+  ASSERT_EQ(Ctl({"verify", path}).code, 0);
+  auto r = Sqlite(path, "UPDATE changes SET new_value = 'forged' WHERE revision = " +
+                            std::to_string(target) + ";");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = Ctl({"verify", path});
+  EXPECT_EQ(r.code, 4) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "revision " + std::to_string(target))) << Describe(r);
+  ExpectOneErrorLine(r);
+  json j = json::parse(Ctl({"verify", path, "--json"}).out);
+  EXPECT_EQ(j["ok"], false);
+  ASSERT_FALSE(j["problems"].empty());
+  bool named = false;
+  for (const auto& p : j["problems"]) {
+    if (p["revision"] == target ||
+        Contains(p["message"].get<std::string>(), "revision " + std::to_string(target))) {
+      named = true;
+    }
+    EXPECT_EQ(p["key"], "a");
+  }
+  EXPECT_TRUE(named) << j.dump(2);
+
+  // The last change of a key against the current state.
+  const std::string path2 = dir.file("edited2.db");
+  Revision last = 0;
+  {
+    auto store = Store::open(path2);
+    store->put("app", "x", Value(1));
+    last = store->put("app", "x", Value(2));
+  }
+  ASSERT_EQ(Sqlite(path2, "UPDATE changes SET new_value = 5 WHERE revision = " +
+                              std::to_string(last) + ";")
+                .code,
+            0);
+  r = Ctl({"verify", path2});
+  EXPECT_EQ(r.code, 4) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "revision " + std::to_string(last))) << Describe(r);
+}
+
+}  // namespace
+}  // namespace statestore

@@ -1,0 +1,202 @@
+// statectl backup, restore, verify, migrate.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+
+namespace statectl {
+
+namespace {
+
+struct BackupOpts {
+  std::vector<std::string> args;
+  int step_pages = 256;
+  bool json = false;
+};
+
+int RunBackup(const BackupOpts& o) {
+  auto p = TakeDb(o.args, 1, 1, "statectl backup DB DEST");
+  auto store = OpenRead(p.db);
+  Progress progress("backup (pages)");
+  auto r = statestore::Backup(*store, p.rest[0], progress.Callback(), o.step_pages);
+  progress.Done();
+  if (o.json) {
+    PrintJson({{"source", store->path()},
+               {"dest", p.rest[0]},
+               {"revision", r.revision},
+               {"pages", r.pages},
+               {"bytes", r.bytes}});
+  } else {
+    std::cout << "backup of " << store->path() << " at revision " << r.revision << " written to "
+              << p.rest[0] << " (" << r.pages << " pages, " << r.bytes << " bytes)\n";
+  }
+  return kExitOk;
+}
+
+struct RestoreOpts {
+  std::vector<std::string> args;
+  int step_pages = 256;
+  bool json = false;
+};
+
+int RunRestore(const RestoreOpts& o) {
+  auto p = TakeDb(o.args, 1, 1, "statectl restore DB SRC");
+  Progress progress("restore (pages)");
+  auto r = statestore::Restore(p.rest[0], p.db, progress.Callback(), o.step_pages);
+  progress.Done();
+  if (o.json) {
+    PrintJson({{"target", p.db},
+               {"source", p.rest[0]},
+               {"revision", r.revision},
+               {"pages", r.pages},
+               {"bytes", r.bytes}});
+  } else {
+    std::cout << "restored " << p.db << " from " << p.rest[0] << " (revision " << r.revision << ", "
+              << r.pages << " pages)\n";
+  }
+  return kExitOk;
+}
+
+struct VerifyOpts {
+  std::vector<std::string> args;
+  bool json = false;
+};
+
+int RunVerify(const VerifyOpts& o) {
+  auto p = TakeDb(o.args, 0, 0, "statectl verify DB");
+  auto store = OpenRead(p.db);
+  Progress progress("verify (changes)");
+  auto r = statestore::Verify(*store, progress.Callback());
+  progress.Done();
+  if (o.json) {
+    json problems = json::array();
+    for (const auto& pr : r.problems) {
+      problems.push_back({{"revision", pr.revision},
+                          {"keyspace", pr.keyspace},
+                          {"key", pr.key},
+                          {"message", pr.message}});
+    }
+    PrintJson({{"ok", r.ok()},
+               {"integrity", r.integrity},
+               {"commits_checked", r.commits_checked},
+               {"changes_checked", r.changes_checked},
+               {"keys_checked", r.keys_checked},
+               {"problems", problems}});
+  } else {
+    PrintFields({{"integrity", r.integrity},
+                 {"commits checked", std::to_string(r.commits_checked)},
+                 {"changes checked", std::to_string(r.changes_checked)},
+                 {"keys checked", std::to_string(r.keys_checked)},
+                 {"result", r.ok() ? "ok" : std::to_string(r.problems.size()) + " problem(s)"}});
+    if (!r.ok()) {
+      std::cout << "\n";
+      Table t({"REV", "KEYSPACE", "KEY", "PROBLEM"});
+      for (const auto& pr : r.problems) {
+        t.Add({pr.revision ? std::to_string(pr.revision) : "-", pr.keyspace, pr.key, pr.message});
+      }
+      t.Print(std::cout);
+    }
+  }
+  if (!r.ok()) {
+    std::fprintf(stderr, "statectl: verify found %zu problem(s) in %s\n", r.problems.size(),
+                 store->path().c_str());
+    return kExitVerifyFailed;
+  }
+  return kExitOk;
+}
+
+struct MigrateOpts {
+  std::vector<std::string> args;
+  bool status = false;
+  bool json = false;
+};
+
+int RunMigrate(const MigrateOpts& o) {
+  auto p = TakeDb(o.args, 0, 0, "statectl migrate DB [--status]");
+  auto before = statestore::GetMigrationStatus(p.db);
+  if (o.status) {
+    if (o.json) {
+      json pending = json::array();
+      for (const auto& m : before.pending) {
+        pending.push_back({{"number", m.number}, {"name", m.name}});
+      }
+      PrintJson({{"applied", before.applied}, {"library", before.library}, {"pending", pending}});
+    } else {
+      PrintFields({{"applied", std::to_string(before.applied)},
+                   {"library", std::to_string(before.library)},
+                   {"pending", std::to_string(before.pending.size())}});
+      if (!before.pending.empty()) {
+        std::cout << "\n";
+        Table t({"NUMBER", "NAME"});
+        for (const auto& m : before.pending) t.Add({std::to_string(m.number), m.name});
+        t.Print(std::cout);
+      }
+    }
+    return kExitOk;
+  }
+  OpenWrite(p.db);  // runs pending migrations in one IMMEDIATE transaction
+  auto after = statestore::GetMigrationStatus(p.db);
+  if (o.json) {
+    PrintJson({{"from", before.applied}, {"to", after.applied}});
+  } else if (before.applied == after.applied) {
+    std::cout << "schema version " << after.applied << " is up to date\n";
+  } else {
+    std::cout << "migrated schema version " << before.applied << " -> " << after.applied << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterAdminCommands(CLI::App& app, Registry& registry) {
+  {
+    auto o = std::make_shared<BackupOpts>();
+    auto* sub = app.add_subcommand(
+        "backup",
+        "Copy DB into the new file DEST with SQLite's online backup API (consistent "
+        "while writers run: one snapshot)");
+    AddArgs(sub, &o->args, "DB DEST");
+    sub->add_option("--step-pages", o->step_pages,
+                    "Pages copied per backup step (default 256; -1 = all in one step)");
+    sub->add_flag("--json", o->json, "Print the result as JSON");
+    sub->footer("Example:\n  statectl backup app.db /backups/app-2026-01-31.db");
+    sub->callback([&registry, o] { registry.action = [o] { return RunBackup(*o); }; });
+  }
+  {
+    auto o = std::make_shared<RestoreOpts>();
+    auto* sub = app.add_subcommand(
+        "restore",
+        "Replace DB's contents with the statestore backup SRC (stop every process "
+        "using DB first)");
+    AddArgs(sub, &o->args, "DB SRC");
+    sub->add_option("--step-pages", o->step_pages,
+                    "Pages copied per step (default 256; -1 = all in one step)");
+    sub->add_flag("--json", o->json, "Print the result as JSON");
+    sub->footer("Example:\n  statectl restore app.db /backups/app-2026-01-31.db");
+    sub->callback([&registry, o] { registry.action = [o] { return RunRestore(*o); }; });
+  }
+  {
+    auto o = std::make_shared<VerifyOpts>();
+    auto* sub = app.add_subcommand(
+        "verify",
+        "integrity_check, foreign keys, and history/state consistency (exit 4 on a "
+        "problem; read-only)");
+    AddArgs(sub, &o->args, "DB");
+    sub->add_flag("--json", o->json, "One JSON document");
+    sub->footer("Example:\n  statectl verify app.db && echo consistent");
+    sub->callback([&registry, o] { registry.action = [o] { return RunVerify(*o); }; });
+  }
+  {
+    auto o = std::make_shared<MigrateOpts>();
+    auto* sub = app.add_subcommand("migrate",
+                                   "Apply pending schema migrations (or show them with --status)");
+    AddArgs(sub, &o->args, "DB");
+    sub->add_flag("--status", o->status, "Only show applied/library versions and pending ones");
+    sub->add_flag("--json", o->json, "One JSON document");
+    sub->footer("Examples:\n  statectl migrate app.db --status\n  statectl migrate app.db");
+    sub->callback([&registry, o] { registry.action = [o] { return RunMigrate(*o); }; });
+  }
+}
+
+}  // namespace statectl

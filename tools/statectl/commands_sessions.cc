@@ -1,0 +1,171 @@
+// statectl sessions list|show|sweep. Sessions are named by their short id (the first 12 hex
+// digits of the stored SHA-256 id); tokens are never stored, so never printed.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "common.h"
+
+namespace statectl {
+
+namespace {
+
+std::string Micros(std::chrono::microseconds d) {
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  if (s % 86400 == 0 && s > 0) return std::to_string(s / 86400) + "d";
+  if (s % 3600 == 0 && s > 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0 && s > 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+json InfoJson(const statestore::SessionInfo& i, bool expired) {
+  return {
+      {"short_id", i.short_id},
+      {"principal", i.principal},
+      {"created", FormatTime(i.created)},
+      {"last_access", FormatTime(i.last_access)},
+      {"idle_ttl_seconds", std::chrono::duration_cast<std::chrono::seconds>(i.idle_ttl).count()},
+      {"idle_expiry", FormatTime(i.idle_expiry)},
+      {"absolute_expiry", FormatTime(i.absolute_expiry)},
+      {"expires", FormatTime(i.expires)},
+      {"expired", expired}};
+}
+
+struct ListOpts {
+  std::vector<std::string> args;
+  bool all = false;
+  std::string principal;
+  std::size_t limit = 0;
+  bool json = false;
+};
+
+int RunList(const ListOpts& o) {
+  auto p = TakeDb(o.args, 0, 0, "statectl sessions list DB");
+  auto store = OpenRead(p.db);
+  statestore::SessionListOptions lo;
+  lo.include_expired = o.all;
+  lo.principal = o.principal;
+  lo.limit = o.limit;
+  auto sessions = statestore::ListSessions(*store, lo);
+  if (o.json) {
+    json arr = json::array();
+    for (const auto& s : sessions) {
+      json j = InfoJson(s.info, s.expired);
+      j["attributes"] = s.attribute_names;
+      arr.push_back(std::move(j));
+    }
+    PrintJson({{"sessions", arr}});
+    return kExitOk;
+  }
+  Table t({"SHORT_ID", "PRINCIPAL", "CREATED", "LAST_ACCESS", "EXPIRES", "STATE", "ATTRS"});
+  for (const auto& s : sessions) {
+    t.Add({s.info.short_id, s.info.principal.empty() ? "-" : s.info.principal,
+           FormatTime(s.info.created), FormatTime(s.info.last_access), FormatTime(s.info.expires),
+           s.expired ? "expired" : "live", std::to_string(s.attribute_names.size())});
+  }
+  t.Print(std::cout);
+  return kExitOk;
+}
+
+struct ShowOpts {
+  std::vector<std::string> args;
+  bool values = false;
+  bool json = false;
+};
+
+int RunShow(const ShowOpts& o) {
+  auto p = TakeDb(o.args, 1, 1, "statectl sessions show DB SHORT_ID");
+  auto store = OpenRead(p.db);
+  bool expired = false;
+  auto s = statestore::FindSession(*store, p.rest[0], &expired);
+  if (!s) NotFound("no session with short id '" + p.rest[0] + "'");
+  if (o.json) {
+    json j = InfoJson(*s, expired);
+    json attrs = json::object();
+    for (const auto& [name, value] : s->attributes) {
+      attrs[name] = o.values ? ValueJson(value)
+                             : json{{"type", std::string(statestore::ToString(value.type()))}};
+    }
+    j["attributes"] = attrs;
+    PrintJson(j);
+    return kExitOk;
+  }
+  PrintFields({{"short id", s->short_id},
+               {"principal", s->principal.empty() ? "-" : s->principal},
+               {"state", expired ? "expired (not swept yet)" : "live"},
+               {"created", FormatTime(s->created)},
+               {"last access", FormatTime(s->last_access)},
+               {"idle ttl", Micros(s->idle_ttl)},
+               {"idle expiry", FormatTime(s->idle_expiry)},
+               {"absolute expiry", FormatTime(s->absolute_expiry)},
+               {"expires", FormatTime(s->expires)}});
+  std::cout << "\n";
+  Table t(o.values ? std::vector<std::string>{"ATTRIBUTE", "TYPE", "VALUE"}
+                   : std::vector<std::string>{"ATTRIBUTE", "TYPE"});
+  for (const auto& [name, value] : s->attributes) {
+    std::vector<std::string> row{name, std::string(statestore::ToString(value.type()))};
+    if (o.values) row.push_back(Cell(value));
+    t.Add(std::move(row));
+  }
+  t.Print(std::cout);
+  return kExitOk;
+}
+
+struct SweepOpts {
+  std::vector<std::string> args;
+  bool json = false;
+};
+
+int RunSweep(const SweepOpts& o) {
+  auto p = TakeDb(o.args, 0, 0, "statectl sessions sweep DB");
+  auto store = OpenWrite(p.db);
+  std::uint64_t n = store->sessions().sweep();
+  if (o.json) {
+    PrintJson({{"swept", n}});
+  } else {
+    std::cout << "swept " << n << " expired sessions\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterSessionCommands(CLI::App& app, Registry& registry) {
+  auto* sessions = app.add_subcommand("sessions",
+                                      "List, show or sweep sessions (by short id; "
+                                      "tokens are never stored or shown)");
+  sessions->require_subcommand(1);
+  sessions->footer(
+      "Examples:\n  statectl sessions list app.db\n  statectl sessions show app.db "
+      "3fa94c0e12ab\n  statectl sessions sweep app.db");
+  {
+    auto o = std::make_shared<ListOpts>();
+    auto* sub = sessions->add_subcommand("list", "Live sessions, oldest first (read-only)");
+    AddArgs(sub, &o->args, "DB");
+    sub->add_flag("--all", o->all, "Include expired sessions not swept yet");
+    sub->add_option("--principal", o->principal, "Only this principal's sessions");
+    sub->add_option("--limit", o->limit, "At most this many");
+    sub->add_flag("--json", o->json, "One JSON document");
+    sub->footer("Example:\n  statectl sessions list app.db --all --json");
+    sub->callback([&registry, o] { registry.action = [o] { return RunList(*o); }; });
+  }
+  {
+    auto o = std::make_shared<ShowOpts>();
+    auto* sub = sessions->add_subcommand(
+        "show", "One session's metadata and attribute names (exit 3 if unknown; read-only)");
+    AddArgs(sub, &o->args, "DB SHORT_ID");
+    sub->add_flag("--values", o->values, "Also print attribute values");
+    sub->add_flag("--json", o->json, "One JSON document");
+    sub->footer("Example:\n  statectl sessions show app.db 3fa94c0e12ab --values");
+    sub->callback([&registry, o] { registry.action = [o] { return RunShow(*o); }; });
+  }
+  {
+    auto o = std::make_shared<SweepOpts>();
+    auto* sub = sessions->add_subcommand("sweep", "Delete expired sessions now, in small batches");
+    AddArgs(sub, &o->args, "DB");
+    sub->add_flag("--json", o->json, "Print the result as JSON");
+    sub->footer("Example:\n  statectl sessions sweep app.db");
+    sub->callback([&registry, o] { registry.action = [o] { return RunSweep(*o); }; });
+  }
+}
+
+}  // namespace statectl
