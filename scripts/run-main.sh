@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: installs missing Debian packages, builds a Release build in build/release
 # (tools and benchmarks, no tests) and runs the main job: the demos (core and sessions, then
-# config), then the quick benchmark.
+# config), the short durability benchmark, then statectl inspect and history on the demo's file.
 # Output goes to out/ (gitignored).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -24,12 +24,15 @@ rm -f "$WORK_DIR/demo.db" "$WORK_DIR"/demo.db-*
 step demo "$BUILD_DIR/examples/statestore_demo" "$WORK_DIR/demo.db"
 # The config API on the same file: layered settings, an atomic edit, a watch and a revert.
 step config-demo "$BUILD_DIR/examples/statestore_config_demo" "$WORK_DIR/demo.db"
-step bench "$BUILD_DIR/bench/statestore_core_bench" --short --out "$WORK_DIR/bench"
+# The durability benchmark, short mode: commit throughput/latency for 1/4/16/64 writers against
+# raw SQLite, LMDB and RocksDB, point reads, and a SIGKILL crash run; table, CSV and SVG charts in
+# out/bench. It fails if the crash run finds a lost or partial commit.
+step bench "$BUILD_DIR/bench/statestore_durability_bench" --short --out "$WORK_DIR/bench"
 
-# ---- Later steps of the main job go here (keep them after the quick benchmark): ----
-#   statectl inspect / history on $WORK_DIR/demo.db
-#   the longer benchmark
-# ---- end of later steps ----
+# Last: look at the demo's database with statectl (read-only).
+step statectl-inspect "$BUILD_DIR/tools/statectl" inspect "$WORK_DIR/demo.db"
+step statectl-history "$BUILD_DIR/tools/statectl" history "$WORK_DIR/demo.db" --limit 12 \
+  --newest-first
 
 echo
 echo "run-main: OK in $((SECONDS - started)) s: demo database $WORK_DIR/demo.db," \

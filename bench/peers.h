@@ -1,0 +1,48 @@
+// The engines of statestore_durability_bench, each opened on a fresh file or directory at
+// `path` (peers_statestore.cc, peers_sqlite.cc, peers_lmdb.cc, peers_rocksdb.cc).
+#ifndef STATESTORE_BENCH_PEERS_H_
+#define STATESTORE_BENCH_PEERS_H_
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "bench_common.h"
+
+namespace statestore::bench {
+
+// statestore, Durability::kFull (full = true) or kNormal, one Store shared by all threads.
+std::unique_ptr<WriteEngine> MakeStatestoreWriteEngine(const std::filesystem::path& path,
+                                                       bool full);
+// statestore with its read cache (cached = true: default capacity, warm) or with
+// cache_capacity = 0 (every get() reads SQLite). The background writer is the same Store,
+// Durability::kNormal.
+std::unique_ptr<ReadEngine> MakeStatestoreReadEngine(const std::filesystem::path& path,
+                                                     bool cached);
+
+// Raw SQLite on statestore's schema (migrations/0001_initial.sql), WAL, synchronous=FULL or
+// NORMAL, one connection per thread, BEGIN IMMEDIATE, statestore's pragmas and busy policy (a
+// busy handler polling every 100 us up to 5 s, and a retry if BEGIN/COMMIT still reports BUSY).
+// Each transaction does what statestore does for it: old value, upsert, one `changes` row per
+// write, a `commits` row and the head revision in `meta`.
+std::unique_ptr<WriteEngine> MakeSqliteWriteEngine(const std::filesystem::path& path, bool full);
+// Prepared-statement point reads (SELECT from entries) on a connection per thread; the
+// background writer commits with synchronous=NORMAL.
+std::unique_ptr<ReadEngine> MakeSqliteReadEngine(const std::filesystem::path& path);
+
+// LMDB with default (durable) commits; write transactions are serialized by LMDB's writer lock.
+std::unique_ptr<WriteEngine> MakeLmdbWriteEngine(const std::filesystem::path& path);
+// One read transaction per read (renew/get/reset); the background writer uses MDB_NOSYNC.
+std::unique_ptr<ReadEngine> MakeLmdbReadEngine(const std::filesystem::path& path);
+
+// RocksDB, WriteOptions::sync = true or false; a transaction is a Get of the counter and one
+// WriteBatch (value + counter) (each thread owns its counter, so no lock is needed).
+std::unique_ptr<WriteEngine> MakeRocksdbWriteEngine(const std::filesystem::path& path, bool sync);
+
+// "LMDB 0.9.24", "RocksDB 7.8.3".
+std::string LmdbVersion();
+std::string RocksdbVersion();
+
+}  // namespace statestore::bench
+
+#endif  // STATESTORE_BENCH_PEERS_H_
