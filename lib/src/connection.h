@@ -1,8 +1,10 @@
 // Connection — one SQLite connection, used by one thread at a time.
 //
 // Invariants:
-//   1. Opened with SQLITE_OPEN_NOMUTEX: the ConnectionPool hands a Connection to exactly one
-//      thread, so SQLite's per-connection mutex would be pure overhead.
+//   1. Opened with SQLITE_OPEN_NOMUTEX: a Connection is used by one thread at a time — the
+//      ConnectionPool hands each pooled one to exactly one thread, and the GroupCommitter's writer
+//      connection passes from leader to leader under the committer's mutex — so SQLite's
+//      per-connection mutex would be pure overhead.
 //   2. Configured before first use: extended result codes, defensive mode, trusted_schema=OFF,
 //      foreign_keys=ON, mmap_size=0 (an I/O error under mmap is a SIGBUS the process cannot
 //      survive), synchronous per Durability, and one busy handler chosen here (never

@@ -61,6 +61,12 @@ Connection& ConnectionPool::ForThisThread() {
   return *connection;
 }
 
+std::unique_ptr<Connection> ConnectionPool::OpenUnpooled() const {
+  auto connection = std::make_unique<Connection>(config_);
+  connection->VerifyWal();
+  return connection;
+}
+
 void ConnectionPool::ReleaseThread(std::thread::id id) {
   std::unique_ptr<Connection> released;
   {

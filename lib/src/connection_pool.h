@@ -30,6 +30,10 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   // The calling thread's connection, opened on first use. Throws: Error if opening fails.
   Connection& ForThisThread();
 
+  // A connection outside the pool, owned by the caller, configured like the pooled ones (WAL
+  // checked). The GroupCommitter's writer connection. Throws: Error if opening fails.
+  std::unique_ptr<Connection> OpenUnpooled() const;
+
   // Closes the connection of thread `id`, if any. Called from that thread's exit hook.
   void ReleaseThread(std::thread::id id);
 

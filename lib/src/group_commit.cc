@@ -152,7 +152,15 @@ Revision ReadHead(Connection& c) {
 }  // namespace
 
 void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
-  Connection& c = deps_.pool->ForThisThread();
+  if (writer_ == nullptr) {
+    try {
+      writer_ = deps_.pool->OpenUnpooled();
+    } catch (...) {
+      FailGroup(group, std::current_exception());
+      return;
+    }
+  }
+  Connection& c = *writer_;  // invariant 8
   const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
   for (;;) {
     for (Request* r : group) {

@@ -26,6 +26,10 @@
 //   7. Nothing but the group's own work runs between taking a group and handing leadership on:
 //      WAL checkpoints and history retention run on the BackgroundMaintenance thread, never on a
 //      leader while followers wait.
+//   8. Every group runs on one writer connection owned by the committer, whichever thread
+//      leads: leaders take turns under mu_, so it is used by one thread at a time, and its page
+//      cache stays warm (a connection's cache is dropped whenever another connection wrote, so
+//      leading on each leader's own connection re-read the touched B-tree pages every group).
 #ifndef STATESTORE_SRC_GROUP_COMMIT_H_
 #define STATESTORE_SRC_GROUP_COMMIT_H_
 
@@ -112,6 +116,7 @@ class GroupCommitter {
   std::deque<Request*> queue_ GUARDED_BY(mu_);
   std::string poisoned_ GUARDED_BY(mu_);       // non-empty = poisoned
   std::uint64_t commits_since_retention_ = 0;  // leader only (one leader at a time)
+  std::unique_ptr<Connection> writer_;         // leader only; opened by the first group
 };
 
 }  // namespace statestore::internal
