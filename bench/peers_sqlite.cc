@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "core_bench_schema.h"  // kCoreBenchSchemaSql, generated from migrations/0001_initial.sql
+#include "bench_schema.h"  // kBenchSchemaSql, generated from migrations/0001_initial.sql
 #include "peers.h"
 
 namespace statestore::bench {
@@ -85,7 +85,7 @@ class Connection {
   static void CreateSchema(const std::filesystem::path& path) {
     sqlite3* db = OpenDb(path, true);
     try {
-      Exec(db, std::string("BEGIN IMMEDIATE;") + kCoreBenchSchemaSql +
+      Exec(db, std::string("BEGIN IMMEDIATE;") + kBenchSchemaSql +
                    ";INSERT INTO keyspaces (id, name) VALUES (1, 'bench');COMMIT;");
     } catch (...) {
       sqlite3_close_v2(db);

@@ -17,32 +17,9 @@ namespace statestore {
 
 namespace {
 
-Clock::time_point ToTimePoint(std::int64_t us) {
-  using std::chrono::duration_cast;
-  using std::chrono::microseconds;
-  static const std::int64_t kMaxUs =
-      duration_cast<microseconds>(Clock::time_point::max().time_since_epoch()).count();
-  if (us >= kMaxUs) return Clock::time_point::max();
-  if (us <= -kMaxUs) return Clock::time_point::min();
-  return Clock::time_point(duration_cast<Clock::duration>(microseconds(us)));
-}
-
 std::int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
       .count();
-}
-
-SessionInfo MakeInfo(const std::string& id, const internal::SessionRecord& r) {
-  SessionInfo info;
-  info.short_id = internal::ShortSessionId(id);
-  info.principal = r.principal;
-  info.created = ToTimePoint(r.created_us);
-  info.last_access = ToTimePoint(r.last_access_us);
-  info.idle_ttl = std::chrono::microseconds(r.idle_ttl_us);
-  info.idle_expiry = ToTimePoint(r.idle_expiry_us());
-  info.absolute_expiry = ToTimePoint(r.deadline_us);
-  info.expires = ToTimePoint(r.expires_us());
-  return info;
 }
 
 std::string IdOf(const std::string& record_key) {
@@ -67,7 +44,7 @@ std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOption
     if (expired && !options.include_expired) continue;
     if (!options.principal.empty() && r.principal != options.principal) continue;
     SessionAdminInfo info;
-    info.info = MakeInfo(id, r);
+    info.info = internal::ToSessionInfo(id, r);
     info.expired = expired;
     for (const auto& [name, value] : r.attributes) info.attribute_names.push_back(name);
     found.emplace_back(r.created_us, std::move(info));
@@ -105,7 +82,7 @@ std::optional<Session> FindSession(Store& store, std::string_view short_id, bool
       internal::DecodeSessionRecord(entries[0].value, internal::ShortSessionId(id));
   if (expired != nullptr) *expired = !r.LiveAt(NowMicros());
   Session s;
-  static_cast<SessionInfo&>(s) = MakeInfo(id, r);
+  static_cast<SessionInfo&>(s) = internal::ToSessionInfo(id, r);
   s.attributes = std::move(r.attributes);
   return s;
 }

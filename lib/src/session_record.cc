@@ -1,10 +1,12 @@
 #include "session_record.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "session_token.h"
 #include "statestore/error.h"
 #include "validate.h"
 
@@ -194,6 +196,34 @@ void ValidatePrincipal(std::string_view principal, bool allow_empty) {
   if (principal.find('\0') != std::string_view::npos || !IsValidUtf8(principal)) {
     Invalid("principal must be UTF-8 text without NUL");
   }
+}
+
+namespace {
+
+// Saturates instead of overflowing: a record holds "never" as kNoDeadline (INT64_MAX).
+Clock::time_point SaturatingTimePoint(std::int64_t us) {
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  static const std::int64_t kMaxUs =
+      duration_cast<microseconds>(Clock::time_point::max().time_since_epoch()).count();
+  if (us >= kMaxUs) return Clock::time_point::max();
+  if (us <= -kMaxUs) return Clock::time_point::min();
+  return Clock::time_point(duration_cast<Clock::duration>(microseconds(us)));
+}
+
+}  // namespace
+
+SessionInfo ToSessionInfo(const std::string& id, const SessionRecord& r) {
+  SessionInfo info;
+  info.short_id = ShortSessionId(id);
+  info.principal = r.principal;
+  info.created = SaturatingTimePoint(r.created_us);
+  info.last_access = SaturatingTimePoint(r.last_access_us);
+  info.idle_ttl = std::chrono::microseconds(r.idle_ttl_us);
+  info.idle_expiry = SaturatingTimePoint(r.idle_expiry_us());
+  info.absolute_expiry = SaturatingTimePoint(r.deadline_us);
+  info.expires = SaturatingTimePoint(r.expires_us());
+  return info;
 }
 
 }  // namespace statestore::internal

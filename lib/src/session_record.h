@@ -52,6 +52,9 @@ Value EncodeSessionRecord(const SessionRecord& record, std::string_view short_id
 // kSchemaTooNew for a newer record version.
 SessionRecord DecodeSessionRecord(const Value& value, std::string_view short_id);
 
+// The public view of a stored record; `id` is the stored id (hash of the token).
+SessionInfo ToSessionInfo(const std::string& id, const SessionRecord& record);
+
 // Throw Error(kInvalidArgument) naming what is wrong; never echo a token.
 void ValidateAttributeName(std::string_view name);
 void ValidateAttributeValue(std::string_view name, const Value& value);

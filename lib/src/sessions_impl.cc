@@ -37,36 +37,13 @@ void RequireWellFormed(std::string_view token, const char* what) {
   }
 }
 
-Clock::time_point ToTimePoint(std::int64_t us) {
-  using std::chrono::duration_cast;
-  using std::chrono::microseconds;
-  static const std::int64_t kMaxUs =
-      duration_cast<microseconds>(Clock::time_point::max().time_since_epoch()).count();
-  if (us >= kMaxUs) return Clock::time_point::max();
-  if (us <= -kMaxUs) return Clock::time_point::min();
-  return Clock::time_point(duration_cast<Clock::duration>(microseconds(us)));
-}
-
 std::string PrincipalDigest(std::string_view principal) {
   return Sha256Hex(principal, keys::kPrincipalDigestChars);
 }
 
-SessionInfo MakeInfo(const std::string& id, const SessionRecord& r) {
-  SessionInfo info;
-  info.short_id = ShortSessionId(id);
-  info.principal = r.principal;
-  info.created = ToTimePoint(r.created_us);
-  info.last_access = ToTimePoint(r.last_access_us);
-  info.idle_ttl = std::chrono::microseconds(r.idle_ttl_us);
-  info.idle_expiry = ToTimePoint(r.idle_expiry_us());
-  info.absolute_expiry = ToTimePoint(r.deadline_us);
-  info.expires = ToTimePoint(r.expires_us());
-  return info;
-}
-
 Session MakeSession(const std::string& id, SessionRecord r) {
   Session s;
-  static_cast<SessionInfo&>(s) = MakeInfo(id, r);
+  static_cast<SessionInfo&>(s) = ToSessionInfo(id, r);
   s.attributes = std::move(r.attributes);
   return s;
 }
@@ -506,7 +483,7 @@ std::vector<SessionInfo> SessionsImpl::list(std::string_view principal) {
     for (const Entry& e : tx.list(kKeyspace, prefix)) {
       const std::string id = e.key.substr(prefix.size());
       auto r = Load(tx, id);
-      if (r && r->principal == principal && r->LiveAt(now)) out.push_back(MakeInfo(id, *r));
+      if (r && r->principal == principal && r->LiveAt(now)) out.push_back(ToSessionInfo(id, *r));
     }
   });
   std::sort(out.begin(), out.end(), [](const SessionInfo& a, const SessionInfo& b) {
