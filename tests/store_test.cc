@@ -274,8 +274,10 @@ TEST_F(StoreTest, WalIsCheckpointedPastThreshold) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_GE(store->stats().checkpoints, 1u);
-  // 60 x 64 KiB were written (and history doubles it); the WAL stays near the threshold.
-  EXPECT_LT(test::FileSize(db_ + "-wal"), 2u * 1024 * 1024);
+  // 60 puts of 64 KiB wrote ~11.5 MB of WAL frames (the value, and its old and new value in
+  // history). Checkpoints run in the background, so the file may pass its 256 KiB bound by what
+  // is written during one checkpoint, but it must not keep everything.
+  EXPECT_LT(test::FileSize(db_ + "-wal"), 4u * 1024 * 1024);
   EXPECT_EQ(store->get("app", "k4"), std::optional<Value>(Value(chunk)));
 }
 

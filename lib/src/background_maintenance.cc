@@ -41,6 +41,7 @@ BackgroundMaintenance::~BackgroundMaintenance() { Stop(); }
 
 void BackgroundMaintenance::Start(const Dependencies& deps) {
   deps_ = deps;
+  next_checkpoint_at_.store(deps_.checkpoint_frames, std::memory_order_relaxed);
   try {
     thread_ = std::thread([this] { Run(); });
   } catch (const std::system_error& e) {
@@ -62,7 +63,14 @@ void BackgroundMaintenance::Stop() {
 
 void BackgroundMaintenance::OnWalCommit(int wal_frames) {
   if (!started_.load(std::memory_order_acquire)) return;  // deps_ is written before started_
-  if (wal_frames >= deps_.checkpoint_frames) Wake(checkpoint_due_);
+  last_wal_frames_.store(wal_frames, std::memory_order_relaxed);
+  int due = next_checkpoint_at_.load(std::memory_order_relaxed);
+  if (wal_frames < deps_.checkpoint_frames && due != deps_.checkpoint_frames) {
+    // The WAL started over: count from its beginning again.
+    next_checkpoint_at_.store(deps_.checkpoint_frames, std::memory_order_relaxed);
+    return;
+  }
+  if (wal_frames >= due) Wake(checkpoint_due_);
 }
 
 void BackgroundMaintenance::RequestRetention() { Wake(retention_due_); }
@@ -103,15 +111,21 @@ void BackgroundMaintenance::Checkpoint() {
                       sqlite3_errstr(rc));
       return;
     }
-    // Invariant 1. The PASSIVE pass copied the bulk without blocking anyone, but only a writer
-    // that starts while every frame is copied can rewind the WAL to its start, and a steady
-    // stream of group commits never leaves such a moment: the WAL would grow without bound. So
-    // when it is clearly behind, a RESTART copies the few frames appended meanwhile (writers
-    // wait for that tail only) and makes the next writer rewind.
-    const bool behind =
-        log_frames >= 2 * deps_.checkpoint_frames ||
-        (deps_.wal_restart_bytes > 0 && FileSize(deps_.wal_path) > deps_.wal_restart_bytes);
-    if (!behind) return;
+    // Invariant 1: not due again before another checkpoint's worth of frames is appended.
+    if (log_frames < 0) {  // could not run (another process's checkpoint holds the lock)
+      next_checkpoint_at_.store(
+          last_wal_frames_.load(std::memory_order_relaxed) + deps_.checkpoint_frames,
+          std::memory_order_relaxed);
+      return;
+    }
+    next_checkpoint_at_.store(log_frames + deps_.checkpoint_frames, std::memory_order_relaxed);
+    // If every frame is copied and nobody appended since, the next writer starts the WAL over by
+    // itself. Otherwise only a RESTART (or a pause in the writes) gets it there.
+    const bool caught_up = checkpointed == log_frames &&
+                           last_wal_frames_.load(std::memory_order_relaxed) <= log_frames;
+    const bool too_big =
+        deps_.wal_restart_bytes > 0 && FileSize(deps_.wal_path) > deps_.wal_restart_bytes;
+    if (caught_up && !too_big) return;
     // Between two groups, so this process's writers do not take the write lock from under it.
     deps_.committer->RunBetweenGroups([&] {
       const std::chrono::milliseconds saved = c.busy_timeout();

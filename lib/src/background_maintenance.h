@@ -9,13 +9,16 @@
 // the checkpoints on its own connection. History retention moves here for the same reason.
 //
 // Invariants:
-//   1. The bulk of every checkpoint is PASSIVE: it takes neither the write lock nor waits for
-//      readers, so no writer waits for it. Only when the WAL is clearly behind (twice the
-//      checkpoint size, or the -wal file past Options::wal_checkpoint_bytes) does a RESTART
-//      follow. It runs between two groups (GroupCommitter::RunBetweenGroups; SQLite's locks are
-//      not fair, so it would otherwise lose every race for the write lock to a steady stream of
-//      groups): writers wait while it copies the frames appended during the PASSIVE pass and
-//      waits for readers, at most kRestartBusyBudget for the latter.
+//   1. A checkpoint is due once checkpoint_frames new frames were appended since the last one
+//      (or since the WAL started over) — never again merely because the WAL is still long: a
+//      PASSIVE pass per commit would fsync the database file after every commit. Its bulk is
+//      PASSIVE: it takes neither the write lock nor waits for readers, so no writer waits for
+//      it. If writers appended meanwhile, they cannot start the WAL over by themselves (only a
+//      writer that finds every frame copied does), so a RESTART follows. It runs between two
+//      groups (GroupCommitter::RunBetweenGroups; SQLite's locks are not fair, so it would
+//      otherwise lose every race for the write lock to a steady stream of groups): writers wait
+//      while it copies the frames appended during the PASSIVE pass and waits for readers, at
+//      most kRestartBusyBudget for the latter.
 //   2. A checkpoint never affects an acknowledged commit: it copies frames that are already
 //      durable in the WAL; if it fails, the frames stay in the WAL and the next one retries.
 //   3. Retention batches go through the GroupCommitter as ordinary requests: they join a group
@@ -90,6 +93,10 @@ class BackgroundMaintenance final : public WalCommitObserver {
   Dependencies deps_{};
   std::atomic<bool> started_{false};
   std::atomic<bool> checkpoint_due_{false};
+  // Invariant 1: the WAL size (frames) at which the next checkpoint is due, and the size after
+  // the newest commit this process saw.
+  std::atomic<int> next_checkpoint_at_{0};
+  std::atomic<int> last_wal_frames_{0};
   std::atomic<bool> retention_due_{false};
   Mutex mu_;
   std::condition_variable cv_;
