@@ -87,6 +87,26 @@ double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d
 
 void SleepSeconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
+struct Interval {
+  SteadyClock::time_point start, end;
+};
+
+// The workers' shared timeline: once all `threads` are ready they start (`go`), warm up for
+// warm_s (phase 0), are measured for measure_s (phase 1) and stop (phase 2; a worker that failed
+// may have set it already). Returns the measured interval.
+Interval RunPhases(const std::atomic<int>& ready, int threads, std::atomic<bool>& go,
+                   std::atomic<int>& phase, double warm_s, double measure_s) {
+  while (ready.load() < threads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  go = true;
+  SleepSeconds(warm_s);
+  int expected = 0;
+  phase.compare_exchange_strong(expected, 1);
+  const auto start = SteadyClock::now();
+  SleepSeconds(measure_s);
+  phase = 2;
+  return {start, SteadyClock::now()};
+}
+
 std::string LoadAverage() {
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) != 3) return "?";
@@ -148,15 +168,7 @@ WriteResult RunWriters(WriteEngine& engine, int threads, double warm_s, double m
       commit = nullptr;  // close per-thread handles on this thread
     });
   }
-  while (ready.load() < threads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  go = true;
-  SleepSeconds(warm_s);
-  int expected = 0;
-  phase.compare_exchange_strong(expected, 1);
-  const auto start = SteadyClock::now();
-  SleepSeconds(measure_s);
-  phase = 2;
-  const auto end = SteadyClock::now();
+  const auto [start, end] = RunPhases(ready, threads, go, phase, warm_s, measure_s);
   for (std::thread& w : workers) w.join();
 
   WriteResult r;
@@ -257,15 +269,7 @@ ReadResult RunReaders(ReadEngine& engine, int threads, bool with_writer, double 
       }
     });
   }
-  while (ready.load() < threads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  go = true;
-  SleepSeconds(warm_s);
-  int expected = 0;
-  phase.compare_exchange_strong(expected, 1);
-  const auto start = SteadyClock::now();
-  SleepSeconds(measure_s);
-  phase = 2;
-  const auto end = SteadyClock::now();
+  const auto [start, end] = RunPhases(ready, threads, go, phase, warm_s, measure_s);
   for (std::thread& w : workers) w.join();
   if (writer.joinable()) writer.join();
 

@@ -184,7 +184,7 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
 
   auto src = OpenAdminConnection(source);
   AdminTransaction pin(*src);
-  if (QueryAdminInt(*src, "PRAGMA user_version") < 1) {
+  if (src->QueryInt("PRAGMA user_version") < 1) {
     throw Error(ErrorCode::kCorruption,
                 source + ": empty database, not a statestore backup; nothing was changed");
   }

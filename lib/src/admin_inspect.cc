@@ -47,14 +47,6 @@ void AdminTransaction::Commit() {
   if (c_.InTransaction()) c_.Exec("COMMIT");
 }
 
-std::int64_t QueryAdminInt(Connection& c, const char* sql) {
-  return CallSqlite(sql, [&] {
-    StatementUse q(c, sql);
-    if (!q->executeStep() || q->isColumnNull(0)) return std::int64_t{0};
-    return static_cast<std::int64_t>(q->getColumn(0).getInt64());
-  });
-}
-
 std::uint64_t FileBytes(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
@@ -113,14 +105,13 @@ InspectReport Inspect(Store& store, bool check_integrity) {
   auto c = OpenAdminConnection(r.path);
   {
     AdminTransaction tx(*c);
-    r.schema_version = static_cast<int>(QueryAdminInt(*c, "PRAGMA user_version"));
-    r.page_size = static_cast<std::uint64_t>(QueryAdminInt(*c, "PRAGMA page_size"));
-    r.page_count = static_cast<std::uint64_t>(QueryAdminInt(*c, "PRAGMA page_count"));
-    r.freelist_count = static_cast<std::uint64_t>(QueryAdminInt(*c, "PRAGMA freelist_count"));
+    r.schema_version = static_cast<int>(c->QueryInt("PRAGMA user_version"));
+    r.page_size = static_cast<std::uint64_t>(c->QueryInt("PRAGMA page_size"));
+    r.page_count = static_cast<std::uint64_t>(c->QueryInt("PRAGMA page_count"));
+    r.freelist_count = static_cast<std::uint64_t>(c->QueryInt("PRAGMA freelist_count"));
     r.keyspaces = ReadKeyspaces(*c);
     r.history = ReadHistoryBounds(*c);
-    r.commits_retained =
-        static_cast<std::uint64_t>(QueryAdminInt(*c, "SELECT count(*) FROM commits"));
+    r.commits_retained = static_cast<std::uint64_t>(c->QueryInt("SELECT count(*) FROM commits"));
     if (std::int64_t ks = SessionsKeyspaceId(*c); ks != 0) {
       const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())

@@ -30,9 +30,6 @@ class AdminTransaction {
   bool open_ = true;
 };
 
-// One integer from a constant SQL statement (0 if no row or NULL).
-std::int64_t QueryAdminInt(Connection& c, const char* sql);
-
 // Size of a file in bytes, 0 if it does not exist.
 std::uint64_t FileBytes(const std::string& path);
 

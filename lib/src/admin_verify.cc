@@ -158,7 +158,7 @@ class Verifier {
 
   void CheckChains(const HistoryBounds& b) {
     const std::uint64_t total =
-        static_cast<std::uint64_t>(QueryAdminInt(c_, "SELECT count(*) FROM changes"));
+        static_cast<std::uint64_t>(c_.QueryInt("SELECT count(*) FROM changes"));
     CallSqlite("cannot read history", [&] {
       StatementUse q(c_,
                      "SELECT x.revision, x.keyspace_id, k.name, x.key, x.old_type, x.old_value, "

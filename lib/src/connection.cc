@@ -126,6 +126,14 @@ void Connection::Run(const char* constant_sql) {
   });
 }
 
+std::int64_t Connection::QueryInt(const char* constant_sql, const char* what) {
+  return CallSqlite(what != nullptr ? what : constant_sql, [&] {
+    StatementUse q(*this, constant_sql);
+    if (!q->executeStep() || q->isColumnNull(0)) return std::int64_t{0};
+    return static_cast<std::int64_t>(q->getColumn(0).getInt64());
+  });
+}
+
 SQLite::Statement& Connection::Prepare(const char* sql) {
   auto it = statements_.find(sql);
   if (it != statements_.end()) return *it->second;

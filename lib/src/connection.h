@@ -82,6 +82,10 @@ class Connection {
   // prepared-statement cache: no parse per call on the commit path.
   void Run(const char* constant_sql);
 
+  // The first column of the first row of `constant_sql` (a PRAGMA or count), or 0 when there is
+  // no row or it is NULL. Errors are reported as "`what`: ..." (default: the SQL). Throws: Error.
+  std::int64_t QueryInt(const char* constant_sql, const char* what = nullptr);
+
   // Returns the cached prepared statement for `sql` (a string constant), preparing it once.
   SQLite::Statement& Prepare(const char* sql);
 

@@ -85,14 +85,6 @@ std::string PrepareDatabasePath(const std::string& path, const Options& options)
 
 namespace {
 
-std::int64_t QueryInt(Connection& c, const char* sql) {
-  return CallSqlite((std::string("cannot read database header (") + sql + ")").c_str(), [&] {
-    StatementUse q(c, sql);
-    if (!q->executeStep()) return std::int64_t{0};
-    return static_cast<std::int64_t>(q->getColumn(0).getInt64());
-  });
-}
-
 struct FileIdentity {
   std::int64_t application_id = 0;
   std::int64_t user_version = 0;
@@ -103,9 +95,10 @@ FileIdentity ReadIdentity(Connection& c) {
   FileIdentity id;
   // The first read parses the header and page 1: a non-SQLite or truncated file fails here with
   // SQLITE_NOTADB / SQLITE_CORRUPT, before anything was written (invariant 1).
-  id.schema_objects = QueryInt(c, "SELECT count(*) FROM sqlite_schema");
-  id.application_id = QueryInt(c, "PRAGMA application_id");
-  id.user_version = QueryInt(c, "PRAGMA user_version");
+  id.schema_objects =
+      c.QueryInt("SELECT count(*) FROM sqlite_schema", "cannot read the database header");
+  id.application_id = c.QueryInt("PRAGMA application_id", "cannot read the database header");
+  id.user_version = c.QueryInt("PRAGMA user_version", "cannot read the database header");
   return id;
 }
 

@@ -221,17 +221,23 @@ void StoreImpl::read(const Body& body) {
   });
 }
 
-std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string_view key) {
+template <typename Out>
+bool StoreImpl::CacheHit(std::string_view keyspace, std::string_view key, Out* out) {
   RefuseInsideBody("get");
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   counters_.reads.Add();
-  CachedEntry cached;
-  if (cache_.Lookup(keyspace, key, &cached)) {
+  if (cache_.Lookup(keyspace, key, out)) {
     counters_.cache_hits.Add();
-    return cached;
+    return true;
   }
   counters_.cache_misses.Add();
+  return false;
+}
+
+std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string_view key) {
+  CachedEntry cached;
+  if (CacheHit(keyspace, key, &cached)) return cached;
   return ReadThrough(keyspace, key);
 }
 
@@ -275,17 +281,9 @@ CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view k
 }
 
 std::optional<Value> StoreImpl::get(std::string_view keyspace, std::string_view key) {
-  RefuseInsideBody("get");
-  ValidateKeyspace(keyspace);
-  ValidateKey(key);
-  counters_.reads.Add();
   // The hot path: a hit copies the value only, never the entry's key.
   std::optional<Value> value;
-  if (cache_.Lookup(keyspace, key, &value)) {
-    counters_.cache_hits.Add();
-    return value;
-  }
-  counters_.cache_misses.Add();
+  if (CacheHit(keyspace, key, &value)) return value;
   CachedEntry entry = ReadThrough(keyspace, key);
   if (!entry) return std::nullopt;
   return std::move(entry->value);

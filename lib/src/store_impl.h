@@ -54,6 +54,9 @@ class StoreImpl final : public Store {
   // Runs `fn(connection)` inside a read transaction on this thread's connection.
   template <typename F>
   auto InReadTransaction(const char* what, F&& fn) -> decltype(fn(std::declval<Connection&>()));
+  // The common start of get/get_entry: checks, counts, and answers from the cache if it can.
+  template <typename Out>
+  bool CacheHit(std::string_view keyspace, std::string_view key, Out* out);
   // A cache miss: reads the entry from SQLite and fills the cache.
   CachedEntry ReadThrough(std::string_view keyspace, std::string_view key);
   Origin MakeOrigin(std::string_view label) const;

@@ -224,28 +224,6 @@ int RunExplain(const ExplainOpts& o) {
   return kExitOk;
 }
 
-struct RevertOpts {
-  std::vector<std::string> args;
-  bool force = false;
-  bool json = false;
-};
-
-int RunRevert(const RevertOpts& o) {
-  auto p = TakeDb(o.args, 1, 1, "statectl config revert DB REV");
-  auto rev = ParseRevision(p.rest[0], "REV");
-  auto store = OpenWrite(p.db);
-  statestore::RevertOptions ro;
-  ro.force = o.force;
-  ro.label = kOriginLabel;
-  auto done = store->config().revert(rev, ro);
-  if (o.json) {
-    PrintJson({{"revision", done}, {"reverted", rev}});
-  } else {
-    std::cout << "revision " << done << " (reverts " << rev << ")\n";
-  }
-  return kExitOk;
-}
-
 }  // namespace
 
 void RegisterConfigCommands(CLI::App& app, Registry& registry) {
@@ -306,15 +284,12 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
     sub->footer("Example:\n  statectl config explain app.db net.http.port --profile production");
     sub->callback([&registry, o] { registry.action = [o] { return RunExplain(*o); }; });
   }
-  {
-    auto o = std::make_shared<RevertOpts>();
-    auto* sub = config->add_subcommand("revert", "Revert a config revision (a new commit)");
-    AddArgs(sub, &o->args, "DB REV");
-    sub->add_flag("--force", o->force, "Revert even over later changes of the same keys");
-    sub->add_flag("--json", o->json, "Print the result as JSON");
-    sub->footer("Example:\n  statectl config revert app.db 42");
-    sub->callback([&registry, o] { registry.action = [o] { return RunRevert(*o); }; });
-  }
+  AddRevertCommand(
+      config, registry, "statectl config revert DB REV [--force]",
+      "Revert a config revision (a new commit)", "statectl config revert app.db 42",
+      [](statestore::Store& store, statestore::Revision rev, const statestore::RevertOptions& ro) {
+        return store.config().revert(rev, ro);
+      });
 }
 
 }  // namespace statectl

@@ -247,30 +247,6 @@ int RunFollow(const FollowOpts& o) {
   return kExitOk;
 }
 
-// ---- revert
-
-struct RevertOpts {
-  std::vector<std::string> args;
-  bool force = false;
-  bool json = false;
-};
-
-int RunRevert(const RevertOpts& o) {
-  auto p = TakeDb(o.args, 1, 1, "statectl revert DB REV [--force]");
-  Revision rev = ParseRevision(p.rest[0], "REV");
-  auto store = OpenWrite(p.db);
-  statestore::RevertOptions ro;
-  ro.force = o.force;
-  ro.label = kOriginLabel;
-  Revision done = store->revert(rev, ro);
-  if (o.json) {
-    PrintJson({{"revision", done}, {"reverted", rev}});
-  } else {
-    std::cout << "revision " << done << " (reverts " << rev << ")\n";
-  }
-  return kExitOk;
-}
-
 // ---- compact-history
 
 struct CompactOpts {
@@ -368,18 +344,12 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     sub->footer("Examples:\n  statectl follow app.db\n  statectl follow app.db --from 1 --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunFollow(*o); }; });
   }
-  {
-    auto o = std::make_shared<RevertOpts>();
-    auto* sub = app.add_subcommand(
-        "revert",
-        "Write back the values REV overwrote, as a new transaction (refused if a later "
-        "transaction changed the same keys, unless --force)");
-    AddArgs(sub, &o->args, "DB REV");
-    sub->add_flag("--force", o->force, "Revert even over later changes");
-    sub->add_flag("--json", o->json, "Print the result as JSON");
-    sub->footer("Example:\n  statectl revert app.db 42");
-    sub->callback([&registry, o] { registry.action = [o] { return RunRevert(*o); }; });
-  }
+  AddRevertCommand(&app, registry, "statectl revert DB REV [--force]",
+                   "Write back the values REV overwrote, as a new transaction (refused if a later "
+                   "transaction changed the same keys, unless --force)",
+                   "statectl revert app.db 42",
+                   [](statestore::Store& store, statestore::Revision rev,
+                      const statestore::RevertOptions& ro) { return store.revert(rev, ro); });
   {
     auto o = std::make_shared<CompactOpts>();
     auto* sub = app.add_subcommand("compact-history",

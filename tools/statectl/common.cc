@@ -480,4 +480,36 @@ statestore::ProgressCallback Progress::Callback() {
   return [this](std::uint64_t done, std::uint64_t total) { Update(done, total); };
 }
 
+void AddRevertCommand(CLI::App* parent, Registry& registry, const std::string& usage,
+                      const std::string& description, const std::string& example, RevertFn revert) {
+  struct Opts {
+    std::vector<std::string> args;
+    bool force = false;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = parent->add_subcommand("revert", description);
+  AddArgs(sub, &o->args, "DB REV");
+  sub->add_flag("--force", o->force, "Revert even over later changes of the same keys");
+  sub->add_flag("--json", o->json, "Print the result as JSON");
+  sub->footer("Example:\n  " + example);
+  sub->callback([&registry, o, revert, usage] {
+    registry.action = [o, revert, usage] {
+      auto p = TakeDb(o->args, 1, 1, usage);
+      statestore::Revision rev = ParseRevision(p.rest[0], "REV");
+      auto store = OpenWrite(p.db);
+      statestore::RevertOptions ro;
+      ro.force = o->force;
+      ro.label = kOriginLabel;
+      statestore::Revision done = revert(*store, rev, ro);
+      if (o->json) {
+        PrintJson({{"revision", done}, {"reverted", rev}});
+      } else {
+        std::cout << "revision " << done << " (reverts " << rev << ")\n";
+      }
+      return kExitOk;
+    };
+  });
+}
+
 }  // namespace statectl

@@ -151,8 +151,15 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry);  // sessions li
 void RegisterConfigCommands(CLI::App& app, Registry& registry);   // config ...
 void RegisterAdminCommands(CLI::App& app, Registry& registry);    // backup restore verify migrate
 
-// Adds the positional "args" and the --json flag used by almost every subcommand.
+// Adds the positional "args" (DB first) that every subcommand takes.
 void AddArgs(CLI::App* sub, std::vector<std::string>* args, const std::string& description);
+
+// Adds a `revert DB REV [--force] [--json]` subcommand under `parent`; `revert` does the library
+// call (Store::revert or Config::revert). The commit is labelled kOriginLabel.
+using RevertFn = std::function<statestore::Revision(statestore::Store&, statestore::Revision,
+                                                    const statestore::RevertOptions&)>;
+void AddRevertCommand(CLI::App* parent, Registry& registry, const std::string& usage,
+                      const std::string& description, const std::string& example, RevertFn revert);
 
 }  // namespace statectl
 
