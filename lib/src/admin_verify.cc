@@ -6,8 +6,10 @@
 //   2. the key's last new value is its current value (absent if the last change erased it), and
 //      its version is the revision of that last change;
 //   3. a key whose version is newer than the compacted revision has history.
-// In redacted keyspaces history holds SHA-256 digests (ValueDigest); a plain value is compared
-// with a digest by hashing it. Values are compared exactly (doubles bit for bit).
+// In redacted keyspaces history holds keyed digests (Store::value_digest); a plain value is
+// compared with a digest by hashing it, which needs the redaction key: without it (a read-only
+// Store without the key file) such a comparison is counted as not verifiable, not as a problem.
+// Values are compared exactly (doubles bit for bit).
 #include <cstring>
 #include <optional>
 #include <string>
@@ -45,14 +47,19 @@ bool SameValue(const Value& a, const Value& b) {
   return a == b;
 }
 
-bool SameSlot(const Slot& a, const Slot& b) {
+// `unverifiable` counts plain-vs-digest comparisons made without a key (assumed equal).
+bool SameSlot(const Slot& a, const Slot& b, const Store& store, VerifyReport& report) {
   if (a.present != b.present) return false;
   if (!a.present) return true;
   if (a.type != b.type) return false;
   if (a.digest == b.digest) return SameValue(a.value, b.value);
   const Slot& plain = a.digest ? b : a;
   const Slot& hashed = a.digest ? a : b;
-  return Value(ValueDigest(plain.value)) == hashed.value;
+  if (!store.has_redaction_key()) {
+    ++report.unverifiable;
+    return true;
+  }
+  return Value(store.value_digest(plain.value)) == hashed.value;
 }
 
 std::string Show(const Slot& s) {
@@ -86,8 +93,9 @@ Slot ReadSlot(const SQLite::Statement& q, int type_col, int value_col, bool reda
 
 class Verifier {
  public:
-  Verifier(Connection& c, VerifyReport& report, const ProgressCallback& progress)
-      : c_(c), report_(report), progress_(progress) {}
+  Verifier(Connection& c, const Store& store, VerifyReport& report,
+           const ProgressCallback& progress)
+      : c_(c), store_(store), report_(report), progress_(progress) {}
 
   void Problem(Revision rev, std::string ks, std::string key, std::string message) {
     if (report_.problems.size() >= kMaxProblems) return;
@@ -198,7 +206,7 @@ class Verifier {
           last_rev = rev;
           continue;
         }
-        if (last_valid && !SameSlot(last_new, old_slot)) {
+        if (last_valid && !SameSlot(last_new, old_slot, store_, report_)) {
           Problem(rev, ks, key,
                   "revision " + std::to_string(rev) + ": old value " + Show(old_slot) + " of " +
                       ks + "/" + key + " does not match the new value " + Show(last_new) +
@@ -253,7 +261,7 @@ class Verifier {
       }
       version = static_cast<Revision>(q->getColumn(2).getInt64());
     }
-    if (!SameSlot(last_new, current)) {
+    if (!SameSlot(last_new, current, store_, report_)) {
       Problem(last_rev, ks, key,
               "revision " + std::to_string(last_rev) + " left " + ks + "/" + key + " = " +
                   Show(last_new) + " but the current value is " + Show(current));
@@ -265,6 +273,7 @@ class Verifier {
   }
 
   Connection& c_;
+  const Store& store_;
   VerifyReport& report_;
   const ProgressCallback& progress_;
 };
@@ -277,12 +286,16 @@ VerifyReport Verify(Store& store, const ProgressCallback& progress) {
   VerifyReport report;
   auto c = OpenAdminConnection(store.path());
   AdminTransaction tx(*c);
-  Verifier v(*c, report, progress);
+  Verifier v(*c, store, report, progress);
   v.CheckIntegrity();
   HistoryBounds b = ReadHistoryBounds(*c);
   v.CheckCommits(b);
   v.CheckChains(b);
   tx.Commit();
+  if (report.unverifiable > 0) {
+    report.note = std::to_string(report.unverifiable) +
+                  " redacted value(s) not verifiable without the redaction key";
+  }
   return report;
 }
 

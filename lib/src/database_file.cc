@@ -14,6 +14,7 @@
 #include <iterator>
 #include <thread>
 
+#include "migration_steps.h"
 #include "migrations.h"
 #include "statestore/error.h"
 #include "statestore/version.h"
@@ -188,7 +189,7 @@ void SwitchToWal(Connection& c, const Options& options) {
   }
 }
 
-void Migrate(Connection& c, const std::string& path) {
+void Migrate(Connection& c, const std::string& path, MigrationContext& context) {
   c.Exec("BEGIN IMMEDIATE");
   try {
     FileIdentity id = ReadIdentity(c);  // again, under the write lock (invariant 2)
@@ -197,6 +198,7 @@ void Migrate(Connection& c, const std::string& path) {
       const Migration& m = kMigrations[i];
       CallSqlite(("migration " + std::to_string(m.number) + " (" + m.name + ") failed").c_str(),
                  [&] { c.Exec(m.sql); });
+      RunMigrationStep(m.number, c, context);
       // PRAGMA takes no bound parameters; the number comes from the embedded table.
       c.Exec(("PRAGMA user_version = " + std::to_string(m.number)).c_str());
     }
@@ -225,7 +227,7 @@ int CheckFileIdentity(Connection& c) {
   return static_cast<int>(id.user_version);
 }
 
-void CheckAndMigrate(Connection& c, const Options& options) {
+RedactionKey CheckAndMigrate(Connection& c, const Options& options) {
   FileIdentity id = ReadIdentity(c);
   RefuseUnlessOurs(id, c.path());
   RefuseHostileSchema(c, id);
@@ -237,12 +239,20 @@ void CheckAndMigrate(Connection& c, const Options& options) {
                       " needs migrating to " + std::to_string(SchemaVersion()) +
                       "; open it once read-write (or run `statectl migrate`)");
     }
-    return;
+    return ResolveForOpen(c, options);
   }
+  // A file whose digests are keyed is refused without its key before anything is written
+  // (redaction_key.h invariant 2).
+  RedactionKey key;
+  if (id.user_version >= kKeyedDigestsSchemaVersion) key = ResolveForOpen(c, options);
   SwitchToWal(c, options);
   if (id.user_version < SchemaVersion() || id.application_id != kApplicationId) {
-    Migrate(c, c.path());
+    MigrationContext context{options, &key};
+    Migrate(c, c.path(), context);
   }
+  // Another process may have migrated the file while we waited for the lock.
+  if (!key.available()) key = ResolveForOpen(c, options);
+  return key;
 }
 
 }  // namespace statestore::internal

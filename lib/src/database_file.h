@@ -22,6 +22,7 @@
 #include <string>
 
 #include "connection.h"
+#include "redaction_key.h"
 #include "statestore/options.h"
 
 namespace statestore::internal {
@@ -35,8 +36,10 @@ inline constexpr int kApplicationId = 0x53545354;
 std::string PrepareDatabasePath(const std::string& path, const Options& options);
 
 // Runs the checks of invariant 1 on a fresh connection, switches to WAL and migrates
-// (invariant 2); in read-only mode only checks. Throws: Error (kCorruption, kSchemaTooNew, ...).
-void CheckAndMigrate(Connection& connection, const Options& options);
+// (invariant 2); in read-only mode only checks. Returns the redaction key for the file
+// (redaction_key.h; unavailable only when read-only). Throws: Error (kCorruption,
+// kSchemaTooNew, kInvalidArgument for a missing or different redaction key, ...).
+RedactionKey CheckAndMigrate(Connection& connection, const Options& options);
 
 // Only the checks of invariants 1, 3 and 4 (no WAL check, no schema-version floor); writes
 // nothing. Returns the schema version (PRAGMA user_version; 0 for an empty file). For tools that

@@ -46,6 +46,7 @@
 #include "keyspace_directory.h"
 #include "mutex.h"
 #include "read_cache.h"
+#include "redaction_key.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
 #include "statestore/transaction.h"
@@ -74,6 +75,7 @@ class GroupCommitter {
     spdlog::logger* log;
     std::string wal_path;
     BackgroundMaintenance* maintenance;  // null for a read-only Store
+    const RedactionKey* redaction_key;   // digests of redacted history; outlives the committer
   };
 
   static constexpr std::size_t kMaxGroup = 64;

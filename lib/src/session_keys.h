@@ -6,7 +6,8 @@
 //                            absolute deadline and all attributes, one Value(Bytes) in CBOR
 //                            (session_record.h)
 //   x/<16 hex µs>/<id>       expiry index; value: the principal digest (string) or null
-//   p/<32 hex>/<id>          principal index (the hex is a digest of the principal); value null
+//   p/<32 hex>/<id>          principal index (the hex is a keyed digest of the principal,
+//                            RedactionKey::PrincipalDigest); value null
 //   count                    int: number of s/ records (live or expired-unswept)
 //
 // Why one record per session, not one key per attribute plus a meta key (the first sketch):
@@ -23,8 +24,9 @@
 //
 // Why the principal index holds a digest, not the principal: history records keys in clear even
 // for a redacted keyspace, and user ids or e-mail addresses should not appear in it; a digest
-// also needs no escaping ('/' in a principal). 128 bits of SHA-256 cannot collide in practice,
-// and list()/destroy_all() still compare the principal stored in the record.
+// also needs no escaping ('/' in a principal). The digest is keyed (redaction_key.h), so a copied
+// file does not confirm a guessed user name. 128 bits cannot collide in practice, and
+// list()/destroy_all() still compare the principal stored in the record.
 //
 // Invariants (every write path in sessions_impl.cc keeps them, inside one transaction):
 //   1. x/<e>/<id> exists iff s/<id> exists and the record's expiry (min(idle expiry, deadline))

@@ -37,8 +37,9 @@ void RequireWellFormed(std::string_view token, const char* what) {
   }
 }
 
-std::string PrincipalDigest(std::string_view principal) {
-  return Sha256Hex(principal, keys::kPrincipalDigestChars);
+// Keyed (redaction_key.h), so a copied file does not reveal principals by hashing guesses.
+std::string PrincipalDigest(const RedactionKey& key, std::string_view principal) {
+  return key.PrincipalDigest(principal);
 }
 
 Session MakeSession(const std::string& id, SessionRecord r) {
@@ -56,8 +57,8 @@ std::optional<SessionRecord> Load(Transaction& tx, const std::string& id) {
   return DecodeSessionRecord(*v, ShortSessionId(id));
 }
 
-Value ExpiryIndexValue(const SessionRecord& r) {
-  return r.principal.empty() ? Value() : Value(PrincipalDigest(r.principal));
+Value ExpiryIndexValue(const RedactionKey& key, const SessionRecord& r) {
+  return r.principal.empty() ? Value() : Value(PrincipalDigest(key, r.principal));
 }
 
 void AdjustCount(Transaction& tx, std::int64_t delta) {
@@ -73,30 +74,34 @@ void AdjustCount(Transaction& tx, std::int64_t delta) {
 }
 
 // Writes a new session `id` (no count change).
-void Insert(Transaction& tx, const std::string& id, const SessionRecord& r) {
+void Insert(const RedactionKey& key, Transaction& tx, const std::string& id,
+            const SessionRecord& r) {
   // An existing s/<id> (a 256-bit collision) is a kConflict, never an overwrite.
   tx.put_if_version(kKeyspace, keys::Record(id), EncodeSessionRecord(r, ShortSessionId(id)), 0);
-  tx.put(kKeyspace, keys::Expiry(r.expires_us(), id), ExpiryIndexValue(r));
+  tx.put(kKeyspace, keys::Expiry(r.expires_us(), id), ExpiryIndexValue(key, r));
   if (!r.principal.empty()) {
-    tx.put(kKeyspace, keys::Principal(PrincipalDigest(r.principal), id), Value());
+    tx.put(kKeyspace, keys::Principal(PrincipalDigest(key, r.principal), id), Value());
   }
 }
 
 // Rewrites session `id` from `before` to `after` (same principal).
-void Replace(Transaction& tx, const std::string& id, const SessionRecord& before,
-             const SessionRecord& after) {
+void Replace(const RedactionKey& key, Transaction& tx, const std::string& id,
+             const SessionRecord& before, const SessionRecord& after) {
   tx.put(kKeyspace, keys::Record(id), EncodeSessionRecord(after, ShortSessionId(id)));
   if (before.expires_us() != after.expires_us()) {
     tx.erase(kKeyspace, keys::Expiry(before.expires_us(), id));
-    tx.put(kKeyspace, keys::Expiry(after.expires_us(), id), ExpiryIndexValue(after));
+    tx.put(kKeyspace, keys::Expiry(after.expires_us(), id), ExpiryIndexValue(key, after));
   }
 }
 
 // Deletes session `id` (no count change).
-void Remove(Transaction& tx, const std::string& id, const SessionRecord& r) {
+void Remove(const RedactionKey& key, Transaction& tx, const std::string& id,
+            const SessionRecord& r) {
   tx.erase(kKeyspace, keys::Record(id));
   tx.erase(kKeyspace, keys::Expiry(r.expires_us(), id));
-  if (!r.principal.empty()) tx.erase(kKeyspace, keys::Principal(PrincipalDigest(r.principal), id));
+  if (!r.principal.empty()) {
+    tx.erase(kKeyspace, keys::Principal(PrincipalDigest(key, r.principal), id));
+  }
 }
 
 // Moves the last access to `now_us` (never backwards: clocks of several processes may disagree).
@@ -210,7 +215,7 @@ std::string SessionsImpl::CreateIn(Transaction& tx, const NewSession& session) {
                                                                  : options_.max_lifetime.count();
   r.deadline_us = lifetime > 0 ? SaturatingAdd(now, lifetime) : kNoDeadline;
   r.attributes = session.attributes;
-  Insert(tx, id, r);
+  Insert(*deps_.redaction_key, tx, id, r);
   AdjustCount(tx, +1);
   return token;
 }
@@ -241,7 +246,8 @@ void SessionsImpl::TouchAfterRead(const std::string& id, SessionRecord* record) 
       const std::int64_t now = NowMicros();
       if (!current || !current->LiveAt(now)) return;
       SessionRecord after = *current;
-      if (TouchDue(after, now) && MoveLastAccess(&after, now)) Replace(tx, id, *current, after);
+      if (TouchDue(after, now) && MoveLastAccess(&after, now))
+        Replace(*deps_.redaction_key, tx, id, *current, after);
       result = std::move(after);
     });
     // The session as of the touch: newer than what the read saw.
@@ -327,7 +333,7 @@ bool SessionsImpl::Mutate(std::string_view token, const char* what,
     SessionRecord after = *before;
     if (change) change(after);
     if (force_touch || TouchDue(after, now)) MoveLastAccess(&after, now);
-    if (after != *before) Replace(tx, id, *before, after);
+    if (after != *before) Replace(*deps_.redaction_key, tx, id, *before, after);
   });
   return live;
 }
@@ -388,8 +394,8 @@ std::optional<std::string> SessionsImpl::rotate(std::string_view token) {
     MoveLastAccess(&after, now);
     std::string fresh = NewSessionToken();
     new_id = SessionIdForToken(fresh);
-    Remove(tx, old_id, *before);
-    Insert(tx, new_id, after);  // the count does not change
+    Remove(*deps_.redaction_key, tx, old_id, *before);
+    Insert(*deps_.redaction_key, tx, new_id, after);  // the count does not change
     new_token = std::move(fresh);
   });
   if (new_token) {
@@ -422,7 +428,7 @@ bool SessionsImpl::destroy(std::string_view token) {
       tx.erase(kKeyspace, keys::Record(id));
     } else {
       live = before->LiveAt(NowMicros());
-      Remove(tx, id, *before);
+      Remove(*deps_.redaction_key, tx, id, *before);
     }
     AdjustCount(tx, -1);
   });
@@ -435,7 +441,8 @@ bool SessionsImpl::destroy(std::string_view token) {
 
 std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
   ValidatePrincipal(principal, /*allow_empty=*/false);
-  const std::string prefix = keys::PrincipalPrefix(PrincipalDigest(principal));
+  const std::string prefix =
+      keys::PrincipalPrefix(PrincipalDigest(*deps_.redaction_key, principal));
   const std::size_t batch = options_.sweep_batch;
   std::uint64_t total_live = 0;
   for (;;) {
@@ -458,7 +465,7 @@ std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
         }
         if (r->principal != principal) continue;  // a digest collision: not this principal's
         if (r->LiveAt(now)) ++live;
-        Remove(tx, id, *r);
+        Remove(*deps_.redaction_key, tx, id, *r);
         ++records;
         ++removed;
       }
@@ -475,7 +482,8 @@ std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
 
 std::vector<SessionInfo> SessionsImpl::list(std::string_view principal) {
   ValidatePrincipal(principal, /*allow_empty=*/false);
-  const std::string prefix = keys::PrincipalPrefix(PrincipalDigest(principal));
+  const std::string prefix =
+      keys::PrincipalPrefix(PrincipalDigest(*deps_.redaction_key, principal));
   std::vector<SessionInfo> out;
   deps_.store->read([&](Transaction& tx) {
     out.clear();

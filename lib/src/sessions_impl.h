@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "mutex.h"
+#include "redaction_key.h"
 #include "session_record.h"
 #include "statestore/options.h"
 #include "statestore/session.h"
@@ -57,7 +58,8 @@ class SessionsImpl final : public Sessions {
     Store* store;            // the owning Store; outlives this object
     const Options* options;  // the Store's options in effect
     spdlog::logger* log;
-    StoreCounters* counters;  // sweep_runs
+    StoreCounters* counters;            // sweep_runs
+    const RedactionKey* redaction_key;  // principal digests (session_keys.h); outlives this
   };
 
   explicit SessionsImpl(Dependencies deps);

@@ -86,6 +86,12 @@ void CheckOptions(const Options& options) {
   ValidateLabel(options.origin_label);
   ValidateSessionOptions(options.sessions);
   ValidateConfigOptions(options.config);
+  if (!options.redaction_key.empty() && options.redaction_key.size() != kRedactionKeyBytes) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::redaction_key must be exactly 32 bytes (or empty to use the key file), "
+                "not " +
+                    std::to_string(options.redaction_key.size()));
+  }
 }
 
 void CheckCompatible(const Options& open, const Options& asked, const std::string& path) {
@@ -95,6 +101,10 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
                     (open.read_only ? "true" : "false") + ", durability " +
                     (open.durability == Durability::kFull ? "Full" : "Normal") +
                     "); one process shares one Store per file");
+  }
+  if (!asked.redaction_key.empty() && asked.redaction_key != open.redaction_key) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process with another Options::redaction_key");
   }
   if (open.config.profile != asked.config.profile) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -106,18 +116,20 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
 
 }  // namespace
 
-StoreImpl::StoreImpl(std::string canonical_path, const Options& options)
+StoreImpl::StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key)
     : path_(std::move(canonical_path)),
       options_(WithSessionRedaction(options)),
+      redaction_key_(std::move(redaction_key)),
       log_(options.logger ? options.logger : DefaultLogger()),
       generation_(OpenGeneration(path_, options_, *log_)),
       cache_(options_.cache_capacity, generation_.get(), &counters_),
       pool_(std::make_shared<ConnectionPool>(
           MakeConnectionConfig(path_, options_, &counters_, &maintenance_))),
-      committer_(GroupCommitter::Dependencies{pool_.get(), &keyspaces_, &cache_, &counters_,
-                                              &options_, log_.get(), path_ + "-wal",
-                                              options_.read_only ? nullptr : &maintenance_}),
-      sessions_(SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_}) {
+      committer_(GroupCommitter::Dependencies{
+          pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
+          options_.read_only ? nullptr : &maintenance_, &redaction_key_}),
+      sessions_(
+          SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_, &redaction_key_}) {
   config_ = std::make_unique<ConfigImpl>(
       *this, options_.config,
       [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }, log_.get());
@@ -145,6 +157,10 @@ StoreImpl::~StoreImpl() {
   internal::MutexLock lock(&registry.mu);
   auto it = registry.open.find(path_);
   if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
+}
+
+Bytes StoreImpl::value_digest(const Value& value) const {
+  return redaction_key_.ValueDigest(value);
 }
 
 Origin StoreImpl::MakeOrigin(std::string_view label) const {
@@ -370,6 +386,7 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
       return existing;
     }
   }
+  internal::RedactionKey key;
   {
     internal::ConnectionConfig config;
     config.path = canonical;
@@ -377,9 +394,9 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
     config.durability = options.durability;
     config.busy_timeout = options.busy_timeout;
     internal::Connection bootstrap(config);
-    internal::CheckAndMigrate(bootstrap, options);
+    key = internal::CheckAndMigrate(bootstrap, options);
   }
-  auto store = std::make_shared<internal::StoreImpl>(canonical, options);
+  auto store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key));
   registry.open[canonical] = {store.get(), store};
   return store;
 }

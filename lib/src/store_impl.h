@@ -16,6 +16,7 @@
 #include "group_commit.h"
 #include "keyspace_directory.h"
 #include "read_cache.h"
+#include "redaction_key.h"
 #include "session_reaper.h"
 #include "sessions_impl.h"
 #include "shared_generation.h"
@@ -27,7 +28,7 @@ namespace statestore::internal {
 class StoreImpl final : public Store {
  public:
   // REQUIRES: `canonical_path` passed CheckAndMigrate.
-  StoreImpl(std::string canonical_path, const Options& options);
+  StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key);
   ~StoreImpl() override;
 
   Revision transact(const Body& body, const TransactOptions& options) override;
@@ -47,6 +48,8 @@ class StoreImpl final : public Store {
   Stats stats() const override { return counters_.Snapshot(); }
   const std::string& path() const override { return path_; }
   const Options& options() const override { return options_; }
+  Bytes value_digest(const Value& value) const override;
+  bool has_redaction_key() const override { return redaction_key_.available(); }
   Sessions& sessions() override { return sessions_; }
   Config& config() override { return *config_; }
 
@@ -64,6 +67,7 @@ class StoreImpl final : public Store {
 
   const std::string path_;
   const Options options_;
+  const RedactionKey redaction_key_;  // available unless read-only (redaction_key.h invariant 5)
   std::shared_ptr<spdlog::logger> log_;
   StoreCounters counters_;
   std::unique_ptr<SharedGeneration> generation_;

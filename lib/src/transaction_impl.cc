@@ -37,12 +37,19 @@ std::string Describe(std::string_view keyspace, std::string_view key) {
 
 TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces,
                                  bool read_only, Origin origin,
-                                 const std::vector<std::string>& redacted_keyspaces)
+                                 const std::vector<std::string>& redacted_keyspaces,
+                                 const RedactionKey* redaction_key)
     : connection_(connection),
       keyspaces_(keyspaces),
       read_only_(read_only),
       origin_(std::move(origin)),
-      redacted_keyspaces_(redacted_keyspaces) {}
+      redacted_keyspaces_(redacted_keyspaces),
+      redaction_key_(redaction_key) {}
+
+Bytes TransactionImpl::Digest(const Value& value) const {
+  if (!redaction_key_) throw Error(ErrorCode::kInternal, "write transaction without redaction key");
+  return redaction_key_->ValueDigest(value);
+}
 
 void TransactionImpl::RequireWritable() const {
   if (read_only_) {
@@ -204,7 +211,7 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     if (!old_entry) {
       BindOptionalValue(*h, 5, 6, std::nullopt);
     } else if (ref.redacted) {
-      old_digest = Value(ValueDigest(old_entry->value));
+      old_digest = Value(Digest(old_entry->value));
       BindDigest(*h, 5, 6, old_entry->value.type(), *old_digest);
     } else {
       BindValue(*h, 5, 6, old_entry->value);
@@ -212,7 +219,7 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     if (!new_value) {
       BindOptionalValue(*h, 7, 8, std::nullopt);
     } else if (ref.redacted) {
-      new_digest = Value(ValueDigest(*new_value));
+      new_digest = Value(Digest(*new_value));
       BindDigest(*h, 7, 8, new_value->type(), *new_digest);
     } else {
       BindValue(*h, 7, 8, *new_value);

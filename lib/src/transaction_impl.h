@@ -21,6 +21,7 @@
 #include "connection.h"
 #include "keyspace_directory.h"
 #include "read_cache.h"
+#include "redaction_key.h"
 #include "statestore/history.h"
 #include "statestore/transaction.h"
 
@@ -35,9 +36,11 @@ struct PendingWrite {
 
 class TransactionImpl final : public Transaction {
  public:
-  // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction).
+  // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction);
+  // `redaction_key` digests redacted history (may be null for a read-only transaction).
   TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces, bool read_only,
-                  Origin origin, const std::vector<std::string>& redacted_keyspaces);
+                  Origin origin, const std::vector<std::string>& redacted_keyspaces,
+                  const RedactionKey* redaction_key = nullptr);
 
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
@@ -69,6 +72,8 @@ class TransactionImpl final : public Transaction {
   KeyspaceRef KeyspaceForWrite(std::string_view name);
   std::optional<Entry> ReadEntry(std::int64_t keyspace_id, std::string_view key);
   void RequireWritable() const;
+  // The keyed digest of redacted history (redaction_key.h).
+  Bytes Digest(const Value& value) const;
   Revision EnsureRevision();
   void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                    const std::optional<Entry>& old_entry, const std::optional<Value>& new_value);
@@ -78,6 +83,7 @@ class TransactionImpl final : public Transaction {
   const bool read_only_;
   Origin origin_;
   const std::vector<std::string>& redacted_keyspaces_;
+  const RedactionKey* redaction_key_;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
   int savepoint_depth_ = 0;

@@ -82,6 +82,8 @@ int RunVerify(const VerifyOpts& o) {
                {"commits_checked", r.commits_checked},
                {"changes_checked", r.changes_checked},
                {"keys_checked", r.keys_checked},
+               {"unverifiable", r.unverifiable},
+               {"note", r.note},
                {"problems", problems}});
   } else {
     PrintFields({{"integrity", r.integrity},
@@ -89,6 +91,7 @@ int RunVerify(const VerifyOpts& o) {
                  {"changes checked", std::to_string(r.changes_checked)},
                  {"keys checked", std::to_string(r.keys_checked)},
                  {"result", r.ok() ? "ok" : std::to_string(r.problems.size()) + " problem(s)"}});
+    if (!r.note.empty()) std::cout << "note: " << r.note << "\n";
     if (!r.ok()) {
       std::cout << "\n";
       Table t({"REV", "KEYSPACE", "KEY", "PROBLEM"});

@@ -95,6 +95,12 @@ struct DumpOpts {
   bool json = false;
 };
 
+// The digest history records for `v` in a redacted keyspace; empty without the redaction key
+// (a read-only open without the key file cannot compute it).
+Value DigestOf(const statestore::Store& store, const Value& v) {
+  return store.has_redaction_key() ? Value(store.value_digest(v)) : Value(statestore::Bytes{});
+}
+
 int RunDump(const DumpOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl dump DB [--keyspace KS] [--prefix P]");
   auto store = OpenRead(p.db);
@@ -118,8 +124,8 @@ int RunDump(const DumpOpts& o) {
     for (const auto& [name, entries] : data) {
       json arr = json::array();
       for (const auto& e : entries) {
-        json side = redacted[name] ? ChangeSideJson(Value(statestore::ValueDigest(e.value)), true)
-                                   : ValueJson(e.value);
+        json side =
+            redacted[name] ? ChangeSideJson(DigestOf(*store, e.value), true) : ValueJson(e.value);
         arr.push_back({{"key", e.key}, {"version", e.version}, {"value", side}});
       }
       ks[name] = std::move(arr);
@@ -130,10 +136,9 @@ int RunDump(const DumpOpts& o) {
   Table t({"KEYSPACE", "KEY", "VERSION", "TYPE", "VALUE"});
   for (const auto& [name, entries] : data) {
     for (const auto& e : entries) {
-      std::string cell =
-          redacted[name]
-              ? ChangeSideCell(Value(statestore::ValueDigest(e.value)), true) + " (redacted)"
-              : Cell(e.value);
+      std::string cell = redacted[name]
+                             ? ChangeSideCell(DigestOf(*store, e.value), true) + " (redacted)"
+                             : Cell(e.value);
       t.Add({name, Short(e.key), std::to_string(e.version),
              std::string(statestore::ToString(e.value.type())), cell});
     }

@@ -79,6 +79,11 @@ struct VerifyReport {
   std::uint64_t commits_checked = 0;
   std::uint64_t changes_checked = 0;
   std::uint64_t keys_checked = 0;
+  // Comparisons of a current value with a redacted-history digest that could not be made because
+  // the Store has no redaction key (Store::has_redaction_key; a read-only open without the key
+  // file). Not a problem: they are "not verifiable without the redaction key" (`note` says so).
+  std::uint64_t unverifiable = 0;
+  std::string note;                     // empty, or why some checks could not be made
   std::vector<VerifyProblem> problems;  // empty: the file is consistent
   bool ok() const { return problems.empty(); }
 };

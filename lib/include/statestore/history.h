@@ -34,8 +34,9 @@ struct Origin {
 // in order, so replaying changes in (revision, order) reproduces the state exactly.
 //
 // In a redacted keyspace (Options::redacted_keyspaces) `redacted` is true and each present value
-// is instead Value(Bytes) holding the 32-byte SHA-256 digest of the value (ValueDigest): replay
-// compares digests.
+// is instead Value(Bytes) holding the value's 32-byte keyed digest (Store::value_digest, keyed
+// with Options::redaction_key or the key file): replay compares digests, and without the key
+// nobody can tell which value a digest stands for, even by hashing guesses.
 struct Change {
   std::string keyspace;
   std::string key;
@@ -43,11 +44,6 @@ struct Change {
   std::optional<Value> new_value;
   bool redacted = false;
 };
-
-// The SHA-256 digest recorded for `value` in redacted history: over the type tag byte followed by
-// the payload (bool as one byte, int64 and double as 8 little-endian bytes, string and bytes as
-// their bytes).
-Bytes ValueDigest(const Value& value);
 
 struct Commit {
   Revision revision = 0;

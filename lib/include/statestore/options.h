@@ -63,12 +63,29 @@ struct Options {
   // its own (TransactOptions::label). Empty by default; statectl uses "statectl".
   std::string origin_label;
 
-  // Keyspaces whose history is redacted: each Change records a SHA-256 digest of the old and new
-  // value instead of the value (statestore::Change::redacted), so history shows which key changed
-  // and replay checks still work, but a copy of the file does not reveal past values. The flag is
-  // stored with the keyspace the first time a listed keyspace is written and never removed.
-  // Revisions of redacted keyspaces cannot be reverted (the old values are not kept).
+  // Keyspaces whose history is redacted: each Change records a keyed digest of the old and new
+  // value instead of the value (statestore::Change::redacted; the key is redaction_key below),
+  // so history shows which key changed and replay checks still work, but a copy of the file does
+  // not reveal past values, not even guessable ones. The flag is stored with the keyspace the
+  // first time a listed keyspace is written and never removed. Revisions of redacted keyspaces
+  // cannot be reverted (the old values are not kept).
   std::vector<std::string> redacted_keyspaces;
+
+  // The secret key of the digests in redacted history and in the sessions principal index: a
+  // keyed hash (BLAKE2b) means someone holding a copy of the database file cannot recover a
+  // redacted value or a principal by hashing guesses. Empty (the default): the key is the file
+  // "<database>-key" beside the database — 32 random bytes, mode 0600, created by the first
+  // writable open that needs it and never included in a backup. Set: exactly 32 bytes (else
+  // kInvalidArgument at open), and the key file is neither read nor created. The file records
+  // only the key's fingerprint.
+  // If you lose the key: a writable open is refused (kInvalidArgument, saying where the key file
+  // is expected), because new digests could not be compared with the old ones; a read-only open
+  // still works, but redacted history can no longer be checked against the current state
+  // (Verify reports it as not verifiable) and Sessions::list(principal), which looks the keyed
+  // principal index up, fails with kReadOnly. Current values, history keys and unredacted
+  // history do not depend on it. Keep the key file as secret as the data, and back it up
+  // separately from the database backups.
+  std::string redaction_key;
 
   // Where the library logs. Null (the default) means a logger named "statestore" writing to
   // stderr at level warn. The library never logs stored values above debug level.

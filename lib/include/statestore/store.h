@@ -43,8 +43,10 @@ class Store {
   // Opens (creating if allowed) the database at `path` and brings its schema up to date.
   // Throws: Error(kCorruption) for a file that is not a statestore database or is damaged;
   // kSchemaTooNew for a file written by a newer statestore; kNotFound for a missing file with
-  // read_only or !create_if_missing; kInvalidArgument for a network file system or options that
-  // contradict a Store already open on the same file in this process; kIoError, kBusy.
+  // read_only or !create_if_missing; kInvalidArgument for a network file system, options that
+  // contradict a Store already open on the same file in this process, or (writable) a redaction
+  // key that is missing or not the one the file was made with (Options::redaction_key);
+  // kIoError, kBusy.
   // A refused file is left byte-for-byte unchanged.
   static std::shared_ptr<Store> open(const std::string& path, const Options& options = {});
 
@@ -107,6 +109,16 @@ class Store {
   // The typed, layered settings stored in this file (statestore/config.h). The reference is valid
   // as long as the Store; it is safe to use from any thread. Throws: nothing.
   virtual Config& config() = 0;
+
+  // The digest redacted history records for `value` (Change::redacted): BLAKE2b-256, keyed with
+  // the redaction key (Options::redaction_key), of the SHA-256 of the value's type tag byte and
+  // payload (bool as one byte, int64 and double as 8 little-endian bytes, string and bytes as
+  // their bytes). Thread-safe.
+  // Throws: Error(kReadOnly) when the Store has no redaction key (only a read-only Store can lack
+  // it: no key file, or not the key the file was made with; see has_redaction_key()).
+  virtual Bytes value_digest(const Value& value) const = 0;
+  // Whether value_digest() works. Always true for a writable Store. Throws: nothing.
+  virtual bool has_redaction_key() const = 0;
 
   virtual Stats stats() const = 0;
   virtual const std::string& path() const = 0;  // canonical absolute path

@@ -1,0 +1,6 @@
+-- 0003_keyed_digests: digests in redacted history and in the sessions principal index become
+-- keyed (BLAKE2b-256 keyed with a 32-byte redaction key that is not stored in this file; see
+-- lib/src/redaction_key.h). The schema itself does not change: the C++ step of this migration
+-- (RunMigrationStep -> MigrateToKeyedDigests), in the same transaction, rewrites every digest d
+-- to keyed(d), rewrites the principal digests of p/ keys and x/ values of keyspace 'sessions',
+-- and records the key's fingerprint as the meta row 'redaction_key_fingerprint'.
