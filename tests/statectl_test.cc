@@ -364,7 +364,7 @@ TEST_F(StatectlTest, History) {
   ExpectNoToken(r);
   EXPECT_TRUE(Contains(r.out, "REV  TIME")) << r.out;
   EXPECT_TRUE(Contains(r.out, "fixture pid:" + std::to_string(::getpid()))) << r.out;
-  EXPECT_TRUE(Contains(r.out, "sha256:")) << r.out;  // the sessions keyspace shows digests
+  EXPECT_TRUE(Contains(r.out, "digest:")) << r.out;  // the sessions keyspace shows digests
 
   auto all = JsonLines(Ctl({"history", db_, "--json"}));
   ASSERT_EQ(all.size(), fx_.head);
@@ -376,7 +376,7 @@ TEST_F(StatectlTest, History) {
         saw_session = true;
         EXPECT_EQ(ch["redacted"], true);
         if (!ch["new"].is_null()) {
-          EXPECT_EQ(ch["new"]["sha256"].get<std::string>().size(), 64u);
+          EXPECT_EQ(ch["new"]["digest"].get<std::string>().size(), 64u);
           EXPECT_FALSE(ch["new"].contains("value"));
         }
       }

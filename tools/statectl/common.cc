@@ -339,7 +339,7 @@ json ChangeSideJson(const std::optional<Value>& v, bool redacted) {
   if (redacted) {
     json j;
     j["redacted"] = true;
-    j["sha256"] = v->type() == ValueType::kBytes ? Hex(v->as_bytes()) : std::string();
+    j["digest"] = v->type() == ValueType::kBytes ? Hex(v->as_bytes()) : std::string();
     return j;
   }
   return ValueJson(*v);
@@ -349,7 +349,7 @@ std::string ChangeSideCell(const std::optional<Value>& v, bool redacted) {
   if (!v) return "-";
   if (redacted) {
     std::string hex = v->type() == ValueType::kBytes ? Hex(v->as_bytes()) : "";
-    return "sha256:" + hex.substr(0, 16) + "...";
+    return "digest:" + hex.substr(0, 16) + "...";
   }
   return Cell(*v);
 }

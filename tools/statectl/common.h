@@ -100,7 +100,7 @@ std::string Short(const std::string& text);
 // A value as typed JSON: {"type": "int", "value": 42}; bytes' value is hex; non-finite doubles
 // are the strings "nan", "inf", "-inf".
 json ValueJson(const statestore::Value& v);
-// A history side: null (absent), a typed value, or {"redacted": true, "sha256": hex}.
+// A history side: null (absent), a typed value, or {"redacted": true, "digest": hex}.
 json ChangeSideJson(const std::optional<statestore::Value>& v, bool redacted);
 std::string ChangeSideCell(const std::optional<statestore::Value>& v, bool redacted);
 json CommitJson(const statestore::Commit& c);
