@@ -173,8 +173,10 @@ void ValidateAttributeName(std::string_view name) {
 }
 
 void ValidateAttributeValue(std::string_view name, const Value& value) {
-  // The core's check (size, UTF-8 of strings); its message names the attribute, never the value.
-  ValidateValue("session attribute " + std::string(name), value);
+  // The core's check (size, UTF-8 of strings, no NaN); its message names the attribute, never the
+  // value. CBOR could hold a NaN, but a Value never carries one into the store (value.h), so
+  // sessions follow the same rule as every other write.
+  ValidateValueOf("session attribute " + Value(std::string(name)).to_display(48), value);
 }
 
 void ValidateAttributes(const Attributes& attributes) {

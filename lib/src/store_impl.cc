@@ -313,7 +313,7 @@ Revision StoreImpl::put(std::string_view keyspace, std::string_view key, const V
   // Validate before queueing so bad input never reaches the writer.
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  ValidateValue(key, value);
+  ValidateValue(keyspace, key, value);
   return Submit([&](TransactionImpl& tx) { tx.put(keyspace, key, value); }, {});
 }
 

@@ -231,7 +231,7 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
 void TransactionImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  ValidateValue(key, value);
+  ValidateValue(keyspace, key, value);
   RequireWritable();
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
   RecordWrite(keyspace, ref, key, ReadEntry(ref.id, key), value);
@@ -253,7 +253,7 @@ void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view
                                      const Value& value, std::uint64_t expected_version) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  ValidateValue(key, value);
+  ValidateValue(keyspace, key, value);
   RequireWritable();
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
   auto old = ReadEntry(ref.id, key);

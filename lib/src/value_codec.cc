@@ -4,15 +4,20 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
 #include "statestore/error.h"
 #include "statestore/history.h"
+#include "validate.h"
 
 namespace statestore::internal {
 
 void BindValue(SQLite::Statement& statement, int type_index, int value_index, const Value& value) {
+  if (value.type() == ValueType::kDouble && std::isnan(value.as_double())) {
+    throw Error(ErrorCode::kInvalidArgument, std::string(kNanRefusal));
+  }
   statement.bind(type_index, static_cast<int>(value.type()));
   switch (value.type()) {
     case ValueType::kNull:

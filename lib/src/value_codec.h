@@ -13,7 +13,8 @@
 namespace statestore::internal {
 
 // Binds without copying string/bytes payloads: `value` must stay alive until the statement has
-// been stepped (and reset).
+// been stepped (and reset). Throws: Error(kInvalidArgument) for a NaN double — ValidateValue has
+// refused it already; this is the last line, so that no path can ever bind one.
 void BindValue(SQLite::Statement& statement, int type_index, int value_index, const Value& value);
 // Redacted history: the original type tag, and the digest (a bytes Value) as the value.
 void BindDigest(SQLite::Statement& statement, int type_index, int value_index, ValueType type,
