@@ -201,7 +201,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         }
       }
       TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
-                         deps_.options->redacted_keyspaces);
+                         deps_.options->redacted_keyspaces, deps_.damaged_rows);
       try {
         {
           BodyScope scope;

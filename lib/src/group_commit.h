@@ -58,6 +58,7 @@ class logger;
 namespace statestore::internal {
 
 class BackgroundMaintenance;
+class DamagedRowReporter;
 class TransactionImpl;
 
 class GroupCommitter {
@@ -74,6 +75,7 @@ class GroupCommitter {
     spdlog::logger* log;
     std::string wal_path;
     BackgroundMaintenance* maintenance;  // null for a read-only Store
+    DamagedRowReporter* damaged_rows;    // told of rows a body's list() skipped
   };
 
   static constexpr std::size_t kMaxGroup = 64;

@@ -9,6 +9,7 @@
 #include "session_token.h"
 #include "statestore/error.h"
 #include "validate.h"
+#include "value_codec.h"
 
 namespace statestore::internal {
 
@@ -97,6 +98,16 @@ std::int64_t SaturatingAdd(std::int64_t a, std::int64_t b) {
 
 std::int64_t SessionRecord::idle_expiry_us() const {
   return SaturatingAdd(last_access_us, idle_ttl_us);
+}
+
+bool operator==(const SessionRecord& a, const SessionRecord& b) {
+  return a.principal == b.principal && a.created_us == b.created_us &&
+         a.last_access_us == b.last_access_us && a.idle_ttl_us == b.idle_ttl_us &&
+         a.deadline_us == b.deadline_us &&
+         std::equal(a.attributes.begin(), a.attributes.end(), b.attributes.begin(),
+                    b.attributes.end(), [](const auto& x, const auto& y) {
+                      return x.first == y.first && IdenticalValues(x.second, y.second);
+                    });
 }
 
 std::int64_t SessionRecord::expires_us() const { return std::min(idle_expiry_us(), deadline_us); }

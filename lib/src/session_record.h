@@ -39,7 +39,10 @@ struct SessionRecord {
   std::int64_t expires_us() const;
   bool LiveAt(std::int64_t now_us) const { return now_us < expires_us(); }
 
-  friend bool operator==(const SessionRecord&, const SessionRecord&) = default;
+  // Attribute values compare bit for bit (IdenticalValues): a NaN read from an old record equals
+  // itself, so an unchanged record is never rewritten just because it holds one.
+  friend bool operator==(const SessionRecord& a, const SessionRecord& b);
+  friend bool operator!=(const SessionRecord& a, const SessionRecord& b) { return !(a == b); }
 };
 
 // Saturating a + b for b >= 0.

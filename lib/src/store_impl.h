@@ -21,6 +21,7 @@
 #include "shared_generation.h"
 #include "statestore/store.h"
 #include "store_counters.h"
+#include "value_codec.h"
 
 namespace statestore::internal {
 
@@ -66,6 +67,7 @@ class StoreImpl final : public Store {
   const Options options_;
   std::shared_ptr<spdlog::logger> log_;
   StoreCounters counters_;
+  DamagedRowReporter damaged_rows_;  // rows scans skipped (value_codec.h note 2)
   std::unique_ptr<SharedGeneration> generation_;
   ReadCache cache_;
   KeyspaceDirectory keyspaces_;

@@ -5,7 +5,10 @@
 //
 // A double may be any IEEE value except NaN: ±infinity round-trip, NaN is refused
 // (kInvalidArgument) by every write, because SQLite stores a NaN REAL as NULL and the row would no
-// longer match its type.
+// longer match its type. A NaN can still come *out* of a read: a file written before this rule
+// holds such rows (type double, value NULL), and they read back as a quiet NaN. Writing that value
+// back is refused like any NaN. Note that operator== compares doubles with ==, so a NaN Value is
+// not equal to itself.
 #ifndef STATESTORE_VALUE_H_
 #define STATESTORE_VALUE_H_
 
