@@ -73,6 +73,7 @@ class HostileValuesTest : public ::testing::Test {
   void Open() {
     Options options;
     options.logger = logger_;
+    options.redacted_keyspaces = {"vault"};
     store_ = Store::open(db_, options);
   }
   void Close() { store_.reset(); }
@@ -413,6 +414,33 @@ TEST_P(DamagedRowTest, PutAndEraseRepairTheKey) {
 
 INSTANTIATE_TEST_SUITE_P(Damage, DamagedRowTest, ::testing::ValuesIn(kDamages),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// In a redacted keyspace history holds digests; writes over a legacy NaN or a damaged row still
+// work (the old side is the digest of what SQLite held).
+TEST_F(HostileValuesTest, RedactedKeyspaceWritesOverLegacyAndDamagedRows) {
+  const Revision put_n = store_->put("vault", "n", 0.5);
+  const Revision put_t = store_->put("vault", "t", 1);
+  Plant(
+      "UPDATE entries SET value = NULL WHERE key = 'n'; UPDATE entries SET value = 'oops' "
+      "WHERE key = 't';");
+  EXPECT_TRUE(std::isnan(store_->get("vault", "n")->as_double()));
+  const Revision rev = store_->transact([](Transaction& tx) {
+    tx.put("vault", "n", 1.5);
+    tx.put("vault", "t", 2);
+  });
+  EXPECT_EQ(store_->get("vault", "n")->as_double(), 1.5);
+  EXPECT_EQ(store_->get("vault", "t")->as_int(), 2);
+  Commit commit = CommitAt(rev);
+  ASSERT_EQ(commit.changes.size(), 2u);
+  for (const Change& change : commit.changes) {
+    EXPECT_TRUE(change.redacted);
+    ASSERT_TRUE(change.old_value.has_value());
+    EXPECT_EQ(change.old_value->as_bytes().size(), 32u);
+  }
+  // The old sides are digests of what SQLite held, not of the values written before the damage.
+  EXPECT_NE(commit.changes[0].old_value, CommitAt(put_n).changes.at(0).new_value);
+  EXPECT_NE(commit.changes[1].old_value, CommitAt(put_t).changes.at(0).new_value);
+}
 
 // A damaged history row hides only its own change.
 TEST_F(HostileValuesTest, DamagedHistoryChangeIsSkippedAlone) {

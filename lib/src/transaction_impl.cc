@@ -258,7 +258,8 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     if (!old_row || !IsKnownTypeTag(old_row->stored.type)) {
       BindOptionalValue(*h, 5, 6, std::nullopt);
     } else if (ref.redacted) {
-      old_digest = Value(StoredCellDigest(old_row->stored));
+      std::optional<Value> scratch;
+      old_digest = Value(ValueDigest(DigestSubject(old_row->stored, &scratch)));
       BindDigest(*h, 5, 6, static_cast<ValueType>(old_row->stored.type), *old_digest);
     } else {
       BindStoredCell(*h, 5, 6, old_row->stored);

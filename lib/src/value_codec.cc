@@ -184,13 +184,13 @@ bool DecodeOptionalDigest(const SQLite::Statement& statement, int type_column, i
   return true;
 }
 
-Bytes StoredCellDigest(const StoredCell& cell) {
+const Value& DigestSubject(const StoredCell& cell, std::optional<Value>* scratch) {
   const bool as_is =
       IsKnownTypeTag(cell.type) && cell.cell.type() == static_cast<ValueType>(cell.type);
-  if (as_is) return ValueDigest(cell.cell);  // the usual case: no copy of the payload
+  if (as_is) return cell.cell;
   std::string problem;
-  std::optional<Value> decoded = DecodeCell(cell, &problem);
-  return ValueDigest(decoded ? *decoded : cell.cell);
+  *scratch = DecodeCell(cell, &problem);
+  return *scratch ? **scratch : cell.cell;
 }
 
 Value ReadValue(const SQLite::Statement& statement, int type_column, int value_column) {

@@ -68,9 +68,10 @@ StoredCell ReadStoredCell(const SQLite::Statement& statement, int type_column, i
 // REQUIRES: IsKnownTypeTag(cell.type). Binds without copying, like BindValue.
 void BindStoredCell(SQLite::Statement& statement, int type_index, int value_index,
                     const StoredCell& cell);
-// The digest redacted history records for a stored old value: ValueDigest of the decoded value,
-// or, for a damaged cell, of the cell itself (which then matches no digest of a real value).
-Bytes StoredCellDigest(const StoredCell& cell);
+// What redacted history digests for a stored old value: the decoded value, or, for a damaged
+// cell, the cell itself (whose digest then matches no real value's). Refers to cell.cell when no
+// conversion is needed (the usual case: no copy of the payload), else to *scratch.
+const Value& DigestSubject(const StoredCell& cell, std::optional<Value>* scratch);
 
 // Decoding (notes 1 and 2). Each returns nullopt/false and sets *problem when the row is damaged;
 // none throws for damage.
