@@ -105,7 +105,6 @@ TEST_F(SessionTest, CreateThenGetReturnsEverything) {
                    {"big", Value(std::numeric_limits<long long>::max())},
                    {"small", Value(std::numeric_limits<long long>::min())},
                    {"pi", Value(3.25)},
-                   {"nan", Value(std::nan(""))},
                    {"inf", Value(-std::numeric_limits<double>::infinity())},
                    {"text", Value("héllo")},
                    {"empty", Value("")},
@@ -133,12 +132,9 @@ TEST_F(SessionTest, CreateThenGetReturnsEverything) {
     ASSERT_EQ(s->attributes.count(name), 1u);
     const Value& got = s->attributes.at(name);
     ASSERT_EQ(got.type(), value.type());
-    if (name == "nan") {
-      EXPECT_TRUE(std::isnan(got.as_double()));
-    } else {
-      EXPECT_EQ(got, value);
-    }
+    EXPECT_EQ(got, value);
   }
+  // A double may be anything but NaN (value.h); hostile_values_test checks the refusal.
   EXPECT_TRUE(sessions().exists(token));
   EXPECT_EQ(sessions().count(), 1u);
 }

@@ -201,7 +201,8 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         }
       }
       TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
-                         deps_.options->redacted_keyspaces, deps_.redaction_key);
+                         deps_.options->redacted_keyspaces, deps_.damaged_rows,
+                         deps_.redaction_key);
       try {
         {
           BodyScope scope;
@@ -320,8 +321,8 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     }
     // Publish only the final value of each key: a key written several times in the group must
     // never be visible in an intermediate state, even for an instant (invariant 6).
+    // AfterCommit opened the publish window (ReadCache invariant 6); EndPublish closes it.
     std::unordered_set<std::string_view> published;
-    deps_.cache->BeginPublish();
     for (auto r = group.rbegin(); r != group.rend(); ++r) {
       if ((*r)->error) continue;
       for (auto w = (*r)->writes.rbegin(); w != (*r)->writes.rend(); ++w) {

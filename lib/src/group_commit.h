@@ -59,6 +59,7 @@ class logger;
 namespace statestore::internal {
 
 class BackgroundMaintenance;
+class DamagedRowReporter;
 class TransactionImpl;
 
 class GroupCommitter {
@@ -75,6 +76,7 @@ class GroupCommitter {
     spdlog::logger* log;
     std::string wal_path;
     BackgroundMaintenance* maintenance;  // null for a read-only Store
+    DamagedRowReporter* damaged_rows;    // told of rows a body's list() skipped
     const RedactionKey* redaction_key;   // digests of redacted history; outlives the committer
   };
 

@@ -51,19 +51,33 @@ Commit ReadCommitRow(const SQLite::Statement& q) {
   return commit;
 }
 
-Change ReadChangeRow(const SQLite::Statement& q) {
+// Reads one change row into `commit` (invariant 4). A change that does not decode is skipped
+// and reported to `damaged_rows`; with no reporter (revert, which must not undo a commit only in
+// part) it throws kCorruption naming the revision and key.
+void ReadChangeRow(const SQLite::Statement& q, Commit* commit, DamagedRowReporter* damaged_rows) {
   Change change;
   change.keyspace = q.getColumn(0).getString();
   change.key = q.getColumn(1).getString();
   change.redacted = q.getColumn(6).getInt() != 0;
-  if (change.redacted) {
-    change.old_value = ReadOptionalDigest(q, 2, 3);
-    change.new_value = ReadOptionalDigest(q, 4, 5);
-  } else {
-    change.old_value = ReadOptionalValue(q, 2, 3);
-    change.new_value = ReadOptionalValue(q, 4, 5);
+  auto decode = change.redacted ? DecodeOptionalDigest : DecodeOptionalValue;
+  std::string problem;
+  const char* side = "old value";
+  bool ok = decode(q, 2, 3, &change.old_value, &problem);
+  if (ok) {
+    side = "new value";
+    ok = decode(q, 4, 5, &change.new_value, &problem);
   }
-  return change;
+  if (ok) {
+    commit->changes.push_back(std::move(change));
+    return;
+  }
+  const std::string where = "history revision " + std::to_string(commit->revision) + ", " + side;
+  if (damaged_rows == nullptr) {
+    throw Error(ErrorCode::kCorruption, where + " of " + change.keyspace + "/" +
+                                            Value(change.key).to_display(80) + " is damaged (" +
+                                            problem + "; the file was edited outside statestore?)");
+  }
+  damaged_rows->Skipped(change.keyspace, change.key, where, problem);
 }
 
 // Filter on changes shared by the commit query and the change query. The SQL text is made of
@@ -106,7 +120,8 @@ HistoryBounds ReadHistoryBounds(Connection& c) {
   });
 }
 
-std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query) {
+std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
+                                 DamagedRowReporter* damaged_rows) {
   if (!query.keyspace.empty()) ValidateKeyspace(query.keyspace);
   ValidatePrefix(query.key_prefix);
   if (query.label) ValidateLabel(*query.label);
@@ -151,14 +166,15 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query) {
       changes.reset();
       changes.bind(":rev", static_cast<int64_t>(commit.revision));
       filter.Bind(changes);
-      while (changes.executeStep()) commit.changes.push_back(ReadChangeRow(changes));
+      while (changes.executeStep()) ReadChangeRow(changes, &commit, damaged_rows);
       out.push_back(std::move(commit));
     }
     return out;
   });
 }
 
-std::optional<Commit> ReadCommit(Connection& c, Revision revision) {
+std::optional<Commit> ReadCommit(Connection& c, Revision revision,
+                                 DamagedRowReporter* damaged_rows) {
   return CallSqlite("cannot read commit", [&]() -> std::optional<Commit> {
     StatementUse q(c, sql::kSelectCommit);
     q->bind(1, static_cast<int64_t>(revision));
@@ -166,7 +182,7 @@ std::optional<Commit> ReadCommit(Connection& c, Revision revision) {
     Commit commit = ReadCommitRow(*q);
     StatementUse ch(c, sql::kSelectChangesOf);
     ch->bind(1, static_cast<int64_t>(revision));
-    while (ch->executeStep()) commit.changes.push_back(ReadChangeRow(*ch));
+    while (ch->executeStep()) ReadChangeRow(*ch, &commit, damaged_rows);
     return commit;
   });
 }
@@ -218,7 +234,8 @@ std::uint64_t CompactHistoryBatch(Connection& c, Revision cutoff, std::uint64_t 
 
 void RevertInto(TransactionImpl& tx, Revision revision, bool force) {
   Connection& c = tx.connection();
-  std::optional<Commit> commit = ReadCommit(c, revision);
+  // Strict: a damaged change throws rather than be left out of the revert.
+  std::optional<Commit> commit = ReadCommit(c, revision, /*damaged_rows=*/nullptr);
   if (!commit) {
     HistoryBounds b = ReadHistoryBounds(c);
     throw Error(
@@ -259,7 +276,14 @@ void RevertInto(TransactionImpl& tx, Revision revision, bool force) {
       }
     }
     if (change.old_value) {
-      tx.put(change.keyspace, change.key, *change.old_value);
+      try {
+        tx.put(change.keyspace, change.key, *change.old_value);
+      } catch (const Error& e) {
+        // A value history holds but a write may not: a NaN from a build before value.h's rule.
+        if (e.code() != ErrorCode::kInvalidArgument) throw;
+        throw Error(ErrorCode::kInvalidArgument,
+                    "cannot revert revision " + std::to_string(revision) + ": " + e.what());
+      }
     } else {
       tx.erase(change.keyspace, change.key);
     }

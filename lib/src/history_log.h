@@ -7,7 +7,11 @@
 //      revision; it never touches `entries`, so the current state is unaffected. Each batch is its
 //      own short write transaction, so compaction never stalls other writers for long.
 //   3. Revert writes old values through an ordinary TransactionImpl, so the revert is itself a
-//      new revision with its own history and cache publication.
+//      new revision with its own history and cache publication — and its values pass the same
+//      validation as any write: an old NaN (value.h) cannot be written back (kInvalidArgument).
+//   4. A change row that does not decode (value_codec.h) is left out of history and commit_at
+//      results and reported, so one damaged row never hides the rest of history. Revert reads
+//      strictly instead: it refuses (kCorruption) rather than undo a commit only in part.
 #ifndef STATESTORE_SRC_HISTORY_LOG_H_
 #define STATESTORE_SRC_HISTORY_LOG_H_
 
@@ -23,8 +27,11 @@ namespace statestore::internal {
 
 // REQUIRES: inside a transaction on `c` (for a consistent answer).
 HistoryBounds ReadHistoryBounds(Connection& c);
-std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query);
-std::optional<Commit> ReadCommit(Connection& c, Revision revision);
+// `damaged_rows` hears of skipped changes; null makes a damaged change throw kCorruption.
+std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
+                                 DamagedRowReporter* damaged_rows);
+std::optional<Commit> ReadCommit(Connection& c, Revision revision,
+                                 DamagedRowReporter* damaged_rows);
 
 // The highest revision the retention rules allow removing now (0 = nothing to remove).
 // REQUIRES: inside a transaction.
@@ -33,7 +40,8 @@ Revision RetentionCutoff(Connection& c, const HistoryRetention& retention);
 // Returns how many were removed. REQUIRES: inside a write transaction.
 std::uint64_t CompactHistoryBatch(Connection& c, Revision cutoff, std::uint64_t max_revisions);
 
-// Runs the writes of a revert of `revision` in `tx`. Throws: kNotFound, kConflict.
+// Runs the writes of a revert of `revision` in `tx`. Throws: kNotFound, kConflict;
+// kInvalidArgument for an old value no write may store (NaN); kCorruption for a damaged change.
 void RevertInto(TransactionImpl& tx, Revision revision, bool force);
 
 }  // namespace statestore::internal

@@ -127,6 +127,24 @@ bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, std::opt
   return LookupImpl(keyspace, key, out);
 }
 
+// The seqlock of invariant 6, reader side. The entry itself is read under the shard's reader
+// lock, so there is no data race to excuse and no fence is needed (ThreadSanitizer does not model
+// std::atomic_thread_fence, which this used to rely on). The ordering argument:
+//   - publish_seq is an acquire load. If it reads the even value EndPublish stored (a release
+//     RMW), every Publish of that window happened before this lookup, so the copy below sees
+//     them or something newer.
+//   - If the copy below reads an entry a Publish wrote, that Publish's WriterLock release
+//     synchronizes with our ReaderLock acquire. The odd increment that opened the window
+//     (AfterCommit) is sequenced before that Publish, so it happens before our second load of
+//     publishing_, which by read-write coherence cannot return anything older than it: the
+//     second load differs from publish_seq and the lookup is a miss.
+//   - A reader that learned of the commit some other way (a SQLite read that saw its revision)
+//     went through ObserveHead, whose acquire load of coherent_head_ reads AfterCommit's release
+//     store (or a later one), which is sequenced after the window was opened: its later
+//     publish_seq load returns odd (a miss) or the closed, published state. If it read an older
+//     coherent_head_, ObserveHead advanced the epoch instead and the old entry is gone.
+// So a relaxed second load is enough; the hot path stays two loads of one shared, read-mostly
+// line plus the shard's reader lock.
 template <typename Out>
 bool ReadCache::LookupImpl(std::string_view keyspace, std::string_view key, Out* out) {
   if (!enabled_) return false;
@@ -155,8 +173,7 @@ bool ReadCache::LookupImpl(std::string_view keyspace, std::string_view key, Out*
     shard.ClearIfStale(epoch_.load(std::memory_order_acquire));
     return false;
   }
-  // Seqlock validation: the copy above must not overlap a publish.
-  std::atomic_thread_fence(std::memory_order_acquire);
+  // Seqlock validation: the copy above must not overlap a publish (see above for why relaxed).
   return publishing_.load(std::memory_order_relaxed) == publish_seq;
 }
 
@@ -209,6 +226,10 @@ void ReadCache::ObserveHead(Revision head, FillTicket* ticket) {
 
 ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
   if (generation_ == nullptr) return {};
+  // Invariant 6: open the publish window before coherent_head_ can announce this commit (below).
+  // Relaxed is enough: a reader that acquires coherent_head_ >= head, or takes a shard lock after
+  // a Publish, is ordered after this increment (see LookupImpl).
+  if (committed && enabled_) publishing_.fetch_add(1, std::memory_order_relaxed);
   MutexLock lock(&sync_mu_);
   std::uint64_t before = generation_->Bump();
   PublishTicket ticket;
@@ -225,11 +246,8 @@ ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
   return ticket;
 }
 
-void ReadCache::BeginPublish() {
-  if (enabled_) publishing_.fetch_add(1, std::memory_order_acq_rel);
-}
-
 void ReadCache::EndPublish() {
+  // Release: a lookup whose acquire load reads this even value sees every Publish before it.
   if (enabled_) publishing_.fetch_add(1, std::memory_order_release);
 }
 

@@ -35,12 +35,17 @@
 //      snapshot, and coherent_head_ records the newest head the cache is known to be coherent
 //      with. A read whose head is newer advances epoch_ (ObserveHead) before it fills, so a
 //      thread that has seen revision N never afterwards hits an entry cached from before N: the
-//      older fill carries the old epoch and is refused (3). The writer's publish advances
-//      coherent_head_ to its own revision.
+//      older fill carries the old epoch and is refused (3). The writer's AfterCommit advances
+//      coherent_head_ to its own revision without a new epoch — but only after it opened the
+//      publish window (6), so a reader it thereby spares the flush cannot hit a key of that
+//      commit that is not published yet.
 //   6. A commit's keys become visible in the cache all at once. The writer publishes only the
-//      last value of each key, between BeginPublish and EndPublish, which make publishing_ odd
-//      and then even again; a lookup that overlaps a publish (odd, or changed while it looked)
-//      is a miss and reads SQLite, where the commit is already complete. Readers never wait.
+//      last value of each key, between AfterCommit(committed=true), which makes publishing_ odd
+//      before it advances coherent_head_, and EndPublish, which makes it even again; a lookup
+//      that overlaps a publish (odd, or changed while it looked) is a miss and reads SQLite,
+//      where the commit is already complete. Readers never wait. The ordering uses only
+//      acquire/release on publishing_ and coherent_head_ plus the shard locks, no fences
+//      (ThreadSanitizer can check it); the argument is at ReadCache::LookupImpl.
 //   7. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
 //      write the same lock word; hits set a per-slot reference bit (CLOCK eviction) only when it
 //      is clear, so steady hits do not write shared lines.
@@ -108,11 +113,13 @@ class ReadCache {
 
   // Writer side, called by the single in-process writer in this order around each SQLite
   // transaction: BeforeCommit() while holding the write lock, then COMMIT, then AfterCommit()
-  // (also after a failed COMMIT, with committed=false), then Publish() per changed key.
+  // (also after a failed COMMIT, with committed=false), then Publish() per changed key, then
+  // EndPublish().
   void BeforeCommit();
-  // `head` is the head revision after the commit.
+  // `head` is the head revision after the commit. With committed=true it opens the publish window
+  // (invariant 6), which EndPublish() must close: every AfterCommit(true, ...) is followed by
+  // exactly one EndPublish(), even when the ticket says not to publish.
   PublishTicket AfterCommit(bool committed, Revision head);
-  void BeginPublish();
   void EndPublish();
   void Publish(const PublishTicket& ticket, std::string_view keyspace, std::string_view key,
                const CachedEntry& entry);

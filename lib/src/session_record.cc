@@ -9,6 +9,7 @@
 #include "session_token.h"
 #include "statestore/error.h"
 #include "validate.h"
+#include "value_codec.h"
 
 namespace statestore::internal {
 
@@ -99,6 +100,16 @@ std::int64_t SessionRecord::idle_expiry_us() const {
   return SaturatingAdd(last_access_us, idle_ttl_us);
 }
 
+bool operator==(const SessionRecord& a, const SessionRecord& b) {
+  return a.principal == b.principal && a.created_us == b.created_us &&
+         a.last_access_us == b.last_access_us && a.idle_ttl_us == b.idle_ttl_us &&
+         a.deadline_us == b.deadline_us &&
+         std::equal(a.attributes.begin(), a.attributes.end(), b.attributes.begin(),
+                    b.attributes.end(), [](const auto& x, const auto& y) {
+                      return x.first == y.first && IdenticalValues(x.second, y.second);
+                    });
+}
+
 std::int64_t SessionRecord::expires_us() const { return std::min(idle_expiry_us(), deadline_us); }
 
 Value EncodeSessionRecord(const SessionRecord& record, std::string_view short_id) {
@@ -173,8 +184,10 @@ void ValidateAttributeName(std::string_view name) {
 }
 
 void ValidateAttributeValue(std::string_view name, const Value& value) {
-  // The core's check (size, UTF-8 of strings); its message names the attribute, never the value.
-  ValidateValue("session attribute " + std::string(name), value);
+  // The core's check (size, UTF-8 of strings, no NaN); its message names the attribute, never the
+  // value. CBOR could hold a NaN, but a Value never carries one into the store (value.h), so
+  // sessions follow the same rule as every other write.
+  ValidateValueOf("session attribute " + Value(std::string(name)).to_display(48), value);
 }
 
 void ValidateAttributes(const Attributes& attributes) {

@@ -5,10 +5,11 @@
 //   {"v": 1, "c": created, "a": last access, "t": idle TTL, "d": deadline (absent = none),
 //    "p": principal (absent = none), "x": {attribute name: value, ...}}
 // Times are microseconds since the Unix epoch (UTC), durations microseconds. Values keep their
-// statestore type: null, bool, int (CBOR integer), double (CBOR float; NaN and infinities
-// included), string (CBOR text), bytes (CBOR byte string). CBOR rather than JSON because JSON has
-// no byte strings and no NaN. A record with "v" > 1 was written by a newer statestore and is
-// refused with kSchemaTooNew; anything unreadable is kCorruption.
+// statestore type: null, bool, int (CBOR integer), double (CBOR float; infinities included; NaN
+// is refused on write like everywhere else, see value.h, but a record written before that rule
+// may hold one and decodes it), string (CBOR text), bytes (CBOR byte string). CBOR rather than
+// JSON because JSON has no byte strings and no infinities. A record with "v" > 1 was written by a
+// newer statestore and is refused with kSchemaTooNew; anything unreadable is kCorruption.
 #ifndef STATESTORE_SRC_SESSION_RECORD_H_
 #define STATESTORE_SRC_SESSION_RECORD_H_
 
@@ -38,7 +39,10 @@ struct SessionRecord {
   std::int64_t expires_us() const;
   bool LiveAt(std::int64_t now_us) const { return now_us < expires_us(); }
 
-  friend bool operator==(const SessionRecord&, const SessionRecord&) = default;
+  // Attribute values compare bit for bit (IdenticalValues): a NaN read from an old record equals
+  // itself, so an unchanged record is never rewritten just because it holds one.
+  friend bool operator==(const SessionRecord& a, const SessionRecord& b);
+  friend bool operator!=(const SessionRecord& a, const SessionRecord& b) { return !(a == b); }
 };
 
 // Saturating a + b for b >= 0.

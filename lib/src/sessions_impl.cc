@@ -11,6 +11,7 @@
 #include "session_keys.h"
 #include "session_token.h"
 #include "statestore/error.h"
+#include "value_codec.h"
 
 namespace statestore::internal {
 
@@ -320,7 +321,8 @@ std::optional<Attributes> SessionsImpl::get_many(std::string_view token,
 // ---- Writing
 
 bool SessionsImpl::Mutate(std::string_view token, const char* what,
-                          const std::function<void(SessionRecord&)>& change, bool force_touch) {
+                          const std::function<void(const SessionRecord&, SessionRecord&)>& change,
+                          bool force_touch) {
   RequireWellFormed(token, what);
   const std::string id = SessionIdForToken(token);
   bool live = false;
@@ -331,7 +333,7 @@ bool SessionsImpl::Mutate(std::string_view token, const char* what,
     if (!before || !before->LiveAt(now)) return;
     live = true;
     SessionRecord after = *before;
-    if (change) change(after);
+    if (change) change(*before, after);
     if (force_touch || TouchDue(after, now)) MoveLastAccess(&after, now);
     if (after != *before) Replace(*deps_.redaction_key, tx, id, *before, after);
   });
@@ -344,14 +346,17 @@ bool SessionsImpl::set_attribute(std::string_view token, std::string_view name,
   ValidateAttributeValue(name, value);
   return Mutate(
       token, "set_attribute",
-      [&](SessionRecord& r) { r.attributes.insert_or_assign(std::string(name), value); }, false);
+      [&](const SessionRecord&, SessionRecord& r) {
+        r.attributes.insert_or_assign(std::string(name), value);
+      },
+      false);
 }
 
 bool SessionsImpl::set_many(std::string_view token, const Attributes& values) {
   ValidateAttributes(values);
   return Mutate(
       token, "set_many",
-      [&](SessionRecord& r) {
+      [&](const SessionRecord&, SessionRecord& r) {
         for (const auto& [name, value] : values) r.attributes.insert_or_assign(name, value);
       },
       false);
@@ -361,7 +366,7 @@ bool SessionsImpl::erase_attribute(std::string_view token, std::string_view name
   ValidateAttributeName(name);
   return Mutate(
       token, "erase_attribute",
-      [&](SessionRecord& r) {
+      [&](const SessionRecord&, SessionRecord& r) {
         if (auto it = r.attributes.find(name); it != r.attributes.end()) r.attributes.erase(it);
       },
       false);
@@ -371,9 +376,16 @@ bool SessionsImpl::update(std::string_view token, const std::function<void(Attri
   if (!fn) Invalid("Sessions::update: the function is empty");
   return Mutate(
       token, "update",
-      [&](SessionRecord& r) {
+      [&](const SessionRecord& before, SessionRecord& r) {
         fn(r.attributes);  // `r` is a fresh copy on every run of the body
-        ValidateAttributes(r.attributes);
+        // Check what fn added or changed. An attribute it left alone is checked no more: a record
+        // written before a rule existed (a NaN, value.h) must not make every update fail.
+        for (const auto& [name, value] : r.attributes) {
+          auto it = before.attributes.find(name);
+          if (it != before.attributes.end() && IdenticalValues(it->second, value)) continue;
+          ValidateAttributeName(name);
+          ValidateAttributeValue(name, value);
+        }
       },
       false);
 }
@@ -413,13 +425,16 @@ bool SessionsImpl::destroy(std::string_view token) {
   deps_.store->transact([&](Transaction& tx) {
     live = false;
     damaged = false;
-    auto stored = tx.get(kKeyspace, keys::Record(id));
-    if (!stored) return;
     std::optional<SessionRecord> before;
     try {
+      // Both can say kCorruption: a row SQLite holds in a form its type tag does not allow, or a
+      // record that is not ours. (A damaged *file* is kCorruption with a SQLite code: rethrown.)
+      auto stored = tx.get(kKeyspace, keys::Record(id));
+      if (!stored) return;
       before = DecodeSessionRecord(*stored, ShortSessionId(id));
     } catch (const Error& e) {
-      if (e.code() != ErrorCode::kCorruption) throw;  // e.g. a newer version's record: keep it
+      // e.g. a newer version's record (kSchemaTooNew): keep it
+      if (e.code() != ErrorCode::kCorruption || e.sqlite_code() != 0) throw;
       damaged = true;
     }
     if (damaged) {

@@ -105,7 +105,8 @@ class SessionsImpl final : public Sessions {
   // when `force_touch`, else per policy) and writes it back if anything changed. Returns whether
   // the session was live. `what` names the method in errors.
   bool Mutate(std::string_view token, const char* what,
-              const std::function<void(SessionRecord&)>& change, bool force_touch);
+              const std::function<void(const SessionRecord&, SessionRecord&)>& change,
+              bool force_touch);
   std::string CreateIn(Transaction& tx, const NewSession& session);
 
   const Dependencies deps_;

@@ -23,6 +23,7 @@ Stats StoreCounters::Snapshot() const {
   s.checkpoints = checkpoints.load(std::memory_order_relaxed);
   s.compaction_runs = compaction_runs.load(std::memory_order_relaxed);
   s.sweep_runs = sweep_runs.load(std::memory_order_relaxed);
+  s.damaged_rows_skipped = damaged_rows_skipped.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -48,6 +48,7 @@ struct StoreCounters {
   std::atomic<std::uint64_t> checkpoints{0};
   std::atomic<std::uint64_t> compaction_runs{0};
   std::atomic<std::uint64_t> sweep_runs{0};
+  std::atomic<std::uint64_t> damaged_rows_skipped{0};  // DamagedRowReporter (value_codec.h)
 
   Stats Snapshot() const;
 };

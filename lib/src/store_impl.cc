@@ -121,13 +121,14 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       options_(WithSessionRedaction(options)),
       redaction_key_(std::move(redaction_key)),
       log_(options.logger ? options.logger : DefaultLogger()),
+      damaged_rows_(&counters_, log_.get()),
       generation_(OpenGeneration(path_, options_, *log_)),
       cache_(options_.cache_capacity, generation_.get(), &counters_),
       pool_(std::make_shared<ConnectionPool>(
           MakeConnectionConfig(path_, options_, &counters_, &maintenance_))),
       committer_(GroupCommitter::Dependencies{
           pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
-          options_.read_only ? nullptr : &maintenance_, &redaction_key_}),
+          options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}),
       sessions_(
           SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_, &redaction_key_}) {
   config_ = std::make_unique<ConfigImpl>(
@@ -216,7 +217,8 @@ auto StoreImpl::InReadTransaction(const char* what, F&& fn)
 void StoreImpl::read(const Body& body) {
   if (!body) throw Error(ErrorCode::kInvalidArgument, "read: body is empty");
   InReadTransaction("read", [&](Connection& c) {
-    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces);
+    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
+                       &damaged_rows_);
     {
       BodyScope scope;
       body(tx);
@@ -284,9 +286,12 @@ CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view k
       throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
     head = static_cast<Revision>(q->getColumn(0).getInt64());
     if (q->isColumnNull(1)) return std::nullopt;
+    std::string problem;
+    std::optional<Value> value = DecodeValue(*q, 1, 2, &problem);
+    if (!value) throw DamagedRowError(keyspace, key, problem);  // never cached
     Entry e;
     e.key = std::string(key);
-    e.value = ReadValue(*q, 1, 2);
+    e.value = std::move(*value);
     e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
     return e;
   });
@@ -329,7 +334,7 @@ Revision StoreImpl::put(std::string_view keyspace, std::string_view key, const V
   // Validate before queueing so bad input never reaches the writer.
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  ValidateValue(key, value);
+  ValidateValue(keyspace, key, value);
   return Submit([&](TransactionImpl& tx) { tx.put(keyspace, key, value); }, {});
 }
 
@@ -345,11 +350,13 @@ HistoryBounds StoreImpl::history_bounds() {
 }
 
 std::vector<Commit> StoreImpl::history(const HistoryQuery& query) {
-  return InReadTransaction("history", [&](Connection& c) { return QueryHistory(c, query); });
+  return InReadTransaction("history",
+                           [&](Connection& c) { return QueryHistory(c, query, &damaged_rows_); });
 }
 
 std::optional<Commit> StoreImpl::commit_at(Revision revision) {
-  return InReadTransaction("commit_at", [&](Connection& c) { return ReadCommit(c, revision); });
+  return InReadTransaction("commit_at",
+                           [&](Connection& c) { return ReadCommit(c, revision, &damaged_rows_); });
 }
 
 Revision StoreImpl::revert(Revision revision, const RevertOptions& options) {

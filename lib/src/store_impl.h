@@ -22,6 +22,7 @@
 #include "shared_generation.h"
 #include "statestore/store.h"
 #include "store_counters.h"
+#include "value_codec.h"
 
 namespace statestore::internal {
 
@@ -70,6 +71,7 @@ class StoreImpl final : public Store {
   const RedactionKey redaction_key_;  // available unless read-only (redaction_key.h invariant 5)
   std::shared_ptr<spdlog::logger> log_;
   StoreCounters counters_;
+  DamagedRowReporter damaged_rows_;  // rows scans skipped (value_codec.h note 2)
   std::unique_ptr<SharedGeneration> generation_;
   ReadCache cache_;
   KeyspaceDirectory keyspaces_;

@@ -38,12 +38,14 @@ std::string Describe(std::string_view keyspace, std::string_view key) {
 TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces,
                                  bool read_only, Origin origin,
                                  const std::vector<std::string>& redacted_keyspaces,
+                                 DamagedRowReporter* damaged_rows,
                                  const RedactionKey* redaction_key)
     : connection_(connection),
       keyspaces_(keyspaces),
       read_only_(read_only),
       origin_(std::move(origin)),
       redacted_keyspaces_(redacted_keyspaces),
+      damaged_rows_(damaged_rows),
       redaction_key_(redaction_key) {}
 
 Bytes TransactionImpl::Digest(const Value& value) const {
@@ -100,17 +102,35 @@ KeyspaceRef TransactionImpl::KeyspaceForWrite(std::string_view name) {
   });
 }
 
-std::optional<Entry> TransactionImpl::ReadEntry(std::int64_t keyspace_id, std::string_view key) {
+std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
+                                                std::string_view key) {
   return CallSqlite("cannot read entry", [&]() -> std::optional<Entry> {
     StatementUse q(connection_, sql::kSelectEntry);
     q->bind(1, static_cast<int64_t>(keyspace_id));
     q->bind(2, std::string(key));
     if (!q->executeStep()) return std::nullopt;
+    std::string problem;
+    std::optional<Value> value = DecodeValue(*q, 0, 1, &problem);
+    if (!value) throw DamagedRowError(keyspace, key, problem);
     Entry e;
     e.key = std::string(key);
-    e.value = ReadValue(*q, 0, 1);
+    e.value = std::move(*value);
     e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
     return e;
+  });
+}
+
+std::optional<TransactionImpl::OldRow> TransactionImpl::ReadOldRow(std::int64_t keyspace_id,
+                                                                   std::string_view key) {
+  return CallSqlite("cannot read entry", [&]() -> std::optional<OldRow> {
+    StatementUse q(connection_, sql::kSelectEntry);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bind(2, std::string(key));
+    if (!q->executeStep()) return std::nullopt;
+    OldRow row;
+    row.stored = ReadStoredCell(*q, 0, 1);
+    row.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    return row;
   });
 }
 
@@ -125,7 +145,7 @@ std::optional<Entry> TransactionImpl::get_entry(std::string_view keyspace, std::
   ValidateKey(key);
   auto found = FindKeyspace(keyspace);
   if (!found) return std::nullopt;
-  return ReadEntry(found->id, key);
+  return ReadEntry(keyspace, found->id, key);
 }
 
 std::vector<Entry> TransactionImpl::list(std::string_view keyspace, std::string_view prefix,
@@ -135,28 +155,60 @@ std::vector<Entry> TransactionImpl::list(std::string_view keyspace, std::string_
   std::vector<Entry> out;
   auto found = FindKeyspace(keyspace);
   if (!found) return out;
-  const std::int64_t* id = &found->id;
-  auto end = PrefixEnd(prefix);
-  std::int64_t sql_limit = limit == 0 ? -1 : static_cast<std::int64_t>(limit);
-  CallSqlite("cannot list entries", [&] {
+  const auto end = PrefixEnd(prefix);
+  std::string from(prefix);
+  for (;;) {
+    const std::int64_t want = limit == 0 ? -1 : static_cast<std::int64_t>(limit - out.size());
+    std::size_t skipped = 0;
+    std::string last;
+    const std::size_t rows = ListPage(keyspace, found->id, from, end, want, &out, &skipped, &last);
+    // SQL's LIMIT counted the skipped rows too. Read on past them, so that a damaged row never
+    // makes a full page look like the end of the keyspace (the sweep and count() rely on that).
+    if (limit == 0 || skipped == 0 || static_cast<std::int64_t>(rows) < want) break;
+    from = std::move(last);
+    from.push_back('\0');  // the least key greater than `last`
+  }
+  return out;
+}
+
+std::size_t TransactionImpl::ListPage(std::string_view keyspace, std::int64_t keyspace_id,
+                                      const std::string& from,
+                                      const std::optional<std::string>& end, std::int64_t sql_limit,
+                                      std::vector<Entry>* out, std::size_t* skipped,
+                                      std::string* last) {
+  return CallSqlite("cannot list entries", [&] {
     StatementUse q(connection_, end ? sql::kListRange : sql::kListFrom);
-    q->bind(1, static_cast<int64_t>(*id));
-    q->bind(2, std::string(prefix));
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bindNoCopy(2, from);
     if (end) {
-      q->bind(3, *end);
+      q->bindNoCopy(3, *end);
       q->bind(4, static_cast<int64_t>(sql_limit));
     } else {
       q->bind(3, static_cast<int64_t>(sql_limit));
     }
+    std::size_t rows = 0;
+    std::string problem;
     while (q->executeStep()) {
+      ++rows;
       Entry e;
       e.key = q->getColumn(0).getString();
-      e.value = ReadValue(*q, 1, 2);
+      std::optional<Value> value = DecodeValue(*q, 1, 2, &problem);
+      if (!value) {
+        // value_codec.h note 2: one damaged row must not hide the rest of the keyspace.
+        ++*skipped;
+        if (damaged_rows_ != nullptr) {
+          damaged_rows_->Skipped(keyspace, e.key, "current value", problem);
+        }
+        *last = std::move(e.key);
+        continue;
+      }
+      e.value = std::move(*value);
       e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
-      out.push_back(std::move(e));
+      *last = e.key;
+      out->push_back(std::move(e));
     }
+    return rows;
   });
-  return out;
 }
 
 Revision TransactionImpl::EnsureRevision() {
@@ -181,7 +233,7 @@ Revision TransactionImpl::EnsureRevision() {
 }
 
 void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
-                                  std::string_view key, const std::optional<Entry>& old_entry,
+                                  std::string_view key, const std::optional<OldRow>& old_row,
                                   const std::optional<Value>& new_value) {
   const std::int64_t keyspace_id = ref.id;
   Revision revision = EnsureRevision();
@@ -206,15 +258,18 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     h->bind(3, static_cast<int64_t>(keyspace_id));
     h->bindNoCopy(4, key_text);
     // Values are bound in place (BindValue does not copy), so everything bound must outlive
-    // exec(): the old entry, `new_value`, and the digests below.
+    // exec(): the old row, `new_value`, and the digests below.
+    // The old value goes in as SQLite held it (invariant 5): a legacy NaN stays (double, NULL),
+    // a damaged row stays damaged. A tag the schema's CHECK refuses is recorded as absent.
     std::optional<Value> old_digest, new_digest;
-    if (!old_entry) {
+    if (!old_row || !IsKnownTypeTag(old_row->stored.type)) {
       BindOptionalValue(*h, 5, 6, std::nullopt);
     } else if (ref.redacted) {
-      old_digest = Value(Digest(old_entry->value));
-      BindDigest(*h, 5, 6, old_entry->value.type(), *old_digest);
+      std::optional<Value> scratch;
+      old_digest = Value(Digest(DigestSubject(old_row->stored, &scratch)));
+      BindDigest(*h, 5, 6, static_cast<ValueType>(old_row->stored.type), *old_digest);
     } else {
-      BindValue(*h, 5, 6, old_entry->value);
+      BindStoredCell(*h, 5, 6, old_row->stored);
     }
     if (!new_value) {
       BindOptionalValue(*h, 7, 8, std::nullopt);
@@ -238,10 +293,10 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
 void TransactionImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  ValidateValue(key, value);
+  ValidateValue(keyspace, key, value);
   RequireWritable();
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
-  RecordWrite(keyspace, ref, key, ReadEntry(ref.id, key), value);
+  RecordWrite(keyspace, ref, key, ReadOldRow(ref.id, key), value);
 }
 
 bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
@@ -250,7 +305,7 @@ bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
   RequireWritable();
   auto found = FindKeyspace(keyspace);
   if (!found) return false;
-  auto old = ReadEntry(found->id, key);
+  auto old = ReadOldRow(found->id, key);
   if (!old) return false;
   RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
   return true;
@@ -260,10 +315,10 @@ void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view
                                      const Value& value, std::uint64_t expected_version) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  ValidateValue(key, value);
+  ValidateValue(keyspace, key, value);
   RequireWritable();
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
-  auto old = ReadEntry(ref.id, key);
+  auto old = ReadOldRow(ref.id, key);
   std::uint64_t actual = old ? old->version : 0;
   if (actual != expected_version) {
     throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
@@ -279,7 +334,7 @@ void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_vi
   ValidateKey(key);
   RequireWritable();
   auto found = FindKeyspace(keyspace);
-  auto old = found ? ReadEntry(found->id, key) : std::nullopt;
+  auto old = found ? ReadOldRow(found->id, key) : std::nullopt;
   if (!old || old->version != expected_version) {
     throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +

@@ -10,6 +10,11 @@
 //      SQLite transaction as the state change: history and state cannot disagree.
 //   3. writes() lists, in order, the committed-to-be entries the writer publishes to the read
 //      cache after COMMIT; a nested savepoint that rolls back truncates it to where it began.
+//   4. Every value is validated (ValidateValue: size, UTF-8, no NaN) before any SQL runs, so a
+//      refused put changes nothing: no revision, no history row, no savepoint to undo.
+//   5. A stored row that does not decode (value_codec.h) never blocks a write: put/erase and their
+//      _if_version forms read the old row raw (StoredCell) and copy it into the history row.
+//      Point reads of it throw kCorruption; list() skips it and reports it.
 #ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
 #define STATESTORE_SRC_TRANSACTION_IMPL_H_
 
@@ -24,6 +29,7 @@
 #include "redaction_key.h"
 #include "statestore/history.h"
 #include "statestore/transaction.h"
+#include "value_codec.h"
 
 namespace statestore::internal {
 
@@ -36,11 +42,12 @@ struct PendingWrite {
 
 class TransactionImpl final : public Transaction {
  public:
-  // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction);
+  // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction).
+  // `damaged_rows` (may be null) hears of rows list() skipped; it must outlive the transaction.
   // `redaction_key` digests redacted history (may be null for a read-only transaction).
   TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces, bool read_only,
                   Origin origin, const std::vector<std::string>& redacted_keyspaces,
-                  const RedactionKey* redaction_key = nullptr);
+                  DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr);
 
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
@@ -70,19 +77,33 @@ class TransactionImpl final : public Transaction {
   std::optional<KeyspaceRef> FindKeyspace(std::string_view name);
   // Resolves or creates the keyspace, and marks it redacted if Options lists it.
   KeyspaceRef KeyspaceForWrite(std::string_view name);
-  std::optional<Entry> ReadEntry(std::int64_t keyspace_id, std::string_view key);
+  // Point read. Throws: DamagedRowError for a row that does not decode.
+  std::optional<Entry> ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
+                                 std::string_view key);
+  // The row a write replaces, undecoded (invariant 5).
+  struct OldRow {
+    StoredCell stored;
+    std::uint64_t version = 0;
+  };
+  std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
+  // Appends one page of list() to *out; returns how many rows SQLite produced and sets *last to
+  // the last key seen.
+  std::size_t ListPage(std::string_view keyspace, std::int64_t keyspace_id, const std::string& from,
+                       const std::optional<std::string>& end, std::int64_t sql_limit,
+                       std::vector<Entry>* out, std::size_t* skipped, std::string* last);
   void RequireWritable() const;
   // The keyed digest of redacted history (redaction_key.h).
   Bytes Digest(const Value& value) const;
   Revision EnsureRevision();
   void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
-                   const std::optional<Entry>& old_entry, const std::optional<Value>& new_value);
+                   const std::optional<OldRow>& old_row, const std::optional<Value>& new_value);
 
   Connection& connection_;
   KeyspaceDirectory& keyspaces_;
   const bool read_only_;
   Origin origin_;
   const std::vector<std::string>& redacted_keyspaces_;
+  DamagedRowReporter* const damaged_rows_;
   const RedactionKey* redaction_key_;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;

@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -91,14 +92,22 @@ void ValidatePrefix(std::string_view prefix) {
   }
 }
 
-void ValidateValue(std::string_view key, const Value& value) {
+void ValidateValue(std::string_view keyspace, std::string_view key, const Value& value) {
+  ValidateValueOf("value for " + std::string(keyspace) + "/" + Quote(key), value);
+}
+
+void ValidateValueOf(const std::string& what, const Value& value) {
   if (value.payload_size() > kMaxValueBytes) {
-    Invalid("value for key " + Quote(key) + " is " + std::to_string(value.payload_size()) +
-            " bytes; the limit is " + std::to_string(kMaxValueBytes) + " bytes");
+    Invalid(what + " is " + std::to_string(value.payload_size()) + " bytes; the limit is " +
+            std::to_string(kMaxValueBytes) + " bytes");
   }
   if (value.type() == ValueType::kString && !IsValidUtf8(value.as_string())) {
-    Invalid("string value for key " + Quote(key) +
-            " is not valid UTF-8 (store binary data as bytes)");
+    Invalid(what + " is a string that is not valid UTF-8 (store binary data as bytes)");
+  }
+  // value.h: a double may be anything but NaN. SQLite stores a NaN REAL as NULL, so the row
+  // would read back as "double with no value": refuse it before it reaches SQL.
+  if (value.type() == ValueType::kDouble && std::isnan(value.as_double())) {
+    Invalid(what + " is NaN; " + std::string(kNanRefusal));
   }
 }
 

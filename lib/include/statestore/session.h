@@ -234,8 +234,9 @@ class Sessions {
   // `fn` MAY RUN MORE THAN ONCE (when the transaction is retried, each time on a fresh copy of
   // the attributes); only the effect of the last run is kept. It must not have side effects
   // outside its argument that cannot be repeated, and must not call the Store or Sessions.
-  // Throws: whatever `fn` throws (nothing is written); also kInvalidArgument if `fn` left an
-  // invalid name or value, or attributes that do not fit.
+  // Throws: whatever `fn` throws (nothing is written); also kInvalidArgument if `fn` added or
+  // changed an attribute to an invalid name or value (a NaN double, ...), or left attributes that
+  // do not fit. Attributes it left as they were are not checked again.
   virtual bool update(std::string_view token, const std::function<void(Attributes&)>& fn) = 0;
 
   // Extends the idle expiry to now + idle TTL (capped by the absolute deadline), whatever the

@@ -20,6 +20,10 @@ struct Stats {
   std::uint64_t checkpoints = 0;      // WAL checkpoints run by the store
   std::uint64_t compaction_runs = 0;  // history retention batches
   std::uint64_t sweep_runs = 0;       // expired-session sweep batches
+  // Rows a scan (list, history, session/config scans, dump) skipped because their stored value
+  // cannot be decoded: the file was edited outside statestore. Each key is also logged once.
+  // A point read of such a key throws kCorruption; overwriting or erasing it repairs it.
+  std::uint64_t damaged_rows_skipped = 0;
 };
 
 }  // namespace statestore

@@ -74,6 +74,8 @@ class Store {
 
   // Single reads, answered from the read cache when possible. A read that starts after any
   // commit (from this process or another) returned sees that commit.
+  // Throws: Error(kCorruption) naming the key if its stored row does not decode (see
+  // Transaction::get).
   virtual std::optional<Value> get(std::string_view keyspace, std::string_view key) = 0;
   virtual std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) = 0;
   // Uncached, one snapshot; see Transaction::list.
@@ -90,12 +92,16 @@ class Store {
   // History. See history.h.
   virtual HistoryBounds history_bounds() = 0;
   virtual std::vector<Commit> history(const HistoryQuery& query = {}) = 0;
-  // One commit with all its changes, or nullopt if not retained (or never existed).
+  // One commit with all its changes, or nullopt if not retained (or never existed). history()
+  // and commit_at() leave out a change whose stored values do not decode (counted in
+  // Stats::damaged_rows_skipped).
   virtual std::optional<Commit> commit_at(Revision revision) = 0;
 
   // Writes back the values `revision` overwrote, as a new transaction, and returns its revision.
   // Throws: Error(kNotFound) if `revision` is not in retained history; kConflict naming the key
-  // and the later revision if a later transaction changed one of the same keys and !force.
+  // and the later revision if a later transaction changed one of the same keys and !force;
+  // kInvalidArgument if an old value may not be written (a NaN from a file older than value.h's
+  // rule); kCorruption if one of its history rows does not decode. Nothing is written then.
   virtual Revision revert(Revision revision, const RevertOptions& options = {}) = 0;
 
   // Applies Options::history_retention now, in small batches; returns how many revisions were

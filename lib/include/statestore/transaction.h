@@ -45,15 +45,20 @@ class Transaction {
   // matching code; the whole transaction is then rolled back by the Store.
 
   // The value under `key`, or nullopt if the key (or the keyspace) does not exist.
+  // Throws: Error(kCorruption) naming the key if its stored row does not decode (a file edited
+  // outside statestore); put/erase repair it.
   virtual std::optional<Value> get(std::string_view keyspace, std::string_view key) = 0;
   virtual std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) = 0;
 
   // Entries whose key starts with `prefix` ("" = all), in key byte order; at most `limit`
-  // entries when limit > 0.
+  // entries when limit > 0. A row that does not decode is left out (and counted in
+  // Stats::damaged_rows_skipped), so one damaged key never hides the others.
   virtual std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
                                   std::size_t limit = 0) = 0;
 
-  // Writes create the keyspace on first use. Throws: Error(kReadOnly) in a read-only transaction.
+  // Writes create the keyspace on first use. Throws: Error(kReadOnly) in a read-only transaction;
+  // kInvalidArgument for a value value.h does not allow (a NaN double, ...), before anything is
+  // written. They work on a key whose stored row does not decode, and repair it.
   virtual void put(std::string_view keyspace, std::string_view key, const Value& value) = 0;
   // Returns whether the key existed.
   virtual bool erase(std::string_view keyspace, std::string_view key) = 0;

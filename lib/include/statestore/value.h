@@ -2,6 +2,13 @@
 //
 // A Value is one of: null, bool, int64, double, string (UTF-8 text), bytes (opaque binary).
 // It is a plain value type: copyable, comparable, safe to share read-only between threads.
+//
+// A double may be any IEEE value except NaN: ±infinity round-trip, NaN is refused
+// (kInvalidArgument) by every write, because SQLite stores a NaN REAL as NULL and the row would no
+// longer match its type. A NaN can still come *out* of a read: a file written before this rule
+// holds such rows (type double, value NULL), and they read back as a quiet NaN. Writing that value
+// back is refused like any NaN. Note that operator== compares doubles with ==, so a NaN Value is
+// not equal to itself.
 #ifndef STATESTORE_VALUE_H_
 #define STATESTORE_VALUE_H_
 
@@ -19,7 +26,7 @@ namespace statestore {
 // Keyspace names: 1..64 characters from [a-z0-9_.-], starting with a letter ("app", "sessions").
 // Keys: 1..kMaxKeyBytes bytes of valid UTF-8 without NUL. Keys sort by their bytes (memcmp),
 //   which is also how list(prefix) matches.
-// Values: a string or bytes value holds at most kMaxValueBytes bytes.
+// Values: a string or bytes value holds at most kMaxValueBytes bytes; a double is not NaN.
 inline constexpr std::size_t kMaxKeyspaceNameBytes = 64;
 inline constexpr std::size_t kMaxKeyBytes = 1024;
 inline constexpr std::size_t kMaxValueBytes = 4 * 1024 * 1024;
