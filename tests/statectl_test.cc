@@ -9,7 +9,12 @@
 //   4. safety: a non-SQLite file, a truncated file and a hostile schema are left byte-for-byte
 //      unchanged by inspect and dump, which fail with one clear line (or work read-only);
 //   5. verify detects a history row edited with the sqlite3 shell, exits 4, names the revision;
-//   and exit codes 2 (usage) and 3 (not found).
+//   6. (issue 10) every human-readable output escapes control characters, C1 controls, bidi
+//      overrides and invalid UTF-8 (follow included); values of redacted keyspaces are hidden
+//      unless --reveal (get, dump, history, show, diff, sessions show, verify); set takes a value
+//      from --file or standard input up to the library's limit;
+//   and exit codes 2 (usage) and 3 (not found). statectl_misuse_test holds the table of hostile
+//   command lines.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -18,102 +23,31 @@
 #include <set>
 #include <thread>
 
+#include "statectl_runner.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
-
-#ifndef STATESTORE_TEST_STATECTL
-#define STATESTORE_TEST_STATECTL "statectl"
-#endif
 
 namespace statestore {
 namespace {
 
 using nlohmann::json;
 using test::Contains;
+using test::Describe;
+using test::kStatectl;
 using test::TempDir;
 
-const char* const kStatectl = STATESTORE_TEST_STATECTL;
+using Result = test::CtlResult;
 
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs statectl with `args` (and `env` added to the environment); returns its exit code and
-// everything it wrote.
+// Runs statectl with `args` (and `env` added to the environment; "NAME=" removes NAME), standard
+// input from `stdin_path`.
 Result Ctl(const std::vector<std::string>& args,
-           const std::vector<std::string>& env = {"STATESTORE_DB="}) {
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    throw std::system_error(errno, std::generic_category(), "pipe2");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-  std::vector<std::string> argv_s{kStatectl};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string v = *e;
-    bool overridden = false;
-    for (const auto& o : env) {
-      if (v.rfind(o.substr(0, o.find('=') + 1), 0) == 0) overridden = true;
-    }
-    if (!overridden) env_s.push_back(v);
-  }
-  for (const auto& o : env) {
-    if (o.back() != '=') env_s.push_back(o);  // "NAME=" removes NAME
-  }
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, kStatectl, &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    throw std::system_error(rc, std::generic_category(), "posix_spawn statectl");
-  }
-  Result r;
-  struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (::poll(fds, 2, 120000) <= 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[8192];
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-std::string Describe(const Result& r) {
-  return "exit " + std::to_string(r.code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
+           const std::vector<std::string>& env = {"STATESTORE_DB="},
+           const std::string& stdin_path = "/dev/null") {
+  test::CtlOptions o;
+  o.env = env;
+  o.stdin_path = stdin_path;
+  return test::RunStatectl(args, o);
 }
 
 // Exactly one line "statectl: ..." on stderr.
@@ -490,12 +424,16 @@ TEST_F(StatectlTest, Sessions) {
   ExpectNoToken(r);
   EXPECT_TRUE(Contains(r.out, "alice")) << r.out;
   EXPECT_TRUE(Contains(r.out, "cart")) << r.out;
+  // Session attributes are redacted values: --values lists them hidden, --reveal in clear.
   j = Json(Ctl({"sessions", "show", db_, short_id, "--values", "--json"}));
+  EXPECT_EQ(j["attributes"]["cart"]["redacted"], true);
+  EXPECT_FALSE(j["attributes"]["cart"].contains("value"));
+  j = Json(Ctl({"sessions", "show", db_, short_id, "--reveal", "--json"}));
   EXPECT_EQ(j["attributes"]["cart"]["value"], 3);
   EXPECT_EQ(j["expired"], false);
   r = Ctl({"sessions", "show", db_, "000000000000"});
   EXPECT_EQ(r.code, 3) << Describe(r);
-  EXPECT_EQ(Ctl({"sessions", "show", db_, "not-hex"}).code, 1);
+  EXPECT_EQ(Ctl({"sessions", "show", db_, "not-hex"}).code, 2);  // refused argument: usage
 
   j = Json(Ctl({"sessions", "sweep", db_, "--json"}));
   EXPECT_EQ(j["swept"], 1);
@@ -537,7 +475,7 @@ TEST_F(StatectlTest, Config) {
   EXPECT_EQ(Json(Ctl({"config", "get", db_, "net.http.port", "--json"}))["value"], 8080);
   EXPECT_EQ(Ctl({"config", "rm", db_, "feature.name"}).code, 0);
   EXPECT_EQ(Ctl({"config", "get", db_, "feature.name"}).code, 3);
-  EXPECT_EQ(Ctl({"config", "set", db_, "BAD KEY", "1"}).code, 1);
+  EXPECT_EQ(Ctl({"config", "set", db_, "BAD KEY", "1"}).code, 2);  // refused argument: usage
 }
 
 TEST_F(StatectlTest, BackupRestoreVerifyMigrateCompact) {
@@ -549,7 +487,7 @@ TEST_F(StatectlTest, BackupRestoreVerifyMigrateCompact) {
   struct stat st {};
   ASSERT_EQ(::stat(copy.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(Ctl({"backup", db_, copy}).code, 1);  // never overwrites
+  EXPECT_EQ(Ctl({"backup", db_, copy}).code, 2);  // never overwrites (DEST must be new: usage)
 
   r = Ctl({"verify", copy});
   EXPECT_EQ(r.code, 0) << Describe(r);
@@ -943,6 +881,333 @@ TEST(StatectlVerify, DetectsCorruptedHistoryRow) {
   r = Ctl({"verify", path2});
   EXPECT_EQ(r.code, 4) << Describe(r);
   EXPECT_TRUE(Contains(r.out, "revision " + std::to_string(last))) << Describe(r);
+}
+
+// ---- 6. issue 10: escaping, redaction, values from files
+
+// No byte of `text` may drive a terminal: no C0 control but newlines, no DEL, no C1 control
+// (UTF-8 C2 80..C2 9F), no bidi override or isolate (E2 80 AA..AE, E2 81 A6..A9), no byte that
+// cannot start UTF-8.
+void ExpectInert(const std::string& what, const std::string& text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = [&](std::size_t k) {
+      return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0;
+    };
+    ASSERT_FALSE((c < 0x20 && c != '\n') || c == 0x7f)
+        << what << ": control byte " << int(c) << " at " << i << " in:\n"
+        << text;
+    ASSERT_FALSE(c == 0xc2 && next(1) >= 0x80 && next(1) <= 0x9f)
+        << what << ": C1 control at " << i << " in:\n"
+        << text;
+    ASSERT_FALSE(c == 0xe2 && next(1) == 0x80 && next(2) >= 0xaa && next(2) <= 0xae)
+        << what << ": bidi override at " << i << " in:\n"
+        << text;
+    ASSERT_FALSE(c == 0xe2 && next(1) == 0x81 && next(2) >= 0xa6 && next(2) <= 0xa9)
+        << what << ": bidi isolate at " << i << " in:\n"
+        << text;
+    ASSERT_FALSE(c == 0xff || c == 0xfe || c == 0xc0 || c == 0xc1)
+        << what << ": invalid UTF-8 at " << i << " in:\n"
+        << text;
+  }
+}
+
+// A key, a label, a principal and values that would drive a terminal if printed raw: ESC [31m
+// (red), a newline (a fake second row), OSC 0 (window title) ended by BEL, CSI as a C1 control
+// (U+009B), a right-to-left override (U+202E) and a first-strong isolate (U+2068).
+const std::string kEvilKey = "evil\x1b[31m\nkey\xe2\x80\xae";
+const std::string kEvilLabel = "lab\x1b]0;pwned\x07";
+const std::string kEvilValue = "v\x1b]0;t\x07\xc2\x9b\xe2\x81\xa8";
+const std::string kEvilPrincipal = "bob\x1b[2J";
+
+TEST(StatectlEscaping, FollowEscapesKeysAndLabels) {
+  TempDir dir;
+  const std::string db = dir.file("evil.db");
+  {
+    Options o;
+    o.origin_label = kEvilLabel;
+    auto store = Store::open(db, o);
+    store->put("app", kEvilKey, Value(kEvilValue));
+    store->put("app", "end", Value(1));
+  }
+  auto follow = test::ChildProcess::Spawn({kStatectl, "follow", db, "--from", "1"});
+  std::string out;
+  for (int i = 0; i < 10; ++i) {
+    auto line = follow.ReadLine(std::chrono::seconds(30));
+    if (!line) break;
+    out += *line + "\n";
+    if (Contains(*line, "end")) break;
+  }
+  follow.Kill(SIGTERM);
+  EXPECT_EQ(follow.Wait(std::chrono::seconds(10)), 0);
+  ASSERT_TRUE(Contains(out, "end")) << out;
+  ExpectInert("follow", out);
+  EXPECT_TRUE(Contains(out, "evil\\x1b[31m\\nkey\\u202e")) << out;
+  EXPECT_TRUE(Contains(out, "lab\\x1b]0;pwned\\x07 pid:")) << out;
+  EXPECT_TRUE(Contains(out, "\"v\\x1b]0;t\\x07\\u009b\\u2068\"")) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3) << out;  // header and two rows
+}
+
+TEST(StatectlEscaping, EveryHumanReadableOutputIsEscaped) {
+  TempDir dir;
+  const std::string db = dir.file("evil.db");
+  std::string short_id;
+  {
+    Options o;
+    o.origin_label = kEvilLabel;
+    o.sessions.sweep_interval = std::chrono::milliseconds(0);
+    auto store = Store::open(db, o);
+    store->put("app", kEvilKey, Value(kEvilValue));
+    store->put("app", "plain", Value("x"));
+    store->sessions().create(std::chrono::hours(1), {{"note", Value(kEvilValue)}}, kEvilPrincipal);
+    store->config().set("feature.name", ConfigValue(kEvilValue));
+  }
+  short_id = Json(Ctl({"sessions", "list", db, "--json"}))["sessions"][0]["short_id"];
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"dump", db},
+                                             {"history", db},
+                                             {"show", db, "1"},
+                                             {"diff", db, "0", "2"},
+                                             {"get", db, "app", kEvilKey},
+                                             {"sessions", "list", db},
+                                             {"sessions", "show", db, short_id, "--reveal"},
+                                             {"config", "list", db},
+                                             {"config", "get", db, "feature.name"},
+                                             {"config", "explain", db, "feature.name"}}) {
+    auto r = Ctl(args);
+    EXPECT_EQ(r.code, 0) << args[0] << "\n" << Describe(r);
+    ExpectInert(args[0] + " stdout", r.out);
+    ExpectInert(args[0] + " stderr", r.err);
+  }
+  auto r = Ctl({"get", db, "app", kEvilKey});
+  EXPECT_EQ(r.out, "v\\x1b]0;t\\x07\\u009b\\u2068\n");
+  r = Ctl({"sessions", "list", db});
+  EXPECT_TRUE(Contains(r.out, "bob\\x1b[2J")) << r.out;
+  // Errors that echo what was typed are escaped too.
+  r = Ctl({"get", db, "app", kEvilKey + "-missing"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  ExpectOneErrorLine(r);
+  ExpectInert("error", r.err);
+  EXPECT_TRUE(Contains(r.err, "evil\\x1b[31m\\nkey\\u202e-missing")) << r.err;
+  // --json keeps the exact text; --raw prints it byte for byte.
+  EXPECT_EQ(Json(Ctl({"get", db, "app", kEvilKey, "--json"}))["value"]["value"], kEvilValue);
+  r = Ctl({"get", db, "app", kEvilKey, "--raw"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out, kEvilValue);
+  auto lines = JsonLines(Ctl({"history", db, "--json"}));
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0]["changes"][0]["key"], kEvilKey);
+  EXPECT_EQ(lines[0]["origin"]["label"], kEvilLabel);
+}
+
+TEST(StatectlEscaping, InvalidUtf8FromAHandEditedFileStaysValidJson) {
+  TempDir dir;
+  const std::string db = dir.file("edited.db");
+  {
+    auto store = Store::open(db);
+    store->put("app", "greeting", Value("hello"));
+  }
+  // A key and a string that are not UTF-8, as another program or a hand edit could leave them.
+  ASSERT_EQ(Sqlite(db,
+                   "UPDATE entries SET key = CAST(X'67ff' AS TEXT), value = CAST(X'68c0af' "
+                   "AS TEXT) WHERE key = 'greeting';")
+                .code,
+            0);
+  auto r = Ctl({"dump", db});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  ExpectInert("dump", r.out);
+  EXPECT_TRUE(Contains(r.out, "g\\xff")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"h\\xc0\\xaf\"")) << r.out;
+  json j = Json(Ctl({"dump", db, "--json"}));  // parses: invalid bytes became U+FFFD
+  ASSERT_EQ(j["keyspaces"]["app"].size(), 1u);
+  EXPECT_EQ(j["keyspaces"]["app"][0]["key"], "g\xef\xbf\xbd");
+}
+
+// A store with a keyspace redacted from the start ("secrets"), one redacted after it was
+// written in clear ("later"), and a session.
+struct RedactedFixture {
+  std::string db;
+  std::string short_id;
+  std::string record_key;  // the session's record in keyspace "sessions"
+};
+
+RedactedFixture BuildRedacted(const TempDir& dir) {
+  RedactedFixture f;
+  f.db = dir.file("redacted.db");
+  {
+    auto store = Store::open(f.db);
+    store->put("later", "token", Value("plain-before-redaction"));
+  }
+  Options o;
+  o.redacted_keyspaces = {"secrets", "later"};
+  o.sessions.sweep_interval = std::chrono::milliseconds(0);
+  auto store = Store::open(f.db, o);
+  store->put("secrets", "pw", Value("hunter2"));
+  store->put("later", "token", Value("plain-after-redaction"));
+  store->sessions().create(std::chrono::hours(1), {{"cart", Value("sekrit-cart")}}, "carol");
+  std::vector<Entry> records;
+  store->read([&](Transaction& tx) { records = tx.list("sessions", "s/"); });
+  if (!records.empty()) f.record_key = records[0].key;
+  return f;
+}
+
+const std::vector<std::string> kSecrets = {"hunter2", "plain-before-redaction",
+                                           "plain-after-redaction", "sekrit-cart",
+                                           // the same, hex-encoded inside CBOR or bytes
+                                           "68756e74657232", "73656b7269742d63617274"};
+
+void ExpectNoSecret(const std::string& what, const Result& r) {
+  for (const auto& s : kSecrets) {
+    EXPECT_FALSE(Contains(r.out, s)) << what << " printed " << s << "\n" << Describe(r);
+    EXPECT_FALSE(Contains(r.err, s)) << what << " printed " << s << "\n" << Describe(r);
+  }
+}
+
+TEST(StatectlRedaction, GetHidesRedactedValuesUnlessRevealed) {
+  TempDir dir;
+  auto f = BuildRedacted(dir);
+  ASSERT_FALSE(f.record_key.empty());
+  auto r = Ctl({"get", f.db, "secrets", "pw"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "<redacted: string, 7 bytes>\n");
+  ExpectNoSecret("get", r);
+  json j = Json(Ctl({"get", f.db, "secrets", "pw", "--json"}));
+  EXPECT_EQ(j["value"]["redacted"], true);
+  EXPECT_EQ(j["value"]["type"], "string");
+  EXPECT_EQ(j["value"]["bytes"], 7);
+  EXPECT_EQ(j["value"]["digest"].get<std::string>().size(), 64u);  // keyed, as in history
+  r = Ctl({"get", f.db, "secrets", "pw", "--raw"});
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  ExpectOneErrorLine(r);
+  ExpectNoSecret("get --raw", r);
+  // The sessions keyspace: a CBOR record holding the attributes.
+  r = Ctl({"get", f.db, "sessions", f.record_key});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(r.out.rfind("<redacted: bytes, ", 0), 0u) << r.out;
+  ExpectNoSecret("get sessions", r);
+  ExpectNoSecret("get sessions --json", Ctl({"get", f.db, "sessions", f.record_key, "--json"}));
+  // --reveal prints them.
+  EXPECT_EQ(Ctl({"get", f.db, "secrets", "pw", "--reveal"}).out, "hunter2\n");
+  EXPECT_EQ(Ctl({"get", f.db, "secrets", "pw", "--reveal", "--raw"}).out, "hunter2");
+  EXPECT_TRUE(Contains(Ctl({"get", f.db, "sessions", f.record_key, "--reveal"}).out,
+                       "73656b7269742d63617274"));
+}
+
+TEST(StatectlRedaction, EveryCommandHidesRedactedValuesUnlessRevealed) {
+  TempDir dir;
+  auto f = BuildRedacted(dir);
+  const std::string head =
+      std::to_string(Json(Ctl({"inspect", f.db, "--json"}))["history"]["head"].get<Revision>());
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"dump", f.db},
+           {"dump", f.db, "--json"},
+           {"history", f.db},
+           {"history", f.db, "--json"},
+           {"show", f.db, "1"},
+           {"show", f.db, "1", "--json"},
+           {"diff", f.db, "0", head},
+           {"diff", f.db, "0", head, "--json"},
+           {"sessions", "show", f.db, f.record_key.substr(2, 12), "--values"},
+           {"sessions", "show", f.db, f.record_key.substr(2, 12), "--values", "--json"},
+           {"verify", f.db}}) {
+    auto r = Ctl(args);
+    EXPECT_EQ(r.code, 0) << Describe(r);
+    ExpectNoSecret(args[0], r);
+  }
+  // History written before the keyspace became redacted holds the value in clear: still hidden.
+  auto r = Ctl({"show", f.db, "1"});
+  EXPECT_TRUE(Contains(r.out, "<redacted: string, 22 bytes>")) << r.out;
+  // --reveal shows what the file holds in clear (history of redacted keyspaces holds digests).
+  EXPECT_TRUE(Contains(Ctl({"show", f.db, "1", "--reveal"}).out, "plain-before-redaction"));
+  EXPECT_TRUE(Contains(Ctl({"dump", f.db, "--reveal"}).out, "hunter2"));
+  EXPECT_TRUE(Contains(Ctl({"diff", f.db, "0", "1", "--reveal"}).out, "plain-before-redaction"));
+  EXPECT_FALSE(Contains(Ctl({"diff", f.db, "0", "1"}).out, "plain-before-redaction"));
+  EXPECT_TRUE(Contains(Ctl({"sessions", "show", f.db, f.record_key.substr(2, 12), "--reveal"}).out,
+                       "sekrit-cart"));
+}
+
+TEST(StatectlRedaction, VerifyNeverQuotesRedactedValues) {
+  TempDir dir;
+  auto f = BuildRedacted(dir);
+  ASSERT_EQ(Ctl({"verify", f.db}).code, 0);
+  // The current values disagree with history now: verify reports both keys, by digest only.
+  ASSERT_EQ(Sqlite(f.db,
+                   "UPDATE entries SET value = 'hunter2-forged' WHERE key = 'pw';\n"
+                   "UPDATE entries SET value = 'plain-after-redaction!' WHERE key = 'token';")
+                .code,
+            0);
+  auto r = Ctl({"verify", f.db});
+  EXPECT_EQ(r.code, 4) << Describe(r);
+  ExpectNoSecret("verify", r);
+  EXPECT_TRUE(Contains(r.out, "secrets/pw")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "<redacted string, 14 bytes, digest:")) << r.out;
+  r = Ctl({"verify", f.db, "--json"});
+  ExpectNoSecret("verify --json", r);
+  // The library's report itself carries no plaintext either.
+  Options o;
+  o.read_only = true;
+  auto store = Store::open(f.db, o);
+  auto report = Verify(*store);
+  ASSERT_FALSE(report.ok());
+  for (const auto& p : report.problems) {
+    for (const auto& s : kSecrets) EXPECT_FALSE(Contains(p.message, s)) << p.message;
+  }
+}
+
+TEST(StatectlSet, ValueFromFileOrStandardInput) {
+  TempDir dir;
+  const std::string db = dir.file("values.db");
+  // A string of exactly the library's limit, through --file; back byte for byte with --raw.
+  const std::string big_path = dir.file("big.txt");
+  std::string big(kMaxValueBytes, 'a');
+  big.replace(0, 6, "start\n");
+  test::WriteFile(big_path, big);
+  auto r = Ctl({"set", db, "app", "big", "--file", big_path});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"get", db, "app", "big", "--raw"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(r.out == big) << r.out.size();
+  // Raw bytes (NUL, 0xff) from standard input.
+  const std::string bin_path = dir.file("blob.bin");
+  const std::string bin("\x00\x01\xff\n", 4);
+  test::WriteFile(bin_path, bin);
+  r = Ctl({"set", db, "app", "blob", "-", "--bytes"}, {"STATESTORE_DB="}, bin_path);
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(Json(Ctl({"get", db, "app", "blob", "--json"}))["value"]["value"], "0001ff0a");
+  EXPECT_EQ(Ctl({"get", db, "app", "blob", "--raw"}).out, bin);
+  // --file - and /dev/stdin are standard input too; a number drops the newline `echo` adds.
+  const std::string num_path = dir.file("num.txt");
+  test::WriteFile(num_path, "42\n");
+  r = Ctl({"set", db, "app", "n", "--int", "--file", "-"}, {"STATESTORE_DB="}, num_path);
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(Json(Ctl({"get", db, "app", "n", "--json"}))["value"]["value"], 42);
+  r = Ctl({"set", db, "app", "s", "--file", "/dev/stdin"}, {"STATESTORE_DB="}, num_path);
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(Ctl({"get", db, "app", "s", "--raw"}).out, "42\n");  // strings keep every byte
+  // A string with NUL is UTF-8; shown escaped.
+  test::WriteFile(bin_path, std::string("a\0b", 3));
+  ASSERT_EQ(Ctl({"set", db, "app", "nul", "--file", bin_path}).code, 0);
+  EXPECT_EQ(Ctl({"get", db, "app", "nul"}).out, "a\\x00b\n");
+  // Values that start with '-': after --, or -inf and negative numbers as they are.
+  ASSERT_EQ(Ctl({"set", db, "app", "dash", "--", "-x"}).code, 0);
+  EXPECT_EQ(Ctl({"get", db, "app", "dash"}).out, "-x\n");
+  ASSERT_EQ(Ctl({"set", db, "app", "neg", "-inf", "--double"}).code, 0);
+  EXPECT_EQ(Json(Ctl({"get", db, "app", "neg", "--json"}))["value"]["value"], "-inf");
+  ASSERT_EQ(Ctl({"set", db, "app", "neg", "-2.5e3", "--double"}).code, 0);
+  EXPECT_EQ(Json(Ctl({"get", db, "app", "neg", "--json"}))["value"]["value"], -2500.0);
+  // config set takes values the same way.
+  const std::string json_path = dir.file("flags.json");
+  test::WriteFile(json_path, "{\"a\": true}\n");
+  r = Ctl({"config", "set", db, "feature.flags", "--type", "json", "--file", json_path});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(Json(Ctl({"config", "get", db, "feature.flags", "--json"}))["value"]["a"], true);
+  // One byte over the limit: refused before anything is written.
+  test::WriteFile(big_path, big + "b");
+  const std::string before = test::ReadFile(db);
+  r = Ctl({"set", db, "app", "big", "--file", big_path});
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  ExpectOneErrorLine(r);
+  EXPECT_EQ(test::ReadFile(db), before);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "statestore/error.h"
 #include "statestore/store.h"
 #include "statestore/version.h"
+#include "validate.h"
 
 namespace statestore {
 
@@ -152,6 +153,25 @@ std::vector<KeyspaceInfo> ListKeyspaces(Store& store) {
   tx.Commit();
   return out;
 }
+
+std::vector<std::string> RedactedKeyspaces(Store& store) {
+  using namespace internal;
+  auto c = OpenAdminConnection(store.path());
+  return CallSqlite("cannot read keyspaces", [&] {
+    std::vector<std::string> out;
+    StatementUse q(*c, "SELECT name FROM keyspaces WHERE redacted != 0 ORDER BY name");
+    while (q->executeStep()) out.push_back(q->getColumn(0).getString());
+    return out;
+  });
+}
+
+void CheckKeyspaceName(std::string_view keyspace) { internal::ValidateKeyspace(keyspace); }
+
+void CheckKey(std::string_view key) { internal::ValidateKey(key); }
+
+void CheckKeyPrefix(std::string_view prefix) { internal::ValidatePrefix(prefix); }
+
+void CheckValue(std::string_view key, const Value& value) { internal::ValidateValue(key, value); }
 
 MigrationStatus GetMigrationStatus(const std::string& path) {
   using namespace internal;

@@ -10,6 +10,13 @@
 // compared with a digest by hashing it, which needs the redaction key: without it (a read-only
 // Store without the key file) such a comparison is counted as not verifiable, not as a problem.
 // Values are compared exactly (doubles bit for bit).
+//
+// Problem messages never quote a value of a redacted keyspace (one the file marks redacted, one
+// whose history row is a digest, and "sessions"): they give its type, size and the start of its
+// keyed digest (when the Store has the key), which is what history shows. Other values are quoted
+// short (24 bytes), and values and keys are quoted with every byte outside printable ASCII as
+// \xNN, so a message is one line that cannot drive a terminal.
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -20,6 +27,7 @@
 #include "sqlite_error.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
+#include "statestore/session.h"
 #include "statestore/store.h"
 #include "value_codec.h"
 
@@ -62,13 +70,55 @@ bool SameSlot(const Slot& a, const Slot& b, const Store& store, VerifyReport& re
   return Value(store.value_digest(plain.value)) == hashed.value;
 }
 
-std::string Show(const Slot& s) {
-  if (!s.present) return "(absent)";
-  if (s.digest) {
-    std::string hex = s.value.to_display(20);  // 0x + hex preview
-    return "digest " + hex;
+// `text` with every byte outside printable ASCII (and the backslash) as \xNN, cut after
+// `max_bytes` bytes ("...").
+std::string Printable(std::string_view text, std::size_t max_bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < max_bytes; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
   }
-  return s.value.to_display(40);
+  if (text.size() > max_bytes) out += "...";
+  return out;
+}
+
+// "keyspace/key" for a message.
+std::string Name(const std::string& ks, const std::string& key) {
+  return Printable(ks, 64) + "/" + Printable(key, 64);
+}
+
+std::string DigestPreview(const Bytes& digest) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "digest:";
+  for (std::size_t i = 0; i < digest.size() && i < 8; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out + "...";
+}
+
+// A slot for a problem message. `hidden`: the keyspace is redacted, so a plain value is described
+// (type, size, and its digest when `store` has the redaction key), never quoted.
+std::string Show(const Slot& s, bool hidden, const Store& store) {
+  if (!s.present) return "(absent)";
+  if (s.digest) return "digest " + DigestPreview(s.value.as_bytes());
+  const Value& v = s.value;
+  if (hidden) {
+    std::string out = "<redacted " + std::string(ToString(v.type()));
+    if (v.type() == ValueType::kString || v.type() == ValueType::kBytes) {
+      out += ", " + std::to_string(v.payload_size()) + " bytes";
+    }
+    if (store.has_redaction_key()) out += ", " + DigestPreview(store.value_digest(v));
+    return out + ">";
+  }
+  if (v.type() == ValueType::kString) return "\"" + Printable(v.as_string(), 24) + "\"";
+  return v.to_display(24);
 }
 
 // Reads (type, value) columns. Throws Error(kCorruption) when they disagree.
@@ -170,8 +220,9 @@ class Verifier {
     CallSqlite("cannot read history", [&] {
       StatementUse q(c_,
                      "SELECT x.revision, x.keyspace_id, k.name, x.key, x.old_type, x.old_value, "
-                     "x.new_type, x.new_value, x.redacted FROM changes x JOIN keyspaces k ON k.id "
-                     "= x.keyspace_id ORDER BY x.keyspace_id, x.key, x.revision, x.seq");
+                     "x.new_type, x.new_value, x.redacted, k.redacted FROM changes x JOIN "
+                     "keyspaces k ON k.id = x.keyspace_id ORDER BY x.keyspace_id, x.key, "
+                     "x.revision, x.seq");
       bool have_key = false;
       std::int64_t ks_id = 0;
       std::string ks;
@@ -179,20 +230,23 @@ class Verifier {
       Slot last_new;
       Revision last_rev = 0;
       bool last_valid = false;
+      bool hidden = false;  // the key's keyspace is redacted: never quote its values
       while (q->executeStep()) {
         const auto rev = static_cast<Revision>(q->getColumn(0).getInt64());
         const std::int64_t row_ks = q->getColumn(1).getInt64();
         std::string row_key = q->getColumn(3).getString();
         if (!have_key || row_ks != ks_id || row_key != key) {
-          if (have_key) FinishKey(ks_id, ks, key, last_new, last_rev, last_valid);
+          if (have_key) FinishKey(ks_id, ks, key, last_new, last_rev, last_valid, hidden);
           have_key = true;
           ks_id = row_ks;
           ks = q->getColumn(2).getString();
           key = std::move(row_key);
           last_valid = false;
+          hidden = q->getColumn(9).getInt() != 0 || ks == kSessionsKeyspace;
           ++report_.keys_checked;
         }
         const bool redacted = q->getColumn(8).getInt() != 0;
+        hidden = hidden || redacted;
         Slot old_slot;
         Slot new_slot;
         try {
@@ -200,16 +254,17 @@ class Verifier {
           new_slot = ReadSlot(*q, 6, 7, redacted);
         } catch (const Error& e) {
           Problem(rev, ks, key,
-                  "revision " + std::to_string(rev) + ": change of " + ks + "/" + key +
-                      " is unreadable (" + e.what() + ")");
+                  "revision " + std::to_string(rev) + ": change of " + Name(ks, key) +
+                      " is unreadable (" + Printable(e.what(), 200) + ")");
           last_valid = false;
           last_rev = rev;
           continue;
         }
         if (last_valid && !SameSlot(last_new, old_slot, store_, report_)) {
           Problem(rev, ks, key,
-                  "revision " + std::to_string(rev) + ": old value " + Show(old_slot) + " of " +
-                      ks + "/" + key + " does not match the new value " + Show(last_new) +
+                  "revision " + std::to_string(rev) + ": old value " +
+                      Show(old_slot, hidden, store_) + " of " + Name(ks, key) +
+                      " does not match the new value " + Show(last_new, hidden, store_) +
                       " written by revision " + std::to_string(last_rev));
         }
         last_new = new_slot;
@@ -219,7 +274,7 @@ class Verifier {
           progress_(report_.changes_checked, total);
         }
       }
-      if (have_key) FinishKey(ks_id, ks, key, last_new, last_rev, last_valid);
+      if (have_key) FinishKey(ks_id, ks, key, last_new, last_rev, last_valid, hidden);
       if (progress_) progress_(report_.changes_checked, total);
 
       StatementUse lost(c_,
@@ -233,7 +288,7 @@ class Verifier {
         std::string lks = lost->getColumn(0).getString();
         std::string lkey = lost->getColumn(1).getString();
         Problem(version, lks, lkey,
-                "revision " + std::to_string(version) + ": " + lks + "/" + lkey +
+                "revision " + std::to_string(version) + ": " + Name(lks, lkey) +
                     " was written by it but has no change in history");
       }
     });
@@ -241,7 +296,7 @@ class Verifier {
 
  private:
   void FinishKey(std::int64_t ks_id, const std::string& ks, const std::string& key,
-                 const Slot& last_new, Revision last_rev, bool last_valid) {
+                 const Slot& last_new, Revision last_rev, bool last_valid, bool hidden) {
     if (!last_valid) return;
     StatementUse q(c_,
                    "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2");
@@ -256,18 +311,20 @@ class Verifier {
         current.value = ReadValue(*q, 0, 1);
       } catch (const Error& e) {
         Problem(last_rev, ks, key,
-                "current value of " + ks + "/" + key + " is unreadable (" + e.what() + ")");
+                "current value of " + Name(ks, key) + " is unreadable (" +
+                    Printable(e.what(), 200) + ")");
         return;
       }
       version = static_cast<Revision>(q->getColumn(2).getInt64());
     }
     if (!SameSlot(last_new, current, store_, report_)) {
       Problem(last_rev, ks, key,
-              "revision " + std::to_string(last_rev) + " left " + ks + "/" + key + " = " +
-                  Show(last_new) + " but the current value is " + Show(current));
+              "revision " + std::to_string(last_rev) + " left " + Name(ks, key) + " = " +
+                  Show(last_new, hidden, store_) + " but the current value is " +
+                  Show(current, hidden, store_));
     } else if (current.present && version != last_rev) {
       Problem(last_rev, ks, key,
-              ks + "/" + key + " has version " + std::to_string(version) +
+              Name(ks, key) + " has version " + std::to_string(version) +
                   " but its last change in history is revision " + std::to_string(last_rev));
     }
   }

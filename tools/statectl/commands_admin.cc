@@ -9,17 +9,25 @@ namespace statectl {
 
 namespace {
 
+// --step-pages: -1 (everything in one step) or 1..1048576.
+int StepPages(const std::string& text) {
+  const auto n = ParseIntIn(text, "--step-pages", -1, 1 << 20);
+  if (n == 0) UsageError("--step-pages must be -1 (all in one step) or at least 1, not 0");
+  return static_cast<int>(n);
+}
+
 struct BackupOpts {
   std::vector<std::string> args;
-  int step_pages = 256;
+  std::string step_pages = "256";
   bool json = false;
 };
 
 int RunBackup(const BackupOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl backup DB DEST");
+  const int step_pages = StepPages(o.step_pages);
   auto store = OpenRead(p.db);
   Progress progress("backup (pages)");
-  auto r = statestore::Backup(*store, p.rest[0], progress.Callback(), o.step_pages);
+  auto r = statestore::Backup(*store, p.rest[0], progress.Callback(), step_pages);
   progress.Done();
   if (o.json) {
     PrintJson({{"source", store->path()},
@@ -28,22 +36,25 @@ int RunBackup(const BackupOpts& o) {
                {"pages", r.pages},
                {"bytes", r.bytes}});
   } else {
-    std::cout << "backup of " << store->path() << " at revision " << r.revision << " written to "
-              << p.rest[0] << " (" << r.pages << " pages, " << r.bytes << " bytes)\n";
+    PrintLine("backup of " + store->path() + " at revision " + std::to_string(r.revision) +
+              " written to " + p.rest[0] + " (" + std::to_string(r.pages) + " pages, " +
+              std::to_string(r.bytes) + " bytes)");
   }
   return kExitOk;
 }
 
 struct RestoreOpts {
   std::vector<std::string> args;
-  int step_pages = 256;
+  std::string step_pages = "256";
   bool json = false;
 };
 
 int RunRestore(const RestoreOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl restore DB SRC");
+  const int step_pages = StepPages(o.step_pages);
   Progress progress("restore (pages)");
-  auto r = statestore::Restore(p.rest[0], p.db, progress.Callback(), o.step_pages);
+  auto r = AsFileError(
+      [&] { return statestore::Restore(p.rest[0], p.db, progress.Callback(), step_pages); });
   progress.Done();
   if (o.json) {
     PrintJson({{"target", p.db},
@@ -52,8 +63,8 @@ int RunRestore(const RestoreOpts& o) {
                {"pages", r.pages},
                {"bytes", r.bytes}});
   } else {
-    std::cout << "restored " << p.db << " from " << p.rest[0] << " (revision " << r.revision << ", "
-              << r.pages << " pages)\n";
+    PrintLine("restored " + p.db + " from " + p.rest[0] + " (revision " +
+              std::to_string(r.revision) + ", " + std::to_string(r.pages) + " pages)");
   }
   return kExitOk;
 }
@@ -91,7 +102,7 @@ int RunVerify(const VerifyOpts& o) {
                  {"changes checked", std::to_string(r.changes_checked)},
                  {"keys checked", std::to_string(r.keys_checked)},
                  {"result", r.ok() ? "ok" : std::to_string(r.problems.size()) + " problem(s)"}});
-    if (!r.note.empty()) std::cout << "note: " << r.note << "\n";
+    if (!r.note.empty()) PrintLine("note: " + r.note);
     if (!r.ok()) {
       std::cout << "\n";
       Table t({"REV", "KEYSPACE", "KEY", "PROBLEM"});
@@ -102,8 +113,7 @@ int RunVerify(const VerifyOpts& o) {
     }
   }
   if (!r.ok()) {
-    std::fprintf(stderr, "statectl: verify found %zu problem(s) in %s\n", r.problems.size(),
-                 store->path().c_str());
+    Warn("verify found " + std::to_string(r.problems.size()) + " problem(s) in " + store->path());
     return kExitVerifyFailed;
   }
   return kExitOk;
@@ -117,7 +127,7 @@ struct MigrateOpts {
 
 int RunMigrate(const MigrateOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl migrate DB [--status]");
-  auto before = statestore::GetMigrationStatus(p.db);
+  auto before = AsFileError([&] { return statestore::GetMigrationStatus(p.db); });
   if (o.status) {
     if (o.json) {
       json pending = json::array();
@@ -139,13 +149,14 @@ int RunMigrate(const MigrateOpts& o) {
     return kExitOk;
   }
   OpenWrite(p.db);  // runs pending migrations in one IMMEDIATE transaction
-  auto after = statestore::GetMigrationStatus(p.db);
+  auto after = AsFileError([&] { return statestore::GetMigrationStatus(p.db); });
   if (o.json) {
     PrintJson({{"from", before.applied}, {"to", after.applied}});
   } else if (before.applied == after.applied) {
-    std::cout << "schema version " << after.applied << " is up to date\n";
+    PrintLine("schema version " + std::to_string(after.applied) + " is up to date");
   } else {
-    std::cout << "migrated schema version " << before.applied << " -> " << after.applied << "\n";
+    PrintLine("migrated schema version " + std::to_string(before.applied) + " -> " +
+              std::to_string(after.applied));
   }
   return kExitOk;
 }

@@ -1,6 +1,8 @@
 // statectl config get|set|rm|list|explain|revert — the layered config API (statestore/config.h).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <iterator>
 
 #include "common.h"
 
@@ -36,6 +38,18 @@ json ConfigJson(const ConfigValue& v) {
       break;
   }
   return j;
+}
+
+// Keyspace "config" holds every layer; when the file redacts it, values are hidden without
+// --reveal like those of any redacted keyspace.
+constexpr const char* kConfigKeyspace = "config";
+
+json HiddenConfigJson(const ConfigValue& v) {
+  return {{"redacted", true}, {"type", std::string(statestore::ToString(v.type()))}};
+}
+
+std::string HiddenConfigCell(const ConfigValue& v) {
+  return "<redacted: " + std::string(statestore::ToString(v.type())) + ">";
 }
 
 std::string ConfigRaw(const ConfigValue& v) {
@@ -84,6 +98,7 @@ void AddProfile(CLI::App* sub, std::string* profile) {
 struct GetOpts {
   std::vector<std::string> args;
   std::string profile;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -92,13 +107,14 @@ int RunGet(const GetOpts& o) {
   auto store = OpenRead(p.db, o.profile);
   auto e = store->config().explain(p.rest[0]);
   if (!e.value) NotFound("no config key '" + p.rest[0] + "'");
+  const bool hidden = Redaction::Load(*store, o.reveal).hides(kConfigKeyspace);
   if (o.json) {
-    json j = ConfigJson(*e.value);
+    json j = hidden ? HiddenConfigJson(*e.value) : ConfigJson(*e.value);
     j["key"] = e.key;
     j["layer"] = std::string(statestore::ToString(*e.answered_by));
     PrintJson(j);
   } else {
-    std::cout << ConfigRaw(*e.value) << "\n";
+    PrintLine(hidden ? HiddenConfigCell(*e.value) : ConfigRaw(*e.value));
   }
   return kExitOk;
 }
@@ -108,22 +124,39 @@ struct SetOpts {
   std::string type = "string";
   std::string layer = "overrides";
   std::string profile;
+  std::string file;
+  CLI::Option* file_option = nullptr;
   bool json = false;
 };
 
 int RunSet(const SetOpts& o) {
-  auto p = TakeDb(o.args, 2, 2, "statectl config set DB KEY VALUE");
+  const bool from_file = o.file_option->count() > 0;
+  const std::size_t rest = from_file ? 1 : 2;
+  auto p = TakeDb(o.args, rest, rest, "statectl config set DB KEY (VALUE | - | --file PATH)");
   ConfigLayer layer = ParseLayer(o.layer);
   if (layer == ConfigLayer::kProfile && o.profile.empty()) {
     UsageError("--layer profile needs --profile NAME");
   }
-  ConfigValue v = ParseConfigValue(p.rest[1], o.type);
+  static const char* const kTypes[] = {"string", "int",       "double", "bool",
+                                       "bytes",  "bytes-hex", "json"};
+  if (std::find(std::begin(kTypes), std::end(kTypes), o.type) == std::end(kTypes)) {
+    UsageError("--type must be string, int, double, bool, bytes, bytes-hex or json, not '" +
+               o.type + "'");
+  }
+  std::optional<std::string> positional;
+  if (p.rest.size() > 1) positional = p.rest[1];
+  std::optional<std::string> file;
+  if (from_file) file = o.file;
+  ConfigValue v = ParseConfigValue(ReadValueText(positional, file, o.type), o.type);
   auto store = OpenWrite(p.db, false, o.profile);
   auto rev = store->config().set(p.rest[0], v, layer);
   if (o.json) {
-    PrintJson({{"revision", rev}, {"key", p.rest[0]}, {"value", ConfigJson(v)}});
+    const bool hidden = Redaction::Load(*store, false).hides(kConfigKeyspace);
+    PrintJson({{"revision", rev},
+               {"key", p.rest[0]},
+               {"value", hidden ? HiddenConfigJson(v) : ConfigJson(v)}});
   } else {
-    std::cout << "revision " << rev << "\n";
+    PrintLine("revision " + std::to_string(rev));
   }
   return kExitOk;
 }
@@ -149,7 +182,7 @@ int RunRm(const RmOpts& o) {
   if (o.json) {
     PrintJson({{"revision", head}, {"key", p.rest[0]}});
   } else {
-    std::cout << "revision " << head << "\n";
+    PrintLine("revision " + std::to_string(head));
   }
   return kExitOk;
 }
@@ -157,6 +190,7 @@ int RunRm(const RmOpts& o) {
 struct ListOpts {
   std::vector<std::string> args;
   std::string profile;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -164,10 +198,11 @@ int RunList(const ListOpts& o) {
   auto p = TakeDb(o.args, 0, 1, "statectl config list DB [PREFIX]");
   auto store = OpenRead(p.db, o.profile);
   auto entries = store->config().list(p.rest.empty() ? std::string() : p.rest[0]);
+  const bool hidden = Redaction::Load(*store, o.reveal).hides(kConfigKeyspace);
   if (o.json) {
     json arr = json::array();
     for (const auto& e : entries) {
-      json j = ConfigJson(e.value);
+      json j = hidden ? HiddenConfigJson(e.value) : ConfigJson(e.value);
       j["key"] = e.key;
       j["layer"] = std::string(statestore::ToString(e.layer));
       arr.push_back(std::move(j));
@@ -177,7 +212,8 @@ int RunList(const ListOpts& o) {
   }
   Table t({"KEY", "TYPE", "VALUE", "LAYER"});
   for (const auto& e : entries) {
-    t.Add({e.key, std::string(statestore::ToString(e.value.type())), e.value.to_display(60),
+    t.Add({e.key, std::string(statestore::ToString(e.value.type())),
+           hidden ? HiddenConfigCell(e.value) : e.value.to_display(60),
            std::string(statestore::ToString(e.layer))});
   }
   t.Print(std::cout);
@@ -187,6 +223,7 @@ int RunList(const ListOpts& o) {
 struct ExplainOpts {
   std::vector<std::string> args;
   std::string profile;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -194,29 +231,33 @@ int RunExplain(const ExplainOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl config explain DB KEY");
   auto store = OpenRead(p.db, o.profile);
   auto e = store->config().explain(p.rest[0]);
+  const bool hidden = Redaction::Load(*store, o.reveal).hides(kConfigKeyspace);
+  auto value_json = [&](const std::optional<ConfigValue>& v) {
+    return !v ? json(nullptr) : hidden ? HiddenConfigJson(*v) : ConfigJson(*v);
+  };
+  auto value_cell = [&](const std::optional<ConfigValue>& v, const char* absent) {
+    return !v ? std::string(absent) : hidden ? HiddenConfigCell(*v) : v->to_display(60);
+  };
   if (o.json) {
     json layers = json::array();
     for (const auto& l : e.layers) {
-      layers.push_back({{"layer", l.name},
-                        {"value", l.value ? ConfigJson(*l.value) : json(nullptr)},
-                        {"version", l.version}});
+      layers.push_back({{"layer", l.name}, {"value", value_json(l.value)}, {"version", l.version}});
     }
     PrintJson(
         {{"key", e.key},
-         {"value", e.value ? ConfigJson(*e.value) : json(nullptr)},
+         {"value", value_json(e.value)},
          {"answered_by",
           e.answered_by ? json(std::string(statestore::ToString(*e.answered_by))) : json(nullptr)},
          {"layers", layers}});
   } else {
     PrintFields(
         {{"key", e.key},
-         {"value", e.value ? e.value->to_display(60) : "(not set)"},
+         {"value", value_cell(e.value, "(not set)")},
          {"answered by", e.answered_by ? std::string(statestore::ToString(*e.answered_by)) : "-"}});
     std::cout << "\n";
     Table t({"LAYER", "VALUE", "VERSION"});
     for (const auto& l : e.layers) {
-      t.Add({l.name, l.value ? l.value->to_display(60) : "-",
-             l.version ? std::to_string(l.version) : "-"});
+      t.Add({l.name, value_cell(l.value, "-"), l.version ? std::to_string(l.version) : "-"});
     }
     t.Print(std::cout);
   }
@@ -233,21 +274,26 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
       "Examples:\n  statectl config list app.db net.\n  statectl config get app.db net.http.port\n"
       "  statectl config set app.db net.http.port 8080 --type int\n  statectl config explain "
       "app.db net.http.port --profile production\n  statectl config revert app.db 42");
-  const char* types = "string (default), int, double, bool, bytes-hex, json";
+  const char* types = "string (default), int, double, bool, bytes (raw), bytes-hex, json";
   {
     auto o = std::make_shared<GetOpts>();
     auto* sub = config->add_subcommand("get", "Effective value of KEY (exit 3 if unset)");
     AddArgs(sub, &o->args, "DB KEY");
     AddProfile(sub, &o->profile);
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "Typed JSON with the answering layer");
     sub->footer("Example:\n  statectl config get app.db net.http.port --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunGet(*o); }; });
   }
   {
     auto o = std::make_shared<SetOpts>();
-    auto* sub = config->add_subcommand("set", "Set KEY in the overrides (or profile) layer");
-    AddArgs(sub, &o->args, "DB KEY VALUE");
+    auto* sub = config->add_subcommand(
+        "set", "Set KEY in the overrides (or profile) layer from VALUE, - (stdin) or --file");
+    AddArgs(sub, &o->args, "DB KEY [VALUE|-]");
     sub->add_option("-t,--type", o->type, types);
+    o->file_option = sub->add_option(
+        "--file", o->file,
+        "Read the value from PATH (- = standard input) instead of VALUE; at most 4 MiB");
     sub->add_option("--layer", o->layer, "overrides (default) or profile");
     AddProfile(sub, &o->profile);
     sub->add_flag("--json", o->json, "Print the result as JSON");
@@ -270,6 +316,7 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
     auto* sub = config->add_subcommand("list", "Effective entries under PREFIX, sorted");
     AddArgs(sub, &o->args, "DB [PREFIX]");
     AddProfile(sub, &o->profile);
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl config list app.db net.");
     sub->callback([&registry, o] { registry.action = [o] { return RunList(*o); }; });
@@ -280,6 +327,7 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
         config->add_subcommand("explain", "Which layer answers KEY, and every layer's value");
     AddArgs(sub, &o->args, "DB KEY");
     AddProfile(sub, &o->profile);
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl config explain app.db net.http.port --profile production");
     sub->callback([&registry, o] { registry.action = [o] { return RunExplain(*o); }; });

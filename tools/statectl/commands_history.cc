@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <thread>
 
@@ -17,14 +18,18 @@ using statestore::Commit;
 using statestore::Revision;
 using statestore::Value;
 
-void AddCommitRows(Table& t, const Commit& c) {
-  bool first = true;
+// The rows of one commit (revision, time and origin on the first only).
+std::vector<std::vector<std::string>> CommitRows(const Commit& c, const Redaction& redaction) {
+  std::vector<std::vector<std::string>> rows;
   for (const auto& ch : c.changes) {
-    t.Add({first ? std::to_string(c.revision) : "", first ? FormatTime(c.time) : "",
-           first ? OriginText(c.origin) : "", ch.keyspace, Short(ch.key),
-           ChangeSideCell(ch.old_value, ch.redacted), ChangeSideCell(ch.new_value, ch.redacted)});
-    first = false;
+    const bool first = rows.empty();
+    const bool hidden = redaction.hides(ch.keyspace);
+    rows.push_back({first ? std::to_string(c.revision) : "", first ? FormatTime(c.time) : "",
+                    first ? OriginText(c.origin) : "", ch.keyspace, Short(ch.key),
+                    ChangeSideCell(ch.old_value, ch.redacted, hidden),
+                    ChangeSideCell(ch.new_value, ch.redacted, hidden)});
   }
+  return rows;
 }
 
 Table CommitTable() { return Table({"REV", "TIME", "ORIGIN", "KEYSPACE", "KEY", "OLD", "NEW"}); }
@@ -33,9 +38,9 @@ Table CommitTable() { return Table({"REV", "TIME", "ORIGIN", "KEYSPACE", "KEY", 
 
 struct HistoryOpts {
   std::vector<std::string> args;
-  std::string since, until, key, keyspace, origin;
-  std::size_t limit = 0;
+  std::string since, until, key, keyspace, origin, limit;
   bool newest_first = false;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -43,41 +48,43 @@ int RunHistory(const HistoryOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl history DB [filters]");
   statestore::HistoryQuery q;
   if (!o.since.empty()) {
-    Bound b = ParseBound(o.since);
+    Bound b = ParseBound(o.since, "--since");
     if (b.revision) q.from_revision = *b.revision;
     if (b.time) q.since = b.time;
   }
   if (!o.until.empty()) {
-    Bound b = ParseBound(o.until);
+    Bound b = ParseBound(o.until, "--until");
     if (b.revision) {
       if (*b.revision == 0) UsageError("--until 0 matches nothing; revisions start at 1");
       q.to_revision = *b.revision;
     }
     if (b.time) q.until = b.time;
   }
+  CheckPrefixArg(o.key);
   q.key_prefix = o.key;
+  if (!o.keyspace.empty()) CheckKeyspaceArg(o.keyspace);
   q.keyspace = o.keyspace;
   if (!o.origin.empty()) {
     if (o.origin.rfind("pid:", 0) == 0) {
-      std::string n = o.origin.substr(4);
-      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 18) {
-        UsageError("--origin pid:N needs a process id, not '" + n + "'");
-      }
-      q.pid = std::stoll(n);
+      q.pid = ParseIntIn(o.origin.substr(4), "--origin pid:", 1,
+                         std::numeric_limits<std::int32_t>::max());
     } else {
       q.label = o.origin;
     }
   }
-  q.limit = o.limit;
+  if (!o.limit.empty()) q.limit = ParseCount(o.limit, "--limit");
   q.newest_first = o.newest_first;
   auto store = OpenRead(p.db);
   auto commits = store->history(q);
+  const Redaction redaction = Redaction::Load(*store, o.reveal);
   if (o.json) {
-    for (const auto& c : commits) PrintJsonLine(CommitJson(c));
+    for (const auto& c : commits) PrintJsonLine(CommitJson(c, redaction));
     return kExitOk;
   }
   Table t = CommitTable();
-  for (const auto& c : commits) AddCommitRows(t, c);
+  for (const auto& c : commits) {
+    for (auto& row : CommitRows(c, redaction)) t.Add(std::move(row));
+  }
   t.Print(std::cout);
   return kExitOk;
 }
@@ -86,6 +93,7 @@ int RunHistory(const HistoryOpts& o) {
 
 struct ShowOpts {
   std::vector<std::string> args;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -105,8 +113,9 @@ int RunShow(const ShowOpts& o) {
   auto store = OpenRead(p.db);
   auto c = store->commit_at(rev);
   if (!c) NoRevision(*store, rev);
+  const Redaction redaction = Redaction::Load(*store, o.reveal);
   if (o.json) {
-    PrintJson(CommitJson(*c));
+    PrintJson(CommitJson(*c, redaction));
     return kExitOk;
   }
   PrintFields({{"revision", std::to_string(c->revision)},
@@ -116,8 +125,9 @@ int RunShow(const ShowOpts& o) {
   std::cout << "\n";
   Table t({"KEYSPACE", "KEY", "OLD", "NEW"});
   for (const auto& ch : c->changes) {
-    t.Add({ch.keyspace, Short(ch.key), ChangeSideCell(ch.old_value, ch.redacted),
-           ChangeSideCell(ch.new_value, ch.redacted)});
+    const bool hidden = redaction.hides(ch.keyspace);
+    t.Add({ch.keyspace, Short(ch.key), ChangeSideCell(ch.old_value, ch.redacted, hidden),
+           ChangeSideCell(ch.new_value, ch.redacted, hidden)});
   }
   t.Print(std::cout);
   return kExitOk;
@@ -127,6 +137,7 @@ int RunShow(const ShowOpts& o) {
 
 struct DiffOpts {
   std::vector<std::string> args;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -138,8 +149,9 @@ struct KeyDiff {
 
 int RunDiff(const DiffOpts& o) {
   auto p = TakeDb(o.args, 2, 2, "statectl diff DB REV1 REV2");
-  Revision r1 = ParseRevision(p.rest[0], "REV1");
-  Revision r2 = ParseRevision(p.rest[1], "REV2");
+  // Revision 0 is the empty state before the first commit.
+  Revision r1 = ParseRevision(p.rest[0], "REV1", /*allow_zero=*/true);
+  Revision r2 = ParseRevision(p.rest[1], "REV2", /*allow_zero=*/true);
   auto store = OpenRead(p.db);
   auto b = store->history_bounds();
   for (Revision r : {r1, r2}) {
@@ -169,18 +181,21 @@ int RunDiff(const DiffOpts& o) {
       }
     }
   }
+  const Redaction redaction = Redaction::Load(*store, o.reveal);
   json arr = json::array();
   Table t({"KEYSPACE", "KEY", "AT " + std::to_string(r1), "AT " + std::to_string(r2)});
   for (auto& [k, d] : diffs) {
     if (d.from == d.to) continue;
     const auto& a = r1 <= r2 ? d.from : d.to;
     const auto& z = r1 <= r2 ? d.to : d.from;
+    const bool hidden = redaction.hides(k.first);
     arr.push_back({{"keyspace", k.first},
                    {"key", k.second},
-                   {"redacted", d.redacted},
-                   {"old", ChangeSideJson(a, d.redacted)},
-                   {"new", ChangeSideJson(z, d.redacted)}});
-    t.Add({k.first, Short(k.second), ChangeSideCell(a, d.redacted), ChangeSideCell(z, d.redacted)});
+                   {"redacted", d.redacted || hidden},
+                   {"old", ChangeSideJson(a, d.redacted, k.first, redaction)},
+                   {"new", ChangeSideJson(z, d.redacted, k.first, redaction)}});
+    t.Add({k.first, Short(k.second), ChangeSideCell(a, d.redacted, hidden),
+           ChangeSideCell(z, d.redacted, hidden)});
   }
   if (o.json) {
     PrintJson({{"from", r1}, {"to", r2}, {"changes", arr}});
@@ -199,39 +214,37 @@ extern "C" void OnSignal(int) { g_stop.store(true); }
 struct FollowOpts {
   std::vector<std::string> args;
   std::string from;
+  std::string interval_ms = "100";
+  bool reveal = false;
   bool json = false;
-  int interval_ms = 100;
 };
 
 int RunFollow(const FollowOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl follow DB [--from REV]");
-  if (o.interval_ms < 1 || o.interval_ms > 60000) UsageError("--interval-ms must be 1..60000");
+  const int interval_ms = static_cast<int>(ParseIntIn(o.interval_ms, "--interval-ms", 1, 60000));
+  std::optional<Revision> from;
+  if (!o.from.empty()) from = ParseRevision(o.from, "--from");
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   auto store = OpenRead(p.db);
-  Revision next = o.from.empty() ? store->history_bounds().head + 1
-                                 : std::max<Revision>(1, ParseRevision(o.from, "--from"));
-  if (!o.json) {
-    Table({"REV", "TIME", "ORIGIN", "KEYSPACE", "KEY", "OLD", "NEW"}).Print(std::cout);
-  }
+  Revision next = from ? *from : store->history_bounds().head + 1;
+  if (!o.json) CommitTable().Print(std::cout);
   while (!g_stop.load()) {
     statestore::HistoryQuery q;
     q.from_revision = next;
     q.limit = 256;
     auto commits = store->history(q);
+    // Read after the commits (a keyspace only ever becomes redacted, never the other way), and
+    // only when there is something to print: it opens a connection.
+    const Redaction redaction = commits.empty() ? Redaction() : Redaction::Load(*store, o.reveal);
     for (const auto& c : commits) {
       if (o.json) {
-        PrintJsonLine(CommitJson(c));
+        PrintJsonLine(CommitJson(c, redaction));
       } else {
-        for (const auto& ch : c.changes) {
-          std::cout << c.revision << "  " << FormatTime(c.time) << "  " << OriginText(c.origin)
-                    << "  " << ch.keyspace << "  " << Short(ch.key) << "  "
-                    << ChangeSideCell(ch.old_value, ch.redacted) << "  "
-                    << ChangeSideCell(ch.new_value, ch.redacted) << "\n";
-        }
+        for (const auto& row : CommitRows(c, redaction)) Table::PrintRow(std::cout, row);
         std::cout.flush();
       }
       next = c.revision + 1;
@@ -240,8 +253,8 @@ int RunFollow(const FollowOpts& o) {
     // History may have been compacted past `next` while we slept: continue at the oldest kept.
     auto b = store->history_bounds();
     if (next < b.first && b.first <= b.head) next = b.first;
-    for (int waited = 0; waited < o.interval_ms && !g_stop.load(); waited += 10) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10, o.interval_ms)));
+    for (int waited = 0; waited < interval_ms && !g_stop.load(); waited += 10) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10, interval_ms)));
     }
   }
   return kExitOk;
@@ -251,7 +264,7 @@ int RunFollow(const FollowOpts& o) {
 
 struct CompactOpts {
   std::vector<std::string> args;
-  std::uint64_t keep = 0;
+  std::string keep;
   std::string older_than;
   bool json = false;
 };
@@ -259,12 +272,12 @@ struct CompactOpts {
 int RunCompact(const CompactOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl compact-history DB --keep N | --older-than DURATION");
   statestore::HistoryRetention r;
-  if ((o.keep > 0) == !o.older_than.empty()) {
+  if (o.keep.empty() == o.older_than.empty()) {
     UsageError("give exactly one of --keep N (N >= 1) or --older-than DURATION");
   }
-  if (o.keep > 0) r.keep_revisions = o.keep;
+  if (!o.keep.empty()) r.keep_revisions = ParseCount(o.keep, "--keep");
   if (!o.older_than.empty()) {
-    auto d = ParseDuration(o.older_than);
+    auto d = ParseDuration(o.older_than, "--older-than");
     r.keep_for = std::chrono::duration_cast<std::chrono::seconds>(d);
     if (r.keep_for.count() <= 0) UsageError("--older-than must be at least 1s");
   }
@@ -280,8 +293,8 @@ int RunCompact(const CompactOpts& o) {
                {"head", b.head},
                {"compacted_through", b.compacted_through}});
   } else {
-    std::cout << "removed " << removed << " revisions; history now holds " << b.first << ".."
-              << b.head << "\n";
+    PrintLine("removed " + std::to_string(removed) + " revisions; history now holds " +
+              std::to_string(b.first) + ".." + std::to_string(b.head));
   }
   return kExitOk;
 }
@@ -303,8 +316,9 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     sub->add_option("--key", o->key, "Only changes of keys starting with this prefix");
     sub->add_option("--keyspace", o->keyspace, "Only changes in this keyspace");
     sub->add_option("--origin", o->origin, "Only commits with this label, or pid:N");
-    sub->add_option("--limit", o->limit, "At most this many commits");
+    sub->add_option("--limit", o->limit, "At most this many commits (N >= 1; default: no limit)");
     sub->add_flag("--newest-first", o->newest_first, "Newest commit first");
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "JSON lines, one commit per line");
     sub->footer(
         "Examples:\n  statectl history app.db\n  statectl history app.db --since 2h --keyspace "
@@ -316,6 +330,7 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     auto o = std::make_shared<ShowOpts>();
     auto* sub = app.add_subcommand("show", "Show one transaction as a diff (exit 3 if unknown)");
     AddArgs(sub, &o->args, "DB REV");
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl show app.db 42");
     sub->callback([&registry, o] { registry.action = [o] { return RunShow(*o); }; });
@@ -327,6 +342,7 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
         "Compare the state at REV1 with the state at REV2 (from history): each changed "
         "key, old -> new");
     AddArgs(sub, &o->args, "DB REV1 REV2");
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl diff app.db 10 42");
     sub->callback([&registry, o] { registry.action = [o] { return RunDiff(*o); }; });
@@ -339,7 +355,8 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
                            "(SIGINT/SIGTERM; exits 0)");
     AddArgs(sub, &o->args, "DB");
     sub->add_option("--from", o->from, "Start at this revision (default: new commits only)");
-    sub->add_option("--interval-ms", o->interval_ms, "Poll interval (default 100)");
+    sub->add_option("--interval-ms", o->interval_ms, "Poll interval, 1..60000 (default 100)");
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "JSON lines, one commit per line");
     sub->footer("Examples:\n  statectl follow app.db\n  statectl follow app.db --from 1 --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunFollow(*o); }; });
@@ -355,7 +372,7 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     auto* sub = app.add_subcommand("compact-history",
                                    "Remove old revisions from history (never the current state)");
     AddArgs(sub, &o->args, "DB");
-    sub->add_option("--keep", o->keep, "Keep the N most recent revisions");
+    sub->add_option("--keep", o->keep, "Keep the N most recent revisions (N >= 1)");
     sub->add_option("--older-than", o->older_than, "Remove revisions older than DURATION (7d)");
     sub->add_flag("--json", o->json, "Print the result as JSON");
     sub->footer(

@@ -34,7 +34,7 @@ struct ListOpts {
   std::vector<std::string> args;
   bool all = false;
   std::string principal;
-  std::size_t limit = 0;
+  std::string limit;
   bool json = false;
 };
 
@@ -44,7 +44,7 @@ int RunList(const ListOpts& o) {
   statestore::SessionListOptions lo;
   lo.include_expired = o.all;
   lo.principal = o.principal;
-  lo.limit = o.limit;
+  if (!o.limit.empty()) lo.limit = ParseCount(o.limit, "--limit");
   auto sessions = statestore::ListSessions(*store, lo);
   if (o.json) {
     json arr = json::array();
@@ -69,6 +69,7 @@ int RunList(const ListOpts& o) {
 struct ShowOpts {
   std::vector<std::string> args;
   bool values = false;
+  bool reveal = false;
   bool json = false;
 };
 
@@ -78,12 +79,17 @@ int RunShow(const ShowOpts& o) {
   bool expired = false;
   auto s = statestore::FindSession(*store, p.rest[0], &expired);
   if (!s) NotFound("no session with short id '" + p.rest[0] + "'");
+  // Session attributes live in keyspace "sessions", which is always hidden without --reveal.
+  const bool values = o.values || o.reveal;
+  const Redaction redaction = Redaction::Load(*store, o.reveal);
+  const std::string sessions_keyspace(statestore::kSessionsKeyspace);
+  const bool hidden = redaction.hides(sessions_keyspace);
   if (o.json) {
     json j = InfoJson(*s, expired);
     json attrs = json::object();
     for (const auto& [name, value] : s->attributes) {
-      attrs[name] = o.values ? ValueJson(value)
-                             : json{{"type", std::string(statestore::ToString(value.type()))}};
+      attrs[name] = values ? ValueSideJson(value, sessions_keyspace, redaction)
+                           : json{{"type", std::string(statestore::ToString(value.type()))}};
     }
     j["attributes"] = attrs;
     PrintJson(j);
@@ -99,11 +105,11 @@ int RunShow(const ShowOpts& o) {
                {"absolute expiry", FormatTime(s->absolute_expiry)},
                {"expires", FormatTime(s->expires)}});
   std::cout << "\n";
-  Table t(o.values ? std::vector<std::string>{"ATTRIBUTE", "TYPE", "VALUE"}
-                   : std::vector<std::string>{"ATTRIBUTE", "TYPE"});
+  Table t(values ? std::vector<std::string>{"ATTRIBUTE", "TYPE", "VALUE"}
+                 : std::vector<std::string>{"ATTRIBUTE", "TYPE"});
   for (const auto& [name, value] : s->attributes) {
     std::vector<std::string> row{name, std::string(statestore::ToString(value.type()))};
-    if (o.values) row.push_back(Cell(value));
+    if (values) row.push_back(ValueCell(value, hidden));
     t.Add(std::move(row));
   }
   t.Print(std::cout);
@@ -122,7 +128,7 @@ int RunSweep(const SweepOpts& o) {
   if (o.json) {
     PrintJson({{"swept", n}});
   } else {
-    std::cout << "swept " << n << " expired sessions\n";
+    PrintLine("swept " + std::to_string(n) + " expired sessions");
   }
   return kExitOk;
 }
@@ -143,7 +149,7 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry) {
     AddArgs(sub, &o->args, "DB");
     sub->add_flag("--all", o->all, "Include expired sessions not swept yet");
     sub->add_option("--principal", o->principal, "Only this principal's sessions");
-    sub->add_option("--limit", o->limit, "At most this many");
+    sub->add_option("--limit", o->limit, "At most this many (N >= 1; default: no limit)");
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl sessions list app.db --all --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunList(*o); }; });
@@ -153,9 +159,11 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry) {
     auto* sub = sessions->add_subcommand(
         "show", "One session's metadata and attribute names (exit 3 if unknown; read-only)");
     AddArgs(sub, &o->args, "DB SHORT_ID");
-    sub->add_flag("--values", o->values, "Also print attribute values");
+    sub->add_flag("--values", o->values,
+                  "Also list attribute values (as <redacted: TYPE, N bytes> without --reveal)");
+    sub->add_flag("--reveal", o->reveal, "Print attribute values in clear (implies --values)");
     sub->add_flag("--json", o->json, "One JSON document");
-    sub->footer("Example:\n  statectl sessions show app.db 3fa94c0e12ab --values");
+    sub->footer("Example:\n  statectl sessions show app.db 3fa94c0e12ab --values --reveal");
     sub->callback([&registry, o] { registry.action = [o] { return RunShow(*o); }; });
   }
   {

@@ -92,41 +92,38 @@ struct DumpOpts {
   std::vector<std::string> args;
   std::string keyspace;
   std::string prefix;
+  bool reveal = false;
   bool json = false;
 };
 
-// The digest history records for `v` in a redacted keyspace; empty without the redaction key
-// (a read-only open without the key file cannot compute it).
-Value DigestOf(const statestore::Store& store, const Value& v) {
-  return store.has_redaction_key() ? Value(store.value_digest(v)) : Value(statestore::Bytes{});
-}
-
 int RunDump(const DumpOpts& o) {
-  auto p = TakeDb(o.args, 0, 0, "statectl dump DB [--keyspace KS] [--prefix P]");
+  auto p = TakeDb(o.args, 0, 0, "statectl dump DB [--keyspace KS] [--prefix P] [--reveal]");
+  if (!o.keyspace.empty()) CheckKeyspaceArg(o.keyspace);
+  CheckPrefixArg(o.prefix);
   auto store = OpenRead(p.db);
   auto infos = statestore::ListKeyspaces(*store);
   auto bounds = store->history_bounds();
   std::map<std::string, std::vector<statestore::Entry>> data;
-  std::map<std::string, bool> redacted;
   bool found_keyspace = o.keyspace.empty();
   store->read([&](statestore::Transaction& tx) {
     data.clear();
     for (const auto& k : infos) {
       if (!o.keyspace.empty() && k.name != o.keyspace) continue;
       found_keyspace = true;
-      redacted[k.name] = k.redacted;
       data[k.name] = tx.list(k.name, o.prefix);
     }
   });
   if (!found_keyspace) NotFound("no keyspace '" + o.keyspace + "' in " + store->path());
+  // Read after the values: a keyspace only ever becomes redacted, never the other way.
+  const Redaction redaction = Redaction::Load(*store, o.reveal);
   if (o.json) {
     json ks = json::object();
     for (const auto& [name, entries] : data) {
       json arr = json::array();
       for (const auto& e : entries) {
-        json side =
-            redacted[name] ? ChangeSideJson(DigestOf(*store, e.value), true) : ValueJson(e.value);
-        arr.push_back({{"key", e.key}, {"version", e.version}, {"value", side}});
+        arr.push_back({{"key", e.key},
+                       {"version", e.version},
+                       {"value", ValueSideJson(e.value, name, redaction)}});
       }
       ks[name] = std::move(arr);
     }
@@ -136,11 +133,9 @@ int RunDump(const DumpOpts& o) {
   Table t({"KEYSPACE", "KEY", "VERSION", "TYPE", "VALUE"});
   for (const auto& [name, entries] : data) {
     for (const auto& e : entries) {
-      std::string cell = redacted[name]
-                             ? ChangeSideCell(DigestOf(*store, e.value), true) + " (redacted)"
-                             : Cell(e.value);
       t.Add({name, Short(e.key), std::to_string(e.version),
-             std::string(statestore::ToString(e.value.type())), cell});
+             std::string(statestore::ToString(e.value.type())),
+             ValueCell(e.value, redaction.hides(name))});
     }
   }
   t.Print(std::cout);
@@ -149,10 +144,13 @@ int RunDump(const DumpOpts& o) {
 
 struct GetOpts {
   std::vector<std::string> args;
+  bool raw = false;
+  bool reveal = false;
   bool json = false;
 };
 
-std::string Raw(const Value& v) {
+// A value on one line (escaped when printed): strings as they are, bytes as hex.
+std::string Plain(const Value& v) {
   switch (v.type()) {
     case statestore::ValueType::kString:
       return v.as_string();
@@ -164,17 +162,39 @@ std::string Raw(const Value& v) {
 }
 
 int RunGet(const GetOpts& o) {
-  auto p = TakeDb(o.args, 2, 2, "statectl get DB KEYSPACE KEY");
-  auto store = OpenRead(p.db);
+  auto p = TakeDb(o.args, 2, 2, "statectl get DB KEYSPACE KEY [--raw] [--reveal]");
+  if (o.raw && o.json) UsageError("give at most one of --raw and --json");
   const std::string& ks = p.rest[0];
   const std::string& key = p.rest[1];
+  CheckKeyspaceArg(ks);
+  CheckKeyArg(key);
+  auto store = OpenRead(p.db);
   auto e = store->get_entry(ks, key);
   if (!e) NotFound("no key '" + key + "' in keyspace '" + ks + "'");
+  const Redaction redaction = Redaction::Load(*store, o.reveal);
+  const bool hidden = redaction.hides(ks);
   if (o.json) {
-    PrintJson(
-        {{"keyspace", ks}, {"key", key}, {"version", e->version}, {"value", ValueJson(e->value)}});
+    PrintJson({{"keyspace", ks},
+               {"key", key},
+               {"version", e->version},
+               {"value", ValueSideJson(e->value, ks, redaction)}});
+  } else if (o.raw) {
+    if (hidden) {
+      UsageError("keyspace '" + ks + "' is redacted: add --reveal to print " + key +
+                 "'s value with --raw");
+    }
+    const Value& v = e->value;
+    if (v.type() == statestore::ValueType::kString) {
+      std::cout << v.as_string();
+    } else if (v.type() == statestore::ValueType::kBytes) {
+      std::cout.write(reinterpret_cast<const char*>(v.as_bytes().data()),
+                      static_cast<std::streamsize>(v.as_bytes().size()));
+    } else {
+      std::cout << v.to_display(64) << "\n";
+    }
+    std::cout.flush();
   } else {
-    std::cout << Raw(e->value) << "\n";
+    PrintLine(hidden ? ValueCell(e->value, true) : Plain(e->value));
   }
   return kExitOk;
 }
@@ -182,7 +202,10 @@ int RunGet(const GetOpts& o) {
 struct SetOpts {
   std::vector<std::string> args;
   std::string type = "string";
-  bool as_int = false, as_double = false, as_bool = false, as_hex = false, as_null = false;
+  bool as_string = false, as_int = false, as_double = false, as_bool = false, as_bytes = false,
+       as_hex = false, as_null = false;
+  std::string file;
+  CLI::Option* file_option = nullptr;
   bool json = false;
 };
 
@@ -195,26 +218,48 @@ void RefuseReserved(const std::string& ks) {
 }
 
 int RunSet(const SetOpts& o) {
-  auto p = TakeDb(o.args, 3, 3, "statectl set DB KEYSPACE KEY VALUE");
   std::string type = o.type;
-  int flags = o.as_int + o.as_double + o.as_bool + o.as_hex + o.as_null;
-  if (flags > 1) UsageError("give at most one of --int, --double, --bool, --bytes-hex, --null");
+  int flags = o.as_string + o.as_int + o.as_double + o.as_bool + o.as_bytes + o.as_hex + o.as_null;
+  if (flags > 1) {
+    UsageError(
+        "give at most one of --string, --int, --double, --bool, --bytes, --bytes-hex, --null");
+  }
+  if (o.as_string) type = "string";
   if (o.as_int) type = "int";
   if (o.as_double) type = "double";
   if (o.as_bool) type = "bool";
+  if (o.as_bytes) type = "bytes";
   if (o.as_hex) type = "bytes-hex";
   if (o.as_null) type = "null";
+  const bool from_file = o.file_option->count() > 0;
+  if (from_file && type == "null") UsageError("--null takes no value: leave out --file");
+  // VALUE is left out with --file (and may be with --null).
+  const std::size_t min_rest = from_file || type == "null" ? 2 : 3;
+  const std::size_t max_rest = from_file ? 2 : 3;
+  auto p = TakeDb(o.args, min_rest, max_rest,
+                  "statectl set DB KEYSPACE KEY (VALUE | - | --file PATH) [--TYPE]");
   const std::string& ks = p.rest[0];
   const std::string& key = p.rest[1];
   RefuseReserved(ks);
-  Value v = ParseValue(p.rest[2], type);
+  CheckKeyspaceArg(ks);
+  CheckKeyArg(key);
+  std::optional<std::string> positional;
+  if (p.rest.size() > 2) positional = p.rest[2];
+  std::optional<std::string> file;
+  if (from_file) file = o.file;
+  Value v;
+  if (type != "null") v = ParseValue(ReadValueText(positional, file, type), type);
+  CheckValueArg(key, v);
   auto store = OpenWrite(p.db, /*create=*/true);
   statestore::Revision rev =
       store->transact([&](statestore::Transaction& tx) { tx.put(ks, key, v); }, {kOriginLabel});
   if (o.json) {
-    PrintJson({{"revision", rev}, {"keyspace", ks}, {"key", key}, {"value", ValueJson(v)}});
+    PrintJson({{"revision", rev},
+               {"keyspace", ks},
+               {"key", key},
+               {"value", ValueSideJson(v, ks, Redaction::Load(*store, false))}});
   } else {
-    std::cout << "revision " << rev << "\n";
+    PrintLine("revision " + std::to_string(rev));
   }
   return kExitOk;
 }
@@ -229,6 +274,8 @@ int RunRm(const RmOpts& o) {
   const std::string& ks = p.rest[0];
   const std::string& key = p.rest[1];
   RefuseReserved(ks);
+  CheckKeyspaceArg(ks);
+  CheckKeyArg(key);
   auto store = OpenWrite(p.db);
   bool existed = false;
   statestore::Revision rev = store->transact(
@@ -237,7 +284,7 @@ int RunRm(const RmOpts& o) {
   if (o.json) {
     PrintJson({{"revision", rev}, {"keyspace", ks}, {"key", key}});
   } else {
-    std::cout << "revision " << rev << "\n";
+    PrintLine("revision " + std::to_string(rev));
   }
   return kExitOk;
 }
@@ -261,10 +308,11 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
     auto o = std::make_shared<DumpOpts>();
     auto* sub = app.add_subcommand("dump",
                                    "Print the current state: every key of every keyspace "
-                                   "(redacted keyspaces as digests; read-only)");
+                                   "(values of redacted keyspaces hidden; read-only)");
     AddArgs(sub, &o->args, "DB");
     sub->add_option("--keyspace", o->keyspace, "Only this keyspace");
     sub->add_option("--prefix", o->prefix, "Only keys starting with this prefix");
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Examples:\n  statectl dump app.db\n  statectl dump app.db --keyspace app --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunDump(*o); }; });
@@ -272,30 +320,46 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
   {
     auto o = std::make_shared<GetOpts>();
     auto* sub = app.add_subcommand(
-        "get", "Print one value (strings raw, bytes as hex; exit 3 if absent; read-only)");
+        "get",
+        "Print one value on one line (strings escaped, bytes as hex; exit 3 if absent; "
+        "read-only)");
     AddArgs(sub, &o->args, "DB KEYSPACE KEY");
+    sub->add_flag("--raw", o->raw,
+                  "Print a string or bytes value exactly as stored, with no newline added");
+    AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "Typed JSON with version");
     sub->footer(
         "Examples:\n  statectl get app.db app greeting\n  statectl get app.db app "
-        "greeting --json");
+        "greeting --json\n  statectl get app.db app blob --raw > blob.bin");
     sub->callback([&registry, o] { registry.action = [o] { return RunGet(*o); }; });
   }
   {
     auto o = std::make_shared<SetOpts>();
     auto* sub = app.add_subcommand(
-        "set", "Write one value (a string unless a type is given); creates DB if missing");
-    AddArgs(sub, &o->args, "DB KEYSPACE KEY VALUE");
-    sub->add_option("-t,--type", o->type, "string (default), int, double, bool, bytes-hex, null")
+        "set",
+        "Write one value (a string unless a type is given) from VALUE, standard input (-) or "
+        "--file; creates DB if missing");
+    AddArgs(sub, &o->args, "DB KEYSPACE KEY [VALUE|-]");
+    sub->add_option("-t,--type", o->type,
+                    "string (default), int, double, bool, bytes (raw), bytes-hex, null")
         ->check(CLI::IsMember({"string", "int", "double", "bool", "bytes", "bytes-hex", "null"}));
+    o->file_option = sub->add_option(
+        "--file", o->file,
+        "Read the value from PATH (- = standard input) instead of VALUE; at most 4 MiB");
+    sub->add_flag("--string", o->as_string, "VALUE is UTF-8 text (the default)");
     sub->add_flag("--int", o->as_int, "VALUE is a 64-bit integer");
-    sub->add_flag("--double", o->as_double, "VALUE is a double");
-    sub->add_flag("--bool", o->as_bool, "VALUE is true or false");
+    sub->add_flag("--double", o->as_double, "VALUE is a decimal number, inf or -inf (not NaN)");
+    sub->add_flag("--bool", o->as_bool, "VALUE is true, false, 1 or 0");
+    sub->add_flag("--bytes", o->as_bytes, "VALUE is raw bytes (best with --file or -)");
     sub->add_flag("--bytes-hex", o->as_hex, "VALUE is hex digits (bytes)");
-    sub->add_flag("--null", o->as_null, "Store null (VALUE is ignored)");
+    sub->add_flag("--null", o->as_null, "Store null (VALUE may be left out)");
     sub->add_flag("--json", o->json, "Print the result as JSON");
     sub->footer(
         "Examples:\n  statectl set app.db app greeting hello\n  statectl set app.db app "
-        "retries 3 --int\n  statectl set app.db app blob 00ff10 --bytes-hex");
+        "retries 3 --int\n  statectl set app.db app blob 00ff10 --bytes-hex\n  statectl set "
+        "app.db app cert --file cert.pem\n  gzip -c notes.txt | statectl set app.db app notes - "
+        "--bytes\nTypes read from a file or - drop one trailing newline (int, double, bool, "
+        "bytes-hex); strings and bytes are taken byte for byte.");
     sub->callback([&registry, o] { registry.action = [o] { return RunSet(*o); }; });
   }
   {

@@ -23,6 +23,7 @@
 #include "statestore/history.h"
 #include "statestore/revision.h"
 #include "statestore/session.h"
+#include "statestore/value.h"
 
 namespace statestore {
 
@@ -64,6 +65,20 @@ InspectReport Inspect(Store& store, bool check_integrity = true);
 // The keyspaces that exist, with key counts and redaction flags, from one snapshot.
 // Throws: as Inspect.
 std::vector<KeyspaceInfo> ListKeyspaces(Store& store);
+
+// The names of the keyspaces the file marks redacted (history holds digests), sorted. Cheaper
+// than ListKeyspaces (no key counts). A keyspace's flag only ever goes from false to true.
+// Throws: as Inspect.
+std::vector<std::string> RedactedKeyspaces(Store& store);
+
+// Argument checks for tools, so that a bad name is refused before any file is opened or created.
+// Each throws Error(kInvalidArgument) with the message the API would give for the same input
+// (the rules of statestore/value.h): a keyspace name, a key, a list() prefix, a value stored
+// under `key`. Nothing is opened.
+void CheckKeyspaceName(std::string_view keyspace);
+void CheckKey(std::string_view key);
+void CheckKeyPrefix(std::string_view prefix);
+void CheckValue(std::string_view key, const Value& value);
 
 // One problem found by Verify. `revision` is 0 when the problem is not about one revision
 // (integrity_check, foreign keys, counters).
