@@ -171,7 +171,9 @@ void CheckKey(std::string_view key) { internal::ValidateKey(key); }
 
 void CheckKeyPrefix(std::string_view prefix) { internal::ValidatePrefix(prefix); }
 
-void CheckValue(std::string_view key, const Value& value) { internal::ValidateValue(key, value); }
+void CheckValue(std::string_view keyspace, std::string_view key, const Value& value) {
+  internal::ValidateValue(keyspace, key, value);
+}
 
 MigrationStatus GetMigrationStatus(const std::string& path) {
   using namespace internal;

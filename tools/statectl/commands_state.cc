@@ -249,7 +249,7 @@ int RunSet(const SetOpts& o) {
   if (from_file) file = o.file;
   Value v;
   if (type != "null") v = ParseValue(ReadValueText(positional, file, type), type);
-  CheckValueArg(key, v);
+  CheckValueArg(ks, key, v);
   auto store = OpenWrite(p.db, /*create=*/true);
   statestore::Revision rev =
       store->transact([&](statestore::Transaction& tx) { tx.put(ks, key, v); }, {kOriginLabel});

@@ -546,9 +546,9 @@ void CheckPrefixArg(const std::string& prefix) {
   }
 }
 
-void CheckValueArg(const std::string& key, const Value& value) {
+void CheckValueArg(const std::string& keyspace, const std::string& key, const Value& value) {
   try {
-    statestore::CheckValue(key, value);
+    statestore::CheckValue(keyspace, key, value);
   } catch (const statestore::Error& e) {
     UsageError(e.what());
   }

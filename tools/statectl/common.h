@@ -154,7 +154,8 @@ std::size_t MaxInputBytes(const std::string& type);
 void CheckKeyspaceArg(const std::string& keyspace);
 void CheckKeyArg(const std::string& key);
 void CheckPrefixArg(const std::string& prefix);
-void CheckValueArg(const std::string& key, const statestore::Value& value);
+void CheckValueArg(const std::string& keyspace, const std::string& key,
+                   const statestore::Value& value);
 
 // ---- Output
 //

@@ -74,11 +74,11 @@ std::vector<std::string> RedactedKeyspaces(Store& store);
 // Argument checks for tools, so that a bad name is refused before any file is opened or created.
 // Each throws Error(kInvalidArgument) with the message the API would give for the same input
 // (the rules of statestore/value.h): a keyspace name, a key, a list() prefix, a value stored
-// under `key`. Nothing is opened.
+// under `keyspace`/`key`. Nothing is opened.
 void CheckKeyspaceName(std::string_view keyspace);
 void CheckKey(std::string_view key);
 void CheckKeyPrefix(std::string_view prefix);
-void CheckValue(std::string_view key, const Value& value);
+void CheckValue(std::string_view keyspace, std::string_view key, const Value& value);
 
 // One problem found by Verify. `revision` is 0 when the problem is not about one revision
 // (integrity_check, foreign keys, counters).
