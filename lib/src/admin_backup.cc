@@ -8,6 +8,10 @@
 //
 // The destination side holds its write lock from the first step to sqlite3_backup_finish, and
 // the copy commits as one transaction: a reader of the destination sees all of it or none.
+//
+// Restore takes the exclusive presence lock on the target (presence_lock.h) for the whole
+// restore: it refuses (kBusy) while any Store — of another process or of this one — has the
+// target open, and no Store can open it until the restore is over.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -25,11 +29,13 @@
 #include "admin_util.h"
 #include "database_file.h"
 #include "history_log.h"
+#include "presence_lock.h"
 #include "shared_generation.h"
 #include "sqlite_error.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
 #include "statestore/store.h"
+#include "store_impl.h"
 
 namespace statestore {
 
@@ -181,6 +187,22 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
     throw Error(ErrorCode::kInvalidArgument, "cannot restore " + source + " onto itself");
   }
   const std::string what = "restore of " + target + " from " + source + " failed";
+  // A Store of this process: refuse before opening a descriptor of the target, whose closing
+  // would drop that Store's SQLite locks (presence_lock.h invariant 2).
+  if (IsOpenInThisProcess(target)) {
+    throw Error(ErrorCode::kBusy, "this process has " + target +
+                                      " open as a Store; release it before restoring (nothing "
+                                      "was changed)");
+  }
+  // Held until the end: no Store of any process can open the target meanwhile. Declared before
+  // every connection to the target, so it is closed after them.
+  auto presence = PresenceLock::Open(target, /*writable=*/true);
+  if (presence->file_stat().st_nlink > 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                target + " has " + std::to_string(presence->file_stat().st_nlink) +
+                    " hard links; restore into a file with one name (nothing was changed)");
+  }
+  presence->LockExclusive("restoring");
 
   auto src = OpenAdminConnection(source);
   AdminTransaction pin(*src);
@@ -211,8 +233,9 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
   pin.Commit();
   Finalize(dest.get(), what);
   dest.reset();
-  std::string why;
-  if (auto generation = SharedGeneration::Open(target, true, &why)) generation->Bump();
+  // No process maps the counter (the presence lock says so); a fresh value still tells any
+  // process of an older statestore version that the file changed.
+  SharedGeneration::Reseed(target);
   result.bytes = FileBytes(target);
   return result;
 }
