@@ -124,6 +124,10 @@ struct BackupResult {
 // source connection holds ONE read transaction across all steps, so every step copies pages of
 // the same WAL snapshot (the backup never restarts and never mixes revisions); writers are not
 // blocked, but the WAL cannot be checkpointed past that snapshot until the backup ends.
+// Crash safety: the copy is written under a temporary name in the destination's directory
+// (".NAME.backup-XXXXXX"), fsync'ed, and renamed onto `dest_path` only when complete (never over
+// a file that appeared meanwhile); a backup killed at any point leaves no `dest_path` — at most
+// that hidden temporary file, which nothing else reads and which may be deleted.
 // Throws: Error(kInvalidArgument) if dest_path exists, is empty or is the source; kIoError,
 // kFull when the copy cannot be written (the partial copy is removed).
 BackupResult Backup(Store& store, const std::string& dest_path,
