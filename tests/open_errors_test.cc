@@ -196,6 +196,32 @@ TEST_F(OpenMissingTest, DirectoryPathIsRefused) {
   ASSERT_TRUE(err.has_value());
 }
 
+// Issue 10: an empty file is not "a database in journal mode 'delete'". Read-only: refused as
+// not a statestore database, untouched, nothing created beside it. Read-write: initialized as a
+// new store (as SQLite would; a crash while statestore creates a file can leave an empty one).
+TEST_F(OpenMissingTest, EmptyFileReadOnlyIsNotAStatestoreDatabase) {
+  const std::string db = dir_.file("empty.db");
+  test::WriteFile(db, "");
+  Options options;
+  options.read_only = true;
+  auto err = CatchError([&] { Store::open(db, options); });
+  ASSERT_TRUE(err.has_value()) << "an empty file was opened read-only";
+  EXPECT_EQ(err->code(), ErrorCode::kCorruption) << err->what();
+  EXPECT_TRUE(test::Contains(err->what(), db + ": empty file, not a statestore database"))
+      << err->what();
+  EXPECT_EQ(test::FileSize(db), 0u);
+  EXPECT_EQ(test::ListDir(dir_.path()), std::vector<std::string>{"empty.db"});
+}
+
+TEST_F(OpenMissingTest, EmptyFileReadWriteBecomesANewStore) {
+  const std::string db = dir_.file("empty.db");
+  test::WriteFile(db, "");
+  auto store = Store::open(db);
+  EXPECT_EQ(store->history_bounds().head, 0u);
+  store->put("app", "k", Value(1));
+  EXPECT_EQ(store->get("app", "k"), std::optional<Value>(Value(1)));
+}
+
 TEST_F(OpenMissingTest, HealthyFileStillOpensAfterRefusals) {
   // A sanity check that the refusals above are not the store refusing everything.
   const std::string db = dir_.file("state.db");

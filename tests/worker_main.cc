@@ -32,6 +32,14 @@
 //       Opens DB (Durability::kNormal), prints "ready", (with --wait-go) waits for "go" on stdin,
 //       then makes N Config::set calls, the i-th setting int key "PREFIX.k<i % 10>" to i, and
 //       prints "done".
+//   statestore_test_worker read-loop DB KEYSPACE KEY [--read-only]
+//       Opens DB, prints "ready", then one thread calls get(KEYSPACE, KEY) in a loop (the read
+//       cache's hot path) while the main thread answers commands read from stdin:
+//         check N   -> waits until two more reads completed (so at least one of them started
+//                      after the command arrived) and prints "ok" if the latest returned the
+//                      integer N, else "stale V" (V as for serve), or "stuck" after 20 s
+//         quit      -> exits 0
+//       A read that throws prints "error ..." and exits 1.
 //
 // Any exception is printed as "error <code-number> <code-name>: <message>" on stdout (and on
 // stderr), and the worker exits with status 1 (in particular on "database is locked" / kBusy).
@@ -39,6 +47,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -49,6 +58,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -261,6 +271,74 @@ int ConfigSet(const std::string& db, const std::vector<std::string>& args) {
   return 0;
 }
 
+int ReadLoop(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() < 2) Usage();
+  const std::string& keyspace = args[0];
+  const std::string& key = args[1];
+  statestore::Options options;
+  options.read_only = args.size() > 2 && args[2] == "--read-only";
+  auto store = Store::open(db, options);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> reads{0};
+  std::atomic<std::int64_t> last{0};
+  std::atomic<bool> last_none{true};
+  std::thread reader([&] {
+    try {
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::optional<Value> v = store->get(keyspace, key);
+        const bool is_int = v && v->type() == statestore::ValueType::kInt;
+        last.store(is_int ? v->as_int() : -1, std::memory_order_relaxed);
+        last_none.store(!v, std::memory_order_relaxed);
+        // The count last: whoever sees it sees the value of that read (or a later one).
+        if (reads.fetch_add(1, std::memory_order_release) % 256 == 0) {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));  // share the CPU
+        }
+      }
+    } catch (const statestore::Error& e) {
+      Say("error " + std::to_string(static_cast<int>(e.code())) + " " +
+          std::string(statestore::ToString(e.code())) + ": " + e.what());
+      std::_Exit(1);
+    }
+  });
+  Say("ready");
+  std::string line;
+  int rc = 0;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd;
+    in >> cmd;
+    if (cmd == "check") {
+      long long want = 0;
+      in >> want;
+      const std::uint64_t start = reads.load(std::memory_order_acquire);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (reads.load(std::memory_order_acquire) < start + 2 &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+      if (reads.load(std::memory_order_acquire) < start + 2) {
+        Say("stuck");
+      } else if (!last_none.load(std::memory_order_relaxed) &&
+                 last.load(std::memory_order_relaxed) == want) {
+        Say("ok");
+      } else {
+        Say(last_none.load(std::memory_order_relaxed)
+                ? std::string("stale none")
+                : "stale " + std::to_string(last.load(std::memory_order_relaxed)));
+      }
+    } else if (cmd == "quit") {
+      break;
+    } else {
+      std::cerr << "worker: unknown command: " << line << "\n";
+      rc = 2;
+      break;
+    }
+  }
+  stop.store(true);
+  reader.join();
+  return rc;
+}
+
 int Run(int argc, char** argv) {
   if (argc < 3) Usage();
   const std::string mode = argv[1];
@@ -268,6 +346,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 3, argv + argc);
   if (mode == "increment") return Increment(db, args);
   if (mode == "serve") return Serve(db);
+  if (mode == "read-loop") return ReadLoop(db, args);
   if (mode == "write-forever") return WriteForever(db, args);
   if (mode == "fsize") return FileSizeLimit(db, args);
   if (mode == "config-set") return ConfigSet(db, args);

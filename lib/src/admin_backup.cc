@@ -8,6 +8,17 @@
 //
 // The destination side holds its write lock from the first step to sqlite3_backup_finish, and
 // the copy commits as one transaction: a reader of the destination sees all of it or none.
+//
+// Backup writes under a temporary name in the destination's directory (".NAME.backup-XXXXXX",
+// created O_EXCL with mode 0600), finishes the copy there, fsyncs it, renames it onto the
+// destination with RENAME_NOREPLACE (a destination that appeared meanwhile is never replaced)
+// and fsyncs the directory. A backup killed at any moment therefore leaves either no
+// destination or a complete one; at worst a hidden temporary file (and its -journal), which no
+// later backup or open looks at.
+//
+// Restore takes the exclusive presence lock on the target (presence_lock.h) for the whole
+// restore: it refuses (kBusy) while any Store — of another process or of this one — has the
+// target open, and no Store can open it until the restore is over.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -25,11 +36,13 @@
 #include "admin_util.h"
 #include "database_file.h"
 #include "history_log.h"
+#include "presence_lock.h"
 #include "shared_generation.h"
 #include "sqlite_error.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
 #include "statestore/store.h"
+#include "store_impl.h"
 
 namespace statestore {
 
@@ -54,6 +67,54 @@ std::string RealPath(const std::string& path) {
 
 void RemoveCopy(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
+}
+
+// "DIR/.NAME.backup-XXXXXX", created O_EXCL|O_CLOEXEC with mode 0600 (mkostemp).
+std::string CreateTempBeside(const std::string& dest_path) {
+  const std::size_t slash = dest_path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "" : dest_path.substr(0, slash + 1);
+  const std::string name = slash == std::string::npos ? dest_path : dest_path.substr(slash + 1);
+  std::string pattern = dir + "." + name + ".backup-XXXXXX";
+  int fd = ::mkostemp(pattern.data(), O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(err == ENOSPC || err == EDQUOT ? ErrorCode::kFull : ErrorCode::kIoError,
+                "cannot create a temporary file beside " + dest_path + ": " + std::strerror(err));
+  }
+  ::close(fd);
+  return pattern;
+}
+
+void SyncPath(const std::string& path, int flags, const std::string& what) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw Error(ErrorCode::kIoError, "cannot fsync " + what + ": " + std::strerror(err));
+  }
+  ::close(fd);
+}
+
+// Renames `from` onto `to` unless `to` exists. Returns false if it exists.
+bool RenameNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    return true;
+  }
+  const int err = errno;
+  if (err == EEXIST) return false;
+  if (err != EINVAL && err != ENOSYS) {
+    throw Error(ErrorCode::kIoError,
+                "cannot rename " + from + " to " + to + ": " + std::strerror(err));
+  }
+  // A file system without RENAME_NOREPLACE: link (fails if `to` exists), then unlink.
+  if (::link(from.c_str(), to.c_str()) != 0) {
+    const int link_err = errno;
+    if (link_err == EEXIST) return false;
+    throw Error(ErrorCode::kIoError,
+                "cannot link " + from + " to " + to + ": " + std::strerror(link_err));
+  }
+  ::unlink(from.c_str());
+  return true;
 }
 
 // Copies src (already inside its pinned read transaction) into dest. Returns pages copied.
@@ -145,21 +206,29 @@ BackupResult Backup(Store& store, const std::string& dest_path, const ProgressCa
   BackupResult result;
   result.revision = ReadHistoryBounds(*src).head;  // the first read pins the snapshot
 
-  int fd = ::open(dest_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    throw Error(errno == EEXIST ? ErrorCode::kInvalidArgument : ErrorCode::kIoError,
-                "cannot create " + dest_path + ": " + std::strerror(errno));
-  }
-  ::close(fd);
+  const std::string temp = CreateTempBeside(dest_path);
   try {
-    SqliteHandle dest = OpenRaw(dest_path, what);
-    result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
-    pin.Commit();
-    Finalize(dest.get(), what);
+    {
+      SqliteHandle dest = OpenRaw(temp, what);
+      result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
+      pin.Commit();
+      Finalize(dest.get(), what);
+    }  // closed: the last connection checkpoints and removes the copy's -wal and -shm
+    if (FileBytes(temp + "-wal") != 0) {
+      throw Error(ErrorCode::kIoError, what + ": the copy's WAL could not be checkpointed");
+    }
+    SyncPath(temp, O_RDONLY, temp);
+    if (!RenameNoReplace(temp, dest_path)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  dest_path + " appeared while the backup ran; it was left alone");
+    }
   } catch (...) {
-    RemoveCopy(dest_path);
+    RemoveCopy(temp);
     throw;
   }
+  const std::size_t slash = dest_path.find_last_of('/');
+  SyncPath(slash == std::string::npos ? "." : dest_path.substr(0, slash + 1),
+           O_RDONLY | O_DIRECTORY, "the directory of " + dest_path);
   result.bytes = FileBytes(dest_path);
   return result;
 }
@@ -181,6 +250,22 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
     throw Error(ErrorCode::kInvalidArgument, "cannot restore " + source + " onto itself");
   }
   const std::string what = "restore of " + target + " from " + source + " failed";
+  // A Store of this process: refuse before opening a descriptor of the target, whose closing
+  // would drop that Store's SQLite locks (presence_lock.h invariant 2).
+  if (IsOpenInThisProcess(target)) {
+    throw Error(ErrorCode::kBusy, "this process has " + target +
+                                      " open as a Store; release it before restoring (nothing "
+                                      "was changed)");
+  }
+  // Held until the end: no Store of any process can open the target meanwhile. Declared before
+  // every connection to the target, so it is closed after them.
+  auto presence = PresenceLock::Open(target, /*writable=*/true);
+  if (presence->file_stat().st_nlink > 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                target + " has " + std::to_string(presence->file_stat().st_nlink) +
+                    " hard links; restore into a file with one name (nothing was changed)");
+  }
+  presence->LockExclusive("restoring");
 
   auto src = OpenAdminConnection(source);
   AdminTransaction pin(*src);
@@ -211,8 +296,9 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
   pin.Commit();
   Finalize(dest.get(), what);
   dest.reset();
-  std::string why;
-  if (auto generation = SharedGeneration::Open(target, true, &why)) generation->Bump();
+  // No process maps the counter (the presence lock says so); a fresh value still tells any
+  // process of an older statestore version that the file changed.
+  SharedGeneration::Reseed(target);
   result.bytes = FileBytes(target);
   return result;
 }

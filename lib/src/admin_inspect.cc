@@ -27,6 +27,8 @@ std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool re
   config.path = path;
   config.read_only = read_only;
   config.create = false;
+  // Read-only storage (database_file.h invariant 8), as Store::open does.
+  config.immutable = read_only && NeedsImmutableOpen(path);
   auto c = std::make_unique<Connection>(config);
   CheckFileIdentity(*c);
   return c;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <new>
 #include <system_error>
 
 #include "connection_pool.h"
@@ -21,6 +22,8 @@ namespace {
 // How long the RESTART fallback may wait for the write lock and for readers to leave the WAL.
 // Writers queue behind it meanwhile, so it is kept far below any sensible busy_timeout.
 constexpr std::chrono::milliseconds kRestartBusyBudget(100);
+// Invariant 6.
+constexpr std::chrono::seconds kPeriodicInterval(1);
 
 std::uint64_t FileSize(const std::string& path) {
   struct stat st {};
@@ -37,7 +40,10 @@ int BackgroundMaintenance::CheckpointFrames(std::uint64_t wal_checkpoint_bytes) 
   return static_cast<int>(std::clamp<std::uint64_t>(frames, 1, kMaxCheckpointFrames));
 }
 
-BackgroundMaintenance::~BackgroundMaintenance() { Stop(); }
+BackgroundMaintenance::~BackgroundMaintenance() {
+  Stop();
+  if (!abandoned_) cv_storage_.cv.~condition_variable();
+}
 
 void BackgroundMaintenance::Start(const Dependencies& deps) {
   deps_ = deps;
@@ -51,7 +57,14 @@ void BackgroundMaintenance::Start(const Dependencies& deps) {
   started_.store(true, std::memory_order_release);
 }
 
+void BackgroundMaintenance::Abandon() {
+  abandoned_ = true;
+  // The std::thread names a thread of the parent: destroying it joinable would terminate.
+  new (&abandoned_thread_.thread) std::thread(std::move(thread_));
+}
+
 void BackgroundMaintenance::Stop() {
+  if (abandoned_) return;
   {
     MutexLock lock(&mu_);
     stop_ = true;
@@ -85,13 +98,19 @@ void BackgroundMaintenance::Wake(std::atomic<bool>& flag) {
 
 void BackgroundMaintenance::Run() {
   MutexLock lock(&mu_);
+  auto next_periodic = std::chrono::steady_clock::now() + kPeriodicInterval;
   for (;;) {
     while (!stop_ && !checkpoint_due_.load(std::memory_order_acquire) &&
-           !retention_due_.load(std::memory_order_acquire)) {
-      lock.Wait(cv_);
+           !retention_due_.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < next_periodic) {
+      lock.WaitUntil(cv_, next_periodic);
     }
     if (stop_) return;
     lock.Unlock();
+    if (std::chrono::steady_clock::now() >= next_periodic) {
+      next_periodic = std::chrono::steady_clock::now() + kPeriodicInterval;
+      if (deps_.every_second) deps_.every_second();  // invariant 6
+    }
     // Cleared before the work, so that a commit during it asks again (invariant 4: retried).
     if (checkpoint_due_.exchange(false, std::memory_order_acq_rel)) Checkpoint();
     if (retention_due_.exchange(false, std::memory_order_acq_rel)) Retention();

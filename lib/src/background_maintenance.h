@@ -27,12 +27,17 @@
 //   5. The owner calls Stop() before the GroupCommitter and the ConnectionPool are destroyed
 //      (the thread uses both); signals after Stop() are ignored. The object itself outlives the
 //      pool's connections, whose WAL hooks point at it.
+//   6. About once a second (and never on the commit path) the thread runs the owner's periodic
+//      check (Dependencies::every_second: the change counter file's health, shared_generation.h
+//      invariant 8).
 #ifndef STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
 #define STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <new>
 #include <string>
 #include <thread>
 
@@ -63,8 +68,9 @@ class BackgroundMaintenance final : public WalCommitObserver {
     StoreCounters* counters;
     spdlog::logger* log;
     std::string wal_path;
-    std::uint64_t wal_restart_bytes;  // Options::wal_checkpoint_bytes; 0 = no size bound
-    int checkpoint_frames;            // CheckpointFrames(wal_restart_bytes)
+    std::uint64_t wal_restart_bytes;     // Options::wal_checkpoint_bytes; 0 = no size bound
+    int checkpoint_frames;               // CheckpointFrames(wal_restart_bytes)
+    std::function<void()> every_second;  // invariant 6; may be empty; must not throw
   };
 
   BackgroundMaintenance() = default;
@@ -77,6 +83,9 @@ class BackgroundMaintenance final : public WalCommitObserver {
   void Start(const Dependencies& deps);
   // Wakes and joins the thread (a running checkpoint or batch finishes first). Idempotent.
   void Stop();
+  // In a fork()ed child releasing an inherited Store: the thread does not exist here, so it is
+  // neither joined nor woken; Stop() becomes a no-op.
+  void Abandon();
 
   // Called by SQLite on the committing thread after every commit of a writable connection, with
   // the number of frames now in the WAL. Cheap unless a checkpoint is due.
@@ -99,9 +108,24 @@ class BackgroundMaintenance final : public WalCommitObserver {
   std::atomic<int> last_wal_frames_{0};
   std::atomic<bool> retention_due_{false};
   Mutex mu_;
-  std::condition_variable cv_;
+  // Manually destroyed (union member): after Abandon() it is not, because glibc's
+  // pthread_cond_destroy waits for the waiters it knows of — in a fork()ed child, the parent's
+  // thread that was waiting when it forked, which never leaves.
+  union CvStorage {
+    CvStorage() { new (&cv) std::condition_variable; }
+    ~CvStorage() {}
+    std::condition_variable cv;
+  } cv_storage_;
+  std::condition_variable& cv_ = cv_storage_.cv;
   bool stop_ GUARDED_BY(mu_) = false;
+  bool abandoned_ = false;
   std::thread thread_;
+  // Abandon() moves thread_ here: a union member is never destroyed.
+  union Abandoned {
+    Abandoned() {}
+    ~Abandoned() {}
+    std::thread thread;
+  } abandoned_thread_;
 };
 
 }  // namespace statestore::internal

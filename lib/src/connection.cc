@@ -17,6 +17,7 @@ namespace {
 
 int OpenFlags(const ConnectionConfig& config) {
   int flags = SQLITE_OPEN_NOMUTEX;
+  if (config.immutable) flags |= SQLITE_OPEN_URI;
   if (config.read_only) {
     flags |= SQLITE_OPEN_READONLY;
   } else {
@@ -26,9 +27,27 @@ int OpenFlags(const ConnectionConfig& config) {
   return flags;
 }
 
+// "file:PATH?immutable=1", with the characters a URI path cannot hold escaped.
+std::string ImmutableUri(const std::string& path) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (unsigned char ch : path) {
+    if (ch == '%' || ch == '?' || ch == '#' || ch <= 0x20 || ch >= 0x7F) {
+      uri += '%';
+      uri += kHex[ch >> 4];
+      uri += kHex[ch & 0xF];
+    } else {
+      uri += static_cast<char>(ch);
+    }
+  }
+  return uri + "?immutable=1";
+}
+
 SQLite::Database OpenDatabase(const ConnectionConfig& config) {
+  const std::string name =
+      config.immutable && config.read_only ? ImmutableUri(config.path) : config.path;
   return CallSqlite(("cannot open " + config.path).c_str(),
-                    [&] { return SQLite::Database(config.path, OpenFlags(config)); });
+                    [&] { return SQLite::Database(name, OpenFlags(config)); });
 }
 
 void DbConfig(sqlite3* db, int op, int value, const char* what) {
@@ -77,6 +96,7 @@ Connection::~Connection() {
 }
 
 void Connection::VerifyWal() {
+  if (config_.immutable) return;
   std::string mode = CallSqlite("cannot read journal mode",
                                 [&] { return db_.execAndGet("PRAGMA journal_mode").getString(); });
   if (mode != "wal") {

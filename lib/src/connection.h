@@ -49,6 +49,9 @@ struct ConnectionConfig {
   std::string path;
   bool read_only = false;
   bool create = false;
+  // Read-only media (database_file.h invariant 8): open with SQLite's immutable=1 — no locks, no
+  // -shm, no -wal; the main file must hold every commit. Only with read_only.
+  bool immutable = false;
   Durability durability = Durability::kFull;
   std::chrono::milliseconds busy_timeout{5000};
   StoreCounters* counters = nullptr;  // may be null (bootstrap, tools)
@@ -67,7 +70,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
-  // Refuses to run in any journal mode but WAL. Throws: Error(kInvalidArgument).
+  // Refuses to run in any journal mode but WAL. Throws: Error(kInvalidArgument). An immutable
+  // connection passes: it reads the main file only (SQLite reports journal_mode 'delete').
   void VerifyWal();
 
   sqlite3* handle() const { return db_.getHandle(); }

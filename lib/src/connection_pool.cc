@@ -1,6 +1,9 @@
 #include "connection_pool.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <mutex>
 #include <vector>
 
 namespace statestore::internal {
@@ -28,10 +31,22 @@ thread_local ThreadConnections tls_connections;
 
 }  // namespace
 
-ConnectionPool::ConnectionPool(ConnectionConfig config)
-    : config_(std::move(config)), serial_(next_serial.fetch_add(1)) {}
+void LeakAfterFork(std::unique_ptr<Connection> connection) {
+  static auto* const mu = new std::mutex;
+  static auto* const kept = new std::vector<std::unique_ptr<Connection>>;
+  std::lock_guard<std::mutex> lock(*mu);
+  kept->push_back(std::move(connection));
+}
 
-ConnectionPool::~ConnectionPool() = default;
+ConnectionPool::ConnectionPool(ConnectionConfig config)
+    : config_(std::move(config)), serial_(next_serial.fetch_add(1)), owner_pid_(::getpid()) {}
+
+ConnectionPool::~ConnectionPool() {
+  if (::getpid() == owner_pid_) return;
+  // Invariant 4: a fork()ed child leaks the parent's connections.
+  MutexLock lock(&mu_);
+  for (auto& [id, connection] : connections_) LeakAfterFork(std::move(connection));
+}
 
 Connection& ConnectionPool::ForThisThread() {
   ThreadConnections& tls = tls_connections;
@@ -68,6 +83,7 @@ std::unique_ptr<Connection> ConnectionPool::OpenUnpooled() const {
 }
 
 void ConnectionPool::ReleaseThread(std::thread::id id) {
+  if (::getpid() != owner_pid_) return;  // invariant 4: leaked with the pool
   std::unique_ptr<Connection> released;
   {
     MutexLock lock(&mu_);

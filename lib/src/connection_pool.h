@@ -7,8 +7,13 @@
 //      only when no API call is in flight (the Store owns it), so no Connection is in use then.
 //   3. The per-thread fast path caches (pool serial, Connection*). Serials are never reused, so a
 //      cached pointer can never refer to a destroyed pool's Connection.
+//   4. fork(): in a child process the connections were opened by the parent; SQLite forbids
+//      using them across fork, closing included. A pool released in a child (or a thread exiting
+//      there) leaks them instead of closing them.
 #ifndef STATESTORE_SRC_CONNECTION_POOL_H_
 #define STATESTORE_SRC_CONNECTION_POOL_H_
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
@@ -19,6 +24,10 @@
 #include "mutex.h"
 
 namespace statestore::internal {
+
+// Invariant 4: keeps `connection` open (and reachable, so leak checkers stay quiet) for the
+// life of the process. For connections inherited across fork().
+void LeakAfterFork(std::unique_ptr<Connection> connection);
 
 class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
  public:
@@ -42,6 +51,7 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
  private:
   const ConnectionConfig config_;
   const std::uint64_t serial_;
+  const pid_t owner_pid_;  // invariant 4
   mutable Mutex mu_;
   std::unordered_map<std::thread::id, std::unique_ptr<Connection>> connections_ GUARDED_BY(mu_);
 };

@@ -86,6 +86,84 @@ std::string PrepareDatabasePath(const std::string& path, const Options& options)
 
 namespace {
 
+std::uint64_t SizeOf(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+std::string HardLinkAdvice(const std::string& path, nlink_t links) {
+  return path + " has " + std::to_string(links) +
+         " hard links. SQLite names its -wal and -shm files after the path, not the file, so "
+         "each name gets its own WAL and commits made through one name are lost to processes "
+         "using another (SQLite's documentation advises against hard links). Keep one name: "
+         "remove the other links (`find / -samefile " +
+         path + "` lists them) or make a copy with `statectl backup`, then open it again";
+}
+
+// Invariant 6 for -wal and -shm: lstat only (see the header).
+void CheckSideFile(const std::string& db_path, const char* suffix) {
+  const std::string path = db_path + suffix;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // absent: SQLite creates it
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is not a regular file (" +
+                    (S_ISLNK(st.st_mode)    ? "a symbolic link"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISDIR(st.st_mode)  ? "a directory"
+                                            : "a special file") +
+                    "); SQLite keeps its " +
+                    (suffix[1] == 'w' ? "write-ahead log" : "shared memory") +
+                    " there. Remove it (while no process has " + db_path +
+                    " open) and open the database again");
+  }
+  if (st.st_nlink > 1) throw Error(ErrorCode::kInvalidArgument, HardLinkAdvice(path, st.st_nlink));
+}
+
+}  // namespace
+
+void CheckDatabaseFiles(const std::string& path, const struct stat& st, const Options& options) {
+  if (st.st_nlink > 1) throw Error(ErrorCode::kInvalidArgument, HardLinkAdvice(path, st.st_nlink));
+  CheckSideFile(path, "-wal");
+  CheckSideFile(path, "-shm");
+  if (options.read_only && st.st_size == 0 && SizeOf(path + "-wal") == 0) {
+    throw Error(ErrorCode::kCorruption,
+                path +
+                    ": empty file, not a statestore database (a read-write open would "
+                    "initialize it as a new, empty store)");
+  }
+}
+
+bool NeedsImmutableOpen(const std::string& path) {
+  const std::string shm = path + "-shm";
+  const std::string wal = path + "-wal";
+  const std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  struct stat shm_st {};
+  struct stat wal_st {};
+  const bool shm_exists = ::lstat(shm.c_str(), &shm_st) == 0;
+  const bool wal_exists = ::lstat(wal.c_str(), &wal_st) == 0;
+  // Could SQLite create (or write) the -shm? faccessat(AT_EACCESS) asks with the effective ids
+  // and reports EROFS on a read-only mount even to root. No descriptor is opened (header).
+  const bool shm_usable =
+      shm_exists
+          ? ::faccessat(AT_FDCWD, shm.c_str(), R_OK | W_OK, AT_EACCESS) == 0
+          : ::faccessat(AT_FDCWD, dir.empty() ? "." : dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0;
+  if (shm_usable) return false;
+  // SQLite reads a WAL (empty or not) through an existing, read-only -shm by itself; and a live
+  // writer always has both files, so in the cases below nobody can be writing the file.
+  if (shm_exists && wal_exists) return false;
+  const std::uint64_t wal_bytes = wal_exists ? static_cast<std::uint64_t>(wal_st.st_size) : 0;
+  if (wal_bytes == 0) return true;  // the main file holds every commit
+  throw Error(ErrorCode::kReadOnly,
+              path + " is on read-only storage and its -wal holds " + std::to_string(wal_bytes) +
+                  " bytes of commits that are not in the main file yet; SQLite cannot read them "
+                  "without creating " +
+                  shm + ". Copy " + path + " and " + wal +
+                  " together to writable storage and open the copy there");
+}
+
+namespace {
+
 struct FileIdentity {
   std::int64_t application_id = 0;
   std::int64_t user_version = 0;

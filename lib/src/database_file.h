@@ -16,8 +16,26 @@
 //      view could call functions on our reads; such a file is refused with kCorruption, unchanged.
 //   5. A read-only open never writes the main database file: no WAL switch, no migration (SQLite
 //      itself may create the -wal/-shm sidecar files).
+//   6. One name per file. SQLite names -wal and -shm after the path it was given, not after the
+//      file, so a database reached through two hard links gets two WALs, and commits made through
+//      one name are lost to the other (SQLite's "How To Corrupt" page advises against hard links).
+//      A database file with more than one link is refused, and so are a -wal or -shm that is
+//      not a regular file with one link (checked with lstat: opening and closing them here
+//      would drop this process's SQLite locks on them, presence_lock.h invariant 2).
+//   7. An empty (0-byte) file: a read-write open initializes it, as SQLite would, because a
+//      crash or power loss while statestore creates a database can leave one (the file is
+//      created before SQLite writes its first page); a read-only open refuses it as "empty file,
+//      not a statestore database" (kCorruption, like other files that are not ours).
+//   8. Read-only media: when SQLite could not create or write the -shm (a read-only directory or
+//      mount) and there is not both an -shm and a -wal it can read read-only, a read-only open
+//      uses SQLite's immutable=1 — only if the -wal is absent or empty, so that the main file
+//      holds every commit (and no process can be writing: a live writer has both files). A
+//      non-empty -wal without an -shm holds commits immutable would ignore: such an open is
+//      refused with what to do instead.
 #ifndef STATESTORE_SRC_DATABASE_FILE_H_
 #define STATESTORE_SRC_DATABASE_FILE_H_
+
+#include <sys/stat.h>
 
 #include <string>
 
@@ -34,6 +52,16 @@ inline constexpr int kApplicationId = 0x53545354;
 // canonical absolute path. Refuses network file systems (WAL needs shared memory on one host).
 // Throws: Error(kNotFound, kInvalidArgument, kIoError).
 std::string PrepareDatabasePath(const std::string& path, const Options& options);
+
+// Invariants 6 and 7 for a database file whose descriptor's fstat is `st`.
+// Throws: Error(kInvalidArgument) for extra links or a bad side file; kCorruption for an empty
+// file opened read-only.
+void CheckDatabaseFiles(const std::string& canonical_path, const struct stat& st,
+                        const Options& options);
+
+// Invariant 8, for a read-only open: true when SQLite must open the file with immutable=1.
+// Throws: Error(kReadOnly) when the -shm cannot be used and the -wal holds commits.
+bool NeedsImmutableOpen(const std::string& canonical_path);
 
 // Runs the checks of invariant 1 on a fresh connection, switches to WAL and migrates
 // (invariant 2); in read-only mode only checks. Returns the redaction key for the file

@@ -103,6 +103,10 @@ class GroupCommitter {
   // Runs one retention batch (at most kRevisionsPerRetentionBatch revisions) through the queue.
   std::uint64_t RetentionBatch();
 
+  // In a fork()ed child releasing an inherited Store: leaks the writer connection instead of
+  // closing it (SQLite connections must not be used, closed included, across fork).
+  void Abandon() { LeakAfterFork(std::move(writer_)); }
+
  private:
   struct Request;
 

@@ -64,6 +64,13 @@ class SCOPED_CAPABILITY MutexLock {
     cv.wait(lock);
     lock.release();
   }
+  // Like Wait, but returns by `deadline` at the latest.
+  template <typename TimePoint>
+  void WaitUntil(std::condition_variable& cv, const TimePoint& deadline) {
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    cv.wait_until(lock, deadline);
+    lock.release();
+  }
 
  private:
   Mutex* const mu_;

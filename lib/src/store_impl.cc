@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "body_scope.h"
 #include "database_file.h"
@@ -34,10 +35,12 @@ std::shared_ptr<spdlog::logger> DefaultLogger() {
 }
 
 ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& options,
-                                      StoreCounters* counters, WalCommitObserver* wal_observer) {
+                                      bool immutable, StoreCounters* counters,
+                                      WalCommitObserver* wal_observer) {
   ConnectionConfig config;
   config.path = path;
   config.read_only = options.read_only;
+  config.immutable = immutable;
   config.create = false;  // the file exists by now (PrepareDatabasePath)
   config.durability = options.durability;
   config.busy_timeout = options.busy_timeout;
@@ -50,20 +53,15 @@ ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& op
 }
 
 // A writer must have the generation: other processes' read caches are coherent only because
-// every commit bumps it. A read-only Store can do without; it then reads without a cache.
-std::unique_ptr<SharedGeneration> OpenGeneration(const std::string& path, const Options& options,
+// every commit bumps it (Attach throws rather than return null for a writer). A read-only Store
+// can do without; it then reads without a cache.
+std::unique_ptr<SharedGeneration> OpenGeneration(PresenceLock& presence, const Options& options,
                                                  spdlog::logger& log) {
   std::string why;
-  auto generation = SharedGeneration::Open(path, !options.read_only, &why);
-  if (!generation) {
-    if (!options.read_only) {
-      throw Error(ErrorCode::kIoError,
-                  "cannot set up the change counter beside the database (" + why +
-                      "); the directory must be writable, as for SQLite's -wal and -shm files");
-    }
-    if (options.cache_capacity > 0) {
-      log.info("statestore: read cache disabled for {}: {}", path, why);
-    }
+  auto generation =
+      SharedGeneration::Attach(presence, !options.read_only, options.busy_timeout, &why);
+  if (!generation && options.cache_capacity > 0) {
+    log.info("statestore: read cache disabled for {}: {}", presence.path(), why);
   }
   return generation;
 }
@@ -72,6 +70,9 @@ std::unique_ptr<SharedGeneration> OpenGeneration(const std::string& path, const 
 struct Registry {
   Mutex mu;
   std::map<std::string, std::pair<StoreImpl*, std::weak_ptr<StoreImpl>>> open GUARDED_BY(mu);
+  // Files whose Store this process inherited across fork() and released: SQLite still holds
+  // the parent's connections to them here (leaked), so they cannot be opened again.
+  std::set<std::string> inherited GUARDED_BY(mu);
 };
 
 Registry& GetRegistry() {
@@ -92,6 +93,15 @@ void CheckOptions(const Options& options) {
                 "not " +
                     std::to_string(options.redaction_key.size()));
   }
+}
+
+[[noreturn]] void RefuseInherited(const std::string& path) {
+  throw Error(ErrorCode::kInvalidArgument,
+              path +
+                  " was opened by this process's parent before fork(); SQLite connections do "
+                  "not survive fork(), and this process holds the parent's (leaked) ones, so "
+                  "it cannot open the file again. Release the inherited Store and exec a new "
+                  "program to use the file from a child process");
 }
 
 void CheckCompatible(const Options& open, const Options& asked, const std::string& path) {
@@ -116,16 +126,19 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
 
 }  // namespace
 
-StoreImpl::StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key)
-    : path_(std::move(canonical_path)),
+StoreImpl::StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key,
+                     std::unique_ptr<PresenceLock> presence, bool immutable)
+    : owner_pid_(::getpid()),
+      presence_(std::move(presence)),
+      path_(std::move(canonical_path)),
       options_(WithSessionRedaction(options)),
       redaction_key_(std::move(redaction_key)),
       log_(options.logger ? options.logger : DefaultLogger()),
       damaged_rows_(&counters_, log_.get()),
-      generation_(OpenGeneration(path_, options_, *log_)),
+      generation_(OpenGeneration(*presence_, options_, *log_)),
       cache_(options_.cache_capacity, generation_.get(), &counters_),
       pool_(std::make_shared<ConnectionPool>(
-          MakeConnectionConfig(path_, options_, &counters_, &maintenance_))),
+          MakeConnectionConfig(path_, options_, immutable, &counters_, &maintenance_))),
       committer_(GroupCommitter::Dependencies{
           pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
           options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}),
@@ -138,7 +151,8 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
     maintenance_.Start(BackgroundMaintenance::Dependencies{
         pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
         options_.wal_checkpoint_bytes,
-        BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes)});
+        BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
+        [this] { CheckGenerationFile(); }});
   }
   if (!options_.read_only && options_.sessions.sweep_interval.count() > 0) {
     reaper_ = std::make_unique<SessionReaper>(&sessions_, options_.sessions.sweep_interval,
@@ -148,6 +162,10 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
 }
 
 StoreImpl::~StoreImpl() {
+  if (::getpid() != owner_pid_) {
+    AbandonAfterFork();
+    return;
+  }
   // First: the reaper's thread runs transactions through the committer and the pool.
   if (reaper_) reaper_->Stop();
   // Likewise the config watch threads (they read history and run callbacks).
@@ -162,6 +180,40 @@ StoreImpl::~StoreImpl() {
 
 Bytes StoreImpl::value_digest(const Value& value) const {
   return redaction_key_.ValueDigest(value);
+}
+
+void StoreImpl::AbandonAfterFork() noexcept {
+  // Threads of the parent do not exist here: neither stop nor join them; and leak every SQLite
+  // connection and the database descriptor (see store_impl.h). Members destroyed after this
+  // body only free memory, unmap <db>-gen and close its descriptor (SQLite never locks it).
+  static_cast<void>(reaper_.release());
+  static_cast<void>(config_.release());
+  maintenance_.Abandon();
+  committer_.Abandon();  // the pool leaks its own connections (ConnectionPool invariant 4)
+  presence_->Abandon();
+  Registry& registry = GetRegistry();
+  internal::MutexLock lock(&registry.mu);
+  registry.inherited.insert(path_);
+  auto it = registry.open.find(path_);
+  if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
+}
+
+void StoreImpl::CheckGenerationFile() {
+  if (!generation_) return;
+  try {
+    std::string problem = generation_->CheckFile();
+    if (!problem.empty()) log_->error("statestore: {}", problem);
+  } catch (const std::exception& e) {
+    log_->warn("statestore: checking {} failed: {}", generation_->path(), e.what());
+  }
+}
+
+bool IsOpenInThisProcess(const std::string& canonical_path) {
+  Registry& registry = GetRegistry();
+  internal::MutexLock lock(&registry.mu);
+  auto it = registry.open.find(canonical_path);
+  return (it != registry.open.end() && !it->second.second.expired()) ||
+         registry.inherited.count(canonical_path) != 0;
 }
 
 Origin StoreImpl::MakeOrigin(std::string_view label) const {
@@ -389,21 +441,30 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
   auto it = registry.open.find(canonical);
   if (it != registry.open.end()) {
     if ((existing = it->second.second.lock())) {
+      if (existing->owner_pid() != ::getpid()) internal::RefuseInherited(canonical);
       internal::CheckCompatible(existing->options(), options, canonical);
       return existing;
     }
   }
+  if (registry.inherited.count(canonical) != 0) internal::RefuseInherited(canonical);
+  // The database descriptor first: it must outlive every connection (presence_lock.h).
+  auto presence = internal::PresenceLock::Open(canonical, !options.read_only);
+  internal::CheckDatabaseFiles(canonical, presence->file_stat(), options);
+  presence->LockShared(options.busy_timeout);
+  const bool immutable = options.read_only && internal::NeedsImmutableOpen(canonical);
   internal::RedactionKey key;
   {
     internal::ConnectionConfig config;
     config.path = canonical;
     config.read_only = options.read_only;
+    config.immutable = immutable;
     config.durability = options.durability;
     config.busy_timeout = options.busy_timeout;
     internal::Connection bootstrap(config);
     key = internal::CheckAndMigrate(bootstrap, options);
   }
-  auto store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key));
+  auto store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key),
+                                                     std::move(presence), immutable);
   registry.open[canonical] = {store.get(), store};
   return store;
 }

@@ -2,10 +2,20 @@
 //
 // Ownership: a StoreImpl owns its ConnectionPool (one SQLite connection per thread), the
 // GroupCommitter (the one writer), the ReadCache, the SharedGeneration mapping, the Sessions
-// facade and its background SessionReaper thread. One StoreImpl exists per canonical path per
-// process (the registry in store_impl.cc); Store::open hands out shared_ptrs to it.
+// facade and its background SessionReaper thread, and the PresenceLock (the database file
+// descriptor whose OFD locks say that this process has the file open; closed last, after every
+// connection: presence_lock.h invariant 2). One StoreImpl exists per canonical path per process
+// (the registry in store_impl.cc); Store::open hands out shared_ptrs to it.
+//
+// fork(): a StoreImpl remembers the pid that created it. Released in another process (a child
+// that inherited it), it joins no thread (none exists there) and closes no SQLite connection and
+// no descriptor of the database (SQLite forbids carrying connections across fork, and closing a
+// descriptor would drop the child's own locks on the file): it leaks them. The child can then
+// not open the same file again (Store::open refuses; see store.h).
 #ifndef STATESTORE_SRC_STORE_IMPL_H_
 #define STATESTORE_SRC_STORE_IMPL_H_
+
+#include <sys/types.h>
 
 #include <memory>
 #include <string>
@@ -15,6 +25,7 @@
 #include "connection_pool.h"
 #include "group_commit.h"
 #include "keyspace_directory.h"
+#include "presence_lock.h"
 #include "read_cache.h"
 #include "redaction_key.h"
 #include "session_reaper.h"
@@ -28,8 +39,10 @@ namespace statestore::internal {
 
 class StoreImpl final : public Store {
  public:
-  // REQUIRES: `canonical_path` passed CheckAndMigrate.
-  StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key);
+  // REQUIRES: `canonical_path` passed CheckAndMigrate while `presence` held the shared presence
+  // lock. `immutable`: read-only media (database_file.h invariant 8).
+  StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key,
+            std::unique_ptr<PresenceLock> presence, bool immutable);
   ~StoreImpl() override;
 
   Revision transact(const Body& body, const TransactOptions& options) override;
@@ -53,6 +66,8 @@ class StoreImpl final : public Store {
   bool has_redaction_key() const override { return redaction_key_.available(); }
   Sessions& sessions() override { return sessions_; }
   Config& config() override { return *config_; }
+  // The process that opened it (fork(): see the note above).
+  pid_t owner_pid() const { return owner_pid_; }
 
  private:
   // Runs `fn(connection)` inside a read transaction on this thread's connection.
@@ -65,7 +80,14 @@ class StoreImpl final : public Store {
   CachedEntry ReadThrough(std::string_view keyspace, std::string_view key);
   Origin MakeOrigin(std::string_view label) const;
   Revision Submit(const GroupCommitter::Body& body, std::string_view label);
+  // Maintenance thread, about once a second (writable Stores).
+  void CheckGenerationFile();
+  // ~StoreImpl in a fork()ed child.
+  void AbandonAfterFork() noexcept;
 
+  const pid_t owner_pid_;
+  // Declared first, so destroyed last: after every connection (presence_lock.h invariant 2).
+  std::unique_ptr<PresenceLock> presence_;
   const std::string path_;
   const Options options_;
   const RedactionKey redaction_key_;  // available unless read-only (redaction_key.h invariant 5)
@@ -88,6 +110,10 @@ class StoreImpl final : public Store {
   // (Shutdown) first, and it is declared last (destroyed first).
   std::unique_ptr<ConfigImpl> config_;
 };
+
+// Whether a Store of this process has `canonical_path` open (Restore refuses then, before it
+// opens a descriptor of the file: presence_lock.h invariant 2).
+bool IsOpenInThisProcess(const std::string& canonical_path);
 
 }  // namespace statestore::internal
 

@@ -124,6 +124,10 @@ struct BackupResult {
 // source connection holds ONE read transaction across all steps, so every step copies pages of
 // the same WAL snapshot (the backup never restarts and never mixes revisions); writers are not
 // blocked, but the WAL cannot be checkpointed past that snapshot until the backup ends.
+// Crash safety: the copy is written under a temporary name in the destination's directory
+// (".NAME.backup-XXXXXX"), fsync'ed, and renamed onto `dest_path` only when complete (never over
+// a file that appeared meanwhile); a backup killed at any point leaves no `dest_path` — at most
+// that hidden temporary file, which nothing else reads and which may be deleted.
 // Throws: Error(kInvalidArgument) if dest_path exists, is empty or is the source; kIoError,
 // kFull when the copy cannot be written (the partial copy is removed).
 BackupResult Backup(Store& store, const std::string& dest_path,
@@ -132,14 +136,19 @@ BackupResult Backup(Store& store, const std::string& dest_path,
 // Replaces the contents of `target_path` (created, mode 0600, if missing) by those of
 // `source_path` with the online backup API. The source must be a statestore database (same
 // checks as Store::open read-only, plus PRAGMA quick_check); an existing target must be a
-// statestore database or empty. The copy is one write transaction on the target (readers in
-// other processes see the old or the new contents, never a mix), after which the change counter
-// beside the target is bumped so that read caches are dropped.
-// REQUIRES: no process has the target open as a Store while it is restored: processes keep
-// per-file state (keyspace ids, revisions) that a restore invalidates. Stop them first.
-// Throws: Error(kInvalidArgument) for a bad path or the same file twice; kCorruption /
-// kSchemaTooNew for an unusable source or target; kBusy if the target's write lock is not had
-// within 5 s; kIoError, kFull.
+// statestore database or empty. The copy is one write transaction on the target, after which the
+// change counter beside the target gets a fresh value.
+// REQUIRES: no Store (in any process, this one included; read-only ones and `statectl follow`
+// count) has the target open: processes keep per-file state (keyspace ids, revisions, cached
+// values) that a restore invalidates. This is checked, not trusted: every Store holds a shared
+// presence lock on the file (an OFD lock on one byte far beyond SQLite's lock bytes), and
+// Restore takes it exclusively without waiting, refusing with kBusy "other processes have PATH
+// open; stop them before restoring" and changing nothing. It holds the lock until it returns,
+// so a Store::open of the target meanwhile waits up to its busy_timeout and then fails with
+// kBusy "a restore (or another exclusive operation) holds PATH".
+// Throws: Error(kInvalidArgument) for a bad path, the same file twice or a hard-linked target;
+// kBusy (the target is open, or its write lock was not had within 5 s); kCorruption /
+// kSchemaTooNew for an unusable source or target; kIoError, kFull.
 BackupResult Restore(const std::string& source_path, const std::string& target_path,
                      const ProgressCallback& progress = {}, int pages_per_step = 256);
 

@@ -50,6 +50,7 @@ struct Options {
   // How long an operation waits for another connection (thread or process) holding the write lock
   // before failing with ErrorCode::kBusy. Write transactions are retried internally within this
   // bound; callers never see "database is locked" while a lock is held for less than this.
+  // Store::open also waits up to this long for a restore of the file to finish.
   std::chrono::milliseconds busy_timeout{5000};
 
   // Maximum number of keys held by the read cache (positive and negative entries together),
@@ -92,7 +93,9 @@ struct Options {
   std::shared_ptr<spdlog::logger> logger;
 
   // Open without write access: migrations are not run (an outdated schema is an error), every
-  // write fails with kReadOnly, and nothing is created. The file must exist (else kNotFound).
+  // write fails with kReadOnly, and statestore creates nothing (SQLite may create -wal/-shm where
+  // the directory allows). The file must exist (else kNotFound). Works on read-only storage: see
+  // Store::open. Without NAME-gen (or with a damaged one) reads are not cached.
   bool read_only = false;
 
   // Create the file (mode 0600) if it does not exist. Ignored when read_only.

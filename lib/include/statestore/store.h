@@ -12,6 +12,24 @@
 // later write with kIoError until it is reopened: after a failed fsync the state of the file on
 // disk is unknown, and carrying on could acknowledge commits that are not durable (LevelDB makes
 // the same choice). Reads keep working.
+//
+// Files. Besides the database, a Store uses NAME-wal and NAME-shm (SQLite's) and NAME-gen (a 4 KiB
+// change counter every process maps). The database must have one name: a file with more than one
+// hard link is refused (SQLite names -wal/-shm after the path, so two names mean two WALs and
+// lost commits). Side files that are not regular files with one link (a FIFO, a symlink, a
+// directory, another user's file) are refused with a message saying what to do, never waited on.
+// If NAME-gen is truncated while processes run, they keep working (reads bypass the cache until
+// it is repaired, which any writer does within about a second); if it is deleted, the running
+// processes stay coherent but a new read-write open is refused until they have been restarted.
+// Every Store holds a shared presence lock on the database file for its whole life, so that
+// Restore (statestore/admin.h) can tell that the file is in use.
+//
+// fork(). A child process must never use a Store (or a Watch) it inherited: SQLite connections
+// do not survive fork. It may release inherited Stores — that joins no thread, closes no SQLite
+// connection and no descriptor of the database (they are leaked on purpose) — and then exec, or
+// go on with Stores of *other* files. It cannot open a file the parent had open when it forked
+// (Store::open refuses with kInvalidArgument): SQLite's per-process lock bookkeeping for that file
+// was inherited with the leaked connections. A child that needs the same file should exec.
 #ifndef STATESTORE_STORE_H_
 #define STATESTORE_STORE_H_
 
@@ -41,12 +59,22 @@ class Store {
   using Body = std::function<void(Transaction&)>;
 
   // Opens (creating if allowed) the database at `path` and brings its schema up to date.
+  // An existing empty (0-byte) file is initialized as a new store by a read-write open (a crash
+  // while statestore creates a file can leave one) and refused as kCorruption ("empty file, not
+  // a statestore database") by a read-only open. On read-only storage (a read-only directory or
+  // mount, where SQLite cannot create its -shm) a read-only open reads the main file with
+  // SQLite's immutable=1 when the -wal is absent or empty, and is refused with kReadOnly when the
+  // -wal holds commits (copy NAME and NAME-wal to writable storage instead).
   // Throws: Error(kCorruption) for a file that is not a statestore database or is damaged;
   // kSchemaTooNew for a file written by a newer statestore; kNotFound for a missing file with
-  // read_only or !create_if_missing; kInvalidArgument for a network file system, options that
-  // contradict a Store already open on the same file in this process, or (writable) a redaction
-  // key that is missing or not the one the file was made with (Options::redaction_key);
-  // kIoError, kBusy.
+  // read_only or !create_if_missing; kInvalidArgument for a network file system, a file with
+  // several hard links or a bad side file (see "Files" above), a file the parent process had
+  // open before fork(), options that contradict a Store already open on the same file in this
+  // process, or (writable) a redaction key that is missing or not the one the file was made with
+  // (Options::redaction_key); kBusy when a restore holds the file for longer than busy_timeout,
+  // or when NAME-gen was deleted or replaced while other processes have the file open (restart
+  // them); kReadOnly for a read-write open of a file or directory that cannot be written;
+  // kIoError.
   // A refused file is left byte-for-byte unchanged.
   static std::shared_ptr<Store> open(const std::string& path, const Options& options = {});
 
