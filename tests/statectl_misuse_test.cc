@@ -48,6 +48,8 @@ enum class Db {
   kSymlinkLoop,  // a symlink to itself (through a second link)
   kControlName,  // a missing file whose name holds ESC [2J and a newline
   kLongName,     // a missing file whose name is 5000 characters
+  kGenFifo,      // a good database whose change counter "-gen" was replaced by a named pipe
+  kHardLinked,   // a good database with a second name (hard link) "app2.db"
 };
 
 struct Row {
@@ -79,6 +81,16 @@ const std::vector<Row> kRows = {
   {"DirectoryWrite", Db::kDirectory, {"set", "{db}", "app", "k", "v"}, 1,
    "{db}: not a regular file"},
   {"Fifo", Db::kFifo, {"inspect", "{db}"}, 1, "{db}: not a regular file"},
+  // Side files (issue 10 bugs 2 and 7): a FIFO planted as the change counter must not hang a
+  // read-only open, and a second name for the database must be refused before any write.
+  {"GenFifoRead", Db::kGenFifo, {"get", "{db}", "app", "greeting"}, 1,
+   "{db}-gen is a FIFO, not the 4 KiB change counter statestore keeps there.*"},
+  {"GenFifoWrite", Db::kGenFifo, {"set", "{db}", "app", "k", "v"}, 1,
+   "{db}-gen is a FIFO, not the 4 KiB change counter statestore keeps there.*"},
+  {"HardLinkedRead", Db::kHardLinked, {"get", "{db}", "app", "greeting"}, 1,
+   "{db} has 2 hard links\\. SQLite names its -wal and -shm files after the path.*"},
+  {"HardLinkedWrite", Db::kHardLinked, {"set", "{db}", "app", "k", "v"}, 1,
+   "{db} has 2 hard links\\. SQLite names its -wal and -shm files after the path.*"},
   {"FifoFollow", Db::kFifo, {"follow", "{db}"}, 1, "{db}: not a regular file"},
   {"FifoWrite", Db::kFifo, {"set", "{db}", "app", "k", "v"}, 1, "{db}: not a regular file"},
   {"DevNull", Db::kDevNull, {"dump", "{db}"}, 1, "/dev/null: not a regular file"},
@@ -426,6 +438,15 @@ std::string MakeDb(Db kind, const std::string& dir) {
       return dir + "/ctl\x1b[2J\nname.db";
     case Db::kLongName:
       return dir + "/" + kLong;
+    case Db::kGenFifo:
+      BuildGood(path);
+      EXPECT_EQ(::unlink((path + "-gen").c_str()), 0);
+      EXPECT_EQ(::mkfifo((path + "-gen").c_str(), 0600), 0);
+      break;
+    case Db::kHardLinked:
+      BuildGood(path);
+      EXPECT_EQ(::link(path.c_str(), (dir + "/app2.db").c_str()), 0);
+      break;
   }
   return path;
 }
