@@ -95,9 +95,11 @@ const std::vector<Row> kRows = {
   {"FifoWrite", Db::kFifo, {"set", "{db}", "app", "k", "v"}, 1, "{db}: not a regular file"},
   {"DevNull", Db::kDevNull, {"dump", "{db}"}, 1, "/dev/null: not a regular file"},
   {"EmptyFile", Db::kEmpty, {"inspect", "{db}"}, 1,
-   "{db}: empty file, not a statestore database"},
+   "{db}: empty file, not a statestore database \\(a read-write open would initialize it "
+   "as a new, empty store\\)"},
   {"EmptyFileHistory", Db::kEmpty, {"history", "{db}"}, 1,
-   "{db}: empty file, not a statestore database"},
+   "{db}: empty file, not a statestore database \\(a read-write open would initialize it "
+   "as a new, empty store\\)"},
   {"TextFile", Db::kText, {"dump", "{db}"}, 1,
    "{db}: cannot prepare statement: file is not a database \\(the file is damaged or not a "
    "database; restore it from a backup\\)"},

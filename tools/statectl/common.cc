@@ -108,13 +108,6 @@ std::shared_ptr<statestore::Store> Open(const std::string& db, const statestore:
 }  // namespace
 
 std::shared_ptr<statestore::Store> OpenRead(const std::string& db, const std::string& profile) {
-  // SQLite reads an empty file as an empty database in rollback mode, and the library would say
-  // "journal mode is 'delete'": say what it is.
-  struct stat st {};
-  if (::stat(db.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
-    throw Exit(kExitRuntime, db + ": empty file, not a statestore database",
-               std::string(statestore::ToString(statestore::ErrorCode::kCorruption)));
-  }
   statestore::Options o;
   o.read_only = true;
   o.create_if_missing = false;
