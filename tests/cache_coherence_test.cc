@@ -1,6 +1,7 @@
 // Cross-process cache coherence: a read that starts after another process's commit returned sees
 // that commit, even when the key is in this process's read cache. The other process is
 // statestore_test_worker (worker_main.cc).
+#include <csignal>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -72,7 +73,9 @@ TEST_F(CacheCoherenceTest, OtherProcessPutIsSeenAfterCaching) {
     store_->put("app", "mine", Value(round));
     EXPECT_EQ(GetTwiceSecondHit("mine"), std::optional<Value>(Value(round)));
   }
-  EXPECT_GE(store_->stats().cache_invalidations, 1u);
+  // Each foreign commit dropped only its own key, never the whole cache.
+  EXPECT_GE(store_->stats().cache_keys_invalidated, 4u);
+  EXPECT_EQ(store_->stats().cache_invalidations, 0u);
   EXPECT_EQ(store_->history_bounds().head, 9u);
 }
 
@@ -120,6 +123,67 @@ TEST_F(CacheCoherenceTest, BothDirectionsWithALongLivedWorker) {
               "rev " + std::to_string(head + 1));
     EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(2 * round)));
   }
+  EXPECT_TRUE(worker.Write("quit\n"));
+  EXPECT_EQ(worker.Wait(kChildTimeout), 0);
+}
+
+// Issue 11: a second process writing other keys must not empty this one's cache. The worker
+// commits continuously (keys a, b, filler); this process reads its own 200 cached keys and, after
+// each acknowledgement it receives, the worker's key `a`, which must never be older than what the
+// worker acknowledged.
+TEST_F(CacheCoherenceTest, OtherProcessWritingUnrelatedKeysKeepsOurCacheWarm) {
+  constexpr int kKeys = 200;
+  store_->transact([&](Transaction& tx) {
+    for (int i = 0; i < kKeys; ++i) tx.put("app", "mine/" + std::to_string(i), Value(i));
+  });
+  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(store_->get("app", "mine/" + std::to_string(i)));
+  auto worker = ChildProcess::SpawnWorker({"write-forever", db_});
+  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  const Stats before = store_->stats();
+  std::int64_t last_acked = 0;
+  for (int round = 0; round < 200; ++round) {
+    auto line = worker.ReadLine(kChildTimeout);
+    ASSERT_TRUE(line.has_value()) << "worker stopped acknowledging";
+    auto words = test::SplitWords(*line);
+    ASSERT_EQ(words.size(), 2u) << *line;
+    ASSERT_EQ(words[0], "ack");
+    const std::int64_t acked = std::stoll(words[1]);
+    ASSERT_GT(acked, last_acked);
+    last_acked = acked;
+    auto a = store_->get("app", "a");
+    ASSERT_TRUE(a.has_value());
+    ASSERT_GE(a->as_int(), acked) << "a cached value older than an acknowledged commit";
+    for (int i = 0; i < 100; ++i) {
+      const int k = (round * 100 + i) % kKeys;
+      ASSERT_EQ(store_->get("app", "mine/" + std::to_string(k)), std::optional<Value>(Value(k)));
+    }
+  }
+  worker.Kill(SIGKILL);
+  worker.Wait(kChildTimeout);
+  const Stats after = store_->stats();
+  const double reads = static_cast<double>(after.reads - before.reads);
+  const double hits = static_cast<double>(after.cache_hits - before.cache_hits);
+  EXPECT_GE(hits / reads, 0.95) << hits << " hits of " << reads << " reads";
+  EXPECT_EQ(after.cache_invalidations, before.cache_invalidations) << "whole-cache flushes";
+  EXPECT_GT(after.cache_keys_invalidated, before.cache_keys_invalidated);
+}
+
+// When history no longer covers what this process missed (compacted meanwhile), the cache drops
+// everything rather than guess.
+TEST_F(CacheCoherenceTest, CompactedHistoryFallsBackToAFullFlush) {
+  store_->put("app", "k", Value(1));
+  ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(1)));
+  auto worker = ChildProcess::SpawnWorker({"serve", db_});
+  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  // The worker commits twice more, and history up to its first commit is compacted by a third
+  // process (statestore's own retention would do the same under load).
+  EXPECT_EQ(Ask(worker, "put app k 2").rfind("rev ", 0), 0u);
+  EXPECT_EQ(Ask(worker, "put app other 3").rfind("rev ", 0), 0u);
+  EXPECT_NE(RunWorker({"compact", db_, "1"}), "removed 0");
+  const auto flushes = store_->stats().cache_invalidations;
+  EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(2)));
+  EXPECT_EQ(store_->stats().cache_invalidations, flushes + 1);
+  EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2)));
   EXPECT_TRUE(worker.Write("quit\n"));
   EXPECT_EQ(worker.Wait(kChildTimeout), 0);
 }

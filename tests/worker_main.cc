@@ -81,7 +81,7 @@ void Say(const std::string& line) {
 }
 
 [[noreturn]] void Usage() {
-  std::cerr << "usage: statestore_test_worker increment|put|erase|get|serve DB ...\n";
+  std::cerr << "usage: statestore_test_worker increment|put|erase|get|compact|serve DB ...\n";
   std::exit(2);
 }
 
@@ -361,6 +361,14 @@ int Run(int argc, char** argv) {
     if (args.size() != 2) Usage();
     auto store = Store::open(db);
     Say("rev " + std::to_string(store->erase(args[0], args[1])));
+    return 0;
+  }
+  if (mode == "compact") {  // compact DB KEEP_REVISIONS: history retention by another process
+    if (args.size() != 1) Usage();
+    statestore::Options options;
+    options.history_retention.keep_revisions = std::stoull(args[0]);
+    auto store = Store::open(db, options);
+    Say("removed " + std::to_string(store->compact_history()));
     return 0;
   }
   if (mode == "get") {

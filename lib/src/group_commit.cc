@@ -185,6 +185,17 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       return;
     }
 
+    // The head this transaction begins on: the read cache catches up to it before COMMIT
+    // (ReadCache invariant 4).
+    Revision head_before = ReadCache::kHeadUnknown;
+    if (deps_.cache->enabled()) {
+      try {
+        head_before = ReadHead(c);
+      } catch (...) {
+        // kHeadUnknown: the cache drops everything before this commit instead.
+      }
+    }
+
     // A lone caller needs no SAVEPOINT: if its body throws, the whole transaction is its own
     // and is rolled back below. Groups give each body a SAVEPOINT (invariant 2).
     const bool use_savepoints = group.size() > 1;
@@ -288,7 +299,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     }
 
     // Commit (invariant 1), with the cache protocol around it (invariant 6).
-    deps_.cache->BeforeCommit();
+    deps_.cache->BeforeCommit(c, head_before);
     try {
       c.Run("COMMIT");
     } catch (const Error& e) {

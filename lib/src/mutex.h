@@ -26,12 +26,14 @@
 #define RELEASE_SHARED(...) STATESTORE_TSA(release_shared_capability(__VA_ARGS__))
 #define RELEASE_GENERIC(...) STATESTORE_TSA(release_generic_capability(__VA_ARGS__))
 #define EXCLUDES(...) STATESTORE_TSA(locks_excluded(__VA_ARGS__))
+#define TRY_ACQUIRE(...) STATESTORE_TSA(try_acquire_capability(__VA_ARGS__))
 
 namespace statestore::internal {
 
 class CAPABILITY("mutex") Mutex {
  public:
   void Lock() ACQUIRE() { mu_.lock(); }
+  bool TryLock() TRY_ACQUIRE(true) { return mu_.try_lock(); }
   void Unlock() RELEASE() { mu_.unlock(); }
 
  private:

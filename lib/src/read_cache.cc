@@ -1,5 +1,6 @@
 #include "read_cache.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "store_counters.h"
@@ -64,6 +65,19 @@ struct alignas(64) ReadCache::Shard {
       return;
     }
   }
+
+  void Erase(std::string_view composite) REQUIRES(mu) {
+    auto it = index.find(composite);
+    if (it == index.end()) return;
+    const std::size_t i = it->second;
+    index.erase(it);
+    if (i + 1 != slots.size()) {
+      slots[i] = std::move(slots.back());
+      index[slots[i].composite] = i;
+    }
+    slots.pop_back();
+    if (hand >= slots.size()) hand = 0;
+  }
 };
 
 ReadCache::ReadCache(std::size_t capacity, SharedGeneration* generation, StoreCounters* counters)
@@ -90,19 +104,56 @@ ReadCache::Shard& ReadCache::ShardFor(const std::string& composite) {
   return shards_[std::hash<std::string_view>{}(composite) % shard_count_];
 }
 
-std::uint64_t ReadCache::SyncWithShared() {
+bool ReadCache::SyncWithShared(std::uint64_t* epoch) {
   std::uint64_t shared = generation_->Load();
   if (shared != known_.load(std::memory_order_acquire)) {
-    MutexLock lock(&sync_mu_);
+    // A degraded counter changes on every load (shared_generation.h invariant 6): catching up
+    // would cost an SQLite read per lookup and still never settle. Read SQLite instead.
+    if (!generation_->usable()) return false;
+    // Invariant 2: readers never wait; one of them catches up, the others miss meanwhile.
+    if (!sync_mu_.TryLock()) return false;
     shared = generation_->Load();
     if (shared != known_.load(std::memory_order_relaxed)) {
-      // epoch_ before known_: a thread that sees the new known_ also sees the new epoch_.
-      epoch_.fetch_add(1, std::memory_order_acq_rel);
+      CatchUpLocked(nullptr, 0);
       known_.store(shared, std::memory_order_release);
-      Bump(counters_->cache_invalidations);
     }
+    sync_mu_.Unlock();
   }
-  return epoch_.load(std::memory_order_acquire);
+  *epoch = epoch_.load(std::memory_order_acquire);
+  return true;
+}
+
+Revision ReadCache::CatchUpLocked(Connection* c, Revision through) {
+  const Revision from = coherent_head_.load(std::memory_order_relaxed);
+  if (through != 0 && through <= from) return from;
+  // Invariant 3: before anything is dropped, so that a fill landing after a drop is refused.
+  catchup_seq_.fetch_add(1, std::memory_order_acq_rel);
+  thread_local std::vector<std::string> keys;
+  keys.clear();
+  Revision head = 0;
+  const bool told = feed_ != nullptr &&
+                    feed_->ChangedKeys(c, from, through, kMaxCatchUpKeys, &head, &keys);
+  if (told) {
+    for (const std::string& composite : keys) Erase(composite);
+    Bump(counters_->cache_keys_invalidated, keys.size());
+  } else {
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    Bump(counters_->cache_invalidations);
+  }
+  keys.clear();
+  // After a drop-everything the cache is empty, and every fill or publish begun before it is
+  // refused (epoch and sequence moved), so it is coherent with any state already committed —
+  // `through`, or the snapshot's head. With neither known (SQLite failed) it stays where it was.
+  const Revision target = through != 0 ? through : head;
+  if (target > from) coherent_head_.store(target, std::memory_order_release);
+  return std::max(from, target);
+}
+
+void ReadCache::Erase(const std::string& composite) {
+  Shard& shard = ShardFor(composite);
+  WriterLock lock(&shard.mu);
+  shard.ClearIfStale(epoch_.load(std::memory_order_acquire));
+  shard.Erase(composite);
 }
 
 namespace {
@@ -142,7 +193,7 @@ bool ReadCache::Lookup(std::string_view keyspace, std::string_view key, std::opt
 //     went through ObserveHead, whose acquire load of coherent_head_ reads AfterCommit's release
 //     store (or a later one), which is sequenced after the window was opened: its later
 //     publish_seq load returns odd (a miss) or the closed, published state. If it read an older
-//     coherent_head_, ObserveHead advanced the epoch instead and the old entry is gone.
+//     coherent_head_, ObserveHead caught up instead and the old entry is gone.
 // So a relaxed second load is enough; the hot path stays two loads of one shared, read-mostly
 // line plus the shard's reader lock.
 template <typename Out>
@@ -152,7 +203,8 @@ bool ReadCache::LookupImpl(std::string_view keyspace, std::string_view key, Out*
   if (publish_seq & 1) return false;  // invariant 6: a commit is being published
   thread_local std::string composite;
   ComposeKey(keyspace, key, &composite);
-  std::uint64_t epoch = SyncWithShared();
+  std::uint64_t epoch = 0;
+  if (!SyncWithShared(&epoch)) return false;
   Shard& shard = ShardFor(composite);
   {
     ReaderLock lock(&shard.mu);
@@ -180,36 +232,45 @@ bool ReadCache::LookupImpl(std::string_view keyspace, std::string_view key, Out*
 ReadCache::FillTicket ReadCache::BeginFill() {
   if (!enabled_) return {};
   FillTicket ticket;
-  ticket.epoch = SyncWithShared();
+  std::uint64_t epoch = 0;
+  if (!SyncWithShared(&epoch)) return {};
+  // Before the SQLite read: a catch-up that runs during it advances the sequence (invariant 3).
+  ticket.catchup_seq = catchup_seq_.load(std::memory_order_acquire);
+  ticket.valid = true;
+  ticket.epoch = epoch;
   ticket.shared = known_.load(std::memory_order_acquire);
   return ticket;
 }
 
 void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::string_view key,
                      const CachedEntry& entry) {
-  if (!enabled_) return;
+  if (!enabled_ || !ticket.valid) return;
   std::string composite;
   ComposeKey(keyspace, key, &composite);
   Shard& shard = ShardFor(composite);
   WriterLock lock(&shard.mu);
-  // Invariant 3: both checks under the shard lock.
+  // Invariant 3: every check under the shard lock.
   if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;
+  if (catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq) return;
   if (generation_->Load() != ticket.shared) return;
   shard.ClearIfStale(ticket.epoch);
   shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/true);
 }
 
-void ReadCache::BeforeCommit() {
+void ReadCache::BeforeCommit(Connection& writer, Revision head_before) {
   // Bump even with the cache disabled here: other processes' caches depend on it.
   if (generation_ == nullptr) return;
   MutexLock lock(&sync_mu_);
+  // Invariant 4: every commit up to head_before is complete (this transaction holds the write
+  // lock), so catching up to it here accounts for every bump before ours.
+  if (enabled_ && head_before == kHeadUnknown) {
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    Bump(counters_->cache_invalidations);
+  } else if (enabled_ && head_before > coherent_head_.load(std::memory_order_relaxed)) {
+    CatchUpLocked(&writer, head_before);
+  }
   std::uint64_t before = generation_->Bump();
   pre_value_ = before;
-  if (before != known_.load(std::memory_order_relaxed)) {
-    // Some transaction this process never accounted for committed before we took the lock.
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-    if (enabled_) Bump(counters_->cache_invalidations);
-  }
   known_.store(before + 1, std::memory_order_release);
 }
 
@@ -217,11 +278,15 @@ void ReadCache::ObserveHead(Revision head, FillTicket* ticket) {
   if (!enabled_ || head <= coherent_head_.load(std::memory_order_acquire)) return;
   MutexLock lock(&sync_mu_);
   if (head <= coherent_head_.load(std::memory_order_relaxed)) return;
-  // epoch_ before coherent_head_ (invariant 5): a fill that checks against the old epoch fails.
-  std::uint64_t before = epoch_.fetch_add(1, std::memory_order_acq_rel);
-  coherent_head_.store(head, std::memory_order_release);
-  if (ticket != nullptr && ticket->epoch == before) ticket->epoch = before + 1;
-  Bump(counters_->cache_invalidations);
+  const std::uint64_t seq_before = catchup_seq_.load(std::memory_order_relaxed);
+  const std::uint64_t epoch_before = epoch_.load(std::memory_order_relaxed);
+  const Revision now = CatchUpLocked(nullptr, head);
+  // Only this catch-up ran since the ticket (sync_mu_ is held) and the cache is now coherent
+  // with exactly the reader's snapshot: its value may go in.
+  if (ticket != nullptr && ticket->valid && now == head && ticket->catchup_seq == seq_before) {
+    ticket->catchup_seq = seq_before + 1;
+    if (ticket->epoch == epoch_before) ticket->epoch = epoch_.load(std::memory_order_relaxed);
+  }
 }
 
 ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
@@ -232,17 +297,22 @@ ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
   if (committed && enabled_) publishing_.fetch_add(1, std::memory_order_relaxed);
   MutexLock lock(&sync_mu_);
   std::uint64_t before = generation_->Bump();
+  const bool alone = before == pre_value_ + 1;  // no other transaction began since our pre bump
   PublishTicket ticket;
-  ticket.publish = committed && before == pre_value_ + 1;
-  if (!ticket.publish) {
+  ticket.publish = committed && alone;
+  if (!committed) {
+    // Rare (a failed COMMIT); nothing to publish, and dropping everything is simplest to trust.
     epoch_.fetch_add(1, std::memory_order_acq_rel);
-    if (committed && enabled_) Bump(counters_->cache_invalidations);
   }
-  known_.store(before + 1, std::memory_order_release);
-  if (ticket.publish && head > coherent_head_.load(std::memory_order_relaxed)) {
+  // Otherwise leave known_ behind: the bumps of whoever began meanwhile are caught up by the
+  // next lookup (invariant 2), from our head at the earliest.
+  if (alone) known_.store(before + 1, std::memory_order_release);
+  // Invariant 4: Publish() publishes or drops every key of this commit inside the window.
+  if (committed && head > coherent_head_.load(std::memory_order_relaxed)) {
     coherent_head_.store(head, std::memory_order_release);
   }
   ticket.epoch = epoch_.load(std::memory_order_acquire);
+  ticket.catchup_seq = catchup_seq_.load(std::memory_order_acquire);
   return ticket;
 }
 
@@ -253,13 +323,18 @@ void ReadCache::EndPublish() {
 
 void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,
                         std::string_view key, const CachedEntry& entry) {
-  if (!enabled_ || !ticket.publish) return;
+  if (!enabled_) return;
   std::string composite;
   ComposeKey(keyspace, key, &composite);
   Shard& shard = ShardFor(composite);
   WriterLock lock(&shard.mu);
-  if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;  // invalidated since
-  shard.ClearIfStale(ticket.epoch);
+  shard.ClearIfStale(epoch_.load(std::memory_order_acquire));
+  // Invariant 4: publish only the newest value; otherwise the key must not stay cached at all.
+  if (!ticket.publish || epoch_.load(std::memory_order_acquire) != ticket.epoch ||
+      catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq) {
+    shard.Erase(composite);
+    return;
+  }
   shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/false);
 }
 

@@ -26,6 +26,16 @@ inline constexpr char kSelectEntryAtHead[] =
     "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN entries e "
     "ON e.keyspace_id = ?1 AND e.key = ?2 WHERE m.name = 'head_revision'";
 inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
+// The keys changed by revisions (?1, ?2] (?2 = 0: up to the head), with the head and the
+// compaction watermark of the same snapshot in every row; one row of NULL keys when none
+// (history_change_feed.h). At most ?3 rows. Walks the changes primary key by revision.
+inline constexpr char kChangedKeysSince[] =
+    "SELECT m.head, m.compacted, k.name, c.key FROM "
+    "(SELECT (SELECT value FROM meta WHERE name = 'head_revision') AS head, "
+    "(SELECT value FROM meta WHERE name = 'compacted_through') AS compacted) AS m "
+    "LEFT JOIN changes c ON c.revision > ?1 "
+    "AND c.revision <= (CASE WHEN ?2 > 0 THEN ?2 ELSE m.head END) "
+    "LEFT JOIN keyspaces k ON k.id = c.keyspace_id LIMIT ?3";
 inline constexpr char kListRange[] =
     "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
     "AND key < ?3 ORDER BY key LIMIT ?4";

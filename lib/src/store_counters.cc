@@ -14,6 +14,7 @@ Stats StoreCounters::Snapshot() const {
   s.cache_hits = cache_hits.Sum();
   s.cache_misses = cache_misses.Sum();
   s.cache_invalidations = cache_invalidations.load(std::memory_order_relaxed);
+  s.cache_keys_invalidated = cache_keys_invalidated.load(std::memory_order_relaxed);
   s.commits = commits.load(std::memory_order_relaxed);
   s.rollbacks = rollbacks.load(std::memory_order_relaxed);
   s.busy_retries = busy_retries.load(std::memory_order_relaxed);

@@ -39,6 +39,7 @@ struct StoreCounters {
   StripedCounter cache_hits;
   StripedCounter cache_misses;
   std::atomic<std::uint64_t> cache_invalidations{0};
+  std::atomic<std::uint64_t> cache_keys_invalidated{0};
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> rollbacks{0};
   std::atomic<std::uint64_t> busy_retries{0};

@@ -139,11 +139,21 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       cache_(options_.cache_capacity, generation_.get(), &counters_),
       pool_(std::make_shared<ConnectionPool>(
           MakeConnectionConfig(path_, options_, immutable, &counters_, &maintenance_))),
+      change_feed_(pool_.get()),
       committer_(GroupCommitter::Dependencies{
           pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
           options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}),
       sessions_(
           SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_, &redaction_key_}) {
+  if (cache_.enabled()) {
+    // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
+    Connection& c = pool_->ForThisThread();
+    cache_.SetChangeFeed(&change_feed_, CallSqlite("cannot read head revision", [&] {
+                           StatementUse q(c, sql::kHeadRevisionNow);
+                           q->executeStep();
+                           return static_cast<Revision>(q->getColumn(0).getInt64());
+                         }));
+  }
   config_ = std::make_unique<ConfigImpl>(
       *this, options_.config,
       [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }, log_.get());

@@ -26,6 +26,7 @@
 #include "group_commit.h"
 #include "keyspace_directory.h"
 #include "presence_lock.h"
+#include "history_change_feed.h"
 #include "read_cache.h"
 #include "redaction_key.h"
 #include "session_reaper.h"
@@ -101,6 +102,8 @@ class StoreImpl final : public Store {
   // Its thread is stopped first thing in ~StoreImpl (it uses the committer and the pool).
   BackgroundMaintenance maintenance_;
   std::shared_ptr<ConnectionPool> pool_;
+  // How the cache learns which keys other processes changed; uses the pool.
+  HistoryChangeFeed change_feed_;
   GroupCommitter committer_;
   // Declared after everything they use, so they are destroyed first. ~StoreImpl also stops and
   // joins the reaper before anything else: its thread uses the committer and the pool.

@@ -10,7 +10,12 @@ struct Stats {
   std::uint64_t reads = 0;                // Store::get/get_entry calls (cache hits + misses)
   std::uint64_t cache_hits = 0;           // reads answered from the read cache
   std::uint64_t cache_misses = 0;         // reads that went to SQLite
-  std::uint64_t cache_invalidations = 0;  // cache flushes after another process committed
+  // Whole-cache flushes: when another process committed and history could not say which keys
+  // changed (it was compacted meanwhile, or one catch-up found more than a few thousand keys).
+  std::uint64_t cache_invalidations = 0;
+  // Keys dropped from the cache because another process's commit changed them (the usual way
+  // the cache follows other processes: only what changed is dropped).
+  std::uint64_t cache_keys_invalidated = 0;
   std::uint64_t commits = 0;       // caller transactions committed (one per revision or no-op)
   std::uint64_t rollbacks = 0;     // caller transactions rolled back (body threw or commit failed)
   std::uint64_t busy_retries = 0;  // times a lock was found held and the operation waited/retried
