@@ -1,8 +1,8 @@
 // Cross-process cache coherence: a read that starts after another process's commit returned sees
 // that commit, even when the key is in this process's read cache. The other process is
 // statestore_test_worker (worker_main.cc).
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <optional>
 #include <string>
 #include <vector>

@@ -363,6 +363,18 @@ int Run(int argc, char** argv) {
     Say("rev " + std::to_string(store->erase(args[0], args[1])));
     return 0;
   }
+  if (mode == "hold") {  // hold DB: holds the write lock inside a body until a line on stdin
+    if (!args.empty()) Usage();
+    auto store = Store::open(db);
+    const statestore::Revision rev = store->transact([&](Transaction& tx) {
+      tx.put("app", "held", Value(1));
+      Say("holding");
+      std::string line;
+      std::getline(std::cin, line);
+    });
+    Say("rev " + std::to_string(rev));
+    return 0;
+  }
   if (mode == "compact") {  // compact DB KEEP_REVISIONS: history retention by another process
     if (args.size() != 1) Usage();
     statestore::Options options;

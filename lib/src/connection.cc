@@ -10,6 +10,7 @@
 
 #include "sqlite_error.h"
 #include "store_counters.h"
+#include "writer_turns.h"
 
 namespace statestore::internal {
 
@@ -77,7 +78,7 @@ Connection::Connection(const ConnectionConfig& config)
       // PRAGMA takes no bound parameters; the number is an integer from Options.
       Exec(("PRAGMA journal_size_limit = " + std::to_string(config.journal_size_limit)).c_str());
       if (config.wal_observer != nullptr) {
-        sqlite3_wal_hook(db, &Connection::WalHook, config.wal_observer);
+        sqlite3_wal_hook(db, &Connection::WalHook, this);
       }
     }
   } catch (const Error& e) {
@@ -115,19 +116,45 @@ int Connection::BusyHandler(void* self, int count) {
     if (c->config_.counters != nullptr) Bump(c->config_.counters->busy_retries);
   }
   if (now - c->busy_since_ >= c->config_.busy_timeout) return 0;  // give up: SQLITE_BUSY
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(c->config_.busy_timeout -
+                                                                          (now - c->busy_since_));
+  if (WriterTurns* turns = c->config_.turns) {
+    // Sleep until the holder releases (writer_turns.h): no polling delay, no spinning. The wait
+    // is capped, because a release between SQLite's failed attempt and our first look, a
+    // rollback (it wakes nobody) or a holder that does not take part would otherwise be missed.
+    if (c->announces_lock_waits_) turns->BeginWait();
+    const std::uint32_t seq = turns->ReleaseSeq();
+    if (count == 0 || seq != c->release_seen_) {
+      c->release_seen_ = seq;
+      if (count == 0) return 1;  // retry once at once: the lock is often free again already
+    }
+    turns->WaitForRelease(seq, std::min(left, std::chrono::microseconds(1000)));
+    c->release_seen_ = turns->ReleaseSeq();
+    return 1;
+  }
   // Short sleeps first so a briefly held lock costs little, capped at 2 ms so a waiter notices a
   // released lock quickly. (SQLite's default handler backs off to 100 ms sleeps, which lets one
   // process starve another past the busy timeout under steady contention.)
   int shift = std::min(count, 5);
   auto sleep = std::chrono::microseconds(std::min(50 << shift, 2000));
-  auto left = c->config_.busy_timeout - (now - c->busy_since_);
-  std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(sleep, left));
+  std::this_thread::sleep_for(std::min<std::chrono::microseconds>(sleep, left));
   return 1;
 }
 
-int Connection::WalHook(void* observer, sqlite3* /*db*/, const char* /*schema*/, int wal_frames) {
+void Connection::YieldToWaitingWriters() {
+  if (config_.turns != nullptr && announces_lock_waits_) config_.turns->YieldToWaiters();
+}
+
+void Connection::EndLockWait() {
+  if (config_.turns != nullptr && announces_lock_waits_) config_.turns->EndWait();
+}
+
+int Connection::WalHook(void* self, sqlite3* /*db*/, const char* /*schema*/, int wal_frames) {
+  auto* c = static_cast<Connection*>(self);
+  // The write lock is released by now: let waiting processes try at once (writer_turns.h).
+  if (c->config_.turns != nullptr) c->config_.turns->Released();
   try {
-    static_cast<WalCommitObserver*>(observer)->OnWalCommit(wal_frames);
+    c->config_.wal_observer->OnWalCommit(wal_frames);
   } catch (...) {
     // Called from inside sqlite3_step: nothing may unwind through SQLite. A missed signal only
     // delays a checkpoint until the next commit.

@@ -45,6 +45,8 @@ class WalCommitObserver {
   ~WalCommitObserver() = default;
 };
 
+class WriterTurns;
+
 struct ConnectionConfig {
   std::string path;
   bool read_only = false;
@@ -59,6 +61,10 @@ struct ConnectionConfig {
   WalCommitObserver* wal_observer = nullptr;
   // A -wal file longer than this is truncated back to it when the WAL is rewound.
   std::uint64_t journal_size_limit = 64ull << 20;
+  // Null: wait for the write lock by polling (tools). Else the busy handler sleeps until another
+  // connection releases it, and commits wake the waiters (writer_turns.h). Only together with
+  // wal_observer (the hook that reports commits is the WAL hook).
+  WriterTurns* turns = nullptr;
 };
 
 class Connection {
@@ -93,6 +99,13 @@ class Connection {
   // Returns the cached prepared statement for `sql` (a string constant), preparing it once.
   SQLite::Statement& Prepare(const char* sql);
 
+  // The group-commit writer announces its lock waits to other processes (writer_turns.h
+  // invariant 2); it calls EndLockWait() when its BEGIN returns.
+  void set_announces_lock_waits(bool on) { announces_lock_waits_ = on; }
+  void EndLockWait();
+  // Before such a writer's BEGIN: gives the turn to a waiting process (bounded; writer_turns.h).
+  void YieldToWaitingWriters();
+
   // The busy handler's budget; the maintenance thread shortens it around a RESTART checkpoint.
   std::chrono::milliseconds busy_timeout() const { return config_.busy_timeout; }
   void set_busy_timeout(std::chrono::milliseconds timeout) { config_.busy_timeout = timeout; }
@@ -103,12 +116,14 @@ class Connection {
 
  private:
   static int BusyHandler(void* self, int count);
-  static int WalHook(void* observer, sqlite3* db, const char* schema, int wal_frames);
+  static int WalHook(void* self, sqlite3* db, const char* schema, int wal_frames);
 
   ConnectionConfig config_;
   SQLite::Database db_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> statements_;
   std::chrono::steady_clock::time_point busy_since_{};
+  bool announces_lock_waits_ = false;
+  std::uint32_t release_seen_ = 0;  // WriterTurns::ReleaseSeq() at the busy handler's last look
 };
 
 // RAII use of a cached statement: resets it and drops its bindings on scope exit, whatever

@@ -155,6 +155,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   if (writer_ == nullptr) {
     try {
       writer_ = deps_.pool->OpenUnpooled();
+      writer_->set_announces_lock_waits(true);  // writer_turns.h
     } catch (...) {
       FailGroup(group, std::current_exception());
       return;
@@ -169,9 +170,13 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       r->writes.clear();
       r->keyspaces.clear();
     }
+    // Another process waiting for the write lock goes first (bounded; writer_turns.h).
+    c.YieldToWaitingWriters();
     try {
       c.Run("BEGIN IMMEDIATE");
+      c.EndLockWait();
     } catch (const Error& e) {
+      c.EndLockWait();
       FailGroup(group, std::make_exception_ptr(
                            e.code() == ErrorCode::kBusy
                                ? Error(ErrorCode::kBusy,

@@ -131,8 +131,8 @@ Revision ReadCache::CatchUpLocked(Connection* c, Revision through) {
   thread_local std::vector<std::string> keys;
   keys.clear();
   Revision head = 0;
-  const bool told = feed_ != nullptr &&
-                    feed_->ChangedKeys(c, from, through, kMaxCatchUpKeys, &head, &keys);
+  const bool told =
+      feed_ != nullptr && feed_->ChangedKeys(c, from, through, kMaxCatchUpKeys, &head, &keys);
   if (told) {
     for (const std::string& composite : keys) Erase(composite);
     Bump(counters_->cache_keys_invalidated, keys.size());

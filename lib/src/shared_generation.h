@@ -114,6 +114,13 @@ class SharedGeneration {
   // False while the mapping is degraded (invariant 6).
   bool usable() const;
 
+  // Bytes of the shared page past the counter that other cross-process protocols may use
+  // (writer_turns.h): kSpareBytes at kSpareOffset, 4-byte aligned, zero in a new file, valid
+  // memory for this object's life (a fault there is handled like one on the counter).
+  static constexpr std::size_t kSpareOffset = 64;
+  static constexpr std::size_t kSpareBytes = kFileSize - kSpareOffset;
+  void* spare() const { return static_cast<char*>(mapping_) + kSpareOffset; }
+
   // Invariant 8. Returns a message (empty if all is well) the first time the path stops naming
   // the mapped file, and after a repair; empty on later calls about the same problem.
   std::string CheckFile();

@@ -24,6 +24,8 @@ namespace internal {
 
 namespace {
 
+static_assert(WriterTurns::kBytes <= SharedGeneration::kSpareBytes);
+
 std::shared_ptr<spdlog::logger> DefaultLogger() {
   static const std::shared_ptr<spdlog::logger> logger = [] {
     auto l = std::make_shared<spdlog::logger>("statestore",
@@ -36,7 +38,7 @@ std::shared_ptr<spdlog::logger> DefaultLogger() {
 
 ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& options,
                                       bool immutable, StoreCounters* counters,
-                                      WalCommitObserver* wal_observer) {
+                                      WalCommitObserver* wal_observer, WriterTurns* turns) {
   ConnectionConfig config;
   config.path = path;
   config.read_only = options.read_only;
@@ -46,6 +48,7 @@ ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& op
   config.busy_timeout = options.busy_timeout;
   config.counters = counters;
   config.wal_observer = options.read_only ? nullptr : wal_observer;
+  config.turns = options.read_only ? nullptr : turns;
   config.journal_size_limit = options.wal_checkpoint_bytes > 0
                                   ? options.wal_checkpoint_bytes
                                   : ConnectionConfig{}.journal_size_limit;
@@ -136,9 +139,10 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       log_(options.logger ? options.logger : DefaultLogger()),
       damaged_rows_(&counters_, log_.get()),
       generation_(OpenGeneration(*presence_, options_, *log_)),
+      turns_(generation_ ? std::make_unique<WriterTurns>(generation_->spare()) : nullptr),
       cache_(options_.cache_capacity, generation_.get(), &counters_),
-      pool_(std::make_shared<ConnectionPool>(
-          MakeConnectionConfig(path_, options_, immutable, &counters_, &maintenance_))),
+      pool_(std::make_shared<ConnectionPool>(MakeConnectionConfig(
+          path_, options_, immutable, &counters_, &maintenance_, turns_.get()))),
       change_feed_(pool_.get()),
       committer_(GroupCommitter::Dependencies{
           pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
@@ -149,10 +153,10 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
     Connection& c = pool_->ForThisThread();
     cache_.SetChangeFeed(&change_feed_, CallSqlite("cannot read head revision", [&] {
-                           StatementUse q(c, sql::kHeadRevisionNow);
-                           q->executeStep();
-                           return static_cast<Revision>(q->getColumn(0).getInt64());
-                         }));
+      StatementUse q(c, sql::kHeadRevisionNow);
+      q->executeStep();
+      return static_cast<Revision>(q->getColumn(0).getInt64());
+    }));
   }
   config_ = std::make_unique<ConfigImpl>(
       *this, options_.config,

@@ -24,9 +24,9 @@
 #include "config_impl.h"
 #include "connection_pool.h"
 #include "group_commit.h"
+#include "history_change_feed.h"
 #include "keyspace_directory.h"
 #include "presence_lock.h"
-#include "history_change_feed.h"
 #include "read_cache.h"
 #include "redaction_key.h"
 #include "session_reaper.h"
@@ -35,6 +35,7 @@
 #include "statestore/store.h"
 #include "store_counters.h"
 #include "value_codec.h"
+#include "writer_turns.h"
 
 namespace statestore::internal {
 
@@ -96,6 +97,8 @@ class StoreImpl final : public Store {
   StoreCounters counters_;
   DamagedRowReporter damaged_rows_;  // rows scans skipped (value_codec.h note 2)
   std::unique_ptr<SharedGeneration> generation_;
+  // Fair write-lock hand-over between processes, in generation_'s page; null without it.
+  std::unique_ptr<WriterTurns> turns_;
   ReadCache cache_;
   KeyspaceDirectory keyspaces_;
   // Before the pool: every writable connection's WAL hook points at it, so it must outlive them.
