@@ -252,8 +252,8 @@ class Wrk {
                                       "%TOKENS%", token_file);
     const std::string cmd = "wrk -t" + std::to_string(std::min(connections, 2)) + " -c" +
                             std::to_string(connections) + " -d" + std::to_string(seconds) +
-                            "s --latency -s " + script_ + " http://127.0.0.1:" +
-                            std::to_string(port) + " 2>&1";
+                            "s --latency -s " + script_ +
+                            " http://127.0.0.1:" + std::to_string(port) + " 2>&1";
     pipe_ = ::popen(cmd.c_str(), "r");
     if (pipe_ == nullptr) throw std::runtime_error("cannot run wrk");
   }
@@ -290,7 +290,8 @@ struct Sample {
 bool HitsMatch(const char* what, std::int64_t grew, const WrkResult& r, int connections) {
   const auto ok = static_cast<std::int64_t>(r.ok());
   if (grew >= ok && grew <= ok + connections) return true;
-  std::cerr << "\n" << what << ": hits grew by " << grew << ", but " << ok
+  std::cerr << "\n"
+            << what << ": hits grew by " << grew << ", but " << ok
             << " /me requests succeeded (at most " << connections << " more may be in flight)\n";
   return false;
 }
@@ -386,8 +387,8 @@ int main(int argc, char** argv) {
           const std::int64_t hits_before = hits(engine, tokens);
           const std::uint64_t written_before = WriteBytes(pid);
           Sample sample;
-          sample.wrk = Wrk(dir, port[engine], s.path, s.mode, token_file, connections, duration)
-                           .Finish();
+          sample.wrk =
+              Wrk(dir, port[engine], s.path, s.mode, token_file, connections, duration).Finish();
           sample.bytes_per_request =
               static_cast<double>(WriteBytes(pid) - written_before) / sample.wrk.requests;
           if (s.path == "/me" && s.mode == "plain") {
@@ -407,8 +408,7 @@ int main(int argc, char** argv) {
         const std::int64_t hits_before = hits("statestore", many["statestore"]);
         const std::uint64_t w1 = WriteBytes(one.pid()), w2 = WriteBytes(two.pid());
         Wrk a(dir, one.port(), "/me", "plain", token_file, connections / 2, duration);
-        Wrk b(dir, two.port(), "/me", "plain", token_file, connections - connections / 2,
-              duration);
+        Wrk b(dir, two.port(), "/me", "plain", token_file, connections - connections / 2, duration);
         const WrkResult ra = a.Finish(), rb = b.Finish();
         Sample sample;
         sample.wrk.requests = ra.requests + rb.requests;
@@ -419,9 +419,9 @@ int main(int argc, char** argv) {
         sample.bytes_per_request =
             static_cast<double>(WriteBytes(one.pid()) - w1 + WriteBytes(two.pid()) - w2) /
             sample.wrk.requests;
-        sample.hits_exact = HitsMatch("two-procs",
-                                      hits("statestore", many["statestore"]) - hits_before,
-                                      sample.wrk, connections);
+        sample.hits_exact =
+            HitsMatch("two-procs", hits("statestore", many["statestore"]) - hits_before, sample.wrk,
+                      connections);
         all_exact = all_exact && sample.hits_exact;
         samples["two-procs"]["statestore"].push_back(sample);
         std::cout << "." << std::endl;
@@ -438,7 +438,8 @@ int main(int argc, char** argv) {
             << " s per run, medians of " << rounds << " interleaved rounds [min-max]\n\n";
   std::cout << std::left << std::setw(11) << "scenario" << std::setw(12) << "engine"
             << std::setw(22) << "req/s" << std::setw(9) << "p50 ms" << std::setw(9) << "p99 ms"
-            << std::setw(13) << "bytes/req" << std::setw(8) << "hits" << "ratio\n";
+            << std::setw(13) << "bytes/req" << std::setw(8) << "hits"
+            << "ratio\n";
   for (const std::string name : {"whoami", "me-1", "me-1000", "mix", "two-procs"}) {
     for (const auto& [engine, list] : samples[name]) {
       std::vector<double> rate, p50, p99, bytes, ratio;
@@ -451,8 +452,8 @@ int main(int argc, char** argv) {
         exact = exact && list[i].hits_exact;
         // The baseline of a statestore row: memory in the same round; for two-procs, one
         // statestore process in the same round.
-        const auto& base = name == "two-procs" ? samples["me-1000"]["statestore"]
-                                               : samples[name]["memory"];
+        const auto& base =
+            name == "two-procs" ? samples["me-1000"]["statestore"] : samples[name]["memory"];
         if (engine != "memory" && i < base.size()) {
           ratio.push_back(list[i].wrk.rate() / base[i].wrk.rate());
         }
@@ -462,7 +463,9 @@ int main(int argc, char** argv) {
                 << (Fixed(Median(rate), 0) + " [" + Fixed(*lo, 0) + "-" + Fixed(*hi, 0) + "]")
                 << std::setw(9) << Fixed(Median(p50), 2) << std::setw(9) << Fixed(Median(p99), 2)
                 << std::setw(13) << Fixed(Median(bytes), 0) << std::setw(8)
-                << (name == "whoami" || name == "mix" ? "-" : exact ? "ok" : "WRONG");
+                << (name == "whoami" || name == "mix" ? "-"
+                    : exact                           ? "ok"
+                                                      : "WRONG");
       if (!ratio.empty()) {
         const auto [rlo, rhi] = std::minmax_element(ratio.begin(), ratio.end());
         std::cout << Fixed(Median(ratio), 2) << "x [" << Fixed(*rlo, 2) << "-" << Fixed(*rhi, 2)

@@ -160,8 +160,9 @@ class WebService {
         a["hits"] = ss::Value(hits);
       });
       if (!found) return Reply(res, 401, R"({"error": "not logged in"})");
-      Reply(res, 200, "{\"hits\": " + std::to_string(hits) +
-                          (banner_ ? ", \"banner\": \"new look!\"}" : "}"));
+      Reply(
+          res, 200,
+          "{\"hits\": " + std::to_string(hits) + (banner_ ? ", \"banner\": \"new look!\"}" : "}"));
     });
     server_.Get("/whoami", [&](const httplib::Request& req, httplib::Response& res) {
       const auto session = sessions.get(CookieValue(req, kCookie));
@@ -186,37 +187,37 @@ class WebService {
       }
       Reply(res, 200, json + "}");
     });
-    server_.Put(R"(/config/([a-z0-9_.]+))", [&](const httplib::Request& req,
-                                                  httplib::Response& res) {
-      const std::string key = req.matches[1];
-      const auto current = store_->config().get_value(key);
-      if (!current) return Reply(res, 404, R"({"error": "no such setting"})");
-      const auto value = ParseAs(*current, req.get_param_value("value"));
-      if (!value) return Reply(res, 400, R"({"error": "value has the wrong type"})");
-      try {
-        const ss::Revision rev = store_->config().set(key, *value);
-        Reply(res, 200, "{\"revision\": " + std::to_string(rev) + "}");
-      } catch (const ss::Error& e) {
-        if (e.code() != ss::ErrorCode::kInvalidArgument) throw;
-        Reply(res, 400, "{\"error\": " + JsonString(e.what()) + "}");  // a validator said no
-      }
-    });
+    server_.Put(
+        R"(/config/([a-z0-9_.]+))", [&](const httplib::Request& req, httplib::Response& res) {
+          const std::string key = req.matches[1];
+          const auto current = store_->config().get_value(key);
+          if (!current) return Reply(res, 404, R"({"error": "no such setting"})");
+          const auto value = ParseAs(*current, req.get_param_value("value"));
+          if (!value) return Reply(res, 400, R"({"error": "value has the wrong type"})");
+          try {
+            const ss::Revision rev = store_->config().set(key, *value);
+            Reply(res, 200, "{\"revision\": " + std::to_string(rev) + "}");
+          } catch (const ss::Error& e) {
+            if (e.code() != ss::ErrorCode::kInvalidArgument) throw;
+            Reply(res, 400, "{\"error\": " + JsonString(e.what()) + "}");  // a validator said no
+          }
+        });
     server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
     // Anything else that throws (kBusy after busy_timeout, kIoError, ...) is a 503/500 with
     // the library's message, never a crash of the worker thread.
-    server_.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                     std::exception_ptr ep) {
-      try {
-        std::rethrow_exception(ep);
-      } catch (const ss::Error& e) {
-        Reply(res, e.code() == ss::ErrorCode::kBusy ? 503 : 500,
-              "{\"error\": " + JsonString(e.what()) + "}");
-      } catch (const std::exception& e) {
-        Reply(res, 500, "{\"error\": " + JsonString(e.what()) + "}");
-      }
-    });
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          try {
+            std::rethrow_exception(ep);
+          } catch (const ss::Error& e) {
+            Reply(res, e.code() == ss::ErrorCode::kBusy ? 503 : 500,
+                  "{\"error\": " + JsonString(e.what()) + "}");
+          } catch (const std::exception& e) {
+            Reply(res, 500, "{\"error\": " + JsonString(e.what()) + "}");
+          }
+        });
   }
 
   std::shared_ptr<ss::Store> store_;
@@ -265,9 +266,10 @@ int SelfTest(WebService& service, int port) {
   body = expect("GET /me (banner on)", client.Get("/me", me), 200);
   if (body.find("banner") == std::string::npos) ++failures;
   expect("GET /config", client.Get("/config"), 200);
-  expect("POST /logout (garbage cookie)",
-         client.Post("/logout", httplib::Headers{{"Cookie", "sid=%%garbage\x7f"}}, "", "text/plain"),
-         204);
+  expect(
+      "POST /logout (garbage cookie)",
+      client.Post("/logout", httplib::Headers{{"Cookie", "sid=%%garbage\x7f"}}, "", "text/plain"),
+      204);
   expect("POST /logout", client.Post("/logout", me, "", "text/plain"), 204);
   expect("GET /me (after logout)", client.Get("/me", me), 401);
   return failures;
