@@ -38,7 +38,8 @@ std::int64_t PragmaInt(const std::string& path, const char* pragma) {
   EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   std::int64_t v = -1;
-  if (sqlite3_prepare_v2(db, pragma, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+  if (sqlite3_prepare_v2(db, pragma, -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
     v = sqlite3_column_int64(st, 0);
   }
   sqlite3_finalize(st);
@@ -107,14 +108,14 @@ TEST(FreeSpaceTest, CompactHistoryShrinksTheFile) {
   }  // closing checkpoints: the main file takes its new length
   const auto bytes_after = test::FileSize(db);
   const auto free_after = PragmaInt(db, "PRAGMA freelist_count");
-  std::printf("[ space ] compact_history --keep 10: %llu -> %llu bytes, %lld -> %lld pages, "
-              "%llu pages returned in %llu steps, %lld free after\n",
-              static_cast<unsigned long long>(bytes_before),
-              static_cast<unsigned long long>(bytes_after), static_cast<long long>(pages_before),
-              static_cast<long long>(PragmaInt(db, "PRAGMA page_count")),
-              static_cast<unsigned long long>(stats.free_pages_returned),
-              static_cast<unsigned long long>(stats.free_space_steps),
-              static_cast<long long>(free_after));
+  std::printf(
+      "[ space ] compact_history --keep 10: %llu -> %llu bytes, %lld -> %lld pages, "
+      "%llu pages returned in %llu steps, %lld free after\n",
+      static_cast<unsigned long long>(bytes_before), static_cast<unsigned long long>(bytes_after),
+      static_cast<long long>(pages_before),
+      static_cast<long long>(PragmaInt(db, "PRAGMA page_count")),
+      static_cast<unsigned long long>(stats.free_pages_returned),
+      static_cast<unsigned long long>(stats.free_space_steps), static_cast<long long>(free_after));
   EXPECT_LT(bytes_after * 4, bytes_before);
   EXPECT_LE(free_after, 256);  // FreeSpace::kFreePagesKept
   EXPECT_GT(stats.free_pages_returned, static_cast<std::uint64_t>(pages_before / 2));
@@ -267,7 +268,8 @@ WriterLatency MeasureWriters(Store& store, const std::function<void()>& during) 
       for (int i = 0; !stop.load(); ++i) {
         const auto t0 = steady_clock::now();
         store.put("load", "w" + std::to_string(w), Value(i));
-        lat[w].push_back(std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count());
+        lat[w].push_back(
+            std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count());
       }
     });
   }
@@ -293,7 +295,9 @@ WriterLatency MeasureWriters(Store& store, const std::function<void()>& during) 
 void MakeFreelist(const std::string& path, int pages) {
   const std::string sql =
       "CREATE TABLE junk(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
-      "WHERE i < " + std::to_string(pages) + ") INSERT INTO junk SELECT randomblob(3900) FROM c; "
+      "WHERE i < " +
+      std::to_string(pages) +
+      ") INSERT INTO junk SELECT randomblob(3900) FROM c; "
       "DROP TABLE junk; PRAGMA wal_checkpoint(TRUNCATE);";
   ExecRaw(path, sql.c_str());
 }
@@ -322,12 +326,12 @@ TEST(FreeSpaceMeasure, LongestWriterWaitWhileTheFreelistIsReturned) {
     vacuum_ms = std::chrono::duration<double, std::milli>(steady_clock::now() - v0).count();
   });
   const Stats s = store->stats();
-  std::printf("[ space ] 4 writers while %lld free pages are returned (%llu pages in %llu steps "
-              "of <= 128, %.0f ms): %zu commits, p99 %.2f ms, max %.2f ms\n",
-              static_cast<long long>(free_before),
-              static_cast<unsigned long long>(s.free_pages_returned),
-              static_cast<unsigned long long>(s.free_space_steps), vacuum_ms, r.commits,
-              r.p99_ms, r.max_ms);
+  std::printf(
+      "[ space ] 4 writers while %lld free pages are returned (%llu pages in %llu steps "
+      "of <= 128, %.0f ms): %zu commits, p99 %.2f ms, max %.2f ms\n",
+      static_cast<long long>(free_before), static_cast<unsigned long long>(s.free_pages_returned),
+      static_cast<unsigned long long>(s.free_space_steps), vacuum_ms, r.commits, r.p99_ms,
+      r.max_ms);
   EXPECT_GT(s.free_pages_returned, 15000u);
   EXPECT_GT(r.commits, 0u);
   // A loose bound (shared CI machines): no step may stall a writer for a second.

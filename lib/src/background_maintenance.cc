@@ -111,7 +111,7 @@ void BackgroundMaintenance::Run() {
     lock.Unlock();
     if (std::chrono::steady_clock::now() >= next_periodic) {
       next_periodic = std::chrono::steady_clock::now() + kPeriodicInterval;
-      if (deps_.every_second) deps_.every_second();  // invariant 6
+      if (deps_.every_second) deps_.every_second();       // invariant 6
       space_due_.store(true, std::memory_order_release);  // invariant 7: look at the header
     }
     // Cleared before the work, so that a commit during it asks again (invariant 4: retried).
@@ -198,8 +198,7 @@ void BackgroundMaintenance::ReturnFreeSpace() {
     // Invariant 7: a checkpoint first, then the remaining steps.
     if (interrupted) space_due_.store(true, std::memory_order_release);
   } catch (const std::exception& e) {
-    deps_.log->warn("statestore: returning free pages of {} failed: {}", deps_.wal_path,
-                    e.what());
+    deps_.log->warn("statestore: returning free pages of {} failed: {}", deps_.wal_path, e.what());
   }
 }
 

@@ -240,9 +240,7 @@ void RefuseHostileSchema(Connection& c, const FileIdentity& id) {
 
 // Invariant 9. Only for a file with no table yet: SQLite fixes the auto-vacuum mode when it
 // writes page 1, which the switch to WAL does. The pragma itself writes nothing (invariant 1).
-void UseIncrementalVacuum(Connection& c) {
-  c.Exec("PRAGMA auto_vacuum = INCREMENTAL");
-}
+void UseIncrementalVacuum(Connection& c) { c.Exec("PRAGMA auto_vacuum = INCREMENTAL"); }
 
 void SwitchToWal(Connection& c, const Options& options) {
   // Changing the journal mode needs a moment of exclusive access; another process opening the

@@ -146,13 +146,13 @@ int RunVacuum(const VacuumOpts& o) {
                {"auto_vacuum_before", r.auto_vacuum_before},
                {"auto_vacuum_after", r.auto_vacuum_after}});
   } else {
-    PrintFields({{"pages", std::to_string(r.pages_before) + " -> " + std::to_string(r.pages_after)},
-                 {"free pages", std::to_string(r.free_pages_before) + " -> " +
-                                    std::to_string(r.free_pages_after)},
-                 {"file size", std::to_string(r.bytes_before) + " -> " +
-                                   std::to_string(r.bytes_after) + " bytes (" +
-                                   Mib(r.bytes_before) + " -> " + Mib(r.bytes_after) + ")"},
-                 {"auto_vacuum", r.auto_vacuum_before + " -> " + r.auto_vacuum_after}});
+    PrintFields(
+        {{"pages", std::to_string(r.pages_before) + " -> " + std::to_string(r.pages_after)},
+         {"free pages",
+          std::to_string(r.free_pages_before) + " -> " + std::to_string(r.free_pages_after)},
+         {"file size", std::to_string(r.bytes_before) + " -> " + std::to_string(r.bytes_after) +
+                           " bytes (" + Mib(r.bytes_before) + " -> " + Mib(r.bytes_after) + ")"},
+         {"auto_vacuum", r.auto_vacuum_before + " -> " + r.auto_vacuum_after}});
   }
   return kExitOk;
 }
