@@ -167,6 +167,7 @@ TEST(FreeSpaceTest, BackupIsCompactAndRestoresTheSameState) {
   EXPECT_GT(PragmaInt(db, "PRAGMA freelist_count"), 1000);
   EXPECT_LT(copy_bytes * 4, src_bytes);
   EXPECT_EQ(PragmaInt(dir.file("copy.db"), "PRAGMA freelist_count"), 0);
+  EXPECT_EQ(PragmaInt(dir.file("copy.db"), "PRAGMA auto_vacuum"), 2);  // converted
 
   Restore(dir.file("copy.db"), dir.file("restored.db"));
   Options ro;
@@ -176,6 +177,13 @@ TEST(FreeSpaceTest, BackupIsCompactAndRestoresTheSameState) {
   EXPECT_EQ(State(*restored), state);
   EXPECT_EQ(restored->history_bounds().head, head);
   EXPECT_TRUE(Verify(*restored).ok());
+  restored.reset();
+  // Restoring the copy over the old file converts it: compact and incremental.
+  Restore(dir.file("copy.db"), db);
+  EXPECT_EQ(PragmaInt(db, "PRAGMA auto_vacuum"), 2);
+  EXPECT_LT(test::FileSize(db) * 4, src_bytes);
+  auto back = Store::open(db);
+  EXPECT_EQ(State(*back), state);
 }
 
 TEST(FreeSpaceTest, VacuumShrinksALegacyFileAndSwitchesItToIncremental) {

@@ -195,7 +195,13 @@ SqliteHandle OpenRaw(const std::string& path, const std::string& what) {
 // The compact copy: VACUUM INTO reads `src` in one read transaction (one snapshot, whatever
 // other connections commit meanwhile) and writes only the live pages into `temp`, which must
 // be empty (CreateTempBeside made it). The path is a bound parameter, never SQL text.
+// The copy is in incremental auto-vacuum mode (database_file.h invariant 9) even when the
+// source predates it: VACUUM INTO gives its output the mode this connection asked for. The
+// pragma is issued only for a NONE source, where SQLite records it on the connection and
+// writes nothing (for a FULL or INCREMENTAL source it would try to write the header, which this
+// read-only connection may not).
 void CopyCompact(Connection& src, const std::string& temp, const std::string& what) {
+  if (src.QueryInt("PRAGMA auto_vacuum") == 0) src.Exec("PRAGMA auto_vacuum = INCREMENTAL");
   CallSqlite(what.c_str(), [&] {
     SQLite::Statement q(src.database(), "VACUUM INTO ?1");
     q.bind(1, temp);
