@@ -478,6 +478,16 @@ TEST_F(StatectlTest, Sessions) {
   ASSERT_EQ(sweep.size(), 1u);
   EXPECT_EQ(sweep[0]["origin"]["label"], "sessions: sweep");
   EXPECT_GE(sweep[0]["changes"].size(), 3u);
+  // follow summarizes it the same way.
+  auto follow = test::ChildProcess::Spawn(
+      {kStatectl, "follow", db_, "--from", std::to_string(sweep[0]["revision"].get<Revision>())});
+  auto header = follow.ReadLine(std::chrono::seconds(30));
+  ASSERT_TRUE(header);
+  auto line = follow.ReadLine(std::chrono::seconds(10));
+  ASSERT_TRUE(line);
+  EXPECT_TRUE(Contains(*line, "swept 1 session (")) << *line;
+  follow.Kill(SIGTERM);
+  EXPECT_EQ(follow.Wait(std::chrono::seconds(10)), 0);
   EXPECT_EQ(Json(Ctl({"sessions", "list", db_, "--all", "--json"}))["sessions"].size(), 1u);
   EXPECT_EQ(Json(Ctl({"inspect", db_, "--json"}))["sessions"]["expired"], 0);
 }
