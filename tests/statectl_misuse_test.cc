@@ -362,6 +362,21 @@ const std::vector<Row> kRows = {
    "give at most one of --string, --int, --double, --bool, --bytes, --bytes-hex, --null"},
   {"CompactNeitherOption", Db::kGood, {"compact-history", "{db}"}, 2,
    "give exactly one of --keep N \\(N >= 1\\) or --older-than DURATION"},
+  // vacuum (issue 11): a write command; nothing is created, nothing foreign is rewritten.
+  {"VacuumMissing", Db::kMissing, {"vacuum", "{db}"}, 3, "{db}: no such database file"},
+  {"VacuumDirectory", Db::kDirectory, {"vacuum", "{db}"}, 1, "{db}: not a regular file"},
+  {"VacuumForeign", Db::kForeign, {"vacuum", "{db}"}, 1,
+   "{db}: not a statestore database .*refusing to touch it"},
+  {"VacuumTrigger", Db::kTrigger, {"vacuum", "{db}"}, 1, "{db}: .*trigger 'steal'.*"},
+  {"VacuumMissingJson", Db::kMissing, {"vacuum", "{db}", "--json"}, 3,
+   "{db}: no such database file"},
+  {"VacuumExtraArgument", Db::kGood, {"vacuum", "{db}", "more"}, 2,
+   "too many arguments; usage: statectl vacuum DB"},
+  {"HistoryReverseAndNewestFirst", Db::kGood, {"history", "{db}", "--reverse", "--newest-first"},
+   2, "--reverse excludes --newest-first \\(run 'statectl --help' or 'statectl COMMAND --help'\\)"},
+  {"SessionsLimitAndNoLimit", Db::kGood,
+   {"sessions", "list", "{db}", "--no-limit", "--limit", "5"}, 2,
+   "--limit excludes --no-limit \\(run 'statectl --help' or 'statectl COMMAND --help'\\)"},
 };
 // clang-format on
 

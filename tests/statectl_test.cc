@@ -264,7 +264,7 @@ TEST_F(StatectlTest, GetSetRm) {
   EXPECT_EQ(Json(Ctl({"get", db_, "app", "on", "--json"}))["value"]["value"], true);
 
   // Writes land in history with origin "statectl".
-  auto h = JsonLines(Ctl({"history", db_, "--origin", "statectl", "--json"}));
+  auto h = JsonLines(Ctl({"history", db_, "--origin", "statectl", "--reverse", "--json"}));
   ASSERT_EQ(h.size(), 4u);
   EXPECT_EQ(h[0]["origin"]["label"], "statectl");
   EXPECT_EQ(h[0]["changes"][0]["key"], "retries");
@@ -300,9 +300,27 @@ TEST_F(StatectlTest, History) {
   EXPECT_TRUE(Contains(r.out, "fixture pid:" + std::to_string(::getpid()))) << r.out;
   EXPECT_TRUE(Contains(r.out, "digest:")) << r.out;  // the sessions keyspace shows digests
 
-  auto all = JsonLines(Ctl({"history", db_, "--json"}));
+  auto all = JsonLines(Ctl({"history", db_, "--reverse", "--json"}));
   ASSERT_EQ(all.size(), fx_.head);
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i]["revision"], i + 1);
+  // Newest first by default, like git log: --limit N shows the last N.
+  auto newest = JsonLines(Ctl({"history", db_, "--json"}));
+  ASSERT_EQ(newest.size(), fx_.head);
+  for (std::size_t i = 0; i < newest.size(); ++i) {
+    EXPECT_EQ(newest[i]["revision"], fx_.head - i);
+  }
+  auto last2 = JsonLines(Ctl({"history", db_, "--limit", "2", "--json"}));
+  ASSERT_EQ(last2.size(), 2u);
+  EXPECT_EQ(last2[0]["revision"], fx_.head);
+  EXPECT_EQ(last2[1]["revision"], fx_.head - 1);
+  auto first2 = JsonLines(Ctl({"history", db_, "--limit", "2", "--reverse", "--json"}));
+  ASSERT_EQ(first2.size(), 2u);
+  EXPECT_EQ(first2[0]["revision"], 1);
+  EXPECT_EQ(first2[1]["revision"], 2);
+  EXPECT_EQ(Ctl({"history", db_, "--reverse", "--newest-first"}).code, 2);
+  r = Ctl({"history", db_, "--limit", "1"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "\n" + std::to_string(fx_.head) + "  ")) << r.out;
   bool saw_session = false;
   for (const auto& c : all) {
     for (const auto& ch : c["changes"]) {
@@ -329,7 +347,8 @@ TEST_F(StatectlTest, History) {
   EXPECT_EQ(inv[0]["changes"].size(), 4u);
   auto greet = JsonLines(Ctl({"history", db_, "--keyspace", "app", "--key", "gree", "--json"}));
   ASSERT_EQ(greet.size(), 2u);
-  auto range = JsonLines(Ctl({"history", db_, "--since", "2", "--until", "3", "--json"}));
+  auto range =
+      JsonLines(Ctl({"history", db_, "--since", "2", "--until", "3", "--reverse", "--json"}));
   ASSERT_EQ(range.size(), 2u);
   EXPECT_EQ(range[0]["revision"], 2);
   auto limited = JsonLines(Ctl({"history", db_, "--limit", "2", "--newest-first", "--json"}));
@@ -408,8 +427,11 @@ TEST_F(StatectlTest, Sessions) {
   ExpectNoToken(r);
   EXPECT_TRUE(Contains(r.out, "alice")) << r.out;
   EXPECT_FALSE(Contains(r.out, "bob")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\n1 session\n")) << r.out;
   json j = Json(Ctl({"sessions", "list", db_, "--json"}));
   ASSERT_EQ(j["sessions"].size(), 1u);
+  EXPECT_EQ(j["total"], 1);
+  EXPECT_EQ(j["limit"], 50);  // the default
   std::string short_id = j["sessions"][0]["short_id"];
   EXPECT_EQ(short_id.size(), 12u);
   EXPECT_EQ(j["sessions"][0]["principal"], "alice");
@@ -418,6 +440,14 @@ TEST_F(StatectlTest, Sessions) {
   ASSERT_EQ(j["sessions"].size(), 2u);
   EXPECT_EQ(j["sessions"][0]["principal"], "bob");
   EXPECT_EQ(j["sessions"][0]["expired"], true);
+  // A limit below the total says how many there are.
+  j = Json(Ctl({"sessions", "list", db_, "--all", "--limit", "1", "--json"}));
+  ASSERT_EQ(j["sessions"].size(), 1u);
+  EXPECT_EQ(j["total"], 2);
+  r = Ctl({"sessions", "list", db_, "--all", "--limit", "1"});
+  EXPECT_TRUE(Contains(r.out, "showing 1 of 2 sessions")) << r.out;
+  EXPECT_EQ(Json(Ctl({"sessions", "list", db_, "--all", "--no-limit", "--json"}))["limit"], 0);
+  EXPECT_EQ(Ctl({"sessions", "list", db_, "--no-limit", "--limit", "3"}).code, 2);
 
   r = Ctl({"sessions", "show", db_, short_id});
   ASSERT_EQ(r.code, 0) << Describe(r);
@@ -437,6 +467,27 @@ TEST_F(StatectlTest, Sessions) {
 
   j = Json(Ctl({"sessions", "sweep", db_, "--json"}));
   EXPECT_EQ(j["swept"], 1);
+  // The sweep commit is one line in history unless --verbose; --json lists every change.
+  r = Ctl({"history", db_, "--limit", "1"});
+  EXPECT_TRUE(Contains(r.out, "swept 1 session (")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "sessions: sweep")) << r.out;
+  r = Ctl({"history", db_, "--limit", "1", "--verbose"});
+  EXPECT_FALSE(Contains(r.out, "swept 1 session")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "s/")) << r.out;
+  auto sweep = JsonLines(Ctl({"history", db_, "--limit", "1", "--json"}));
+  ASSERT_EQ(sweep.size(), 1u);
+  EXPECT_EQ(sweep[0]["origin"]["label"], "sessions: sweep");
+  EXPECT_GE(sweep[0]["changes"].size(), 3u);
+  // follow summarizes it the same way.
+  auto follow = test::ChildProcess::Spawn(
+      {kStatectl, "follow", db_, "--from", std::to_string(sweep[0]["revision"].get<Revision>())});
+  auto header = follow.ReadLine(std::chrono::seconds(30));
+  ASSERT_TRUE(header);
+  auto line = follow.ReadLine(std::chrono::seconds(10));
+  ASSERT_TRUE(line);
+  EXPECT_TRUE(Contains(*line, "swept 1 session (")) << *line;
+  follow.Kill(SIGTERM);
+  EXPECT_EQ(follow.Wait(std::chrono::seconds(10)), 0);
   EXPECT_EQ(Json(Ctl({"sessions", "list", db_, "--all", "--json"}))["sessions"].size(), 1u);
   EXPECT_EQ(Json(Ctl({"inspect", db_, "--json"}))["sessions"]["expired"], 0);
 }
@@ -994,7 +1045,7 @@ TEST(StatectlEscaping, EveryHumanReadableOutputIsEscaped) {
   r = Ctl({"get", db, "app", kEvilKey, "--raw"});
   EXPECT_EQ(r.code, 0) << Describe(r);
   EXPECT_EQ(r.out, kEvilValue);
-  auto lines = JsonLines(Ctl({"history", db, "--json"}));
+  auto lines = JsonLines(Ctl({"history", db, "--reverse", "--json"}));
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines[0]["changes"][0]["key"], kEvilKey);
   EXPECT_EQ(lines[0]["origin"]["label"], kEvilLabel);

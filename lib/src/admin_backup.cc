@@ -1,6 +1,11 @@
-// statestore/admin.h: Backup and Restore with SQLite's online backup API.
+// statestore/admin.h: Backup with VACUUM INTO (a compact copy), Restore with SQLite's online
+// backup API.
 //
-// Consistency: the source connection opens one read transaction and keeps it across every
+// Backup consistency: VACUUM INTO reads the source in one read transaction, so the copy is one
+// WAL snapshot; writers are never blocked by it. Only live pages are written: a source with a
+// large freelist gives a small copy.
+//
+// Restore consistency: the source connection opens one read transaction and keeps it across every
 // sqlite3_backup_step. In WAL mode that pins one snapshot: pages committed afterwards by other
 // connections (threads or processes) are not seen, the pager is not reset between steps, so the
 // backup neither restarts nor mixes two revisions. Writers are never blocked by it; only the
@@ -187,6 +192,58 @@ SqliteHandle OpenRaw(const std::string& path, const std::string& what) {
   return handle;
 }
 
+// The compact copy: VACUUM INTO reads `src` in one read transaction (one snapshot, whatever
+// other connections commit meanwhile) and writes only the live pages into `temp`, which must
+// be empty (CreateTempBeside made it). The path is a bound parameter, never SQL text.
+// The copy is in incremental auto-vacuum mode (database_file.h invariant 9) even when the
+// source predates it: VACUUM INTO gives its output the mode this connection asked for. The
+// pragma is issued only for a NONE source, where SQLite records it on the connection and
+// writes nothing (for a FULL or INCREMENTAL source it would try to write the header, which this
+// read-only connection may not).
+void CopyCompact(Connection& src, const std::string& temp, const std::string& what) {
+  if (src.QueryInt("PRAGMA auto_vacuum") == 0) src.Exec("PRAGMA auto_vacuum = INCREMENTAL");
+  CallSqlite(what.c_str(), [&] {
+    SQLite::Statement q(src.database(), "VACUUM INTO ?1");
+    q.bind(1, temp);
+    q.exec();
+  });
+}
+
+// The copy must open as a statestore database and pass quick_check before it gets its name.
+// Fills result's revision (the snapshot VACUUM INTO read) and pages.
+void CheckCopy(sqlite3* db, const std::string& temp, const std::string& what,
+               BackupResult* result) {
+  auto query = [&](const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+    std::string text;
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* t = sqlite3_column_text(stmt, 0);
+        text = t ? reinterpret_cast<const char*>(t) : "";
+        rc = SQLITE_OK;
+      }
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+      throw ErrorFromSqlite(sqlite3_extended_errcode(db), what, sqlite3_errmsg(db));
+    }
+    return text;
+  };
+  const std::string check = query("PRAGMA quick_check");
+  if (check != "ok") {
+    throw Error(ErrorCode::kCorruption,
+                what + ": the copy " + temp + " failed quick_check (" + check + ")");
+  }
+  if (std::stoll("0" + query("PRAGMA application_id")) != kApplicationId) {
+    throw Error(ErrorCode::kCorruption, what + ": the copy is not a statestore database");
+  }
+  result->pages = std::stoull("0" + query("PRAGMA page_count"));
+  result->revision =
+      std::stoull("0" + query("SELECT value FROM meta WHERE name = 'head_revision'"));
+}
+
 }  // namespace
 }  // namespace internal
 
@@ -202,17 +259,19 @@ BackupResult Backup(Store& store, const std::string& dest_path, const ProgressCa
   }
   const std::string what = "backup of " + store.path() + " to " + dest_path + " failed";
   auto src = OpenAdminConnection(store.path());
-  AdminTransaction pin(*src);
-  BackupResult result;
-  result.revision = ReadHistoryBounds(*src).head;  // the first read pins the snapshot
-
+  if (progress) {
+    const auto live = src->QueryInt("PRAGMA page_count") - src->QueryInt("PRAGMA freelist_count");
+    progress(0, static_cast<std::uint64_t>(live));
+  }
   const std::string temp = CreateTempBeside(dest_path);
+  BackupResult result;
   try {
+    CopyCompact(*src, temp, what);
+    src.reset();
     {
       SqliteHandle dest = OpenRaw(temp, what);
-      result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
-      pin.Commit();
       Finalize(dest.get(), what);
+      CheckCopy(dest.get(), temp, what, &result);
     }  // closed: the last connection checkpoints and removes the copy's -wal and -shm
     if (FileBytes(temp + "-wal") != 0) {
       throw Error(ErrorCode::kIoError, what + ": the copy's WAL could not be checkpointed");
@@ -230,6 +289,7 @@ BackupResult Backup(Store& store, const std::string& dest_path, const ProgressCa
   SyncPath(slash == std::string::npos ? "." : dest_path.substr(0, slash + 1),
            O_RDONLY | O_DIRECTORY, "the directory of " + dest_path);
   result.bytes = FileBytes(dest_path);
+  if (progress) progress(result.pages, result.pages);
   return result;
 }
 

@@ -28,7 +28,8 @@ std::string IdOf(const std::string& record_key) {
 
 }  // namespace
 
-std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOptions& options) {
+std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOptions& options,
+                                           std::size_t* total) {
   if (!options.principal.empty()) internal::ValidatePrincipal(options.principal, false);
   std::vector<Entry> entries;
   store.read([&](Transaction& tx) {
@@ -51,6 +52,7 @@ std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOption
   }
   std::stable_sort(found.begin(), found.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (total != nullptr) *total = found.size();
   std::vector<SessionAdminInfo> out;
   for (auto& [created, info] : found) {
     if (options.limit > 0 && out.size() >= options.limit) break;

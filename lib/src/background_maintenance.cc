@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "connection_pool.h"
+#include "free_space.h"
 #include "group_commit.h"
 #include "statestore/error.h"
 #include "store_counters.h"
@@ -102,6 +103,7 @@ void BackgroundMaintenance::Run() {
   for (;;) {
     while (!stop_ && !checkpoint_due_.load(std::memory_order_acquire) &&
            !retention_due_.load(std::memory_order_acquire) &&
+           !space_due_.load(std::memory_order_acquire) &&
            std::chrono::steady_clock::now() < next_periodic) {
       lock.WaitUntil(cv_, next_periodic);
     }
@@ -109,11 +111,13 @@ void BackgroundMaintenance::Run() {
     lock.Unlock();
     if (std::chrono::steady_clock::now() >= next_periodic) {
       next_periodic = std::chrono::steady_clock::now() + kPeriodicInterval;
-      if (deps_.every_second) deps_.every_second();  // invariant 6
+      if (deps_.every_second) deps_.every_second();       // invariant 6
+      space_due_.store(true, std::memory_order_release);  // invariant 7: look at the header
     }
     // Cleared before the work, so that a commit during it asks again (invariant 4: retried).
     if (checkpoint_due_.exchange(false, std::memory_order_acq_rel)) Checkpoint();
     if (retention_due_.exchange(false, std::memory_order_acq_rel)) Retention();
+    if (space_due_.exchange(false, std::memory_order_acq_rel)) ReturnFreeSpace();
     lock.Lock();
   }
 }
@@ -173,6 +177,28 @@ void BackgroundMaintenance::Retention() {
     deps_.committer->RetentionBatch();
   } catch (const std::exception& e) {
     deps_.log->warn("statestore: history retention on {} failed: {}", deps_.wal_path, e.what());
+  }
+  space_due_.store(true, std::memory_order_release);  // invariant 7
+}
+
+bool BackgroundMaintenance::Stopping() {
+  MutexLock lock(&mu_);
+  return stop_;
+}
+
+void BackgroundMaintenance::ReturnFreeSpace() {
+  try {
+    // The look is a read of the header on this thread's connection; steps only when due.
+    if (!FreeSpace::Due(deps_.pool->ForThisThread())) return;
+    bool interrupted = false;
+    FreeSpace::ReturnAll(*deps_.committer, *deps_.counters, [&] {
+      interrupted = checkpoint_due_.load(std::memory_order_acquire) || Stopping();
+      return interrupted;
+    });
+    // Invariant 7: a checkpoint first, then the remaining steps.
+    if (interrupted) space_due_.store(true, std::memory_order_release);
+  } catch (const std::exception& e) {
+    deps_.log->warn("statestore: returning free pages of {} failed: {}", deps_.wal_path, e.what());
   }
 }
 

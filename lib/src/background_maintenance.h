@@ -30,6 +30,11 @@
 //   6. About once a second (and never on the commit path) the thread runs the owner's periodic
 //      check (Dependencies::every_second: the change counter file's health, shared_generation.h
 //      invariant 8).
+//   7. Free pages go back to the file system in bounded steps through the committer
+//      (free_space.h), after a retention batch and whenever the once-a-second look at the header
+//      finds more than FreeSpace::kStartFreePages free (session sweeps, other processes'
+//      compactions). A due checkpoint or Stop() interrupts the steps between two of them; the
+//      steps resume on the next pass.
 #ifndef STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
 #define STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
 
@@ -97,6 +102,8 @@ class BackgroundMaintenance final : public WalCommitObserver {
   void Run();
   void Checkpoint();
   void Retention();
+  void ReturnFreeSpace();  // invariant 7
+  bool Stopping();
   void Wake(std::atomic<bool>& flag);
 
   Dependencies deps_{};
@@ -107,6 +114,7 @@ class BackgroundMaintenance final : public WalCommitObserver {
   std::atomic<int> next_checkpoint_at_{0};
   std::atomic<int> last_wal_frames_{0};
   std::atomic<bool> retention_due_{false};
+  std::atomic<bool> space_due_{false};  // invariant 7
   Mutex mu_;
   // Manually destroyed (union member): after Abandon() it is not, because glibc's
   // pthread_cond_destroy waits for the waiters it knows of — in a fork()ed child, the parent's

@@ -238,6 +238,10 @@ void RefuseHostileSchema(Connection& c, const FileIdentity& id) {
   });
 }
 
+// Invariant 9. Only for a file with no table yet: SQLite fixes the auto-vacuum mode when it
+// writes page 1, which the switch to WAL does. The pragma itself writes nothing (invariant 1).
+void UseIncrementalVacuum(Connection& c) { c.Exec("PRAGMA auto_vacuum = INCREMENTAL"); }
+
 void SwitchToWal(Connection& c, const Options& options) {
   // Changing the journal mode needs a moment of exclusive access; another process opening the
   // same new file at the same time can make it fail with SQLITE_BUSY, so retry within the
@@ -323,6 +327,7 @@ RedactionKey CheckAndMigrate(Connection& c, const Options& options) {
   // (redaction_key.h invariant 2).
   RedactionKey key;
   if (id.user_version >= kKeyedDigestsSchemaVersion) key = ResolveForOpen(c, options);
+  if (id.schema_objects == 0 && id.user_version == 0) UseIncrementalVacuum(c);
   SwitchToWal(c, options);
   if (id.user_version < SchemaVersion() || id.application_id != kApplicationId) {
     MigrationContext context{options, &key};

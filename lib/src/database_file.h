@@ -32,6 +32,11 @@
 //      holds every commit (and no process can be writing: a live writer has both files). A
 //      non-empty -wal without an -shm holds commits immutable would ignore: such an open is
 //      refused with what to do instead.
+//   9. A new file (no table yet) is created with auto_vacuum=INCREMENTAL, before the switch to
+//      WAL writes its first page, so that the pages history retention and session sweeps free
+//      can be handed back to the file system in small steps (free_space.h). An existing file
+//      keeps its mode: SQLite can change it only by rewriting the file (VACUUM, statectl
+//      vacuum; statestore/admin.h Vacuum).
 #ifndef STATESTORE_SRC_DATABASE_FILE_H_
 #define STATESTORE_SRC_DATABASE_FILE_H_
 

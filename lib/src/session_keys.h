@@ -43,9 +43,11 @@
 #include <string>
 #include <string_view>
 
+#include "statestore/session.h"
+
 namespace statestore::internal::session_keys {
 
-inline constexpr std::string_view kRecordPrefix = "s/";
+inline constexpr std::string_view kRecordPrefix = kSessionRecordPrefix;  // session.h
 inline constexpr std::string_view kExpiryPrefix = "x/";
 inline constexpr std::string_view kPrincipalPrefix = "p/";
 inline constexpr std::string_view kCount = "count";

@@ -24,7 +24,7 @@ constexpr std::size_t kMaxSweepBatch = 100'000;
 // At most one "touch failed" warning per this many microseconds.
 constexpr std::int64_t kTouchWarningIntervalUs = 10'000'000;
 // Origin label of sweep commits in history.
-constexpr const char* kSweepLabel = "sessions: sweep";
+constexpr std::string_view kSweepLabel = kSweepOriginLabel;
 
 [[noreturn]] void Invalid(const std::string& message) {
   throw Error(ErrorCode::kInvalidArgument, message);
@@ -571,7 +571,7 @@ std::uint64_t SessionsImpl::Sweep(std::size_t max_batches, const std::function<b
     std::size_t processed = 0;
     std::int64_t records = 0;
     TransactOptions label;
-    label.label = kSweepLabel;
+    label.label = std::string(kSweepLabel);
     deps_.store->transact(
         [&](Transaction& tx) {
           processed = 0;

@@ -10,6 +10,7 @@
 
 #include "body_scope.h"
 #include "database_file.h"
+#include "free_space.h"
 #include "history_log.h"
 #include "mutex.h"
 #include "schema_sql.h"
@@ -437,7 +438,11 @@ std::uint64_t StoreImpl::compact_history() {
   if (options_.read_only) {
     throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; compaction is a write");
   }
-  return committer_.CompactHistory();
+  const std::uint64_t removed = committer_.CompactHistory();
+  // The freed pages go back to the file system now (free_space.h), in the same bounded steps
+  // the maintenance thread uses: `statectl compact-history` exits before that thread would.
+  FreeSpace::ReturnAll(committer_, counters_, [] { return false; });
+  return removed;
 }
 
 }  // namespace internal

@@ -1,4 +1,4 @@
-// statectl backup, restore, verify, migrate.
+// statectl backup, restore, verify, migrate, vacuum.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -119,6 +119,44 @@ int RunVerify(const VerifyOpts& o) {
   return kExitOk;
 }
 
+struct VacuumOpts {
+  std::vector<std::string> args;
+  bool json = false;
+};
+
+std::string Mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+int RunVacuum(const VacuumOpts& o) {
+  auto p = TakeDb(o.args, 0, 0, "statectl vacuum DB");
+  auto store = OpenWrite(p.db);
+  auto r = statestore::Vacuum(*store);
+  if (o.json) {
+    PrintJson({{"path", store->path()},
+               {"page_size", r.page_size},
+               {"pages_before", r.pages_before},
+               {"pages_after", r.pages_after},
+               {"free_pages_before", r.free_pages_before},
+               {"free_pages_after", r.free_pages_after},
+               {"bytes_before", r.bytes_before},
+               {"bytes_after", r.bytes_after},
+               {"auto_vacuum_before", r.auto_vacuum_before},
+               {"auto_vacuum_after", r.auto_vacuum_after}});
+  } else {
+    PrintFields(
+        {{"pages", std::to_string(r.pages_before) + " -> " + std::to_string(r.pages_after)},
+         {"free pages",
+          std::to_string(r.free_pages_before) + " -> " + std::to_string(r.free_pages_after)},
+         {"file size", std::to_string(r.bytes_before) + " -> " + std::to_string(r.bytes_after) +
+                           " bytes (" + Mib(r.bytes_before) + " -> " + Mib(r.bytes_after) + ")"},
+         {"auto_vacuum", r.auto_vacuum_before + " -> " + r.auto_vacuum_after}});
+  }
+  return kExitOk;
+}
+
 struct MigrateOpts {
   std::vector<std::string> args;
   bool status = false;
@@ -168,11 +206,11 @@ void RegisterAdminCommands(CLI::App& app, Registry& registry) {
     auto o = std::make_shared<BackupOpts>();
     auto* sub = app.add_subcommand(
         "backup",
-        "Copy DB into the new file DEST with SQLite's online backup API (consistent "
-        "while writers run: one snapshot)");
+        "Copy DB into the new file DEST, compactly (VACUUM INTO: no free pages), consistent "
+        "while writers run (one snapshot); the NAME-key file is not copied");
     AddArgs(sub, &o->args, "DB DEST");
     sub->add_option("--step-pages", o->step_pages,
-                    "Pages copied per backup step (default 256; -1 = all in one step)");
+                    "Checked and ignored (kept for scripts): the copy is one VACUUM INTO");
     sub->add_flag("--json", o->json, "Print the result as JSON");
     sub->footer("Example:\n  statectl backup app.db /backups/app-2026-01-31.db");
     sub->callback([&registry, o] { registry.action = [o] { return RunBackup(*o); }; });
@@ -200,6 +238,23 @@ void RegisterAdminCommands(CLI::App& app, Registry& registry) {
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl verify app.db && echo consistent");
     sub->callback([&registry, o] { registry.action = [o] { return RunVerify(*o); }; });
+  }
+  {
+    auto o = std::make_shared<VacuumOpts>();
+    auto* sub = app.add_subcommand(
+        "vacuum",
+        "Rewrite DB compactly (SQLite VACUUM) and switch it to incremental auto-vacuum, so "
+        "freed pages are returned from then on");
+    AddArgs(sub, &o->args, "DB");
+    sub->add_flag("--json", o->json, "One JSON document");
+    sub->footer(
+        "Holds the write lock for its whole duration (seconds per GiB): writers of every "
+        "process wait up to their busy_timeout, then fail with Busy. Readers are not blocked. "
+        "Needs free disk space of about the live data beside DB (the -wal) and again in the "
+        "temp directory ($SQLITE_TMPDIR). Files created by this version are incremental "
+        "already; run it once on older files, at a quiet moment.\n"
+        "Example:\n  statectl vacuum app.db");
+    sub->callback([&registry, o] { registry.action = [o] { return RunVacuum(*o); }; });
   }
   {
     auto o = std::make_shared<MigrateOpts>();

@@ -32,6 +32,34 @@ std::vector<std::vector<std::string>> CommitRows(const Commit& c, const Redactio
   return rows;
 }
 
+// A commit of the session sweeper (its label, every change in the sessions keyspace): the
+// number of sessions it swept, else nullopt. One sweep batch erases three keys per session and
+// rewrites the count, so listing it change by change buries everything else.
+std::optional<std::size_t> SweptSessions(const Commit& c) {
+  if (c.origin.label != statestore::kSweepOriginLabel || c.changes.empty()) return std::nullopt;
+  std::size_t swept = 0;
+  for (const auto& ch : c.changes) {
+    if (ch.keyspace != statestore::kSessionsKeyspace) return std::nullopt;
+    if (!ch.new_value && ch.key.rfind(statestore::kSessionRecordPrefix, 0) == 0) ++swept;
+  }
+  return swept;
+}
+
+// CommitRows, or one summary row for a sweep commit unless `verbose`.
+std::vector<std::vector<std::string>> DisplayRows(const Commit& c, const Redaction& redaction,
+                                                  bool verbose) {
+  if (!verbose) {
+    if (auto swept = SweptSessions(c)) {
+      return {{std::to_string(c.revision), FormatTime(c.time), OriginText(c.origin),
+               std::string(statestore::kSessionsKeyspace),
+               "swept " + std::to_string(*swept) + " session" + (*swept == 1 ? "" : "s") + " (" +
+                   std::to_string(c.changes.size()) + " changes; --verbose lists them)",
+               "", ""}};
+    }
+  }
+  return CommitRows(c, redaction);
+}
+
 Table CommitTable() { return Table({"REV", "TIME", "ORIGIN", "KEYSPACE", "KEY", "OLD", "NEW"}); }
 
 // ---- history
@@ -39,7 +67,9 @@ Table CommitTable() { return Table({"REV", "TIME", "ORIGIN", "KEYSPACE", "KEY", 
 struct HistoryOpts {
   std::vector<std::string> args;
   std::string since, until, key, keyspace, origin, limit;
-  bool newest_first = false;
+  bool newest_first = false;  // the default since 2026-12; the flag is kept for scripts
+  bool reverse = false;
+  bool verbose = false;
   bool reveal = false;
   bool json = false;
 };
@@ -73,7 +103,8 @@ int RunHistory(const HistoryOpts& o) {
     }
   }
   if (!o.limit.empty()) q.limit = ParseCount(o.limit, "--limit");
-  q.newest_first = o.newest_first;
+  // Newest first, like `git log`: --limit 5 shows the last five commits.
+  q.newest_first = !o.reverse;
   auto store = OpenRead(p.db);
   auto commits = store->history(q);
   const Redaction redaction = Redaction::Load(*store, o.reveal);
@@ -83,7 +114,7 @@ int RunHistory(const HistoryOpts& o) {
   }
   Table t = CommitTable();
   for (const auto& c : commits) {
-    for (auto& row : CommitRows(c, redaction)) t.Add(std::move(row));
+    for (auto& row : DisplayRows(c, redaction, o.verbose)) t.Add(std::move(row));
   }
   t.Print(std::cout);
   return kExitOk;
@@ -215,6 +246,7 @@ struct FollowOpts {
   std::vector<std::string> args;
   std::string from;
   std::string interval_ms = "100";
+  bool verbose = false;
   bool reveal = false;
   bool json = false;
 };
@@ -244,7 +276,9 @@ int RunFollow(const FollowOpts& o) {
       if (o.json) {
         PrintJsonLine(CommitJson(c, redaction));
       } else {
-        for (const auto& row : CommitRows(c, redaction)) Table::PrintRow(std::cout, row);
+        for (const auto& row : DisplayRows(c, redaction, o.verbose)) {
+          Table::PrintRow(std::cout, row);
+        }
         std::cout.flush();
       }
       next = c.revision + 1;
@@ -317,13 +351,20 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     sub->add_option("--keyspace", o->keyspace, "Only changes in this keyspace");
     sub->add_option("--origin", o->origin, "Only commits with this label, or pid:N");
     sub->add_option("--limit", o->limit, "At most this many commits (N >= 1; default: no limit)");
-    sub->add_flag("--newest-first", o->newest_first, "Newest commit first");
+    auto* reverse = sub->add_flag("--reverse", o->reverse,
+                                  "Oldest commit first (default: newest first, like git log)");
+    sub->add_flag("--newest-first", o->newest_first, "Newest commit first (the default)")
+        ->excludes(reverse);
+    sub->add_flag("--verbose", o->verbose,
+                  "List every change of session-sweep commits (default: one line, 'swept N "
+                  "sessions'; --json always lists them)");
     AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "JSON lines, one commit per line");
     sub->footer(
         "Examples:\n  statectl history app.db\n  statectl history app.db --since 2h --keyspace "
         "app\n  statectl history app.db --since 100 --until 200 --origin statectl --json\n  "
-        "statectl history app.db --origin pid:4242 --limit 10");
+        "statectl history app.db --origin pid:4242 --limit 10\n  "
+        "statectl history app.db --reverse --since 100");
     sub->callback([&registry, o] { registry.action = [o] { return RunHistory(*o); }; });
   }
   {
@@ -356,6 +397,8 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     AddArgs(sub, &o->args, "DB");
     sub->add_option("--from", o->from, "Start at this revision (default: new commits only)");
     sub->add_option("--interval-ms", o->interval_ms, "Poll interval, 1..60000 (default 100)");
+    sub->add_flag("--verbose", o->verbose,
+                  "List every change of session-sweep commits (default: 'swept N sessions')");
     AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "JSON lines, one commit per line");
     sub->footer("Examples:\n  statectl follow app.db\n  statectl follow app.db --from 1 --json");

@@ -35,8 +35,12 @@ struct ListOpts {
   bool all = false;
   std::string principal;
   std::string limit;
+  bool no_limit = false;
   bool json = false;
 };
+
+// A file can hold millions of sessions: list a screenful unless asked for more.
+constexpr std::size_t kDefaultListLimit = 50;
 
 int RunList(const ListOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl sessions list DB");
@@ -44,8 +48,10 @@ int RunList(const ListOpts& o) {
   statestore::SessionListOptions lo;
   lo.include_expired = o.all;
   lo.principal = o.principal;
+  lo.limit = o.no_limit ? 0 : kDefaultListLimit;
   if (!o.limit.empty()) lo.limit = ParseCount(o.limit, "--limit");
-  auto sessions = statestore::ListSessions(*store, lo);
+  std::size_t total = 0;
+  auto sessions = statestore::ListSessions(*store, lo, &total);
   if (o.json) {
     json arr = json::array();
     for (const auto& s : sessions) {
@@ -53,7 +59,7 @@ int RunList(const ListOpts& o) {
       j["attributes"] = s.attribute_names;
       arr.push_back(std::move(j));
     }
-    PrintJson({{"sessions", arr}});
+    PrintJson({{"sessions", arr}, {"total", total}, {"limit", lo.limit}});
     return kExitOk;
   }
   Table t({"SHORT_ID", "PRINCIPAL", "CREATED", "LAST_ACCESS", "EXPIRES", "STATE", "ATTRS"});
@@ -63,6 +69,12 @@ int RunList(const ListOpts& o) {
            s.expired ? "expired" : "live", std::to_string(s.attribute_names.size())});
   }
   t.Print(std::cout);
+  if (sessions.size() < total) {
+    PrintLine("showing " + std::to_string(sessions.size()) + " of " + std::to_string(total) +
+              " sessions (oldest first); --limit N or --no-limit for more");
+  } else {
+    PrintLine(std::to_string(total) + " session" + (total == 1 ? "" : "s"));
+  }
   return kExitOk;
 }
 
@@ -149,9 +161,12 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry) {
     AddArgs(sub, &o->args, "DB");
     sub->add_flag("--all", o->all, "Include expired sessions not swept yet");
     sub->add_option("--principal", o->principal, "Only this principal's sessions");
-    sub->add_option("--limit", o->limit, "At most this many (N >= 1; default: no limit)");
+    auto* limit = sub->add_option("--limit", o->limit, "At most this many (N >= 1; default 50)");
+    sub->add_flag("--no-limit", o->no_limit, "List every matching session")->excludes(limit);
     sub->add_flag("--json", o->json, "One JSON document");
-    sub->footer("Example:\n  statectl sessions list app.db --all --json");
+    sub->footer(
+        "Prints the total ('showing 50 of 1234'); --json has \"total\" and \"limit\" (0: none).\n"
+        "Example:\n  statectl sessions list app.db --all --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunList(*o); }; });
   }
   {

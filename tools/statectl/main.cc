@@ -18,7 +18,7 @@ namespace {
 
 const char* kFooter =
     R"(Read commands open the file read-only (defensive mode, trusted_schema=OFF) and never
-change it; set, rm, restore, revert, compact-history, migrate, sessions sweep and config
+change it; set, rm, restore, revert, compact-history, migrate, vacuum, sessions sweep and config
 set/rm/revert write through the library, labelled "statectl" in history. DB may come from
 $STATESTORE_DB when it is not given.
 
@@ -28,10 +28,10 @@ error messages escape control characters, bidi/invisible formatting characters a
 UTF-8 (\n, \x1b, \u202e); --json and get --raw give exact values.
 
 Arguments must parse exactly: revisions are decimal digits from 1; --limit and --keep are
-whole numbers >= 1 (leave --limit out for no limit); times are UTC
-YYYY-MM-DD[THH:MM:SS[.fraction]][Z]; durations are digits and a unit (ms, s, m, h, d, w);
---double takes decimal numbers, inf and -inf (not NaN). set and config set read VALUE from
-standard input when it is -, or from --file PATH (at most 4 MiB).
+whole numbers >= 1 (leave --limit out for no limit; sessions list shows 50 unless --limit or
+--no-limit); times are UTC YYYY-MM-DD[THH:MM:SS[.fraction]][Z]; durations are digits and a
+unit (ms, s, m, h, d, w); --double takes decimal numbers, inf and -inf (not NaN). set and config
+set read VALUE from standard input when it is -, or from --file PATH (at most 4 MiB).
 
 Examples:
   statectl inspect app.db

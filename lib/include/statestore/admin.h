@@ -119,11 +119,16 @@ struct BackupResult {
 };
 
 // Copies the database into `dest_path` (a new file, mode 0600, in WAL mode, checkpointed into a
-// single file) with SQLite's online backup API, in steps of `pages_per_step` pages, calling
-// `progress` (pages) after each step. Consistency while other threads and processes write: the
-// source connection holds ONE read transaction across all steps, so every step copies pages of
-// the same WAL snapshot (the backup never restarts and never mixes revisions); writers are not
-// blocked, but the WAL cannot be checkpointed past that snapshot until the backup ends.
+// single file) with SQLite's VACUUM INTO: the copy is compact (no free pages, whatever the
+// source's freelist) and in incremental auto-vacuum mode (even when the source is a file
+// created before that mode, so backup + restore also converts a file). Consistency while other threads
+// and processes write: VACUUM INTO reads the source in ONE read transaction, so the copy is one
+// snapshot (never a mix of revisions); writers are not blocked, but the WAL cannot be
+// checkpointed past that snapshot until the copy ends. The copy passes PRAGMA quick_check before
+// it gets its name. The redaction key file (NAME-key) is not copied: keep it with the backup
+// separately if the copy's redacted history must be verifiable. `progress` (pages) is called
+// once before (0 of the source's live pages) and once after the copy; `pages_per_step` is
+// checked but no longer used (VACUUM INTO copies in one statement) and kept for callers.
 // Crash safety: the copy is written under a temporary name in the destination's directory
 // (".NAME.backup-XXXXXX"), fsync'ed, and renamed onto `dest_path` only when complete (never over
 // a file that appeared meanwhile); a backup killed at any point leaves no `dest_path` — at most
@@ -151,6 +156,36 @@ BackupResult Backup(Store& store, const std::string& dest_path,
 // kSchemaTooNew for an unusable source or target; kIoError, kFull.
 BackupResult Restore(const std::string& source_path, const std::string& target_path,
                      const ProgressCallback& progress = {}, int pages_per_step = 256);
+
+struct VacuumResult {
+  std::uint64_t page_size = 0;          // bytes
+  std::uint64_t pages_before = 0;       // PRAGMA page_count before
+  std::uint64_t pages_after = 0;        // and after
+  std::uint64_t free_pages_before = 0;  // PRAGMA freelist_count before
+  std::uint64_t free_pages_after = 0;   // and after (0 unless writers freed pages meanwhile)
+  std::uint64_t bytes_before = 0;       // size of the main file on disk before
+  // ... and after. Larger than pages_after * page_size only if the closing checkpoint could not
+  // finish (readers of older snapshots); the file then shrinks at the Store's next checkpoint.
+  std::uint64_t bytes_after = 0;
+  std::string auto_vacuum_before;  // "none", "full" or "incremental"
+  std::string auto_vacuum_after;   // "incremental"
+};
+
+// Rewrites the whole file compactly (SQLite's VACUUM) and switches it to incremental
+// auto-vacuum, so that from then on the pages that retention and session sweeps free go back
+// to the file system in small steps by themselves (Stats::free_pages_returned). Files created by
+// this version are incremental already and rarely need it; older files need it once.
+// Cost: VACUUM holds the file's write lock for its whole duration (seconds per GiB): writers
+// of every process wait for it, up to their busy_timeout, and then fail with kBusy. Readers are
+// not blocked. It needs free disk space of about the size of the live data twice: a temporary
+// copy (SQLite's temp directory, $SQLITE_TMPDIR) and the rewritten pages in the -wal beside the
+// file. Keys, values, history and revisions are unchanged.
+// Uses its own connection, with store.options().busy_timeout to wait for the write lock.
+// Throws: Error(kReadOnly) if `store` was opened read-only; kFull if the file system holding the
+// file has less free space than the live data (checked before starting) or filled up (nothing
+// changed: VACUUM is one transaction); kBusy if the write lock was not had within busy_timeout;
+// kIoError, kCorruption.
+VacuumResult Vacuum(Store& store);
 
 struct PendingMigration {
   int number = 0;
@@ -183,8 +218,11 @@ struct SessionAdminInfo {
 };
 
 // Sessions sorted by creation time (oldest first), from one snapshot; expiry is judged with the
-// system clock. Throws: Error(kCorruption) if a stored session cannot be decoded; kIoError.
-std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOptions& options = {});
+// system clock. `total`, when given, receives how many sessions matched before options.limit
+// cut the list (so a tool can say "showing 50 of 1234").
+// Throws: Error(kCorruption) if a stored session cannot be decoded; kIoError.
+std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOptions& options = {},
+                                           std::size_t* total = nullptr);
 
 // The session whose id starts with `short_id` (4..64 lower-case hex digits; statectl shows 12),
 // with its attributes, live or expired-unswept; nullopt if none.

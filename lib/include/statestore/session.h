@@ -66,6 +66,13 @@ namespace statestore {
 // The keyspace that holds all sessions. It is reserved for this API: writing to it directly
 // breaks the invariants Sessions relies on.
 inline constexpr std::string_view kSessionsKeyspace = "sessions";
+// The origin label of the commits that sweep expired sessions (the Store's reaper and
+// Sessions::sweep_expired), so that tools can tell them apart in history (statectl history
+// shows each as one "swept N sessions" line).
+inline constexpr std::string_view kSweepOriginLabel = "sessions: sweep";
+// In the sessions keyspace, a session's record is the key "s/<id>" (one per session; the other
+// keys are indexes). A sweep commit erases one record per session it swept.
+inline constexpr std::string_view kSessionRecordPrefix = "s/";
 
 // A session's attributes: name -> value, sorted by name.
 using Attributes = std::map<std::string, Value, std::less<>>;

@@ -25,6 +25,12 @@ struct Stats {
   std::uint64_t checkpoints = 0;      // WAL checkpoints run by the store
   std::uint64_t compaction_runs = 0;  // history retention batches
   std::uint64_t sweep_runs = 0;       // expired-session sweep batches
+  // Free pages handed back to the file system (the file shrank by that many pages), in steps of
+  // at most 128 pages each, by the maintenance thread and compact_history(). Only files in
+  // auto_vacuum=INCREMENTAL mode: every file created by this version, or converted by
+  // `statectl vacuum`.
+  std::uint64_t free_space_steps = 0;
+  std::uint64_t free_pages_returned = 0;
   // Rows a scan (list, history, session/config scans, dump) skipped because their stored value
   // cannot be decoded: the file was edited outside statestore. Each key is also logged once.
   // A point read of such a key throws kCorruption; overwriting or erasing it repairs it.

@@ -133,7 +133,10 @@ class Store {
   virtual Revision revert(Revision revision, const RevertOptions& options = {}) = 0;
 
   // Applies Options::history_retention now, in small batches; returns how many revisions were
-  // removed. (The store also does this by itself as it commits.)
+  // removed. (The store also does this by itself as it commits.) Then, if the file is in
+  // incremental auto-vacuum mode (every file this version creates; `statectl vacuum` converts
+  // older ones), hands the freed pages back to the file system in steps of at most 128 pages,
+  // each a short write transaction queued with the other writers (Stats::free_pages_returned).
   virtual std::uint64_t compact_history() = 0;
 
   // The sessions stored in this file (statestore/session.h). The reference is valid as long as
