@@ -425,6 +425,42 @@ std::string DeclarationsToJson(const std::vector<SettingDeclaration>& declaratio
   return doc.dump(2) + "\n";
 }
 
+std::optional<ConfigHistoryChange> DecodeConfigHistoryChange(const Change& change) {
+  if (change.keyspace != internal::kConfigKeyspace) return std::nullopt;
+  ConfigHistoryChange out;
+  out.redacted = change.redacted;
+  if (auto key = internal::ParseDeclaredKey(change.key)) {
+    out.kind = ConfigHistoryChange::Kind::kDeclaration;
+    out.key = *key;
+    out.layer = "declared";
+    if (change.redacted) return out;
+    auto decode = [&](const std::optional<Value>& v) -> std::optional<SettingDeclaration> {
+      if (!v) return std::nullopt;
+      if (v->type() != ValueType::kString) {
+        throw Error(ErrorCode::kCorruption, "config key " + Quote(*key) + ": stored declaration " +
+                                                v->to_display() + " is not a JSON document");
+      }
+      try {
+        return SettingDeclaration::FromJson(*key, v->as_string());
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kCorruption,
+                    std::string("stored declaration is not valid: ") + e.what());
+      }
+    };
+    out.old_declaration = decode(change.old_value);
+    out.new_declaration = decode(change.new_value);
+    return out;
+  }
+  auto parsed = internal::ParseStorageKey(change.key);
+  if (!parsed) return std::nullopt;
+  out.key = parsed->key;
+  out.layer = parsed->layer == ConfigLayer::kOverrides ? "overrides" : "profile:" + parsed->profile;
+  if (change.redacted) return out;
+  if (change.old_value) out.old_value = internal::DecodeConfigValue(out.key, *change.old_value);
+  if (change.new_value) out.new_value = internal::DecodeConfigValue(out.key, *change.new_value);
+  return out;
+}
+
 namespace internal {
 
 std::string DeclaredStorageKey(std::string_view key) {

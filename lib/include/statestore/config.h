@@ -250,6 +250,23 @@ struct SettingDeclaration {
 std::vector<SettingDeclaration> ParseDeclarationsJson(std::string_view json_text);
 std::string DeclarationsToJson(const std::vector<SettingDeclaration>& declarations);
 
+// One change of keyspace "config" from the history, as the config API sees it: the setting key,
+// its layer and decoded typed values (or declarations), not storage keys and encodings.
+struct ConfigHistoryChange {
+  enum class Kind { kValue, kDeclaration };
+  Kind kind = Kind::kValue;
+  std::string key;         // the setting key
+  std::string layer;       // "overrides", "profile:<name>" or "declared"
+  bool redacted = false;   // history holds digests: the values below are absent
+  std::optional<ConfigValue> old_value, new_value;                     // kValue
+  std::optional<SettingDeclaration> old_declaration, new_declaration;  // kDeclaration
+};
+
+// Decodes `change`; nullopt for another keyspace or a key of keyspace "config" that is neither a
+// layer value nor a declaration. Throws: Error(kCorruption) naming the key when a stored side is
+// not a config value or not a valid declaration.
+std::optional<ConfigHistoryChange> DecodeConfigHistoryChange(const Change& change);
+
 // The answer of explain(key).
 struct Explanation {
   std::string key;
