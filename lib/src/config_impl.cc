@@ -364,6 +364,15 @@ Revision ConfigImpl::declare(const std::vector<SettingDeclaration>& declarations
   return rev;
 }
 
+void ConfigImpl::check(std::string_view key, const ConfigValue& value) {
+  ValidateConfigKey(key);
+  CheckConfigValue(key, value);
+  store_.read([&](Transaction& tx) {
+    if (auto d = declaration_cache_.Read(tx, key)) EnforceDeclaration(*d, value);
+  });
+  validators_.Check(key, value);
+}
+
 Revision ConfigImpl::undeclare(std::string_view key) {
   ValidateConfigKey(key);
   TransactOptions topts;

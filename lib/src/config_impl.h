@@ -53,6 +53,7 @@ class ConfigImpl final : public Config {
   void add_validator(std::string_view key_or_prefix, Validator validator) override;
   Revision declare(const std::vector<SettingDeclaration>& declarations) override;
   Revision undeclare(std::string_view key) override;
+  void check(std::string_view key, const ConfigValue& value) override;
   std::optional<SettingDeclaration> declaration(std::string_view key) override;
   std::vector<SettingDeclaration> declarations(std::string_view prefix) override;
   Watch watch(std::string_view prefix, WatchCallback callback, Revision from_revision) override;

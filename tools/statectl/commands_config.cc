@@ -164,25 +164,35 @@ int RunSet(const SetOpts& o) {
   // --type it is read as text, and one trailing newline is dropped below once the type is known
   // to be typed (as ReadValueText does for an explicit type).
   std::string text = ReadValueText(positional, file, o.type.empty() ? "string" : o.type);
-  auto store = OpenWrite(p.db, false, o.profile);
   std::string type = o.type;
-  if (type.empty()) {
-    type = DefaultType(store->config(), p.rest[0]);
-    const bool from_input = from_file || (positional && *positional == "-");
-    if (from_input && type != "string" && type != "bytes" && type != "json" && !text.empty() &&
-        text.back() == '\n') {
-      text.pop_back();
+  std::optional<ConfigValue> v;
+  {
+    // First a read-only open: the type (declared, else current) and a dry run of the write path
+    // (Config::check: the library's message for a value the declaration or key syntax refuses),
+    // so that a refused value never opens the file for writing. One Store per file per process:
+    // released before the write open.
+    auto ro = OpenRead(p.db, o.profile);
+    if (type.empty()) {
+      type = DefaultType(ro->config(), p.rest[0]);
+      const bool from_input = from_file || (positional && *positional == "-");
+      if (from_input && type != "string" && type != "bytes" && type != "json" && !text.empty() &&
+          text.back() == '\n') {
+        text.pop_back();
+      }
     }
+    v = ParseConfigValue(text, type);
+    // An explicit --type that contradicts the declaration is refused here like any other value
+    // the declaration rejects (Error kInvalidArgument: exit 2).
+    ro->config().check(p.rest[0], *v);
   }
-  // An explicit --type that contradicts the declaration, and a value it rejects, are refused by
-  // the library's write path (Error kInvalidArgument: exit 2) with the message every process gives.
-  ConfigValue v = ParseConfigValue(text, type);
-  auto rev = store->config().set(p.rest[0], v, layer);
+  auto store = OpenWrite(p.db, false, o.profile);
+  // set() checks again inside its transaction (a declaration stored meanwhile still holds).
+  auto rev = store->config().set(p.rest[0], *v, layer);
   if (o.json) {
     const bool hidden = Redaction::Load(*store, false).hides(kConfigKeyspace);
     PrintJson({{"revision", rev},
                {"key", p.rest[0]},
-               {"value", hidden ? HiddenConfigJson(v) : ConfigJson(v)}});
+               {"value", hidden ? HiddenConfigJson(*v) : ConfigJson(*v)}});
   } else {
     PrintLine("revision " + std::to_string(rev));
   }
@@ -359,8 +369,13 @@ int RunDeclare(const DeclareOpts& o) {
 
 int RunUndeclare(const DeclareOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl config undeclare DB KEY");
+  {
+    auto ro = OpenRead(p.db);  // a refusal never opens the file for writing
+    if (!ro->config().declaration(p.rest[0])) {
+      NotFound("config key '" + p.rest[0] + "' is not declared");
+    }
+  }
   auto store = OpenWrite(p.db);
-  if (!store->config().declaration(p.rest[0])) NotFound("config key '" + p.rest[0] + "' is not declared");
   auto rev = store->config().undeclare(p.rest[0]);
   if (o.json) {
     PrintJson({{"revision", rev}, {"key", p.rest[0]}});

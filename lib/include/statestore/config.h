@@ -537,6 +537,12 @@ class Config {
   // a key declared twice in `declarations`, or a stored value the declaration rejects (naming key,
   // layer and value); the store's kReadOnly, kBusy, kIoError, kFull.
   virtual Revision declare(const std::vector<SettingDeclaration>& declarations) = 0;
+  // Checks `value` for `key` exactly as set() does — key syntax, value limits, the stored
+  // declaration, this process's validators — without writing: a dry run with set()'s message
+  // (statectl runs it through a read-only open, so that a refused value never opens the file for
+  // writing). set() checks again inside its transaction, so a declaration stored in between is
+  // still enforced. Works on a read-only Store. Throws: as set() minus the write errors.
+  virtual void check(std::string_view key, const ConfigValue& value) = 0;
   // Removes the declaration of `key`; returns the revision (head if there was none).
   // Throws: kInvalidArgument for a bad key; store errors.
   virtual Revision undeclare(std::string_view key) = 0;
