@@ -143,16 +143,23 @@ TEST_F(DeclarationsTest, InvalidDeclarationsAreRefusedWithClearMessages) {
     change(d);
     return d;
   };
-  ExpectRejected([&] { config.declare({with([](auto& d) { d.min = 10; d.max = 5; })}); },
-                 {"declaration of config key \"http.rate_limit\"", "min 10 is above max 5"});
+  ExpectRejected(
+      [&] {
+        config.declare({with([](auto& d) {
+          d.min = 10;
+          d.max = 5;
+        })});
+      },
+      {"declaration of config key \"http.rate_limit\"", "min 10 is above max 5"});
   ExpectRejected([&] { config.declare({with([](auto& d) { d.default_value = 0; })}); },
                  {"default 0 violates the declaration: 0 is below the minimum 1"});
   ExpectRejected([&] { config.declare({with([](auto& d) { d.default_value = "100"; })}); },
                  {"default \"100\" violates the declaration: expected int, got string"});
   ExpectRejected([&] { config.declare({with([](auto& d) { d.regex = "a+"; })}); },
                  {"regex applies to string settings, not int"});
-  ExpectRejected([&] { config.declare({with([](auto& d) { d.type = static_cast<ConfigType>(17); })}); },
-                 {"unknown type 17"});
+  ExpectRejected(
+      [&] { config.declare({with([](auto& d) { d.type = static_cast<ConfigType>(17); })}); },
+      {"unknown type 17"});
   ExpectRejected([&] { config.declare({with([](auto& d) { d.min = 1.5; })}); },
                  {"min of an int setting must be an int"});
   SettingDeclaration bad_re = Name();
@@ -189,8 +196,11 @@ TEST_F(DeclarationsTest, RedeclareReplacesIdenticalIsFreeAndStoredValuesMustFit)
   EXPECT_EQ(config.declaration("http.rate_limit"), upgraded);
   config.set("http.rate_limit", 15000);
   // A declaration the stored value violates is refused, and nothing is declared.
-  ExpectRejected([&] { config.declare({RateLimit(), Mode()}); },
-                 {"holds 15000 (int) in layer overrides", "above the maximum 10000"});
+  ExpectRejected(
+      [&] {
+        config.declare({RateLimit(), Mode()});
+      },
+      {"holds 15000 (int) in layer overrides", "above the maximum 10000"});
   EXPECT_EQ(config.declaration("http.rate_limit"), upgraded);
   EXPECT_FALSE(config.declaration("log.mode"));
   config.undeclare("http.rate_limit");
@@ -229,8 +239,38 @@ TEST_F(DeclarationsTest, JsonFormRoundTripsEveryType) {
   store->config().declare(all);
   EXPECT_EQ(store->config().get<Bytes>("tls.key"), (Bytes{1, 2, 0xff}));
   EXPECT_EQ(store->config().get<double>("ratio"), 0.25);
-  ExpectRejected([&] { store->config().set("tls.key", Bytes{1, 2, 3, 4, 5}); },
-                 {"5 bytes long; the maximum length is 4"});
+  ExpectRejected(
+      [&] {
+        store->config().set("tls.key", Bytes{1, 2, 3, 4, 5});
+      },
+      {"5 bytes long; the maximum length is 4"});
+}
+
+TEST_F(DeclarationsTest, RevertThatWouldRestoreARejectedValueIsRefused) {
+  auto store = Open();
+  auto& config = store->config();
+  config.set("http.rate_limit", 5000);
+  const Revision r2 = config.set("http.rate_limit", 50);
+  SettingDeclaration d = RateLimit();
+  d.max = ConfigValue(100);
+  config.declare({d});
+  const Revision head = store->history_bounds().head;
+  ExpectRejected([&] { config.revert(r2); }, {"config revert: revision " + std::to_string(r2),
+                                              "5000 is above the maximum 100"});
+  EXPECT_EQ(store->history_bounds().head, head);
+  EXPECT_EQ(config.get<int>("http.rate_limit"), 50);
+}
+
+// A read-only Store (what statectl opens first) runs the same checks without writing.
+TEST_F(DeclarationsTest, CheckIsADryRunOfSet) {
+  { Open()->config().declare({RateLimit()}); }
+  Options options;
+  options.read_only = true;
+  auto store = Store::open(Db(), options);
+  store->config().check("http.rate_limit", 7);
+  ExpectRejected([&] { store->config().check("http.rate_limit", "7"); },
+                 {"value \"7\" (string) rejected by its declaration", "expected int, got string"});
+  ExpectRejected([&] { store->config().check("Bad Key", 7); }, {"Bad Key"});
 }
 
 // The production bug: validators lived only in the process that registered them. A declaration
@@ -244,8 +284,9 @@ TEST_F(DeclarationsTest, AnotherProcessThatDeclaredNothingEnforcesTheDeclaration
   const auto timeout = std::chrono::seconds(30 * test::kSlowFactor);
   auto r = test::RunWorker({"config-put", Db(), "http.rate_limit", "string", "500"}, timeout);
   EXPECT_EQ(r.code, 1) << r.Describe();
-  EXPECT_TRUE(Contains(r.out, "invalid_argument: config key \"http.rate_limit\": value "
-                              "\"500\" (string) rejected by its declaration"))
+  EXPECT_TRUE(Contains(r.out,
+                       "invalid_argument: config key \"http.rate_limit\": value "
+                       "\"500\" (string) rejected by its declaration"))
       << r.Describe();
   r = test::RunWorker({"config-put", Db(), "http.rate_limit", "int", "0"}, timeout);
   EXPECT_EQ(r.code, 1) << r.Describe();
@@ -266,8 +307,7 @@ TEST_F(DeclarationsTest, AnotherProcessThatDeclaredNothingEnforcesTheDeclaration
     tighter.max = ConfigValue(1000);
     store->put("config", "declared/http.rate_limit", Value(tighter.to_json()));
   }
-  ExpectRejected([&] { store->config().set("http.rate_limit", 2000); },
-                 {"above the maximum 1000"});
+  ExpectRejected([&] { store->config().set("http.rate_limit", 2000); }, {"above the maximum 1000"});
 }
 
 }  // namespace

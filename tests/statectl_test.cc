@@ -504,8 +504,9 @@ TEST_F(StatectlTest, ConfigDeclaredSettings) {
   EXPECT_EQ(j["layers"].back()["value"]["value"], 100);
   EXPECT_EQ(Ctl({"config", "rm", db_, "http.rate_limit"}).code, 0);
   r = Ctl({"config", "list", db_, "http."});
-  EXPECT_TRUE(Contains(r.out, "http.rate_limit  int   100    declared  int, min 1, max 10000, "
-                              "default 100"))
+  EXPECT_TRUE(Contains(r.out,
+                       "http.rate_limit  int   100    declared  int, min 1, max 10000, "
+                       "default 100"))
       << r.out;
   j = Json(Ctl({"config", "list", db_, "--json"}));
   bool saw = false;

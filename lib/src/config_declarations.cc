@@ -130,7 +130,8 @@ std::optional<std::string> Reason(const SettingDeclaration& d, const std::regex*
   if (re != nullptr) {
     const std::string s = v.as<std::string>();
     if (s.size() > kMaxRegexSubjectBytes) {
-      return "is " + std::to_string(s.size()) + " bytes; a value checked against a regex is at most " +
+      return "is " + std::to_string(s.size()) +
+             " bytes; a value checked against a regex is at most " +
              std::to_string(kMaxRegexSubjectBytes);
     }
     if (!std::regex_match(s, *re)) return "does not match /" + d.regex + "/";
@@ -174,8 +175,8 @@ void ValidateDeclaration(const SettingDeclaration& d, const std::regex* re) {
     Bad(key, "regex applies to string settings, not " + std::string(ToString(d.type)));
   }
   if (d.max_length && d.type != ConfigType::kString && d.type != ConfigType::kBytes) {
-    Bad(key, "max_length applies to string and bytes settings, not " +
-                 std::string(ToString(d.type)));
+    Bad(key,
+        "max_length applies to string and bytes settings, not " + std::string(ToString(d.type)));
   }
   if (d.description.size() > kMaxDeclarationDescriptionBytes) {
     Bad(key, "description is " + std::to_string(d.description.size()) + " bytes; the limit is " +
@@ -234,7 +235,8 @@ ConfigValue ValueFromJson(std::string_view key, const char* what, ConfigType typ
       if (j.is_number_integer() && !j.is_number_unsigned()) {
         return ConfigValue(static_cast<long long>(j.get<std::int64_t>()));
       }
-      if (j.is_number_unsigned() && j.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)) {
+      if (j.is_number_unsigned() &&
+          j.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)) {
         return ConfigValue(static_cast<long long>(j.get<std::uint64_t>()));
       }
       throw bad("an int64");
@@ -301,8 +303,8 @@ SettingDeclaration DeclarationFromJson(std::string_view key, const json& j) {
   d.key = std::string(key);
   internal::ValidateConfigKey(key);
   if (!j.is_object()) Bad(key, "expected a JSON object {\"type\": ..., ...}, not " + j.dump());
-  static const std::set<std::string> kMembers = {"type",  "default",    "min",        "max",
-                                                 "one_of", "regex", "max_length", "description"};
+  static const std::set<std::string> kMembers = {"type",   "default", "min",        "max",
+                                                 "one_of", "regex",   "max_length", "description"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!kMembers.count(it.key())) {
       Bad(key, "unknown member \"" + it.key() +
@@ -330,8 +332,8 @@ SettingDeclaration DeclarationFromJson(std::string_view key, const json& j) {
     d.regex = j["regex"].get<std::string>();
   }
   if (j.contains("max_length")) {
-    if (!j["max_length"].is_number_unsigned() && !(j["max_length"].is_number_integer() &&
-                                                   j["max_length"].get<std::int64_t>() >= 0)) {
+    if (!j["max_length"].is_number_unsigned() &&
+        !(j["max_length"].is_number_integer() && j["max_length"].get<std::int64_t>() >= 0)) {
       Bad(key, "max_length must be a whole number >= 0, not " + j["max_length"].dump());
     }
     d.max_length = j["max_length"].get<std::uint64_t>();
@@ -397,7 +399,8 @@ std::string SettingDeclaration::summary() const {
 std::string SettingDeclaration::to_json() const { return DeclarationToJson(*this).dump(); }
 
 SettingDeclaration SettingDeclaration::FromJson(std::string_view key, std::string_view json_text) {
-  return DeclarationFromJson(key, ParseJsonText(json_text, "declaration of config key " + Quote(key)));
+  return DeclarationFromJson(key,
+                             ParseJsonText(json_text, "declaration of config key " + Quote(key)));
 }
 
 bool operator==(const SettingDeclaration& a, const SettingDeclaration& b) {

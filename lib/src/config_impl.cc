@@ -218,7 +218,8 @@ std::optional<ConfigValue> ConfigImpl::get_value(std::string_view key) {
   ValidateConfigKey(key);
   LayerSlots slots;
   store_.read([&](Transaction& tx) {
-    slots = ConfigTransactionImpl(tx, *this).Slots(key, ConfigTransactionImpl::Declaration::kIfUnanswered);
+    slots = ConfigTransactionImpl(tx, *this).Slots(
+        key, ConfigTransactionImpl::Declaration::kIfUnanswered);
   });
   return Effective(slots);
 }
@@ -227,7 +228,8 @@ Explanation ConfigImpl::explain(std::string_view key) {
   ValidateConfigKey(key);
   LayerSlots slots;
   store_.read([&](Transaction& tx) {
-    slots = ConfigTransactionImpl(tx, *this).Slots(key, ConfigTransactionImpl::Declaration::kAlways);
+    slots =
+        ConfigTransactionImpl(tx, *this).Slots(key, ConfigTransactionImpl::Declaration::kAlways);
   });
   return Resolve(key, slots, options_.profile);
 }
@@ -284,8 +286,8 @@ std::multimap<std::string, std::pair<std::string, Value>, std::less<>> StoredLay
     for (auto& e : tx.list(kKeyspace, prefix)) {
       auto parsed = ParseStorageKey(e.key);
       if (!parsed) continue;
-      std::string layer = parsed->layer == ConfigLayer::kOverrides ? "overrides"
-                                                                   : "profile:" + parsed->profile;
+      std::string layer =
+          parsed->layer == ConfigLayer::kOverrides ? "overrides" : "profile:" + parsed->profile;
       out.emplace(parsed->key, std::make_pair(std::move(layer), std::move(e.value)));
     }
   };
@@ -478,8 +480,8 @@ std::optional<ConfigView> ConfigImpl::BuildView(Revision revision, bool strict) 
       try {
         data->declarations.emplace(*key, SettingDeclaration::FromJson(*key, value.as_string()));
       } catch (const Error& e) {
-        throw Error(ErrorCode::kCorruption, std::string("stored declaration is not valid: ") +
-                                                e.what());
+        throw Error(ErrorCode::kCorruption,
+                    std::string("stored declaration is not valid: ") + e.what());
       }
       continue;
     }
@@ -543,7 +545,8 @@ Revision ConfigImpl::revert(Revision revision, const RevertOptions& options) {
           throw Error(ErrorCode::kInvalidArgument, "config revert: revision " +
                                                        std::to_string(revision) +
                                                        " would restore a value its declaration "
-                                                       "rejects: " + e.what());
+                                                       "rejects: " +
+                                                       e.what());
         }
       }
     }

@@ -3,8 +3,9 @@
 // Every durable operation is a core transaction on keyspace "config" (layout in
 // config_layers.h); reads are read transactions, so each answer comes from one snapshot. The
 // in-process defaults and the validators are in memory; declarations are stored (under
-// "declared/<key>", config_declarations.h) and checked inside every write body. Watches are delivered by the WatchHub, whose
-// threads StoreImpl stops (Shutdown) before anything they use is destroyed.
+// "declared/<key>", config_declarations.h) and checked inside every write body. Watches are
+// delivered by the WatchHub, whose threads StoreImpl stops (Shutdown) before anything they use is
+// destroyed.
 #ifndef STATESTORE_SRC_CONFIG_IMPL_H_
 #define STATESTORE_SRC_CONFIG_IMPL_H_
 

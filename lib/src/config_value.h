@@ -1,5 +1,6 @@
 // Config values: validation, the storage encoding into core Values, and the flat JSON format of
-// import/export and defaults files. nlohmann-json stays inside config_value.cc and config_declarations.cc.
+// import/export and defaults files. nlohmann-json stays inside config_value.cc and
+// config_declarations.cc.
 //
 // Storage encoding (the file format of keyspace "config"; never change it):
 //   bool, int, double, bytes  -> the core Value of the same type

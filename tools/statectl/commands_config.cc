@@ -477,35 +477,35 @@ int RunHistory(const HistoryOpts& o) {
         if (!o.raw) row.push_back(d->layer);
         row.push_back(ChangeSideCell(ch.old_value, ch.redacted, hidden));
         row.push_back(ChangeSideCell(ch.new_value, ch.redacted, hidden));
-        changes.push_back({{"key", ch.key},
-                           {"redacted", ch.redacted || hidden},
-                           {"old", ChangeSideJson(ch.old_value, ch.redacted, ch.keyspace, redaction)},
-                           {"new", ChangeSideJson(ch.new_value, ch.redacted, ch.keyspace, redaction)}});
+        changes.push_back(
+            {{"key", ch.key},
+             {"redacted", ch.redacted || hidden},
+             {"old", ChangeSideJson(ch.old_value, ch.redacted, ch.keyspace, redaction)},
+             {"new", ChangeSideJson(ch.new_value, ch.redacted, ch.keyspace, redaction)}});
       } else {
         row.push_back(Short(d->key));
         row.push_back(d->layer);
         row.push_back(SideCell(*d, true, hidden));
         row.push_back(SideCell(*d, false, hidden));
-        changes.push_back({{"key", d->key},
-                           {"layer", d->layer},
-                           {"kind", d->kind == statestore::ConfigHistoryChange::Kind::kDeclaration
-                                        ? "declaration"
-                                        : "value"},
-                           {"old", SideJson(*d, true, hidden)},
-                           {"new", SideJson(*d, false, hidden)}});
+        changes.push_back(
+            {{"key", d->key},
+             {"layer", d->layer},
+             {"kind", d->kind == statestore::ConfigHistoryChange::Kind::kDeclaration ? "declaration"
+                                                                                     : "value"},
+             {"old", SideJson(*d, true, hidden)},
+             {"new", SideJson(*d, false, hidden)}});
       }
       rows.push_back(std::move(row));
     }
     if (rows.empty()) continue;
     ++shown;
     if (o.json) {
-      PrintJsonLine({{"revision", c.revision},
-                     {"time", FormatTime(c.time)},
-                     {"origin",
-                      {{"pid", c.origin.pid},
-                       {"thread_id", c.origin.thread_id},
-                       {"label", c.origin.label}}},
-                     {"changes", std::move(changes)}});
+      PrintJsonLine(
+          {{"revision", c.revision},
+           {"time", FormatTime(c.time)},
+           {"origin",
+            {{"pid", c.origin.pid}, {"thread_id", c.origin.thread_id}, {"label", c.origin.label}}},
+           {"changes", std::move(changes)}});
     } else {
       for (auto& r : rows) t.Add(std::move(r));
     }
@@ -619,8 +619,9 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
     sub->add_flag("--raw", o->raw, "Storage keys and stored encodings (as `statectl history`)");
     AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "JSON lines, one commit per line");
-    sub->footer("Examples:\n  statectl config history app.db http.\n  statectl config history "
-                "app.db --since 2h --json");
+    sub->footer(
+        "Examples:\n  statectl config history app.db http.\n  statectl config history "
+        "app.db --since 2h --json");
     sub->callback([&registry, o] { registry.action = [o] { return RunHistory(*o); }; });
   }
   AddRevertCommand(

@@ -210,15 +210,15 @@ inline constexpr std::size_t kMaxRegexSubjectBytes = 4096;
 // What a program declares about one setting. Every constraint that is set must hold for a value to
 // be written (and for the default); unset constraints are not checked.
 struct SettingDeclaration {
-  std::string key;                            // a config key (no prefixes or patterns)
-  ConfigType type = ConfigType::kString;      // values must have exactly this type
-  std::optional<ConfigValue> default_value;   // what get() answers when no layer holds the key
-  std::optional<ConfigValue> min;             // int/double: inclusive bounds. An int setting
-  std::optional<ConfigValue> max;             //   takes int bounds; a double one int or double.
-  std::vector<ConfigValue> one_of;            // non-empty: the allowed values (of `type`)
-  std::string regex;                          // string: ECMAScript, must match the whole value
-  std::optional<std::uint64_t> max_length;    // string: code points; bytes: bytes
-  std::string description;                    // for people (statectl config explain)
+  std::string key;                           // a config key (no prefixes or patterns)
+  ConfigType type = ConfigType::kString;     // values must have exactly this type
+  std::optional<ConfigValue> default_value;  // what get() answers when no layer holds the key
+  std::optional<ConfigValue> min;            // int/double: inclusive bounds. An int setting
+  std::optional<ConfigValue> max;            //   takes int bounds; a double one int or double.
+  std::vector<ConfigValue> one_of;           // non-empty: the allowed values (of `type`)
+  std::string regex;                         // string: ECMAScript, must match the whole value
+  std::optional<std::uint64_t> max_length;   // string: code points; bytes: bytes
+  std::string description;                   // for people (statectl config explain)
 
   // Throws Error(kInvalidArgument) "declaration of config key "k": <what is wrong>" for a bad key,
   // an unknown type, a constraint that does not fit the type (range on a string, regex on an int),
@@ -255,9 +255,9 @@ std::string DeclarationsToJson(const std::vector<SettingDeclaration>& declaratio
 struct ConfigHistoryChange {
   enum class Kind { kValue, kDeclaration };
   Kind kind = Kind::kValue;
-  std::string key;         // the setting key
-  std::string layer;       // "overrides", "profile:<name>" or "declared"
-  bool redacted = false;   // history holds digests: the values below are absent
+  std::string key;        // the setting key
+  std::string layer;      // "overrides", "profile:<name>" or "declared"
+  bool redacted = false;  // history holds digests: the values below are absent
   std::optional<ConfigValue> old_value, new_value;                     // kValue
   std::optional<SettingDeclaration> old_declaration, new_declaration;  // kDeclaration
 };
