@@ -235,6 +235,49 @@ const std::vector<Row> kRows = {
    "hex value 'abc' has an odd number of digits"},
   {"HexNotHex", Db::kGood, {"set", "{db}", "app", "h", "zz", "--bytes-hex"}, 2,
    "hex value 'zz' is not hex digits"},
+  // ---- declared settings (issue 11): every refusal is the library's message, exit 2, and the
+  // database is unchanged (byte for byte, checked for every row)
+  {"ConfigDeclaredWrongType", Db::kGood,
+   {"config", "set", "{db}", "http.rate_limit", "500", "--type", "string"}, 2,
+   "config key \"http\\.rate_limit\": value \"500\" \\(string\\) rejected by its declaration "
+   "\\(int, min 1, max 10000, default 100\\): expected int, got string"},
+  {"ConfigDeclaredBelowMin", Db::kGood, {"config", "set", "{db}", "http.rate_limit", "0"}, 2,
+   "config key \"http\\.rate_limit\": value 0 \\(int\\) rejected by its declaration "
+   "\\(int, min 1, max 10000, default 100\\): 0 is below the minimum 1"},
+  {"ConfigDeclaredNegative", Db::kGood, {"config", "set", "{db}", "http.rate_limit", "-5"}, 2,
+   "config key \"http\\.rate_limit\": value -5 \\(int\\) rejected .*: -5 is below the minimum 1"},
+  {"ConfigDeclaredAboveMax", Db::kGood,
+   {"config", "set", "{db}", "http.rate_limit", "--", "10001"}, 2,
+   ".*10001 is above the maximum 10000"},
+  {"ConfigDeclaredNotAnInt", Db::kGood, {"config", "set", "{db}", "http.rate_limit", "fast"}, 2,
+   "--int 'fast' is not a decimal integer"},
+  {"ConfigDeclaredNotOneOf", Db::kGood, {"config", "set", "{db}", "log.mode", "xml"}, 2,
+   "config key \"log\\.mode\": value \"xml\" \\(string\\) rejected by its declaration "
+   "\\(string, one of \\{\"json\", \"text\"\\}, default \"text\"\\): not one of "
+   "\\{\"json\", \"text\"\\}"},
+  {"ConfigDeclaredRegex", Db::kGood, {"config", "set", "{db}", "site.name", "<script>"}, 2,
+   "config key \"site\\.name\": value \"<script>\" \\(string\\) rejected by its declaration "
+   "\\(string, regex /\\[A-Za-z0-9 \\]\\+/, max length 8\\): does not match "
+   "/\\[A-Za-z0-9 \\]\\+/"},
+  {"ConfigDeclaredTooLong", Db::kGood, {"config", "set", "{db}", "site.name", "abcdefghi"}, 2,
+   ".*: is 9 characters long; the maximum length is 8"},
+  {"ConfigDeclaredJsonType", Db::kGood,
+   {"config", "set", "{db}", "http.rate_limit", "[1]", "--type", "json"}, 2,
+   ".*\\(json\\) rejected by its declaration .*: expected int, got json"},
+  {"ConfigDeclareMinAboveMax", Db::kGood, {"config", "declare", "{db}", "{in}/min-max.json"}, 2,
+   "declaration of config key \"a\\.b\": min 10 is above max 5"},
+  {"ConfigDeclareUnknownType", Db::kGood, {"config", "declare", "{db}", "{in}/float.json"}, 2,
+   "declaration of config key \"a\\.b\": unknown type \"float\" \\(one of bool, int, double, "
+   "string, bytes, json\\)"},
+  {"ConfigDeclareBadRegex", Db::kGood, {"config", "declare", "{db}", "{in}/bad-regex.json"}, 2,
+   "declaration of config key \"a\\.b\": regex /\\(\\[a-z\\]/ is not a valid ECMAScript regular "
+   "expression: .*"},
+  {"ConfigDeclareDefaultViolates", Db::kGood,
+   {"config", "declare", "{db}", "{in}/bad-default.json"}, 2,
+   "declaration of config key \"a\\.b\": default 0 violates the declaration: 0 is below the "
+   "minimum 1"},
+  {"ConfigUndeclareUnknown", Db::kGood, {"config", "undeclare", "{db}", "net.port"}, 3,
+   "config key 'net\\.port' is not declared"},
   {"ConfigUnknownType", Db::kGood, {"config", "set", "{db}", "k", "v", "--type", "blob"}, 2,
    "--type must be string, int, double, bool, bytes, bytes-hex or json, not 'blob'"},
 
@@ -352,7 +395,8 @@ const std::vector<Row> kRows = {
    "unknown command '{db}' after 'statectl sessions' \\(one of: list, show, sweep\\) \\(run "
    "'statectl --help'\\)"},
   {"MissingSubcommandAtEnd", Db::kGood, {"config"}, 2,
-   "missing command after 'statectl config' \\(one of: get, set, rm, list, explain, revert\\) "
+   "missing command after 'statectl config' \\(one of: get, set, rm, list, explain, declare, "
+   "undeclare, history, revert\\) "
    "\\(run 'statectl --help'\\)"},
   {"ConfigSetMissingValue", Db::kGood, {"config", "set", "{db}", "net.port"}, 2,
    "missing arguments; usage: .*"},
@@ -408,6 +452,21 @@ void BuildGood(const std::string& path) {
   store->put("app", "count", Value(42));
   store->sessions().create(std::chrono::hours(1), {{"user", Value("alice")}}, "alice");
   store->config().set("net.port", ConfigValue(8080));
+  SettingDeclaration rate;
+  rate.key = "http.rate_limit";
+  rate.type = ConfigType::kInt;
+  rate.default_value = ConfigValue(100);
+  rate.min = ConfigValue(1);
+  rate.max = ConfigValue(10000);
+  SettingDeclaration mode;
+  mode.key = "log.mode";
+  mode.one_of = {ConfigValue("json"), ConfigValue("text")};
+  mode.default_value = ConfigValue("text");
+  SettingDeclaration name;
+  name.key = "site.name";
+  name.regex = "[A-Za-z0-9 ]+";
+  name.max_length = 8;
+  store->config().declare({rate, mode, name});
 }
 
 // Makes the database of `kind` in `dir` and returns its path.
@@ -537,6 +596,11 @@ TEST_P(StatectlMisuse, ExactExitCodeAndMessageNothingChanged) {
   ASSERT_EQ(::mkdir((in + "/a-directory").c_str(), 0700), 0);
   test::WriteFile(in + "/big", std::string(kMaxValueBytes + 1, 'a'));
   test::WriteFile(in + "/bad-utf8", "ok\xff");
+  test::WriteFile(in + "/min-max.json", R"({"a.b": {"type": "int", "min": 10, "max": 5}})");
+  test::WriteFile(in + "/float.json", R"({"a.b": {"type": "float"}})");
+  test::WriteFile(in + "/bad-regex.json", R"({"a.b": {"type": "string", "regex": "([a-z]"}})");
+  test::WriteFile(in + "/bad-default.json", R"({"a.b": {"type": "int", "min": 1, "default": 0}})");
+  test::WriteFile(in + "/port-string.json", R"({"net.port": {"type": "string"}})");
   const std::string db = MakeDb(row.db, dir);
   ASSERT_FALSE(::testing::Test::HasFatalFailure());
 

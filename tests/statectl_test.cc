@@ -492,6 +492,104 @@ TEST_F(StatectlTest, Sessions) {
   EXPECT_EQ(Json(Ctl({"inspect", db_, "--json"}))["sessions"]["expired"], 0);
 }
 
+// Declared settings (issue 11): statectl set takes the declared type, accepts negative numbers,
+// refuses what the declaration rejects with the library's message and changes nothing; explain,
+// list and config history show declarations and decoded values.
+TEST_F(StatectlTest, ConfigDeclaredSettings) {
+  const std::string decl = dir_.file("decl.json");
+  test::WriteFile(decl, R"({
+    "http.rate_limit": {"type": "int", "default": 100, "min": 1, "max": 10000,
+                        "description": "requests per second per client"},
+    "temp.offset": {"type": "int", "min": -10, "max": 10},
+    "ratio": {"type": "double", "min": -2, "max": 2}
+  })");
+  auto r = Ctl({"config", "declare", db_, decl});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  // Declaring the same again changes nothing (no new revision).
+  const Revision head = Json(Ctl({"inspect", db_, "--json"}))["history"]["head"];
+  EXPECT_EQ(Ctl({"config", "declare", db_, decl}).code, 0);
+  EXPECT_EQ(Json(Ctl({"inspect", db_, "--json"}))["history"]["head"], head);
+
+  // The declared default answers get; the declared type is the default --type.
+  json j = Json(Ctl({"config", "get", db_, "http.rate_limit", "--json"}));
+  EXPECT_EQ(j["type"], "int");
+  EXPECT_EQ(j["value"], 100);
+  EXPECT_EQ(Ctl({"config", "set", db_, "http.rate_limit", "500"}).code, 0);
+  j = Json(Ctl({"config", "get", db_, "http.rate_limit", "--json"}));
+  EXPECT_EQ(j["type"], "int");
+  EXPECT_EQ(j["value"], 500);
+  // Negative numbers as values, with and without "--".
+  r = Ctl({"config", "set", db_, "temp.offset", "-5"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  j = Json(Ctl({"config", "get", db_, "temp.offset", "--json"}));
+  EXPECT_EQ(j["type"], "int");
+  EXPECT_EQ(j["value"], -5);
+  EXPECT_EQ(Ctl({"config", "set", db_, "ratio", "--", "-1.5"}).code, 0);
+  j = Json(Ctl({"config", "get", db_, "ratio", "--json"}));
+  EXPECT_EQ(j["type"], "double");
+  EXPECT_EQ(j["value"], -1.5);
+  // Undeclared, present: the current value's type (net.http.port holds an int).
+  EXPECT_EQ(Ctl({"config", "set", db_, "net.http.port", "9091"}).code, 0);
+  EXPECT_EQ(Json(Ctl({"config", "get", db_, "net.http.port", "--json"}))["type"], "int");
+
+  // Refused values: exit 2, the library's message, no new revision.
+  const Revision before = Json(Ctl({"inspect", db_, "--json"}))["history"]["head"];
+  r = Ctl({"config", "set", db_, "http.rate_limit", "500", "--type", "string"});
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  EXPECT_EQ(r.err,
+            "statectl: config key \"http.rate_limit\": value \"500\" (string) rejected by its "
+            "declaration (int, min 1, max 10000, default 100): expected int, got string\n");
+  r = Ctl({"config", "set", db_, "temp.offset", "-11"});
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  EXPECT_TRUE(Contains(r.err, "-11 is below the minimum -10")) << r.err;
+  EXPECT_EQ(Json(Ctl({"inspect", db_, "--json"}))["history"]["head"], before);
+  EXPECT_EQ(Json(Ctl({"config", "get", db_, "temp.offset", "--json"}))["value"], -5);
+
+  // explain and list show the declaration.
+  r = Ctl({"config", "explain", db_, "http.rate_limit"});
+  EXPECT_TRUE(Contains(r.out, "declared:     int, min 1, max 10000, default 100")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "requests per second per client")) << r.out;
+  j = Json(Ctl({"config", "explain", db_, "http.rate_limit", "--json"}));
+  EXPECT_EQ(j["declaration"]["max"], 10000);
+  EXPECT_EQ(j["layers"].back()["layer"], "declared");
+  EXPECT_EQ(j["layers"].back()["value"]["value"], 100);
+  EXPECT_EQ(Ctl({"config", "rm", db_, "http.rate_limit"}).code, 0);
+  r = Ctl({"config", "list", db_, "http."});
+  EXPECT_TRUE(Contains(r.out,
+                       "http.rate_limit  int   100    declared  int, min 1, max 10000, "
+                       "default 100"))
+      << r.out;
+  j = Json(Ctl({"config", "list", db_, "--json"}));
+  bool saw = false;
+  for (const auto& e : j["config"]) {
+    if (e["key"] == "temp.offset") {
+      saw = true;
+      EXPECT_EQ(e["declaration"]["min"], -10);
+    }
+  }
+  EXPECT_TRUE(saw) << j.dump();
+
+  // config history: setting key, layer, decoded typed values; --raw keeps the storage form.
+  r = Ctl({"config", "history", db_, "temp."});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "temp.offset  overrides  -    -5")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "temp.offset  declared   -    int, min -10, max 10")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "override/")) << r.out;
+  ASSERT_EQ(Ctl({"config", "set", db_, "feature.flags", "{\"a\":1}", "--type", "json"}).code, 0);
+  auto lines = JsonLines(Ctl({"config", "history", db_, "feature.flags", "--json"}));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["changes"][0]["key"], "feature.flags");
+  EXPECT_EQ(lines[0]["changes"][0]["layer"], "overrides");
+  EXPECT_EQ(lines[0]["changes"][0]["new"]["type"], "json");
+  EXPECT_EQ(lines[0]["changes"][0]["new"]["value"]["a"], 1);
+  r = Ctl({"config", "history", db_, "temp.", "--raw"});
+  EXPECT_TRUE(Contains(r.out, "override/temp.offset")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "declared/temp.offset")) << r.out;
+
+  EXPECT_EQ(Ctl({"config", "undeclare", db_, "temp.offset"}).code, 0);
+  EXPECT_EQ(Ctl({"config", "set", db_, "temp.offset", "-11"}).code, 0);
+}
+
 TEST_F(StatectlTest, Config) {
   auto r = Ctl({"config", "get", db_, "net.http.port"});
   EXPECT_EQ(r.code, 0) << Describe(r);

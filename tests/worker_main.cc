@@ -32,6 +32,11 @@
 //       Opens DB (Durability::kNormal), prints "ready", (with --wait-go) waits for "go" on stdin,
 //       then makes N Config::set calls, the i-th setting int key "PREFIX.k<i % 10>" to i, and
 //       prints "done".
+//   statestore_test_worker config-put DB KEY TYPE VALUE
+//       Opens DB (declaring nothing), makes one Config::set of KEY to VALUE read as TYPE (int,
+//       double or string) and prints "rev R".
+//   statestore_test_worker config-get DB KEY
+//       Opens DB (declaring nothing) and prints "value <type> <display>" or "value none".
 //   statestore_test_worker read-loop DB KEYSPACE KEY [--read-only]
 //       Opens DB, prints "ready", then one thread calls get(KEYSPACE, KEY) in a loop (the read
 //       cache's hot path) while the main thread answers commands read from stdin:
@@ -351,6 +356,25 @@ int Run(int argc, char** argv) {
   if (mode == "fsize") return FileSizeLimit(db, args);
   if (mode == "config-set") return ConfigSet(db, args);
   if (mode == "session-update") return SessionUpdate(db, args);
+  if (mode == "config-put") {
+    if (args.size() != 3) Usage();
+    auto store = Store::open(db);
+    std::optional<statestore::ConfigValue> v;
+    if (args[1] == "int") v = statestore::ConfigValue(std::stoll(args[2]));
+    if (args[1] == "double") v = statestore::ConfigValue(std::stod(args[2]));
+    if (args[1] == "string") v = statestore::ConfigValue(args[2]);
+    if (!v) Usage();
+    Say("rev " + std::to_string(store->config().set(args[0], *v)));
+    return 0;
+  }
+  if (mode == "config-get") {
+    if (args.size() != 1) Usage();
+    auto store = Store::open(db);
+    auto v = store->config().get_value(args[0]);
+    Say(v ? "value " + std::string(statestore::ToString(v->type())) + " " + v->to_display()
+          : std::string("value none"));
+    return 0;
+  }
   if (mode == "put") {
     if (args.size() != 3) Usage();
     auto store = Store::open(db);

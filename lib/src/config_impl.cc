@@ -52,15 +52,27 @@ LayerMap ReadLayerEntries(Transaction& tx, ConfigLayer layer, const std::string&
   return out;
 }
 
+// Declared defaults of the declarations whose key starts with `prefix`.
+LayerMap ReadDeclaredDefaults(Transaction& tx, DeclarationCache& cache, std::string_view prefix) {
+  LayerMap out;
+  for (auto& e : tx.list(kKeyspace, std::string(kDeclaredPrefix) + std::string(prefix))) {
+    auto key = ParseDeclaredKey(e.key);
+    if (!key) continue;
+    auto d = cache.Get(*key, e);
+    if (d->decl.default_value) out.emplace(*key, *d->decl.default_value);
+  }
+  return out;
+}
+
 class ConfigTransactionImpl final : public ConfigTransaction {
  public:
   ConfigTransactionImpl(Transaction& tx, const ConfigImpl& config) : tx_(tx), config_(config) {}
 
   std::optional<ConfigValue> get_value(std::string_view key) override {
-    return Effective(Slots(key));
+    return Effective(Slots(key, Declaration::kIfUnanswered));
   }
   Explanation explain(std::string_view key) override {
-    return Resolve(key, Slots(key), config_.profile());
+    return Resolve(key, Slots(key, Declaration::kAlways), config_.profile());
   }
   std::vector<ConfigEntry> list(std::string_view prefix) override {
     ValidateConfigPrefix(prefix);
@@ -69,12 +81,15 @@ class ConfigTransactionImpl final : public ConfigTransaction {
       profile = ReadLayerEntries(tx_, ConfigLayer::kProfile, config_.profile(), prefix);
     }
     LayerMap overrides = ReadLayerEntries(tx_, ConfigLayer::kOverrides, {}, prefix);
-    return MergeLayers(config_.defaults().Snapshot(), profile, overrides, prefix);
+    LayerMap declared = ReadDeclaredDefaults(tx_, config_.declaration_cache(), prefix);
+    return MergeLayers(declared, config_.defaults().Snapshot(), profile, overrides, prefix);
   }
   void set(std::string_view key, const ConfigValue& value, ConfigLayer layer) override {
     ValidateConfigKey(key);
     CheckWritableLayer(layer, config_.profile(), key);
     CheckConfigValue(key, value);
+    // Invariant 1 of config_declarations.h: the declaration of this snapshot, whoever stored it.
+    if (auto d = config_.declaration_cache().Read(tx_, key)) EnforceDeclaration(*d, value);
     config_.validators().Check(key, value);
     tx_.put(kKeyspace, StorageKey(layer, config_.profile(), key), EncodeConfigValue(value));
   }
@@ -89,7 +104,11 @@ class ConfigTransactionImpl final : public ConfigTransaction {
     return ReadLayerEntries(tx_, layer, config_.profile(), {});
   }
 
-  LayerSlots Slots(std::string_view key) {
+  // kIfUnanswered: read the declaration only when no other layer holds the key (get's fast path:
+  // a value set in a layer costs no extra read).
+  enum class Declaration { kAlways, kIfUnanswered };
+
+  LayerSlots Slots(std::string_view key, Declaration declaration) {
     ValidateConfigKey(key);
     LayerSlots s;
     if (auto e = tx_.get_entry(kKeyspace, StorageKey(ConfigLayer::kOverrides, {}, key))) {
@@ -104,6 +123,12 @@ class ConfigTransactionImpl final : public ConfigTransaction {
       }
     }
     s.defaults = config_.defaults().Get(key);
+    if (declaration == Declaration::kAlways || !Effective(s)) {
+      if (auto e = tx_.get_entry(kKeyspace, DeclaredStorageKey(key))) {
+        s.declaration = config_.declaration_cache().Get(key, *e)->decl;
+        s.declaration_version = e->version;
+      }
+    }
     return s;
   }
 
@@ -144,8 +169,18 @@ void ConfigImpl::Shutdown() noexcept { hub_.Shutdown(); }
 void ConfigImpl::set_default(std::string_view key, const ConfigValue& value) {
   ValidateConfigKey(key);
   CheckConfigValue(key, value);
+  EnforceStoredDeclarations({{std::string(key), value}});
   validators_.Check(key, value);
   defaults_.Set(std::string(key), value);
+}
+
+void ConfigImpl::EnforceStoredDeclarations(
+    const std::vector<std::pair<std::string, ConfigValue>>& values) {
+  store_.read([&](Transaction& tx) {
+    for (const auto& [key, value] : values) {
+      if (auto d = declaration_cache_.Read(tx, key)) EnforceDeclaration(*d, value);
+    }
+  });
 }
 
 void ConfigImpl::load_defaults_json(std::string_view json_text) {
@@ -159,6 +194,7 @@ void ConfigImpl::load_defaults_json(std::string_view json_text) {
     validators_.Check(key, *value);
     values.emplace_back(std::move(key), std::move(*value));
   }
+  EnforceStoredDeclarations(values);
   defaults_.SetAll(values);
 }
 
@@ -181,14 +217,20 @@ void ConfigImpl::load_defaults_file(const std::string& path) {
 std::optional<ConfigValue> ConfigImpl::get_value(std::string_view key) {
   ValidateConfigKey(key);
   LayerSlots slots;
-  store_.read([&](Transaction& tx) { slots = ConfigTransactionImpl(tx, *this).Slots(key); });
+  store_.read([&](Transaction& tx) {
+    slots = ConfigTransactionImpl(tx, *this).Slots(
+        key, ConfigTransactionImpl::Declaration::kIfUnanswered);
+  });
   return Effective(slots);
 }
 
 Explanation ConfigImpl::explain(std::string_view key) {
   ValidateConfigKey(key);
   LayerSlots slots;
-  store_.read([&](Transaction& tx) { slots = ConfigTransactionImpl(tx, *this).Slots(key); });
+  store_.read([&](Transaction& tx) {
+    slots =
+        ConfigTransactionImpl(tx, *this).Slots(key, ConfigTransactionImpl::Declaration::kAlways);
+  });
   return Resolve(key, slots, options_.profile);
 }
 
@@ -231,6 +273,142 @@ void ConfigImpl::add_validator(std::string_view key_or_prefix, Validator validat
   validators_.Add(key_or_prefix, std::move(validator));
 }
 
+// ---- Declared settings --------------------------------------------------------------------------
+
+namespace {
+
+// Every value stored for a key in a durable layer: overrides and every profile (not only this
+// process's: another process may use any of them). Read once per declare.
+std::multimap<std::string, std::pair<std::string, Value>, std::less<>> StoredLayerValues(
+    Transaction& tx) {
+  std::multimap<std::string, std::pair<std::string, Value>, std::less<>> out;
+  auto add = [&](const std::string& prefix) {
+    for (auto& e : tx.list(kKeyspace, prefix)) {
+      auto parsed = ParseStorageKey(e.key);
+      if (!parsed) continue;
+      std::string layer =
+          parsed->layer == ConfigLayer::kOverrides ? "overrides" : "profile:" + parsed->profile;
+      out.emplace(parsed->key, std::make_pair(std::move(layer), std::move(e.value)));
+    }
+  };
+  add(std::string(kOverridePrefix));
+  add(std::string(kProfilePrefix));
+  return out;
+}
+
+}  // namespace
+
+Revision ConfigImpl::declare(const std::vector<SettingDeclaration>& declarations) {
+  // Validate (and compile) everything before the transaction: bad input never reaches the writer.
+  std::vector<std::shared_ptr<const CompiledDeclaration>> compiled;
+  std::set<std::string, std::less<>> keys;
+  for (const auto& d : declarations) {
+    compiled.push_back(CompileDeclaration(d));
+    if (!keys.insert(d.key).second) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "declare: config key \"" + d.key + "\" is declared twice in one call");
+    }
+  }
+  std::vector<std::pair<SettingDeclaration, SettingDeclaration>> replaced;  // (old, new)
+  TransactOptions topts;
+  topts.label = "config declare";
+  Revision rev = store_.transact(
+      [&](Transaction& tx) {
+        replaced.clear();  // the body may run more than once
+        std::optional<std::multimap<std::string, std::pair<std::string, Value>, std::less<>>>
+            stored;
+        for (const auto& c : compiled) {
+          const std::string& key = c->decl.key;
+          const std::string sk = DeclaredStorageKey(key);
+          std::optional<SettingDeclaration> old;
+          if (auto e = tx.get_entry(kKeyspace, sk)) {
+            try {
+              old = declaration_cache_.Get(key, *e)->decl;
+            } catch (const Error&) {
+              // A damaged stored declaration is what declare repairs: replace it.
+            }
+            if (old && *old == c->decl) continue;  // declared identically: no write
+          }
+          if (!stored) stored = StoredLayerValues(tx);
+          auto [lo, hi] = stored->equal_range(key);
+          for (auto it = lo; it != hi; ++it) {
+            const ConfigValue v = DecodeConfigValue(key, it->second.second);
+            if (auto why = CheckDeclared(*c, v)) {
+              throw Error(ErrorCode::kInvalidArgument,
+                          "declare: config key \"" + key + "\" holds " + v.to_display() + " (" +
+                              std::string(ToString(v.type())) + ") in layer " + it->second.first +
+                              ", which the new declaration (" + c->decl.summary() +
+                              ") rejects: " + *why +
+                              "; set a value it accepts or erase it (statectl config set/rm), "
+                              "then declare again");
+            }
+          }
+          if (auto v = defaults_.Get(key)) {
+            if (auto why = CheckDeclared(*c, *v)) {
+              throw Error(ErrorCode::kInvalidArgument,
+                          "declare: this process's default of config key \"" + key + "\" (" +
+                              v->to_display() + ") violates the new declaration (" +
+                              c->decl.summary() + "): " + *why);
+            }
+          }
+          if (old) replaced.emplace_back(*old, c->decl);
+          tx.put(kKeyspace, sk, Value(c->decl.to_json()));
+        }
+      },
+      topts);
+  for (const auto& [old, now] : replaced) {
+    // Two programs that declare one key differently replace each other's declaration at every
+    // start (last writer wins): say so, with both, so that operators can see the disagreement.
+    log_->warn("statestore: config key \"{}\": declaration replaced at r{} (was: {}; now: {})",
+               now.key, rev, old.summary(), now.summary());
+  }
+  hub_.Nudge(rev);
+  return rev;
+}
+
+void ConfigImpl::check(std::string_view key, const ConfigValue& value) {
+  ValidateConfigKey(key);
+  CheckConfigValue(key, value);
+  store_.read([&](Transaction& tx) {
+    if (auto d = declaration_cache_.Read(tx, key)) EnforceDeclaration(*d, value);
+  });
+  validators_.Check(key, value);
+}
+
+Revision ConfigImpl::undeclare(std::string_view key) {
+  ValidateConfigKey(key);
+  TransactOptions topts;
+  topts.label = "config undeclare";
+  Revision rev = store_.transact(
+      [&](Transaction& tx) { tx.erase(kKeyspace, DeclaredStorageKey(key)); }, topts);
+  hub_.Nudge(rev);
+  return rev;
+}
+
+std::optional<SettingDeclaration> ConfigImpl::declaration(std::string_view key) {
+  ValidateConfigKey(key);
+  std::optional<SettingDeclaration> out;
+  store_.read([&](Transaction& tx) {
+    out.reset();
+    if (auto d = declaration_cache_.Read(tx, key)) out = d->decl;
+  });
+  return out;
+}
+
+std::vector<SettingDeclaration> ConfigImpl::declarations(std::string_view prefix) {
+  ValidateConfigPrefix(prefix);
+  std::vector<SettingDeclaration> out;
+  store_.read([&](Transaction& tx) {
+    out.clear();
+    for (auto& e : tx.list(kKeyspace, std::string(kDeclaredPrefix) + std::string(prefix))) {
+      auto key = ParseDeclaredKey(e.key);
+      if (!key) continue;
+      out.push_back(declaration_cache_.Get(*key, e)->decl);
+    }
+  });
+  return out;
+}
+
 // ---- Watches ------------------------------------------------------------------------------------
 
 Watch ConfigImpl::watch(std::string_view prefix, WatchCallback callback, Revision from_revision) {
@@ -246,8 +424,10 @@ std::optional<ConfigView> ConfigImpl::BuildView(Revision revision, bool strict) 
   const std::string profile_prefix = options_.profile.empty()
                                          ? std::string()
                                          : LayerPrefix(ConfigLayer::kProfile, options_.profile);
+  const std::string declared_prefix(kDeclaredPrefix);
   auto relevant = [&](std::string_view sk) {
     return sk.substr(0, override_prefix.size()) == override_prefix ||
+           sk.substr(0, declared_prefix.size()) == declared_prefix ||
            (!profile_prefix.empty() && sk.substr(0, profile_prefix.size()) == profile_prefix);
   };
 
@@ -255,6 +435,7 @@ std::optional<ConfigView> ConfigImpl::BuildView(Revision revision, bool strict) 
   RawState raw;
   store_.read([&](Transaction& tx) {
     ReadRaw(tx, override_prefix, &raw);
+    ReadRaw(tx, declared_prefix, &raw);
     if (!profile_prefix.empty()) ReadRaw(tx, profile_prefix, &raw);
   });
   // 2. Every later change, read after the state: it covers (revision, H] and possibly more, and
@@ -291,6 +472,19 @@ std::optional<ConfigView> ConfigImpl::BuildView(Revision revision, bool strict) 
   data->profile = options_.profile;
   data->defaults = defaults_.Snapshot();
   for (const auto& [sk, value] : raw) {
+    if (auto key = ParseDeclaredKey(sk)) {
+      if (value.type() != ValueType::kString) {
+        throw Error(ErrorCode::kCorruption, "config key \"" + *key + "\": stored declaration " +
+                                                value.to_display() + " is not a JSON document");
+      }
+      try {
+        data->declarations.emplace(*key, SettingDeclaration::FromJson(*key, value.as_string()));
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kCorruption,
+                    std::string("stored declaration is not valid: ") + e.what());
+      }
+      continue;
+    }
     auto parsed = ParseStorageKey(sk);
     if (!parsed) continue;
     LayerMap& layer =
@@ -336,6 +530,27 @@ Revision ConfigImpl::revert(Revision revision, const RevertOptions& options) {
                       " also changed keyspace \"" + c.keyspace + "\"; use Store::revert");
     }
   }
+  // Store::revert writes stored values back without the config write path: check the values it
+  // restores against today's declarations first (invariant 1 of config_declarations.h; a
+  // declaration committed between this check and the revert is not seen — a narrow window, since
+  // declarations change at program upgrades).
+  store_.read([&](Transaction& tx) {
+    for (const auto& c : commit->changes) {
+      auto parsed = ParseStorageKey(c.key);
+      if (!parsed || !c.old_value || c.redacted) continue;
+      if (auto d = declaration_cache_.Read(tx, parsed->key)) {
+        try {
+          EnforceDeclaration(*d, DecodeConfigValue(parsed->key, *c.old_value));
+        } catch (const Error& e) {
+          throw Error(ErrorCode::kInvalidArgument, "config revert: revision " +
+                                                       std::to_string(revision) +
+                                                       " would restore a value its declaration "
+                                                       "rejects: " +
+                                                       e.what());
+        }
+      }
+    }
+  });
   Revision rev = store_.revert(revision, options);
   hub_.Nudge(rev);
   return rev;

@@ -2,8 +2,10 @@
 //
 // Every durable operation is a core transaction on keyspace "config" (layout in
 // config_layers.h); reads are read transactions, so each answer comes from one snapshot. The
-// defaults layer and the validators are in memory. Watches are delivered by the WatchHub, whose
-// threads StoreImpl stops (Shutdown) before anything they use is destroyed.
+// in-process defaults and the validators are in memory; declarations are stored (under
+// "declared/<key>", config_declarations.h) and checked inside every write body. Watches are
+// delivered by the WatchHub, whose threads StoreImpl stops (Shutdown) before anything they use is
+// destroyed.
 #ifndef STATESTORE_SRC_CONFIG_IMPL_H_
 #define STATESTORE_SRC_CONFIG_IMPL_H_
 
@@ -12,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "config_declarations.h"
 #include "config_layers.h"
 #include "config_validators.h"
 #include "config_watch_dispatcher.h"
@@ -49,6 +52,11 @@ class ConfigImpl final : public Config {
   Revision erase(std::string_view key, ConfigLayer layer) override;
   Revision transact(const Body& body, const TransactOptions& options) override;
   void add_validator(std::string_view key_or_prefix, Validator validator) override;
+  Revision declare(const std::vector<SettingDeclaration>& declarations) override;
+  Revision undeclare(std::string_view key) override;
+  void check(std::string_view key, const ConfigValue& value) override;
+  std::optional<SettingDeclaration> declaration(std::string_view key) override;
+  std::vector<SettingDeclaration> declarations(std::string_view prefix) override;
   Watch watch(std::string_view prefix, WatchCallback callback, Revision from_revision) override;
   ConfigView view() override;
   ConfigView at(Revision revision) override;
@@ -60,12 +68,12 @@ class ConfigImpl final : public Config {
   // Used by ConfigTransactionImpl.
   const Defaults& defaults() const { return defaults_; }
   const ValidatorRegistry& validators() const { return validators_; }
+  // The cache is internally synchronized; reading through it does not change what Config means.
+  DeclarationCache& declaration_cache() const { return declaration_cache_; }
 
  private:
-  // The layers of `key` read through `tx` (one snapshot).
-  LayerSlots ReadSlots(Transaction& tx, std::string_view key);
-  // Decoded entries of one durable layer read through `tx`.
-  LayerMap ReadLayer(Transaction& tx, ConfigLayer layer);
+  // Throws Error(kInvalidArgument) if a stored declaration rejects one of `values` (defaults).
+  void EnforceStoredDeclarations(const std::vector<std::pair<std::string, ConfigValue>>& values);
   // State as of `revision`; nullopt if compaction overtook it while reading (view() retries).
   std::optional<ConfigView> BuildView(Revision revision, bool strict);
 
@@ -74,6 +82,7 @@ class ConfigImpl final : public Config {
   spdlog::logger* log_;
   Defaults defaults_;
   ValidatorRegistry validators_;
+  mutable DeclarationCache declaration_cache_;
   WatchHub hub_;
 };
 

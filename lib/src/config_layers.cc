@@ -129,7 +129,9 @@ std::optional<ParsedStorageKey> ParseStorageKey(std::string_view sk) {
 std::optional<ConfigValue> Effective(const LayerSlots& s) {
   if (s.overrides) return s.overrides;
   if (s.profile) return s.profile;
-  return s.defaults;
+  if (s.defaults) return s.defaults;
+  if (s.declaration) return s.declaration->default_value;
+  return std::nullopt;
 }
 
 Explanation Resolve(std::string_view key, const LayerSlots& s, std::string_view profile) {
@@ -142,6 +144,11 @@ Explanation Resolve(std::string_view key, const LayerSlots& s, std::string_view 
                                   s.profile, s.profile_version});
   }
   e.layers.push_back(LayerValue{ConfigLayer::kDefaults, "defaults", s.defaults, 0});
+  if (s.declaration) {
+    e.layers.push_back(LayerValue{ConfigLayer::kDefaults, "declared", s.declaration->default_value,
+                                  s.declaration->default_value ? s.declaration_version : 0});
+    e.declaration = s.declaration;
+  }
   for (const auto& l : e.layers) {
     if (l.value) {
       e.value = l.value;
@@ -152,8 +159,9 @@ Explanation Resolve(std::string_view key, const LayerSlots& s, std::string_view 
   return e;
 }
 
-std::vector<ConfigEntry> MergeLayers(const LayerMap& defaults, const LayerMap& profile,
-                                     const LayerMap& overrides, std::string_view prefix) {
+std::vector<ConfigEntry> MergeLayers(const LayerMap& declared, const LayerMap& defaults,
+                                     const LayerMap& profile, const LayerMap& overrides,
+                                     std::string_view prefix) {
   std::map<std::string, ConfigEntry, std::less<>> merged;
   auto add = [&](const LayerMap& layer, ConfigLayer which) {
     for (auto it = layer.lower_bound(prefix);
@@ -162,6 +170,7 @@ std::vector<ConfigEntry> MergeLayers(const LayerMap& defaults, const LayerMap& p
       merged.insert_or_assign(it->first, ConfigEntry{it->first, it->second, which});
     }
   };
+  add(declared, ConfigLayer::kDefaults);
   add(defaults, ConfigLayer::kDefaults);
   add(profile, ConfigLayer::kProfile);
   add(overrides, ConfigLayer::kOverrides);
@@ -204,6 +213,7 @@ internal::LayerSlots SlotsOf(const internal::ConfigViewData& d, std::string_view
   if (auto it = d.defaults.find(key); it != d.defaults.end()) s.defaults = it->second;
   if (auto it = d.profile_layer.find(key); it != d.profile_layer.end()) s.profile = it->second;
   if (auto it = d.overrides.find(key); it != d.overrides.end()) s.overrides = it->second;
+  if (auto it = d.declarations.find(key); it != d.declarations.end()) s.declaration = it->second;
   return s;
 }
 
@@ -230,7 +240,11 @@ Explanation ConfigView::explain(std::string_view key) const {
 std::vector<ConfigEntry> ConfigView::list(std::string_view prefix) const {
   internal::ValidateConfigPrefix(prefix);
   const auto& d = Data(data_);
-  return internal::MergeLayers(d.defaults, d.profile_layer, d.overrides, prefix);
+  internal::LayerMap declared;
+  for (const auto& [key, decl] : d.declarations) {
+    if (decl.default_value) declared.emplace(key, *decl.default_value);
+  }
+  return internal::MergeLayers(declared, d.defaults, d.profile_layer, d.overrides, prefix);
 }
 
 std::string ConfigView::export_json() const {

@@ -51,6 +51,8 @@ std::optional<ParsedStorageKey> ParseStorageKey(std::string_view storage_key);
 
 // What the layers hold for one key.
 struct LayerSlots {
+  std::optional<SettingDeclaration> declaration;  // the stored declaration (its default is the
+  std::uint64_t declaration_version = 0;          // lowest layer: below in-process defaults)
   std::optional<ConfigValue> defaults;
   std::optional<ConfigValue> profile;
   std::uint64_t profile_version = 0;
@@ -63,9 +65,11 @@ std::optional<ConfigValue> Effective(const LayerSlots& slots);
 
 using LayerMap = std::map<std::string, ConfigValue, std::less<>>;
 
-// Effective entries of three layers whose key starts with `prefix`, sorted.
-std::vector<ConfigEntry> MergeLayers(const LayerMap& defaults, const LayerMap& profile,
-                                     const LayerMap& overrides, std::string_view prefix);
+// Effective entries of the layers whose key starts with `prefix`, sorted. `declared` holds the
+// declared defaults (reported as layer kDefaults, below the in-process `defaults`).
+std::vector<ConfigEntry> MergeLayers(const LayerMap& declared, const LayerMap& defaults,
+                                     const LayerMap& profile, const LayerMap& overrides,
+                                     std::string_view prefix);
 
 // The in-memory defaults layer. Thread-safe.
 class Defaults {
@@ -91,6 +95,8 @@ struct ConfigViewData {
   LayerMap defaults;
   LayerMap profile_layer;
   LayerMap overrides;
+  // The declarations stored at `revision`.
+  std::map<std::string, SettingDeclaration, std::less<>> declarations;
 };
 
 }  // namespace statestore::internal

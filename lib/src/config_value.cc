@@ -24,6 +24,10 @@ std::string Quote(std::string_view key) { return "\"" + std::string(key) + "\"";
 
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+}  // namespace
+
+namespace internal {
+
 std::string Base64Encode(const Bytes& in) {
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
@@ -85,6 +89,13 @@ std::optional<Bytes> Base64Decode(std::string_view in) {
   }
   return out;
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::Base64Decode;
+using internal::Base64Encode;
 
 json ToJson(const ConfigValue& v) {
   switch (v.type()) {

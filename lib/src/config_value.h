@@ -1,5 +1,6 @@
 // Config values: validation, the storage encoding into core Values, and the flat JSON format of
-// import/export and defaults files. nlohmann-json stays inside config_value.cc.
+// import/export and defaults files. nlohmann-json stays inside config_value.cc and
+// config_declarations.cc.
 //
 // Storage encoding (the file format of keyspace "config"; never change it):
 //   bool, int, double, bytes  -> the core Value of the same type
@@ -33,6 +34,10 @@ namespace internal {
 void CheckConfigValue(std::string_view key, const ConfigValue& value);
 
 Value EncodeConfigValue(const ConfigValue& value);
+
+// Standard base64 with padding (the "$bytes" form of the JSON formats).
+std::string Base64Encode(const Bytes& in);
+std::optional<Bytes> Base64Decode(std::string_view in);
 // Throws Error(kCorruption) naming `key` if `stored` is not a config value.
 ConfigValue DecodeConfigValue(std::string_view key, const Value& stored);
 

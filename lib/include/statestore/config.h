@@ -10,16 +10,27 @@
 // is not a double, a string holding JSON is not a JSON document.
 //
 // Layers, lowest to highest precedence:
-//   kDefaults   built-in defaults registered by the program (set_default, load_defaults_json, or
-//               ConfigOptions::defaults_file). In memory only, per process: they are the program's
-//               code, not data, so they are not in the history and not watched.
+//   kDefaults   (a) the default of the key's declaration (see "Declared settings" below): stored,
+//               so every process and statectl see it; (b) above it, built-in defaults registered
+//               by this process (set_default, load_defaults_json, or ConfigOptions::defaults_file),
+//               in memory only: they are the program's code, not data, so they are not in the
+//               history and not watched. An in-process default wins over the declared default in
+//               that process only; explain(key) shows both ("defaults" and "declared").
 //   kProfile    the named profile chosen at open (ConfigOptions::profile: "production", "test").
 //               Durable.
 //   kOverrides  local overrides. Durable. Writes go here unless another layer is named.
 // A read answers with the highest layer that holds the key; explain(key) shows every layer.
 //
+// Declared settings. A program declares its settings as data (SettingDeclaration: type, default,
+// range, one-of, regex, max length, description) with Config::declare. Declarations are stored in
+// the database, so every write path of every process enforces them — Config::set/transact/
+// import_json/set_default here, in a process that never declared anything, and in statectl —
+// with the same Error(kInvalidArgument) message. Validators (add_validator) are code, live only in
+// the process that registered them, and run in addition, for what data cannot express.
+//
 // Storage layout (documented because statectl and history show it): keyspace "config", keys
-// "override/<key>" for overrides and "profile/<name>/<key>" for each profile. bool, int, double,
+// "override/<key>" for overrides, "profile/<name>/<key>" for each profile and "declared/<key>" for
+// declarations (a JSON document, see SettingDeclaration::to_json). bool, int, double,
 // string and bytes values are stored as the matching core Value; a JSON document is stored as a
 // string "\x01json:<compact text>" (and a string value that itself starts with "\x01" is stored as
 // "\x01str:<value>"). Other keys in keyspace "config" are ignored by this API.
@@ -186,13 +197,85 @@ struct LayerValue {
   std::uint64_t version = 0;
 };
 
+// ---- Declared settings ----------------------------------------------------------------------
+
+// Bounds on a declaration, so that a stored declaration is cheap to read and check.
+inline constexpr std::size_t kMaxDeclarationRegexBytes = 256;
+inline constexpr std::size_t kMaxDeclarationDescriptionBytes = 1024;
+inline constexpr std::size_t kMaxDeclarationOneOf = 256;
+// std::regex matching recurses per character: a string checked against a declared regex is at most
+// this long (a longer one is rejected, never matched), so no input can exhaust the stack.
+inline constexpr std::size_t kMaxRegexSubjectBytes = 4096;
+
+// What a program declares about one setting. Every constraint that is set must hold for a value to
+// be written (and for the default); unset constraints are not checked.
+struct SettingDeclaration {
+  std::string key;                           // a config key (no prefixes or patterns)
+  ConfigType type = ConfigType::kString;     // values must have exactly this type
+  std::optional<ConfigValue> default_value;  // what get() answers when no layer holds the key
+  std::optional<ConfigValue> min;            // int/double: inclusive bounds. An int setting
+  std::optional<ConfigValue> max;            //   takes int bounds; a double one int or double.
+  std::vector<ConfigValue> one_of;           // non-empty: the allowed values (of `type`)
+  std::string regex;                         // string: ECMAScript, must match the whole value
+  std::optional<std::uint64_t> max_length;   // string: code points; bytes: bytes
+  std::string description;                   // for people (statectl config explain)
+
+  // Throws Error(kInvalidArgument) "declaration of config key "k": <what is wrong>" for a bad key,
+  // an unknown type, a constraint that does not fit the type (range on a string, regex on an int),
+  // min > max, a non-finite bound, a regex that does not compile or is longer than
+  // kMaxDeclarationRegexBytes, one-of values of another type or outside the other constraints,
+  // more than kMaxDeclarationOneOf of them, a description over kMaxDeclarationDescriptionBytes,
+  // or a default that violates the declaration.
+  void validate() const;
+  // nullopt if `value` satisfies the declaration, else why not ("500 is above the maximum 100").
+  // REQUIRES: validate() passed (a bad regex is reported, not thrown).
+  std::optional<std::string> check(const ConfigValue& value) const;
+  // One line: "int, min 1, max 10000, default 100".
+  std::string summary() const;
+  // The stored form: a JSON object {"type": "int", "default": 100, "min": 1, ...} without the key.
+  // Values are written as their type reads them (bytes as {"$bytes": "<base64>"}).
+  std::string to_json() const;
+  // Parses to_json's form for `key` and validates it. Throws: Error(kInvalidArgument) naming the
+  // key and the problem (not JSON, unknown member, unknown type, bad value, as validate()).
+  static SettingDeclaration FromJson(std::string_view key, std::string_view json_text);
+
+  friend bool operator==(const SettingDeclaration& a, const SettingDeclaration& b);
+  friend bool operator!=(const SettingDeclaration& a, const SettingDeclaration& b) {
+    return !(a == b);
+  }
+};
+
+// A declarations document {"key": {declaration}, ...} (the format of statectl config declare and
+// `config declarations --json`). Throws: Error(kInvalidArgument) naming the key and the problem.
+std::vector<SettingDeclaration> ParseDeclarationsJson(std::string_view json_text);
+std::string DeclarationsToJson(const std::vector<SettingDeclaration>& declarations);
+
+// One change of keyspace "config" from the history, as the config API sees it: the setting key,
+// its layer and decoded typed values (or declarations), not storage keys and encodings.
+struct ConfigHistoryChange {
+  enum class Kind { kValue, kDeclaration };
+  Kind kind = Kind::kValue;
+  std::string key;        // the setting key
+  std::string layer;      // "overrides", "profile:<name>" or "declared"
+  bool redacted = false;  // history holds digests: the values below are absent
+  std::optional<ConfigValue> old_value, new_value;                     // kValue
+  std::optional<SettingDeclaration> old_declaration, new_declaration;  // kDeclaration
+};
+
+// Decodes `change`; nullopt for another keyspace or a key of keyspace "config" that is neither a
+// layer value nor a declaration. Throws: Error(kCorruption) naming the key when a stored side is
+// not a config value or not a valid declaration.
+std::optional<ConfigHistoryChange> DecodeConfigHistoryChange(const Change& change);
+
 // The answer of explain(key).
 struct Explanation {
   std::string key;
   std::optional<ConfigValue> value;        // the effective value (nullopt: no layer has it)
   std::optional<ConfigLayer> answered_by;  // the layer it came from
   std::vector<LayerValue> layers;          // highest precedence first; the profile layer only
-                                           // when a profile is configured
+                                           // when a profile is configured; last, a "declared"
+                                           // entry (layer kDefaults) when the key is declared
+  std::optional<SettingDeclaration> declaration;  // the key's stored declaration, if any
 };
 
 // A validator: returns nullopt to accept `value` for `key`, or the reason it is rejected
@@ -346,9 +429,12 @@ class ConfigTransaction {
   virtual Explanation explain(std::string_view key) = 0;
   virtual std::vector<ConfigEntry> list(std::string_view prefix = {}) = 0;
 
-  // Writes `value` to `layer` (kOverrides or kProfile) after running the validators registered
-  // for `key`. Throws: Error(kInvalidArgument) naming the key and the reason for a bad key, a
-  // non-finite double, an oversize value, a validator's rejection, layer kDefaults, or kProfile
+  // Writes `value` to `layer` (kOverrides or kProfile) after checking it against the key's stored
+  // declaration (read in this transaction's snapshot) and running the validators registered for
+  // `key`. Throws: Error(kInvalidArgument) naming the key and the reason for a bad key, a
+  // non-finite double, an oversize value, a value the declaration rejects ("config key "k": value
+  // "500" (string) rejected by its declaration (int, min 1): expected int, got string"), a
+  // validator's rejection, layer kDefaults, or kProfile
   // without a configured profile. The Store then rolls back the whole transaction (unless the
   // body catches the error).
   virtual void set(std::string_view key, const ConfigValue& value,
@@ -382,8 +468,9 @@ class Config {
 
   // ---- Defaults (in memory, this process only) ----------------------------------------------
 
-  // Registers a built-in default. The validators registered so far are applied.
-  // Throws: Error(kInvalidArgument) for a bad key or value or a validator's rejection.
+  // Registers a built-in default. The key's stored declaration and the validators registered so
+  // far are applied. Throws: Error(kInvalidArgument) for a bad key or value, a rejection by the
+  // declaration or a validator; store errors (reading the declaration).
   virtual void set_default(std::string_view key, const ConfigValue& value) = 0;
   // Registers every key of a flat JSON object {"net.http.port": 8080, ...} as a default (format:
   // export_json). All or nothing. Throws: Error(kInvalidArgument) naming the problem.
@@ -436,6 +523,34 @@ class Config {
   // matches keys starting with it; "" matches every key. All matching validators must accept.
   // In memory, this process only. Throws: kInvalidArgument for a bad pattern or empty validator.
   virtual void add_validator(std::string_view key_or_prefix, Validator validator) = 0;
+
+  // ---- Declared settings (stored; enforced by every process and statectl) --------------------
+
+  // Stores `declarations` in one transaction (all or nothing) and returns its revision. A key
+  // declared identically already is left alone (declaring at every start costs no commit; the head
+  // revision is returned when nothing changed). A different declaration replaces the stored one (a
+  // program upgrade); when two programs sharing a file declare one key differently, the last to
+  // declare wins, and the replacement is logged at warn naming both. Values already stored for a
+  // key in any layer (overrides, every profile) and this process's in-memory default must satisfy
+  // its new declaration, or nothing is declared: fix or erase them first.
+  // Throws: Error(kInvalidArgument) for an invalid declaration (see SettingDeclaration::validate),
+  // a key declared twice in `declarations`, or a stored value the declaration rejects (naming key,
+  // layer and value); the store's kReadOnly, kBusy, kIoError, kFull.
+  virtual Revision declare(const std::vector<SettingDeclaration>& declarations) = 0;
+  // Checks `value` for `key` exactly as set() does — key syntax, value limits, the stored
+  // declaration, this process's validators — without writing: a dry run with set()'s message
+  // (statectl runs it through a read-only open, so that a refused value never opens the file for
+  // writing). set() checks again inside its transaction, so a declaration stored in between is
+  // still enforced. Works on a read-only Store. Throws: as set() minus the write errors.
+  virtual void check(std::string_view key, const ConfigValue& value) = 0;
+  // Removes the declaration of `key`; returns the revision (head if there was none).
+  // Throws: kInvalidArgument for a bad key; store errors.
+  virtual Revision undeclare(std::string_view key) = 0;
+  // The stored declaration of `key`. Throws: kInvalidArgument for a bad key; kCorruption if the
+  // stored document is not a valid declaration; store errors.
+  virtual std::optional<SettingDeclaration> declaration(std::string_view key) = 0;
+  // Stored declarations whose key starts with `prefix`, sorted by key. Throws: as declaration().
+  virtual std::vector<SettingDeclaration> declarations(std::string_view prefix = {}) = 0;
 
   // ---- Watches -------------------------------------------------------------------------------
 
