@@ -117,9 +117,23 @@ class WebService {
  public:
   explicit WebService(std::shared_ptr<ss::Store> store) : store_(std::move(store)) {
     ss::Config& config = store_->config();
-    // Defaults and validators live in code; changes are durable, in history, and watched.
-    config.load_defaults_json(R"({"http.rate_limit": 100, "feature.banner": false})");
-    config.add_validator("http.rate_limit", ss::validators::Range(1, 100000));
+    // The settings are declared in the file, so every process and `statectl config set` check
+    // an edit against them (a string "500", a 0 or a "<script>" is refused everywhere), and an
+    // operator sees them with `statectl config list`. Declaring what is already stored costs no
+    // commit; a newer version of the program re-declares and replaces them.
+    ss::SettingDeclaration rate_limit;
+    rate_limit.key = "http.rate_limit";
+    rate_limit.type = ss::ConfigType::kInt;
+    rate_limit.default_value = ss::ConfigValue(100);
+    rate_limit.min = ss::ConfigValue(1);
+    rate_limit.max = ss::ConfigValue(100000);
+    rate_limit.description = "requests per second per client";
+    ss::SettingDeclaration banner;
+    banner.key = "feature.banner";
+    banner.type = ss::ConfigType::kBool;
+    banner.default_value = ss::ConfigValue(false);
+    banner.description = "show the new-look banner on /me";
+    config.declare({rate_limit, banner});
     banner_ = config.get<bool>("feature.banner", false);
     watch_ = config.watch("feature.", [this](const ss::WatchEvent& ev) {
       for (const auto& change : ev.changes) {
