@@ -12,6 +12,7 @@
 
 #include "connection_pool.h"
 #include "group_commit.h"
+#include "history_log.h"
 #include "statestore/error.h"
 #include "store_counters.h"
 
