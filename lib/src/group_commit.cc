@@ -353,8 +353,30 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   }
 }
 
+bool GroupCommitter::RetentionDueNow() {
+  // A read transaction on this thread's connection: most passes find nothing to do, and then
+  // take no write lock and make no commit (Stats::commits counts callers' transactions).
+  Connection& c = deps_.pool->ForThisThread();
+  c.Run("BEGIN");
+  try {
+    const bool due = RetentionDue(c, deps_.options->history_retention);
+    c.Run("COMMIT");
+    return due;
+  } catch (...) {
+    if (c.InTransaction()) {
+      try {
+        c.Run("ROLLBACK");
+      } catch (...) {
+        // Report the original failure.
+      }
+    }
+    throw;
+  }
+}
+
 RetentionResult GroupCommitter::RetentionBatch() {
   RetentionResult result;
+  if (!RetentionDueNow()) return result;
   Body body = [&](TransactionImpl& tx) {
     result = RunRetentionBatch(tx.connection(), deps_.options->history_retention,
                                kRevisionsPerRetentionBatch);

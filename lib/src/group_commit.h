@@ -119,6 +119,8 @@ class GroupCommitter {
   // retention batch every kCommitsPerRetentionBatch commits.
   void RequestMaintenance();
   void FailGroup(const std::vector<Request*>& group, const std::exception_ptr& error);
+  // Whether a retention batch has anything to do, read without the write lock.
+  bool RetentionDueNow();
   void Poison(const std::string& reason);
 
   Dependencies deps_;

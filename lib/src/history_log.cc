@@ -415,15 +415,35 @@ bool StoreHistoryPolicy(Connection& c, std::string_view keyspace,
   });
 }
 
+namespace {
+
+// Below the oldest commit row there are no changes: a keyspace's cursor may start there.
+Revision RetentionFloor(Connection& c) {
+  return static_cast<Revision>(
+      c.QueryInt("SELECT coalesce(min(revision), 1) - 1 FROM commits", "cannot read history"));
+}
+
+}  // namespace
+
+bool RetentionDue(Connection& c, const HistoryRetention& global) {
+  return CallSqlite("cannot apply history retention", [&] {
+    const Revision head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
+    if (head == 0) return false;
+    const Revision floor = RetentionFloor(c);
+    for (const KeyspaceHistoryRow& ks : ReadAllKeyspaceHistory(c)) {
+      if (KeyspaceCutoff(c, ks, global, head) > std::max(ks.scanned_through, floor)) return true;
+    }
+    return false;
+  });
+}
+
 RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
                                   std::uint64_t max_revisions) {
   return CallSqlite("cannot apply history retention", [&] {
     RetentionResult result;
     const Revision head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
     if (head == 0) return result;
-    // Below the oldest commit row there are no changes: a keyspace's cursor may start there.
-    const Revision floor = static_cast<Revision>(
-        c.QueryInt("SELECT coalesce(min(revision), 1) - 1 FROM commits", "cannot read history"));
+    const Revision floor = RetentionFloor(c);
     for (KeyspaceHistoryRow& ks : ReadAllKeyspaceHistory(c)) {
       if (result.changes_removed >= kRetentionRowBudget) {
         result.more = true;

@@ -91,6 +91,9 @@ struct RetentionResult {
 // in at most `max_revisions` revisions (invariants 1-2), until about kRetentionRowBudget changes
 // were removed. REQUIRES: inside a write transaction.
 inline constexpr std::uint64_t kRetentionRowBudget = 4096;
+// Whether some keyspace has changes outside its policy (or a retention cursor to advance): the
+// reads a batch starts with, without its writes. REQUIRES: inside a transaction.
+bool RetentionDue(Connection& c, const HistoryRetention& global);
 RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
                                   std::uint64_t max_revisions);
 

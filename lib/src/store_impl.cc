@@ -503,6 +503,8 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
   // Declared before the lock so that, if it turns out to be the last reference, the Store's
   // destructor (which takes the registry lock) runs after the lock is released.
   std::shared_ptr<internal::StoreImpl> existing;
+  // Likewise a new Store whose history policies cannot be stored (ApplyHistoryPolicies throws).
+  std::shared_ptr<internal::StoreImpl> store;
   // Held across the open so two threads opening one file get one Store.
   internal::MutexLock lock(&registry.mu);
   std::string canonical = internal::PrepareDatabasePath(path, options);
@@ -531,9 +533,10 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
     internal::Connection bootstrap(config);
     key = internal::CheckAndMigrate(bootstrap, options);
   }
-  auto store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key),
-                                                     std::move(presence), immutable);
-  // Before the Store is registered: if it throws, the Store is released and the open fails.
+  store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key),
+                                                std::move(presence), immutable);
+  // Before the Store is registered: if it throws, the Store is released (after the registry
+  // lock, see `store` above) and the open fails.
   store->ApplyHistoryPolicies();
   registry.open[canonical] = {store.get(), store};
   return store;
