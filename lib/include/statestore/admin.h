@@ -116,10 +116,13 @@ struct VerifyReport {
 };
 
 // Checks, on one snapshot: PRAGMA integrity_check; PRAGMA foreign_key_check; that every retained
-// revision first..head has a commit row with at least one change and no change lacks a commit;
+// revision first..head (HistoryBounds) has a commit row with at least one change and no change
+// lacks a commit (older commits may remain where other keyspaces' changes were removed);
 // that for every key the retained history chains (each change's old value is the previous
 // change's new value), the last new value is the current state and the key's version is the last
-// revision that wrote it; and that every key written after the compacted revision has history.
+// revision that wrote it; that every key written after its keyspace's compacted revision has
+// history (retention is per keyspace, HistoryPolicy); and that each keyspace's retention
+// watermark is consistent with the store's and left none of its changes behind.
 // Redacted keyspaces are compared by digest. Problems are reported, not thrown.
 // Throws: Error(kIoError) or kCorruption only when the file cannot be read at all.
 VerifyReport Verify(Store& store, const ProgressCallback& progress = {});

@@ -116,7 +116,9 @@ struct Options {
   // database when they differ from what is stored (one ordinary write transaction, logged at
   // info), so that every process and statectl apply them. Keyspaces not named keep their stored
   // policy, if any. Ignored by a read-only open. Default: none. Invalid names or policies:
-  // kInvalidArgument at open. See HistoryPolicy and Store::set_history_policy.
+  // kInvalidArgument at open; so is a non-empty map that differs from the one of a Store already
+  // open on the same file in this process (use Store::set_history_policy to change a policy).
+  // See HistoryPolicy and Store::set_history_policy.
   std::map<std::string, HistoryPolicy> history_policies;
 
   // Label recorded as the origin of every commit made through this Store unless a transaction sets
