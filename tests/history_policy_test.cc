@@ -383,7 +383,7 @@ TEST_F(HistoryPolicyTest, StoredPolicyIsSeenByAnotherOpenAndInspect) {
 TEST_F(HistoryPolicyTest, CompactHistoryCountsExactlyOverALongBacklog) {
   Options options;
   options.durability = Durability::kNormal;
-  Open(options);  // keep all while writing
+  Open(options);                   // keep all while writing
   constexpr int kCommits = 40000;  // > 128 batches of 256 revisions
   for (int i = 0; i < kCommits; ++i) store_->put("app", "k" + std::to_string(i % 100), Value(i));
   store_.reset();

@@ -100,14 +100,15 @@ void ReadKeyspaceHistoryInfo(Connection& c, const HistoryRetention& global, Insp
   CallSqlite("cannot read history per keyspace", [&] {
     std::uint64_t total_rows = 0;
     std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>> per;  // id -> rows, bytes
-    StatementUse q(c,
-                   table_bytes ? "SELECT keyspace_id, count(*), 0 FROM changes GROUP BY keyspace_id"
-                               : "SELECT keyspace_id, count(*), sum(length(key) + "
-                                 "coalesce(length(old_value), 0) + coalesce(length(new_value), 0) "
-                                 "+ 24) FROM changes GROUP BY keyspace_id");
+    StatementUse q(c, table_bytes
+                          ? "SELECT keyspace_id, count(*), 0 FROM changes GROUP BY keyspace_id"
+                          : "SELECT keyspace_id, count(*), sum(length(key) + "
+                            "coalesce(length(old_value), 0) + coalesce(length(new_value), 0) "
+                            "+ 24) FROM changes GROUP BY keyspace_id");
     while (q->executeStep()) {
       auto rows = static_cast<std::uint64_t>(q->getColumn(1).getInt64());
-      per[q->getColumn(0).getInt64()] = {rows, static_cast<std::uint64_t>(q->getColumn(2).getInt64())};
+      per[q->getColumn(0).getInt64()] = {rows,
+                                         static_cast<std::uint64_t>(q->getColumn(2).getInt64())};
       total_rows += rows;
     }
     std::map<std::string, KeyspaceHistoryRow> rows;
@@ -120,10 +121,10 @@ void ReadKeyspaceHistoryInfo(Connection& c, const HistoryRetention& global, Insp
       auto counts = per.find(row->second.id);
       if (counts == per.end()) continue;
       info.history_changes = counts->second.first;
-      info.history_bytes =
-          table_bytes ? static_cast<std::uint64_t>(static_cast<long double>(*table_bytes) *
-                                                   counts->second.first / total_rows)
-                      : counts->second.second;
+      info.history_bytes = table_bytes
+                               ? static_cast<std::uint64_t>(static_cast<long double>(*table_bytes) *
+                                                            counts->second.first / total_rows)
+                               : counts->second.second;
     }
   });
 }
@@ -159,8 +160,8 @@ InspectReport Inspect(Store& store, bool check_integrity) {
     r.keyspaces = ReadKeyspaces(*c);
     r.history = ReadHistoryBounds(*c);
     r.commits_retained = static_cast<std::uint64_t>(c->QueryInt("SELECT count(*) FROM commits"));
-    r.commits_partial = static_cast<std::uint64_t>(
-        c->QueryInt("SELECT count(*) FROM commits WHERE partial != 0"));
+    r.commits_partial =
+        static_cast<std::uint64_t>(c->QueryInt("SELECT count(*) FROM commits WHERE partial != 0"));
     ReadKeyspaceHistoryInfo(*c, store.options().history_retention, r);
     if (std::int64_t ks = SessionsKeyspaceId(*c); ks != 0) {
       const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -9,10 +9,10 @@
 #include <utility>
 
 #include "key_range.h"
-#include "sqlite_error.h"
-#include "statestore/session.h"
 #include "schema_sql.h"
+#include "sqlite_error.h"
 #include "statestore/error.h"
+#include "statestore/session.h"
 #include "validate.h"
 #include "value_codec.h"
 

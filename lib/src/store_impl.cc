@@ -126,8 +126,9 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
   }
   if (!asked.history_policies.empty() && open.history_policies != asked.history_policies) {
     throw Error(ErrorCode::kInvalidArgument,
-                path + " is already open in this process with other Options::history_policies; "
-                       "use Store::set_history_policy to change a policy");
+                path +
+                    " is already open in this process with other Options::history_policies; "
+                    "use Store::set_history_policy to change a policy");
   }
   if (open.config.profile != asked.config.profile) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -456,12 +457,12 @@ void StoreImpl::set_history_policy(std::string_view keyspace,
       MakeOrigin({}));
   if (changed) {
     log_->info("statestore: {}: history policy of keyspace '{}' is now {}", path_, keyspace,
-               !policy               ? std::string("the default (none stored)")
-               : policy->keep_none   ? std::string("keep none")
-               : policy->keeps_all() ? std::string("keep all")
-                                     : "keep " + std::to_string(policy->keep_revisions) +
-                                           " revisions / " +
-                                           std::to_string(policy->keep_for.count()) + " s");
+               !policy             ? std::string("the default (none stored)")
+               : policy->keep_none ? std::string("keep none")
+               : policy->keeps_all()
+                   ? std::string("keep all")
+                   : "keep " + std::to_string(policy->keep_revisions) + " revisions / " +
+                         std::to_string(policy->keep_for.count()) + " s");
   }
 }
 

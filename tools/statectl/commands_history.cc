@@ -299,8 +299,8 @@ int RunCompact(const CompactOpts& o) {
                {"compacted_through", b.compacted_through}});
   } else {
     PrintLine("removed " + std::to_string(removed) +
-              " revisions (by this command); history now holds " + std::to_string(b.first) +
-              ".." + std::to_string(b.head) + " whole");
+              " revisions (counted by this command); every revision " + std::to_string(b.first) +
+              ".." + std::to_string(b.head) + " is in history");
   }
   return kExitOk;
 }
@@ -433,8 +433,8 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
     sub->callback([&registry, o] { registry.action = [o] { return RunCompact(*o); }; });
   }
   {
-    auto* policy = app.add_subcommand(
-        "history-policy", "Per-keyspace history retention, stored in the database");
+    auto* policy = app.add_subcommand("history-policy",
+                                      "Per-keyspace history retention, stored in the database");
     policy->require_subcommand(1);
     auto o = std::make_shared<PolicyOpts>();
     auto* sub = policy->add_subcommand(

@@ -90,8 +90,8 @@ int RunInspect(const InspectOpts& o) {
        {"integrity", r.integrity}});
   std::cout << "\n";
   // HISTORY BYTES: approximate (dbstat pages shared out by rows, or row sizes without dbstat).
-  Table t({"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES",
-           "FIRST REV"});
+  Table t(
+      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
   for (const auto& k : r.keyspaces) {
     t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
            PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),

@@ -260,9 +260,9 @@ std::string PolicyText(const statestore::EffectiveHistoryPolicy& e) {
   if (p.keeps_all()) return "keep all";
   std::string out;
   if (p.keep_revisions > 0) {
-    out = "keep " + std::to_string(p.keep_revisions) +
-          (e.source == statestore::HistoryPolicySource::kGlobal ? " store revisions"
-                                                                : " revisions");
+    out =
+        "keep " + std::to_string(p.keep_revisions) +
+        (e.source == statestore::HistoryPolicySource::kGlobal ? " store revisions" : " revisions");
   }
   if (p.keep_for.count() > 0) {
     out += (out.empty() ? "keep " : ", ") + SecondsText(p.keep_for.count());

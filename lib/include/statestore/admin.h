@@ -64,7 +64,7 @@ struct InspectReport {
   std::uint64_t sessions_expired = 0;  // expired, not swept yet
   HistoryBounds history;
   std::uint64_t commits_retained = 0;
-  std::uint64_t commits_partial = 0;  // retained commits missing some keyspaces' changes
+  std::uint64_t commits_partial = 0;       // retained commits missing some keyspaces' changes
   bool history_bytes_from_dbstat = false;  // see KeyspaceInfo::history_bytes
   std::string integrity;  // "ok", or what PRAGMA integrity_check reported (first lines)
 };

@@ -445,8 +445,8 @@ class Config {
   // threads and processes. `from_revision` is the first revision to deliver (inclusive, as in
   // etcd); 0 means "commits after this call". If from_revision <= the compacted revision of the
   // config keyspace (Store::history_bounds("config"): other keyspaces' history retention does
-  // not count), the callback gets one kCompacted event and the watch stops. Changes of defaults are not watched.
-  // Throws: Error(kInvalidArgument) for a bad prefix or empty callback.
+  // not count), the callback gets one kCompacted event and the watch stops. Changes of defaults are
+  // not watched. Throws: Error(kInvalidArgument) for a bad prefix or empty callback.
   virtual Watch watch(std::string_view prefix, WatchCallback callback,
                       Revision from_revision = 0) = 0;
 

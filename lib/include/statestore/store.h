@@ -127,8 +127,8 @@ class Store {
 
   // Writes back the values `revision` overwrote, as a new transaction, and returns its revision.
   // Throws: Error(kNotFound) if `revision` is not in retained history, or only partly
-  // (Commit::partial: retention removed the changes of one of its keyspaces); kConflict naming the key
-  // and the later revision if a later transaction changed one of the same keys and !force;
+  // (Commit::partial: retention removed the changes of one of its keyspaces); kConflict naming the
+  // key and the later revision if a later transaction changed one of the same keys and !force;
   // kInvalidArgument if an old value may not be written (a NaN from a file older than value.h's
   // rule); kCorruption if one of its history rows does not decode. Nothing is written then.
   virtual Revision revert(Revision revision, const RevertOptions& options = {}) = 0;
