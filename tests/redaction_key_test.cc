@@ -492,6 +492,9 @@ std::map<std::tuple<std::int64_t, std::int64_t, int>, Bytes> MakeSchema2(
   sqlite3_finalize(u);
   sql.Exec("DELETE FROM meta WHERE name = 'redaction_key_fingerprint'");
   sql.Exec("COMMIT");
+  // Schema version 4 (per-keyspace history retention) did not exist yet either.
+  sql.Exec("DROP TABLE keyspace_history");
+  sql.Exec("ALTER TABLE commits DROP COLUMN partial");
   sql.Exec("PRAGMA user_version = 2");
   sql.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
   return digests;

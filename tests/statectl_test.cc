@@ -669,10 +669,39 @@ TEST_F(StatectlTest, BackupRestoreVerifyMigrateCompact) {
   EXPECT_EQ(r.code, 0) << Describe(r);
   EXPECT_TRUE(Contains(r.out, "up to date")) << r.out;
 
+  // Retention is per keyspace: --keep is the global default, the sessions keyspace keeps its
+  // built-in 24 h unless a policy is stored for it. Store "keep all" for sessions.
+  j = Json(Ctl({"history-policy", "set", db_, "sessions", "--keep-all", "--json"}));
+  EXPECT_EQ(j["keyspace"], "sessions");
+  EXPECT_EQ(j["policy"]["source"], "stored");
+  EXPECT_EQ(j["policy"]["keep_none"], false);
+  EXPECT_EQ(j["policy"]["keep_revisions"], 0);
+  const std::size_t before_compact = JsonLines(Ctl({"history", db_, "--json"})).size();
   j = Json(Ctl({"compact-history", db_, "--keep", "3", "--json"}));
-  EXPECT_EQ(j["removed"], fx_.head - 3);
-  EXPECT_EQ(j["compacted_through"], fx_.head - 3);
-  EXPECT_EQ(JsonLines(Ctl({"history", db_, "--json"})).size(), 3u);
+  const std::size_t after_compact = JsonLines(Ctl({"history", db_, "--json"})).size();
+  // "removed" is exact: the commits that are gone.
+  EXPECT_EQ(j["removed"].get<std::size_t>(), before_compact - after_compact);
+  EXPECT_GT(j["removed"].get<std::size_t>(), 0u);
+  EXPECT_EQ(j["first"].get<Revision>(), j["compacted_through"].get<Revision>() + 1);
+  EXPECT_LE(j["compacted_through"].get<Revision>(), fx_.head - 3);
+  // The last 3 revisions and the session revisions (kept by the stored policy) remain.
+  std::vector<Revision> kept;
+  for (const auto& c : JsonLines(Ctl({"history", db_, "--json"}))) kept.push_back(c["revision"]);
+  ASSERT_GE(kept.size(), 3u);
+  EXPECT_EQ(kept.back(), fx_.head);
+  EXPECT_EQ(kept[kept.size() - 3], fx_.head - 2);
+  // inspect shows each keyspace's policy and where it came from.
+  j = Json(Ctl({"inspect", db_, "--json", "--no-integrity"}));
+  std::map<std::string, json> ks;
+  for (const auto& k : j["keyspaces"]) ks[k["name"]] = k;
+  EXPECT_EQ(ks["sessions"]["history_policy"]["source"], "stored");
+  EXPECT_EQ(ks["app"]["history_policy"]["source"], "global");
+  EXPECT_GT(ks["sessions"]["history_changes"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(ks["sessions"]["history_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(ks["sessions"]["history_first"], 1);
+  auto text = Ctl({"inspect", db_, "--no-integrity"});
+  EXPECT_TRUE(Contains(text.out, "POLICY")) << text.out;
+  EXPECT_TRUE(Contains(text.out, "keep all")) << text.out;
   EXPECT_EQ(Ctl({"verify", db_}).code, 0);
   EXPECT_EQ(Ctl({"show", db_, "1"}).code, 3);
   EXPECT_EQ(Ctl({"compact-history", db_}).code, 2);
@@ -722,10 +751,11 @@ TEST(StatectlMigrate, StatusAndApply) {
     store->put("app", "k", Value(1));
   }
   // Back to schema version 1 (migration 0002 only added a column, 0003 only the meta row of the
-  // redaction key's fingerprint; nothing here is redacted).
+  // redaction key's fingerprint, 0004 a table and a column; nothing here is redacted).
   ASSERT_EQ(Sqlite(path,
                    "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
-                   "'redaction_key_fingerprint'; PRAGMA user_version = 1;")
+                   "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
+                   "commits DROP COLUMN partial; PRAGMA user_version = 1;")
                 .code,
             0);
   json j = Json(Ctl({"migrate", path, "--status", "--json"}));

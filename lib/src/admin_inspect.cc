@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,49 @@ std::vector<KeyspaceInfo> ReadKeyspaces(Connection& c) {
   });
 }
 
+// The history columns of KeyspaceInfo (Inspect): policy, retained rows and bytes, first revision.
+void ReadKeyspaceHistoryInfo(Connection& c, const HistoryRetention& global, InspectReport& r) {
+  // dbstat reads every page of the two objects: the cost of an inspect, not of the library.
+  std::optional<std::uint64_t> table_bytes;
+  try {
+    table_bytes = static_cast<std::uint64_t>(c.QueryInt(
+        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('changes', 'changes_by_key')"));
+  } catch (const Error&) {
+    // An SQLite built without SQLITE_ENABLE_DBSTAT_VTAB (Debian's has it): estimate by row.
+  }
+  r.history_bytes_from_dbstat = table_bytes.has_value();
+  CallSqlite("cannot read history per keyspace", [&] {
+    std::uint64_t total_rows = 0;
+    std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>> per;  // id -> rows, bytes
+    StatementUse q(c, table_bytes
+                          ? "SELECT keyspace_id, count(*), 0 FROM changes GROUP BY keyspace_id"
+                          : "SELECT keyspace_id, count(*), sum(length(key) + "
+                            "coalesce(length(old_value), 0) + coalesce(length(new_value), 0) "
+                            "+ 24) FROM changes GROUP BY keyspace_id");
+    while (q->executeStep()) {
+      auto rows = static_cast<std::uint64_t>(q->getColumn(1).getInt64());
+      per[q->getColumn(0).getInt64()] = {rows,
+                                         static_cast<std::uint64_t>(q->getColumn(2).getInt64())};
+      total_rows += rows;
+    }
+    std::map<std::string, KeyspaceHistoryRow> rows;
+    for (KeyspaceHistoryRow& row : ReadAllKeyspaceHistory(c)) rows[row.name] = std::move(row);
+    for (KeyspaceInfo& info : r.keyspaces) {
+      auto row = rows.find(info.name);
+      if (row == rows.end()) continue;
+      info.history_policy = ResolveHistoryPolicy(info.name, row->second.stored, global);
+      info.history_first = row->second.compacted_through + 1;
+      auto counts = per.find(row->second.id);
+      if (counts == per.end()) continue;
+      info.history_changes = counts->second.first;
+      info.history_bytes = table_bytes
+                               ? static_cast<std::uint64_t>(static_cast<long double>(*table_bytes) *
+                                                            counts->second.first / total_rows)
+                               : counts->second.second;
+    }
+  });
+}
+
 std::string IntegrityCheck(Connection& c) {
   return CallSqlite("PRAGMA integrity_check failed", [&] {
     std::string out;
@@ -115,6 +160,9 @@ InspectReport Inspect(Store& store, bool check_integrity) {
     r.keyspaces = ReadKeyspaces(*c);
     r.history = ReadHistoryBounds(*c);
     r.commits_retained = static_cast<std::uint64_t>(c->QueryInt("SELECT count(*) FROM commits"));
+    r.commits_partial =
+        static_cast<std::uint64_t>(c->QueryInt("SELECT count(*) FROM commits WHERE partial != 0"));
+    ReadKeyspaceHistoryInfo(*c, store.options().history_retention, r);
     if (std::int64_t ks = SessionsKeyspaceId(*c); ks != 0) {
       const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())

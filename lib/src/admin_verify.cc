@@ -5,7 +5,10 @@
 //   1. each change's old value equals the previous change's new value (a chain per key);
 //   2. the key's last new value is its current value (absent if the last change erased it), and
 //      its version is the revision of that last change;
-//   3. a key whose version is newer than the compacted revision has history.
+//   3. a key whose version is newer than its keyspace's compacted revision has history
+//      (retention is per keyspace: history_log.h invariant 1).
+// Commits: every revision from the store-wide first retained one to the head has a commit row;
+// older ones may remain (partly) where only other keyspaces' changes were removed.
 // In redacted keyspaces history holds keyed digests (Store::value_digest); a plain value is
 // compared with a digest by hashing it, which needs the redaction key: without it (a read-only
 // Store without the key file) such a comparison is counted as not verifiable, not as a problem.
@@ -181,7 +184,10 @@ class Verifier {
       while (q->executeStep()) {
         auto rev = static_cast<Revision>(q->getColumn(0).getInt64());
         ++report_.commits_checked;
-        if (rev < b.first || rev > b.head) {
+        // Below b.first a commit may remain, whole or partial, when only other keyspaces'
+        // changes were removed (history_log.h invariant 2); above the head none may exist.
+        if (rev < b.first) continue;
+        if (rev > b.head) {
           Problem(rev, "", "",
                   "revision " + std::to_string(rev) + " is outside the retained range " +
                       std::to_string(b.first) + ".." + std::to_string(b.head));
@@ -214,7 +220,39 @@ class Verifier {
     });
   }
 
-  void CheckChains(const HistoryBounds& b) {
+  // history_log.h invariant 1: the store-wide watermark is the max of the keyspaces', and no
+  // change of a keyspace is left at or below its retention cursor.
+  void CheckWatermarks(const HistoryBounds& b) {
+    CallSqlite("cannot read history retention state", [&] {
+      StatementUse q(c_,
+                     "SELECT k.name, h.compacted_through, h.scanned_through FROM keyspace_history "
+                     "h JOIN keyspaces k ON k.id = h.keyspace_id ORDER BY k.name");
+      while (q->executeStep()) {
+        const std::string ks = q->getColumn(0).getString();
+        const auto ct = static_cast<Revision>(q->getColumn(1).getInt64());
+        const auto st = static_cast<Revision>(q->getColumn(2).getInt64());
+        if (ct > b.compacted_through || ct > st) {
+          Problem(ct, ks, "",
+                  "keyspace " + Printable(ks, 80) + " is compacted through revision " +
+                      std::to_string(ct) + " (retention cursor " + std::to_string(st) +
+                      ") but the store says " + std::to_string(b.compacted_through));
+        }
+      }
+      StatementUse left(c_,
+                        "SELECT k.name, min(x.revision) FROM changes x JOIN keyspace_history h ON "
+                        "h.keyspace_id = x.keyspace_id JOIN keyspaces k ON k.id = x.keyspace_id "
+                        "WHERE x.revision <= h.scanned_through GROUP BY k.name");
+      while (left->executeStep()) {
+        const std::string ks = left->getColumn(0).getString();
+        const auto rev = static_cast<Revision>(left->getColumn(1).getInt64());
+        Problem(rev, ks, "",
+                "revision " + std::to_string(rev) + ": a change of keyspace " + Printable(ks, 80) +
+                    " remains below the point its history retention removed everything up to");
+      }
+    });
+  }
+
+  void CheckChains() {
     const std::uint64_t total =
         static_cast<std::uint64_t>(c_.QueryInt("SELECT count(*) FROM changes"));
     CallSqlite("cannot read history", [&] {
@@ -279,10 +317,10 @@ class Verifier {
 
       StatementUse lost(c_,
                         "SELECT k.name, e.key, e.version FROM entries e JOIN keyspaces k ON k.id "
-                        "= e.keyspace_id WHERE e.version > ?1 AND NOT EXISTS (SELECT 1 FROM "
-                        "changes x WHERE x.keyspace_id = e.keyspace_id AND x.key = e.key) ORDER "
-                        "BY e.version");
-      lost->bind(1, static_cast<int64_t>(b.compacted_through));
+                        "= e.keyspace_id WHERE e.version > coalesce((SELECT h.compacted_through "
+                        "FROM keyspace_history h WHERE h.keyspace_id = e.keyspace_id), 0) AND "
+                        "NOT EXISTS (SELECT 1 FROM changes x WHERE x.keyspace_id = "
+                        "e.keyspace_id AND x.key = e.key) ORDER BY e.version");
       while (lost->executeStep()) {
         auto version = static_cast<Revision>(lost->getColumn(2).getInt64());
         std::string lks = lost->getColumn(0).getString();
@@ -347,7 +385,8 @@ VerifyReport Verify(Store& store, const ProgressCallback& progress) {
   v.CheckIntegrity();
   HistoryBounds b = ReadHistoryBounds(*c);
   v.CheckCommits(b);
-  v.CheckChains(b);
+  v.CheckChains();
+  v.CheckWatermarks(b);
   tx.Commit();
   if (report.unverifiable > 0) {
     report.note = std::to_string(report.unverifiable) +

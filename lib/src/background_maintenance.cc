@@ -13,6 +13,7 @@
 #include "connection_pool.h"
 #include "free_space.h"
 #include "group_commit.h"
+#include "history_log.h"
 #include "statestore/error.h"
 #include "store_counters.h"
 

@@ -445,8 +445,9 @@ std::optional<ConfigView> ConfigImpl::BuildView(Revision revision, bool strict) 
   q.from_revision = revision + 1;
   q.keyspace = kKeyspace;
   std::vector<Commit> later = store_.history(q);
-  // 3. That history is complete only if nothing after `revision` was compacted meanwhile.
-  HistoryBounds bounds = store_.history_bounds();
+  // 3. That history is complete only if no config change after `revision` was compacted
+  //    meanwhile (the config keyspace's bounds: other keyspaces' retention does not matter).
+  HistoryBounds bounds = store_.history_bounds(kKeyspace);
   if (bounds.compacted_through > revision) {
     if (!strict) return std::nullopt;
     throw Error(ErrorCode::kNotFound, "config at revision " + std::to_string(revision) +
@@ -503,7 +504,7 @@ ConfigView ConfigImpl::view() {
 }
 
 ConfigView ConfigImpl::at(Revision revision) {
-  HistoryBounds b = store_.history_bounds();
+  HistoryBounds b = store_.history_bounds(kKeyspace);
   if (revision > b.head) {
     throw Error(ErrorCode::kNotFound, "config at revision " + std::to_string(revision) +
                                           ": no such revision yet (head is " +

@@ -217,7 +217,9 @@ void WatchHub::RunWatch(const std::shared_ptr<WatchState>& w) {
       q.keyspace = std::string(kConfigKeyspace);
       q.limit = src_.batch;
       commits = src_.store->history(q);
-      bounds = src_.store->history_bounds();
+      // The config keyspace's own bounds: other keyspaces' retention (session churn) removes
+      // none of the changes a config watch delivers (history_log.h invariant 1).
+      bounds = src_.store->history_bounds(kConfigKeyspace);
     } catch (const std::exception& e) {
       src_.log->warn("statestore: config watch on \"{}\" cannot read history: {}; retrying",
                      w->prefix, e.what());

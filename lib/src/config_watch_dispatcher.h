@@ -22,8 +22,10 @@
 //      revisions it has scanned: each matching change is delivered exactly once.
 //   2. observed_head_ only grows, and every revision <= observed_head_ is committed (revisions are
 //      handed out in commit order with no gaps), so a scan of (next, observed_head_] is complete
-//      unless history was compacted: a scan counts only if compacted_through < next after it
-//      (compaction only advances), otherwise the watch gets kCompacted and stops.
+//      unless history was compacted: a scan counts only if the config keyspace's
+//      compacted_through < next after it (compaction only advances; other keyspaces' retention
+//      removes no config change: history_log.h invariant 1), otherwise the watch gets
+//      kCompacted and stops.
 //   3. Every thread the hub starts is joined by Shutdown() (or by the Cancel() of its watch),
 //      which ~StoreImpl runs before the connection pool and committer are destroyed. A watch
 //      cancelled from inside its own callback cannot join itself: its thread is parked in

@@ -99,10 +99,10 @@ void GroupCommitter::Enqueue(Request& request) {
 }
 
 void GroupCommitter::RequestMaintenance() {
-  const HistoryRetention& retention = deps_.options->history_retention;
-  const bool retention_on = retention.keep_revisions > 0 || retention.keep_for.count() > 0;
-  if (retention_on && deps_.maintenance != nullptr &&
-      commits_since_retention_ >= kCommitsPerRetentionBatch) {
+  // Always: policies stored by other processes (history_log.h invariant 5) and the built-in
+  // default of "sessions" can make retention due whatever this process's Options say. A batch
+  // with nothing to do only reads a few rows.
+  if (deps_.maintenance != nullptr && commits_since_retention_ >= kCommitsPerRetentionBatch) {
     commits_since_retention_ = 0;
     deps_.maintenance->RequestRetention();  // invariant 7: the batch runs on another thread
   }
@@ -327,12 +327,14 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     ReadCache::PublishTicket ticket = deps_.cache->AfterCommit(true, head);
 
     std::uint64_t committed = 0;
+    std::uint64_t wrote = 0;  // requests that made a revision
     for (Request* r : group) {
       if (r->error) {
         Bump(deps_.counters->rollbacks);
         continue;
       }
       ++committed;
+      if (!r->writes.empty()) ++wrote;
       for (const auto& [name, ref] : r->keyspaces) deps_.keyspaces->Add(name, ref);
     }
     // Publish only the final value of each key: a key written several times in the group must
@@ -359,29 +361,55 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     while (size > seen && !deps_.counters->max_group_size.compare_exchange_weak(
                               seen, size, std::memory_order_relaxed)) {
     }
-    commits_since_retention_ += committed;
+    // Only revisions count: retention batches themselves (no writes) must not request more
+    // retention, or a process running compact_history() would race its own background batches.
+    commits_since_retention_ += wrote;
     c.AssertIdle();
     return;
   }
 }
 
-std::uint64_t GroupCommitter::RetentionBatch() {
-  std::uint64_t removed = 0;
-  Body body = [&](TransactionImpl& tx) {
-    removed = 0;
-    Revision cutoff = RetentionCutoff(tx.connection(), deps_.options->history_retention);
-    if (cutoff != 0) {
-      removed = CompactHistoryBatch(tx.connection(), cutoff, kRevisionsPerRetentionBatch);
+bool GroupCommitter::RetentionDueNow() {
+  // A read transaction on this thread's connection: most passes find nothing to do, and then
+  // take no write lock and make no commit (Stats::commits counts callers' transactions).
+  Connection& c = deps_.pool->ForThisThread();
+  c.Run("BEGIN");
+  try {
+    const bool due = RetentionDue(c, deps_.options->history_retention);
+    c.Run("COMMIT");
+    return due;
+  } catch (...) {
+    if (c.InTransaction()) {
+      try {
+        c.Run("ROLLBACK");
+      } catch (...) {
+        // Report the original failure.
+      }
     }
+    throw;
+  }
+}
+
+RetentionResult GroupCommitter::RetentionBatch() {
+  RetentionResult result;
+  if (!RetentionDueNow()) return result;
+  Body body = [&](TransactionImpl& tx) {
+    result = RunRetentionBatch(tx.connection(), deps_.options->history_retention,
+                               kRevisionsPerRetentionBatch);
   };
   Submit(body, Origin{});
-  if (removed > 0) Bump(deps_.counters->compaction_runs);
-  return removed;
+  if (result.changes_removed > 0) Bump(deps_.counters->compaction_runs);
+  return result;
 }
 
 std::uint64_t GroupCommitter::CompactHistory() {
+  // Counts the batches of this call only: each batch's result comes from its own transaction.
   std::uint64_t total = 0;
-  while (std::uint64_t removed = RetentionBatch()) total += removed;
+  for (;;) {
+    RetentionResult r = RetentionBatch();
+    total += r.revisions_removed;
+    if (!r.more && r.changes_removed == 0) break;
+  }
   return total;
 }
 

@@ -60,6 +60,7 @@ namespace statestore::internal {
 
 class BackgroundMaintenance;
 class DamagedRowReporter;
+struct RetentionResult;  // history_log.h
 class TransactionImpl;
 
 class GroupCommitter {
@@ -98,10 +99,11 @@ class GroupCommitter {
   void RunBetweenGroups(const std::function<void()>& fn);
 
   // Runs history retention to completion, batch by batch, through the queue. Returns revisions
-  // removed.
+  // removed entirely by these batches (history_log.h RetentionResult).
   std::uint64_t CompactHistory();
-  // Runs one retention batch (at most kRevisionsPerRetentionBatch revisions) through the queue.
-  std::uint64_t RetentionBatch();
+  // Runs one retention batch (at most kRevisionsPerRetentionBatch revisions of each keyspace)
+  // through the queue.
+  RetentionResult RetentionBatch();
 
   // In a fork()ed child releasing an inherited Store: leaks the writer connection instead of
   // closing it (SQLite connections must not be used, closed included, across fork).
@@ -117,6 +119,8 @@ class GroupCommitter {
   // retention batch every kCommitsPerRetentionBatch commits.
   void RequestMaintenance();
   void FailGroup(const std::vector<Request*>& group, const std::exception_ptr& error);
+  // Whether a retention batch has anything to do, read without the write lock.
+  bool RetentionDueNow();
   void Poison(const std::string& reason);
 
   Dependencies deps_;

@@ -1,5 +1,7 @@
 #include "history_log.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -8,7 +10,9 @@
 
 #include "key_range.h"
 #include "schema_sql.h"
+#include "sqlite_error.h"
 #include "statestore/error.h"
+#include "statestore/session.h"
 #include "validate.h"
 #include "value_codec.h"
 
@@ -48,6 +52,7 @@ Commit ReadCommitRow(const SQLite::Statement& q) {
   commit.origin.pid = q.getColumn(2).getInt64();
   commit.origin.thread_id = q.getColumn(3).getInt64();
   commit.origin.label = q.getColumn(4).getString();
+  commit.partial = q.getColumn(5).getInt() != 0;
   return commit;
 }
 
@@ -129,7 +134,7 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
   if (!filter.prefix.empty()) filter.prefix_end = PrefixEnd(filter.prefix);
 
   std::string commit_sql =
-      "SELECT c.revision, c.time_us, c.pid, c.thread_id, c.label FROM commits c "
+      "SELECT c.revision, c.time_us, c.pid, c.thread_id, c.label, c.partial FROM commits c "
       "WHERE c.revision >= :from AND c.revision <= :to";
   if (query.since) commit_sql += " AND c.time_us >= :since";
   if (query.until) commit_sql += " AND c.time_us < :until";
@@ -187,48 +192,271 @@ std::optional<Commit> ReadCommit(Connection& c, Revision revision,
   });
 }
 
-Revision RetentionCutoff(Connection& c, const HistoryRetention& retention) {
-  if (retention.keep_revisions == 0 && retention.keep_for.count() == 0) return 0;
-  return CallSqlite("cannot apply history retention", [&]() -> Revision {
-    HistoryBounds b = ReadHistoryBounds(c);
-    if (b.head == 0) return 0;
-    Revision cutoff = 0;
-    if (retention.keep_revisions > 0 && b.head > retention.keep_revisions) {
-      cutoff = b.head - retention.keep_revisions;
-    }
-    if (retention.keep_for.count() > 0) {
-      std::int64_t oldest_kept =
-          ToMicros(Clock::now()) -
-          std::chrono::duration_cast<std::chrono::microseconds>(retention.keep_for).count();
-      StatementUse q(c, "SELECT max(revision) FROM commits WHERE time_us < ?1");
-      q->bind(1, static_cast<int64_t>(oldest_kept));
-      if (q->executeStep() && !q->isColumnNull(0)) {
+void ValidateHistoryPolicy(std::string_view keyspace, const HistoryPolicy& policy) {
+  ValidateKeyspace(keyspace);
+  const std::string what = "history policy of keyspace '" + std::string(keyspace) + "': ";
+  if (policy.keep_none && (policy.keep_revisions != 0 || policy.keep_for.count() != 0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                what + "keep_none keeps no history, so keep_revisions and keep_for must be 0");
+  }
+  if (policy.keep_for.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument, what + "keep_for must not be negative");
+  }
+  if (policy.keep_revisions > static_cast<std::uint64_t>(INT64_MAX)) {
+    throw Error(ErrorCode::kInvalidArgument, what + "keep_revisions is too large");
+  }
+  // Microseconds since the epoch must not overflow when the cutoff time is computed.
+  if (policy.keep_for > std::chrono::hours(24 * 365 * 10000)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                what + "keep_for is longer than 10000 years; use keep-all (all fields 0)");
+  }
+}
+
+EffectiveHistoryPolicy ResolveHistoryPolicy(std::string_view keyspace,
+                                            const std::optional<HistoryPolicy>& stored,
+                                            const HistoryRetention& global) {
+  EffectiveHistoryPolicy e;
+  if (stored) {
+    e.policy = *stored;
+    e.source = HistoryPolicySource::kStored;
+  } else if (keyspace == kSessionsKeyspace) {
+    e.policy.keep_for = kSessionsHistoryKeepFor;
+    e.source = HistoryPolicySource::kDefault;
+  } else {
+    e.policy.keep_revisions = global.keep_revisions;
+    e.policy.keep_for = global.keep_for;
+    e.source = HistoryPolicySource::kGlobal;
+  }
+  return e;
+}
+
+namespace {
+
+KeyspaceHistoryRow ReadKeyspaceHistoryRow(const SQLite::Statement& q) {
+  KeyspaceHistoryRow row;
+  row.id = q.getColumn(0).getInt64();
+  row.name = q.getColumn(1).getString();
+  if (!q.isColumnNull(4)) {
+    HistoryPolicy p;
+    p.keep_revisions = static_cast<std::uint64_t>(q.getColumn(2).getInt64());
+    p.keep_for = std::chrono::seconds(q.getColumn(3).getInt64());
+    p.keep_none = q.getColumn(4).getInt() != 0;
+    row.stored = p;
+  }
+  row.compacted_through = static_cast<Revision>(q.getColumn(5).getInt64());
+  row.scanned_through = static_cast<Revision>(q.getColumn(6).getInt64());
+  return row;
+}
+
+// The highest revision whose changes of `ks` the policy allows removing now (0 = none).
+// Invariant 2: never the head revision.
+Revision KeyspaceCutoff(Connection& c, const KeyspaceHistoryRow& ks, const HistoryRetention& global,
+                        Revision head) {
+  if (head == 0) return 0;
+  const EffectiveHistoryPolicy e = ResolveHistoryPolicy(ks.name, ks.stored, global);
+  const HistoryPolicy& p = e.policy;
+  Revision cutoff = 0;
+  if (p.keep_none) cutoff = head;
+  if (p.keep_revisions > 0) {
+    if (e.source == HistoryPolicySource::kGlobal) {
+      // HistoryRetention's meaning: the most recent revisions of the whole store.
+      if (head > p.keep_revisions) cutoff = std::max<Revision>(cutoff, head - p.keep_revisions);
+    } else {
+      // The (keep_revisions + 1)-th newest revision that changed the keyspace. `+keyspace_id`
+      // keeps SQLite off changes_by_key (which would read every retained change of the
+      // keyspace and sort them): the primary key read backwards stops after keep_revisions + 1
+      // revisions of the keyspace (the cost note on HistoryPolicy).
+      StatementUse q(c,
+                     "SELECT revision FROM changes WHERE +keyspace_id = ?1 GROUP BY revision "
+                     "ORDER BY revision DESC LIMIT 1 OFFSET ?2");
+      q->bind(1, static_cast<int64_t>(ks.id));
+      q->bind(2, static_cast<int64_t>(p.keep_revisions));
+      if (q->executeStep()) {
         cutoff = std::max<Revision>(cutoff, static_cast<Revision>(q->getColumn(0).getInt64()));
       }
     }
-    // Invariant 2: the head revision is always kept.
-    if (cutoff >= b.head) cutoff = b.head - 1;
-    return cutoff;
+  }
+  if (p.keep_for.count() > 0) {
+    std::int64_t oldest_kept =
+        ToMicros(Clock::now()) -
+        std::chrono::duration_cast<std::chrono::microseconds>(p.keep_for).count();
+    StatementUse q(c, "SELECT max(revision) FROM commits WHERE time_us < ?1");
+    q->bind(1, static_cast<int64_t>(oldest_kept));
+    if (q->executeStep() && !q->isColumnNull(0)) {
+      cutoff = std::max<Revision>(cutoff, static_cast<Revision>(q->getColumn(0).getInt64()));
+    }
+  }
+  if (cutoff >= head) cutoff = head - 1;
+  return cutoff;
+}
+
+std::int64_t QueryCount(Connection& c, const char* sql, Revision from, Revision upto,
+                        std::int64_t keyspace_id) {
+  StatementUse q(c, sql);
+  q->bind(1, static_cast<int64_t>(from));
+  q->bind(2, static_cast<int64_t>(upto));
+  q->bind(3, static_cast<int64_t>(keyspace_id));
+  q->executeStep();
+  return q->isColumnNull(0) ? 0 : q->getColumn(0).getInt64();
+}
+
+// Removes the changes of `ks` in revisions from..upto (invariants 1-2): marks the commits that
+// keep other keyspaces' changes partial, deletes the commits left without changes, and advances
+// the keyspace's and the store's watermarks. Every statement reads the primary key range
+// from..upto (`+keyspace_id`: not changes_by_key), so the batch costs what that range holds.
+void CompactKeyspaceRange(Connection& c, KeyspaceHistoryRow& ks, Revision from, Revision upto,
+                          RetentionResult* result) {
+  const Revision removed_max = static_cast<Revision>(
+      QueryCount(c,
+                 "SELECT max(revision) FROM changes WHERE revision BETWEEN ?1 AND ?2 "
+                 "AND +keyspace_id = ?3",
+                 from, upto, ks.id));
+  if (removed_max != 0) {
+    {
+      StatementUse q(c,
+                     "UPDATE commits SET partial = 1 WHERE revision BETWEEN ?1 AND ?2 AND "
+                     "partial = 0 AND EXISTS (SELECT 1 FROM changes x WHERE x.revision = "
+                     "commits.revision AND +x.keyspace_id = ?3) AND EXISTS (SELECT 1 FROM "
+                     "changes x WHERE x.revision = commits.revision AND x.keyspace_id <> ?3)");
+      q->bind(1, static_cast<int64_t>(from));
+      q->bind(2, static_cast<int64_t>(upto));
+      q->bind(3, static_cast<int64_t>(ks.id));
+      q->exec();
+    }
+    {
+      StatementUse q(c,
+                     "DELETE FROM changes WHERE revision BETWEEN ?1 AND ?2 AND +keyspace_id = ?3");
+      q->bind(1, static_cast<int64_t>(from));
+      q->bind(2, static_cast<int64_t>(upto));
+      q->bind(3, static_cast<int64_t>(ks.id));
+      result->changes_removed += static_cast<std::uint64_t>(q->exec());
+    }
+    {
+      StatementUse q(c,
+                     "DELETE FROM commits WHERE revision BETWEEN ?1 AND ?2 AND NOT EXISTS "
+                     "(SELECT 1 FROM changes x WHERE x.revision = commits.revision)");
+      q->bind(1, static_cast<int64_t>(from));
+      q->bind(2, static_cast<int64_t>(upto));
+      result->revisions_removed += static_cast<std::uint64_t>(q->exec());
+    }
+    ks.compacted_through = std::max(ks.compacted_through, removed_max);
+    // Invariant 1: the store-wide watermark is the max over keyspaces, in this same transaction.
+    if (static_cast<Revision>(ReadMeta(c, sql::kCompactedThrough)) < removed_max) {
+      WriteMeta(c, sql::kCompactedThrough, static_cast<std::int64_t>(removed_max));
+    }
+  }
+  ks.scanned_through = upto;
+  StatementUse q(c, sql::kStoreCompaction);
+  q->bind(1, static_cast<int64_t>(ks.id));
+  q->bind(2, static_cast<int64_t>(ks.compacted_through));
+  q->bind(3, static_cast<int64_t>(ks.scanned_through));
+  q->exec();
+}
+
+}  // namespace
+
+std::optional<KeyspaceHistoryRow> ReadKeyspaceHistory(Connection& c, std::string_view keyspace) {
+  return CallSqlite("cannot read history policy", [&]() -> std::optional<KeyspaceHistoryRow> {
+    StatementUse q(c, sql::kSelectKeyspaceHistoryByName);
+    q->bind(1, std::string(keyspace));
+    if (!q->executeStep()) return std::nullopt;
+    return ReadKeyspaceHistoryRow(*q);
   });
 }
 
-std::uint64_t CompactHistoryBatch(Connection& c, Revision cutoff, std::uint64_t max_revisions) {
-  return CallSqlite("cannot compact history", [&]() -> std::uint64_t {
-    Revision done = static_cast<Revision>(ReadMeta(c, sql::kCompactedThrough));
-    if (cutoff <= done) return 0;
-    Revision upto = std::min<Revision>(cutoff, done + max_revisions);
-    {
-      StatementUse q(c, "DELETE FROM changes WHERE revision <= ?1");
-      q->bind(1, static_cast<int64_t>(upto));
+std::vector<KeyspaceHistoryRow> ReadAllKeyspaceHistory(Connection& c) {
+  return CallSqlite("cannot read history policies", [&] {
+    std::vector<KeyspaceHistoryRow> rows;
+    StatementUse q(c, sql::kSelectKeyspaceHistory);
+    while (q->executeStep()) rows.push_back(ReadKeyspaceHistoryRow(*q));
+    return rows;
+  });
+}
+
+HistoryBounds ReadKeyspaceBounds(Connection& c, std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  HistoryBounds b = ReadHistoryBounds(c);
+  std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, keyspace);
+  b.compacted_through = row ? row->compacted_through : 0;
+  b.first = b.compacted_through + 1;
+  return b;
+}
+
+bool StoreHistoryPolicy(Connection& c, std::string_view keyspace,
+                        const std::optional<HistoryPolicy>& policy) {
+  return CallSqlite("cannot store history policy", [&]() -> bool {
+    std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, keyspace);
+    if (row && row->stored == policy) return false;
+    if (!row && !policy) return false;
+    std::int64_t id = 0;
+    if (row) {
+      id = row->id;
+    } else {
+      // Not redacted here: a write to it marks it as Options::redacted_keyspaces says.
+      StatementUse q(c, sql::kInsertKeyspace);
+      q->bind(1, std::string(keyspace));
+      q->bind(2, 0);
+      q->exec();
+      id = sqlite3_last_insert_rowid(c.handle());
+    }
+    if (policy) {
+      StatementUse q(c, sql::kStorePolicy);
+      q->bind(1, static_cast<int64_t>(id));
+      q->bind(2, static_cast<int64_t>(policy->keep_revisions));
+      q->bind(3, static_cast<int64_t>(policy->keep_for.count()));
+      q->bind(4, policy->keep_none ? 1 : 0);
+      q->exec();
+    } else {
+      StatementUse q(c, sql::kClearPolicy);
+      q->bind(1, static_cast<int64_t>(id));
       q->exec();
     }
-    {
-      StatementUse q(c, "DELETE FROM commits WHERE revision <= ?1");
-      q->bind(1, static_cast<int64_t>(upto));
-      q->exec();
+    return true;
+  });
+}
+
+namespace {
+
+// Below the oldest commit row there are no changes: a keyspace's cursor may start there.
+Revision RetentionFloor(Connection& c) {
+  return static_cast<Revision>(
+      c.QueryInt("SELECT coalesce(min(revision), 1) - 1 FROM commits", "cannot read history"));
+}
+
+}  // namespace
+
+bool RetentionDue(Connection& c, const HistoryRetention& global) {
+  return CallSqlite("cannot apply history retention", [&] {
+    const Revision head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
+    if (head == 0) return false;
+    const Revision floor = RetentionFloor(c);
+    for (const KeyspaceHistoryRow& ks : ReadAllKeyspaceHistory(c)) {
+      if (KeyspaceCutoff(c, ks, global, head) > std::max(ks.scanned_through, floor)) return true;
     }
-    WriteMeta(c, sql::kCompactedThrough, static_cast<std::int64_t>(upto));
-    return upto - done;
+    return false;
+  });
+}
+
+RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
+                                  std::uint64_t max_revisions) {
+  return CallSqlite("cannot apply history retention", [&] {
+    RetentionResult result;
+    const Revision head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
+    if (head == 0) return result;
+    const Revision floor = RetentionFloor(c);
+    for (KeyspaceHistoryRow& ks : ReadAllKeyspaceHistory(c)) {
+      if (result.changes_removed >= kRetentionRowBudget) {
+        result.more = true;
+        break;
+      }
+      const Revision cutoff = KeyspaceCutoff(c, ks, global, head);
+      const Revision scanned = std::max(ks.scanned_through, floor);
+      if (cutoff <= scanned) continue;
+      const Revision upto = std::min<Revision>(cutoff, scanned + max_revisions);
+      CompactKeyspaceRange(c, ks, scanned + 1, upto, &result);
+      if (upto < cutoff) result.more = true;
+    }
+    return result;
   });
 }
 
@@ -236,6 +464,14 @@ void RevertInto(TransactionImpl& tx, Revision revision, bool force) {
   Connection& c = tx.connection();
   // Strict: a damaged change throws rather than be left out of the revert.
   std::optional<Commit> commit = ReadCommit(c, revision, /*damaged_rows=*/nullptr);
+  if (commit && commit->partial) {
+    // Invariant 2: retention removed the changes of some of its keyspaces, so writing back the
+    // rest would undo the commit only in part.
+    throw Error(ErrorCode::kNotFound,
+                "cannot revert revision " + std::to_string(revision) +
+                    ": it is only partly in history (the history policy of one of the keyspaces "
+                    "it changed removed those changes); see Store::history_policy");
+  }
   if (!commit) {
     HistoryBounds b = ReadHistoryBounds(c);
     throw Error(

@@ -52,12 +52,34 @@ inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
     "new_value, redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 inline constexpr char kSelectCommit[] =
-    "SELECT revision, time_us, pid, thread_id, label FROM commits WHERE revision = ?1";
+    "SELECT revision, time_us, pid, thread_id, label, partial FROM commits WHERE revision = ?1";
 inline constexpr char kSelectChangesOf[] =
     "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.redacted "
     "FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 ORDER BY c.seq";
 inline constexpr char kLaterChangeOfKey[] =
     "SELECT min(revision) FROM changes WHERE keyspace_id = ?1 AND key = ?2 AND revision > ?3";
+
+// Per-keyspace history retention (migrations/0004_history_policy.sql).
+inline constexpr char kSelectKeyspaceHistory[] =
+    "SELECT k.id, k.name, h.keep_revisions, h.keep_for_s, h.keep_none, "
+    "coalesce(h.compacted_through, 0), coalesce(h.scanned_through, 0) FROM keyspaces k "
+    "LEFT JOIN keyspace_history h ON h.keyspace_id = k.id";
+inline constexpr char kSelectKeyspaceHistoryByName[] =
+    "SELECT k.id, k.name, h.keep_revisions, h.keep_for_s, h.keep_none, "
+    "coalesce(h.compacted_through, 0), coalesce(h.scanned_through, 0) FROM keyspaces k "
+    "LEFT JOIN keyspace_history h ON h.keyspace_id = k.id WHERE k.name = ?1";
+inline constexpr char kStorePolicy[] =
+    "INSERT INTO keyspace_history (keyspace_id, keep_revisions, keep_for_s, keep_none) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (keyspace_id) DO UPDATE SET "
+    "keep_revisions = excluded.keep_revisions, keep_for_s = excluded.keep_for_s, "
+    "keep_none = excluded.keep_none";
+inline constexpr char kClearPolicy[] =
+    "UPDATE keyspace_history SET keep_revisions = NULL, keep_for_s = NULL, keep_none = NULL "
+    "WHERE keyspace_id = ?1";
+inline constexpr char kStoreCompaction[] =
+    "INSERT INTO keyspace_history (keyspace_id, compacted_through, scanned_through) "
+    "VALUES (?1, ?2, ?3) ON CONFLICT (keyspace_id) DO UPDATE SET "
+    "compacted_through = excluded.compacted_through, scanned_through = excluded.scanned_through";
 
 inline constexpr char kHeadRevision[] = "head_revision";
 inline constexpr char kCompactedThrough[] = "compacted_through";

@@ -91,6 +91,14 @@ void CheckOptions(const Options& options) {
   ValidateLabel(options.origin_label);
   ValidateSessionOptions(options.sessions);
   ValidateConfigOptions(options.config);
+  for (const auto& [name, policy] : options.history_policies) {
+    try {
+      ValidateHistoryPolicy(name, policy);
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string("Options::history_policies: ") + e.what());
+    }
+  }
   if (!options.redaction_key.empty() && options.redaction_key.size() != kRedactionKeyBytes) {
     throw Error(ErrorCode::kInvalidArgument,
                 "Options::redaction_key must be exactly 32 bytes (or empty to use the key file), "
@@ -119,6 +127,12 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
   if (!asked.redaction_key.empty() && asked.redaction_key != open.redaction_key) {
     throw Error(ErrorCode::kInvalidArgument,
                 path + " is already open in this process with another Options::redaction_key");
+  }
+  if (!asked.history_policies.empty() && open.history_policies != asked.history_policies) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path +
+                    " is already open in this process with other Options::history_policies; "
+                    "use Store::set_history_policy to change a policy");
   }
   if (open.config.profile != asked.config.profile) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -433,6 +447,61 @@ Revision StoreImpl::revert(Revision revision, const RevertOptions& options) {
   return Submit([&](TransactionImpl& tx) { RevertInto(tx, revision, options.force); }, label);
 }
 
+HistoryBounds StoreImpl::history_bounds(std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  return InReadTransaction("history_bounds",
+                           [&](Connection& c) { return ReadKeyspaceBounds(c, keyspace); });
+}
+
+void StoreImpl::set_history_policy(std::string_view keyspace,
+                                   const std::optional<HistoryPolicy>& policy) {
+  RefuseInsideBody("set_history_policy");
+  if (policy) {
+    ValidateHistoryPolicy(keyspace, *policy);
+  } else {
+    ValidateKeyspace(keyspace);
+  }
+  if (options_.read_only) {
+    throw Error(ErrorCode::kReadOnly,
+                path_ + " was opened read-only; setting a history policy is a write");
+  }
+  bool changed = false;
+  // No change to `entries`, so the transaction makes no revision (and no history of its own).
+  committer_.Submit(
+      [&](TransactionImpl& tx) { changed = StoreHistoryPolicy(tx.connection(), keyspace, policy); },
+      MakeOrigin({}));
+  if (changed) {
+    log_->info("statestore: {}: history policy of keyspace '{}' is now {}", path_, keyspace,
+               !policy             ? std::string("the default (none stored)")
+               : policy->keep_none ? std::string("keep none")
+               : policy->keeps_all()
+                   ? std::string("keep all")
+                   : "keep " + std::to_string(policy->keep_revisions) + " revisions / " +
+                         std::to_string(policy->keep_for.count()) + " s");
+  }
+}
+
+EffectiveHistoryPolicy StoreImpl::history_policy(std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  return InReadTransaction("history_policy", [&](Connection& c) {
+    std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, keyspace);
+    return ResolveHistoryPolicy(keyspace, row ? row->stored : std::nullopt,
+                                options_.history_retention);
+  });
+}
+
+void StoreImpl::ApplyHistoryPolicies() {
+  if (options_.read_only) return;
+  for (const auto& [name, policy] : options_.history_policies) {
+    // Compare first, so that an open with the policies already stored takes no write lock.
+    bool same = InReadTransaction("open", [&](Connection& c) {
+      std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, name);
+      return row && row->stored == policy;
+    });
+    if (!same) set_history_policy(name, policy);
+  }
+}
+
 std::uint64_t StoreImpl::compact_history() {
   RefuseInsideBody("compact_history");
   if (options_.read_only) {
@@ -454,6 +523,8 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
   // Declared before the lock so that, if it turns out to be the last reference, the Store's
   // destructor (which takes the registry lock) runs after the lock is released.
   std::shared_ptr<internal::StoreImpl> existing;
+  // Likewise a new Store whose history policies cannot be stored (ApplyHistoryPolicies throws).
+  std::shared_ptr<internal::StoreImpl> store;
   // Held across the open so two threads opening one file get one Store.
   internal::MutexLock lock(&registry.mu);
   std::string canonical = internal::PrepareDatabasePath(path, options);
@@ -482,8 +553,11 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
     internal::Connection bootstrap(config);
     key = internal::CheckAndMigrate(bootstrap, options);
   }
-  auto store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key),
-                                                     std::move(presence), immutable);
+  store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key),
+                                                std::move(presence), immutable);
+  // Before the Store is registered: if it throws, the Store is released (after the registry
+  // lock, see `store` above) and the open fails.
+  store->ApplyHistoryPolicies();
   registry.open[canonical] = {store.get(), store};
   return store;
 }

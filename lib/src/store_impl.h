@@ -60,7 +60,13 @@ class StoreImpl final : public Store {
   std::vector<Commit> history(const HistoryQuery& query) override;
   std::optional<Commit> commit_at(Revision revision) override;
   Revision revert(Revision revision, const RevertOptions& options) override;
+  HistoryBounds history_bounds(std::string_view keyspace) override;
   std::uint64_t compact_history() override;
+  void set_history_policy(std::string_view keyspace,
+                          const std::optional<HistoryPolicy>& policy) override;
+  EffectiveHistoryPolicy history_policy(std::string_view keyspace) override;
+  // Store::open, writable: stores Options::history_policies that differ from the file's.
+  void ApplyHistoryPolicies();
   Stats stats() const override { return counters_.Snapshot(); }
   const std::string& path() const override { return path_; }
   const Options& options() const override { return options_; }

@@ -1,4 +1,4 @@
-// statectl history, show, diff, follow, revert, compact-history.
+// statectl history, show, diff, follow, revert, compact-history, history-policy set.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -152,7 +152,10 @@ int RunShow(const ShowOpts& o) {
   PrintFields({{"revision", std::to_string(c->revision)},
                {"time", FormatTime(c->time)},
                {"origin", OriginText(c->origin) + " thread:" + std::to_string(c->origin.thread_id)},
-               {"changes", std::to_string(c->changes.size())}});
+               {"changes", std::to_string(c->changes.size()) +
+                               (c->partial ? " (partial: the history policy of another keyspace "
+                                             "of this commit removed its changes)"
+                                           : "")}});
   std::cout << "\n";
   Table t({"KEYSPACE", "KEY", "OLD", "NEW"});
   for (const auto& ch : c->changes) {
@@ -321,14 +324,63 @@ int RunCompact(const CompactOpts& o) {
   std::uint64_t removed = store->compact_history();
   progress.Done();
   auto b = store->history_bounds();
+  // `removed` counts exactly the revisions this command's batches deleted (Store::compact_history);
+  // retention run meanwhile by another process writing the file is not in it.
   if (o.json) {
     PrintJson({{"removed", removed},
                {"first", b.first},
                {"head", b.head},
                {"compacted_through", b.compacted_through}});
   } else {
-    PrintLine("removed " + std::to_string(removed) + " revisions; history now holds " +
-              std::to_string(b.first) + ".." + std::to_string(b.head));
+    PrintLine("removed " + std::to_string(removed) +
+              " revisions (counted by this command); every revision " + std::to_string(b.first) +
+              ".." + std::to_string(b.head) + " is in history");
+  }
+  return kExitOk;
+}
+
+// ---- history-policy set
+
+struct PolicyOpts {
+  std::vector<std::string> args;
+  std::string keep_revisions;
+  std::string keep_for;
+  bool none = false;
+  bool keep_all = false;
+  bool json = false;
+};
+
+int RunPolicySet(const PolicyOpts& o) {
+  auto p = TakeDb(o.args, 1, 1,
+                  "statectl history-policy set DB KEYSPACE (--keep-revisions N | --keep-for "
+                  "DURATION | --none | --keep-all)");
+  const std::string& keyspace = p.rest[0];
+  CheckKeyspaceArg(keyspace);
+  const int given = !o.keep_revisions.empty() + !o.keep_for.empty() + o.none + o.keep_all;
+  if (given != 1) {
+    UsageError("give exactly one of --keep-revisions N, --keep-for DURATION, --none, --keep-all");
+  }
+  statestore::HistoryPolicy policy;
+  if (!o.keep_revisions.empty()) {
+    policy.keep_revisions = ParseCount(o.keep_revisions, "--keep-revisions");
+  }
+  if (!o.keep_for.empty()) {
+    auto d = ParseDuration(o.keep_for, "--keep-for");
+    if (d < std::chrono::seconds(1)) UsageError("--keep-for must be at least 1s");
+    if (d % std::chrono::seconds(1) != std::chrono::microseconds(0)) {
+      UsageError("--keep-for must be whole seconds");
+    }
+    policy.keep_for = std::chrono::duration_cast<std::chrono::seconds>(d);
+  }
+  policy.keep_none = o.none;
+  auto store = OpenWrite(p.db);
+  store->set_history_policy(keyspace, policy);
+  statestore::EffectiveHistoryPolicy e = store->history_policy(keyspace);
+  if (o.json) {
+    PrintJson({{"keyspace", keyspace}, {"policy", PolicyJson(e)}});
+  } else {
+    PrintLine("history policy of keyspace " + keyspace + ": " + PolicyText(e) + " (" +
+              PolicySourceName(e.source) + "); applied by the next retention pass");
   }
   return kExitOk;
 }
@@ -422,6 +474,27 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry) {
         "Examples:\n  statectl compact-history app.db --keep 1000\n  statectl "
         "compact-history app.db --older-than 30d");
     sub->callback([&registry, o] { registry.action = [o] { return RunCompact(*o); }; });
+  }
+  {
+    auto* policy = app.add_subcommand("history-policy",
+                                      "Per-keyspace history retention, stored in the database");
+    policy->require_subcommand(1);
+    auto o = std::make_shared<PolicyOpts>();
+    auto* sub = policy->add_subcommand(
+        "set",
+        "Store the history policy of KEYSPACE (every process applies it from its next "
+        "retention pass; see 'statectl inspect' for the policies in effect)");
+    AddArgs(sub, &o->args, "DB KEYSPACE");
+    sub->add_option("--keep-revisions", o->keep_revisions,
+                    "Keep the N most recent revisions that changed KEYSPACE (N >= 1)");
+    sub->add_option("--keep-for", o->keep_for, "Keep changes younger than DURATION (30d)");
+    sub->add_flag("--none", o->none, "Keep no history of KEYSPACE");
+    sub->add_flag("--keep-all", o->keep_all, "Keep all history of KEYSPACE");
+    sub->add_flag("--json", o->json, "Print the result as JSON");
+    sub->footer(
+        "Examples:\n  statectl history-policy set app.db sessions --keep-revisions 1000\n  "
+        "statectl history-policy set app.db config --keep-all");
+    sub->callback([&registry, o] { registry.action = [o] { return RunPolicySet(*o); }; });
   }
 }
 

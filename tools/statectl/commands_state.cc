@@ -39,7 +39,13 @@ int RunInspect(const InspectOpts& o) {
   if (o.json) {
     json ks = json::array();
     for (const auto& k : r.keyspaces) {
-      ks.push_back({{"name", k.name}, {"keys", k.keys}, {"redacted", k.redacted}});
+      ks.push_back({{"name", k.name},
+                    {"keys", k.keys},
+                    {"redacted", k.redacted},
+                    {"history_policy", PolicyJson(k.history_policy)},
+                    {"history_changes", k.history_changes},
+                    {"history_bytes", k.history_bytes},
+                    {"history_first", k.history_first}});
     }
     PrintJson({{"path", r.path},
                {"library_version", statestore::LibraryVersion()},
@@ -57,7 +63,9 @@ int RunInspect(const InspectOpts& o) {
                 {{"first", r.history.first},
                  {"head", r.history.head},
                  {"compacted_through", r.history.compacted_through},
-                 {"commits", r.commits_retained}}},
+                 {"commits", r.commits_retained},
+                 {"partial_commits", r.commits_partial},
+                 {"bytes_from_dbstat", r.history_bytes_from_dbstat}}},
                {"integrity", r.integrity}});
     return kExitOk;
   }
@@ -75,14 +83,20 @@ int RunInspect(const InspectOpts& o) {
        {"file size", Bytes(r.file_bytes)},
        {"wal size", Bytes(r.wal_bytes)},
        {"revisions", range + " (" + std::to_string(r.commits_retained) + " retained, " +
-                         "compacted through " + std::to_string(r.history.compacted_through) + ")"},
+                         std::to_string(r.commits_partial) + " partial, compacted through " +
+                         std::to_string(r.history.compacted_through) + ")"},
        {"sessions", std::to_string(r.sessions_live) + " live, " +
                         std::to_string(r.sessions_expired) + " expired (unswept)"},
        {"integrity", r.integrity}});
   std::cout << "\n";
-  Table t({"KEYSPACE", "KEYS", "HISTORY"});
+  // HISTORY BYTES: approximate (dbstat pages shared out by rows, or row sizes without dbstat).
+  Table t(
+      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
   for (const auto& k : r.keyspaces) {
-    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values"});
+    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
+           PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),
+           std::to_string(k.history_changes), "~" + Bytes(k.history_bytes),
+           std::to_string(k.history_first)});
   }
   t.Print(std::cout);
   return kExitOk;

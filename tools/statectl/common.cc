@@ -243,6 +243,52 @@ std::int64_t ParseIntIn(const std::string& text, const char* what, std::int64_t 
   return v;
 }
 
+namespace {
+
+std::string SecondsText(std::int64_t s) {
+  if (s % 86400 == 0) return std::to_string(s / 86400) + "d";
+  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+}  // namespace
+
+std::string PolicyText(const statestore::EffectiveHistoryPolicy& e) {
+  const statestore::HistoryPolicy& p = e.policy;
+  if (p.keep_none) return "keep none";
+  if (p.keeps_all()) return "keep all";
+  std::string out;
+  if (p.keep_revisions > 0) {
+    out =
+        "keep " + std::to_string(p.keep_revisions) +
+        (e.source == statestore::HistoryPolicySource::kGlobal ? " store revisions" : " revisions");
+  }
+  if (p.keep_for.count() > 0) {
+    out += (out.empty() ? "keep " : ", ") + SecondsText(p.keep_for.count());
+  }
+  return out;
+}
+
+const char* PolicySourceName(statestore::HistoryPolicySource source) {
+  switch (source) {
+    case statestore::HistoryPolicySource::kStored:
+      return "stored";
+    case statestore::HistoryPolicySource::kDefault:
+      return "default";
+    case statestore::HistoryPolicySource::kGlobal:
+      return "global";
+  }
+  return "global";
+}
+
+json PolicyJson(const statestore::EffectiveHistoryPolicy& e) {
+  return {{"keep_revisions", e.policy.keep_revisions},
+          {"keep_for_s", e.policy.keep_for.count()},
+          {"keep_none", e.policy.keep_none},
+          {"source", PolicySourceName(e.source)}};
+}
+
 std::chrono::microseconds ParseDuration(const std::string& text, const char* what) {
   std::size_t i = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
@@ -814,6 +860,9 @@ json CommitJson(const statestore::Commit& c, const Redaction& redaction) {
                        {"new", ChangeSideJson(ch.new_value, ch.redacted, ch.keyspace, redaction)}});
   }
   j["changes"] = std::move(changes);
+  // Retention removed some keyspaces' changes of this commit (HistoryPolicy): `changes` is not
+  // the whole transaction.
+  j["partial"] = c.partial;
   return j;
 }
 

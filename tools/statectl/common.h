@@ -173,6 +173,11 @@ void CheckValueArg(const std::string& keyspace, const std::string& key,
 std::string Escape(std::string_view text);
 
 std::string FormatTime(statestore::Clock::time_point t);
+// A history policy for people ("keep 1000 revisions", "keep 24h", "keep none", "keep all"; with
+// kGlobal revisions are the store's) and its source ("stored", "default", "global").
+std::string PolicyText(const statestore::EffectiveHistoryPolicy& e);
+const char* PolicySourceName(statestore::HistoryPolicySource source);
+json PolicyJson(const statestore::EffectiveHistoryPolicy& e);
 std::string Hex(const statestore::Bytes& b);
 // A value for a table cell: strings quoted and shortened (~60 characters, "..."), bytes as a
 // hex preview.

@@ -18,9 +18,9 @@ namespace {
 
 const char* kFooter =
     R"(Read commands open the file read-only (defensive mode, trusted_schema=OFF) and never
-change it; set, rm, restore, revert, compact-history, migrate, vacuum, sessions sweep and config
-set/rm/revert write through the library, labelled "statectl" in history. DB may come from
-$STATESTORE_DB when it is not given.
+change it; set, rm, restore, revert, compact-history, history-policy set, migrate, vacuum,
+sessions sweep and config set/rm/revert write through the library, labelled "statectl" in
+history. DB may come from $STATESTORE_DB when it is not given.
 
 Values of redacted keyspaces (sessions, and every keyspace whose history holds digests) print
 as <redacted: TYPE, N bytes> (JSON: their SHA-256) unless --reveal is given. Tables, lines and

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "statestore/history.h"
+#include "statestore/options.h"
 #include "statestore/revision.h"
 #include "statestore/session.h"
 #include "statestore/value.h"
@@ -37,6 +38,15 @@ struct KeyspaceInfo {
   std::string name;
   std::uint64_t keys = 0;
   bool redacted = false;  // history stores digests (Options::redacted_keyspaces)
+  // History of this keyspace (filled by Inspect only; ListKeyspaces leaves the defaults).
+  // The policy retention applies, as Store::history_policy says (kGlobal: Options of `store`).
+  EffectiveHistoryPolicy history_policy;
+  std::uint64_t history_changes = 0;  // change rows retained
+  // Approximate bytes those rows take in the file: the pages of the `changes` table and its
+  // index (SQLite's dbstat), shared out by row count; without dbstat, the bytes of the rows'
+  // keys and values (InspectReport::history_bytes_exact says which).
+  std::uint64_t history_bytes = 0;
+  Revision history_first = 1;  // first revision of its complete history (history_bounds(name))
 };
 
 struct InspectReport {
@@ -54,6 +64,8 @@ struct InspectReport {
   std::uint64_t sessions_expired = 0;  // expired, not swept yet
   HistoryBounds history;
   std::uint64_t commits_retained = 0;
+  std::uint64_t commits_partial = 0;       // retained commits missing some keyspaces' changes
+  bool history_bytes_from_dbstat = false;  // see KeyspaceInfo::history_bytes
   std::string integrity;  // "ok", or what PRAGMA integrity_check reported (first lines)
 };
 
@@ -104,10 +116,13 @@ struct VerifyReport {
 };
 
 // Checks, on one snapshot: PRAGMA integrity_check; PRAGMA foreign_key_check; that every retained
-// revision first..head has a commit row with at least one change and no change lacks a commit;
+// revision first..head (HistoryBounds) has a commit row with at least one change and no change
+// lacks a commit (older commits may remain where other keyspaces' changes were removed);
 // that for every key the retained history chains (each change's old value is the previous
 // change's new value), the last new value is the current state and the key's version is the last
-// revision that wrote it; and that every key written after the compacted revision has history.
+// revision that wrote it; that every key written after its keyspace's compacted revision has
+// history (retention is per keyspace, HistoryPolicy); and that each keyspace's retention
+// watermark is consistent with the store's and left none of its changes behind.
 // Redacted keyspaces are compared by digest. Problems are reported, not thrown.
 // Throws: Error(kIoError) or kCorruption only when the file cannot be read at all.
 VerifyReport Verify(Store& store, const ProgressCallback& progress = {});

@@ -558,9 +558,10 @@ class Config {
   // starting with `prefix` in the overrides or this process's profile layer, with every such
   // change of that revision; in revision order, each exactly once, including commits by other
   // threads and processes. `from_revision` is the first revision to deliver (inclusive, as in
-  // etcd); 0 means "commits after this call". If from_revision <= the compacted revision, the
-  // callback gets one kCompacted event and the watch stops. Changes of defaults are not watched.
-  // Throws: Error(kInvalidArgument) for a bad prefix or empty callback.
+  // etcd); 0 means "commits after this call". If from_revision <= the compacted revision of the
+  // config keyspace (Store::history_bounds("config"): other keyspaces' history retention does
+  // not count), the callback gets one kCompacted event and the watch stops. Changes of defaults are
+  // not watched. Throws: Error(kInvalidArgument) for a bad prefix or empty callback.
   virtual Watch watch(std::string_view prefix, WatchCallback callback,
                       Revision from_revision = 0) = 0;
 
@@ -570,8 +571,8 @@ class Config {
   virtual ConfigView view() = 0;
   // The whole config as it was right after `revision` committed (0 = before any commit).
   // Throws: Error(kNotFound) if `revision` is newer than the head or older than the retained
-  // history (history_bounds().compacted_through); kInvalidArgument if keyspace "config" is
-  // redacted.
+  // config history (history_bounds("config").compacted_through); kInvalidArgument if keyspace
+  // "config" is redacted.
   virtual ConfigView at(Revision revision) = 0;
   // Reverts a config revision through Store::revert (a new commit writing the old values back).
   // Throws: Error(kNotFound) for a revision not in retained history; kConflict naming the key if

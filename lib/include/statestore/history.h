@@ -50,6 +50,10 @@ struct Commit {
   Clock::time_point time;  // UTC, microsecond precision
   Origin origin;
   std::vector<Change> changes;
+  // True when history retention removed the changes of some keyspace of this commit and kept
+  // others (per-keyspace policies, HistoryPolicy): `changes` is then not the whole transaction,
+  // and Store::revert refuses it.
+  bool partial = false;
 };
 
 // A history query. All set filters must match. Changes of a commit that do not match the
@@ -68,8 +72,14 @@ struct HistoryQuery {
   bool newest_first = false;
 };
 
-// The retained range: revisions first..head exist in history (first > head when empty).
-// `compacted_through` is the highest revision that retention removed (0 if none).
+// The retained range. Store-wide (Store::history_bounds()): every revision first..head is in
+// history with all its changes (first > head when empty); `compacted_through` is the highest
+// revision of which retention removed any part (0 if none), so the changes after revision H are
+// all in history iff H >= compacted_through. Older revisions may still be there, partly
+// (Commit::partial) or wholly when only other keyspaces' changes were removed.
+// Of one keyspace (Store::history_bounds(keyspace)): every change of that keyspace in revisions
+// first..head is in history; `compacted_through` is the highest revision at which a change of
+// that keyspace was removed.
 struct HistoryBounds {
   Revision first = 1;
   Revision head = 0;

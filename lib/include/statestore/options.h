@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,55 @@ struct HistoryRetention {
   std::chrono::seconds keep_for{0};
 };
 
+// How much history one keyspace keeps (Options::history_policies, Store::set_history_policy).
+// Retention removes that keyspace's changes outside the policy; other keyspaces' changes in the
+// same commits stay (the commit is then marked Commit::partial, and cannot be reverted). A commit
+// row goes when no change of it remains. The head revision is always kept. Like
+// HistoryRetention, a change is removed as soon as it falls outside *any* enabled limit; the
+// default-constructed policy keeps everything.
+//
+// Cost: retention runs in the background every 64 commits of a process (and on demand,
+// Store::compact_history), as short write transactions of at most 256 revisions of one keyspace
+// each. Finding the keep_revisions cutoff reads the newest changes of the store backwards until
+// it has seen keep_revisions + 1 revisions of the keyspace, so it is cheap for a busy keyspace
+// and costs up to a scan of retained history for a rarely written one with a large limit.
+struct HistoryPolicy {
+  // Keep the changes of at most this many most recent revisions *that changed this keyspace*
+  // (0 = no limit by count). Other keyspaces' traffic never uses this keyspace's allowance.
+  std::uint64_t keep_revisions = 0;
+  // Keep changes committed within this long before now, by the system clock (0 = no limit).
+  std::chrono::seconds keep_for{0};
+  // Keep no history of this keyspace: the next retention pass removes every change of it except
+  // those of the head revision. The other two fields must be 0 then (else kInvalidArgument).
+  bool keep_none = false;
+
+  bool keeps_all() const { return !keep_none && keep_revisions == 0 && keep_for.count() == 0; }
+  friend bool operator==(const HistoryPolicy& a, const HistoryPolicy& b) {
+    return a.keep_revisions == b.keep_revisions && a.keep_for == b.keep_for &&
+           a.keep_none == b.keep_none;
+  }
+  friend bool operator!=(const HistoryPolicy& a, const HistoryPolicy& b) { return !(a == b); }
+};
+
+// Where a keyspace's effective policy comes from, in order of precedence.
+enum class HistoryPolicySource {
+  kStored,   // stored in the database (Store::set_history_policy, Options::history_policies,
+             // statectl history-policy set): every process and statectl apply it
+  kDefault,  // built in: keyspace "sessions" (kSessionsKeyspace) keeps 24 hours
+  kGlobal,   // Options::history_retention of the process that runs retention
+};
+
+struct EffectiveHistoryPolicy {
+  HistoryPolicy policy;
+  HistoryPolicySource source = HistoryPolicySource::kGlobal;
+  // With source kGlobal, policy.keep_revisions counts revisions of the whole store (the meaning of
+  // HistoryRetention::keep_revisions); otherwise revisions that changed the keyspace.
+};
+
+// The built-in policy of keyspace "sessions" when none is stored: sessions are most of the writes
+// of a typical service, and their history is of use for about a day.
+inline constexpr std::chrono::hours kSessionsHistoryKeepFor{24};
+
 struct Options {
   // See Durability. Default: kFull — nothing acknowledged is ever lost.
   Durability durability = Durability::kFull;
@@ -57,8 +107,19 @@ struct Options {
   // spread over shards. 0 disables the cache: every read goes to SQLite.
   std::size_t cache_capacity = 100'000;
 
-  // History retention; see HistoryRetention. Default: keep everything.
+  // History retention of every keyspace with neither a stored policy nor a built-in default
+  // (HistoryPolicySource::kGlobal); see HistoryRetention. Default: keep everything. It is this
+  // process's setting, not stored: processes with different values each apply their own.
   HistoryRetention history_retention;
+
+  // Per-keyspace history policies (keyspace name -> policy) that a writable open stores in the
+  // database when they differ from what is stored (one ordinary write transaction, logged at
+  // info), so that every process and statectl apply them. Keyspaces not named keep their stored
+  // policy, if any. Ignored by a read-only open. Default: none. Invalid names or policies:
+  // kInvalidArgument at open; so is a non-empty map that differs from the one of a Store already
+  // open on the same file in this process (use Store::set_history_policy to change a policy).
+  // See HistoryPolicy and Store::set_history_policy.
+  std::map<std::string, HistoryPolicy> history_policies;
 
   // Label recorded as the origin of every commit made through this Store unless a transaction sets
   // its own (TransactOptions::label). Empty by default; statectl uses "statectl".

@@ -126,18 +126,42 @@ class Store {
   virtual std::optional<Commit> commit_at(Revision revision) = 0;
 
   // Writes back the values `revision` overwrote, as a new transaction, and returns its revision.
-  // Throws: Error(kNotFound) if `revision` is not in retained history; kConflict naming the key
-  // and the later revision if a later transaction changed one of the same keys and !force;
+  // Throws: Error(kNotFound) if `revision` is not in retained history, or only partly
+  // (Commit::partial: retention removed the changes of one of its keyspaces); kConflict naming the
+  // key and the later revision if a later transaction changed one of the same keys and !force;
   // kInvalidArgument if an old value may not be written (a NaN from a file older than value.h's
   // rule); kCorruption if one of its history rows does not decode. Nothing is written then.
   virtual Revision revert(Revision revision, const RevertOptions& options = {}) = 0;
 
-  // Applies Options::history_retention now, in small batches; returns how many revisions were
-  // removed. (The store also does this by itself as it commits.) Then, if the file is in
-  // incremental auto-vacuum mode (every file this version creates; `statectl vacuum` converts
+  // The retained history of one keyspace (see HistoryBounds): its changes in first..head are
+  // all in history. A config watch or config revert needs only this, so other keyspaces'
+  // retention never gets in their way. An unknown keyspace has no history: first = 1.
+  // Throws: Error(kInvalidArgument) for an invalid keyspace name.
+  virtual HistoryBounds history_bounds(std::string_view keyspace) = 0;
+
+  // Applies the history retention of every keyspace now (its effective policy: history_policy),
+  // in small batches, and returns how many revisions were removed entirely (commit rows deleted;
+  // revisions that keep other keyspaces' changes are marked Commit::partial and not counted).
+  // Counts exactly what this call removed; retention that another process runs meanwhile is not
+  // counted. (The store also applies retention by itself as it commits.) Then, if the file is
+  // in incremental auto-vacuum mode (every file this version creates; `statectl vacuum` converts
   // older ones), hands the freed pages back to the file system in steps of at most 128 pages,
   // each a short write transaction queued with the other writers (Stats::free_pages_returned).
+  // Throws: Error(kReadOnly) for a read-only Store; kBusy, kIoError, kFull.
   virtual std::uint64_t compact_history() = 0;
+
+  // Stores `policy` as the history policy of `keyspace` (created if it does not exist yet), in
+  // one write transaction that makes no revision; every process and statectl apply it from their
+  // next retention pass. nullopt removes the stored policy (the keyspace then follows the
+  // built-in default or Options::history_retention). Storing the policy in effect already is a
+  // no-op. Throws: Error(kInvalidArgument) for an invalid keyspace name or a keep_none policy
+  // with a limit; kReadOnly for a read-only Store; kBusy, kIoError, kFull.
+  virtual void set_history_policy(std::string_view keyspace,
+                                  const std::optional<HistoryPolicy>& policy) = 0;
+  // The policy retention applies to `keyspace` and where it comes from: stored in the file, else
+  // the built-in default of "sessions", else Options::history_retention of this process.
+  // Throws: Error(kInvalidArgument) for an invalid keyspace name; kIoError.
+  virtual EffectiveHistoryPolicy history_policy(std::string_view keyspace) = 0;
 
   // The sessions stored in this file (statestore/session.h). The reference is valid as long as
   // the Store; it is safe to use from any thread. Throws: nothing.
