@@ -452,7 +452,24 @@ RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
       const Revision cutoff = KeyspaceCutoff(c, ks, global, head);
       const Revision scanned = std::max(ks.scanned_through, floor);
       if (cutoff <= scanned) continue;
-      const Revision upto = std::min<Revision>(cutoff, scanned + max_revisions);
+      Revision upto = std::min<Revision>(cutoff, scanned + max_revisions);
+      // Bound the rows a batch deletes too, not only its revisions: commits with many changes
+      // (a session sweep writes ~190) made one 256-revision batch delete ~25,000 rows and hold
+      // the write lock for ~1.2 s. Stop before the revision holding the budget's next row (but
+      // take at least one revision, however large).
+      {
+        StatementUse q(c,
+                       "SELECT revision FROM changes WHERE revision BETWEEN ?1 AND ?2 AND "
+                       "+keyspace_id = ?3 ORDER BY revision LIMIT 1 OFFSET ?4");
+        q->bind(1, static_cast<int64_t>(scanned + 1));
+        q->bind(2, static_cast<int64_t>(upto));
+        q->bind(3, static_cast<int64_t>(ks.id));
+        q->bind(4, static_cast<int64_t>(kRetentionRowBudget - result.changes_removed));
+        if (q->executeStep()) {
+          const auto over = static_cast<Revision>(q->getColumn(0).getInt64());
+          upto = std::max<Revision>(scanned + 1, over - 1);
+        }
+      }
       CompactKeyspaceRange(c, ks, scanned + 1, upto, &result);
       if (upto < cutoff) result.more = true;
     }
