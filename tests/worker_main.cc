@@ -28,6 +28,10 @@
 //       Opens DB, prints "ready", (with --wait-go) waits for "go" on stdin, then runs N
 //       Sessions::update calls that increment the int attribute NAME of the session TOKEN and
 //       prints "done" ("gone" and exit 1 if the session is not live).
+//   statestore_test_worker session-churn DB N
+//       Opens DB, prints "ready", then N times: creates a session (principal "worker"), prints
+//       "created ID", rotates it, prints "rotated OLD NEW", destroys it, prints "destroyed ID"
+//       (IDs as Sessions::IdOf); then prints "done".
 //   statestore_test_worker config-set DB PREFIX N [--wait-go]
 //       Opens DB (Durability::kNormal), prints "ready", (with --wait-go) waits for "go" on stdin,
 //       then makes N Config::set calls, the i-th setting int key "PREFIX.k<i % 10>" to i, and
@@ -217,6 +221,35 @@ int FileSizeLimit(const std::string& db, const std::vector<std::string>& args) {
   return 0;
 }
 
+int SessionChurn(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage();
+  const long n = std::stol(args[0]);
+  statestore::Options options;
+  options.sessions.sweep_interval = std::chrono::milliseconds(0);
+  auto store = Store::open(db, options);
+  auto& sessions = store->sessions();
+  Say("ready");
+  for (long i = 0; i < n; ++i) {
+    const std::string token = sessions.create(std::chrono::hours(1), {}, "worker");
+    const std::string id = *statestore::Sessions::IdOf(token);
+    Say("created " + id);
+    const auto rotated = sessions.rotate(token);
+    if (!rotated) {
+      Say("gone");
+      return 1;
+    }
+    const std::string new_id = *statestore::Sessions::IdOf(*rotated);
+    Say("rotated " + id + " " + new_id);
+    if (!sessions.destroy(*rotated)) {
+      Say("gone");
+      return 1;
+    }
+    Say("destroyed " + new_id);
+  }
+  Say("done");
+  return 0;
+}
+
 int SessionUpdate(const std::string& db, const std::vector<std::string>& args) {
   if (args.size() < 3) Usage();
   const std::string& token = args[0];
@@ -351,6 +384,7 @@ int Run(int argc, char** argv) {
   if (mode == "fsize") return FileSizeLimit(db, args);
   if (mode == "config-set") return ConfigSet(db, args);
   if (mode == "session-update") return SessionUpdate(db, args);
+  if (mode == "session-churn") return SessionChurn(db, args);
   if (mode == "put") {
     if (args.size() != 3) Usage();
     auto store = Store::open(db);
