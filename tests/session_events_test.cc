@@ -379,6 +379,42 @@ TEST_F(SessionEventsTest, RacingCreatesNeverExceedTheLimitWhenRefusing) {
   EXPECT_EQ(s().count(), 3u);
 }
 
+TEST_F(SessionEventsTest, ProcessesRacingCreatesNeverExceedTheLimit) {
+  // Group commit serializes one process's creates; other processes race for the file lock.
+  SessionOptions so;
+  so.sweep_interval = milliseconds(0);
+  so.max_sessions_per_principal = 5;
+  so.limit_policy = SessionLimitPolicy::kRefuseCreate;
+  Open(so);
+  constexpr int kWorkers = 3, kPerWorker = 10;
+  std::vector<ChildProcess> workers;
+  for (int i = 0; i < kWorkers; ++i) {
+    workers.push_back(ChildProcess::SpawnWorker(
+        {"session-limit", db_, "alice", std::to_string(kPerWorker), "5"}));
+  }
+  for (auto& w : workers) {
+    std::string skipped;
+    ASSERT_TRUE(w.WaitForLine("ready", kWait, &skipped)) << skipped;
+  }
+  for (auto& w : workers) ASSERT_TRUE(w.Write("go\n"));
+  std::atomic<int> created{0}, refused{0};
+  RaceCreates(*store_, 2, kPerWorker, &created, &refused);
+  for (auto& w : workers) {
+    auto line = w.ReadLine(kWait);
+    ASSERT_TRUE(line.has_value());
+    std::istringstream in(*line);
+    std::string c, r;
+    int nc = -1, nr = -1;
+    in >> c >> nc >> r >> nr;
+    ASSERT_EQ(c, "created") << *line;
+    created += nc;
+    refused += nr;
+  }
+  EXPECT_EQ(created.load(), 5);
+  EXPECT_EQ(refused.load(), (kWorkers + 2) * kPerWorker - 5);
+  EXPECT_EQ(s().list("alice").size(), 5u);
+}
+
 TEST_F(SessionEventsTest, RacingCreatesEvictToTheLimit) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);

@@ -238,7 +238,8 @@ struct SessionEvent {
     // yet: the commit deleted it, not the expiry.
     kDestroyed,
     // The reaper or sweep() deleted the expired session (told by the sweep's origin label,
-    // "sessions: sweep"). It expired at some time before `time`, not necessarily at it.
+    // "sessions: sweep"). It expired at some time before `time`, not necessarily at it; with no
+    // reaper (sweep_interval 0) an expired session has no event until someone calls sweep().
     kExpired,
     // rotate() moved the session `previous_id` to `session_id` (told by the rotate's origin
     // label, "sessions: rotate", and the pair in that commit). Same data, new token.
@@ -421,7 +422,8 @@ class Sessions {
   // `fn` that committed (fn may run more than once; earlier runs' results are dropped), or
   // nullopt if the session is not live (or the token malformed) and fn was not called. A
   // function returning void makes this return bool, like update_session(). (A function taking
-  // Attributes& picks the update() above, as before.)
+  // Attributes& picks the update() above, as before; so name the parameter's type, SessionRef&:
+  // a generic `auto&` lambda is taken for the Attributes& form.)
   // Example: auto n = sessions.update(token, [](SessionRef& s) {
   //            auto& c = s.attributes()["hits"]; c = Value(c.is_null() ? 1 : c.as_int() + 1);
   //            return c.as_int(); });                                  // std::optional<int64_t>
