@@ -29,24 +29,24 @@ std::vector<std::string> HostileTokens(const std::string& good) {
   std::vector<std::string> bad = {
       "",
       "a",
-      good.substr(0, 42),                                   // one short
-      good + "A",                                           // one long
-      std::string(1 << 20, 'A'),                            // huge (1 MiB)
-      good.substr(0, 42) + "=",                             // padding
-      good.substr(0, 42) + "+",                             // base64, not base64url
-      good.substr(0, 42) + "/",                             //
-      good.substr(0, 42) + " ",                             // space
-      " " + good.substr(1),                                 //
-      good.substr(0, 42) + "\n",                            // control characters
-      good.substr(0, 42) + "\r",                            //
-      good.substr(0, 42) + "\x7f",                          //
-      good.substr(0, 41) + "\xc3\xa9",                      // 43 bytes, non-ASCII
-      good.substr(0, 42) + "\xff",                          // not UTF-8
-      std::string(43, '\0'),                                // NUL
+      good.substr(0, 42),               // one short
+      good + "A",                       // one long
+      std::string(1 << 20, 'A'),        // huge (1 MiB)
+      good.substr(0, 42) + "=",         // padding
+      good.substr(0, 42) + "+",         // base64, not base64url
+      good.substr(0, 42) + "/",         //
+      good.substr(0, 42) + " ",         // space
+      " " + good.substr(1),             //
+      good.substr(0, 42) + "\n",        // control characters
+      good.substr(0, 42) + "\r",        //
+      good.substr(0, 42) + "\x7f",      //
+      good.substr(0, 41) + "\xc3\xa9",  // 43 bytes, non-ASCII
+      good.substr(0, 42) + "\xff",      // not UTF-8
+      std::string(43, '\0'),            // NUL
       good.substr(0, 20) + std::string(1, '\0') + good.substr(21),
-      good + std::string(1, '\0'),                          // NUL after a good token
-      "'; DROP TABLE kv; --" + std::string(23, 'x'),        // 43 bytes of SQL
-      "%41%41%41%41%41%41%41%41%41%41%41%41%41%41A",        // URL-encoded
+      good + std::string(1, '\0'),                    // NUL after a good token
+      "'; DROP TABLE kv; --" + std::string(23, 'x'),  // 43 bytes of SQL
+      "%41%41%41%41%41%41%41%41%41%41%41%41%41%41A",  // URL-encoded
   };
   for (const auto& b : bad) EXPECT_FALSE(Sessions::IsWellFormedToken(b));
   return bad;
@@ -59,8 +59,8 @@ class SessionEdgesTest : public ::testing::Test {
     options.sessions = so;
     options.sessions.sweep_interval = std::chrono::milliseconds(0);
     options.sessions.clock = [this] {
-      return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-          std::chrono::microseconds(now_us_.load())));
+      return Clock::time_point(
+          std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(now_us_.load())));
     };
     store_ = Store::open(dir_.file("edges.db"), options);
   }
@@ -221,9 +221,8 @@ TEST_F(SessionEdgesTest, UpdateThatThrowsOrBreaksRulesWritesNothing) {
   });
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), ErrorCode::kConflict);
-  e = test::CatchError([&] {
-    s().update(t, [](SessionRef& ref) { ref.attributes()["bad name"] = Value(1); });
-  });
+  e = test::CatchError(
+      [&] { s().update(t, [](SessionRef& ref) { ref.attributes()["bad name"] = Value(1); }); });
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), ErrorCode::kInvalidArgument);
   EXPECT_TRUE(Take() == before);
@@ -332,8 +331,8 @@ TEST(SessionEventsFromHistoryTest, WhatACommitMeans) {
   ev = SessionEventHub::ToEvents(MakeCommit("", {RecordChange(a, true, true), other_keyspace}));
   EXPECT_TRUE(ev.empty()) << "an attribute write or another keyspace is no event";
 
-  ev = SessionEventHub::ToEvents(MakeCommit("sessions: sweep", {RecordChange(a, true, false),
-                                                                RecordChange(b, true, false)}));
+  ev = SessionEventHub::ToEvents(
+      MakeCommit("sessions: sweep", {RecordChange(a, true, false), RecordChange(b, true, false)}));
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].kind, Kind::kExpired);
   EXPECT_EQ(ev[1].kind, Kind::kExpired);

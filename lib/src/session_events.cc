@@ -20,7 +20,10 @@ namespace keys = session_keys;
 
 SessionListenerState::SessionListenerState(std::shared_ptr<SessionEventHubCore> hub_core,
                                            SessionEventCallback cb, Revision first)
-    : core(std::move(hub_core)), callback(std::move(cb)), next(first), delivered_through(first - 1) {}
+    : core(std::move(hub_core)),
+      callback(std::move(cb)),
+      next(first),
+      delivered_through(first - 1) {}
 
 void SessionListenerState::Stop() noexcept {
   std::unique_lock lock(core->mu);
@@ -113,8 +116,9 @@ void SessionEventHub::Run() {
     const bool behind = std::any_of(core_->listeners.begin(), core_->listeners.end(),
                                     [&](const auto& l) { return l->next <= core_->observed_head; });
     if (retry || !behind) {
-      const auto wait = retry ? std::max(src_.poll_interval, std::chrono::milliseconds(kRetryInterval))
-                              : src_.poll_interval;
+      const auto wait =
+          retry ? std::max(src_.poll_interval, std::chrono::milliseconds(kRetryInterval))
+                : src_.poll_interval;
       core_->wake.wait_for(lock, wait, [&] { return core_->stopping || core_->nudged; });
       core_->nudged = false;
       retry = false;
@@ -279,8 +283,8 @@ std::vector<SessionEvent> SessionEventHub::ToEvents(const Commit& commit) {
   for (const auto& id : order) {
     const Seen& s = seen[id];
     if (s.before && !s.after) {
-      events.push_back(make(sweep ? SessionEvent::Kind::kExpired : SessionEvent::Kind::kDestroyed,
-                            id));
+      events.push_back(
+          make(sweep ? SessionEvent::Kind::kExpired : SessionEvent::Kind::kDestroyed, id));
     } else if (!s.before && s.after) {
       events.push_back(make(SessionEvent::Kind::kCreated, id));
     }

@@ -120,8 +120,7 @@ class SessionEventHub {
  private:
   void Run();
   // Polls the change counter / head; returns the head to deliver up to.
-  Revision Poll(std::uint64_t* last_counter,
-                std::chrono::steady_clock::time_point* last_check);
+  Revision Poll(std::uint64_t* last_counter, std::chrono::steady_clock::time_point* last_check);
   // Delivers what `l` has not seen up to `head`. Returns false if history could not be read.
   bool CatchUp(SessionListenerState& l, Revision head);
   void Deliver(SessionListenerState& l, const SessionEvent& event);

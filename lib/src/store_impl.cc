@@ -169,7 +169,8 @@ StoreImpl::~StoreImpl() {
   }
   // First: the reaper's thread runs transactions through the committer and the pool.
   if (reaper_) reaper_->Stop();
-  // Likewise the session listener thread and the config watch threads (they read history and run callbacks).
+  // Likewise the session listener thread and the config watch threads (they read history and
+  // run callbacks).
   sessions_.Shutdown();
   if (config_) config_->Shutdown();
   // And the maintenance thread (checkpoints and retention through the committer and the pool).

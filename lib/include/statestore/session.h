@@ -210,7 +210,8 @@ struct Session : SessionInfo {
 // wants touch(), rotate() or a new session). Valid only during the call it is passed to.
 class SessionRef {
  public:
-  SessionRef(const SessionInfo& info, Attributes& attributes) : info_(info), attributes_(attributes) {}
+  SessionRef(const SessionInfo& info, Attributes& attributes)
+      : info_(info), attributes_(attributes) {}
   SessionRef(const SessionRef&) = delete;
   SessionRef& operator=(const SessionRef&) = delete;
 
@@ -460,8 +461,8 @@ class Sessions {
 
   // Deletes the session. Returns whether it was live (an expired, unswept session is deleted
   // too, and false is returned; false also for an unknown or malformed token, with nothing
-  // written: "log out" with a bad cookie is a no-op). A session whose stored record is damaged is deleted as well
-  // (false, and a warning is logged) rather than refused with kCorruption.
+  // written: "log out" with a bad cookie is a no-op). A session whose stored record is damaged
+  // is deleted as well (false, and a warning is logged) rather than refused with kCorruption.
   virtual bool destroy(std::string_view token) = 0;
 
   // Deletes every session of `principal` ("log out everywhere"), in transactions of at most
