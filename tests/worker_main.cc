@@ -28,6 +28,14 @@
 //       Opens DB, prints "ready", (with --wait-go) waits for "go" on stdin, then runs N
 //       Sessions::update calls that increment the int attribute NAME of the session TOKEN and
 //       prints "done" ("gone" and exit 1 if the session is not live).
+//   statestore_test_worker session-churn DB N
+//       Opens DB, prints "ready", then N times: creates a session (principal "worker"), prints
+//       "created ID", rotates it, prints "rotated OLD NEW", destroys it, prints "destroyed ID"
+//       (IDs as Sessions::IdOf); then prints "done".
+//   statestore_test_worker session-limit DB PRINCIPAL N LIMIT
+//       Opens DB with SessionOptions::max_sessions_per_principal = LIMIT and kRefuseCreate,
+//       prints "ready", waits for "go" on stdin, then tries N creates for PRINCIPAL and prints
+//       "created C refused R" (R: creates refused with kConflict).
 //   statestore_test_worker config-set DB PREFIX N [--wait-go]
 //       Opens DB (Durability::kNormal), prints "ready", (with --wait-go) waits for "go" on stdin,
 //       then makes N Config::set calls, the i-th setting int key "PREFIX.k<i % 10>" to i, and
@@ -222,6 +230,64 @@ int FileSizeLimit(const std::string& db, const std::vector<std::string>& args) {
   return 0;
 }
 
+int SessionChurn(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage();
+  const long n = std::stol(args[0]);
+  statestore::Options options;
+  options.sessions.sweep_interval = std::chrono::milliseconds(0);
+  auto store = Store::open(db, options);
+  auto& sessions = store->sessions();
+  Say("ready");
+  for (long i = 0; i < n; ++i) {
+    const std::string token = sessions.create(std::chrono::hours(1), {}, "worker");
+    const std::string id = *statestore::Sessions::IdOf(token);
+    Say("created " + id);
+    const auto rotated = sessions.rotate(token);
+    if (!rotated) {
+      Say("gone");
+      return 1;
+    }
+    const std::string new_id = *statestore::Sessions::IdOf(*rotated);
+    Say("rotated " + id + " " + new_id);
+    if (!sessions.destroy(*rotated)) {
+      Say("gone");
+      return 1;
+    }
+    Say("destroyed " + new_id);
+  }
+  Say("done");
+  return 0;
+}
+
+int SessionLimit(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() != 3) Usage();
+  const std::string& principal = args[0];
+  const long n = std::stol(args[1]);
+  statestore::Options options;
+  options.sessions.sweep_interval = std::chrono::milliseconds(0);
+  options.sessions.max_sessions_per_principal = std::stoul(args[2]);
+  options.sessions.limit_policy = statestore::SessionLimitPolicy::kRefuseCreate;
+  auto store = Store::open(db, options);
+  Say("ready");
+  std::string line;
+  if (!std::getline(std::cin, line) || line != "go") {
+    std::cerr << "worker: expected 'go'\n";
+    return 2;
+  }
+  long created = 0, refused = 0;
+  for (long i = 0; i < n; ++i) {
+    try {
+      store->sessions().create(std::chrono::hours(1), {}, principal);
+      ++created;
+    } catch (const statestore::Error& e) {
+      if (e.code() != statestore::ErrorCode::kConflict) throw;
+      ++refused;
+    }
+  }
+  Say("created " + std::to_string(created) + " refused " + std::to_string(refused));
+  return 0;
+}
+
 int SessionUpdate(const std::string& db, const std::vector<std::string>& args) {
   if (args.size() < 3) Usage();
   const std::string& token = args[0];
@@ -375,6 +441,8 @@ int Run(int argc, char** argv) {
           : std::string("value none"));
     return 0;
   }
+  if (mode == "session-churn") return SessionChurn(db, args);
+  if (mode == "session-limit") return SessionLimit(db, args);
   if (mode == "put") {
     if (args.size() != 3) Usage();
     auto store = Store::open(db);

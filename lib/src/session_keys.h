@@ -35,6 +35,9 @@
 //   2. p/<d>/<id> exists iff s/<id> exists with a principal whose digest is d.
 //   3. count equals the number of s/ keys.
 //   4. An id is never reused: tokens are random, rotate() moves a session to a new id.
+//
+// Origin labels. History is redacted, so a listener (session_events.h) tells why a record vanished
+// by the label of the commit that removed it: the sweep and rotate() label their own commits.
 #ifndef STATESTORE_SRC_SESSION_KEYS_H_
 #define STATESTORE_SRC_SESSION_KEYS_H_
 
@@ -53,6 +56,8 @@ inline constexpr std::string_view kPrincipalPrefix = "p/";
 inline constexpr std::string_view kCount = "count";
 inline constexpr std::size_t kExpiryHexChars = 16;
 inline constexpr std::size_t kPrincipalDigestChars = 32;
+inline constexpr std::string_view kSweepLabel = kSweepOriginLabel;  // session.h
+inline constexpr std::string_view kRotateLabel = "sessions: rotate";
 
 inline std::string Record(std::string_view id) {
   std::string key(kRecordPrefix);

@@ -202,6 +202,7 @@ void ValidatePrincipal(std::string_view principal, bool allow_empty) {
     if (!allow_empty) Invalid("principal is empty");
     return;
   }
+  // Sessions::IsValidPrincipal (below) is this same rule without the messages: keep them equal.
   if (principal.size() > Sessions::kMaxPrincipalBytes) {
     Invalid("principal is " + std::to_string(principal.size()) + " bytes; the limit is " +
             std::to_string(Sessions::kMaxPrincipalBytes));
@@ -240,3 +241,12 @@ SessionInfo ToSessionInfo(const std::string& id, const SessionRecord& r) {
 }
 
 }  // namespace statestore::internal
+
+namespace statestore {
+
+bool Sessions::IsValidPrincipal(std::string_view principal) noexcept {
+  return !principal.empty() && principal.size() <= kMaxPrincipalBytes &&
+         principal.find('\0') == std::string_view::npos && internal::IsValidUtf8(principal);
+}
+
+}  // namespace statestore

@@ -69,4 +69,9 @@ bool Sessions::IsWellFormedToken(std::string_view token) noexcept {
   return internal::IsWellFormedSessionToken(token);
 }
 
+std::optional<std::string> Sessions::IdOf(std::string_view token) {
+  if (!internal::IsWellFormedSessionToken(token)) return std::nullopt;
+  return internal::SessionIdForToken(token);
+}
+
 }  // namespace statestore

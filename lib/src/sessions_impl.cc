@@ -23,19 +23,9 @@ constexpr std::string_view kKeyspace = kSessionsKeyspace;
 constexpr std::size_t kMaxSweepBatch = 100'000;
 // At most one "touch failed" warning per this many microseconds.
 constexpr std::int64_t kTouchWarningIntervalUs = 10'000'000;
-// Origin label of sweep commits in history.
-constexpr std::string_view kSweepLabel = kSweepOriginLabel;
 
 [[noreturn]] void Invalid(const std::string& message) {
   throw Error(ErrorCode::kInvalidArgument, message);
-}
-
-// Writes refuse malformed tokens. The message never contains the token.
-void RequireWellFormed(std::string_view token, const char* what) {
-  if (!IsWellFormedSessionToken(token)) {
-    Invalid(std::string("Sessions::") + what + ": the session token is malformed (a token is " +
-            std::to_string(kTokenChars) + " characters of base64url: A-Z a-z 0-9 - _)");
-  }
 }
 
 // Keyed (redaction_key.h), so a copied file does not reveal principals by hashing guesses.
@@ -143,6 +133,16 @@ void ValidateSessionOptions(const SessionOptions& options) {
     default:
       Invalid("SessionOptions::touch_policy is not a TouchPolicy");
   }
+  switch (options.limit_policy) {
+    case SessionLimitPolicy::kEvictLeastRecentlyUsed:
+    case SessionLimitPolicy::kRefuseCreate:
+      break;
+    default:
+      Invalid("SessionOptions::limit_policy is not a SessionLimitPolicy");
+  }
+  if (options.listener_poll_interval.count() <= 0) {
+    Invalid("SessionOptions::listener_poll_interval must be positive");
+  }
 }
 
 Options WithSessionRedaction(const Options& options) {
@@ -155,8 +155,29 @@ Options WithSessionRedaction(const Options& options) {
   return effective;
 }
 
+namespace {
+// Commits read per history query by the listener thread: bounds its memory on a long backlog.
+constexpr std::size_t kListenerBatch = 256;
+}  // namespace
+
 SessionsImpl::SessionsImpl(Dependencies deps)
-    : deps_(std::move(deps)), options_(deps_.options->sessions) {}
+    : deps_(std::move(deps)),
+      options_(deps_.options->sessions),
+      events_(std::make_unique<SessionEventHub>(
+          SessionEventHub::Source{deps_.store, deps_.change_counter,
+                                  options_.listener_poll_interval, kListenerBatch, deps_.log})) {}
+
+SessionListener SessionsImpl::listen(SessionEventCallback callback, Revision from_revision) {
+  if (!callback) Invalid("Sessions::listen: the callback is empty");
+  if (!events_) Invalid("Sessions::listen: the Store was inherited across fork()");
+  return events_->Add(std::move(callback), from_revision);
+}
+
+void SessionsImpl::Shutdown() noexcept {
+  if (events_) events_->Shutdown();
+}
+
+void SessionsImpl::AbandonAfterFork() noexcept { static_cast<void>(events_.release()); }
 
 std::int64_t SessionsImpl::NowMicros() const {
   Clock::time_point now = options_.clock ? options_.clock() : Clock::now();
@@ -191,7 +212,7 @@ std::string SessionsImpl::create(std::chrono::microseconds idle_ttl, const Attri
 std::string SessionsImpl::create(const NewSession& session) {
   ValidateNewSession(session);  // before queueing: bad input never reaches the writer
   std::string token;
-  deps_.store->transact([&](Transaction& tx) { token = CreateIn(tx, session); });
+  Nudge(deps_.store->transact([&](Transaction& tx) { token = CreateIn(tx, session); }));
   return token;
 }
 
@@ -216,9 +237,61 @@ std::string SessionsImpl::CreateIn(Transaction& tx, const NewSession& session) {
                                                                  : options_.max_lifetime.count();
   r.deadline_us = lifetime > 0 ? SaturatingAdd(now, lifetime) : kNoDeadline;
   r.attributes = session.attributes;
+  EnforcePrincipalLimit(tx, r.principal, now);
   Insert(*deps_.redaction_key, tx, id, r);
   AdjustCount(tx, +1);
   return token;
+}
+
+void SessionsImpl::EnforcePrincipalLimit(Transaction& tx, const std::string& principal,
+                                         std::int64_t now) {
+  const std::size_t limit = options_.max_sessions_per_principal;
+  if (limit == 0 || principal.empty()) return;
+  // Runs inside the create's write transaction, which holds the write lock (IMMEDIATE) from the
+  // scan to the commit: no other create of this principal, in any process, can slip in between,
+  // so the limit holds however creates race (invariant 2 makes p/<digest>/ the complete list).
+  const std::string prefix =
+      keys::PrincipalPrefix(PrincipalDigest(*deps_.redaction_key, principal));
+  struct Candidate {
+    std::int64_t last_access_us, created_us;
+    std::string id;
+    SessionRecord record;
+  };
+  std::vector<Candidate> live;
+  for (const Entry& e : tx.list(kKeyspace, prefix)) {
+    std::string id = e.key.substr(prefix.size());
+    std::optional<SessionRecord> r;
+    try {
+      r = Load(tx, id);
+    } catch (const Error& err) {
+      // A damaged record (not a damaged file) neither counts nor blocks the principal's creates.
+      if (err.code() != ErrorCode::kCorruption || err.sqlite_code() != 0) throw;
+      continue;
+    }
+    // Expired-unswept sessions do not count (they are absent for every method); a digest
+    // collision is another principal's.
+    if (!r || r->principal != principal || !r->LiveAt(now)) continue;
+    live.push_back(Candidate{r->last_access_us, r->created_us, std::move(id), std::move(*r)});
+  }
+  if (live.size() < limit) return;
+  if (options_.limit_policy == SessionLimitPolicy::kRefuseCreate) {
+    // The principal is not named: it may be personal data, and errors get logged.
+    throw Error(ErrorCode::kConflict,
+                "Sessions::create: the principal already has " + std::to_string(live.size()) +
+                    " live sessions, the limit (SessionOptions::max_sessions_per_principal = " +
+                    std::to_string(limit) +
+                    "); destroy one of them or wait until one expires, then retry");
+  }
+  std::sort(live.begin(), live.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.last_access_us, a.created_us, a.id) <
+           std::tie(b.last_access_us, b.created_us, b.id);
+  });
+  const std::size_t evict = live.size() - limit + 1;
+  for (std::size_t i = 0; i < evict; ++i) {
+    Remove(*deps_.redaction_key, tx, live[i].id, live[i].record);
+  }
+  // (Not logged here: the body may run again or roll back. History shows the evictions.)
+  AdjustCount(tx, -static_cast<std::int64_t>(evict));
 }
 
 // ---- Reading
@@ -320,10 +393,12 @@ std::optional<Attributes> SessionsImpl::get_many(std::string_view token,
 
 // ---- Writing
 
-bool SessionsImpl::Mutate(std::string_view token, const char* what,
+bool SessionsImpl::Mutate(std::string_view token,
                           const std::function<void(const SessionRecord&, SessionRecord&)>& change,
                           bool force_touch) {
-  RequireWellFormed(token, what);
+  // A malformed token names no session: the same answer as an unknown one (session.h, "Bad
+  // input"), so untrusted cookies never turn into errors.
+  if (!IsWellFormedSessionToken(token)) return false;
   const std::string id = SessionIdForToken(token);
   bool live = false;
   deps_.store->transact([&](Transaction& tx) {
@@ -345,7 +420,7 @@ bool SessionsImpl::set_attribute(std::string_view token, std::string_view name,
   ValidateAttributeName(name);
   ValidateAttributeValue(name, value);
   return Mutate(
-      token, "set_attribute",
+      token,
       [&](const SessionRecord&, SessionRecord& r) {
         r.attributes.insert_or_assign(std::string(name), value);
       },
@@ -355,7 +430,7 @@ bool SessionsImpl::set_attribute(std::string_view token, std::string_view name,
 bool SessionsImpl::set_many(std::string_view token, const Attributes& values) {
   ValidateAttributes(values);
   return Mutate(
-      token, "set_many",
+      token,
       [&](const SessionRecord&, SessionRecord& r) {
         for (const auto& [name, value] : values) r.attributes.insert_or_assign(name, value);
       },
@@ -365,7 +440,7 @@ bool SessionsImpl::set_many(std::string_view token, const Attributes& values) {
 bool SessionsImpl::erase_attribute(std::string_view token, std::string_view name) {
   ValidateAttributeName(name);
   return Mutate(
-      token, "erase_attribute",
+      token,
       [&](const SessionRecord&, SessionRecord& r) {
         if (auto it = r.attributes.find(name); it != r.attributes.end()) r.attributes.erase(it);
       },
@@ -374,10 +449,20 @@ bool SessionsImpl::erase_attribute(std::string_view token, std::string_view name
 
 bool SessionsImpl::update(std::string_view token, const std::function<void(Attributes&)>& fn) {
   if (!fn) Invalid("Sessions::update: the function is empty");
+  return update_session(token, [&fn](SessionRef& s) { fn(s.attributes()); });
+}
+
+bool SessionsImpl::update_session(std::string_view token,
+                                  const std::function<void(SessionRef&)>& fn) {
+  if (!fn) Invalid("Sessions::update: the function is empty");
+  const std::string id = IsWellFormedSessionToken(token) ? SessionIdForToken(token) : "";
   return Mutate(
-      token, "update",
+      token,
       [&](const SessionRecord& before, SessionRecord& r) {
-        fn(r.attributes);  // `r` is a fresh copy on every run of the body
+        // `r` is a fresh copy on every run of the body; the info is of `before` (read-only).
+        const SessionInfo info = ToSessionInfo(id, before);
+        SessionRef ref(info, r.attributes);
+        fn(ref);
         // Check what fn added or changed. An attribute it left alone is checked no more: a record
         // written before a rule existed (a NaN, value.h) must not make every update fail.
         for (const auto& [name, value] : r.attributes) {
@@ -390,14 +475,18 @@ bool SessionsImpl::update(std::string_view token, const std::function<void(Attri
       false);
 }
 
-bool SessionsImpl::touch(std::string_view token) { return Mutate(token, "touch", nullptr, true); }
+bool SessionsImpl::touch(std::string_view token) { return Mutate(token, nullptr, true); }
 
 std::optional<std::string> SessionsImpl::rotate(std::string_view token) {
-  RequireWellFormed(token, "rotate");
+  if (!IsWellFormedSessionToken(token)) return std::nullopt;  // as an unknown token
   const std::string old_id = SessionIdForToken(token);
   std::optional<std::string> new_token;
   std::string new_id;
-  deps_.store->transact([&](Transaction& tx) {
+  // The label tells listeners that this commit's removal and insert are one rotation
+  // (session_keys.h, "Origin labels"); it replaces Options::origin_label for this commit.
+  TransactOptions label;
+  label.label = std::string(keys::kRotateLabel);
+  const Revision rev = deps_.store->transact([&](Transaction& tx) {
     new_token.reset();
     auto before = Load(tx, old_id);
     const std::int64_t now = NowMicros();
@@ -409,8 +498,9 @@ std::optional<std::string> SessionsImpl::rotate(std::string_view token) {
     Remove(*deps_.redaction_key, tx, old_id, *before);
     Insert(*deps_.redaction_key, tx, new_id, after);  // the count does not change
     new_token = std::move(fresh);
-  });
+  }, label);
   if (new_token) {
+    Nudge(rev);
     deps_.log->debug("statestore: session {} rotated to {}", ShortSessionId(old_id),
                      ShortSessionId(new_id));
   }
@@ -418,11 +508,11 @@ std::optional<std::string> SessionsImpl::rotate(std::string_view token) {
 }
 
 bool SessionsImpl::destroy(std::string_view token) {
-  RequireWellFormed(token, "destroy");
+  if (!IsWellFormedSessionToken(token)) return false;  // as an unknown token
   const std::string id = SessionIdForToken(token);
   bool live = false;
   bool damaged = false;
-  deps_.store->transact([&](Transaction& tx) {
+  const Revision rev = deps_.store->transact([&](Transaction& tx) {
     live = false;
     damaged = false;
     std::optional<SessionRecord> before;
@@ -447,6 +537,7 @@ bool SessionsImpl::destroy(std::string_view token) {
     }
     AdjustCount(tx, -1);
   });
+  Nudge(rev);
   if (damaged) {
     deps_.log->warn("statestore: destroyed session {}, whose stored record was damaged",
                     ShortSessionId(id));
@@ -463,7 +554,7 @@ std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
   for (;;) {
     std::size_t listed = 0, removed = 0;
     std::uint64_t live = 0;
-    deps_.store->transact([&](Transaction& tx) {
+    const Revision rev = deps_.store->transact([&](Transaction& tx) {
       listed = removed = 0;
       live = 0;
       const std::int64_t now = NowMicros();
@@ -486,6 +577,7 @@ std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
       }
       AdjustCount(tx, -records);
     });
+    Nudge(rev);
     total_live += live;
     if (listed < batch || removed == 0) break;
   }
@@ -571,8 +663,8 @@ std::uint64_t SessionsImpl::Sweep(std::size_t max_batches, const std::function<b
     std::size_t processed = 0;
     std::int64_t records = 0;
     TransactOptions label;
-    label.label = std::string(kSweepLabel);
-    deps_.store->transact(
+    label.label = std::string(keys::kSweepLabel);
+    const Revision rev = deps_.store->transact(
         [&](Transaction& tx) {
           processed = 0;
           records = 0;
@@ -590,6 +682,7 @@ std::uint64_t SessionsImpl::Sweep(std::size_t max_batches, const std::function<b
           AdjustCount(tx, -records);
         },
         label);
+    Nudge(rev);
     if (processed > 0) Bump(deps_.counters->sweep_runs);
     total += static_cast<std::uint64_t>(records);
     if (processed < batch) break;

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@
 
 #include "mutex.h"
 #include "redaction_key.h"
+#include "session_events.h"
 #include "session_record.h"
 #include "statestore/options.h"
 #include "statestore/session.h"
@@ -60,6 +62,8 @@ class SessionsImpl final : public Sessions {
     spdlog::logger* log;
     StoreCounters* counters;            // sweep_runs
     const RedactionKey* redaction_key;  // principal digests (session_keys.h); outlives this
+    // The shared change counter every writer bumps after COMMIT (listeners poll it).
+    std::function<std::uint64_t()> change_counter;
   };
 
   explicit SessionsImpl(Dependencies deps);
@@ -76,7 +80,10 @@ class SessionsImpl final : public Sessions {
   bool set_attribute(std::string_view token, std::string_view name, const Value& value) override;
   bool set_many(std::string_view token, const Attributes& values) override;
   bool erase_attribute(std::string_view token, std::string_view name) override;
+  using Sessions::update;  // the template overload (session.h)
   bool update(std::string_view token, const std::function<void(Attributes&)>& fn) override;
+  bool update_session(std::string_view token,
+                      const std::function<void(SessionRef&)>& fn) override;
   bool touch(std::string_view token) override;
   std::optional<std::string> rotate(std::string_view token) override;
   bool destroy(std::string_view token) override;
@@ -84,6 +91,12 @@ class SessionsImpl final : public Sessions {
   std::vector<SessionInfo> list(std::string_view principal) override;
   std::uint64_t count() override;
   std::uint64_t sweep(std::size_t max_batches) override;
+  SessionListener listen(SessionEventCallback callback, Revision from_revision) override;
+
+  // Stops and joins the listener thread; ~StoreImpl calls it before the pool and committer go.
+  void Shutdown() noexcept;
+  // In a child after fork(): leaks the listener hub (its thread and mutex state are the parent's).
+  void AbandonAfterFork() noexcept;
 
   // The sweep behind sweep() and the reaper: stops early, between batches, once `stop` (may be
   // null) returns true. Throws: as sweep().
@@ -103,11 +116,14 @@ class SessionsImpl final : public Sessions {
 
   // Write path: in one transaction, loads the live session, applies `change`, touches it (always
   // when `force_touch`, else per policy) and writes it back if anything changed. Returns whether
-  // the session was live. `what` names the method in errors.
-  bool Mutate(std::string_view token, const char* what,
+  // the session was live; false for a malformed token (as for an unknown one).
+  bool Mutate(std::string_view token,
               const std::function<void(const SessionRecord&, SessionRecord&)>& change,
               bool force_touch);
   std::string CreateIn(Transaction& tx, const NewSession& session);
+  // Inside a create's transaction: makes room for one more session of `principal` under
+  // SessionOptions::max_sessions_per_principal (evicts, or throws kConflict, per limit_policy).
+  void EnforcePrincipalLimit(Transaction& tx, const std::string& principal, std::int64_t now);
 
   const Dependencies deps_;
   const SessionOptions& options_;
@@ -119,6 +135,13 @@ class SessionsImpl final : public Sessions {
   // kTouchWarningInterval, so a Store whose writes fail does not log once per read.
   std::atomic<std::int64_t> last_touch_warning_us_{0};  // 0 = never
   std::atomic<std::uint64_t> touch_failures_{0};        // since the last warning
+
+  // Listeners (session_events.h). Null only after AbandonAfterFork.
+  std::unique_ptr<SessionEventHub> events_;
+  // Tells the listener thread about a commit of ours that created or removed sessions.
+  void Nudge(Revision revision) noexcept {
+    if (events_) events_->Nudge(revision);
+  }
 };
 
 }  // namespace statestore::internal

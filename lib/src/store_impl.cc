@@ -162,8 +162,9 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       committer_(GroupCommitter::Dependencies{
           pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
           options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}),
-      sessions_(
-          SessionsImpl::Dependencies{this, &options_, log_.get(), &counters_, &redaction_key_}) {
+      sessions_(SessionsImpl::Dependencies{
+          this, &options_, log_.get(), &counters_, &redaction_key_,
+          [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }}) {
   if (cache_.enabled()) {
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
     Connection& c = pool_->ForThisThread();
@@ -197,7 +198,9 @@ StoreImpl::~StoreImpl() {
   }
   // First: the reaper's thread runs transactions through the committer and the pool.
   if (reaper_) reaper_->Stop();
-  // Likewise the config watch threads (they read history and run callbacks).
+  // Likewise the session listener thread and the config watch threads (they read history and
+  // run callbacks).
+  sessions_.Shutdown();
   if (config_) config_->Shutdown();
   // And the maintenance thread (checkpoints and retention through the committer and the pool).
   maintenance_.Stop();
@@ -217,6 +220,7 @@ void StoreImpl::AbandonAfterFork() noexcept {
   // body only free memory, unmap <db>-gen and close its descriptor (SQLite never locks it).
   static_cast<void>(reaper_.release());
   static_cast<void>(config_.release());
+  sessions_.AbandonAfterFork();
   maintenance_.Abandon();
   committer_.Abandon();  // the pool leaks its own connections (ConnectionPool invariant 4)
   presence_->Abandon();

@@ -24,18 +24,33 @@
 // Session traffic (creates, touches, sweeps) therefore grows history like any other write: bound
 // it with Options::history_retention.
 //
+// Events. listen() tells the application when sessions are created, destroyed, expired (swept)
+// or rotated, by this or any other process, after commit, in revision order — e.g. to release
+// per-session resources on expiry, like Spring Session's session events. Events are read back from
+// the sessions keyspace's history, so they survive restarts (resume from a revision) as far back
+// as history is retained; history is redacted, so an event names the session by its id
+// (SHA-256 of the token; IdOf), never by token, and carries no attribute and — unless
+// record_values_in_history — no principal.
+//
+// Limits per principal. SessionOptions::max_sessions_per_principal bounds the live sessions of one
+// principal, checked atomically inside the create transaction: evict the least recently used, or
+// refuse with kConflict (SessionLimitPolicy).
+//
 // Thread safety: a Sessions object is safe for concurrent use from any number of threads, like
 // the Store it belongs to, and valid as long as that Store. Several processes may use the sessions
 // of one file at once. Like every Store entry point that opens its own transaction, no method may
 // be called from inside a transaction body (kInvalidArgument) — except create(Transaction&, ...),
 // which exists for that.
 //
-// Bad input. A token that is not 43 base64url characters is *malformed*. Methods that only read
-// (get, exists, get_attribute, get_many) treat a malformed token like an unknown one and return
-// nullopt/false, so untrusted input can be passed to them unchecked; methods that write throw
-// Error(kInvalidArgument) for it (the application validated the session before writing to it).
-// An invalid attribute name, principal, TTL or value is kInvalidArgument everywhere. A method that
-// throws has written nothing.
+// Bad input. A token that is not 43 base64url characters is *malformed* (empty, too short or too
+// long, a character outside [A-Za-z0-9_-], a control character or NUL). Every method that takes a
+// token treats a malformed token exactly like an unknown one: reads return nullopt/false, writes
+// return their "no such session" result (false, or nullopt for rotate() and update() with a
+// value) and write nothing. So a server can pass an untrusted cookie to any method unchecked, and
+// a bad cookie is "logged out", never an error. An invalid attribute name, principal, TTL or value
+// is kInvalidArgument everywhere (it comes from the application, not from the client);
+// IsValidPrincipal() tells in advance whether a principal will be accepted. A method that throws
+// has written nothing.
 //
 // Limits (kInvalidArgument):
 //   attribute names  1..kMaxAttributeNameBytes bytes from [A-Za-z0-9_.:-]
@@ -52,12 +67,16 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "statestore/history.h"
+#include "statestore/revision.h"
 #include "statestore/transaction.h"
 #include "statestore/value.h"
 
@@ -89,6 +108,21 @@ enum class TouchPolicy {
   kAfterFraction,
   // Accesses never touch; only touch() (and rotate()) extend a session.
   kExplicit,
+};
+
+// What create() does when a principal already has SessionOptions::max_sessions_per_principal
+// live sessions.
+enum class SessionLimitPolicy {
+  // Delete the principal's least recently used live sessions (smallest last access, then oldest
+  // creation, then smallest id) in the create transaction, so the new one fits. "Last access" is
+  // the last *recorded* touch, as precise as SessionOptions::touch_policy makes it. Listeners
+  // see each evicted session as kDestroyed in the creating commit. Like Spring Security's
+  // maximumSessions: logging in on a new device logs out the stalest one.
+  kEvictLeastRecentlyUsed,
+  // Refuse the create: Error(kConflict) — the request conflicts with the state of the store, as
+  // a failed compare-and-set does; nothing is written. Map it to HTTP 409/429 ("too many
+  // sessions"); destroy one (list() shows them) or wait for one to expire, then retry.
+  kRefuseCreate,
 };
 
 // Part of Options (Options::sessions). Like every option, fixed by the first Store::open of a file
@@ -128,6 +162,24 @@ struct SessionOptions {
   // thread-safe. Null (default) = std::chrono::system_clock::now. Tests inject a clock to check
   // expiry without sleeping. Times are stored with microsecond precision.
   std::function<Clock::time_point()> clock;
+
+  // At most this many live sessions per principal (sessions without a principal are not
+  // limited); 0 = unlimited (default). Checked inside the create transaction, through the
+  // principal index, so creates racing in several threads or processes can never exceed it
+  // (they serialize on the write lock). Expired sessions not swept yet do not count. Costs one
+  // index scan plus one record read per live session of the principal on each create that names
+  // a principal. Lowering the limit deletes nothing until the principal's next create.
+  std::size_t max_sessions_per_principal = 0;
+
+  // What create() does at the limit. Default: kEvictLeastRecentlyUsed.
+  SessionLimitPolicy limit_policy = SessionLimitPolicy::kEvictLeastRecentlyUsed;
+
+  // While listeners exist (Sessions::listen), how often the Store's listener thread looks for
+  // session commits of other processes: one load of a shared change counter, and a read of the
+  // head revision only when it moved (or every 100 ms as a safety net). Commits made through
+  // this process's Sessions wake the thread at once, whatever the interval. Must be > 0.
+  // Default: 10 ms.
+  std::chrono::milliseconds listener_poll_interval{10};
 };
 
 // What create() makes.
@@ -160,6 +212,110 @@ struct Session : SessionInfo {
   Attributes attributes;
 };
 
+// What update()'s function works on: the session's attributes, which it may change, and the rest
+// of the session, which it may only read (principal, times; a function that needs to move them
+// wants touch(), rotate() or a new session). Valid only during the call it is passed to.
+class SessionRef {
+ public:
+  SessionRef(const SessionInfo& info, Attributes& attributes)
+      : info_(info), attributes_(attributes) {}
+  SessionRef(const SessionRef&) = delete;
+  SessionRef& operator=(const SessionRef&) = delete;
+
+  // The session before this update, as read inside its transaction (not yet touched by it).
+  const SessionInfo& info() const { return info_; }
+  const std::string& principal() const { return info_.principal; }  // empty = none
+  Clock::time_point created() const { return info_.created; }
+  Clock::time_point expires() const { return info_.expires; }
+  // The attributes: what is left here when the function returns is stored.
+  Attributes& attributes() { return attributes_; }
+
+ private:
+  const SessionInfo& info_;
+  Attributes& attributes_;
+};
+
+// A change of the set of sessions, as read back from the history (Sessions::listen).
+struct SessionEvent {
+  enum class Kind {
+    // A session appeared (create(), in any process). Also each session created by
+    // create(Transaction&), when its transaction commits.
+    kCreated,
+    // A session was deleted by destroy(), destroy_all(), or evicted by the per-principal limit
+    // (SessionLimitPolicy::kEvictLeastRecentlyUsed) — also when it had expired but was not swept
+    // yet: the commit deleted it, not the expiry.
+    kDestroyed,
+    // The reaper or sweep() deleted the expired session (told by the sweep's origin label,
+    // "sessions: sweep"). It expired at some time before `time`, not necessarily at it; with no
+    // reaper (sweep_interval 0) an expired session has no event until someone calls sweep().
+    kExpired,
+    // rotate() moved the session `previous_id` to `session_id` (told by the rotate's origin
+    // label, "sessions: rotate", and the pair in that commit). Same data, new token.
+    kRotated,
+    // History the listener needed was removed by retention (the sessions keyspace keeps a bounded
+    // history): events of revisions `revision`..`compacted_through` are lost. The listener goes
+    // on with compacted_through + 1; reconcile what you keep per session (e.g. drop resources of
+    // sessions you have not seen for longer than their TTL).
+    kCompacted,
+  };
+  Kind kind = Kind::kCreated;
+  // The commit the event comes from. Several events may share one revision (one event per
+  // session per commit); (revision, kind, session_id) identifies an event for de-duplication.
+  Revision revision = 0;
+  Revision compacted_through = 0;  // kCompacted only
+  Clock::time_point time;          // commit time (UTC); kCompacted: unset
+  Origin origin;                   // who committed; kCompacted: unset
+  // The session id: 64 lower-case hex digits, SHA-256 of the token (Sessions::IdOf(token)); for
+  // kRotated the new id. Empty for kCompacted. Never a token: history has none.
+  std::string session_id;
+  std::string previous_id;  // kRotated: the id before the rotation
+  // The session's principal, only when SessionOptions::record_values_in_history is true and the
+  // history row holds the record. The default, redacted history holds only digests of records
+  // and a keyed digest of the principal: no principal can be told from it, and this is empty.
+  std::string principal;
+};
+
+using SessionEventCallback = std::function<void(const SessionEvent&)>;
+
+namespace internal {
+class SessionEventHub;
+struct SessionListenerState;
+}  // namespace internal
+
+// A listener subscription (Sessions::listen), RAII: stopped when destroyed. Move-only.
+class SessionListener {
+ public:
+  SessionListener() = default;  // inactive
+  SessionListener(SessionListener&& other) noexcept = default;
+  SessionListener& operator=(SessionListener&& other) noexcept;
+  SessionListener(const SessionListener&) = delete;
+  SessionListener& operator=(const SessionListener&) = delete;
+  // Stops; see stop().
+  ~SessionListener();
+
+  // Stops deliveries. When it returns the callback is not running and will not be called again —
+  // except when called from inside this listener's own callback: then it returns at once and the
+  // callback is not called again after the current call returns. Never throws.
+  void stop() noexcept;
+
+  // False after stop(), after the Store closed, and for a default-constructed listener.
+  bool active() const noexcept;
+
+  // Every event of a revision <= this has been delivered (its callback returned). To resume after
+  // a restart, listen again from delivered_through() + 1: events of a revision that was being
+  // delivered when the process died come again (at least once).
+  Revision delivered_through() const noexcept;
+
+  // How many callback calls threw (each is logged; the event counts as delivered).
+  std::uint64_t callback_failures() const noexcept;
+
+ private:
+  friend class internal::SessionEventHub;
+  explicit SessionListener(std::shared_ptr<internal::SessionListenerState> state)
+      : state_(std::move(state)) {}
+  std::shared_ptr<internal::SessionListenerState> state_;
+};
+
 class Sessions {
  public:
   // Length of a token: 32 random bytes as unpadded base64url.
@@ -171,15 +327,33 @@ class Sessions {
   // such a session exists. Never throws.
   static bool IsWellFormedToken(std::string_view token) noexcept;
 
+  // True if `principal` is accepted by list() and destroy_all() (and by create()/NewSession, which
+  // also accept empty = no principal): 1..kMaxPrincipalBytes bytes of valid UTF-8 without NUL.
+  // The methods that take a principal throw Error(kInvalidArgument) exactly when this is false,
+  // so a server can answer 400 for a bad user id before calling them. Cheap, needs no Store,
+  // never throws.
+  static bool IsValidPrincipal(std::string_view principal) noexcept;
+
+  // The session id of `token` (64 lower-case hex digits: SHA-256 of the token), as
+  // SessionEvent::session_id carries it: key per-session resources by it to release them on a
+  // kDestroyed/kExpired event. nullopt for a malformed token. Says nothing about whether the
+  // session exists. Never throws (but std::bad_alloc).
+  static std::optional<std::string> IdOf(std::string_view token);
+
   Sessions(const Sessions&) = delete;
   Sessions& operator=(const Sessions&) = delete;
   virtual ~Sessions() = default;
 
   // ---- Creating
 
-  // Creates a session in its own transaction and returns its token.
-  // Throws: Error(kInvalidArgument) for a non-positive TTL, a bad principal, attribute name or
-  // value; kReadOnly for a read-only Store; kBusy, kIoError, kFull as Store::transact.
+  // Creates a session in its own transaction and returns its token. With
+  // SessionOptions::max_sessions_per_principal set and the principal at its limit, first evicts
+  // the principal's least recently used sessions in the same transaction, or refuses
+  // (SessionOptions::limit_policy).
+  // Throws: Error(kInvalidArgument) for a non-positive TTL, a bad principal (!IsValidPrincipal
+  // and not empty), attribute name or value; kConflict when the principal is at its limit under
+  // SessionLimitPolicy::kRefuseCreate (nothing written); kReadOnly for a read-only Store; kBusy,
+  // kIoError, kFull as Store::transact.
   virtual std::string create(std::chrono::microseconds idle_ttl, const Attributes& attributes = {},
                              std::string_view principal = {}) = 0;
   virtual std::string create(const NewSession& session) = 0;
@@ -187,7 +361,8 @@ class Sessions {
   // Creates a session inside the caller's write transaction, so that it commits (or rolls back)
   // together with the caller's other writes — e.g. a user record and its first session, or many
   // sessions at once. The session exists once the transaction commits. Each run of the body
-  // creates a new token: use the token returned by the run that committed (the last one).
+  // creates a new token: use the token returned by the run that committed (the last one). The
+  // per-principal limit counts the sessions this transaction created before.
   // Throws: as create() above; kReadOnly inside a Store::read body.
   virtual std::string create(Transaction& tx, const NewSession& session) = 0;
 
@@ -216,8 +391,8 @@ class Sessions {
                                              const std::vector<std::string>& names) = 0;
 
   // ---- Writing. Each method is one atomic transaction. Those returning bool return false, and
-  // write nothing, when the session is unknown or expired. Common throws: Error(kInvalidArgument)
-  // for a malformed token; kReadOnly for a read-only Store; kCorruption if the stored session
+  // write nothing, when the session is unknown or expired or the token malformed ("no such
+  // session"). Common throws: kReadOnly for a read-only Store; kCorruption if the stored session
   // cannot be decoded (kSchemaTooNew if a newer statestore wrote it); kBusy, kIoError, kFull as
   // Store::transact.
 
@@ -237,7 +412,7 @@ class Sessions {
   // Atomic read-modify-write of the attribute map: calls `fn` with the session's current
   // attributes and stores what `fn` leaves in the map (clear it to remove every attribute), in
   // one transaction — no concurrent update, from any thread or process, is lost. Returns whether
-  // the session is live; `fn` is not called when it is not.
+  // the session is live; `fn` is not called when it is not (nor for a malformed token).
   // `fn` MAY RUN MORE THAN ONCE (when the transaction is retried, each time on a fresh copy of
   // the attributes); only the effect of the last run is kept. It must not have side effects
   // outside its argument that cannot be repeated, and must not call the Store or Sessions.
@@ -246,18 +421,55 @@ class Sessions {
   // do not fit. Attributes it left as they were are not checked again.
   virtual bool update(std::string_view token, const std::function<void(Attributes&)>& fn) = 0;
 
+  // The same, but `fn` gets a SessionRef: the attributes to change and the principal, creation
+  // and expiry times to read. Returns whether the session was live. Same rules and throws.
+  virtual bool update_session(std::string_view token,
+                              const std::function<void(SessionRef&)>& fn) = 0;
+
+  // update() whose `fn(SessionRef&)` returns a value: returns the value returned by the run of
+  // `fn` that committed (fn may run more than once; earlier runs' results are dropped), or
+  // nullopt if the session is not live (or the token malformed) and fn was not called. A
+  // function returning void makes this return bool, like update_session(). (A function taking
+  // Attributes& picks the update() above, as before; so name the parameter's type, SessionRef&:
+  // a generic `auto&` lambda is taken for the Attributes& form.)
+  // Example: auto n = sessions.update(token, [](SessionRef& s) {
+  //            auto& c = s.attributes()["hits"]; c = Value(c.is_null() ? 1 : c.as_int() + 1);
+  //            return c.as_int(); });                                  // std::optional<int64_t>
+  // (std::conjunction stops at the first false: a generic lambda written for Attributes& is never
+  // instantiated with a SessionRef&.)
+  template <class F, class = std::enable_if_t<std::conjunction_v<
+                         std::negation<std::is_invocable<F&, Attributes&>>,
+                         std::is_invocable<F&, SessionRef&>>>>
+  auto update(std::string_view token, F fn) {
+    using R = std::invoke_result_t<F&, SessionRef&>;
+    if constexpr (std::is_void_v<R>) {
+      return update_session(token, [&fn](SessionRef& s) { fn(s); });
+    } else {
+      std::optional<std::decay_t<R>> result;
+      const bool live = update_session(token, [&fn, &result](SessionRef& s) {
+        result.reset();  // a retried run replaces the result of the run before it
+        result.emplace(fn(s));
+      });
+      if (!live) result.reset();  // a run that did not commit must not leak its result
+      return result;
+    }
+  }
+
   // Extends the idle expiry to now + idle TTL (capped by the absolute deadline), whatever the
   // touch policy. Returns whether the session is live.
   virtual bool touch(std::string_view token) = 0;
 
   // Session-fixation defence: moves the session to a new token (same attributes, principal,
   // creation time and absolute deadline; touched) in one transaction. The old token is dead from
-  // then on. Returns the new token, or nullopt (nothing changed) if the session is not live.
+  // then on. Returns the new token, or nullopt (nothing changed) if the session is not live or
+  // the token malformed. The commit carries the origin label "sessions: rotate" (instead of
+  // Options::origin_label): that is how listeners tell a rotation from a destroy plus a create.
   virtual std::optional<std::string> rotate(std::string_view token) = 0;
 
   // Deletes the session. Returns whether it was live (an expired, unswept session is deleted
-  // too, and false is returned). A session whose stored record is damaged is deleted as well
-  // (false, and a warning is logged) rather than refused with kCorruption.
+  // too, and false is returned; false also for an unknown or malformed token, with nothing
+  // written: "log out" with a bad cookie is a no-op). A session whose stored record is damaged
+  // is deleted as well (false, and a warning is logged) rather than refused with kCorruption.
   virtual bool destroy(std::string_view token) = 0;
 
   // Deletes every session of `principal` ("log out everywhere"), in transactions of at most
@@ -277,6 +489,28 @@ class Sessions {
   // expired sessions not swept yet, so it costs O(1 + unswept expired sessions).
   // Throws: Error(kCorruption), kIoError.
   virtual std::uint64_t count() = 0;
+
+  // ---- Events
+
+  // Calls `callback` for every session created, destroyed, expired or rotated (SessionEvent) —
+  // by this process or any other sharing the file — after its commit, in revision order, from
+  // the Store's one listener thread (started with the first listener, joined when the Store
+  // closes). Events are read back from the history of the sessions keyspace, so they include
+  // commits made while this process was not running, as far back as history is retained:
+  // `from_revision` is the first revision to deliver (resume with delivered_through() + 1);
+  // 0 = only commits after the current head. Delivery is at least once across restarts and
+  // exactly once within one listener's life. When retention removed history the listener still
+  // needs, it gets one kCompacted event and carries on after it.
+  //
+  // Callbacks run one at a time on the listener thread, with no statestore lock held: a slow
+  // callback delays the other listeners of this Store (hand heavy work to your own threads), and
+  // a callback may call Store and Sessions methods. A callback that throws is logged (rate
+  // limited) and counts the event as delivered. Commits of other processes are seen within about
+  // SessionOptions::listener_poll_interval; those of this process's Sessions at once; create()
+  // inside your own transaction is seen at the next poll.
+  // Throws: Error(kInvalidArgument) for an empty callback or a closing Store; kIoError,
+  // kCorruption reading the head revision.
+  virtual SessionListener listen(SessionEventCallback callback, Revision from_revision = 0) = 0;
 
   // Deletes expired sessions now, in transactions of at most SessionOptions::sweep_batch
   // sessions each, until none is left or `max_batches` batches ran (0 = no limit). Returns how
