@@ -140,7 +140,15 @@ TEST_F(SessionEdgesTest, IsValidPrincipalAgreesWithTheMethods) {
                                                std::string(257, 'p'),
                                                std::string("a\0b", 3),
                                                "\xff\xfe",
-                                               "\xc3"};
+                                               "\xc3",
+                                               "bob\x1b[2J",
+                                               "eve\nadmin",
+                                               "tab\there",
+                                               "del\x7f"};
+  // The refused ones are exactly these: empty, too long, NUL or another control, not UTF-8.
+  std::size_t refused = 0;
+  for (const std::string& p : principals) refused += Sessions::IsValidPrincipal(p) ? 0 : 1;
+  EXPECT_EQ(refused, 9u);
   for (const std::string& p : principals) {
     SCOPED_TRACE("principal of " + std::to_string(p.size()) + " bytes");
     const bool valid = Sessions::IsValidPrincipal(p);

@@ -303,12 +303,14 @@ TEST_F(SessionEventsTest, StopFromInsideTheCallback) {
 TEST_F(SessionEventsTest, CompactedHistoryIsSignalledAndDeliveryContinues) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
-  HistoryRetention retention;
-  retention.keep_revisions = 5;
-  Open(so, retention);
+  Open(so, HistoryRetention{});
+  // The sessions keyspace has its own history policy (built-in default: 24 h).
+  HistoryPolicy keep_five;
+  keep_five.keep_revisions = 5;
+  store_->set_history_policy(kSessionsKeyspace, keep_five);
   for (int i = 0; i < 20; ++i) s().create(hours(1));
   store_->compact_history();
-  const HistoryBounds bounds = store_->history_bounds();
+  const HistoryBounds bounds = store_->history_bounds(kSessionsKeyspace);
   ASSERT_GT(bounds.compacted_through, 1u);
   Recorder rec;
   SessionListener listener = s().listen(std::ref(rec), 1);

@@ -166,17 +166,20 @@ class WebService {
       Reply(res, 200, "{\"user\": " + JsonString(user) + "}");
     });
     server_.Get("/me", [&](const httplib::Request& req, httplib::Response& res) {
-      std::int64_t hits = 0;
-      // The function may run more than once (a retry); what it returns is the committed run's.
-      const bool found = sessions.update(CookieValue(req, kCookie), [&](ss::Attributes& a) {
+      // One read-modify-write transaction. The function may run more than once (a retry); the
+      // value update() returns is the committed run's. An unknown, expired or malformed cookie
+      // is simply "no session".
+      const auto hits = sessions.update(CookieValue(req, kCookie), [](ss::SessionRef& s) {
+        ss::Attributes& a = s.attributes();
         auto it = a.find("hits");
-        hits = (it != a.end() ? it->second.as_int() : 0) + 1;
-        a["hits"] = ss::Value(hits);
+        const std::int64_t n = (it != a.end() ? it->second.as_int() : 0) + 1;
+        a["hits"] = ss::Value(n);
+        return n;
       });
-      if (!found) return Reply(res, 401, R"({"error": "not logged in"})");
+      if (!hits) return Reply(res, 401, R"({"error": "not logged in"})");
       Reply(
           res, 200,
-          "{\"hits\": " + std::to_string(hits) + (banner_ ? ", \"banner\": \"new look!\"}" : "}"));
+          "{\"hits\": " + std::to_string(*hits) + (banner_ ? ", \"banner\": \"new look!\"}" : "}"));
     });
     server_.Get("/whoami", [&](const httplib::Request& req, httplib::Response& res) {
       const auto session = sessions.get(CookieValue(req, kCookie));

@@ -197,6 +197,20 @@ void ValidateAttributes(const Attributes& attributes) {
   }
 }
 
+namespace {
+
+// C0 controls (NUL, newline, escape ...) and DEL: a principal is an identifier that ends up in
+// logs, admin screens and statectl output, where such bytes only ever do harm.
+bool HasControlCharacter(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void ValidatePrincipal(std::string_view principal, bool allow_empty) {
   if (principal.empty()) {
     if (!allow_empty) Invalid("principal is empty");
@@ -207,8 +221,8 @@ void ValidatePrincipal(std::string_view principal, bool allow_empty) {
     Invalid("principal is " + std::to_string(principal.size()) + " bytes; the limit is " +
             std::to_string(Sessions::kMaxPrincipalBytes));
   }
-  if (principal.find('\0') != std::string_view::npos || !IsValidUtf8(principal)) {
-    Invalid("principal must be UTF-8 text without NUL");
+  if (HasControlCharacter(principal) || !IsValidUtf8(principal)) {
+    Invalid("principal must be UTF-8 text without control characters (NUL, newline, escape, DEL)");
   }
 }
 
@@ -246,7 +260,7 @@ namespace statestore {
 
 bool Sessions::IsValidPrincipal(std::string_view principal) noexcept {
   return !principal.empty() && principal.size() <= kMaxPrincipalBytes &&
-         principal.find('\0') == std::string_view::npos && internal::IsValidUtf8(principal);
+         !internal::HasControlCharacter(principal) && internal::IsValidUtf8(principal);
 }
 
 }  // namespace statestore

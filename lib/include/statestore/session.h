@@ -57,7 +57,8 @@
 //   attribute values any statestore::Value within the core's limits (value.h); all attributes of
 //                    one session together, encoded, must fit in kMaxValueBytes (4 MiB) — a
 //                    session is stored as one value (sessions are meant to be small)
-//   principals       empty (none) or 1..kMaxPrincipalBytes bytes of UTF-8 without NUL
+//   principals       empty (none) or 1..kMaxPrincipalBytes bytes of UTF-8 without control
+//                    characters (U+0000..U+001F, U+007F)
 //   idle TTL         > 0; max_lifetime >= 0 (0 = SessionOptions::max_lifetime)
 #ifndef STATESTORE_SESSION_H_
 #define STATESTORE_SESSION_H_
@@ -328,10 +329,10 @@ class Sessions {
   static bool IsWellFormedToken(std::string_view token) noexcept;
 
   // True if `principal` is accepted by list() and destroy_all() (and by create()/NewSession, which
-  // also accept empty = no principal): 1..kMaxPrincipalBytes bytes of valid UTF-8 without NUL.
-  // The methods that take a principal throw Error(kInvalidArgument) exactly when this is false,
-  // so a server can answer 400 for a bad user id before calling them. Cheap, needs no Store,
-  // never throws.
+  // also accept empty = no principal): 1..kMaxPrincipalBytes bytes of valid UTF-8 without control
+  // characters. The methods that take a principal throw Error(kInvalidArgument) exactly when this
+  // is false, so a server can answer 400 for a bad user id before calling them. Cheap, needs no
+  // Store, never throws.
   static bool IsValidPrincipal(std::string_view principal) noexcept;
 
   // The session id of `token` (64 lower-case hex digits: SHA-256 of the token), as
@@ -437,9 +438,9 @@ class Sessions {
   //            return c.as_int(); });                                  // std::optional<int64_t>
   // (std::conjunction stops at the first false: a generic lambda written for Attributes& is never
   // instantiated with a SessionRef&.)
-  template <class F, class = std::enable_if_t<std::conjunction_v<
-                         std::negation<std::is_invocable<F&, Attributes&>>,
-                         std::is_invocable<F&, SessionRef&>>>>
+  template <class F, class = std::enable_if_t<
+                         std::conjunction_v<std::negation<std::is_invocable<F&, Attributes&>>,
+                                            std::is_invocable<F&, SessionRef&>>>>
   auto update(std::string_view token, F fn) {
     using R = std::invoke_result_t<F&, SessionRef&>;
     if constexpr (std::is_void_v<R>) {
