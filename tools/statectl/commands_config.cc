@@ -422,19 +422,7 @@ int RunHistory(const HistoryOpts& o) {
   const std::string prefix = p.rest.empty() ? std::string() : p.rest[0];
   statestore::HistoryQuery q;
   q.keyspace = kConfigKeyspace;
-  if (!o.since.empty()) {
-    Bound b = ParseBound(o.since, "--since");
-    if (b.revision) q.from_revision = *b.revision;
-    if (b.time) q.since = b.time;
-  }
-  if (!o.until.empty()) {
-    Bound b = ParseBound(o.until, "--until");
-    if (b.revision) {
-      if (*b.revision == 0) UsageError("--until 0 matches nothing; revisions start at 1");
-      q.to_revision = *b.revision;
-    }
-    if (b.time) q.until = b.time;
-  }
+  ApplySinceUntil(o.since, o.until, &q);
   std::optional<std::uint64_t> limit;
   if (!o.limit.empty()) limit = ParseCount(o.limit, "--limit");
   q.newest_first = o.newest_first;

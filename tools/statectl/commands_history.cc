@@ -77,19 +77,7 @@ struct HistoryOpts {
 int RunHistory(const HistoryOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl history DB [filters]");
   statestore::HistoryQuery q;
-  if (!o.since.empty()) {
-    Bound b = ParseBound(o.since, "--since");
-    if (b.revision) q.from_revision = *b.revision;
-    if (b.time) q.since = b.time;
-  }
-  if (!o.until.empty()) {
-    Bound b = ParseBound(o.until, "--until");
-    if (b.revision) {
-      if (*b.revision == 0) UsageError("--until 0 matches nothing; revisions start at 1");
-      q.to_revision = *b.revision;
-    }
-    if (b.time) q.until = b.time;
-  }
+  ApplySinceUntil(o.since, o.until, &q);
   CheckPrefixArg(o.key);
   q.key_prefix = o.key;
   if (!o.keyspace.empty()) CheckKeyspaceArg(o.keyspace);

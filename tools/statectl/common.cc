@@ -412,6 +412,23 @@ Bound ParseBound(const std::string& text, const char* what) {
       "(10m, 2h, 3d)");
 }
 
+void ApplySinceUntil(const std::string& since, const std::string& until,
+                     statestore::HistoryQuery* q) {
+  if (!since.empty()) {
+    Bound b = ParseBound(since, "--since");
+    if (b.revision) q->from_revision = *b.revision;
+    if (b.time) q->since = b.time;
+  }
+  if (!until.empty()) {
+    Bound b = ParseBound(until, "--until");
+    if (b.revision) {
+      if (*b.revision == 0) UsageError("--until 0 matches nothing; revisions start at 1");
+      q->to_revision = *b.revision;
+    }
+    if (b.time) q->until = b.time;
+  }
+}
+
 Bytes ParseHex(const std::string& text) {
   std::string_view s = text;
   if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0) s.remove_prefix(2);

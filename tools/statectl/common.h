@@ -125,6 +125,10 @@ struct Bound {
   std::optional<statestore::Clock::time_point> time;
 };
 Bound ParseBound(const std::string& text, const char* what);
+// Sets the revision and time range of `q` from --since/--until texts (empty: not given).
+// Throws UsageError (also for --until 0, which matches nothing).
+void ApplySinceUntil(const std::string& since, const std::string& until,
+                     statestore::HistoryQuery* q);
 // Hex to bytes ("0x" prefix allowed). Throws UsageError.
 statestore::Bytes ParseHex(const std::string& text);
 // A value of `type`:
