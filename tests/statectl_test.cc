@@ -1101,7 +1101,9 @@ const std::string kEvilLabel = "lab\x1b]0;pwned\x07";
 const std::string kEvilValue = "v\x1b]0;t\x07\xc2\x9b\xe2\x81\xa8";
 // (The library refuses C0 controls in principals; C1 CSI and bidi overrides are valid UTF-8 text
 // it accepts, so statectl must still escape them.)
-const std::string kEvilPrincipal = "bob\xc2\x9b" "2J\xe2\x80\xae";
+const std::string kEvilPrincipal =
+    "bob\xc2\x9b"
+    "2J\xe2\x80\xae";
 
 TEST(StatectlEscaping, FollowEscapesKeysAndLabels) {
   TempDir dir;

@@ -202,6 +202,9 @@ void ValidateDeclaration(const SettingDeclaration& d, const std::regex* re) {
 
 // ---- JSON form
 
+// Not config_value.cc's ToJson: that one wraps JSON documents that look like its own {"$bytes"}
+// markers, because an export is read back without knowing types. A declaration is read back by
+// its declared type (ValueFromJson), so its documents are stored as they are.
 json ValueToJson(const ConfigValue& v) {
   switch (v.type()) {
     case ConfigType::kBool:

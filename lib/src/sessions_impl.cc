@@ -486,19 +486,21 @@ std::optional<std::string> SessionsImpl::rotate(std::string_view token) {
   // (session_keys.h, "Origin labels"); it replaces Options::origin_label for this commit.
   TransactOptions label;
   label.label = std::string(keys::kRotateLabel);
-  const Revision rev = deps_.store->transact([&](Transaction& tx) {
-    new_token.reset();
-    auto before = Load(tx, old_id);
-    const std::int64_t now = NowMicros();
-    if (!before || !before->LiveAt(now)) return;
-    SessionRecord after = *before;  // same data, creation time and absolute deadline
-    MoveLastAccess(&after, now);
-    std::string fresh = NewSessionToken();
-    new_id = SessionIdForToken(fresh);
-    Remove(*deps_.redaction_key, tx, old_id, *before);
-    Insert(*deps_.redaction_key, tx, new_id, after);  // the count does not change
-    new_token = std::move(fresh);
-  }, label);
+  const Revision rev = deps_.store->transact(
+      [&](Transaction& tx) {
+        new_token.reset();
+        auto before = Load(tx, old_id);
+        const std::int64_t now = NowMicros();
+        if (!before || !before->LiveAt(now)) return;
+        SessionRecord after = *before;  // same data, creation time and absolute deadline
+        MoveLastAccess(&after, now);
+        std::string fresh = NewSessionToken();
+        new_id = SessionIdForToken(fresh);
+        Remove(*deps_.redaction_key, tx, old_id, *before);
+        Insert(*deps_.redaction_key, tx, new_id, after);  // the count does not change
+        new_token = std::move(fresh);
+      },
+      label);
   if (new_token) {
     Nudge(rev);
     deps_.log->debug("statestore: session {} rotated to {}", ShortSessionId(old_id),

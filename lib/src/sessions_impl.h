@@ -82,8 +82,7 @@ class SessionsImpl final : public Sessions {
   bool erase_attribute(std::string_view token, std::string_view name) override;
   using Sessions::update;  // the template overload (session.h)
   bool update(std::string_view token, const std::function<void(Attributes&)>& fn) override;
-  bool update_session(std::string_view token,
-                      const std::function<void(SessionRef&)>& fn) override;
+  bool update_session(std::string_view token, const std::function<void(SessionRef&)>& fn) override;
   bool touch(std::string_view token) override;
   std::optional<std::string> rotate(std::string_view token) override;
   bool destroy(std::string_view token) override;

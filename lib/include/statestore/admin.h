@@ -136,9 +136,9 @@ struct BackupResult {
 // Copies the database into `dest_path` (a new file, mode 0600, in WAL mode, checkpointed into a
 // single file) with SQLite's VACUUM INTO: the copy is compact (no free pages, whatever the
 // source's freelist) and in incremental auto-vacuum mode (even when the source is a file
-// created before that mode, so backup + restore also converts a file). Consistency while other threads
-// and processes write: VACUUM INTO reads the source in ONE read transaction, so the copy is one
-// snapshot (never a mix of revisions); writers are not blocked, but the WAL cannot be
+// created before that mode, so backup + restore also converts a file). Consistency while other
+// threads and processes write: VACUUM INTO reads the source in ONE read transaction, so the copy is
+// one snapshot (never a mix of revisions); writers are not blocked, but the WAL cannot be
 // checkpointed past that snapshot until the copy ends. The copy passes PRAGMA quick_check before
 // it gets its name. The redaction key file (NAME-key) is not copied: keep it with the backup
 // separately if the copy's redacted history must be verifiable. `progress` (pages) is called

@@ -7,9 +7,9 @@
 namespace statestore {
 
 struct Stats {
-  std::uint64_t reads = 0;                // Store::get/get_entry calls (cache hits + misses)
-  std::uint64_t cache_hits = 0;           // reads answered from the read cache
-  std::uint64_t cache_misses = 0;         // reads that went to SQLite
+  std::uint64_t reads = 0;         // Store::get/get_entry calls (cache hits + misses)
+  std::uint64_t cache_hits = 0;    // reads answered from the read cache
+  std::uint64_t cache_misses = 0;  // reads that went to SQLite
   // Whole-cache flushes: when another process committed and history could not say which keys
   // changed (it was compacted meanwhile, or one catch-up found more than a few thousand keys).
   std::uint64_t cache_invalidations = 0;
