@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -418,9 +419,11 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
   store_->compact_history();
   ASSERT_EQ(store_->history_bounds().first, 21u);
   store_.reset();
-  // What schema version 3 was: no keyspace_history, no commits.partial.
+  // What schema version 3 was: no keyspace_history, no commits.partial, history indexed by key.
   ExecSql(path_,
           "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
+          "DROP INDEX changes_by_keyspace; "
+          "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "
           "PRAGMA user_version = 3;");
   ASSERT_EQ(QueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(3));
 
@@ -444,6 +447,53 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
   ASSERT_TRUE(c.has_value());
   EXPECT_TRUE(c->partial);
   EXPECT_TRUE(Verify(*store_).ok());
+}
+
+// tests/data/schema4: a file written by the library at schema version 4 (the release before
+// changes_by_keyspace), by statectl: app/a set, erased (revision 3) and set again, app/b set,
+// overwritten and reverted away, noise/n written 6 times under a stored keep-2-revisions policy
+// and compacted (revisions 5..8 are gone). The upgrade keeps every retained revision, the state
+// and the bounds, swaps the index, and the file then works as one made today.
+TEST_F(HistoryPolicyTest, UpgradesASchema4FileWrittenByTheReleasedLibrary) {
+  store_.reset();
+  for (const char* name : {"schema4.db", "schema4.db-key"}) {
+    std::filesystem::copy_file(std::string(STATESTORE_TEST_DATA) + "/schema4/" + name,
+                               dir_.file(name));
+  }
+  const std::string path = dir_.file("schema4.db");
+  ASSERT_EQ(QueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(4));
+  std::shared_ptr<Store> store = Store::open(path);
+  EXPECT_EQ(QueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(SchemaVersion()));
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_key'"),
+            std::optional<std::int64_t>(0));
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_keyspace'"),
+            std::optional<std::int64_t>(1));
+
+  EXPECT_EQ(store->get("app", "a"), std::optional<Value>(Value(std::int64_t{3})));
+  EXPECT_EQ(store->get("app", "b"), std::nullopt);
+  EXPECT_EQ(store->get("noise", "n"), std::optional<Value>(Value(std::int64_t{6})));
+  const HistoryBounds b = store->history_bounds();
+  EXPECT_EQ(b.head, 12u);
+  EXPECT_EQ(b.compacted_through, 8u);
+  EXPECT_EQ(store->history_bounds("noise").compacted_through, 8u);
+  std::vector<Revision> revisions;
+  for (const Commit& c : store->history()) revisions.push_back(c.revision);
+  EXPECT_EQ(revisions, (std::vector<Revision>{1, 2, 3, 4, 9, 10, 11, 12}));
+  EXPECT_TRUE(Verify(*store).ok());
+
+  // Revert's "changed again later" check reads the new index: app/a was erased by 3 and set by 4.
+  EXPECT_EQ(CatchError([&] { store->revert(1); })->code(), ErrorCode::kConflict);
+  EXPECT_EQ(CatchError([&] { store->revert(3); })->code(), ErrorCode::kConflict);
+  const Revision r = store->revert(4);  // the last change of app/a: allowed, erases it again
+  EXPECT_EQ(store->get("app", "a"), std::nullopt);
+  EXPECT_EQ(CatchError([&] { store->revert(3); })->code(), ErrorCode::kConflict);
+
+  // Retention on the upgraded file: the stored policy keeps noise's 2 newest revisions.
+  for (int i = 7; i <= 9; ++i) store->put("noise", "n", Value(i));
+  store->compact_history();
+  EXPECT_EQ(ChangeRows(path, "noise"), 2);
+  EXPECT_EQ(store->history_bounds("noise").compacted_through, r + 1);
+  EXPECT_TRUE(Verify(*store).ok());
 }
 
 }  // namespace

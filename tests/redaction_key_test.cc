@@ -495,6 +495,9 @@ std::map<std::tuple<std::int64_t, std::int64_t, int>, Bytes> MakeSchema2(
   // Schema version 4 (per-keyspace history retention) did not exist yet either.
   sql.Exec("DROP TABLE keyspace_history");
   sql.Exec("ALTER TABLE commits DROP COLUMN partial");
+  // Nor version 5's index by keyspace: history was indexed by key.
+  sql.Exec("DROP INDEX changes_by_keyspace");
+  sql.Exec("CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision)");
   sql.Exec("PRAGMA user_version = 2");
   sql.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
   return digests;

@@ -753,11 +753,14 @@ TEST(StatectlMigrate, StatusAndApply) {
     store->put("app", "k", Value(1));
   }
   // Back to schema version 1 (migration 0002 only added a column, 0003 only the meta row of the
-  // redaction key's fingerprint, 0004 a table and a column; nothing here is redacted).
+  // redaction key's fingerprint, 0004 a table and a column, 0005 swapped an index; nothing here
+  // is redacted).
   ASSERT_EQ(Sqlite(path,
                    "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
                    "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
-                   "commits DROP COLUMN partial; PRAGMA user_version = 1;")
+                   "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "
+                   "changes_by_key ON changes (keyspace_id, key, revision); "
+                   "PRAGMA user_version = 1;")
                 .code,
             0);
   json j = Json(Ctl({"migrate", path, "--status", "--json"}));

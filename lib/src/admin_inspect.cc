@@ -91,8 +91,9 @@ void ReadKeyspaceHistoryInfo(Connection& c, const HistoryRetention& global, Insp
   // dbstat reads every page of the two objects: the cost of an inspect, not of the library.
   std::optional<std::uint64_t> table_bytes;
   try {
-    table_bytes = static_cast<std::uint64_t>(c.QueryInt(
-        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('changes', 'changes_by_key')"));
+    table_bytes =
+        static_cast<std::uint64_t>(c.QueryInt("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE "
+                                              "name IN ('changes', 'changes_by_keyspace')"));
   } catch (const Error&) {
     // An SQLite built without SQLITE_ENABLE_DBSTAT_VTAB (Debian's has it): estimate by row.
   }

@@ -319,8 +319,8 @@ class Verifier {
                         "SELECT k.name, e.key, e.version FROM entries e JOIN keyspaces k ON k.id "
                         "= e.keyspace_id WHERE e.version > coalesce((SELECT h.compacted_through "
                         "FROM keyspace_history h WHERE h.keyspace_id = e.keyspace_id), 0) AND "
-                        "NOT EXISTS (SELECT 1 FROM changes x WHERE x.keyspace_id = "
-                        "e.keyspace_id AND x.key = e.key) ORDER BY e.version");
+                        "NOT EXISTS (SELECT 1 FROM changes x WHERE x.revision = e.version AND "
+                        "x.keyspace_id = e.keyspace_id AND x.key = e.key) ORDER BY e.version");
       while (lost->executeStep()) {
         auto version = static_cast<Revision>(lost->getColumn(2).getInt64());
         std::string lks = lost->getColumn(0).getString();

@@ -262,12 +262,11 @@ Revision KeyspaceCutoff(Connection& c, const KeyspaceHistoryRow& ks, const Histo
       // HistoryRetention's meaning: the most recent revisions of the whole store.
       if (head > p.keep_revisions) cutoff = std::max<Revision>(cutoff, head - p.keep_revisions);
     } else {
-      // The (keep_revisions + 1)-th newest revision that changed the keyspace. `+keyspace_id`
-      // keeps SQLite off changes_by_key (which would read every retained change of the
-      // keyspace and sort them): the primary key read backwards stops after keep_revisions + 1
-      // revisions of the keyspace (the cost note on HistoryPolicy).
+      // The (keep_revisions + 1)-th newest revision that changed the keyspace: changes_by_keyspace
+      // read backwards from the keyspace's end stops after keep_revisions + 1 of its revisions,
+      // however much other keyspaces wrote since.
       StatementUse q(c,
-                     "SELECT revision FROM changes WHERE +keyspace_id = ?1 GROUP BY revision "
+                     "SELECT revision FROM changes WHERE keyspace_id = ?1 GROUP BY revision "
                      "ORDER BY revision DESC LIMIT 1 OFFSET ?2");
       q->bind(1, static_cast<int64_t>(ks.id));
       q->bind(2, static_cast<int64_t>(p.keep_revisions));
@@ -302,14 +301,15 @@ std::int64_t QueryCount(Connection& c, const char* sql, Revision from, Revision 
 
 // Removes the changes of `ks` in revisions from..upto (invariants 1-2): marks the commits that
 // keep other keyspaces' changes partial, deletes the commits left without changes, and advances
-// the keyspace's and the store's watermarks. Every statement reads the primary key range
-// from..upto (`+keyspace_id`: not changes_by_key), so the batch costs what that range holds.
+// the keyspace's and the store's watermarks. The changes are found through changes_by_keyspace,
+// so the batch costs what the keyspace holds in from..upto, not what every keyspace wrote there
+// (the commits' partial flags are still checked revision by revision).
 void CompactKeyspaceRange(Connection& c, KeyspaceHistoryRow& ks, Revision from, Revision upto,
                           RetentionResult* result) {
   const Revision removed_max = static_cast<Revision>(
       QueryCount(c,
                  "SELECT max(revision) FROM changes WHERE revision BETWEEN ?1 AND ?2 "
-                 "AND +keyspace_id = ?3",
+                 "AND keyspace_id = ?3",
                  from, upto, ks.id));
   if (removed_max != 0) {
     {
@@ -325,7 +325,7 @@ void CompactKeyspaceRange(Connection& c, KeyspaceHistoryRow& ks, Revision from, 
     }
     {
       StatementUse q(c,
-                     "DELETE FROM changes WHERE revision BETWEEN ?1 AND ?2 AND +keyspace_id = ?3");
+                     "DELETE FROM changes WHERE revision BETWEEN ?1 AND ?2 AND keyspace_id = ?3");
       q->bind(1, static_cast<int64_t>(from));
       q->bind(2, static_cast<int64_t>(upto));
       q->bind(3, static_cast<int64_t>(ks.id));
@@ -460,7 +460,7 @@ RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
       {
         StatementUse q(c,
                        "SELECT revision FROM changes WHERE revision BETWEEN ?1 AND ?2 AND "
-                       "+keyspace_id = ?3 ORDER BY revision LIMIT 1 OFFSET ?4");
+                       "keyspace_id = ?3 ORDER BY revision LIMIT 1 OFFSET ?4");
         q->bind(1, static_cast<int64_t>(scanned + 1));
         q->bind(2, static_cast<int64_t>(upto));
         q->bind(3, static_cast<int64_t>(ks.id));
