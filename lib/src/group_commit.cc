@@ -163,6 +163,12 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   }
   Connection& c = *writer_;  // invariant 8
   const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
+  // Invariant 2, optimistically: a group first runs without a SAVEPOINT per body. If a body
+  // throws, the whole transaction is rolled back and the group re-run with one SAVEPOINT per
+  // body, so the thrower rolls back alone (bodies may run more than once; Store::transact).
+  // Bodies rarely throw, and a SAVEPOINT copies every page a body first touches into the
+  // statement journal.
+  bool use_savepoints = false;
   for (;;) {
     for (Request* r : group) {
       r->revision = 0;
@@ -190,24 +196,22 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       return;
     }
 
-    // The head this transaction begins on: the read cache catches up to it before COMMIT
-    // (ReadCache invariant 4).
-    Revision head_before = ReadCache::kHeadUnknown;
-    if (deps_.cache->enabled()) {
-      try {
-        head_before = ReadHead(c);
-      } catch (...) {
-        // kHeadUnknown: the cache drops everything before this commit instead.
-      }
-    }
-
-    // A lone caller needs no SAVEPOINT: if its body throws, the whole transaction is its own
-    // and is rolled back below. Groups give each body a SAVEPOINT (invariant 2).
-    const bool use_savepoints = group.size() > 1;
-    bool retry = false;
-    bool all_rolled_back = false;  // the lone body threw and its transaction was rolled back
+    // The head this transaction begins on: bodies allocate revisions from it (TransactionImpl
+    // invariant 1), and the read cache catches up to it before COMMIT (ReadCache invariant 4).
+    Revision head = 0;
     std::exception_ptr group_failure;
+    try {
+      head = ReadHead(c);
+    } catch (...) {
+      group_failure = std::current_exception();
+    }
+    const Revision head_before = head;
+
+    bool retry = false;
+    bool all_rolled_back = false;  // a body threw and the whole transaction was rolled back
+    bool rerun_with_savepoints = false;
     for (Request* r : group) {
+      if (group_failure) break;
       if (use_savepoints) {
         try {
           c.Run("SAVEPOINT request");
@@ -219,6 +223,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
                          deps_.options->redacted_keyspaces, deps_.damaged_rows,
                          deps_.redaction_key);
+      tx.StartAfter(head);
       try {
         {
           BodyScope scope;
@@ -226,7 +231,8 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         }
         Revision revision = tx.Finish();
         if (use_savepoints) c.Run("RELEASE request");
-        r->revision = revision != 0 ? revision : ReadHead(c);
+        if (revision != 0) head = revision;
+        r->revision = head;
         r->writes = tx.writes();
         r->keyspaces = tx.keyspaces_seen();
       } catch (...) {
@@ -250,6 +256,8 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
           } else {
             c.Run("ROLLBACK");
             all_rolled_back = true;
+            rerun_with_savepoints = group.size() > 1;
+            break;
           }
         } catch (...) {
           group_failure = std::current_exception();
@@ -258,6 +266,11 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       }
     }
 
+    if (rerun_with_savepoints) {
+      // The optimistic pass hit a throwing body; every body runs again, each in its SAVEPOINT.
+      use_savepoints = true;
+      continue;
+    }
     if (all_rolled_back) {
       Bump(deps_.counters->rollbacks, group.size());
       c.AssertIdle();
@@ -319,10 +332,6 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       Bump(deps_.counters->rollbacks, group.size());
       if (e.code() == ErrorCode::kIoError || e.code() == ErrorCode::kFull) Poison(e.what());
       return;
-    }
-    Revision head = 0;
-    for (Request* r : group) {
-      if (!r->error) head = std::max(head, r->revision);
     }
     ReadCache::PublishTicket ticket = deps_.cache->AfterCommit(true, head);
 

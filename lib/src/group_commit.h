@@ -3,16 +3,20 @@
 //
 // Design note. Callers queue a Request. The caller at the front of the queue is the leader: it
 // takes up to kMaxGroup queued requests, runs them on its own thread and connection inside one
-// BEGIN IMMEDIATE ... COMMIT, each body inside its own SAVEPOINT, then wakes the others and
-// hands leadership to the next queued caller. A caller alone in the queue leads at once: a lone
-// writer never waits for a timer or for company.
+// BEGIN IMMEDIATE ... COMMIT, then wakes the others and hands leadership to the next queued
+// caller. Bodies first run back to back; only if one throws is the group rolled back and re-run
+// with each body inside its own SAVEPOINT (a SAVEPOINT per body costs a statement-journal copy
+// of every page the body touches, for the rare body that fails). A caller alone in the queue leads
+// at once: a lone writer never waits for a timer or for company.
 //
 // Invariants:
 //   1. A caller returns (or throws) only after the SQLite transaction holding its body has
 //      committed — and, in Durability::kFull, after COMMIT's fsync — or has definitely not
 //      committed. No caller is ever told "committed" for a body that was rolled back.
-//   2. A body that throws rolls back exactly its own SAVEPOINT; its caller gets its exception;
-//      the other bodies of the group are unaffected.
+//   2. A body that throws leaves no trace and its caller gets its exception; the other bodies
+//      of the group commit as if it had not run. (Without SAVEPOINTs its throw rolls back the
+//      whole transaction, and the group runs again with one SAVEPOINT per body, in which the
+//      thrower rolls back exactly its own.)
 //   3. If SQLite rolls back the whole transaction (SQLITE_FULL, IOERR, NOMEM, BUSY, INTERRUPT
 //      can do that: sqlite3_get_autocommit() turns 1), every request of the group is failed or,
 //      for BUSY within busy_timeout, re-run from scratch — never acknowledged.

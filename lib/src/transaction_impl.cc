@@ -214,8 +214,8 @@ std::size_t TransactionImpl::ListPage(std::string_view keyspace, std::int64_t ke
 Revision TransactionImpl::EnsureRevision() {
   if (revision_ != 0) return revision_;
   CallSqlite("cannot allocate a revision", [&] {
-    Revision head;
-    {
+    Revision head = known_head_.value_or(0);
+    if (!known_head_) {
       StatementUse q(connection_, sql::kSelectMeta);
       q->bind(1, sql::kHeadRevision);
       if (!q->executeStep()) {

@@ -5,7 +5,9 @@
 //   1. A revision is allocated on the first write (head_revision + 1, in the same SQLite
 //      transaction) and its commit row is written by Finish(); a body that writes nothing uses
 //      no revision. Bodies of one group run one after another, so each sees the previous
-//      body's head_revision and revisions stay strictly increasing with no gaps.
+//      body's head_revision and revisions stay strictly increasing with no gaps. The writer
+//      tells each body the head it starts on (StartAfter), so the meta row is written but not
+//      read per body; meta's head_revision still equals the last revision used at every point.
 //   2. Every write records a Change row (revision, seq) with the old and new value, in the same
 //      SQLite transaction as the state change: history and state cannot disagree.
 //   3. writes() lists, in order, the committed-to-be entries the writer publishes to the read
@@ -63,6 +65,10 @@ class TransactionImpl final : public Transaction {
   void set_label(std::string_view label) override;
   bool read_only() const override { return read_only_; }
 
+  // The head revision this body starts on, as the group-commit writer knows it (invariant 1).
+  // Without it the first write reads meta's head_revision.
+  void StartAfter(Revision head) { known_head_ = head; }
+
   // Writes the commit row if the body changed anything. Returns the revision, or 0.
   Revision Finish();
 
@@ -105,6 +111,7 @@ class TransactionImpl final : public Transaction {
   const std::vector<std::string>& redacted_keyspaces_;
   DamagedRowReporter* const damaged_rows_;
   const RedactionKey* redaction_key_;
+  std::optional<Revision> known_head_;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
   int savepoint_depth_ = 0;
