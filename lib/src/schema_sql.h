@@ -17,14 +17,12 @@ inline constexpr char kUpsertEntry[] =
     "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
     "version = excluded.version";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
-// Point reads for the read cache: the entry (or keyspace) together with the head revision of the
-// same snapshot (ReadCache invariant 5).
-inline constexpr char kSelectKeyspaceAtHead[] =
-    "SELECT m.value, k.id, k.redacted FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
-    "WHERE m.name = 'head_revision'";
+// Point read for the read cache: the entry, by keyspace name, together with the head revision of
+// the same snapshot (ReadCache invariant 5). One statement, and the name is resolved by SQLite's
+// index rather than this process's KeyspaceDirectory, so uncached readers share no lock.
 inline constexpr char kSelectEntryAtHead[] =
-    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN entries e "
-    "ON e.keyspace_id = ?1 AND e.key = ?2 WHERE m.name = 'head_revision'";
+    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
+    "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = ?2 WHERE m.name = 'head_revision'";
 inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
 // The keys changed by revisions (?1, ?2] (?2 = 0: up to the head), with the head and the
 // compaction watermark of the same snapshot in every row; one row of NULL keys when none

@@ -347,26 +347,16 @@ std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string
 CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view key) {
   ReadCache::FillTicket ticket = cache_.BeginFill();
   Connection& c = pool_->ForThisThread();
-  // Up to two autocommit reads, each of committed data, each with the head revision of its
-  // snapshot. They need not share a snapshot: a committed keyspace id never changes.
+  // One autocommit read of committed data, with the head revision of its snapshot. The names are
+  // bound without a copy: thread-local scratch strings outlive the statement's use.
   Revision head = 0;
+  thread_local std::string keyspace_text, key_text;
+  keyspace_text.assign(keyspace);
+  key_text.assign(key);
   CachedEntry entry = CallSqlite("cannot read entry", [&]() -> CachedEntry {
-    std::optional<std::int64_t> id;
-    if (auto ref = keyspaces_.Find(keyspace)) id = ref->id;
-    if (!id) {
-      StatementUse q(c, sql::kSelectKeyspaceAtHead);
-      q->bind(1, std::string(keyspace));
-      if (!q->executeStep()) {
-        throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
-      }
-      head = static_cast<Revision>(q->getColumn(0).getInt64());
-      if (q->isColumnNull(1)) return std::nullopt;
-      id = q->getColumn(1).getInt64();
-      keyspaces_.Add(keyspace, KeyspaceRef{*id, q->getColumn(2).getInt() != 0});
-    }
     StatementUse q(c, sql::kSelectEntryAtHead);
-    q->bind(1, static_cast<int64_t>(*id));
-    q->bind(2, std::string(key));
+    q->bindNoCopy(1, keyspace_text);
+    q->bindNoCopy(2, key_text);
     if (!q->executeStep())
       throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
     head = static_cast<Revision>(q->getColumn(0).getInt64());
