@@ -1,5 +1,6 @@
 // The engines of statestore_durability_bench, each opened on a fresh file or directory at
-// `path` (peers_statestore.cc, peers_sqlite.cc, peers_lmdb.cc, peers_rocksdb.cc).
+// `path` (peers_statestore.cc, peers_sqlite.cc, peers_sqlite_kv.cc, peers_lmdb.cc,
+// peers_rocksdb.cc).
 #ifndef STATESTORE_BENCH_PEERS_H_
 #define STATESTORE_BENCH_PEERS_H_
 
@@ -26,6 +27,10 @@ std::unique_ptr<ReadEngine> MakeStatestoreReadEngine(const std::filesystem::path
 // Each transaction does what statestore does for it: old value, upsert, one `changes` row per
 // write, a `commits` row and the head revision in `meta`.
 std::unique_ptr<WriteEngine> MakeSqliteWriteEngine(const std::filesystem::path& path, bool full);
+// "SQLite kv": what a user writes without statestore (peers_sqlite_kv.cc). One table
+// kv(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID, WAL, synchronous=FULL or NORMAL, a
+// connection per thread, BEGIN IMMEDIATE, sqlite3_busy_timeout(5000); no history.
+std::unique_ptr<WriteEngine> MakeSqliteKvWriteEngine(const std::filesystem::path& path, bool full);
 // Prepared-statement point reads (SELECT from entries) on a connection per thread; the
 // background writer commits with synchronous=NORMAL.
 std::unique_ptr<ReadEngine> MakeSqliteReadEngine(const std::filesystem::path& path);
