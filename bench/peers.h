@@ -43,6 +43,11 @@ std::unique_ptr<ReadEngine> MakeLmdbReadEngine(const std::filesystem::path& path
 // RocksDB, WriteOptions::sync = true or false; a transaction is a Get of the counter and one
 // WriteBatch (value + counter) (each thread owns its counter, so no lock is needed).
 std::unique_ptr<WriteEngine> MakeRocksdbWriteEngine(const std::filesystem::path& path, bool sync);
+// "RocksDB+history": sync = true, and the same WriteBatch also holds what statestore keeps for a
+// commit: a commit record, a change record per write (old and new value, so the old value is
+// read first) and a per-key history index entry. Revisions from an atomic counter (weaker than
+// statestore's gap-free commit-order revisions; see peers_rocksdb.cc).
+std::unique_ptr<WriteEngine> MakeRocksdbHistoryWriteEngine(const std::filesystem::path& path);
 
 // "LMDB 0.9.24", "RocksDB 7.8.3".
 std::string LmdbVersion();
