@@ -33,8 +33,9 @@
 // A full run takes about 10 minutes (writers: 10 engines x 4 thread counts x 3 rounds x 3.5 s);
 // --short about 2 minutes. It prints aligned tables, the cost per commit, and the issues' target
 // ratios (PASS/MISS: informational, the numbers depend on the machine) and writes
-// DIR/results.csv, DIR/targets.csv, DIR/writers.svg and DIR/reads.svg (DIR defaults to
-// ./bench-out). Scratch files live in a temporary directory under DIR, removed at the end.
+// DIR/results.csv, DIR/targets.csv, DIR/writers.svg, DIR/cost.svg (WAL bytes per commit) and
+// DIR/reads.svg (DIR defaults to ./bench-out). Scratch files live in a temporary directory under
+// DIR, removed at the end.
 //
 // Exit status: 0 on success; 1 if the crash run found a lost or partial commit (or any other
 // failed check), an engine failed, or a sanity check failed; 2 on bad usage. A MISSed target
@@ -439,6 +440,13 @@ class Bench {
                        kLmdb, kRocksSync, kRocksNoSync, kRocksHistory},
                       svg, "Durable commit throughput vs writer threads (median of rounds)");
       std::printf(", %s", svg.string().c_str());
+      const fs::path cost_svg = cfg_.out_dir / "cost.svg";
+      WriteCostSvg(rows_,
+                   {kSsFull, kSsNormal, kSqliteFull, kSqliteNormal, kSqliteKv, kSqliteKvNormal,
+                    kRocksSync, kRocksNoSync, kRocksHistory},
+                   &Row::wal_bytes_per_commit, "WAL bytes per commit (log scale)", cost_svg,
+                   "WAL bytes per commit (all rounds)");
+      std::printf(", %s", cost_svg.string().c_str());
     }
     if (cfg_.Runs("reads")) {
       const fs::path svg = cfg_.out_dir / "reads.svg";
@@ -910,7 +918,7 @@ void Usage(std::FILE* out) {
                "[--only writers|reads|crash[,...]]\n"
                "  --short    a quick run (about two minutes): shorter measurements, 10 kills per "
                "mode\n"
-               "  --out DIR  write results.csv, targets.csv, writers.svg and reads.svg "
+               "  --out DIR  write results.csv, targets.csv, writers.svg, cost.svg and reads.svg "
                "there (default ./bench-out)\n"
                "  --only S   run only these sections (comma-separated or repeated)\n"
                "  --threads N,N,...  writer thread counts (default 1,4,16,64)\n"
