@@ -511,6 +511,21 @@ class Bench {
       if (!bad.empty()) failures_.push_back(bad);
       out.notes = engine->Notes();
       out.ok = r.measured > 0;
+      if (threads > 1) {
+        // How fairly the engine shares commits between threads: a lock that waiters poll for
+        // with sleeps (SQLite's busy timeout) can let one thread commit again and again while
+        // the others sleep, which shows as high throughput with starved threads.
+        std::uint64_t total = 0, most = 0;
+        for (std::uint64_t c : r.per_thread) {
+          total += c;
+          most = std::max(most, c);
+        }
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%sbusiest thread %.0f%% of commits",
+                      out.notes.empty() ? "" : ", ",
+                      total ? 100.0 * static_cast<double>(most) / static_cast<double>(total) : 0.0);
+        out.notes += buf;
+      }
       char buf[160];
       std::snprintf(buf, sizeof buf, "%9.0f commits/s  p50 %8.1f us  p99 %8.1f us", r.commits_per_s,
                     r.p50_us, r.p99_us);
