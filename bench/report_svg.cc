@@ -226,8 +226,9 @@ void WriteCostSvg(const std::vector<Row>& rows, const std::vector<std::string>& 
   const double bar_w = (group_w - 10) / static_cast<double>(threads.size());
   for (std::size_t g = 0; g < shown.size(); ++g) {
     const double gx = kLeft + static_cast<double>(g) * group_w + 5;
-    svg << "<text transform='translate(" << gx + (group_w - 10) / 2 << "," << kBottom + 12
-        << ") rotate(20)' font-size='10'>" << Escape(shown[g]) << "</text>\n";
+    // Slanted so that long engine names fit under narrow groups.
+    svg << "<text transform='translate(" << gx + 2 << "," << kBottom + 12
+        << ") rotate(30)' font-size='9'>" << Escape(shown[g]) << "</text>\n";
     for (std::size_t t = 0; t < threads.size(); ++t) {
       const std::optional<Row> r = FindRow(rows, "writers", shown[g], threads[t]);
       const double v = r ? (*r).*metric : -1;
