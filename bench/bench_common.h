@@ -71,6 +71,16 @@ inline std::uint64_t DecodeCounter(const char* p, std::size_t n) {
 // thread.
 using CommitFn = std::function<void(std::uint64_t seq)>;
 
+// Counters an engine keeps itself, read before and after the measured interval to compute its
+// cost per commit; -1 where the engine does not keep one. (File writes and syncs of SQLite-based
+// engines are counted by the counting VFS instead, counting_vfs.h.)
+struct EngineCounters {
+  std::int64_t commits = -1;    // statestore: caller transactions committed (Stats::commits)
+  std::int64_t groups = -1;     // statestore: SQLite transactions that committed them
+  std::int64_t log_bytes = -1;  // RocksDB: bytes written to its WAL (Statistics)
+  std::int64_t log_syncs = -1;  // RocksDB: WAL syncs (Statistics)
+};
+
 // An engine under the write workload, opened on a fresh file by the factory.
 class WriteEngine {
  public:
@@ -79,6 +89,8 @@ class WriteEngine {
   virtual CommitFn NewWriter(int thread) = 0;
   // A short note for the table after a run (e.g. statestore's group sizes); may be empty.
   virtual std::string Notes() { return {}; }
+  // Called from the measuring thread while the writers run; must be cheap and thread-safe.
+  virtual EngineCounters Counters() { return {}; }
   // Sanity check after a run in which `commits` transactions were made by `threads` threads:
   // returns an error description or "".
   virtual std::string Verify(int threads, const std::vector<std::uint64_t>& commits_per_thread) {

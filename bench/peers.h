@@ -1,5 +1,6 @@
 // The engines of statestore_durability_bench, each opened on a fresh file or directory at
-// `path` (peers_statestore.cc, peers_sqlite.cc, peers_lmdb.cc, peers_rocksdb.cc).
+// `path` (peers_statestore.cc, peers_sqlite.cc, peers_sqlite_kv.cc, peers_lmdb.cc,
+// peers_rocksdb.cc).
 #ifndef STATESTORE_BENCH_PEERS_H_
 #define STATESTORE_BENCH_PEERS_H_
 
@@ -26,6 +27,10 @@ std::unique_ptr<ReadEngine> MakeStatestoreReadEngine(const std::filesystem::path
 // Each transaction does what statestore does for it: old value, upsert, one `changes` row per
 // write, a `commits` row and the head revision in `meta`.
 std::unique_ptr<WriteEngine> MakeSqliteWriteEngine(const std::filesystem::path& path, bool full);
+// "SQLite kv": what a user writes without statestore (peers_sqlite_kv.cc). One table
+// kv(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID, WAL, synchronous=FULL or NORMAL, a
+// connection per thread, BEGIN IMMEDIATE, sqlite3_busy_timeout(5000); no history.
+std::unique_ptr<WriteEngine> MakeSqliteKvWriteEngine(const std::filesystem::path& path, bool full);
 // Prepared-statement point reads (SELECT from entries) on a connection per thread; the
 // background writer commits with synchronous=NORMAL.
 std::unique_ptr<ReadEngine> MakeSqliteReadEngine(const std::filesystem::path& path);
@@ -38,6 +43,11 @@ std::unique_ptr<ReadEngine> MakeLmdbReadEngine(const std::filesystem::path& path
 // RocksDB, WriteOptions::sync = true or false; a transaction is a Get of the counter and one
 // WriteBatch (value + counter) (each thread owns its counter, so no lock is needed).
 std::unique_ptr<WriteEngine> MakeRocksdbWriteEngine(const std::filesystem::path& path, bool sync);
+// "RocksDB+history": sync = true, and the same WriteBatch also holds what statestore keeps for a
+// commit: a commit record, a change record per write (old and new value, so the old value is
+// read first) and a per-key history index entry. Revisions from an atomic counter (weaker than
+// statestore's gap-free commit-order revisions; see peers_rocksdb.cc).
+std::unique_ptr<WriteEngine> MakeRocksdbHistoryWriteEngine(const std::filesystem::path& path);
 
 // "LMDB 0.9.24", "RocksDB 7.8.3".
 std::string LmdbVersion();

@@ -39,6 +39,14 @@ class StatestoreWrites : public WriteEngine {
     };
   }
 
+  EngineCounters Counters() override {
+    const Stats s = store_->stats();
+    EngineCounters c;
+    c.commits = static_cast<std::int64_t>(s.commits);
+    c.groups = static_cast<std::int64_t>(s.groups);
+    return c;
+  }
+
   std::string Notes() override {
     const Stats s = store_->stats();
     const double commits = static_cast<double>(s.commits - before_.commits);

@@ -199,4 +199,51 @@ void WriteReadsSvg(const std::vector<Row>& rows, const std::vector<std::string>&
   Save(svg, path);
 }
 
+void WriteCostSvg(const std::vector<Row>& rows, const std::vector<std::string>& engines,
+                  double Row::*metric, const std::string& axis_label,
+                  const std::filesystem::path& path, const std::string& title) {
+  std::set<int> thread_set;
+  std::vector<std::string> shown;  // engines with the metric, in `engines` order
+  double lo = 1e300, hi = 0;
+  for (const std::string& e : engines) {
+    bool any = false;
+    for (const Row& r : rows) {
+      if (r.section != "writers" || r.engine != e || r.*metric <= 0) continue;
+      any = true;
+      thread_set.insert(r.threads);
+      lo = std::min(lo, r.*metric);
+      hi = std::max(hi, r.*metric);
+    }
+    if (any) shown.push_back(e);
+  }
+  if (shown.empty()) return;
+  const std::vector<int> threads(thread_set.begin(), thread_set.end());
+  const LogAxis axis(lo, hi);
+  std::ostringstream svg;
+  Begin(svg, title);
+  axis.Draw(svg, axis_label);
+  const double group_w = static_cast<double>(kRight - kLeft) / static_cast<double>(shown.size());
+  const double bar_w = (group_w - 10) / static_cast<double>(threads.size());
+  for (std::size_t g = 0; g < shown.size(); ++g) {
+    const double gx = kLeft + static_cast<double>(g) * group_w + 5;
+    // Slanted so that long engine names fit under narrow groups.
+    svg << "<text transform='translate(" << gx + 2 << "," << kBottom + 12
+        << ") rotate(30)' font-size='9'>" << Escape(shown[g]) << "</text>\n";
+    for (std::size_t t = 0; t < threads.size(); ++t) {
+      const std::optional<Row> r = FindRow(rows, "writers", shown[g], threads[t]);
+      const double v = r ? (*r).*metric : -1;
+      if (v <= 0) continue;
+      const double y = axis.Y(v);
+      svg << "<rect x='" << gx + static_cast<double>(t) * bar_w << "' y='" << y << "' width='"
+          << bar_w - 1 << "' height='" << kBottom - y << "' fill='"
+          << kColors[t % std::size(kColors)] << "'><title>" << Escape(shown[g]) << ", "
+          << threads[t] << " threads: " << v << "</title></rect>\n";
+    }
+  }
+  std::vector<std::string> legend;
+  for (int t : threads) legend.push_back(std::to_string(t) + (t == 1 ? " writer" : " writers"));
+  Legend(svg, legend);
+  Save(svg, path);
+}
+
 }  // namespace statestore::bench

@@ -19,7 +19,19 @@ struct Row {
   double ops_per_s = 0;            // commits/s or reads/s (aggregate)
   double p50_us = 0;               // writers: commit latency
   double p99_us = 0;
-  std::uint64_t ops = 0;  // commits or reads measured
+  std::uint64_t ops = 0;  // commits or reads measured (in the median round)
+  // writers and reads: ops_per_s of every round in round order, 0 for a failed round. The
+  // columns above are the median round's (the middle one when sorted by ops_per_s).
+  std::vector<double> round_ops_per_s;
+  // writers: cost per commit, summed over the measured intervals of all rounds and divided by
+  // their commits; negative where the engine cannot be measured that way (see
+  // durability_bench.cc).
+  double wal_bytes_per_commit = -1;      // SQLite engines: WAL xWrite bytes; RocksDB: its WAL
+  double main_db_bytes_per_commit = -1;  // SQLite engines: main-file xWrite bytes (checkpoints)
+  double wal_frames_per_commit = -1;     // SQLite engines: pages written to the WAL
+  double syncs_per_commit = -1;          // SQLite engines: xSync calls; RocksDB: WAL syncs
+  double cpu_us_per_commit = -1;         // user + system CPU of the whole process
+  double avg_group = -1;                 // statestore: caller transactions per SQLite commit
   // crash
   int kills = 0;
   std::uint64_t acks = 0, lost = 0, partial = 0;
@@ -29,6 +41,9 @@ struct Row {
 
 // Prints the rows of `section` as an aligned table on stdout.
 void PrintTable(const std::vector<Row>& rows, const std::string& section);
+
+// Prints the cost-per-commit columns of the "writers" rows that have any, as an aligned table.
+void PrintCostTable(const std::vector<Row>& rows);
 
 // Writes every row to `path` (CSV with a header line). Throws std::runtime_error on failure.
 void WriteCsv(const std::vector<Row>& rows, const std::filesystem::path& path);
