@@ -424,7 +424,8 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
           "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
           "DROP INDEX changes_by_keyspace; "
           "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "
-          "PRAGMA user_version = 3;");
+          "CREATE INDEX commits_by_time ON commits (time_us); "
+          "DELETE FROM meta WHERE name = 'time_ordered_from'; PRAGMA user_version = 3;");
   ASSERT_EQ(QueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(3));
 
   Open();
@@ -468,6 +469,11 @@ TEST_F(HistoryPolicyTest, UpgradesASchema4FileWrittenByTheReleasedLibrary) {
             std::optional<std::int64_t>(0));
   EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_keyspace'"),
             std::optional<std::int64_t>(1));
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"),
+            std::optional<std::int64_t>(0));
+  // statectl stamped these commits with a clock that never went back: all of them are ordered.
+  EXPECT_EQ(QueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"),
+            std::optional<std::int64_t>(0));
 
   EXPECT_EQ(store->get("app", "a"), std::optional<Value>(Value(std::int64_t{3})));
   EXPECT_EQ(store->get("app", "b"), std::nullopt);

@@ -1,8 +1,10 @@
 // History: what each commit records (changes, origin, time), queries (revision and time ranges,
 // keyspace, key prefix, label, pid, limit, order), commit_at, revert, and retention/compaction.
+#include <sqlite3.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -14,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -30,6 +33,33 @@ std::vector<Revision> Revisions(const std::vector<Commit>& commits) {
   std::vector<Revision> revs;
   for (const auto& c : commits) revs.push_back(c.revision);
   return revs;
+}
+
+// Runs SQL on the file with a connection of its own (the store is closed meanwhile).
+void ExecSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
+}
+
+std::int64_t QueryInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::int64_t out = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+      out = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return out;
 }
 
 class HistoryTest : public ::testing::Test {
@@ -562,6 +592,78 @@ TEST_F(HistoryTest, HistorySurvivesReopen) {
       EXPECT_EQ(after[i].changes[j].new_value, before[i].changes[j].new_value);
     }
   }
+}
+
+// Time queries bisect commits by revision, which needs commit times that never decrease
+// (transaction_impl.h invariant 6). A file from before schema 5 may hold a clock that went back:
+// the migration records where times are ordered again, and every since/until query stays exact
+// on both sides of that point.
+TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
+  for (int i = 1; i <= 20; ++i) store_->put("app", "k" + std::to_string(i % 3), i);
+  store_.reset();
+  const std::string path = dir_.file("state.db");
+  // Revision r at base + r ms, except 5..7, stamped before revision 2 (the clock was set back);
+  // then the file is made to look like schema version 4 again, so the migration sees it.
+  const std::int64_t base = 1'700'000'000'000'000;
+  std::map<Revision, std::int64_t> times;
+  for (Revision r = 1; r <= 20; ++r) {
+    times[r] = base + static_cast<std::int64_t>(r) * 1000;
+    if (r >= 5 && r <= 7) times[r] = base + 1000 + static_cast<std::int64_t>(r) * 10;
+    ExecSql(path, "UPDATE commits SET time_us = " + std::to_string(times[r]) +
+                      " WHERE revision = " + std::to_string(r));
+  }
+  ExecSql(path,
+          "CREATE INDEX commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
+          "'time_ordered_from'; DROP INDEX changes_by_keyspace; CREATE INDEX changes_by_key ON "
+          "changes (keyspace_id, key, revision); PRAGMA user_version = 4;");
+  Open();
+  EXPECT_EQ(QueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"), 8);
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"), 0);
+  EXPECT_TRUE(Verify(*store_).ok());
+
+  auto at = [&](std::int64_t us) { return Clock::time_point(microseconds(us)); };
+  std::vector<std::int64_t> points{base - 1,    base + 1000, base + 1040,  base + 1055,
+                                   base + 1070, base + 1071, base + 2000,  base + 4500,
+                                   base + 8000, base + 8001, base + 20000, base + 99000};
+  for (std::int64_t since : points) {
+    for (std::int64_t until : points) {
+      for (int mode = 0; mode < 3; ++mode) {  // since only, until only, both
+        HistoryQuery q;
+        if (mode != 1) q.since = at(since);
+        if (mode != 0) q.until = at(until);
+        std::vector<Revision> want;
+        for (const auto& [r, t] : times) {
+          if ((!q.since || t >= since) && (!q.until || t < until)) want.push_back(r);
+        }
+        EXPECT_EQ(Revisions(store_->history(q)), want)
+            << "mode " << mode << " since +" << since - base << " until +" << until - base;
+        q.newest_first = true;
+        std::reverse(want.begin(), want.end());
+        EXPECT_EQ(Revisions(store_->history(q)), want);
+      }
+    }
+  }
+
+  // New commits continue from the newest time even when the clock is behind it.
+  store_.reset();
+  const std::int64_t future = base + 10LL * 365 * 24 * 3600 * 1000000;  // ten years ahead
+  ExecSql(path, "UPDATE commits SET time_us = " + std::to_string(future) + " WHERE revision = 20");
+  Open();
+  const Revision next = store_->put("app", "after", 1);
+  ASSERT_TRUE(store_->commit_at(next).has_value());
+  EXPECT_EQ(store_->commit_at(next)->time, at(future));
+  HistoryQuery recent;
+  recent.since = at(future);
+  EXPECT_EQ(Revisions(store_->history(recent)), (std::vector<Revision>{20, next}));
+  EXPECT_TRUE(Verify(*store_).ok());
+
+  // verify names a time that goes back where times must be ordered.
+  store_.reset();
+  ExecSql(path, "UPDATE commits SET time_us = " + std::to_string(base) + " WHERE revision = 12");
+  Open();
+  const VerifyReport v = Verify(*store_);
+  ASSERT_EQ(v.problems.size(), 1u);
+  EXPECT_EQ(v.problems[0].revision, 12u);
 }
 
 }  // namespace

@@ -495,9 +495,11 @@ std::map<std::tuple<std::int64_t, std::int64_t, int>, Bytes> MakeSchema2(
   // Schema version 4 (per-keyspace history retention) did not exist yet either.
   sql.Exec("DROP TABLE keyspace_history");
   sql.Exec("ALTER TABLE commits DROP COLUMN partial");
-  // Nor version 5's index by keyspace: history was indexed by key.
+  // Nor version 5's indexes: history was indexed by key and by time.
   sql.Exec("DROP INDEX changes_by_keyspace");
   sql.Exec("CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision)");
+  sql.Exec("CREATE INDEX commits_by_time ON commits (time_us)");
+  sql.Exec("DELETE FROM meta WHERE name = 'time_ordered_from'");
   sql.Exec("PRAGMA user_version = 2");
   sql.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
   return digests;

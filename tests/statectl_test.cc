@@ -753,14 +753,15 @@ TEST(StatectlMigrate, StatusAndApply) {
     store->put("app", "k", Value(1));
   }
   // Back to schema version 1 (migration 0002 only added a column, 0003 only the meta row of the
-  // redaction key's fingerprint, 0004 a table and a column, 0005 swapped an index; nothing here
-  // is redacted).
+  // redaction key's fingerprint, 0004 a table and a column, 0005 swapped indexes and added a meta
+  // row; nothing here is redacted).
   ASSERT_EQ(Sqlite(path,
                    "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
                    "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
                    "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "
-                   "changes_by_key ON changes (keyspace_id, key, revision); "
-                   "PRAGMA user_version = 1;")
+                   "changes_by_key ON changes (keyspace_id, key, revision); CREATE INDEX "
+                   "commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
+                   "'time_ordered_from'; PRAGMA user_version = 1;")
                 .code,
             0);
   json j = Json(Ctl({"migrate", path, "--status", "--json"}));

@@ -19,6 +19,8 @@
 // keyed digest (when the Store has the key), which is what history shows. Other values are quoted
 // short (24 bytes), and values and keys are quoted with every byte outside printable ASCII as
 // \xNN, so a message is one line that cannot drive a terminal.
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -180,10 +182,24 @@ class Verifier {
   void CheckCommits(const HistoryBounds& b) {
     CallSqlite("cannot read commits", [&] {
       Revision expected = b.first;
-      StatementUse q(c_, "SELECT revision FROM commits ORDER BY revision");
+      // Commit times never decrease from meta 'time_ordered_from' on: time queries bisect
+      // (transaction_impl.h invariant 6).
+      const auto ordered_from = static_cast<Revision>(
+          c_.QueryInt("SELECT value FROM meta WHERE name = 'time_ordered_from'"));
+      std::int64_t last_time = INT64_MIN;
+      StatementUse q(c_, "SELECT revision, time_us FROM commits ORDER BY revision");
       while (q->executeStep()) {
         auto rev = static_cast<Revision>(q->getColumn(0).getInt64());
+        const std::int64_t time = q->getColumn(1).getInt64();
         ++report_.commits_checked;
+        if (rev >= ordered_from && time < last_time) {
+          Problem(rev, "", "",
+                  "revision " + std::to_string(rev) +
+                      ": commit time is earlier than the revision before it (time queries "
+                      "from revision " +
+                      std::to_string(ordered_from) + " on assume commit times never decrease)");
+        }
+        last_time = std::max(last_time, time);
         // Below b.first a commit may remain, whole or partial, when only other keyspaces'
         // changes were removed (history_log.h invariant 2); above the head none may exist.
         if (rev < b.first) continue;

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <unordered_set>
+#include <utility>
 
 #include "background_maintenance.h"
 #include "body_scope.h"
@@ -140,12 +142,16 @@ void RollbackQuietly(Connection& c) {
 
 bool IsSqliteBusy(const Error& e) { return e.code() == ErrorCode::kBusy && e.sqlite_code() != 0; }
 
-Revision ReadHead(Connection& c) {
+// The head revision and the newest commit's time (0: none) a group starts from.
+std::pair<Revision, std::int64_t> ReadWriteStart(Connection& c) {
   return CallSqlite("cannot read head revision", [&] {
-    StatementUse q(c, sql::kSelectMeta);
-    q->bind(1, sql::kHeadRevision);
+    StatementUse q(c, sql::kSelectWriteStart);
     q->executeStep();
-    return static_cast<Revision>(q->getColumn(0).getInt64());
+    if (q->isColumnNull(0)) {
+      throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+    }
+    return std::make_pair(static_cast<Revision>(q->getColumn(0).getInt64()),
+                          q->isColumnNull(1) ? std::int64_t{0} : q->getColumn(1).getInt64());
   });
 }
 
@@ -199,9 +205,10 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     // The head this transaction begins on: bodies allocate revisions from it (TransactionImpl
     // invariant 1), and the read cache catches up to it before COMMIT (ReadCache invariant 4).
     Revision head = 0;
+    std::int64_t last_time_us = 0;  // TransactionImpl invariant 6
     std::exception_ptr group_failure;
     try {
-      head = ReadHead(c);
+      std::tie(head, last_time_us) = ReadWriteStart(c);
     } catch (...) {
       group_failure = std::current_exception();
     }
@@ -223,7 +230,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
       TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
                          deps_.options->redacted_keyspaces, deps_.damaged_rows,
                          deps_.redaction_key);
-      tx.StartAfter(head);
+      tx.StartAfter(head, last_time_us);
       try {
         {
           BodyScope scope;
@@ -231,7 +238,10 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         }
         Revision revision = tx.Finish();
         if (use_savepoints) c.Run("RELEASE request");
-        if (revision != 0) head = revision;
+        if (revision != 0) {
+          head = revision;
+          last_time_us = tx.commit_time_us();
+        }
         r->revision = head;
         r->writes = tx.writes();
         r->keyspaces = tx.keyspaces_seen();

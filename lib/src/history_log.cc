@@ -45,6 +45,29 @@ void WriteMeta(Connection& c, const char* name, std::int64_t value) {
   q->exec();
 }
 
+// The first revision `r` >= `from` such that every commit at or after `r` has a time >= t_us
+// (head + 1 if no commit is that late). REQUIRES: `from` >= meta 'time_ordered_from', so commit
+// times do not decrease from `from` on (migrations/0005_history_indexes.sql): a lower bound by
+// bisection over revisions, each probe one primary-key seek, instead of an index on time.
+Revision FirstRevisionAtOrAfterTime(Connection& c, std::int64_t t_us, Revision from) {
+  Revision lo = from;
+  Revision hi = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision)) + 1;
+  StatementUse q(c, sql::kCommitAtOrAfter);
+  while (lo < hi) {
+    const Revision mid = lo + (hi - lo) / 2;
+    q->reset();
+    q->bind(1, static_cast<int64_t>(mid));
+    // No commit at or after mid counts as late enough: the answer is at most mid.
+    const bool late = !q->executeStep() || q->getColumn(1).getInt64() >= t_us;
+    if (late) {
+      hi = mid;
+    } else {
+      lo = static_cast<Revision>(q->getColumn(0).getInt64()) + 1;
+    }
+  }
+  return lo;
+}
+
 Commit ReadCommitRow(const SQLite::Statement& q) {
   Commit commit;
   commit.revision = static_cast<Revision>(q.getColumn(0).getInt64());
@@ -154,11 +177,25 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
       filter.Sql("x") + " ORDER BY x.seq";
 
   return CallSqlite("cannot query history", [&] {
+    // Times narrow the revision range by bisection where commit times are ordered; the time
+    // conditions in the SQL stay, so the result is exact either way.
+    Revision from = query.from_revision;
+    Revision to = query.to_revision == 0 ? static_cast<Revision>(INT64_MAX) : query.to_revision;
+    if ((query.since || query.until) &&
+        static_cast<Revision>(ReadMeta(c, sql::kTimeOrderedFrom)) <= from) {
+      if (query.since) from = FirstRevisionAtOrAfterTime(c, ToMicros(*query.since), from);
+      if (query.until) {
+        // Every commit before `end` is older than `until`, none after it is.
+        const Revision end = FirstRevisionAtOrAfterTime(c, ToMicros(*query.until), from);
+        if (end <= from) return std::vector<Commit>{};
+        to = std::min(to, end - 1);
+      }
+    }
     std::vector<Commit> out;
+    if (to < from) return out;
     SQLite::Statement commits(c.database(), commit_sql);
-    commits.bind(":from", static_cast<int64_t>(query.from_revision));
-    commits.bind(":to",
-                 static_cast<int64_t>(query.to_revision == 0 ? INT64_MAX : query.to_revision));
+    commits.bind(":from", static_cast<int64_t>(from));
+    commits.bind(":to", static_cast<int64_t>(to));
     if (query.since) commits.bind(":since", static_cast<int64_t>(ToMicros(*query.since)));
     if (query.until) commits.bind(":until", static_cast<int64_t>(ToMicros(*query.until)));
     if (query.label) commits.bind(":label", *query.label);
@@ -279,10 +316,20 @@ Revision KeyspaceCutoff(Connection& c, const KeyspaceHistoryRow& ks, const Histo
     std::int64_t oldest_kept =
         ToMicros(Clock::now()) -
         std::chrono::duration_cast<std::chrono::microseconds>(p.keep_for).count();
-    StatementUse q(c, "SELECT max(revision) FROM commits WHERE time_us < ?1");
-    q->bind(1, static_cast<int64_t>(oldest_kept));
-    if (q->executeStep() && !q->isColumnNull(0)) {
-      cutoff = std::max<Revision>(cutoff, static_cast<Revision>(q->getColumn(0).getInt64()));
+    // Every change older than oldest_kept: the revisions before the first commit at or after
+    // it, found by bisection where times are ordered (FirstRevisionAtOrAfterTime); below that,
+    // in a file whose clock once went back, by a scan of the commits there.
+    const auto ordered_from = static_cast<Revision>(ReadMeta(c, sql::kTimeOrderedFrom));
+    const Revision first_kept = FirstRevisionAtOrAfterTime(c, oldest_kept, ordered_from);
+    if (first_kept > ordered_from) {
+      cutoff = std::max<Revision>(cutoff, first_kept - 1);
+    } else if (ordered_from > 0) {
+      StatementUse q(c, "SELECT max(revision) FROM commits WHERE revision < ?2 AND time_us < ?1");
+      q->bind(1, static_cast<int64_t>(oldest_kept));
+      q->bind(2, static_cast<int64_t>(ordered_from));
+      if (q->executeStep() && !q->isColumnNull(0)) {
+        cutoff = std::max<Revision>(cutoff, static_cast<Revision>(q->getColumn(0).getInt64()));
+      }
     }
   }
   if (cutoff >= head) cutoff = head - 1;

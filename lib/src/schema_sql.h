@@ -79,8 +79,19 @@ inline constexpr char kStoreCompaction[] =
     "VALUES (?1, ?2, ?3) ON CONFLICT (keyspace_id) DO UPDATE SET "
     "compacted_through = excluded.compacted_through, scanned_through = excluded.scanned_through";
 
+// What a write transaction starts from: the head revision and the time of the newest commit
+// (commit times never decrease; migrations/0005_history_indexes.sql). The time is NULL when there
+// is no commit.
+inline constexpr char kSelectWriteStart[] =
+    "SELECT (SELECT value FROM meta WHERE name = 'head_revision'), "
+    "(SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1)";
+// The first commit at or after revision ?1 (bisection by time; history_log.cc).
+inline constexpr char kCommitAtOrAfter[] =
+    "SELECT revision, time_us FROM commits WHERE revision >= ?1 ORDER BY revision LIMIT 1";
+
 inline constexpr char kHeadRevision[] = "head_revision";
 inline constexpr char kCompactedThrough[] = "compacted_through";
+inline constexpr char kTimeOrderedFrom[] = "time_ordered_from";
 
 }  // namespace statestore::internal::sql
 

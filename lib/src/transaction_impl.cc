@@ -388,9 +388,16 @@ void TransactionImpl::set_label(std::string_view label) {
 Revision TransactionImpl::Finish() {
   if (revision_ == 0) return 0;
   CallSqlite("cannot record commit", [&] {
+    if (!last_commit_time_us_) {
+      StatementUse q(connection_, sql::kSelectWriteStart);
+      q->executeStep();
+      last_commit_time_us_ = q->isColumnNull(1) ? 0 : q->getColumn(1).getInt64();
+    }
+    // Invariant 6: a clock set back does not make history go back in time.
+    commit_time_us_ = std::max(NowMicros(), *last_commit_time_us_);
     StatementUse q(connection_, sql::kInsertCommit);
     q->bind(1, static_cast<int64_t>(revision_));
-    q->bind(2, static_cast<int64_t>(NowMicros()));
+    q->bind(2, static_cast<int64_t>(commit_time_us_));
     q->bind(3, static_cast<int64_t>(origin_.pid));
     q->bind(4, static_cast<int64_t>(origin_.thread_id));
     q->bind(5, origin_.label);

@@ -17,6 +17,8 @@
 //   5. A stored row that does not decode (value_codec.h) never blocks a write: put/erase and their
 //      _if_version forms read the old row raw (StoredCell) and copy it into the history row.
 //      Point reads of it throw kCorruption; list() skips it and reports it.
+//   6. Commit times never decrease with revision: a commit is stamped max(now, the newest
+//      commit's time), so time queries bisect by revision (migrations/0005_history_indexes.sql).
 #ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
 #define STATESTORE_SRC_TRANSACTION_IMPL_H_
 
@@ -65,12 +67,18 @@ class TransactionImpl final : public Transaction {
   void set_label(std::string_view label) override;
   bool read_only() const override { return read_only_; }
 
-  // The head revision this body starts on, as the group-commit writer knows it (invariant 1).
-  // Without it the first write reads meta's head_revision.
-  void StartAfter(Revision head) { known_head_ = head; }
+  // The head revision this body starts on and the time of the newest commit (0: none), as the
+  // group-commit writer knows them (invariants 1 and 6). Without them the first write reads
+  // meta's head_revision, and Finish the newest commit's time.
+  void StartAfter(Revision head, std::int64_t last_commit_time_us) {
+    known_head_ = head;
+    last_commit_time_us_ = last_commit_time_us;
+  }
 
   // Writes the commit row if the body changed anything. Returns the revision, or 0.
   Revision Finish();
+  // The time Finish stamped on the commit row (invariant 6); 0 if it wrote none.
+  std::int64_t commit_time_us() const { return commit_time_us_; }
 
   const std::vector<PendingWrite>& writes() const { return writes_; }
   // Keyspaces this transaction resolved or created; committed once the transaction commits.
@@ -112,6 +120,8 @@ class TransactionImpl final : public Transaction {
   DamagedRowReporter* const damaged_rows_;
   const RedactionKey* redaction_key_;
   std::optional<Revision> known_head_;
+  std::optional<std::int64_t> last_commit_time_us_;
+  std::int64_t commit_time_us_ = 0;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
   int savepoint_depth_ = 0;
