@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "bench_schema.h"  // kBenchSchemaSql, generated from migrations/0001_initial.sql
+#include "bench_schema.h"  // kBenchSchemaSql, generated from migrations/*.sql
 #include "peers.h"
 
 namespace statestore::bench {
