@@ -4,10 +4,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -581,6 +583,42 @@ TEST_F(TransactionTest, SeveralWritesToOneKeyInOneTransaction) {
   EXPECT_EQ(commit->changes[2].new_value, std::nullopt);
   EXPECT_EQ(commit->changes[3].old_value, std::nullopt);
   EXPECT_EQ(commit->changes[3].new_value, std::optional<Value>(Value(3)));
+}
+
+// A put right after a get of the same key reuses what the get found as the history's old value
+// (TransactionImpl::LastRead); any write or rolled-back savepoint in between must make it read
+// again. History must always hold the value the key really had before each write.
+TEST_F(TransactionTest, ReadModifyWriteRecordsTheTrueOldValue) {
+  store_->put("app", "n", 1);
+  const Revision r = store_->transact([](Transaction& tx) {
+    tx.put("app", "n", tx.get("app", "n")->as_int() + 1);  // old 1
+    tx.put("app", "n", tx.get("app", "n")->as_int() + 1);  // old 2
+    EXPECT_EQ(tx.get("app", "n"), std::optional<Value>(Value(3)));
+    EXPECT_THROW(tx.savepoint([](Transaction& inner) {
+      inner.put("app", "n", 100);
+      EXPECT_EQ(inner.get("app", "n"), std::optional<Value>(Value(100)));
+      throw std::runtime_error("undo");
+    }),
+                 std::runtime_error);
+    tx.put("app", "n", 4);  // old 3: the savepoint's 100 was rolled back
+    EXPECT_EQ(tx.get("app", "fresh"), std::nullopt);
+    tx.put("app", "other", 0);
+    tx.put("app", "fresh", 1);  // old: absent
+    EXPECT_EQ(tx.get("app", "other"), std::optional<Value>(Value(0)));
+    tx.erase("app", "other");  // old 0
+  });
+  const std::optional<Commit> c = store_->commit_at(r);
+  ASSERT_TRUE(c.has_value());
+  std::vector<std::pair<std::optional<Value>, std::optional<Value>>> got;
+  for (const Change& ch : c->changes) got.emplace_back(ch.old_value, ch.new_value);
+  using V = std::optional<Value>;
+  EXPECT_EQ(got, (std::vector<std::pair<V, V>>{{V(Value(1)), V(Value(2))},
+                                               {V(Value(2)), V(Value(3))},
+                                               {V(Value(3)), V(Value(4))},
+                                               {std::nullopt, V(Value(0))},
+                                               {std::nullopt, V(Value(1))},
+                                               {V(Value(0)), std::nullopt}}));
+  EXPECT_TRUE(Verify(*store_).ok());
 }
 
 }  // namespace

@@ -104,28 +104,44 @@ KeyspaceRef TransactionImpl::KeyspaceForWrite(std::string_view name) {
 
 std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
                                                 std::string_view key) {
+  last_read_.reset();
   return CallSqlite("cannot read entry", [&]() -> std::optional<Entry> {
     StatementUse q(connection_, sql::kSelectEntry);
+    std::string key_text(key);
     q->bind(1, static_cast<int64_t>(keyspace_id));
-    q->bind(2, std::string(key));
-    if (!q->executeStep()) return std::nullopt;
+    q->bindNoCopy(2, key_text);
+    if (!q->executeStep()) {
+      if (!read_only_) last_read_ = LastRead{keyspace_id, std::move(key_text), std::nullopt};
+      return std::nullopt;
+    }
     std::string problem;
     std::optional<Value> value = DecodeValue(*q, 0, 1, &problem);
     if (!value) throw DamagedRowError(keyspace, key, problem);
     Entry e;
-    e.key = std::string(key);
+    e.key = key_text;
     e.value = std::move(*value);
     e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    if (!read_only_) {
+      last_read_ =
+          LastRead{keyspace_id, std::move(key_text), OldRow{ReadStoredCell(*q, 0, 1), e.version}};
+    }
     return e;
   });
 }
 
 std::optional<TransactionImpl::OldRow> TransactionImpl::ReadOldRow(std::int64_t keyspace_id,
                                                                    std::string_view key) {
+  if (last_read_ && last_read_->keyspace_id == keyspace_id && last_read_->key == key) {
+    std::optional<OldRow> row = std::move(last_read_->row);
+    last_read_.reset();
+    return row;
+  }
+  last_read_.reset();
   return CallSqlite("cannot read entry", [&]() -> std::optional<OldRow> {
     StatementUse q(connection_, sql::kSelectEntry);
+    const std::string key_text(key);
     q->bind(1, static_cast<int64_t>(keyspace_id));
-    q->bind(2, std::string(key));
+    q->bindNoCopy(2, key_text);
     if (!q->executeStep()) return std::nullopt;
     OldRow row;
     row.stored = ReadStoredCell(*q, 0, 1);
@@ -235,6 +251,7 @@ Revision TransactionImpl::EnsureRevision() {
 void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
                                   std::string_view key, const std::optional<OldRow>& old_row,
                                   const std::optional<Value>& new_value) {
+  last_read_.reset();  // see LastRead
   const std::int64_t keyspace_id = ref.id;
   Revision revision = EnsureRevision();
   std::string key_text(key);
@@ -371,6 +388,7 @@ void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {
       connection_.Exec(release.c_str());
       writes_.resize(writes_before);
       keyspaces_seen_.resize(keyspaces_before);
+      last_read_.reset();
       revision_ = revision_before;
       seq_ = seq_before;
     }

@@ -100,6 +100,15 @@ class TransactionImpl final : public Transaction {
     std::uint64_t version = 0;
   };
   std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
+  // What the last point read found for one key (a row, or none). A put or erase of that key
+  // right after it (read-modify-write) takes its old row from here instead of reading it again:
+  // nothing can have written the key in between, because every write and every savepoint
+  // rollback forgets it.
+  struct LastRead {
+    std::int64_t keyspace_id = 0;
+    std::string key;
+    std::optional<OldRow> row;
+  };
   // Appends one page of list() to *out; returns how many rows SQLite produced and sets *last to
   // the last key seen.
   std::size_t ListPage(std::string_view keyspace, std::int64_t keyspace_id, const std::string& from,
@@ -119,6 +128,7 @@ class TransactionImpl final : public Transaction {
   const std::vector<std::string>& redacted_keyspaces_;
   DamagedRowReporter* const damaged_rows_;
   const RedactionKey* redaction_key_;
+  std::optional<LastRead> last_read_;
   std::optional<Revision> known_head_;
   std::optional<std::int64_t> last_commit_time_us_;
   std::int64_t commit_time_us_ = 0;
