@@ -460,6 +460,9 @@ TEST_F(HistoryPolicyTest, UpgradesASchema4FileWrittenByTheReleasedLibrary) {
   for (const char* name : {"schema4.db", "schema4.db-key"}) {
     std::filesystem::copy_file(std::string(STATESTORE_TEST_DATA) + "/schema4/" + name,
                                dir_.file(name));
+    // git checks files out 0644; the key file must be 0600 (redaction_key.h), as statectl made it.
+    std::filesystem::permissions(
+        dir_.file(name), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   const std::string path = dir_.file("schema4.db");
   ASSERT_EQ(QueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(4));
