@@ -2,7 +2,6 @@
 // keep_revisions / keep_for / keep_none per keyspace, partial commits and revert, policies stored
 // in the file (seen by another open), verify after per-keyspace compaction, and the upgrade of a
 // schema-version-3 file.
-#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sqlite_query.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -25,46 +25,20 @@ namespace statestore {
 namespace {
 
 using test::CatchError;
+using test::SqlExec;
+using test::SqlQueryInt;
 using test::TempDir;
 
-// Runs one statement with a separate SQLite connection; returns the first column of the first
-// row (nullopt if none).
-std::optional<std::int64_t> QueryInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::optional<std::int64_t> out;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-      out = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return out;
-}
-
-void ExecSql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  std::string message = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
-}
-
 std::int64_t ChangeRows(const std::string& path, const std::string& keyspace) {
-  return QueryInt(path,
-                  "SELECT count(*) FROM changes WHERE keyspace_id = (SELECT id FROM keyspaces "
-                  "WHERE name = '" +
-                      keyspace + "')")
+  return SqlQueryInt(path,
+                     "SELECT count(*) FROM changes WHERE keyspace_id = (SELECT id FROM keyspaces "
+                     "WHERE name = '" +
+                         keyspace + "')")
       .value_or(-1);
 }
 
 std::int64_t MetaCompactedThrough(const std::string& path) {
-  return QueryInt(path, "SELECT value FROM meta WHERE name = 'compacted_through'").value_or(-1);
+  return SqlQueryInt(path, "SELECT value FROM meta WHERE name = 'compacted_through'").value_or(-1);
 }
 
 HistoryPolicy KeepRevisions(std::uint64_t n) {
@@ -390,13 +364,13 @@ TEST_F(HistoryPolicyTest, CompactHistoryCountsExactlyOverALongBacklog) {
   store_.reset();
   options.history_retention.keep_revisions = 1;
   Open(options);
-  const std::int64_t before = QueryInt(path_, "SELECT count(*) FROM commits").value_or(-1);
+  const std::int64_t before = SqlQueryInt(path_, "SELECT count(*) FROM commits").value_or(-1);
   const auto start = std::chrono::steady_clock::now();
   const std::uint64_t removed = store_->compact_history();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
-  const std::int64_t after = QueryInt(path_, "SELECT count(*) FROM commits").value_or(-1);
+  const std::int64_t after = SqlQueryInt(path_, "SELECT count(*) FROM commits").value_or(-1);
   EXPECT_EQ(after, 1);
   EXPECT_EQ(static_cast<std::int64_t>(removed), before - after);
   std::cout << "compact_history: " << removed << " revisions in " << ms << " ms\n";
@@ -420,16 +394,17 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
   ASSERT_EQ(store_->history_bounds().first, 21u);
   store_.reset();
   // What schema version 3 was: no keyspace_history, no commits.partial, history indexed by key.
-  ExecSql(path_,
+  SqlExec(path_,
           "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
           "DROP INDEX changes_by_keyspace; "
           "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "
           "CREATE INDEX commits_by_time ON commits (time_us); "
           "DELETE FROM meta WHERE name = 'time_ordered_from'; PRAGMA user_version = 3;");
-  ASSERT_EQ(QueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(3));
+  ASSERT_EQ(SqlQueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(3));
 
   Open();
-  EXPECT_EQ(QueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(SchemaVersion()));
+  EXPECT_EQ(SqlQueryInt(path_, "PRAGMA user_version"),
+            std::optional<std::int64_t>(SchemaVersion()));
   HistoryBounds b = store_->history_bounds();
   EXPECT_EQ(b.head, 30u);
   EXPECT_EQ(b.compacted_through, 20u);
@@ -465,17 +440,18 @@ TEST_F(HistoryPolicyTest, UpgradesASchema4FileWrittenByTheReleasedLibrary) {
         dir_.file(name), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   const std::string path = dir_.file("schema4.db");
-  ASSERT_EQ(QueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(4));
+  ASSERT_EQ(SqlQueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(4));
   std::shared_ptr<Store> store = Store::open(path);
-  EXPECT_EQ(QueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(SchemaVersion()));
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_key'"),
+  EXPECT_EQ(SqlQueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(SchemaVersion()));
+  EXPECT_EQ(SqlQueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_key'"),
             std::optional<std::int64_t>(0));
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_keyspace'"),
-            std::optional<std::int64_t>(1));
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"),
+  EXPECT_EQ(
+      SqlQueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_keyspace'"),
+      std::optional<std::int64_t>(1));
+  EXPECT_EQ(SqlQueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"),
             std::optional<std::int64_t>(0));
   // statectl stamped these commits with a clock that never went back: all of them are ordered.
-  EXPECT_EQ(QueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"),
+  EXPECT_EQ(SqlQueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"),
             std::optional<std::int64_t>(0));
 
   EXPECT_EQ(store->get("app", "a"), std::optional<Value>(Value(std::int64_t{3})));

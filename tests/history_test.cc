@@ -1,6 +1,5 @@
 // History: what each commit records (changes, origin, time), queries (revision and time ranges,
 // keyspace, key prefix, label, pid, limit, order), commit_at, revert, and retention/compaction.
-#include <sqlite3.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sqlite_query.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -25,6 +25,8 @@ namespace {
 
 using std::chrono::microseconds;
 using test::CatchError;
+using test::SqlExec;
+using test::SqlQueryInt;
 using test::TempDir;
 
 std::int64_t ThisThreadId() { return static_cast<std::int64_t>(::syscall(SYS_gettid)); }
@@ -33,33 +35,6 @@ std::vector<Revision> Revisions(const std::vector<Commit>& commits) {
   std::vector<Revision> revs;
   for (const auto& c : commits) revs.push_back(c.revision);
   return revs;
-}
-
-// Runs SQL on the file with a connection of its own (the store is closed meanwhile).
-void ExecSql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  const std::string message = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
-}
-
-std::int64_t QueryInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::int64_t out = -1;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* q = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &q, nullptr) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-      out = sqlite3_column_int64(q, 0);
-    }
-    sqlite3_finalize(q);
-  }
-  sqlite3_close(db);
-  return out;
 }
 
 class HistoryTest : public ::testing::Test {
@@ -609,16 +584,18 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
   for (Revision r = 1; r <= 20; ++r) {
     times[r] = base + static_cast<std::int64_t>(r) * 1000;
     if (r >= 5 && r <= 7) times[r] = base + 1000 + static_cast<std::int64_t>(r) * 10;
-    ExecSql(path, "UPDATE commits SET time_us = " + std::to_string(times[r]) +
+    SqlExec(path, "UPDATE commits SET time_us = " + std::to_string(times[r]) +
                       " WHERE revision = " + std::to_string(r));
   }
-  ExecSql(path,
+  SqlExec(path,
           "CREATE INDEX commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
           "'time_ordered_from'; DROP INDEX changes_by_keyspace; CREATE INDEX changes_by_key ON "
           "changes (keyspace_id, key, revision); PRAGMA user_version = 4;");
   Open();
-  EXPECT_EQ(QueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"), 8);
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"), 0);
+  EXPECT_EQ(SqlQueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"),
+            std::optional<std::int64_t>(8));
+  EXPECT_EQ(SqlQueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"),
+            std::optional<std::int64_t>(0));
   EXPECT_TRUE(Verify(*store_).ok());
 
   auto at = [&](std::int64_t us) { return Clock::time_point(microseconds(us)); };
@@ -647,7 +624,7 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
   // New commits continue from the newest time even when the clock is behind it.
   store_.reset();
   const std::int64_t future = base + 10LL * 365 * 24 * 3600 * 1000000;  // ten years ahead
-  ExecSql(path, "UPDATE commits SET time_us = " + std::to_string(future) + " WHERE revision = 20");
+  SqlExec(path, "UPDATE commits SET time_us = " + std::to_string(future) + " WHERE revision = 20");
   Open();
   const Revision next = store_->put("app", "after", 1);
   ASSERT_TRUE(store_->commit_at(next).has_value());
@@ -659,7 +636,7 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
 
   // verify names a time that goes back where times must be ordered.
   store_.reset();
-  ExecSql(path, "UPDATE commits SET time_us = " + std::to_string(base) + " WHERE revision = 12");
+  SqlExec(path, "UPDATE commits SET time_us = " + std::to_string(base) + " WHERE revision = 12");
   Open();
   const VerifyReport v = Verify(*store_);
   ASSERT_EQ(v.problems.size(), 1u);
