@@ -355,9 +355,7 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
     const auto commit_start = std::chrono::steady_clock::now();
     try {
       c.Run("COMMIT");
-      const auto took = std::chrono::steady_clock::now() - commit_start;
-      MutexLock lock(&mu_);
-      last_commit_duration_ = took;
+      last_commit_duration_ = std::chrono::steady_clock::now() - commit_start;
     } catch (const Error& e) {
       deps_.cache->AfterCommit(false, 0);
       RollbackQuietly(c);

@@ -139,11 +139,13 @@ class GroupCommitter {
   Mutex mu_;
   std::deque<Request*> queue_ GUARDED_BY(mu_);
   std::string poisoned_ GUARDED_BY(mu_);  // non-empty = poisoned
-  // WaitForCompany: the size of the last group taken, how long its COMMIT took (fsync included),
-  // and while a leader waits, the queue length that ends its wait (0: nobody waits).
+  // WaitForCompany: the size of the last group taken, and while a leader waits, the queue length
+  // that ends its wait (0: nobody waits).
   std::size_t last_group_size_ GUARDED_BY(mu_) = 0;
-  std::chrono::nanoseconds last_commit_duration_ GUARDED_BY(mu_){0};
   std::size_t company_wanted_ GUARDED_BY(mu_) = 0;
+  // How long the last COMMIT took, fsync included. Leader only, like writer_: a leader writes it
+  // before it takes mu_ to hand leadership on, and the next leader reads it holding mu_.
+  std::chrono::nanoseconds last_commit_duration_{0};
   std::uint64_t commits_since_retention_ = 0;  // leader only (one leader at a time)
   std::unique_ptr<Connection> writer_;         // leader only; opened by the first group
 };

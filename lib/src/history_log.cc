@@ -49,9 +49,10 @@ void WriteMeta(Connection& c, const char* name, std::int64_t value) {
 // (head + 1 if no commit is that late). REQUIRES: `from` >= meta 'time_ordered_from', so commit
 // times do not decrease from `from` on (migrations/0005_history_indexes.sql): a lower bound by
 // bisection over revisions, each probe one primary-key seek, instead of an index on time.
-Revision FirstRevisionAtOrAfterTime(Connection& c, std::int64_t t_us, Revision from) {
+Revision FirstRevisionAtOrAfterTime(Connection& c, std::int64_t t_us, Revision from,
+                                    Revision head) {
   Revision lo = from;
-  Revision hi = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision)) + 1;
+  Revision hi = head + 1;
   StatementUse q(c, sql::kCommitAtOrAfter);
   while (lo < hi) {
     const Revision mid = lo + (hi - lo) / 2;
@@ -183,10 +184,11 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
     Revision to = query.to_revision == 0 ? static_cast<Revision>(INT64_MAX) : query.to_revision;
     if ((query.since || query.until) &&
         static_cast<Revision>(ReadMeta(c, sql::kTimeOrderedFrom)) <= from) {
-      if (query.since) from = FirstRevisionAtOrAfterTime(c, ToMicros(*query.since), from);
+      const auto head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
+      if (query.since) from = FirstRevisionAtOrAfterTime(c, ToMicros(*query.since), from, head);
       if (query.until) {
         // Every commit before `end` is older than `until`, none after it is.
-        const Revision end = FirstRevisionAtOrAfterTime(c, ToMicros(*query.until), from);
+        const Revision end = FirstRevisionAtOrAfterTime(c, ToMicros(*query.until), from, head);
         if (end <= from) return std::vector<Commit>{};
         to = std::min(to, end - 1);
       }
@@ -320,7 +322,7 @@ Revision KeyspaceCutoff(Connection& c, const KeyspaceHistoryRow& ks, const Histo
     // it, found by bisection where times are ordered (FirstRevisionAtOrAfterTime); below that,
     // in a file whose clock once went back, by a scan of the commits there.
     const auto ordered_from = static_cast<Revision>(ReadMeta(c, sql::kTimeOrderedFrom));
-    const Revision first_kept = FirstRevisionAtOrAfterTime(c, oldest_kept, ordered_from);
+    const Revision first_kept = FirstRevisionAtOrAfterTime(c, oldest_kept, ordered_from, head);
     if (first_kept > ordered_from) {
       cutoff = std::max<Revision>(cutoff, first_kept - 1);
     } else if (ordered_from > 0) {
