@@ -21,7 +21,7 @@ std::unique_ptr<WriteEngine> MakeStatestoreWriteEngine(const std::filesystem::pa
 std::unique_ptr<ReadEngine> MakeStatestoreReadEngine(const std::filesystem::path& path,
                                                      bool cached);
 
-// Raw SQLite on statestore's schema (migrations/*.sql), WAL, synchronous=FULL or
+// Raw SQLite on statestore's schema (migrations/sqlite/*.sql), WAL, synchronous=FULL or
 // NORMAL, one connection per thread, BEGIN IMMEDIATE, statestore's pragmas and busy policy (a
 // busy handler polling every 100 us up to 5 s, and a retry if BEGIN/COMMIT still reports BUSY).
 // Each transaction does what statestore does for it: old value, upsert, one `changes` row per

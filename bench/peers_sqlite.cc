@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "bench_schema.h"  // kBenchSchemaSql, generated from migrations/*.sql
+#include "bench_schema.h"  // kBenchSchemaSql, generated from migrations/sqlite/*.sql
 #include "peers.h"
 
 namespace statestore::bench {

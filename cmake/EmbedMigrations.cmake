@@ -1,4 +1,4 @@
-# Build-time script: turns migrations/NNNN_name.sql into a C++ source with one entry per file.
+# Build-time script: turns migrations/sqlite/NNNN_name.sql into a C++ source with one entry per file.
 # Invoked as: cmake -DMIGRATIONS_DIR=... -DOUTPUT=... -P EmbedMigrations.cmake
 # Fails the build if the numbers are not 1, 2, 3, ... without gaps or duplicates.
 file(GLOB files RELATIVE "${MIGRATIONS_DIR}" "${MIGRATIONS_DIR}/*.sql")
@@ -24,8 +24,8 @@ endforeach()
 if(expected EQUAL 1)
   message(FATAL_ERROR "no migrations found in ${MIGRATIONS_DIR}")
 endif()
-set(content "// Generated from migrations/*.sql by cmake/EmbedMigrations.cmake. Do not edit.
-#include \"migrations.h\"
+set(content "// Generated from migrations/sqlite/*.sql by cmake/EmbedMigrations.cmake. Do not edit.
+#include \"sqlite/migrations.h\"
 
 namespace statestore::internal {
 

@@ -1,5 +1,5 @@
 // Keyed redaction digests (issue 10): redacted history and the sessions principal index hold
-// digests keyed with a secret that is not in the database file (lib/src/redaction_key.h), so a
+// digests keyed with a secret that is not in the database file (lib/src/core/redaction_key.h), so a
 // copied file or backup does not give away guessable values by hashing guesses.
 #include <gtest/gtest.h>
 #include <sodium.h>

@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../lib/src/session_events.h"  // SessionEventHub::ToEvents: what a commit means
+#include "../lib/src/sessions/session_events.h"  // SessionEventHub::ToEvents: what a commit means
 #include "statestore/statestore.h"
 #include "test_util.h"
 

@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../lib/src/session_token.h"  // NewSessionToken: the token generator behind create()
+#include "../lib/src/sessions/session_token.h"  // NewSessionToken: the token generator behind create()
 #include "statestore/statestore.h"
 #include "test_util.h"
 

@@ -1,0 +1,41 @@
+// Helpers shared by the admin functions (statestore/admin.h): a private read-only connection and
+// a read transaction that pins one snapshot.
+#ifndef STATESTORE_SRC_ADMIN_UTIL_H_
+#define STATESTORE_SRC_ADMIN_UTIL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sqlite/connection.h"
+
+namespace statestore::internal {
+
+// A read-only connection to `path` (defensive, trusted_schema=OFF) that passed the file checks
+// of database_file.h (not ours / hostile schema / too new). Throws: Error.
+std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool read_only = true);
+
+// BEGIN ... COMMIT; the first read inside pins the snapshot. Rolls back on destruction unless
+// Commit() was called. Never throws from the destructor.
+class AdminTransaction {
+ public:
+  AdminTransaction(Connection& c, const char* begin = "BEGIN");
+  AdminTransaction(const AdminTransaction&) = delete;
+  AdminTransaction& operator=(const AdminTransaction&) = delete;
+  ~AdminTransaction();
+  void Commit();
+
+ private:
+  Connection& c_;
+  bool open_ = true;
+};
+
+// Size of a file in bytes, 0 if it does not exist.
+std::uint64_t FileBytes(const std::string& path);
+
+// The keyspace id of "sessions", or 0 if it does not exist. REQUIRES: in a transaction.
+std::int64_t SessionsKeyspaceId(Connection& c);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_ADMIN_UTIL_H_

@@ -1,0 +1,67 @@
+#include "sessions/session_reaper.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <system_error>
+#include <utility>
+
+#include "sessions/sessions_impl.h"
+#include "statestore/error.h"
+
+namespace statestore::internal {
+
+SessionReaper::SessionReaper(SessionsImpl* sessions, std::chrono::milliseconds interval,
+                             spdlog::logger* log, std::string path)
+    : sessions_(sessions), interval_(interval), log_(log), path_(std::move(path)) {
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {
+    throw Error(ErrorCode::kInternal,
+                std::string("cannot start the session reaper thread: ") + e.what());
+  }
+  ::pthread_setname_np(thread_.native_handle(), "statestore-reap");  // best effort
+}
+
+SessionReaper::~SessionReaper() { Stop(); }
+
+void SessionReaper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  stopping_.store(true, std::memory_order_relaxed);
+  cv_.notify_all();
+  if (!thread_.joinable()) return;
+  if (thread_.get_id() == std::this_thread::get_id()) {
+    thread_.detach();  // cannot join itself; it returns as soon as it sees stop_
+  } else {
+    thread_.join();
+  }
+}
+
+void SessionReaper::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (cv_.wait_for(lock, interval_, [this] { return stop_; })) return;
+    lock.unlock();
+    try {
+      const std::uint64_t removed =
+          sessions_->Sweep(0, [this] { return stopping_.load(std::memory_order_relaxed); });
+      if (removed > 0) {
+        log_->debug("statestore: session reaper removed {} expired sessions from {}", removed,
+                    path_);
+      }
+    } catch (const std::exception& e) {
+      log_->warn("statestore: session reaper sweep of {} failed (retrying in {} ms): {}", path_,
+                 interval_.count(), e.what());
+    } catch (...) {
+      log_->warn("statestore: session reaper sweep of {} failed (retrying in {} ms)", path_,
+                 interval_.count());
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,25 @@
+// C++ steps of migrations: work a migration needs beyond its SQL (data rewritten with a key the
+// SQL cannot see). Database_file.cc runs RunMigrationStep right after each migration's SQL, in the
+// same IMMEDIATE transaction as the SQL and the user_version update (database_file.h invariant 2),
+// so a step is all-or-nothing with its migration.
+#ifndef STATESTORE_SRC_MIGRATION_STEPS_H_
+#define STATESTORE_SRC_MIGRATION_STEPS_H_
+
+#include "sqlite/connection.h"
+#include "core/redaction_key.h"
+#include "statestore/options.h"
+
+namespace statestore::internal {
+
+struct MigrationContext {
+  const Options& options;
+  // Set by migration 0003 (the key it used and recorded); otherwise left as it is.
+  RedactionKey* redaction_key;
+};
+
+// Runs the C++ step of migration `number`, if it has one. Throws: Error (the caller rolls back).
+void RunMigrationStep(int number, Connection& c, MigrationContext& context);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_MIGRATION_STEPS_H_

@@ -1,0 +1,98 @@
+// The SQL the library runs, in one place. Every statement binds its inputs; none is built from
+// user text.
+#ifndef STATESTORE_SRC_SCHEMA_SQL_H_
+#define STATESTORE_SRC_SCHEMA_SQL_H_
+
+namespace statestore::internal::sql {
+
+inline constexpr char kSelectKeyspace[] = "SELECT id, redacted FROM keyspaces WHERE name = ?1";
+inline constexpr char kInsertKeyspace[] = "INSERT INTO keyspaces (name, redacted) VALUES (?1, ?2)";
+inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted = 1 WHERE id = ?1";
+inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
+
+inline constexpr char kSelectEntry[] =
+    "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+inline constexpr char kUpsertEntry[] =
+    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
+    "version = excluded.version";
+inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+// Point read for the read cache: the entry, by keyspace name, together with the head revision of
+// the same snapshot (ReadCache invariant 5). One statement, and the name is resolved by SQLite's
+// index rather than this process's KeyspaceDirectory, so uncached readers share no lock.
+inline constexpr char kSelectEntryAtHead[] =
+    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
+    "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = ?2 WHERE m.name = 'head_revision'";
+inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
+// The keys changed by revisions (?1, ?2] (?2 = 0: up to the head), with the head and the
+// compaction watermark of the same snapshot in every row; one row of NULL keys when none
+// (history_change_feed.h). At most ?3 rows. Walks the changes primary key by revision.
+inline constexpr char kChangedKeysSince[] =
+    "SELECT m.head, m.compacted, k.name, c.key FROM "
+    "(SELECT (SELECT value FROM meta WHERE name = 'head_revision') AS head, "
+    "(SELECT value FROM meta WHERE name = 'compacted_through') AS compacted) AS m "
+    "LEFT JOIN changes c ON c.revision > ?1 "
+    "AND c.revision <= (CASE WHEN ?2 > 0 THEN ?2 ELSE m.head END) "
+    "LEFT JOIN keyspaces k ON k.id = c.keyspace_id LIMIT ?3";
+inline constexpr char kListRange[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
+    "AND key < ?3 ORDER BY key LIMIT ?4";
+inline constexpr char kListFrom[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
+    "ORDER BY key LIMIT ?3";
+
+inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
+inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";
+
+inline constexpr char kInsertCommit[] =
+    "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES (?1, ?2, ?3, ?4, ?5)";
+inline constexpr char kInsertChange[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+inline constexpr char kSelectCommit[] =
+    "SELECT revision, time_us, pid, thread_id, label, partial FROM commits WHERE revision = ?1";
+inline constexpr char kSelectChangesOf[] =
+    "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.redacted "
+    "FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 ORDER BY c.seq";
+inline constexpr char kLaterChangeOfKey[] =
+    "SELECT min(revision) FROM changes WHERE keyspace_id = ?1 AND key = ?2 AND revision > ?3";
+
+// Per-keyspace history retention (migrations/sqlite/0004_history_policy.sql).
+inline constexpr char kSelectKeyspaceHistory[] =
+    "SELECT k.id, k.name, h.keep_revisions, h.keep_for_s, h.keep_none, "
+    "coalesce(h.compacted_through, 0), coalesce(h.scanned_through, 0) FROM keyspaces k "
+    "LEFT JOIN keyspace_history h ON h.keyspace_id = k.id";
+inline constexpr char kSelectKeyspaceHistoryByName[] =
+    "SELECT k.id, k.name, h.keep_revisions, h.keep_for_s, h.keep_none, "
+    "coalesce(h.compacted_through, 0), coalesce(h.scanned_through, 0) FROM keyspaces k "
+    "LEFT JOIN keyspace_history h ON h.keyspace_id = k.id WHERE k.name = ?1";
+inline constexpr char kStorePolicy[] =
+    "INSERT INTO keyspace_history (keyspace_id, keep_revisions, keep_for_s, keep_none) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (keyspace_id) DO UPDATE SET "
+    "keep_revisions = excluded.keep_revisions, keep_for_s = excluded.keep_for_s, "
+    "keep_none = excluded.keep_none";
+inline constexpr char kClearPolicy[] =
+    "UPDATE keyspace_history SET keep_revisions = NULL, keep_for_s = NULL, keep_none = NULL "
+    "WHERE keyspace_id = ?1";
+inline constexpr char kStoreCompaction[] =
+    "INSERT INTO keyspace_history (keyspace_id, compacted_through, scanned_through) "
+    "VALUES (?1, ?2, ?3) ON CONFLICT (keyspace_id) DO UPDATE SET "
+    "compacted_through = excluded.compacted_through, scanned_through = excluded.scanned_through";
+
+// What a write transaction starts from: the head revision and the time of the newest commit
+// (commit times never decrease; migrations/sqlite/0005_history_indexes.sql). The time is NULL when there
+// is no commit.
+inline constexpr char kSelectWriteStart[] =
+    "SELECT (SELECT value FROM meta WHERE name = 'head_revision'), "
+    "(SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1)";
+// The first commit at or after revision ?1 (bisection by time; history_log.cc).
+inline constexpr char kCommitAtOrAfter[] =
+    "SELECT revision, time_us FROM commits WHERE revision >= ?1 ORDER BY revision LIMIT 1";
+
+inline constexpr char kHeadRevision[] = "head_revision";
+inline constexpr char kCompactedThrough[] = "compacted_through";
+inline constexpr char kTimeOrderedFrom[] = "time_ordered_from";
+
+}  // namespace statestore::internal::sql
+
+#endif  // STATESTORE_SRC_SCHEMA_SQL_H_

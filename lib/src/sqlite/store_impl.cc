@@ -1,0 +1,559 @@
+#include "sqlite/store_impl.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "core/body_scope.h"
+#include "sqlite/database_file.h"
+#include "sqlite/free_space.h"
+#include "sqlite/history_log.h"
+#include "util/mutex.h"
+#include "sqlite/schema_sql.h"
+#include "sqlite/sqlite_error.h"
+#include "sqlite/transaction_impl.h"
+#include "core/validate.h"
+#include "sqlite/value_codec.h"
+
+namespace statestore {
+
+namespace internal {
+
+namespace {
+
+static_assert(WriterTurns::kBytes <= SharedGeneration::kSpareBytes);
+
+std::shared_ptr<spdlog::logger> DefaultLogger() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = std::make_shared<spdlog::logger>("statestore",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    l->set_level(spdlog::level::warn);
+    return l;
+  }();
+  return logger;
+}
+
+ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& options,
+                                      bool immutable, StoreCounters* counters,
+                                      WalCommitObserver* wal_observer, WriterTurns* turns) {
+  ConnectionConfig config;
+  config.path = path;
+  config.read_only = options.read_only;
+  config.immutable = immutable;
+  config.create = false;  // the file exists by now (PrepareDatabasePath)
+  config.durability = options.durability;
+  config.busy_timeout = options.busy_timeout;
+  config.counters = counters;
+  config.wal_observer = options.read_only ? nullptr : wal_observer;
+  config.turns = options.read_only ? nullptr : turns;
+  config.journal_size_limit = options.wal_checkpoint_bytes > 0
+                                  ? options.wal_checkpoint_bytes
+                                  : ConnectionConfig{}.journal_size_limit;
+  return config;
+}
+
+// A writer must have the generation: other processes' read caches are coherent only because
+// every commit bumps it (Attach throws rather than return null for a writer). A read-only Store
+// can do without; it then reads without a cache.
+std::unique_ptr<SharedGeneration> OpenGeneration(PresenceLock& presence, const Options& options,
+                                                 spdlog::logger& log) {
+  std::string why;
+  auto generation =
+      SharedGeneration::Attach(presence, !options.read_only, options.busy_timeout, &why);
+  if (!generation && options.cache_capacity > 0) {
+    log.info("statestore: read cache disabled for {}: {}", presence.path(), why);
+  }
+  return generation;
+}
+
+// One StoreImpl per canonical path per process.
+struct Registry {
+  Mutex mu;
+  std::map<std::string, std::pair<StoreImpl*, std::weak_ptr<StoreImpl>>> open GUARDED_BY(mu);
+  // Files whose Store this process inherited across fork() and released: SQLite still holds
+  // the parent's connections to them here (leaked), so they cannot be opened again.
+  std::set<std::string> inherited GUARDED_BY(mu);
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;  // never destroyed: stores may outlive main()
+  return *registry;
+}
+
+void CheckOptions(const Options& options) {
+  if (options.busy_timeout.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
+  }
+  ValidateLabel(options.origin_label);
+  ValidateSessionOptions(options.sessions);
+  ValidateConfigOptions(options.config);
+  for (const auto& [name, policy] : options.history_policies) {
+    try {
+      ValidateHistoryPolicy(name, policy);
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string("Options::history_policies: ") + e.what());
+    }
+  }
+  if (!options.redaction_key.empty() && options.redaction_key.size() != kRedactionKeyBytes) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::redaction_key must be exactly 32 bytes (or empty to use the key file), "
+                "not " +
+                    std::to_string(options.redaction_key.size()));
+  }
+}
+
+[[noreturn]] void RefuseInherited(const std::string& path) {
+  throw Error(ErrorCode::kInvalidArgument,
+              path +
+                  " was opened by this process's parent before fork(); SQLite connections do "
+                  "not survive fork(), and this process holds the parent's (leaked) ones, so "
+                  "it cannot open the file again. Release the inherited Store and exec a new "
+                  "program to use the file from a child process");
+}
+
+void CheckCompatible(const Options& open, const Options& asked, const std::string& path) {
+  if (open.read_only != asked.read_only || open.durability != asked.durability) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process with different options (read_only " +
+                    (open.read_only ? "true" : "false") + ", durability " +
+                    (open.durability == Durability::kFull ? "Full" : "Normal") +
+                    "); one process shares one Store per file");
+  }
+  if (!asked.redaction_key.empty() && asked.redaction_key != open.redaction_key) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process with another Options::redaction_key");
+  }
+  if (!asked.history_policies.empty() && open.history_policies != asked.history_policies) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path +
+                    " is already open in this process with other Options::history_policies; "
+                    "use Store::set_history_policy to change a policy");
+  }
+  if (open.config.profile != asked.config.profile) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process with config profile '" +
+                    open.config.profile + "', not '" + asked.config.profile +
+                    "'; one process shares one Store (and one Config) per file");
+  }
+}
+
+}  // namespace
+
+StoreImpl::StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key,
+                     std::unique_ptr<PresenceLock> presence, bool immutable)
+    : owner_pid_(::getpid()),
+      presence_(std::move(presence)),
+      path_(std::move(canonical_path)),
+      options_(WithSessionRedaction(options)),
+      redaction_key_(std::move(redaction_key)),
+      log_(options.logger ? options.logger : DefaultLogger()),
+      damaged_rows_(&counters_, log_.get()),
+      generation_(OpenGeneration(*presence_, options_, *log_)),
+      turns_(generation_ ? std::make_unique<WriterTurns>(generation_->spare()) : nullptr),
+      cache_(options_.cache_capacity, generation_.get(), &counters_),
+      pool_(std::make_shared<ConnectionPool>(MakeConnectionConfig(
+          path_, options_, immutable, &counters_, &maintenance_, turns_.get()))),
+      change_feed_(pool_.get()),
+      committer_(GroupCommitter::Dependencies{
+          pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
+          options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}),
+      sessions_(SessionsImpl::Dependencies{
+          this, &options_, log_.get(), &counters_, &redaction_key_,
+          [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }}) {
+  if (cache_.enabled()) {
+    // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
+    Connection& c = pool_->ForThisThread();
+    cache_.SetChangeFeed(&change_feed_, CallSqlite("cannot read head revision", [&] {
+      StatementUse q(c, sql::kHeadRevisionNow);
+      q->executeStep();
+      return static_cast<Revision>(q->getColumn(0).getInt64());
+    }));
+  }
+  config_ = std::make_unique<ConfigImpl>(
+      *this, options_.config,
+      [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }, log_.get());
+  if (!options_.read_only) {
+    maintenance_.Start(BackgroundMaintenance::Dependencies{
+        pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
+        options_.wal_checkpoint_bytes,
+        BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
+        [this] { CheckGenerationFile(); }});
+  }
+  if (!options_.read_only && options_.sessions.sweep_interval.count() > 0) {
+    reaper_ = std::make_unique<SessionReaper>(&sessions_, options_.sessions.sweep_interval,
+                                              log_.get(), path_);
+  }
+  log_->debug("statestore: opened {}", path_);
+}
+
+StoreImpl::~StoreImpl() {
+  if (::getpid() != owner_pid_) {
+    AbandonAfterFork();
+    return;
+  }
+  // First: the reaper's thread runs transactions through the committer and the pool.
+  if (reaper_) reaper_->Stop();
+  // Likewise the session listener thread and the config watch threads (they read history and
+  // run callbacks).
+  sessions_.Shutdown();
+  if (config_) config_->Shutdown();
+  // And the maintenance thread (checkpoints and retention through the committer and the pool).
+  maintenance_.Stop();
+  Registry& registry = GetRegistry();
+  internal::MutexLock lock(&registry.mu);
+  auto it = registry.open.find(path_);
+  if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
+}
+
+Bytes StoreImpl::value_digest(const Value& value) const {
+  return redaction_key_.ValueDigest(value);
+}
+
+void StoreImpl::AbandonAfterFork() noexcept {
+  // Threads of the parent do not exist here: neither stop nor join them; and leak every SQLite
+  // connection and the database descriptor (see store_impl.h). Members destroyed after this
+  // body only free memory, unmap <db>-gen and close its descriptor (SQLite never locks it).
+  static_cast<void>(reaper_.release());
+  static_cast<void>(config_.release());
+  sessions_.AbandonAfterFork();
+  maintenance_.Abandon();
+  committer_.Abandon();  // the pool leaks its own connections (ConnectionPool invariant 4)
+  presence_->Abandon();
+  Registry& registry = GetRegistry();
+  internal::MutexLock lock(&registry.mu);
+  registry.inherited.insert(path_);
+  auto it = registry.open.find(path_);
+  if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
+}
+
+void StoreImpl::CheckGenerationFile() {
+  if (!generation_) return;
+  try {
+    std::string problem = generation_->CheckFile();
+    if (!problem.empty()) log_->error("statestore: {}", problem);
+  } catch (const std::exception& e) {
+    log_->warn("statestore: checking {} failed: {}", generation_->path(), e.what());
+  }
+}
+
+bool IsOpenInThisProcess(const std::string& canonical_path) {
+  Registry& registry = GetRegistry();
+  internal::MutexLock lock(&registry.mu);
+  auto it = registry.open.find(canonical_path);
+  return (it != registry.open.end() && !it->second.second.expired()) ||
+         registry.inherited.count(canonical_path) != 0;
+}
+
+Origin StoreImpl::MakeOrigin(std::string_view label) const {
+  static const std::int64_t pid = ::getpid();
+  Origin origin;
+  origin.pid = pid;
+  origin.thread_id = CurrentThreadId();
+  origin.label = label.empty() ? options_.origin_label : std::string(label);
+  return origin;
+}
+
+Revision StoreImpl::Submit(const GroupCommitter::Body& body, std::string_view label) {
+  if (options_.read_only) {
+    throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; writes are refused");
+  }
+  return committer_.Submit(body, MakeOrigin(label));
+}
+
+Revision StoreImpl::transact(const Body& body, const TransactOptions& options) {
+  RefuseInsideBody("transact");
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "transact: body is empty");
+  ValidateLabel(options.label);
+  return Submit([&body](TransactionImpl& tx) { body(tx); }, options.label);
+}
+
+template <typename F>
+auto StoreImpl::InReadTransaction(const char* what, F&& fn)
+    -> decltype(fn(std::declval<Connection&>())) {
+  RefuseInsideBody(what);
+  Connection& c = pool_->ForThisThread();
+  c.Run("BEGIN");
+  try {
+    if constexpr (std::is_void_v<decltype(fn(c))>) {
+      fn(c);
+      c.Run("COMMIT");
+    } else {
+      auto result = fn(c);
+      c.Run("COMMIT");
+      return result;
+    }
+  } catch (...) {
+    if (c.InTransaction()) {
+      try {
+        c.Run("ROLLBACK");
+      } catch (...) {
+        // Report the original failure.
+      }
+    }
+    throw;
+  }
+}
+
+void StoreImpl::read(const Body& body) {
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "read: body is empty");
+  InReadTransaction("read", [&](Connection& c) {
+    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
+                       &damaged_rows_);
+    {
+      BodyScope scope;
+      body(tx);
+    }
+    // What this snapshot showed must not be contradicted by an older cached value afterwards
+    // (ReadCache invariant 5).
+    if (cache_.enabled()) {
+      cache_.ObserveHead(CallSqlite("cannot read head revision",
+                                    [&] {
+                                      StatementUse q(c, sql::kHeadRevisionNow);
+                                      q->executeStep();
+                                      return static_cast<Revision>(q->getColumn(0).getInt64());
+                                    }),
+                         nullptr);
+    }
+    // Read transactions see committed data only, so the ids they resolved are committed.
+    for (const auto& [name, ref] : tx.keyspaces_seen()) keyspaces_.Add(name, ref);
+  });
+}
+
+template <typename Out>
+bool StoreImpl::CacheHit(std::string_view keyspace, std::string_view key, Out* out) {
+  RefuseInsideBody("get");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  counters_.reads.Add();
+  if (cache_.Lookup(keyspace, key, out)) {
+    counters_.cache_hits.Add();
+    return true;
+  }
+  counters_.cache_misses.Add();
+  return false;
+}
+
+std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string_view key) {
+  CachedEntry cached;
+  if (CacheHit(keyspace, key, &cached)) return cached;
+  return ReadThrough(keyspace, key);
+}
+
+CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view key) {
+  ReadCache::FillTicket ticket = cache_.BeginFill();
+  Connection& c = pool_->ForThisThread();
+  // One autocommit read of committed data, with the head revision of its snapshot. The names are
+  // bound without a copy: thread-local scratch strings outlive the statement's use.
+  Revision head = 0;
+  thread_local std::string keyspace_text, key_text;
+  keyspace_text.assign(keyspace);
+  key_text.assign(key);
+  CachedEntry entry = CallSqlite("cannot read entry", [&]() -> CachedEntry {
+    StatementUse q(c, sql::kSelectEntryAtHead);
+    q->bindNoCopy(1, keyspace_text);
+    q->bindNoCopy(2, key_text);
+    if (!q->executeStep())
+      throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+    head = static_cast<Revision>(q->getColumn(0).getInt64());
+    if (q->isColumnNull(1)) return std::nullopt;
+    std::string problem;
+    std::optional<Value> value = DecodeValue(*q, 1, 2, &problem);
+    if (!value) throw DamagedRowError(keyspace, key, problem);  // never cached
+    Entry e;
+    e.key = std::string(key);
+    e.value = std::move(*value);
+    e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
+    return e;
+  });
+  cache_.ObserveHead(head, &ticket);
+  c.AssertIdle();
+  cache_.Fill(ticket, keyspace, key, entry);
+  return entry;
+}
+
+std::optional<Value> StoreImpl::get(std::string_view keyspace, std::string_view key) {
+  // The hot path: a hit copies the value only, never the entry's key.
+  std::optional<Value> value;
+  if (CacheHit(keyspace, key, &value)) return value;
+  CachedEntry entry = ReadThrough(keyspace, key);
+  if (!entry) return std::nullopt;
+  return std::move(entry->value);
+}
+
+std::vector<Entry> StoreImpl::list(std::string_view keyspace, std::string_view prefix,
+                                   std::size_t limit) {
+  RefuseInsideBody("list");
+  std::vector<Entry> out;
+  read([&](Transaction& tx) { out = tx.list(keyspace, prefix, limit); });
+  return out;
+}
+
+std::vector<std::string> StoreImpl::keyspaces() {
+  return InReadTransaction("keyspaces", [&](Connection& c) {
+    return CallSqlite("cannot list keyspaces", [&] {
+      std::vector<std::string> names;
+      StatementUse q(c, sql::kListKeyspaces);
+      while (q->executeStep()) names.push_back(q->getColumn(0).getString());
+      return names;
+    });
+  });
+}
+
+Revision StoreImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
+  RefuseInsideBody("put");
+  // Validate before queueing so bad input never reaches the writer.
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(keyspace, key, value);
+  return Submit([&](TransactionImpl& tx) { tx.put(keyspace, key, value); }, {});
+}
+
+Revision StoreImpl::erase(std::string_view keyspace, std::string_view key) {
+  RefuseInsideBody("erase");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  return Submit([&](TransactionImpl& tx) { tx.erase(keyspace, key); }, {});
+}
+
+HistoryBounds StoreImpl::history_bounds() {
+  return InReadTransaction("history_bounds", [](Connection& c) { return ReadHistoryBounds(c); });
+}
+
+std::vector<Commit> StoreImpl::history(const HistoryQuery& query) {
+  return InReadTransaction("history",
+                           [&](Connection& c) { return QueryHistory(c, query, &damaged_rows_); });
+}
+
+std::optional<Commit> StoreImpl::commit_at(Revision revision) {
+  return InReadTransaction("commit_at",
+                           [&](Connection& c) { return ReadCommit(c, revision, &damaged_rows_); });
+}
+
+Revision StoreImpl::revert(Revision revision, const RevertOptions& options) {
+  RefuseInsideBody("revert");
+  ValidateLabel(options.label);
+  std::string label = options.label.empty() ? "revert " + std::to_string(revision) : options.label;
+  return Submit([&](TransactionImpl& tx) { RevertInto(tx, revision, options.force); }, label);
+}
+
+HistoryBounds StoreImpl::history_bounds(std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  return InReadTransaction("history_bounds",
+                           [&](Connection& c) { return ReadKeyspaceBounds(c, keyspace); });
+}
+
+void StoreImpl::set_history_policy(std::string_view keyspace,
+                                   const std::optional<HistoryPolicy>& policy) {
+  RefuseInsideBody("set_history_policy");
+  if (policy) {
+    ValidateHistoryPolicy(keyspace, *policy);
+  } else {
+    ValidateKeyspace(keyspace);
+  }
+  if (options_.read_only) {
+    throw Error(ErrorCode::kReadOnly,
+                path_ + " was opened read-only; setting a history policy is a write");
+  }
+  bool changed = false;
+  // No change to `entries`, so the transaction makes no revision (and no history of its own).
+  committer_.Submit(
+      [&](TransactionImpl& tx) { changed = StoreHistoryPolicy(tx.connection(), keyspace, policy); },
+      MakeOrigin({}));
+  if (changed) {
+    log_->info("statestore: {}: history policy of keyspace '{}' is now {}", path_, keyspace,
+               !policy             ? std::string("the default (none stored)")
+               : policy->keep_none ? std::string("keep none")
+               : policy->keeps_all()
+                   ? std::string("keep all")
+                   : "keep " + std::to_string(policy->keep_revisions) + " revisions / " +
+                         std::to_string(policy->keep_for.count()) + " s");
+  }
+}
+
+EffectiveHistoryPolicy StoreImpl::history_policy(std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  return InReadTransaction("history_policy", [&](Connection& c) {
+    std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, keyspace);
+    return ResolveHistoryPolicy(keyspace, row ? row->stored : std::nullopt,
+                                options_.history_retention);
+  });
+}
+
+void StoreImpl::ApplyHistoryPolicies() {
+  if (options_.read_only) return;
+  for (const auto& [name, policy] : options_.history_policies) {
+    // Compare first, so that an open with the policies already stored takes no write lock.
+    bool same = InReadTransaction("open", [&](Connection& c) {
+      std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, name);
+      return row && row->stored == policy;
+    });
+    if (!same) set_history_policy(name, policy);
+  }
+}
+
+std::uint64_t StoreImpl::compact_history() {
+  RefuseInsideBody("compact_history");
+  if (options_.read_only) {
+    throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; compaction is a write");
+  }
+  const std::uint64_t removed = committer_.CompactHistory();
+  // The freed pages go back to the file system now (free_space.h), in the same bounded steps
+  // the maintenance thread uses: `statectl compact-history` exits before that thread would.
+  FreeSpace::ReturnAll(committer_, counters_, [] { return false; });
+  return removed;
+}
+
+}  // namespace internal
+
+std::shared_ptr<Store> Store::open(const std::string& path, const Options& options) {
+  internal::RefuseInsideBody("open");
+  internal::CheckOptions(options);
+  internal::Registry& registry = internal::GetRegistry();
+  // Declared before the lock so that, if it turns out to be the last reference, the Store's
+  // destructor (which takes the registry lock) runs after the lock is released.
+  std::shared_ptr<internal::StoreImpl> existing;
+  // Likewise a new Store whose history policies cannot be stored (ApplyHistoryPolicies throws).
+  std::shared_ptr<internal::StoreImpl> store;
+  // Held across the open so two threads opening one file get one Store.
+  internal::MutexLock lock(&registry.mu);
+  std::string canonical = internal::PrepareDatabasePath(path, options);
+  auto it = registry.open.find(canonical);
+  if (it != registry.open.end()) {
+    if ((existing = it->second.second.lock())) {
+      if (existing->owner_pid() != ::getpid()) internal::RefuseInherited(canonical);
+      internal::CheckCompatible(existing->options(), options, canonical);
+      return existing;
+    }
+  }
+  if (registry.inherited.count(canonical) != 0) internal::RefuseInherited(canonical);
+  // The database descriptor first: it must outlive every connection (presence_lock.h).
+  auto presence = internal::PresenceLock::Open(canonical, !options.read_only);
+  internal::CheckDatabaseFiles(canonical, presence->file_stat(), options);
+  presence->LockShared(options.busy_timeout);
+  const bool immutable = options.read_only && internal::NeedsImmutableOpen(canonical);
+  internal::RedactionKey key;
+  {
+    internal::ConnectionConfig config;
+    config.path = canonical;
+    config.read_only = options.read_only;
+    config.immutable = immutable;
+    config.durability = options.durability;
+    config.busy_timeout = options.busy_timeout;
+    internal::Connection bootstrap(config);
+    key = internal::CheckAndMigrate(bootstrap, options);
+  }
+  store = std::make_shared<internal::StoreImpl>(canonical, options, std::move(key),
+                                                std::move(presence), immutable);
+  // Before the Store is registered: if it throws, the Store is released (after the registry
+  // lock, see `store` above) and the open fails.
+  store->ApplyHistoryPolicies();
+  registry.open[canonical] = {store.get(), store};
+  return store;
+}
+
+}  // namespace statestore

@@ -1,0 +1,427 @@
+#include "sqlite/transaction_impl.h"
+
+#include <sqlite3.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "util/key_range.h"
+#include "sqlite/schema_sql.h"
+#include "statestore/error.h"
+#include "core/validate.h"
+#include "sqlite/value_codec.h"
+
+namespace statestore::internal {
+
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t CurrentThreadId() {
+  thread_local std::int64_t tid = static_cast<std::int64_t>(::syscall(SYS_gettid));
+  return tid;
+}
+
+namespace {
+
+std::string Describe(std::string_view keyspace, std::string_view key) {
+  return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
+}
+
+}  // namespace
+
+TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces,
+                                 bool read_only, Origin origin,
+                                 const std::vector<std::string>& redacted_keyspaces,
+                                 DamagedRowReporter* damaged_rows,
+                                 const RedactionKey* redaction_key)
+    : connection_(connection),
+      keyspaces_(keyspaces),
+      read_only_(read_only),
+      origin_(std::move(origin)),
+      redacted_keyspaces_(redacted_keyspaces),
+      damaged_rows_(damaged_rows),
+      redaction_key_(redaction_key) {}
+
+Bytes TransactionImpl::Digest(const Value& value) const {
+  if (!redaction_key_) throw Error(ErrorCode::kInternal, "write transaction without redaction key");
+  return redaction_key_->ValueDigest(value);
+}
+
+void TransactionImpl::RequireWritable() const {
+  if (read_only_) {
+    throw Error(ErrorCode::kReadOnly,
+                "write in a read-only transaction (use Store::transact to write)");
+  }
+}
+
+std::optional<KeyspaceRef> TransactionImpl::FindKeyspace(std::string_view name) {
+  // Newest first: a keyspace marked redacted in this transaction appears again later.
+  for (auto it = keyspaces_seen_.rbegin(); it != keyspaces_seen_.rend(); ++it) {
+    if (it->first == name) return it->second;
+  }
+  if (auto ref = keyspaces_.Find(name)) return ref;
+  return CallSqlite("cannot look up keyspace", [&]() -> std::optional<KeyspaceRef> {
+    StatementUse q(connection_, sql::kSelectKeyspace);
+    q->bind(1, std::string(name));
+    if (!q->executeStep()) return std::nullopt;
+    KeyspaceRef ref{q->getColumn(0).getInt64(), q->getColumn(1).getInt() != 0};
+    keyspaces_seen_.emplace_back(std::string(name), ref);
+    return ref;
+  });
+}
+
+KeyspaceRef TransactionImpl::KeyspaceForWrite(std::string_view name) {
+  bool want_redacted = std::find(redacted_keyspaces_.begin(), redacted_keyspaces_.end(), name) !=
+                       redacted_keyspaces_.end();
+  if (auto ref = FindKeyspace(name)) {
+    if (want_redacted && !ref->redacted) {
+      CallSqlite("cannot mark keyspace redacted", [&] {
+        StatementUse q(connection_, sql::kMarkKeyspaceRedacted);
+        q->bind(1, static_cast<int64_t>(ref->id));
+        q->exec();
+      });
+      ref->redacted = true;
+      keyspaces_seen_.emplace_back(std::string(name), *ref);
+    }
+    return *ref;
+  }
+  return CallSqlite("cannot create keyspace", [&] {
+    StatementUse q(connection_, sql::kInsertKeyspace);
+    q->bind(1, std::string(name));
+    q->bind(2, want_redacted ? 1 : 0);
+    q->exec();
+    KeyspaceRef ref{sqlite3_last_insert_rowid(connection_.handle()), want_redacted};
+    keyspaces_seen_.emplace_back(std::string(name), ref);
+    return ref;
+  });
+}
+
+std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
+                                                std::string_view key) {
+  last_read_.reset();
+  return CallSqlite("cannot read entry", [&]() -> std::optional<Entry> {
+    StatementUse q(connection_, sql::kSelectEntry);
+    std::string key_text(key);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bindNoCopy(2, key_text);
+    if (!q->executeStep()) {
+      if (!read_only_) last_read_ = LastRead{keyspace_id, std::move(key_text), std::nullopt};
+      return std::nullopt;
+    }
+    std::string problem;
+    std::optional<Value> value = DecodeValue(*q, 0, 1, &problem);
+    if (!value) throw DamagedRowError(keyspace, key, problem);
+    Entry e;
+    e.key = key_text;
+    e.value = std::move(*value);
+    e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    if (!read_only_) {
+      last_read_ =
+          LastRead{keyspace_id, std::move(key_text), OldRow{ReadStoredCell(*q, 0, 1), e.version}};
+    }
+    return e;
+  });
+}
+
+std::optional<TransactionImpl::OldRow> TransactionImpl::ReadOldRow(std::int64_t keyspace_id,
+                                                                   std::string_view key) {
+  if (last_read_ && last_read_->keyspace_id == keyspace_id && last_read_->key == key) {
+    std::optional<OldRow> row = std::move(last_read_->row);
+    last_read_.reset();
+    return row;
+  }
+  last_read_.reset();
+  return CallSqlite("cannot read entry", [&]() -> std::optional<OldRow> {
+    StatementUse q(connection_, sql::kSelectEntry);
+    const std::string key_text(key);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bindNoCopy(2, key_text);
+    if (!q->executeStep()) return std::nullopt;
+    OldRow row;
+    row.stored = ReadStoredCell(*q, 0, 1);
+    row.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    return row;
+  });
+}
+
+std::optional<Value> TransactionImpl::get(std::string_view keyspace, std::string_view key) {
+  auto e = get_entry(keyspace, key);
+  if (!e) return std::nullopt;
+  return std::move(e->value);
+}
+
+std::optional<Entry> TransactionImpl::get_entry(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  auto found = FindKeyspace(keyspace);
+  if (!found) return std::nullopt;
+  return ReadEntry(keyspace, found->id, key);
+}
+
+std::vector<Entry> TransactionImpl::list(std::string_view keyspace, std::string_view prefix,
+                                         std::size_t limit) {
+  ValidateKeyspace(keyspace);
+  ValidatePrefix(prefix);
+  std::vector<Entry> out;
+  auto found = FindKeyspace(keyspace);
+  if (!found) return out;
+  const auto end = PrefixEnd(prefix);
+  std::string from(prefix);
+  for (;;) {
+    const std::int64_t want = limit == 0 ? -1 : static_cast<std::int64_t>(limit - out.size());
+    std::size_t skipped = 0;
+    std::string last;
+    const std::size_t rows = ListPage(keyspace, found->id, from, end, want, &out, &skipped, &last);
+    // SQL's LIMIT counted the skipped rows too. Read on past them, so that a damaged row never
+    // makes a full page look like the end of the keyspace (the sweep and count() rely on that).
+    if (limit == 0 || skipped == 0 || static_cast<std::int64_t>(rows) < want) break;
+    from = std::move(last);
+    from.push_back('\0');  // the least key greater than `last`
+  }
+  return out;
+}
+
+std::size_t TransactionImpl::ListPage(std::string_view keyspace, std::int64_t keyspace_id,
+                                      const std::string& from,
+                                      const std::optional<std::string>& end, std::int64_t sql_limit,
+                                      std::vector<Entry>* out, std::size_t* skipped,
+                                      std::string* last) {
+  return CallSqlite("cannot list entries", [&] {
+    StatementUse q(connection_, end ? sql::kListRange : sql::kListFrom);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bindNoCopy(2, from);
+    if (end) {
+      q->bindNoCopy(3, *end);
+      q->bind(4, static_cast<int64_t>(sql_limit));
+    } else {
+      q->bind(3, static_cast<int64_t>(sql_limit));
+    }
+    std::size_t rows = 0;
+    std::string problem;
+    while (q->executeStep()) {
+      ++rows;
+      Entry e;
+      e.key = q->getColumn(0).getString();
+      std::optional<Value> value = DecodeValue(*q, 1, 2, &problem);
+      if (!value) {
+        // value_codec.h note 2: one damaged row must not hide the rest of the keyspace.
+        ++*skipped;
+        if (damaged_rows_ != nullptr) {
+          damaged_rows_->Skipped(keyspace, e.key, "current value", problem);
+        }
+        *last = std::move(e.key);
+        continue;
+      }
+      e.value = std::move(*value);
+      e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
+      *last = e.key;
+      out->push_back(std::move(e));
+    }
+    return rows;
+  });
+}
+
+Revision TransactionImpl::EnsureRevision() {
+  if (revision_ != 0) return revision_;
+  CallSqlite("cannot allocate a revision", [&] {
+    Revision head = known_head_.value_or(0);
+    if (!known_head_) {
+      StatementUse q(connection_, sql::kSelectMeta);
+      q->bind(1, sql::kHeadRevision);
+      if (!q->executeStep()) {
+        throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+      }
+      head = static_cast<Revision>(q->getColumn(0).getInt64());
+    }
+    StatementUse u(connection_, sql::kUpdateMeta);
+    u->bind(1, sql::kHeadRevision);
+    u->bind(2, static_cast<int64_t>(head + 1));
+    u->exec();
+    revision_ = head + 1;
+  });
+  return revision_;
+}
+
+void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
+                                  std::string_view key, const std::optional<OldRow>& old_row,
+                                  const std::optional<Value>& new_value) {
+  last_read_.reset();  // see LastRead
+  const std::int64_t keyspace_id = ref.id;
+  Revision revision = EnsureRevision();
+  std::string key_text(key);
+  CallSqlite("cannot write entry", [&] {
+    if (new_value) {
+      StatementUse q(connection_, sql::kUpsertEntry);
+      q->bind(1, static_cast<int64_t>(keyspace_id));
+      q->bindNoCopy(2, key_text);
+      BindValue(*q, 3, 4, *new_value);
+      q->bind(5, static_cast<int64_t>(revision));
+      q->exec();
+    } else {
+      StatementUse q(connection_, sql::kDeleteEntry);
+      q->bind(1, static_cast<int64_t>(keyspace_id));
+      q->bindNoCopy(2, key_text);
+      q->exec();
+    }
+    StatementUse h(connection_, sql::kInsertChange);
+    h->bind(1, static_cast<int64_t>(revision));
+    h->bind(2, static_cast<int64_t>(++seq_));
+    h->bind(3, static_cast<int64_t>(keyspace_id));
+    h->bindNoCopy(4, key_text);
+    // Values are bound in place (BindValue does not copy), so everything bound must outlive
+    // exec(): the old row, `new_value`, and the digests below.
+    // The old value goes in as SQLite held it (invariant 5): a legacy NaN stays (double, NULL),
+    // a damaged row stays damaged. A tag the schema's CHECK refuses is recorded as absent.
+    std::optional<Value> old_digest, new_digest;
+    if (!old_row || !IsKnownTypeTag(old_row->stored.type)) {
+      BindOptionalValue(*h, 5, 6, std::nullopt);
+    } else if (ref.redacted) {
+      std::optional<Value> scratch;
+      old_digest = Value(Digest(DigestSubject(old_row->stored, &scratch)));
+      BindDigest(*h, 5, 6, static_cast<ValueType>(old_row->stored.type), *old_digest);
+    } else {
+      BindStoredCell(*h, 5, 6, old_row->stored);
+    }
+    if (!new_value) {
+      BindOptionalValue(*h, 7, 8, std::nullopt);
+    } else if (ref.redacted) {
+      new_digest = Value(Digest(*new_value));
+      BindDigest(*h, 7, 8, new_value->type(), *new_digest);
+    } else {
+      BindValue(*h, 7, 8, *new_value);
+    }
+    h->bind(9, ref.redacted ? 1 : 0);
+    h->exec();
+  });
+  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
+  w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
+  w.cache_id.append(keyspace).push_back('\0');
+  w.cache_id.append(key_text);
+  if (new_value) w.entry = Entry{key_text, *new_value, revision};
+  writes_.push_back(std::move(w));
+}
+
+void TransactionImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(keyspace, key, value);
+  RequireWritable();
+  KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  RecordWrite(keyspace, ref, key, ReadOldRow(ref.id, key), value);
+}
+
+bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  if (!found) return false;
+  auto old = ReadOldRow(found->id, key);
+  if (!old) return false;
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  return true;
+}
+
+void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view key,
+                                     const Value& value, std::uint64_t expected_version) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(keyspace, key, value);
+  RequireWritable();
+  KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  auto old = ReadOldRow(ref.id, key);
+  std::uint64_t actual = old ? old->version : 0;
+  if (actual != expected_version) {
+    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " + (old ? std::to_string(actual) : "no key"));
+  }
+  RecordWrite(keyspace, ref, key, old, value);
+}
+
+void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_view key,
+                                       std::uint64_t expected_version) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  auto old = found ? ReadOldRow(found->id, key) : std::nullopt;
+  if (!old || old->version != expected_version) {
+    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " +
+                                          (old ? std::to_string(old->version) : "no key"));
+  }
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+}
+
+void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "savepoint body is empty");
+  // Names are built from an integer depth only.
+  int depth = ++savepoint_depth_;
+  std::string name = "nested_" + std::to_string(depth);
+  std::string begin = "SAVEPOINT " + name;
+  std::string release = "RELEASE " + name;
+  std::string rollback = "ROLLBACK TO " + name;
+  try {
+    connection_.Exec(begin.c_str());
+  } catch (...) {
+    --savepoint_depth_;
+    throw;
+  }
+  const std::size_t writes_before = writes_.size();
+  const std::size_t keyspaces_before = keyspaces_seen_.size();
+  const Revision revision_before = revision_;
+  const std::int64_t seq_before = seq_;
+  try {
+    body(*this);
+  } catch (...) {
+    --savepoint_depth_;
+    if (connection_.InTransaction()) {
+      connection_.Exec(rollback.c_str());
+      connection_.Exec(release.c_str());
+      writes_.resize(writes_before);
+      keyspaces_seen_.resize(keyspaces_before);
+      last_read_.reset();
+      revision_ = revision_before;
+      seq_ = seq_before;
+    }
+    throw;
+  }
+  --savepoint_depth_;
+  connection_.Exec(release.c_str());
+}
+
+void TransactionImpl::set_label(std::string_view label) {
+  ValidateLabel(label);
+  origin_.label = std::string(label);
+}
+
+Revision TransactionImpl::Finish() {
+  if (revision_ == 0) return 0;
+  CallSqlite("cannot record commit", [&] {
+    if (!last_commit_time_us_) {
+      StatementUse q(connection_, sql::kSelectWriteStart);
+      q->executeStep();
+      last_commit_time_us_ = q->isColumnNull(1) ? 0 : q->getColumn(1).getInt64();
+    }
+    // Invariant 6: a clock set back does not make history go back in time.
+    commit_time_us_ = std::max(NowMicros(), *last_commit_time_us_);
+    StatementUse q(connection_, sql::kInsertCommit);
+    q->bind(1, static_cast<int64_t>(revision_));
+    q->bind(2, static_cast<int64_t>(commit_time_us_));
+    q->bind(3, static_cast<int64_t>(origin_.pid));
+    q->bind(4, static_cast<int64_t>(origin_.thread_id));
+    q->bind(5, origin_.label);
+    q->exec();
+  });
+  return revision_;
+}
+
+}  // namespace statestore::internal

@@ -1,0 +1,149 @@
+// TransactionImpl — the Transaction a body runs against, bound to one Connection that is already
+// inside an SQLite transaction (write bodies: inside the request's SAVEPOINT of a group).
+//
+// Invariants:
+//   1. A revision is allocated on the first write (head_revision + 1, in the same SQLite
+//      transaction) and its commit row is written by Finish(); a body that writes nothing uses
+//      no revision. Bodies of one group run one after another, so each sees the previous
+//      body's head_revision and revisions stay strictly increasing with no gaps. The writer
+//      tells each body the head it starts on (StartAfter), so the meta row is written but not
+//      read per body; meta's head_revision still equals the last revision used at every point.
+//   2. Every write records a Change row (revision, seq) with the old and new value, in the same
+//      SQLite transaction as the state change: history and state cannot disagree.
+//   3. writes() lists, in order, the committed-to-be entries the writer publishes to the read
+//      cache after COMMIT; a nested savepoint that rolls back truncates it to where it began.
+//   4. Every value is validated (ValidateValue: size, UTF-8, no NaN) before any SQL runs, so a
+//      refused put changes nothing: no revision, no history row, no savepoint to undo.
+//   5. A stored row that does not decode (value_codec.h) never blocks a write: put/erase and their
+//      _if_version forms read the old row raw (StoredCell) and copy it into the history row.
+//      Point reads of it throw kCorruption; list() skips it and reports it.
+//   6. Commit times never decrease with revision: a commit is stamped max(now, the newest
+//      commit's time), so time queries bisect by revision (migrations/sqlite/0005_history_indexes.sql).
+#ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
+#define STATESTORE_SRC_TRANSACTION_IMPL_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sqlite/connection.h"
+#include "core/keyspace_directory.h"
+#include "core/read_cache.h"
+#include "core/redaction_key.h"
+#include "statestore/history.h"
+#include "statestore/transaction.h"
+#include "sqlite/value_codec.h"
+
+namespace statestore::internal {
+
+struct PendingWrite {
+  std::string keyspace;
+  std::string key;
+  CachedEntry entry;     // nullopt: erased
+  std::string cache_id;  // keyspace + '\0' + key: identifies the key within a group
+};
+
+class TransactionImpl final : public Transaction {
+ public:
+  // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction).
+  // `damaged_rows` (may be null) hears of rows list() skipped; it must outlive the transaction.
+  // `redaction_key` digests redacted history (may be null for a read-only transaction).
+  TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces, bool read_only,
+                  Origin origin, const std::vector<std::string>& redacted_keyspaces,
+                  DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr);
+
+  std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
+  std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
+  std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
+                          std::size_t limit) override;
+  void put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  bool erase(std::string_view keyspace, std::string_view key) override;
+  void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
+                      std::uint64_t expected_version) override;
+  void erase_if_version(std::string_view keyspace, std::string_view key,
+                        std::uint64_t expected_version) override;
+  void savepoint(const std::function<void(Transaction&)>& body) override;
+  void set_label(std::string_view label) override;
+  bool read_only() const override { return read_only_; }
+
+  // The head revision this body starts on and the time of the newest commit (0: none), as the
+  // group-commit writer knows them (invariants 1 and 6). Without them the first write reads
+  // meta's head_revision, and Finish the newest commit's time.
+  void StartAfter(Revision head, std::int64_t last_commit_time_us) {
+    known_head_ = head;
+    last_commit_time_us_ = last_commit_time_us;
+  }
+
+  // Writes the commit row if the body changed anything. Returns the revision, or 0.
+  Revision Finish();
+  // The time Finish stamped on the commit row (invariant 6); 0 if it wrote none.
+  std::int64_t commit_time_us() const { return commit_time_us_; }
+
+  const std::vector<PendingWrite>& writes() const { return writes_; }
+  // Keyspaces this transaction resolved or created; committed once the transaction commits.
+  const std::vector<std::pair<std::string, KeyspaceRef>>& keyspaces_seen() const {
+    return keyspaces_seen_;
+  }
+  Connection& connection() { return connection_; }
+
+ private:
+  std::optional<KeyspaceRef> FindKeyspace(std::string_view name);
+  // Resolves or creates the keyspace, and marks it redacted if Options lists it.
+  KeyspaceRef KeyspaceForWrite(std::string_view name);
+  // Point read. Throws: DamagedRowError for a row that does not decode.
+  std::optional<Entry> ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
+                                 std::string_view key);
+  // The row a write replaces, undecoded (invariant 5).
+  struct OldRow {
+    StoredCell stored;
+    std::uint64_t version = 0;
+  };
+  std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
+  // What the last point read found for one key (a row, or none). A put or erase of that key
+  // right after it (read-modify-write) takes its old row from here instead of reading it again:
+  // nothing can have written the key in between, because every write and every savepoint
+  // rollback forgets it.
+  struct LastRead {
+    std::int64_t keyspace_id = 0;
+    std::string key;
+    std::optional<OldRow> row;
+  };
+  // Appends one page of list() to *out; returns how many rows SQLite produced and sets *last to
+  // the last key seen.
+  std::size_t ListPage(std::string_view keyspace, std::int64_t keyspace_id, const std::string& from,
+                       const std::optional<std::string>& end, std::int64_t sql_limit,
+                       std::vector<Entry>* out, std::size_t* skipped, std::string* last);
+  void RequireWritable() const;
+  // The keyed digest of redacted history (redaction_key.h).
+  Bytes Digest(const Value& value) const;
+  Revision EnsureRevision();
+  void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
+                   const std::optional<OldRow>& old_row, const std::optional<Value>& new_value);
+
+  Connection& connection_;
+  KeyspaceDirectory& keyspaces_;
+  const bool read_only_;
+  Origin origin_;
+  const std::vector<std::string>& redacted_keyspaces_;
+  DamagedRowReporter* const damaged_rows_;
+  const RedactionKey* redaction_key_;
+  std::optional<LastRead> last_read_;
+  std::optional<Revision> known_head_;
+  std::optional<std::int64_t> last_commit_time_us_;
+  std::int64_t commit_time_us_ = 0;
+  Revision revision_ = 0;
+  std::int64_t seq_ = 0;
+  int savepoint_depth_ = 0;
+  std::vector<PendingWrite> writes_;
+  std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
+};
+
+// Microseconds since the Unix epoch, UTC.
+std::int64_t NowMicros();
+// This thread's Linux TID.
+std::int64_t CurrentThreadId();
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_TRANSACTION_IMPL_H_
