@@ -116,7 +116,8 @@ TEST(FaultInjectionShimTest, StoreIoGoesThroughTheShimAndFaultsReachTheCaller) {
 }
 
 // The SQLite behaviour behind a bug found by the loop below (see SwitchToWal in
-// lib/src/sqlite/database_file.cc): on a new, empty file `PRAGMA journal_mode = WAL` returns its row
+// lib/src/sqlite/database_file.cc): on a new, empty file `PRAGMA journal_mode = WAL` returns its
+// row
 // ("wal") before the statement commits the header change that makes the file a WAL database; a
 // failed write or fsync of that commit is reported only when the statement is stepped to its end
 // (or reset), and the file then stays in rollback-journal mode.

@@ -239,8 +239,8 @@ TEST_F(MultiProcessTest, LocalReadersNeverGoBackInTimeWhileWorkersAndLocalThread
 }
 
 // The write lock is handed between processes through words of the shared page NAME-gen
-// (lib/src/sqlite/writer_turns.h): a process whose writer waits for the lock lists its pid there until
-// it gets the lock, and the holder's commit wakes it. Read straight from the file, as another
+// (lib/src/sqlite/writer_turns.h): a process whose writer waits for the lock lists its pid there
+// until it gets the lock, and the holder's commit wakes it. Read straight from the file, as another
 // process would see it.
 std::vector<std::int32_t> ListedWaiters(const std::string& db) {
   const std::string page = test::ReadFile(db + "-gen");

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "statestore/config_options.h"
-#include "statestore/session.h"
+#include "statestore/session_options.h"
 
 namespace spdlog {
 class logger;

@@ -40,19 +40,26 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
-#include "statestore/config.h"
 #include "statestore/error.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
 #include "statestore/revision.h"
-#include "statestore/session.h"
 #include "statestore/stats.h"
+#include "statestore/store_layer.h"
 #include "statestore/transaction.h"
 #include "statestore/value.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace statestore {
+
+class Config;    // statestore/config.h
+class Sessions;  // statestore/session.h
 
 class Store {
  public:
@@ -163,13 +170,39 @@ class Store {
   // Throws: Error(kInvalidArgument) for an invalid keyspace name; kIoError.
   virtual EffectiveHistoryPolicy history_policy(std::string_view keyspace) = 0;
 
-  // The sessions stored in this file (statestore/session.h). The reference is valid as long as
-  // the Store; it is safe to use from any thread. Throws: nothing.
-  virtual Sessions& sessions() = 0;
+  // The sessions stored in this file (statestore/session.h), a layer on this Store's public API
+  // (statestore/store_layer.h). The reference is valid as long as the Store; it is safe to use
+  // from any thread. Include statestore/session.h (or statestore/statestore.h) to use it.
+  // Throws: nothing.
+  Sessions& sessions();
 
-  // The typed, layered settings stored in this file (statestore/config.h). The reference is valid
-  // as long as the Store; it is safe to use from any thread. Throws: nothing.
-  virtual Config& config() = 0;
+  // The typed, layered settings stored in this file (statestore/config.h), a layer like
+  // sessions(). The reference is valid as long as the Store; it is safe to use from any thread.
+  // Include statestore/config.h (or statestore/statestore.h) to use it. Throws: nothing.
+  Config& config();
+
+  // The layer attached under `name` when the Store was opened ("sessions", "config"), or null.
+  // Lock-free: layers are attached before open() returns and live until the Store closes.
+  StoreLayer* find_layer(std::string_view name) const noexcept;
+  // Named layers, in order of attachment (how Store::open hands them to an engine).
+  using Layers = std::vector<std::pair<std::string, std::unique_ptr<StoreLayer>>>;
+
+  // A number that changes whenever a commit to this file may have happened, in any process;
+  // reading it does no I/O. Watchers (session listeners, config watches) poll it and read the
+  // head revision only when it moved. It stays 0 when the Store cannot tell (a read-only Store
+  // without the shared change counter, e.g. on read-only media): poll history_bounds() then.
+  // Throws: nothing.
+  virtual std::uint64_t change_counter() const noexcept = 0;
+
+  // The BLAKE2b-256 of `data` keyed with the redaction key (Options::redaction_key): what layers
+  // use to index a value they must not store in the clear (Sessions keys principals by it), so
+  // that a copy of the file does not reveal it to anyone hashing guesses. Thread-safe.
+  // Throws: Error(kReadOnly) when the Store has no redaction key (see has_redaction_key()).
+  virtual Bytes keyed_digest(std::string_view data) const = 0;
+
+  // The logger this Store writes to: Options::logger, or statestore's default (stderr, warnings
+  // and up). Layers log through it. Throws: nothing.
+  virtual spdlog::logger& logger() const noexcept = 0;
 
   // The digest redacted history records for `value` (Change::redacted): BLAKE2b-256, keyed with
   // the redaction key (Options::redaction_key), of the SHA-256 of the value's type tag byte and
@@ -187,6 +220,18 @@ class Store {
 
  protected:
   Store() = default;
+
+  // An engine calls these. attach_layers: once, while opening, before the Store is shared with
+  // any thread (find_layer reads without a lock). stop_layers: first thing when the Store closes
+  // (stops in reverse order, then destroys them). abandon_layers_after_fork: instead of
+  // stop_layers in a fork()ed child. add_layer_stats: from stats().
+  void attach_layers(Layers layers);
+  void stop_layers() noexcept;
+  void abandon_layers_after_fork() noexcept;
+  void add_layer_stats(Stats& stats) const;
+
+ private:
+  Layers layers_;
 };
 
 }  // namespace statestore

@@ -44,10 +44,10 @@
 #include "sqlite/presence_lock.h"
 #include "sqlite/shared_generation.h"
 #include "sqlite/sqlite_error.h"
+#include "sqlite/store_impl.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
 #include "statestore/store.h"
-#include "sqlite/store_impl.h"
 
 namespace statestore {
 

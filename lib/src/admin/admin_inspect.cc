@@ -9,16 +9,16 @@
 #include <vector>
 
 #include "admin/admin_util.h"
+#include "core/validate.h"
+#include "sessions/session_keys.h"
 #include "sqlite/database_file.h"
 #include "sqlite/history_log.h"
 #include "sqlite/migrations.h"
-#include "sessions/session_keys.h"
 #include "sqlite/sqlite_error.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
 #include "statestore/store.h"
 #include "statestore/version.h"
-#include "core/validate.h"
 
 namespace statestore {
 

@@ -30,11 +30,11 @@
 #include "admin/admin_util.h"
 #include "sqlite/history_log.h"
 #include "sqlite/sqlite_error.h"
+#include "sqlite/value_codec.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
 #include "statestore/session.h"
 #include "statestore/store.h"
-#include "sqlite/value_codec.h"
 
 namespace statestore {
 

@@ -82,9 +82,9 @@
 #include <vector>
 
 #include "sqlite/connection.h"
-#include "util/mutex.h"
 #include "sqlite/shared_generation.h"
 #include "statestore/transaction.h"
+#include "util/mutex.h"
 
 namespace statestore::internal {
 

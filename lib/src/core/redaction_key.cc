@@ -225,20 +225,16 @@ Bytes RedactionKey::ValueDigest(const Value& value) const {
   return Rekey(Sha256ValueDigest(value));
 }
 
+Bytes RedactionKey::KeyedDigest(std::string_view data) const {
+  Bytes out(32);
+  Keyed(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  return out;
+}
+
 Bytes RedactionKey::Rekey(const Bytes& sha256) const {
   Bytes out(32);
   Keyed(sha256.data(), sha256.size(), out.data());
   return out;
-}
-
-std::string RedactionKey::PrincipalDigest(std::string_view principal) const {
-  Require();
-  unsigned char sha[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(sha, reinterpret_cast<const unsigned char*>(principal.data()),
-                     principal.size());
-  unsigned char out[32];
-  Keyed(sha, 16, out);
-  return Hex(out, 16);
 }
 
 std::optional<std::string> RedactionKey::RekeyPrincipalDigest(std::string_view old_hex) const {

@@ -78,8 +78,8 @@ class RedactionKey {
   Bytes ValueDigest(const Value& value) const;
   // Re-keys a schema-2 digest (SHA-256 of the encoding): BLAKE2b-256_K(sha256).
   Bytes Rekey(const Bytes& sha256) const;
-  // The 32-hex principal digest of `principal`.
-  std::string PrincipalDigest(std::string_view principal) const;
+  // BLAKE2b-256_K(data): Store::keyed_digest. Throws: as ValueDigest.
+  Bytes KeyedDigest(std::string_view data) const;
   // The principal digest for a schema-2 principal digest (32 lowercase hex); nullopt if `old_hex`
   // is not 32 lowercase hex digits.
   std::optional<std::string> RekeyPrincipalDigest(std::string_view old_hex) const;

@@ -23,7 +23,6 @@ Stats StoreCounters::Snapshot() const {
   s.syncs = syncs.load(std::memory_order_relaxed);
   s.checkpoints = checkpoints.load(std::memory_order_relaxed);
   s.compaction_runs = compaction_runs.load(std::memory_order_relaxed);
-  s.sweep_runs = sweep_runs.load(std::memory_order_relaxed);
   s.free_space_steps = free_space_steps.load(std::memory_order_relaxed);
   s.free_pages_returned = free_pages_returned.load(std::memory_order_relaxed);
   s.damaged_rows_skipped = damaged_rows_skipped.load(std::memory_order_relaxed);

@@ -19,42 +19,6 @@ std::string Quote(std::string_view s) { return Value(std::string(s)).to_display(
 
 }  // namespace
 
-bool IsValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const std::uint8_t*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    std::uint8_t c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int extra;
-    std::uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      extra = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      extra = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p <= extra) return false;
-    for (int i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    // Reject overlong encodings, surrogates and code points past U+10FFFF.
-    static const std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    p += extra + 1;
-  }
-  return true;
-}
-
 void ValidateKeyspace(std::string_view keyspace) {
   if (keyspace.empty()) Invalid("keyspace name is empty");
   if (keyspace.size() > kMaxKeyspaceNameBytes) {
@@ -94,21 +58,6 @@ void ValidatePrefix(std::string_view prefix) {
 
 void ValidateValue(std::string_view keyspace, std::string_view key, const Value& value) {
   ValidateValueOf("value for " + std::string(keyspace) + "/" + Quote(key), value);
-}
-
-void ValidateValueOf(const std::string& what, const Value& value) {
-  if (value.payload_size() > kMaxValueBytes) {
-    Invalid(what + " is " + std::to_string(value.payload_size()) + " bytes; the limit is " +
-            std::to_string(kMaxValueBytes) + " bytes");
-  }
-  if (value.type() == ValueType::kString && !IsValidUtf8(value.as_string())) {
-    Invalid(what + " is a string that is not valid UTF-8 (store binary data as bytes)");
-  }
-  // value.h: a double may be anything but NaN. SQLite stores a NaN REAL as NULL, so the row
-  // would read back as "double with no value": refuse it before it reaches SQL.
-  if (value.type() == ValueType::kDouble && std::isnan(value.as_double())) {
-    Invalid(what + " is NaN; " + std::string(kNanRefusal));
-  }
 }
 
 void ValidateLabel(std::string_view label) {

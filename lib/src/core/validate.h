@@ -7,12 +7,12 @@
 #include <string_view>
 
 #include "statestore/value.h"
+#include "util/text.h"    // IsValidUtf8
+#include "util/values.h"  // ValidateValueOf, kNanRefusal
 
 namespace statestore::internal {
 
 inline constexpr std::size_t kMaxLabelBytes = 256;
-
-bool IsValidUtf8(std::string_view s);
 
 void ValidateKeyspace(std::string_view keyspace);
 void ValidateKey(std::string_view key);
@@ -21,12 +21,6 @@ void ValidatePrefix(std::string_view prefix);
 // A value about to be stored under keyspace/key: size limit, UTF-8 of strings, no NaN (value.h).
 // The message names keyspace and key, never the value.
 void ValidateValue(std::string_view keyspace, std::string_view key, const Value& value);
-// The same checks for a value stored inside another one (a session attribute); `what` names it in
-// the message ("session attribute 'x'").
-void ValidateValueOf(const std::string& what, const Value& value);
-// Why a NaN is refused, for every message that refuses one.
-inline constexpr std::string_view kNanRefusal =
-    "NaN cannot be stored: SQLite stores it as NULL (a double may be any value but NaN)";
 void ValidateLabel(std::string_view label);
 
 }  // namespace statestore::internal

@@ -8,8 +8,8 @@
 
 #include "sessions/session_token.h"
 #include "statestore/error.h"
-#include "core/validate.h"
-#include "sqlite/value_codec.h"
+#include "util/text.h"
+#include "util/values.h"
 
 namespace statestore::internal {
 

@@ -1,5 +1,6 @@
 #include "sessions/sessions_impl.h"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,7 +12,7 @@
 #include "sessions/session_keys.h"
 #include "sessions/session_token.h"
 #include "statestore/error.h"
-#include "sqlite/value_codec.h"
+#include "util/values.h"
 
 namespace statestore::internal {
 
@@ -28,9 +29,22 @@ constexpr std::int64_t kTouchWarningIntervalUs = 10'000'000;
   throw Error(ErrorCode::kInvalidArgument, message);
 }
 
-// Keyed (redaction_key.h), so a copied file does not reveal principals by hashing guesses.
-std::string PrincipalDigest(const RedactionKey& key, std::string_view principal) {
-  return key.PrincipalDigest(principal);
+// hex(BLAKE2b-256_K(first 16 bytes of SHA-256(principal)))[0, 32), K the redaction key
+// (Store::keyed_digest), so a copied file does not reveal principals by hashing guesses. The
+// format is fixed by the files already written (schema 3's migration computes it too).
+std::string PrincipalDigest(const Store& store, std::string_view principal) {
+  unsigned char sha[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(sha, reinterpret_cast<const unsigned char*>(principal.data()),
+                     principal.size());
+  const Bytes keyed = store.keyed_digest(std::string_view(reinterpret_cast<const char*>(sha), 16));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(32);
+  for (std::size_t i = 0; i < 16; ++i) {
+    out.push_back(kHex[keyed[i] >> 4]);
+    out.push_back(kHex[keyed[i] & 0x0f]);
+  }
+  return out;
 }
 
 Session MakeSession(const std::string& id, SessionRecord r) {
@@ -48,8 +62,8 @@ std::optional<SessionRecord> Load(Transaction& tx, const std::string& id) {
   return DecodeSessionRecord(*v, ShortSessionId(id));
 }
 
-Value ExpiryIndexValue(const RedactionKey& key, const SessionRecord& r) {
-  return r.principal.empty() ? Value() : Value(PrincipalDigest(key, r.principal));
+Value ExpiryIndexValue(const Store& store, const SessionRecord& r) {
+  return r.principal.empty() ? Value() : Value(PrincipalDigest(store, r.principal));
 }
 
 void AdjustCount(Transaction& tx, std::int64_t delta) {
@@ -65,33 +79,31 @@ void AdjustCount(Transaction& tx, std::int64_t delta) {
 }
 
 // Writes a new session `id` (no count change).
-void Insert(const RedactionKey& key, Transaction& tx, const std::string& id,
-            const SessionRecord& r) {
+void Insert(const Store& store, Transaction& tx, const std::string& id, const SessionRecord& r) {
   // An existing s/<id> (a 256-bit collision) is a kConflict, never an overwrite.
   tx.put_if_version(kKeyspace, keys::Record(id), EncodeSessionRecord(r, ShortSessionId(id)), 0);
-  tx.put(kKeyspace, keys::Expiry(r.expires_us(), id), ExpiryIndexValue(key, r));
+  tx.put(kKeyspace, keys::Expiry(r.expires_us(), id), ExpiryIndexValue(store, r));
   if (!r.principal.empty()) {
-    tx.put(kKeyspace, keys::Principal(PrincipalDigest(key, r.principal), id), Value());
+    tx.put(kKeyspace, keys::Principal(PrincipalDigest(store, r.principal), id), Value());
   }
 }
 
 // Rewrites session `id` from `before` to `after` (same principal).
-void Replace(const RedactionKey& key, Transaction& tx, const std::string& id,
+void Replace(const Store& store, Transaction& tx, const std::string& id,
              const SessionRecord& before, const SessionRecord& after) {
   tx.put(kKeyspace, keys::Record(id), EncodeSessionRecord(after, ShortSessionId(id)));
   if (before.expires_us() != after.expires_us()) {
     tx.erase(kKeyspace, keys::Expiry(before.expires_us(), id));
-    tx.put(kKeyspace, keys::Expiry(after.expires_us(), id), ExpiryIndexValue(key, after));
+    tx.put(kKeyspace, keys::Expiry(after.expires_us(), id), ExpiryIndexValue(store, after));
   }
 }
 
 // Deletes session `id` (no count change).
-void Remove(const RedactionKey& key, Transaction& tx, const std::string& id,
-            const SessionRecord& r) {
+void Remove(const Store& store, Transaction& tx, const std::string& id, const SessionRecord& r) {
   tx.erase(kKeyspace, keys::Record(id));
   tx.erase(kKeyspace, keys::Expiry(r.expires_us(), id));
   if (!r.principal.empty()) {
-    tx.erase(kKeyspace, keys::Principal(PrincipalDigest(key, r.principal), id));
+    tx.erase(kKeyspace, keys::Principal(PrincipalDigest(store, r.principal), id));
   }
 }
 
@@ -160,11 +172,11 @@ namespace {
 constexpr std::size_t kListenerBatch = 256;
 }  // namespace
 
-SessionsImpl::SessionsImpl(Dependencies deps)
-    : deps_(std::move(deps)),
-      options_(deps_.options->sessions),
+SessionsImpl::SessionsImpl(Store& store)
+    : deps_{&store, &store.logger()},
+      options_(store.options().sessions),
       events_(std::make_unique<SessionEventHub>(
-          SessionEventHub::Source{deps_.store, deps_.change_counter,
+          SessionEventHub::Source{&store, [&store] { return store.change_counter(); },
                                   options_.listener_poll_interval, kListenerBatch, deps_.log})) {}
 
 SessionListener SessionsImpl::listen(SessionEventCallback callback, Revision from_revision) {
@@ -238,7 +250,7 @@ std::string SessionsImpl::CreateIn(Transaction& tx, const NewSession& session) {
   r.deadline_us = lifetime > 0 ? SaturatingAdd(now, lifetime) : kNoDeadline;
   r.attributes = session.attributes;
   EnforcePrincipalLimit(tx, r.principal, now);
-  Insert(*deps_.redaction_key, tx, id, r);
+  Insert(*deps_.store, tx, id, r);
   AdjustCount(tx, +1);
   return token;
 }
@@ -250,8 +262,7 @@ void SessionsImpl::EnforcePrincipalLimit(Transaction& tx, const std::string& pri
   // Runs inside the create's write transaction, which holds the write lock (IMMEDIATE) from the
   // scan to the commit: no other create of this principal, in any process, can slip in between,
   // so the limit holds however creates race (invariant 2 makes p/<digest>/ the complete list).
-  const std::string prefix =
-      keys::PrincipalPrefix(PrincipalDigest(*deps_.redaction_key, principal));
+  const std::string prefix = keys::PrincipalPrefix(PrincipalDigest(*deps_.store, principal));
   struct Candidate {
     std::int64_t last_access_us, created_us;
     std::string id;
@@ -288,7 +299,7 @@ void SessionsImpl::EnforcePrincipalLimit(Transaction& tx, const std::string& pri
   });
   const std::size_t evict = live.size() - limit + 1;
   for (std::size_t i = 0; i < evict; ++i) {
-    Remove(*deps_.redaction_key, tx, live[i].id, live[i].record);
+    Remove(*deps_.store, tx, live[i].id, live[i].record);
   }
   // (Not logged here: the body may run again or roll back. History shows the evictions.)
   AdjustCount(tx, -static_cast<std::int64_t>(evict));
@@ -307,7 +318,7 @@ std::optional<SessionRecord> SessionsImpl::ReadLive(std::string_view token, std:
 }
 
 void SessionsImpl::TouchAfterRead(const std::string& id, SessionRecord* record) {
-  if (deps_.options->read_only || !TouchDue(*record, NowMicros())) return;
+  if (deps_.store->options().read_only || !TouchDue(*record, NowMicros())) return;
   {
     MutexLock lock(&touching_mu_);
     if (!touching_.insert(id).second) return;  // another thread is touching it right now
@@ -321,7 +332,7 @@ void SessionsImpl::TouchAfterRead(const std::string& id, SessionRecord* record) 
       if (!current || !current->LiveAt(now)) return;
       SessionRecord after = *current;
       if (TouchDue(after, now) && MoveLastAccess(&after, now))
-        Replace(*deps_.redaction_key, tx, id, *current, after);
+        Replace(*deps_.store, tx, id, *current, after);
       result = std::move(after);
     });
     // The session as of the touch: newer than what the read saw.
@@ -410,7 +421,7 @@ bool SessionsImpl::Mutate(std::string_view token,
     SessionRecord after = *before;
     if (change) change(*before, after);
     if (force_touch || TouchDue(after, now)) MoveLastAccess(&after, now);
-    if (after != *before) Replace(*deps_.redaction_key, tx, id, *before, after);
+    if (after != *before) Replace(*deps_.store, tx, id, *before, after);
   });
   return live;
 }
@@ -496,8 +507,8 @@ std::optional<std::string> SessionsImpl::rotate(std::string_view token) {
         MoveLastAccess(&after, now);
         std::string fresh = NewSessionToken();
         new_id = SessionIdForToken(fresh);
-        Remove(*deps_.redaction_key, tx, old_id, *before);
-        Insert(*deps_.redaction_key, tx, new_id, after);  // the count does not change
+        Remove(*deps_.store, tx, old_id, *before);
+        Insert(*deps_.store, tx, new_id, after);  // the count does not change
         new_token = std::move(fresh);
       },
       label);
@@ -535,7 +546,7 @@ bool SessionsImpl::destroy(std::string_view token) {
       tx.erase(kKeyspace, keys::Record(id));
     } else {
       live = before->LiveAt(NowMicros());
-      Remove(*deps_.redaction_key, tx, id, *before);
+      Remove(*deps_.store, tx, id, *before);
     }
     AdjustCount(tx, -1);
   });
@@ -549,8 +560,7 @@ bool SessionsImpl::destroy(std::string_view token) {
 
 std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
   ValidatePrincipal(principal, /*allow_empty=*/false);
-  const std::string prefix =
-      keys::PrincipalPrefix(PrincipalDigest(*deps_.redaction_key, principal));
+  const std::string prefix = keys::PrincipalPrefix(PrincipalDigest(*deps_.store, principal));
   const std::size_t batch = options_.sweep_batch;
   std::uint64_t total_live = 0;
   for (;;) {
@@ -573,7 +583,7 @@ std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
         }
         if (r->principal != principal) continue;  // a digest collision: not this principal's
         if (r->LiveAt(now)) ++live;
-        Remove(*deps_.redaction_key, tx, id, *r);
+        Remove(*deps_.store, tx, id, *r);
         ++records;
         ++removed;
       }
@@ -591,8 +601,7 @@ std::uint64_t SessionsImpl::destroy_all(std::string_view principal) {
 
 std::vector<SessionInfo> SessionsImpl::list(std::string_view principal) {
   ValidatePrincipal(principal, /*allow_empty=*/false);
-  const std::string prefix =
-      keys::PrincipalPrefix(PrincipalDigest(*deps_.redaction_key, principal));
+  const std::string prefix = keys::PrincipalPrefix(PrincipalDigest(*deps_.store, principal));
   std::vector<SessionInfo> out;
   deps_.store->read([&](Transaction& tx) {
     out.clear();
@@ -644,7 +653,7 @@ std::uint64_t SessionsImpl::count() {
 }
 
 std::uint64_t SessionsImpl::sweep(std::size_t max_batches) {
-  if (deps_.options->read_only) {
+  if (deps_.store->options().read_only) {
     throw Error(ErrorCode::kReadOnly, "Sessions::sweep: the Store was opened read-only");
   }
   return Sweep(max_batches, nullptr);
@@ -685,7 +694,7 @@ std::uint64_t SessionsImpl::Sweep(std::size_t max_batches, const std::function<b
         },
         label);
     Nudge(rev);
-    if (processed > 0) Bump(deps_.counters->sweep_runs);
+    if (processed > 0) sweep_runs_.fetch_add(1, std::memory_order_relaxed);
     total += static_cast<std::uint64_t>(records);
     if (processed < batch) break;
   }

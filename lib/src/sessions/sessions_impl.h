@@ -32,14 +32,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "util/mutex.h"
-#include "core/redaction_key.h"
 #include "sessions/session_events.h"
 #include "sessions/session_record.h"
 #include "statestore/options.h"
 #include "statestore/session.h"
 #include "statestore/store.h"
-#include "core/store_counters.h"
+#include "util/mutex.h"
 
 namespace spdlog {
 class logger;
@@ -57,16 +55,11 @@ Options WithSessionRedaction(const Options& options);
 class SessionsImpl final : public Sessions {
  public:
   struct Dependencies {
-    Store* store;            // the owning Store; outlives this object
-    const Options* options;  // the Store's options in effect
+    Store* store;  // the Store this layer hangs off; outlives this object
     spdlog::logger* log;
-    StoreCounters* counters;            // sweep_runs
-    const RedactionKey* redaction_key;  // principal digests (session_keys.h); outlives this
-    // The shared change counter every writer bumps after COMMIT (listeners poll it).
-    std::function<std::uint64_t()> change_counter;
   };
 
-  explicit SessionsImpl(Dependencies deps);
+  explicit SessionsImpl(Store& store);
 
   std::string create(std::chrono::microseconds idle_ttl, const Attributes& attributes,
                      std::string_view principal) override;
@@ -96,6 +89,7 @@ class SessionsImpl final : public Sessions {
   void Shutdown() noexcept;
   // In a child after fork(): leaks the listener hub (its thread and mutex state are the parent's).
   void AbandonAfterFork() noexcept;
+  std::uint64_t sweep_runs() const { return sweep_runs_.load(std::memory_order_relaxed); }
 
   // The sweep behind sweep() and the reaper: stops early, between batches, once `stop` (may be
   // null) returns true. Throws: as sweep().
@@ -134,6 +128,7 @@ class SessionsImpl final : public Sessions {
   // kTouchWarningInterval, so a Store whose writes fail does not log once per read.
   std::atomic<std::int64_t> last_touch_warning_us_{0};  // 0 = never
   std::atomic<std::uint64_t> touch_failures_{0};        // since the last warning
+  std::atomic<std::uint64_t> sweep_runs_{0};  // sweeps that removed something (Stats::sweep_runs)
 
   // Listeners (session_events.h). Null only after AbandonAfterFork.
   std::unique_ptr<SessionEventHub> events_;

@@ -10,12 +10,12 @@
 #include <new>
 #include <system_error>
 
+#include "core/store_counters.h"
 #include "sqlite/connection_pool.h"
 #include "sqlite/free_space.h"
 #include "sqlite/group_commit.h"
 #include "sqlite/history_log.h"
 #include "statestore/error.h"
-#include "core/store_counters.h"
 
 namespace statestore::internal {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <thread>
 
-#include "sqlite/sqlite_error.h"
 #include "core/store_counters.h"
+#include "sqlite/sqlite_error.h"
 #include "sqlite/writer_turns.h"
 
 namespace statestore::internal {

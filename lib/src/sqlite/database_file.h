@@ -44,8 +44,8 @@
 
 #include <string>
 
-#include "sqlite/connection.h"
 #include "core/redaction_key.h"
+#include "sqlite/connection.h"
 #include "statestore/options.h"
 
 namespace statestore::internal {

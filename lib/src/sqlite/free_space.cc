@@ -4,9 +4,9 @@
 #include <string>
 #include <thread>
 
+#include "core/store_counters.h"
 #include "sqlite/connection.h"
 #include "sqlite/group_commit.h"
-#include "core/store_counters.h"
 #include "sqlite/transaction_impl.h"
 
 namespace statestore::internal {

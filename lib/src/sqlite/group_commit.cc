@@ -11,13 +11,13 @@
 #include <unordered_set>
 #include <utility>
 
-#include "sqlite/background_maintenance.h"
 #include "core/body_scope.h"
+#include "sqlite/background_maintenance.h"
 #include "sqlite/history_log.h"
 #include "sqlite/schema_sql.h"
 #include "sqlite/sqlite_error.h"
-#include "statestore/error.h"
 #include "sqlite/transaction_impl.h"
+#include "statestore/error.h"
 
 namespace statestore::internal {
 

@@ -49,15 +49,15 @@
 #include <string>
 #include <vector>
 
-#include "sqlite/connection_pool.h"
 #include "core/keyspace_directory.h"
-#include "util/mutex.h"
 #include "core/read_cache.h"
 #include "core/redaction_key.h"
+#include "core/store_counters.h"
+#include "sqlite/connection_pool.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
 #include "statestore/transaction.h"
-#include "core/store_counters.h"
+#include "util/mutex.h"
 
 namespace spdlog {
 class logger;

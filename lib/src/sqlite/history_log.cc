@@ -8,13 +8,13 @@
 #include <string>
 #include <utility>
 
-#include "util/key_range.h"
+#include "core/validate.h"
 #include "sqlite/schema_sql.h"
 #include "sqlite/sqlite_error.h"
+#include "sqlite/value_codec.h"
 #include "statestore/error.h"
 #include "statestore/session.h"
-#include "core/validate.h"
-#include "sqlite/value_codec.h"
+#include "util/key_range.h"
 
 namespace statestore::internal {
 
@@ -47,8 +47,8 @@ void WriteMeta(Connection& c, const char* name, std::int64_t value) {
 
 // The first revision `r` >= `from` such that every commit at or after `r` has a time >= t_us
 // (head + 1 if no commit is that late). REQUIRES: `from` >= meta 'time_ordered_from', so commit
-// times do not decrease from `from` on (migrations/sqlite/0005_history_indexes.sql): a lower bound by
-// bisection over revisions, each probe one primary-key seek, instead of an index on time.
+// times do not decrease from `from` on (migrations/sqlite/0005_history_indexes.sql): a lower bound
+// by bisection over revisions, each probe one primary-key seek, instead of an index on time.
 Revision FirstRevisionAtOrAfterTime(Connection& c, std::int64_t t_us, Revision from,
                                     Revision head) {
   Revision lo = from;

@@ -1,5 +1,5 @@
-// Reading, compacting and reverting the history tables (schema in migrations/sqlite/0001_initial.sql,
-// per-keyspace retention in 0004_history_policy.sql).
+// Reading, compacting and reverting the history tables (schema in
+// migrations/sqlite/0001_initial.sql, per-keyspace retention in 0004_history_policy.sql).
 //
 // Retention is per keyspace (HistoryPolicy): it removes one keyspace's changes and leaves the
 // others' changes of the same commits in place. Per keyspace K, keyspace_history holds
@@ -38,9 +38,9 @@
 #include <vector>
 
 #include "sqlite/connection.h"
+#include "sqlite/transaction_impl.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
-#include "sqlite/transaction_impl.h"
 
 namespace statestore::internal {
 

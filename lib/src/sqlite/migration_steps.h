@@ -5,8 +5,8 @@
 #ifndef STATESTORE_SRC_MIGRATION_STEPS_H_
 #define STATESTORE_SRC_MIGRATION_STEPS_H_
 
-#include "sqlite/connection.h"
 #include "core/redaction_key.h"
+#include "sqlite/connection.h"
 #include "statestore/options.h"
 
 namespace statestore::internal {

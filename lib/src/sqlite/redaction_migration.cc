@@ -20,12 +20,12 @@
 #include <utility>
 #include <vector>
 
-#include "sqlite/connection.h"
 #include "core/redaction_key.h"
 #include "sessions/session_keys.h"
+#include "sqlite/connection.h"
+#include "sqlite/value_codec.h"
 #include "statestore/error.h"
 #include "statestore/session.h"
-#include "sqlite/value_codec.h"
 
 namespace statestore::internal {
 

@@ -80,8 +80,8 @@ inline constexpr char kStoreCompaction[] =
     "compacted_through = excluded.compacted_through, scanned_through = excluded.scanned_through";
 
 // What a write transaction starts from: the head revision and the time of the newest commit
-// (commit times never decrease; migrations/sqlite/0005_history_indexes.sql). The time is NULL when there
-// is no commit.
+// (commit times never decrease; migrations/sqlite/0005_history_indexes.sql). The time is NULL when
+// there is no commit.
 inline constexpr char kSelectWriteStart[] =
     "SELECT (SELECT value FROM meta WHERE name = 'head_revision'), "
     "(SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1)";

@@ -9,15 +9,15 @@
 #include <set>
 
 #include "core/body_scope.h"
+#include "core/validate.h"
 #include "sqlite/database_file.h"
 #include "sqlite/free_space.h"
 #include "sqlite/history_log.h"
-#include "util/mutex.h"
 #include "sqlite/schema_sql.h"
 #include "sqlite/sqlite_error.h"
 #include "sqlite/transaction_impl.h"
-#include "core/validate.h"
 #include "sqlite/value_codec.h"
+#include "util/mutex.h"
 
 namespace statestore {
 
@@ -89,8 +89,6 @@ void CheckOptions(const Options& options) {
     throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
   }
   ValidateLabel(options.origin_label);
-  ValidateSessionOptions(options.sessions);
-  ValidateConfigOptions(options.config);
   for (const auto& [name, policy] : options.history_policies) {
     try {
       ValidateHistoryPolicy(name, policy);
@@ -149,7 +147,7 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
     : owner_pid_(::getpid()),
       presence_(std::move(presence)),
       path_(std::move(canonical_path)),
-      options_(WithSessionRedaction(options)),
+      options_(options),
       redaction_key_(std::move(redaction_key)),
       log_(options.logger ? options.logger : DefaultLogger()),
       damaged_rows_(&counters_, log_.get()),
@@ -161,10 +159,7 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       change_feed_(pool_.get()),
       committer_(GroupCommitter::Dependencies{
           pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
-          options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}),
-      sessions_(SessionsImpl::Dependencies{
-          this, &options_, log_.get(), &counters_, &redaction_key_,
-          [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }}) {
+          options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}) {
   if (cache_.enabled()) {
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
     Connection& c = pool_->ForThisThread();
@@ -174,19 +169,12 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       return static_cast<Revision>(q->getColumn(0).getInt64());
     }));
   }
-  config_ = std::make_unique<ConfigImpl>(
-      *this, options_.config,
-      [this]() -> std::uint64_t { return generation_ ? generation_->Load() : 0; }, log_.get());
   if (!options_.read_only) {
     maintenance_.Start(BackgroundMaintenance::Dependencies{
         pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
         options_.wal_checkpoint_bytes,
         BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
         [this] { CheckGenerationFile(); }});
-  }
-  if (!options_.read_only && options_.sessions.sweep_interval.count() > 0) {
-    reaper_ = std::make_unique<SessionReaper>(&sessions_, options_.sessions.sweep_interval,
-                                              log_.get(), path_);
   }
   log_->debug("statestore: opened {}", path_);
 }
@@ -196,12 +184,9 @@ StoreImpl::~StoreImpl() {
     AbandonAfterFork();
     return;
   }
-  // First: the reaper's thread runs transactions through the committer and the pool.
-  if (reaper_) reaper_->Stop();
-  // Likewise the session listener thread and the config watch threads (they read history and
-  // run callbacks).
-  sessions_.Shutdown();
-  if (config_) config_->Shutdown();
+  // First the layers (sessions' reaper and listener, config's watches): their threads run
+  // transactions and read history through this Store (statestore/store_layer.h).
+  stop_layers();
   // And the maintenance thread (checkpoints and retention through the committer and the pool).
   maintenance_.Stop();
   Registry& registry = GetRegistry();
@@ -214,13 +199,27 @@ Bytes StoreImpl::value_digest(const Value& value) const {
   return redaction_key_.ValueDigest(value);
 }
 
+Bytes StoreImpl::keyed_digest(std::string_view data) const {
+  return redaction_key_.KeyedDigest(data);
+}
+
+std::uint64_t StoreImpl::change_counter() const noexcept {
+  return generation_ ? generation_->Load() : 0;
+}
+
+Stats StoreImpl::stats() const {
+  Stats stats = counters_.Snapshot();
+  add_layer_stats(stats);
+  return stats;
+}
+
+void StoreImpl::AttachLayers(Layers layers) { attach_layers(std::move(layers)); }
+
 void StoreImpl::AbandonAfterFork() noexcept {
   // Threads of the parent do not exist here: neither stop nor join them; and leak every SQLite
   // connection and the database descriptor (see store_impl.h). Members destroyed after this
   // body only free memory, unmap <db>-gen and close its descriptor (SQLite never locks it).
-  static_cast<void>(reaper_.release());
-  static_cast<void>(config_.release());
-  sessions_.AbandonAfterFork();
+  abandon_layers_after_fork();
   maintenance_.Abandon();
   committer_.Abandon();  // the pool leaks its own connections (ConnectionPool invariant 4)
   presence_->Abandon();
@@ -508,9 +507,8 @@ std::uint64_t StoreImpl::compact_history() {
   return removed;
 }
 
-}  // namespace internal
-
-std::shared_ptr<Store> Store::open(const std::string& path, const Options& options) {
+std::shared_ptr<Store> OpenSqliteStore(const std::string& path, const Options& options,
+                                       const LayerFactory& make_layers) {
   internal::RefuseInsideBody("open");
   internal::CheckOptions(options);
   internal::Registry& registry = internal::GetRegistry();
@@ -552,8 +550,11 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
   // Before the Store is registered: if it throws, the Store is released (after the registry
   // lock, see `store` above) and the open fails.
   store->ApplyHistoryPolicies();
+  store->AttachLayers(make_layers(*store));
   registry.open[canonical] = {store.get(), store};
   return store;
 }
+
+}  // namespace internal
 
 }  // namespace statestore

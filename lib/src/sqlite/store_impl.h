@@ -1,8 +1,9 @@
 // StoreImpl — the members behind statestore::Store.
 //
 // Ownership: a StoreImpl owns its ConnectionPool (one SQLite connection per thread), the
-// GroupCommitter (the one writer), the ReadCache, the SharedGeneration mapping, the Sessions
-// facade and its background SessionReaper thread, and the PresenceLock (the database file
+// GroupCommitter (the one writer), the ReadCache, the SharedGeneration mapping, the maintenance
+// thread, the layers Store::open attached (sessions, config: stopped first when it closes), and
+// the PresenceLock (the database file
 // descriptor whose OFD locks say that this process has the file open; closed last, after every
 // connection: presence_lock.h invariant 2). One StoreImpl exists per canonical path per process
 // (the registry in store_impl.cc); Store::open hands out shared_ptrs to it.
@@ -20,22 +21,20 @@
 #include <memory>
 #include <string>
 
+#include "core/keyspace_directory.h"
+#include "core/read_cache.h"
+#include "core/redaction_key.h"
+#include "core/store_counters.h"
 #include "sqlite/background_maintenance.h"
-#include "config/config_impl.h"
 #include "sqlite/connection_pool.h"
 #include "sqlite/group_commit.h"
 #include "sqlite/history_change_feed.h"
-#include "core/keyspace_directory.h"
 #include "sqlite/presence_lock.h"
-#include "core/read_cache.h"
-#include "core/redaction_key.h"
-#include "sessions/session_reaper.h"
-#include "sessions/sessions_impl.h"
 #include "sqlite/shared_generation.h"
-#include "statestore/store.h"
-#include "core/store_counters.h"
+#include "sqlite/sqlite_store.h"
 #include "sqlite/value_codec.h"
 #include "sqlite/writer_turns.h"
+#include "statestore/store.h"
 
 namespace statestore::internal {
 
@@ -67,13 +66,16 @@ class StoreImpl final : public Store {
   EffectiveHistoryPolicy history_policy(std::string_view keyspace) override;
   // Store::open, writable: stores Options::history_policies that differ from the file's.
   void ApplyHistoryPolicies();
-  Stats stats() const override { return counters_.Snapshot(); }
+  Stats stats() const override;
   const std::string& path() const override { return path_; }
   const Options& options() const override { return options_; }
   Bytes value_digest(const Value& value) const override;
   bool has_redaction_key() const override { return redaction_key_.available(); }
-  Sessions& sessions() override { return sessions_; }
-  Config& config() override { return *config_; }
+  Bytes keyed_digest(std::string_view data) const override;
+  std::uint64_t change_counter() const noexcept override;
+  spdlog::logger& logger() const noexcept override { return *log_; }
+  // OpenSqliteStore, once, before the Store is shared (Store::attach_layers).
+  void AttachLayers(Layers layers);
   // The process that opened it (fork(): see the note above).
   pid_t owner_pid() const { return owner_pid_; }
 
@@ -114,13 +116,6 @@ class StoreImpl final : public Store {
   // How the cache learns which keys other processes changed; uses the pool.
   HistoryChangeFeed change_feed_;
   GroupCommitter committer_;
-  // Declared after everything they use, so they are destroyed first. ~StoreImpl also stops and
-  // joins the reaper before anything else: its thread uses the committer and the pool.
-  SessionsImpl sessions_;
-  std::unique_ptr<SessionReaper> reaper_;  // null: read-only, or sweep_interval 0
-  // Config facade; its watch threads read history through this Store, so ~StoreImpl stops them
-  // (Shutdown) first, and it is declared last (destroyed first).
-  std::unique_ptr<ConfigImpl> config_;
 };
 
 // Whether a Store of this process has `canonical_path` open (Restore refuses then, before it

@@ -8,11 +8,11 @@
 #include <chrono>
 #include <string>
 
-#include "util/key_range.h"
-#include "sqlite/schema_sql.h"
-#include "statestore/error.h"
 #include "core/validate.h"
+#include "sqlite/schema_sql.h"
 #include "sqlite/value_codec.h"
+#include "statestore/error.h"
+#include "util/key_range.h"
 
 namespace statestore::internal {
 

@@ -18,7 +18,8 @@
 //      _if_version forms read the old row raw (StoredCell) and copy it into the history row.
 //      Point reads of it throw kCorruption; list() skips it and reports it.
 //   6. Commit times never decrease with revision: a commit is stamped max(now, the newest
-//      commit's time), so time queries bisect by revision (migrations/sqlite/0005_history_indexes.sql).
+//      commit's time), so time queries bisect by revision
+//      (migrations/sqlite/0005_history_indexes.sql).
 #ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
 #define STATESTORE_SRC_TRANSACTION_IMPL_H_
 
@@ -27,13 +28,13 @@
 #include <utility>
 #include <vector>
 
-#include "sqlite/connection.h"
 #include "core/keyspace_directory.h"
 #include "core/read_cache.h"
 #include "core/redaction_key.h"
+#include "sqlite/connection.h"
+#include "sqlite/value_codec.h"
 #include "statestore/history.h"
 #include "statestore/transaction.h"
-#include "sqlite/value_codec.h"
 
 namespace statestore::internal {
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <utility>
 
-#include "statestore/history.h"
 #include "core/store_counters.h"
 #include "core/validate.h"
+#include "statestore/history.h"
 
 namespace statestore::internal {
 
@@ -216,15 +216,6 @@ Error DamagedRowError(std::string_view keyspace, std::string_view key, const std
                    Value(std::string(key)).to_display(80) + " is damaged (" + problem +
                    "; the file was edited outside statestore?); overwrite or erase the key to "
                    "repair it; `statectl verify` lists damaged keys");
-}
-
-bool IdenticalValues(const Value& a, const Value& b) {
-  if (a.type() == ValueType::kDouble && b.type() == ValueType::kDouble) {
-    double x = a.as_double();
-    double y = b.as_double();
-    return std::memcmp(&x, &y, sizeof x) == 0;
-  }
-  return a == b;
 }
 
 void DamagedRowReporter::Skipped(std::string_view keyspace, std::string_view key,

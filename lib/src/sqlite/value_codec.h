@@ -31,9 +31,10 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "util/mutex.h"
 #include "statestore/error.h"
 #include "statestore/value.h"
+#include "util/mutex.h"
+#include "util/values.h"  // IdenticalValues, used with the codec
 
 namespace spdlog {
 class logger;
@@ -94,10 +95,6 @@ std::optional<Value> ReadOptionalDigest(const SQLite::Statement& statement, int 
 // The error of a point read of a damaged key: kCorruption naming keyspace and key, what is wrong
 // and the remedy.
 Error DamagedRowError(std::string_view keyspace, std::string_view key, const std::string& problem);
-
-// Value equality with doubles compared bit for bit, so that a NaN equals the same NaN (Value's ==
-// follows IEEE and says NaN != NaN). For "did this change?" checks.
-bool IdenticalValues(const Value& a, const Value& b);
 
 // What a scan does with a row it cannot decode (note 2): counts it in
 // Stats::damaged_rows_skipped and logs a warning naming keyspace and key — never the value — at

@@ -1,0 +1,31 @@
+// The Sessions layer: how statestore::Sessions hangs off a Store (statestore/store_layer.h).
+//
+// Store::open (lib/src/store_open.cc) attaches it to every Store it opens, whatever the engine:
+// it owns the SessionsImpl facade (public Store API only) and, for a writable Store with a
+// positive SessionOptions::sweep_interval, the SessionReaper thread. Store::sessions() finds it
+// by kSessionsLayerName.
+#ifndef STATESTORE_SRC_SESSIONS_SESSIONS_LAYER_H_
+#define STATESTORE_SRC_SESSIONS_SESSIONS_LAYER_H_
+
+#include <memory>
+#include <string_view>
+
+#include "statestore/options.h"
+#include "statestore/store.h"
+
+namespace statestore::internal {
+
+inline constexpr std::string_view kSessionsLayerName = "sessions";
+
+// The Options an engine must open the file with for this layer: `options` with kSessionsKeyspace
+// added to redacted_keyspaces unless options.sessions.record_values_in_history.
+// Throws: Error(kInvalidArgument) for SessionOptions that make no sense.
+Options SessionsLayerOptions(const Options& options);
+
+// REQUIRES: `store` was opened with SessionsLayerOptions and outlives the layer (it owns it).
+// Starts the reaper thread. Throws: Error(kInternal) if the thread cannot be started.
+std::unique_ptr<StoreLayer> MakeSessionsLayer(Store& store);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_SESSIONS_SESSIONS_LAYER_H_
