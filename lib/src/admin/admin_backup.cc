@@ -328,7 +328,7 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
   presence->LockExclusive("restoring");
 
   auto src = OpenAdminConnection(source);
-  AdminTransaction pin(*src);
+  ReadTransaction pin(*src);
   if (src->QueryInt("PRAGMA user_version") < 1) {
     throw Error(ErrorCode::kCorruption,
                 source + ": empty database, not a statestore backup; nothing was changed");

@@ -36,22 +36,6 @@ std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool re
   return c;
 }
 
-AdminTransaction::AdminTransaction(Connection& c, const char* begin) : c_(c) { c_.Exec(begin); }
-
-AdminTransaction::~AdminTransaction() {
-  if (!open_) return;
-  try {
-    if (c_.InTransaction()) c_.Exec("ROLLBACK");
-  } catch (...) {
-    // Destructors never throw; closing the connection ends the transaction anyway.
-  }
-}
-
-void AdminTransaction::Commit() {
-  open_ = false;
-  if (c_.InTransaction()) c_.Exec("COMMIT");
-}
-
 std::uint64_t FileBytes(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
@@ -153,7 +137,7 @@ InspectReport Inspect(Store& store, bool check_integrity) {
   r.library_schema_version = SchemaVersion();
   auto c = OpenAdminConnection(r.path);
   {
-    AdminTransaction tx(*c);
+    ReadTransaction tx(*c);
     r.schema_version = static_cast<int>(c->QueryInt("PRAGMA user_version"));
     r.page_size = static_cast<std::uint64_t>(c->QueryInt("PRAGMA page_size"));
     r.page_count = static_cast<std::uint64_t>(c->QueryInt("PRAGMA page_count"));
@@ -199,7 +183,7 @@ InspectReport Inspect(Store& store, bool check_integrity) {
 std::vector<KeyspaceInfo> ListKeyspaces(Store& store) {
   using namespace internal;
   auto c = OpenAdminConnection(store.path());
-  AdminTransaction tx(*c);
+  ReadTransaction tx(*c);
   auto out = ReadKeyspaces(*c);
   tx.Commit();
   return out;

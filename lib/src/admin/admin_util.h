@@ -8,27 +8,13 @@
 #include <string>
 
 #include "sqlite/connection.h"
+#include "sqlite/sql_transaction.h"  // admin reads pin one snapshot in a ReadTransaction
 
 namespace statestore::internal {
 
 // A read-only connection to `path` (defensive, trusted_schema=OFF) that passed the file checks
 // of database_file.h (not ours / hostile schema / too new). Throws: Error.
 std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool read_only = true);
-
-// BEGIN ... COMMIT; the first read inside pins the snapshot. Rolls back on destruction unless
-// Commit() was called. Never throws from the destructor.
-class AdminTransaction {
- public:
-  AdminTransaction(Connection& c, const char* begin = "BEGIN");
-  AdminTransaction(const AdminTransaction&) = delete;
-  AdminTransaction& operator=(const AdminTransaction&) = delete;
-  ~AdminTransaction();
-  void Commit();
-
- private:
-  Connection& c_;
-  bool open_ = true;
-};
 
 // Size of a file in bytes, 0 if it does not exist.
 std::uint64_t FileBytes(const std::string& path);

@@ -44,7 +44,7 @@ struct PageCounts {
 };
 
 PageCounts ReadPageCounts(Connection& c) {
-  AdminTransaction tx(c);  // one snapshot
+  ReadTransaction tx(c);  // one snapshot
   PageCounts p;
   p.page_size = static_cast<std::uint64_t>(c.QueryInt("PRAGMA page_size"));
   p.pages = static_cast<std::uint64_t>(c.QueryInt("PRAGMA page_count"));

@@ -396,7 +396,7 @@ VerifyReport Verify(Store& store, const ProgressCallback& progress) {
   using namespace internal;
   VerifyReport report;
   auto c = OpenAdminConnection(store.path());
-  AdminTransaction tx(*c);
+  ReadTransaction tx(*c);
   Verifier v(*c, store, report, progress);
   v.CheckIntegrity();
   HistoryBounds b = ReadHistoryBounds(*c);

@@ -16,6 +16,7 @@
 
 #include "sqlite/migration_steps.h"
 #include "sqlite/migrations.h"
+#include "sqlite/sql_transaction.h"
 #include "statestore/error.h"
 #include "statestore/version.h"
 
@@ -272,32 +273,21 @@ void SwitchToWal(Connection& c, const Options& options) {
 }
 
 void Migrate(Connection& c, const std::string& path, MigrationContext& context) {
-  c.Exec("BEGIN IMMEDIATE");
-  try {
-    FileIdentity id = ReadIdentity(c);  // again, under the write lock (invariant 2)
-    RefuseUnlessOurs(id, path);
-    for (int i = static_cast<int>(id.user_version); i < kMigrationCount; ++i) {
-      const Migration& m = kMigrations[i];
-      CallSqlite(("migration " + std::to_string(m.number) + " (" + m.name + ") failed").c_str(),
-                 [&] { c.Exec(m.sql); });
-      RunMigrationStep(m.number, c, context);
-      // PRAGMA takes no bound parameters; the number comes from the embedded table.
-      c.Exec(("PRAGMA user_version = " + std::to_string(m.number)).c_str());
-    }
-    if (id.application_id != kApplicationId) {
-      c.Exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
-    }
-    c.Exec("COMMIT");
-  } catch (...) {
-    if (c.InTransaction()) {
-      try {
-        c.Exec("ROLLBACK");
-      } catch (...) {
-        // The original error is the one to report.
-      }
-    }
-    throw;
+  WriteTransaction tx(c);
+  FileIdentity id = ReadIdentity(c);  // again, under the write lock (invariant 2)
+  RefuseUnlessOurs(id, path);
+  for (int i = static_cast<int>(id.user_version); i < kMigrationCount; ++i) {
+    const Migration& m = kMigrations[i];
+    CallSqlite(("migration " + std::to_string(m.number) + " (" + m.name + ") failed").c_str(),
+               [&] { c.Exec(m.sql); });
+    RunMigrationStep(m.number, c, context);
+    // PRAGMA takes no bound parameters; the number comes from the embedded table.
+    c.Exec(("PRAGMA user_version = " + std::to_string(m.number)).c_str());
   }
+  if (id.application_id != kApplicationId) {
+    c.Exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
+  }
+  tx.Commit();
 }
 
 }  // namespace

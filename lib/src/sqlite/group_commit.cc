@@ -15,6 +15,7 @@
 #include "sqlite/background_maintenance.h"
 #include "sqlite/history_log.h"
 #include "sqlite/schema_sql.h"
+#include "sqlite/sql_transaction.h"
 #include "sqlite/sqlite_error.h"
 #include "sqlite/transaction_impl.h"
 #include "statestore/error.h"
@@ -88,7 +89,7 @@ void GroupCommitter::Enqueue(Request& request) {
       } catch (...) {
         // RunGroup reports per request; anything escaping is a bug, but it must not leave
         // followers waiting forever.
-        FailGroup(group, std::current_exception());
+        FailAll(group, std::current_exception());
       }
     }
     if (committed_something) RequestMaintenance();
@@ -134,15 +135,6 @@ void GroupCommitter::RequestMaintenance() {
   }
 }
 
-void GroupCommitter::FailGroup(const std::vector<Request*>& group,
-                               const std::exception_ptr& error) {
-  for (Request* r : group) {
-    r->error = error;
-    r->writes.clear();
-    r->keyspaces.clear();
-  }
-}
-
 void GroupCommitter::Poison(const std::string& reason) {
   MutexLock lock(&mu_);
   if (poisoned_.empty()) {
@@ -154,17 +146,6 @@ void GroupCommitter::Poison(const std::string& reason) {
 }
 
 namespace {
-
-void RollbackQuietly(Connection& c) {
-  if (!c.InTransaction()) return;
-  try {
-    c.Run("ROLLBACK");
-  } catch (...) {
-    // Nothing more can be done; the connection reports the original error.
-  }
-}
-
-bool IsSqliteBusy(const Error& e) { return e.code() == ErrorCode::kBusy && e.sqlite_code() != 0; }
 
 // The head revision and the newest commit's time (0: none) a group starts from.
 std::pair<Revision, std::int64_t> ReadWriteStart(Connection& c) {
@@ -181,15 +162,30 @@ std::pair<Revision, std::int64_t> ReadWriteStart(Connection& c) {
 
 }  // namespace
 
+GroupCommitter::Failure GroupCommitter::Failure::Unknown() {
+  Failure f;
+  f.exception = std::current_exception();
+  return f;
+}
+
+template <typename F>
+std::optional<GroupCommitter::Failure> GroupCommitter::Capture(F&& f) {
+  try {
+    f();
+    return std::nullopt;
+  } catch (const Error& e) {
+    return Failure{std::current_exception(), e.code(), e.sqlite_code(), e.what()};
+  } catch (const std::exception& e) {
+    return Failure{std::current_exception(), ErrorCode::kInternal, 0, e.what()};
+  } catch (...) {
+    return Failure::Unknown();
+  }
+}
+
 void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
-  if (writer_ == nullptr) {
-    try {
-      writer_ = deps_.pool->OpenUnpooled();
-      writer_->set_announces_lock_waits(true);  // writer_turns.h
-    } catch (...) {
-      FailGroup(group, std::current_exception());
-      return;
-    }
+  if (auto failure = Capture([&] { OpenWriter(); })) {
+    FailAll(group, failure->exception);
+    return;
   }
   Connection& c = *writer_;  // invariant 8
   const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
@@ -200,239 +196,258 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   // statement journal.
   bool use_savepoints = false;
   for (;;) {
-    for (Request* r : group) {
-      r->revision = 0;
-      r->error = nullptr;
-      r->writes.clear();
-      r->keyspaces.clear();
-    }
     // Another process waiting for the write lock goes first (bounded; writer_turns.h).
     c.YieldToWaitingWriters();
-    try {
-      c.Run("BEGIN IMMEDIATE");
-      c.EndLockWait();
-    } catch (const Error& e) {
-      c.EndLockWait();
-      FailGroup(group, std::make_exception_ptr(
-                           e.code() == ErrorCode::kBusy
-                               ? Error(ErrorCode::kBusy,
-                                       "could not get the write lock on " + c.path() + " within " +
-                                           std::to_string(deps_.options->busy_timeout.count()) +
-                                           " ms: another connection held it (raise "
-                                           "Options::busy_timeout or shorten its transactions)",
-                                       e.sqlite_code())
-                               : e));
+    std::optional<WriteTransaction> tx;
+    std::optional<Failure> failure = Capture([&] { tx.emplace(c); });
+    c.EndLockWait();
+    if (failure) {
+      FailAll(group,
+              failure->code == ErrorCode::kBusy ? LockTimeout(c, *failure) : failure->exception);
       Bump(deps_.counters->rollbacks, group.size());
       return;
     }
 
-    // The head this transaction begins on: bodies allocate revisions from it (TransactionImpl
-    // invariant 1), and the read cache catches up to it before COMMIT (ReadCache invariant 4).
-    Revision head = 0;
-    std::int64_t last_time_us = 0;  // TransactionImpl invariant 6
-    std::exception_ptr group_failure;
-    try {
-      std::tie(head, last_time_us) = ReadWriteStart(c);
-    } catch (...) {
-      group_failure = std::current_exception();
-    }
-    const Revision head_before = head;
-
-    bool retry = false;
-    bool all_rolled_back = false;  // a body threw and the whole transaction was rolled back
-    bool rerun_with_savepoints = false;
-    for (Request* r : group) {
-      if (group_failure) break;
-      if (use_savepoints) {
-        try {
-          c.Run("SAVEPOINT request");
-        } catch (...) {
-          group_failure = std::current_exception();
-          break;
+    const BodiesRun run = RunBodies(c, group, use_savepoints);
+    switch (run.outcome) {
+      case BodiesRun::kAllRan:
+        break;
+      case BodiesRun::kRerunWithSavepoints:
+        use_savepoints = true;
+        continue;
+      case BodiesRun::kRolledBack:  // the group's only body threw; its caller has its error
+        Bump(deps_.counters->rollbacks, group.size());
+        c.AssertIdle();
+        return;
+      case BodiesRun::kBusy:
+        tx->Rollback();
+        if (std::chrono::steady_clock::now() < deadline) {
+          Bump(deps_.counters->busy_retries);
+          continue;
         }
-      }
-      TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
-                         deps_.options->redacted_keyspaces, deps_.damaged_rows,
-                         deps_.redaction_key);
-      tx.StartAfter(head, last_time_us);
-      try {
-        {
-          BodyScope scope;
-          (*r->body)(tx);
-        }
-        Revision revision = tx.Finish();
-        if (use_savepoints) c.Run("RELEASE request");
-        if (revision != 0) {
-          head = revision;
-          last_time_us = tx.commit_time_us();
-        }
-        r->revision = head;
-        r->writes = tx.writes();
-        r->keyspaces = tx.keyspaces_seen();
-      } catch (...) {
-        r->error = std::current_exception();
-        if (!c.InTransaction()) {
-          // Invariant 3: SQLite rolled back the whole transaction.
-          group_failure = r->error;
-          break;
-        }
-        try {
-          std::rethrow_exception(r->error);
-        } catch (const Error& e) {
-          retry = IsSqliteBusy(e);
-        } catch (...) {
-        }
-        if (retry) break;
-        try {
-          if (use_savepoints) {
-            c.Run("ROLLBACK TO request");
-            c.Run("RELEASE request");
-          } else {
-            c.Run("ROLLBACK");
-            all_rolled_back = true;
-            rerun_with_savepoints = group.size() > 1;
-            break;
-          }
-        } catch (...) {
-          group_failure = std::current_exception();
-          break;
-        }
-      }
+        AbortGroup(group, run.failure, run.culprit);
+        return;
+      case BodiesRun::kFailed:
+        tx->Rollback();
+        AbortGroup(group, run.failure, run.culprit);
+        return;
     }
 
-    if (rerun_with_savepoints) {
-      // The optimistic pass hit a throwing body; every body runs again, each in its SAVEPOINT.
-      use_savepoints = true;
-      continue;
-    }
-    if (all_rolled_back) {
-      Bump(deps_.counters->rollbacks, group.size());
-      c.AssertIdle();
-      return;
-    }
-    if (retry && std::chrono::steady_clock::now() < deadline) {
-      RollbackQuietly(c);
-      Bump(deps_.counters->busy_retries);
-      continue;
-    }
-    if (retry || group_failure) {
-      RollbackQuietly(c);
-      std::exception_ptr cause = group_failure;
-      for (Request* r : group) {
-        if (cause == nullptr && r->error) cause = r->error;
-      }
-      std::string why = "unknown error";
-      ErrorCode code = ErrorCode::kInternal;
-      int sqlite_code = 0;
-      try {
-        std::rethrow_exception(cause);
-      } catch (const Error& e) {
-        why = e.what();
-        code = e.code();
-        sqlite_code = e.sqlite_code();
-      } catch (const std::exception& e) {
-        why = e.what();
-      } catch (...) {
-      }
-      for (Request* r : group) {
-        r->writes.clear();
-        r->keyspaces.clear();
-        if (r->error == cause && cause != nullptr) continue;  // the culprit keeps its own error
-        r->error = std::make_exception_ptr(
-            Error(code,
-                  "transaction not committed: the SQLite transaction it shared with other "
-                  "writers was rolled back (" +
-                      why + ")",
-                  sqlite_code));
-      }
-      Bump(deps_.counters->rollbacks, group.size());
-      if (code == ErrorCode::kIoError || code == ErrorCode::kFull) Poison(why);
-      return;
-    }
-
-    // Commit (invariant 1), with the cache protocol around it (invariant 6).
-    deps_.cache->BeforeCommit(c, head_before);
-    const auto commit_start = std::chrono::steady_clock::now();
-    try {
-      c.Run("COMMIT");
-      last_commit_duration_ = std::chrono::steady_clock::now() - commit_start;
-    } catch (const Error& e) {
-      deps_.cache->AfterCommit(false, 0);
-      RollbackQuietly(c);
-      if (IsSqliteBusy(e) && std::chrono::steady_clock::now() < deadline) {
+    switch (CommitAndPublish(*tx, group, run.head_before, run.head, deadline)) {
+      case CommitOutcome::kCommitted:
+      case CommitOutcome::kFailed:
+        c.AssertIdle();
+        return;
+      case CommitOutcome::kRetry:
         Bump(deps_.counters->busy_retries);
         continue;
-      }
-      FailGroup(group, std::make_exception_ptr(Error(
-                           e.code(), std::string("commit failed: ") + e.what(), e.sqlite_code())));
-      Bump(deps_.counters->rollbacks, group.size());
-      if (e.code() == ErrorCode::kIoError || e.code() == ErrorCode::kFull) Poison(e.what());
-      return;
     }
-    ReadCache::PublishTicket ticket = deps_.cache->AfterCommit(true, head);
-
-    std::uint64_t committed = 0;
-    std::uint64_t wrote = 0;  // requests that made a revision
-    for (Request* r : group) {
-      if (r->error) {
-        Bump(deps_.counters->rollbacks);
-        continue;
-      }
-      ++committed;
-      if (!r->writes.empty()) ++wrote;
-      for (const auto& [name, ref] : r->keyspaces) deps_.keyspaces->Add(name, ref);
-    }
-    // Publish only the final value of each key: a key written several times in the group must
-    // never be visible in an intermediate state, even for an instant (invariant 6).
-    // AfterCommit opened the publish window (ReadCache invariant 6); EndPublish closes it.
-    std::unordered_set<std::string_view> published;
-    for (auto r = group.rbegin(); r != group.rend(); ++r) {
-      if ((*r)->error) continue;
-      for (auto w = (*r)->writes.rbegin(); w != (*r)->writes.rend(); ++w) {
-        // Keyspace names contain no NUL, so keyspace + NUL + key identifies the key.
-        std::string_view id = w->cache_id;
-        if (!published.insert(id).second) continue;
-        deps_.cache->Publish(ticket, w->keyspace, w->key, w->entry);
-      }
-    }
-    deps_.cache->EndPublish();
-    Bump(deps_.counters->commits, committed);
-    if (committed > 0) {
-      Bump(deps_.counters->groups);
-      if (deps_.options->durability == Durability::kFull) Bump(deps_.counters->syncs);
-    }
-    std::uint64_t size = committed;
-    std::uint64_t seen = deps_.counters->max_group_size.load(std::memory_order_relaxed);
-    while (size > seen && !deps_.counters->max_group_size.compare_exchange_weak(
-                              seen, size, std::memory_order_relaxed)) {
-    }
-    // Only revisions count: retention batches themselves (no writes) must not request more
-    // retention, or a process running compact_history() would race its own background batches.
-    commits_since_retention_ += wrote;
-    c.AssertIdle();
-    return;
   }
+}
+
+void GroupCommitter::OpenWriter() {
+  if (writer_ != nullptr) return;
+  writer_ = deps_.pool->OpenUnpooled();
+  writer_->set_announces_lock_waits(true);  // writer_turns.h
+}
+
+std::exception_ptr GroupCommitter::LockTimeout(const Connection& c, const Failure& busy) const {
+  return std::make_exception_ptr(
+      Error(ErrorCode::kBusy,
+            "could not get the write lock on " + c.path() + " within " +
+                std::to_string(deps_.options->busy_timeout.count()) +
+                " ms: another connection held it (raise Options::busy_timeout or shorten its "
+                "transactions)",
+            busy.sqlite_code));
+}
+
+GroupCommitter::BodiesRun GroupCommitter::RunBodies(Connection& c,
+                                                    const std::vector<Request*>& group,
+                                                    bool use_savepoints) {
+  BodiesRun run;
+  for (Request* r : group) {
+    r->revision = 0;
+    r->error = nullptr;
+    r->writes.clear();
+    r->keyspaces.clear();
+  }
+  // The head this transaction begins on: bodies allocate revisions from it (TransactionImpl
+  // invariant 1), and the read cache catches up to it before COMMIT (ReadCache invariant 4).
+  std::int64_t last_time_us = 0;  // TransactionImpl invariant 6
+  if (auto failure = Capture([&] { std::tie(run.head, last_time_us) = ReadWriteStart(c); })) {
+    run.outcome = BodiesRun::kFailed;
+    run.failure = std::move(*failure);
+    return run;
+  }
+  run.head_before = run.head;
+
+  for (Request* r : group) {
+    if (use_savepoints) {
+      if (auto failure = Capture([&] { c.Run("SAVEPOINT request"); })) {
+        run.outcome = BodiesRun::kFailed;
+        run.failure = std::move(*failure);
+        return run;
+      }
+    }
+    TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
+                       deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key);
+    tx.StartAfter(run.head, last_time_us);
+    std::optional<Failure> thrown = Capture([&] {
+      {
+        BodyScope scope;
+        (*r->body)(tx);
+      }
+      const Revision revision = tx.Finish();
+      if (use_savepoints) c.Run("RELEASE request");
+      if (revision != 0) {
+        run.head = revision;
+        last_time_us = tx.commit_time_us();
+      }
+    });
+    if (!thrown) {
+      r->revision = run.head;
+      r->writes = tx.writes();
+      r->keyspaces = tx.keyspaces_seen();
+      continue;
+    }
+    // The caller gets exactly what its body (or its Finish) threw.
+    r->error = thrown->exception;
+    if (!c.InTransaction()) {
+      // Invariant 3: SQLite rolled back the whole transaction.
+      run.outcome = BodiesRun::kFailed;
+      run.culprit = r;
+      run.failure = std::move(*thrown);
+      return run;
+    }
+    if (thrown->sqlite_busy()) {
+      run.outcome = BodiesRun::kBusy;
+      run.culprit = r;
+      run.failure = std::move(*thrown);
+      return run;
+    }
+    if (!use_savepoints) {
+      // Without a SAVEPOINT the thrower cannot roll back alone: roll back everything, and run
+      // the group again with SAVEPOINTs if others share it.
+      if (auto failure = Capture([&] { c.Run("ROLLBACK"); })) {
+        run.outcome = BodiesRun::kFailed;
+        run.failure = std::move(*failure);
+        return run;
+      }
+      run.outcome = group.size() > 1 ? BodiesRun::kRerunWithSavepoints : BodiesRun::kRolledBack;
+      return run;
+    }
+    if (auto failure = Capture([&] {
+          c.Run("ROLLBACK TO request");
+          c.Run("RELEASE request");
+        })) {
+      run.outcome = BodiesRun::kFailed;
+      run.failure = std::move(*failure);
+      return run;
+    }
+  }
+  return run;
+}
+
+void GroupCommitter::FailAll(const std::vector<Request*>& group, const std::exception_ptr& error) {
+  for (Request* r : group) {
+    r->error = error;
+    r->writes.clear();
+    r->keyspaces.clear();
+  }
+}
+
+void GroupCommitter::AbortGroup(const std::vector<Request*>& group, const Failure& cause,
+                                const Request* culprit) {
+  // Every request learns why nothing of it committed: the culprit (the body whose statement
+  // failed) its own error, the others that the transaction they shared was rolled back, and why.
+  const std::exception_ptr shared = std::make_exception_ptr(
+      Error(cause.code,
+            "transaction not committed: the SQLite transaction it shared with other writers was "
+            "rolled back (" +
+                cause.what + ")",
+            cause.sqlite_code));
+  for (Request* r : group) {
+    r->writes.clear();
+    r->keyspaces.clear();
+    if (r != culprit) r->error = shared;
+  }
+  Bump(deps_.counters->rollbacks, group.size());
+  if (cause.poisons()) Poison(cause.what);  // invariant 5
+}
+
+GroupCommitter::CommitOutcome GroupCommitter::CommitAndPublish(
+    WriteTransaction& tx, const std::vector<Request*>& group, Revision head_before, Revision head,
+    std::chrono::steady_clock::time_point deadline) {
+  // Commit (invariant 1), with the cache protocol around it (invariant 6).
+  deps_.cache->BeforeCommit(tx.connection(), head_before);
+  const auto commit_start = std::chrono::steady_clock::now();
+  if (auto failure = Capture([&] { tx.Commit(); })) {
+    deps_.cache->AfterCommit(false, 0);
+    tx.Rollback();
+    if (failure->sqlite_busy() && std::chrono::steady_clock::now() < deadline) {
+      return CommitOutcome::kRetry;
+    }
+    FailAll(group, std::make_exception_ptr(Error(failure->code, "commit failed: " + failure->what,
+                                                 failure->sqlite_code)));
+    Bump(deps_.counters->rollbacks, group.size());
+    if (failure->poisons()) Poison(failure->what);  // invariant 5
+    return CommitOutcome::kFailed;
+  }
+  last_commit_duration_ = std::chrono::steady_clock::now() - commit_start;
+  Publish(group, deps_.cache->AfterCommit(true, head));
+  return CommitOutcome::kCommitted;
+}
+
+void GroupCommitter::Publish(const std::vector<Request*>& group,
+                             const ReadCache::PublishTicket& ticket) {
+  std::uint64_t committed = 0;
+  std::uint64_t wrote = 0;  // requests that made a revision
+  for (Request* r : group) {
+    if (r->error) {
+      Bump(deps_.counters->rollbacks);
+      continue;
+    }
+    ++committed;
+    if (!r->writes.empty()) ++wrote;
+    for (const auto& [name, ref] : r->keyspaces) deps_.keyspaces->Add(name, ref);
+  }
+  // Publish only the final value of each key: a key written several times in the group must
+  // never be visible in an intermediate state, even for an instant (invariant 6).
+  // AfterCommit opened the publish window (ReadCache invariant 6); EndPublish closes it.
+  std::unordered_set<std::string_view> published;
+  for (auto r = group.rbegin(); r != group.rend(); ++r) {
+    if ((*r)->error) continue;
+    for (auto w = (*r)->writes.rbegin(); w != (*r)->writes.rend(); ++w) {
+      // Keyspace names contain no NUL, so keyspace + NUL + key identifies the key.
+      std::string_view id = w->cache_id;
+      if (!published.insert(id).second) continue;
+      deps_.cache->Publish(ticket, w->keyspace, w->key, w->entry);
+    }
+  }
+  deps_.cache->EndPublish();
+  Bump(deps_.counters->commits, committed);
+  if (committed > 0) {
+    Bump(deps_.counters->groups);
+    if (deps_.options->durability == Durability::kFull) Bump(deps_.counters->syncs);
+  }
+  std::uint64_t size = committed;
+  std::uint64_t seen = deps_.counters->max_group_size.load(std::memory_order_relaxed);
+  while (size > seen && !deps_.counters->max_group_size.compare_exchange_weak(
+                            seen, size, std::memory_order_relaxed)) {
+  }
+  // Only revisions count: retention batches themselves (no writes) must not request more
+  // retention, or a process running compact_history() would race its own background batches.
+  commits_since_retention_ += wrote;
 }
 
 bool GroupCommitter::RetentionDueNow() {
   // A read transaction on this thread's connection: most passes find nothing to do, and then
   // take no write lock and make no commit (Stats::commits counts callers' transactions).
   Connection& c = deps_.pool->ForThisThread();
-  c.Run("BEGIN");
-  try {
-    const bool due = RetentionDue(c, deps_.options->history_retention);
-    c.Run("COMMIT");
-    return due;
-  } catch (...) {
-    if (c.InTransaction()) {
-      try {
-        c.Run("ROLLBACK");
-      } catch (...) {
-        // Report the original failure.
-      }
-    }
-    throw;
-  }
+  ReadTransaction tx(c);
+  const bool due = RetentionDue(c, deps_.options->history_retention);
+  tx.Commit();
+  return due;
 }
 
 RetentionResult GroupCommitter::RetentionBatch() {

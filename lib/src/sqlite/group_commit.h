@@ -46,6 +46,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,8 @@
 #include "core/redaction_key.h"
 #include "core/store_counters.h"
 #include "sqlite/connection_pool.h"
+#include "sqlite/sql_transaction.h"
+#include "statestore/error.h"
 #include "statestore/history.h"
 #include "statestore/options.h"
 #include "statestore/transaction.h"
@@ -126,11 +129,61 @@ class GroupCommitter {
   // Leader, before taking its group: gives the callers the last group answered a moment to queue
   // again (bounded; see the definition). REQUIRES: mu_ held by `lock`.
   void WaitForCompany(MutexLock& lock) REQUIRES(mu_);
+  // An exception caught inside a group, kept as a value: what its caller will get, and what
+  // the group decides by (retry on SQLITE_BUSY, poison on I/O error) without rethrowing it.
+  struct Failure {
+    std::exception_ptr exception;
+    ErrorCode code = ErrorCode::kInternal;  // kInternal: not a statestore::Error
+    int sqlite_code = 0;
+    std::string what = "unknown error";
+    bool sqlite_busy() const { return code == ErrorCode::kBusy && sqlite_code != 0; }
+    bool poisons() const { return code == ErrorCode::kIoError || code == ErrorCode::kFull; }
+    static Failure Unknown();  // inside a catch (...)
+  };
+  // Runs `f`; returns what it threw, if anything.
+  template <typename F>
+  static std::optional<Failure> Capture(F&& f);
+
+  // What running a group's bodies inside one transaction came to.
+  struct BodiesRun {
+    enum Outcome {
+      kAllRan,               // every body ran (some may have rolled back to their SAVEPOINT)
+      kRerunWithSavepoints,  // a body threw without SAVEPOINTs: all rolled back, run again
+      kRolledBack,           // the group's only body threw: rolled back, its caller has the error
+      kBusy,                 // a statement got SQLITE_BUSY: roll back, retry until the deadline
+      kFailed,               // the transaction cannot go on (invariant 3): roll back, fail all
+    };
+    Outcome outcome = kAllRan;
+    Revision head_before = 0;    // the head the transaction began on
+    Revision head = 0;           // the head after the last body that wrote
+    Failure failure;             // kBusy, kFailed: why
+    Request* culprit = nullptr;  // the request whose body failed, if one did (keeps its error)
+  };
+  enum class CommitOutcome { kCommitted, kRetry, kFailed };
+
+  // The leader's work on one group, in order (invariant numbers above):
+  //   RunGroup           BEGIN IMMEDIATE; RunBodies; CommitAndPublish — retrying on BUSY until
+  //                      busy_timeout, re-running with SAVEPOINTs after a throw (invariant 2).
+  //   RunBodies          each body on a TransactionImpl from the head read once (invariant 4).
+  //   CommitAndPublish   COMMIT inside the read cache's protocol, then Publish (invariant 6).
+  //   FailAll/AbortGroup nothing of the group committed: tell every caller why (invariant 1).
   void RunGroup(const std::vector<Request*>& group);
+  void OpenWriter();
+  BodiesRun RunBodies(Connection& c, const std::vector<Request*>& group, bool use_savepoints);
+  CommitOutcome CommitAndPublish(WriteTransaction& tx, const std::vector<Request*>& group,
+                                 Revision head_before, Revision head,
+                                 std::chrono::steady_clock::time_point deadline);
+  void Publish(const std::vector<Request*>& group, const ReadCache::PublishTicket& ticket);
+  // Every request gets `error` (a failure before any body ran, or of COMMIT itself).
+  void FailAll(const std::vector<Request*>& group, const std::exception_ptr& error);
+  // The transaction was rolled back because of `cause`: `culprit` keeps its own error, the
+  // others get one that says so; counts the rollbacks and poisons on an I/O error (invariant 5).
+  void AbortGroup(const std::vector<Request*>& group, const Failure& cause, const Request* culprit);
+  // The kBusy error of a BEGIN IMMEDIATE that waited busy_timeout.
+  std::exception_ptr LockTimeout(const Connection& c, const Failure& busy) const;
   // Leader only, after a group committed something: asks the maintenance thread for a
   // retention batch every kCommitsPerRetentionBatch commits.
   void RequestMaintenance();
-  void FailGroup(const std::vector<Request*>& group, const std::exception_ptr& error);
   // Whether a retention batch has anything to do, read without the write lock.
   bool RetentionDueNow();
   void Poison(const std::string& reason);

@@ -14,6 +14,7 @@
 #include "sqlite/free_space.h"
 #include "sqlite/history_log.h"
 #include "sqlite/schema_sql.h"
+#include "sqlite/sql_transaction.h"
 #include "sqlite/sqlite_error.h"
 #include "sqlite/transaction_impl.h"
 #include "sqlite/value_codec.h"
@@ -276,25 +277,14 @@ auto StoreImpl::InReadTransaction(const char* what, F&& fn)
     -> decltype(fn(std::declval<Connection&>())) {
   RefuseInsideBody(what);
   Connection& c = pool_->ForThisThread();
-  c.Run("BEGIN");
-  try {
-    if constexpr (std::is_void_v<decltype(fn(c))>) {
-      fn(c);
-      c.Run("COMMIT");
-    } else {
-      auto result = fn(c);
-      c.Run("COMMIT");
-      return result;
-    }
-  } catch (...) {
-    if (c.InTransaction()) {
-      try {
-        c.Run("ROLLBACK");
-      } catch (...) {
-        // Report the original failure.
-      }
-    }
-    throw;
+  ReadTransaction tx(c);
+  if constexpr (std::is_void_v<decltype(fn(c))>) {
+    fn(c);
+    tx.Commit();
+  } else {
+    auto result = fn(c);
+    tx.Commit();
+    return result;
   }
 }
 
