@@ -115,6 +115,46 @@ TEST(FaultInjectionShimTest, StoreIoGoesThroughTheShimAndFaultsReachTheCaller) {
   EXPECT_NO_THROW(store->put("fi", "z", Value(3)));
 }
 
+// Options::vfs selects the shim for one Store while SQLite's default stays the real VFS: the
+// Store opened through it sees the fault, one on another file in the same process does not.
+TEST(FaultInjectionShimTest, OptionsVfsSelectsTheShimForOneStoreOnly) {
+  FaultVfs& vfs = FaultVfs::Install();
+  FaultVfs::Uninstall();  // registered under kName, no longer SQLite's default
+  vfs.Reset();
+  TempDir dir;
+  Options through = test::FaultTestOptions(Durability::kFull);
+  through.vfs = FaultVfs::kName;
+  const Options direct = test::FaultTestOptions(Durability::kFull);
+  {
+    auto faulty = Store::open(dir.file("faulty.db"), through);
+    auto healthy = Store::open(dir.file("healthy.db"), direct);
+    faulty->put("fi", "x", Value(1));
+    const std::uint64_t writes = vfs.ops(FaultOp::kWrite);
+    healthy->put("fi", "x", Value(1));
+    EXPECT_EQ(vfs.ops(FaultOp::kWrite), writes) << "a Store without Options::vfs used the shim";
+
+    vfs.Arm(FaultPlan{FaultOp::kSync, vfs.ops(FaultOp::kSync) + 1, FaultErrno::kEio, false});
+    EXPECT_NO_THROW(healthy->put("fi", "y", Value(2)));
+    auto error = test::CatchError([&] { faulty->put("fi", "y", Value(2)); });
+    ASSERT_TRUE(error.has_value()) << "the fault armed on the Store's VFS did not reach it";
+    EXPECT_EQ(error->code(), ErrorCode::kIoError) << error->what();
+    EXPECT_EQ(vfs.faults(), 1u);
+    vfs.Disarm();
+
+    // The same file cannot be opened again in this process through another VFS.
+    auto mixed = test::CatchError([&] { Store::open(dir.file("healthy.db"), through); });
+    ASSERT_TRUE(mixed.has_value());
+    EXPECT_EQ(mixed->code(), ErrorCode::kInvalidArgument) << mixed->what();
+  }
+  EXPECT_EQ(vfs.open_files(), 0);
+  Options unknown;
+  unknown.vfs = "no-such-vfs";
+  auto error = test::CatchError([&] { Store::open(dir.file("other.db"), unknown); });
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code(), ErrorCode::kInvalidArgument) << error->what();
+  EXPECT_FALSE(test::FileExists(dir.file("other.db"))) << "a refused open created the file";
+}
+
 // The SQLite behaviour behind a bug found by the loop below (see SwitchToWal in
 // lib/src/sqlite/database_file.cc): on a new, empty file `PRAGMA journal_mode = WAL` returns its
 // row

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -169,6 +170,21 @@ struct Options {
   // starts over; and a -wal file longer than this is cut back to it when it starts over.
   // 0 = checkpoint every ~4 MiB, cut back to 64 MiB.
   std::uint64_t wal_checkpoint_bytes = 64ull << 20;
+
+  // The wall clock of this Store, called from any thread (must be thread-safe): commit times in
+  // history (a commit is stamped max(clock(), the newest commit's time), so they never go back),
+  // keep_for retention cutoffs, and session expiry unless sessions.clock is set. Null (default)
+  // = std::chrono::system_clock::now. Tests inject one to check time-based behaviour without
+  // sleeping.
+  std::function<Clock::time_point()> clock;
+
+  // The name of a registered SQLite VFS (sqlite3_vfs_register) through which every connection of
+  // this Store opens the database, its -wal and its -shm; empty (default) = SQLite's default VFS.
+  // For fault injection and I/O accounting (tests, benchmarks) without replacing the process-wide
+  // default. NAME-gen, NAME-key and the presence lock are opened directly, not through it.
+  // Open throws kInvalidArgument if no VFS of that name is registered, or if the file is already
+  // open in this process through another VFS.
+  std::string vfs;
 
   // The sessions API (Store::sessions()): idle/absolute expiry, touch policy, sweep batch size,
   // the background reaper's interval, history redaction of session values and the clock. Each

@@ -75,8 +75,9 @@ struct SessionOptions {
   bool record_values_in_history = false;
 
   // The time source for expiry (creation, access, deadlines), called from any thread; must be
-  // thread-safe. Null (default) = std::chrono::system_clock::now. Tests inject a clock to check
-  // expiry without sleeping. Times are stored with microsecond precision.
+  // thread-safe. Null (default) = the Store's clock (Options::clock), which by default is
+  // std::chrono::system_clock::now. Tests inject a clock to check expiry without sleeping. Times
+  // are stored with microsecond precision.
   std::function<Clock::time_point()> clock;
 
   // At most this many live sessions per principal (sessions without a principal are not

@@ -12,15 +12,11 @@
 #include "statestore/admin.h"
 #include "statestore/error.h"
 #include "statestore/store.h"
+#include "util/clock.h"
 
 namespace statestore {
 
 namespace {
-
-std::int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 std::string IdOf(const std::string& record_key) {
   return record_key.substr(internal::session_keys::kRecordPrefix.size());
@@ -35,7 +31,7 @@ std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOption
   store.read([&](Transaction& tx) {
     entries = tx.list(kSessionsKeyspace, internal::session_keys::kRecordPrefix);
   });
-  const std::int64_t now = NowMicros();
+  const std::int64_t now = internal::NowMicros(/*clock=*/{});
   std::vector<std::pair<std::int64_t, SessionAdminInfo>> found;
   for (const Entry& e : entries) {
     const std::string id = IdOf(e.key);
@@ -82,7 +78,7 @@ std::optional<Session> FindSession(Store& store, std::string_view short_id, bool
   const std::string id = IdOf(entries[0].key);
   internal::SessionRecord r =
       internal::DecodeSessionRecord(entries[0].value, internal::ShortSessionId(id));
-  if (expired != nullptr) *expired = !r.LiveAt(NowMicros());
+  if (expired != nullptr) *expired = !r.LiveAt(internal::NowMicros(/*clock=*/{}));
   Session s;
   static_cast<SessionInfo&>(s) = internal::ToSessionInfo(id, r);
   s.attributes = std::move(r.attributes);

@@ -12,6 +12,7 @@
 #include "sessions/session_keys.h"
 #include "sessions/session_token.h"
 #include "statestore/error.h"
+#include "util/clock.h"
 #include "util/values.h"
 
 namespace statestore::internal {
@@ -192,8 +193,7 @@ void SessionsImpl::Shutdown() noexcept {
 void SessionsImpl::AbandonAfterFork() noexcept { static_cast<void>(events_.release()); }
 
 std::int64_t SessionsImpl::NowMicros() const {
-  Clock::time_point now = options_.clock ? options_.clock() : Clock::now();
-  return std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  return internal::NowMicros(options_.clock ? options_.clock : deps_.store->options().clock);
 }
 
 bool SessionsImpl::TouchDue(const SessionRecord& r, std::int64_t now_us) const {

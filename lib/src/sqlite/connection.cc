@@ -48,7 +48,7 @@ SQLite::Database OpenDatabase(const ConnectionConfig& config) {
   const std::string name =
       config.immutable && config.read_only ? ImmutableUri(config.path) : config.path;
   return CallSqlite(("cannot open " + config.path).c_str(),
-                    [&] { return SQLite::Database(name, OpenFlags(config)); });
+                    [&] { return SQLite::Database(name, OpenFlags(config), 0, config.vfs); });
 }
 
 void DbConfig(sqlite3* db, int op, int value, const char* what) {

@@ -65,6 +65,8 @@ struct ConnectionConfig {
   // connection releases it, and commits wake the waiters (writer_turns.h). Only together with
   // wal_observer (the hook that reports commits is the WAL hook).
   WriterTurns* turns = nullptr;
+  // The SQLite VFS to open through (Options::vfs); empty: SQLite's default.
+  std::string vfs;
 };
 
 class Connection {

@@ -291,7 +291,7 @@ GroupCommitter::BodiesRun GroupCommitter::RunBodies(Connection& c,
     }
     TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
                        deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key);
-    tx.StartAfter(run.head, last_time_us);
+    tx.StartAfter(run.head, last_time_us, &deps_.options->clock);
     std::optional<Failure> thrown = Capture([&] {
       {
         BodyScope scope;
@@ -445,7 +445,8 @@ bool GroupCommitter::RetentionDueNow() {
   // take no write lock and make no commit (Stats::commits counts callers' transactions).
   Connection& c = deps_.pool->ForThisThread();
   ReadTransaction tx(c);
-  const bool due = RetentionDue(c, deps_.options->history_retention);
+  const bool due =
+      RetentionDue(c, deps_.options->history_retention, NowMicros(deps_.options->clock));
   tx.Commit();
   return due;
 }
@@ -455,7 +456,7 @@ RetentionResult GroupCommitter::RetentionBatch() {
   if (!RetentionDueNow()) return result;
   Body body = [&](TransactionImpl& tx) {
     result = RunRetentionBatch(tx.connection(), deps_.options->history_retention,
-                               kRevisionsPerRetentionBatch);
+                               kRevisionsPerRetentionBatch, NowMicros(deps_.options->clock));
   };
   Submit(body, Origin{});
   if (result.changes_removed > 0) Bump(deps_.counters->compaction_runs);

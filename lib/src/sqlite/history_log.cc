@@ -14,20 +14,12 @@
 #include "sqlite/value_codec.h"
 #include "statestore/error.h"
 #include "statestore/session.h"
+#include "util/clock.h"
 #include "util/key_range.h"
 
 namespace statestore::internal {
 
 namespace {
-
-std::int64_t ToMicros(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-Clock::time_point FromMicros(std::int64_t us) {
-  return Clock::time_point(
-      std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us)));
-}
 
 std::int64_t ReadMeta(Connection& c, const char* name) {
   StatementUse q(c, sql::kSelectMeta);
@@ -290,7 +282,7 @@ KeyspaceHistoryRow ReadKeyspaceHistoryRow(const SQLite::Statement& q) {
 // The highest revision whose changes of `ks` the policy allows removing now (0 = none).
 // Invariant 2: never the head revision.
 Revision KeyspaceCutoff(Connection& c, const KeyspaceHistoryRow& ks, const HistoryRetention& global,
-                        Revision head) {
+                        Revision head, std::int64_t now_us) {
   if (head == 0) return 0;
   const EffectiveHistoryPolicy e = ResolveHistoryPolicy(ks.name, ks.stored, global);
   const HistoryPolicy& p = e.policy;
@@ -316,8 +308,7 @@ Revision KeyspaceCutoff(Connection& c, const KeyspaceHistoryRow& ks, const Histo
   }
   if (p.keep_for.count() > 0) {
     std::int64_t oldest_kept =
-        ToMicros(Clock::now()) -
-        std::chrono::duration_cast<std::chrono::microseconds>(p.keep_for).count();
+        now_us - std::chrono::duration_cast<std::chrono::microseconds>(p.keep_for).count();
     // Every change older than oldest_kept: the revisions before the first commit at or after
     // it, found by bisection where times are ordered (FirstRevisionAtOrAfterTime); below that,
     // in a file whose clock once went back, by a scan of the commits there.
@@ -474,20 +465,21 @@ Revision RetentionFloor(Connection& c) {
 
 }  // namespace
 
-bool RetentionDue(Connection& c, const HistoryRetention& global) {
+bool RetentionDue(Connection& c, const HistoryRetention& global, std::int64_t now_us) {
   return CallSqlite("cannot apply history retention", [&] {
     const Revision head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
     if (head == 0) return false;
     const Revision floor = RetentionFloor(c);
     for (const KeyspaceHistoryRow& ks : ReadAllKeyspaceHistory(c)) {
-      if (KeyspaceCutoff(c, ks, global, head) > std::max(ks.scanned_through, floor)) return true;
+      if (KeyspaceCutoff(c, ks, global, head, now_us) > std::max(ks.scanned_through, floor))
+        return true;
     }
     return false;
   });
 }
 
 RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
-                                  std::uint64_t max_revisions) {
+                                  std::uint64_t max_revisions, std::int64_t now_us) {
   return CallSqlite("cannot apply history retention", [&] {
     RetentionResult result;
     const Revision head = static_cast<Revision>(ReadMeta(c, sql::kHeadRevision));
@@ -498,7 +490,7 @@ RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
         result.more = true;
         break;
       }
-      const Revision cutoff = KeyspaceCutoff(c, ks, global, head);
+      const Revision cutoff = KeyspaceCutoff(c, ks, global, head, now_us);
       const Revision scanned = std::max(ks.scanned_through, floor);
       if (cutoff <= scanned) continue;
       Revision upto = std::min<Revision>(cutoff, scanned + max_revisions);

@@ -92,10 +92,11 @@ struct RetentionResult {
 // were removed. REQUIRES: inside a write transaction.
 inline constexpr std::uint64_t kRetentionRowBudget = 4096;
 // Whether some keyspace has changes outside its policy (or a retention cursor to advance): the
-// reads a batch starts with, without its writes. REQUIRES: inside a transaction.
-bool RetentionDue(Connection& c, const HistoryRetention& global);
+// reads a batch starts with, without its writes. `now_us` is the Store's clock (Options::clock):
+// keep_for counts back from it. REQUIRES: inside a transaction.
+bool RetentionDue(Connection& c, const HistoryRetention& global, std::int64_t now_us);
 RetentionResult RunRetentionBatch(Connection& c, const HistoryRetention& global,
-                                  std::uint64_t max_revisions);
+                                  std::uint64_t max_revisions, std::int64_t now_us);
 
 // Runs the writes of a revert of `revision` in `tx`. Throws: kNotFound, kConflict;
 // kInvalidArgument for an old value no write may store (NaN); kCorruption for a damaged change.

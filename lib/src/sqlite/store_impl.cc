@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <map>
@@ -51,6 +52,7 @@ ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& op
   config.counters = counters;
   config.wal_observer = options.read_only ? nullptr : wal_observer;
   config.turns = options.read_only ? nullptr : turns;
+  config.vfs = options.vfs;
   config.journal_size_limit = options.wal_checkpoint_bytes > 0
                                   ? options.wal_checkpoint_bytes
                                   : ConnectionConfig{}.journal_size_limit;
@@ -98,6 +100,13 @@ void CheckOptions(const Options& options) {
                   std::string("Options::history_policies: ") + e.what());
     }
   }
+  if (!options.vfs.empty() && (options.vfs.find('\0') != std::string::npos ||
+                               sqlite3_vfs_find(options.vfs.c_str()) == nullptr)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::vfs: no SQLite VFS named '" + options.vfs +
+                    "' is registered (register it with sqlite3_vfs_register before Store::open, "
+                    "or leave Options::vfs empty for SQLite's default)");
+  }
   if (!options.redaction_key.empty() && options.redaction_key.size() != kRedactionKeyBytes) {
     throw Error(ErrorCode::kInvalidArgument,
                 "Options::redaction_key must be exactly 32 bytes (or empty to use the key file), "
@@ -122,6 +131,13 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
                     (open.read_only ? "true" : "false") + ", durability " +
                     (open.durability == Durability::kFull ? "Full" : "Normal") +
                     "); one process shares one Store per file");
+  }
+  if (asked.vfs != open.vfs) {
+    throw Error(ErrorCode::kInvalidArgument,
+                path + " is already open in this process through SQLite VFS '" +
+                    (open.vfs.empty() ? "(default)" : open.vfs) + "', not '" +
+                    (asked.vfs.empty() ? "(default)" : asked.vfs) +
+                    "'; one process shares one Store per file");
   }
   if (!asked.redaction_key.empty() && asked.redaction_key != open.redaction_key) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -532,6 +548,7 @@ std::shared_ptr<Store> OpenSqliteStore(const std::string& path, const Options& o
     config.immutable = immutable;
     config.durability = options.durability;
     config.busy_timeout = options.busy_timeout;
+    config.vfs = options.vfs;
     internal::Connection bootstrap(config);
     key = internal::CheckAndMigrate(bootstrap, options);
   }

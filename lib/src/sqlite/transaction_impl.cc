@@ -16,12 +16,6 @@
 
 namespace statestore::internal {
 
-std::int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::int64_t CurrentThreadId() {
   thread_local std::int64_t tid = static_cast<std::int64_t>(::syscall(SYS_gettid));
   return tid;
@@ -412,7 +406,8 @@ Revision TransactionImpl::Finish() {
       last_commit_time_us_ = q->isColumnNull(1) ? 0 : q->getColumn(1).getInt64();
     }
     // Invariant 6: a clock set back does not make history go back in time.
-    commit_time_us_ = std::max(NowMicros(), *last_commit_time_us_);
+    commit_time_us_ =
+        std::max(clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()), *last_commit_time_us_);
     StatementUse q(connection_, sql::kInsertCommit);
     q->bind(1, static_cast<int64_t>(revision_));
     q->bind(2, static_cast<int64_t>(commit_time_us_));

@@ -35,6 +35,7 @@
 #include "sqlite/value_codec.h"
 #include "statestore/history.h"
 #include "statestore/transaction.h"
+#include "util/clock.h"
 
 namespace statestore::internal {
 
@@ -71,9 +72,11 @@ class TransactionImpl final : public Transaction {
   // The head revision this body starts on and the time of the newest commit (0: none), as the
   // group-commit writer knows them (invariants 1 and 6). Without them the first write reads
   // meta's head_revision, and Finish the newest commit's time.
-  void StartAfter(Revision head, std::int64_t last_commit_time_us) {
+  // `clock` (Options::clock, may be empty; must outlive the transaction) stamps the commit.
+  void StartAfter(Revision head, std::int64_t last_commit_time_us, const ClockFunction* clock) {
     known_head_ = head;
     last_commit_time_us_ = last_commit_time_us;
+    clock_ = clock;
   }
 
   // Writes the commit row if the body changed anything. Returns the revision, or 0.
@@ -132,6 +135,7 @@ class TransactionImpl final : public Transaction {
   std::optional<LastRead> last_read_;
   std::optional<Revision> known_head_;
   std::optional<std::int64_t> last_commit_time_us_;
+  const ClockFunction* clock_ = nullptr;  // StartAfter; null: the system clock
   std::int64_t commit_time_us_ = 0;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
@@ -140,8 +144,6 @@ class TransactionImpl final : public Transaction {
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
 };
 
-// Microseconds since the Unix epoch, UTC.
-std::int64_t NowMicros();
 // This thread's Linux TID.
 std::int64_t CurrentThreadId();
 
