@@ -491,7 +491,10 @@ EffectiveHistoryPolicy StoreImpl::history_policy(std::string_view keyspace) {
 
 void StoreImpl::ApplyHistoryPolicies() {
   if (options_.read_only) return;
-  for (const auto& [name, policy] : options_.history_policies) {
+  // Not a structured binding: lambdas may capture those only from C++20 (clang refuses it).
+  for (const auto& entry : options_.history_policies) {
+    const std::string& name = entry.first;
+    const HistoryPolicy& policy = entry.second;
     // Compare first, so that an open with the policies already stored takes no write lock.
     bool same = InReadTransaction("open", [&](Connection& c) {
       std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, name);
