@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # README command 2: installs missing Debian packages, then
-#   (a) build/asan: the whole suite (except label soak) under AddressSanitizer + UBSan,
+#   (a) build/tsa: the library alone built with clang, whose -Wthread-safety analysis checks every
+#       GUARDED_BY / REQUIRES lock annotation (lib/src/util/mutex.h), as errors (~2 min);
+#   (b) build/asan: the whole suite (except label soak) under AddressSanitizer + UBSan,
 #       including the install/find_package consumer test (label packaging);
-#   (b) build/tsan: the tests labelled concurrency under ThreadSanitizer.
+#   (c) build/tsan: the tests labelled concurrency under ThreadSanitizer.
 # Tests run serially (-j1): some are timing-sensitive multi-process lock tests.
 # STATESTORE_TEST_SOAK=1 also runs the long crash/soak loops (label soak) in build/asan.
 # Exits non-zero as soon as a step fails.
@@ -14,6 +16,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
+TSA_DIR="$BUILD_ROOT/tsa"  # thread-safety analysis (not ThreadSanitizer: that is tsan)
 ASAN_DIR="$BUILD_ROOT/asan"
 TSAN_DIR="$BUILD_ROOT/tsan"
 # The soak tests are only registered (and only run) with STATESTORE_TEST_SOAK=1.
@@ -32,12 +35,19 @@ trap report_failure EXIT
 
 ensure_packages
 
+# (a) Lock annotations: lib/CMakeLists.txt adds -Wthread-safety -Werror=thread-safety whenever the
+# compiler is clang, so building the library is the check; nothing of it is run.
+current="clang thread-safety analysis build ($TSA_DIR)"
+step tsa-configure env CXX=clang++ CC=clang cmake -S . -B "$TSA_DIR" -DCMAKE_BUILD_TYPE=Debug \
+  -DSTATESTORE_BUILD_TESTS=OFF -DSTATESTORE_BUILD_BENCHMARKS=OFF -DSTATESTORE_BUILD_TOOLS=OFF
+step tsa-build cmake --build "$TSA_DIR" --target statestore -j"$(nproc)"
+
 # Sanitizer builds keep assertions (no -DNDEBUG) at -O1, the level the sanitizers recommend.
 SANITIZER_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g"
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g")
 CTEST=(ctest --output-on-failure --no-tests=error -j1)
 
-# (a) ASan + UBSan: everything but the soak loops.
+# (b) ASan + UBSan: everything but the soak loops.
 current="asan build"
 step asan-configure cmake -S . -B "$ASAN_DIR" "${SANITIZER_FLAGS[@]}" \
   -DSTATESTORE_SANITIZE=address,undefined -DSTATESTORE_BUILD_BENCHMARKS=OFF \
@@ -53,7 +63,7 @@ if [[ "$SOAK" == ON ]]; then
   asan_summary+=" + soak"
 fi
 
-# (b) TSan: the concurrency tests.
+# (c) TSan: the concurrency tests.
 current="tsan build"
 step tsan-configure cmake -S . -B "$TSAN_DIR" "${SANITIZER_FLAGS[@]}" \
   -DSTATESTORE_SANITIZE=thread -DSTATESTORE_BUILD_BENCHMARKS=OFF
@@ -70,5 +80,5 @@ step tsan-test "${tsan_prefix[@]}" "${CTEST[@]}" --test-dir "$TSAN_DIR" -L concu
 current="done"
 
 echo
-echo "run-tests: PASSED in $((SECONDS - started)) s: ${asan_summary} ($ASAN_DIR);" \
-  "tsan: concurrency tests passed ($TSAN_DIR)"
+echo "run-tests: PASSED in $((SECONDS - started)) s: clang thread-safety analysis clean" \
+  "($TSA_DIR); ${asan_summary} ($ASAN_DIR); tsan: concurrency tests passed ($TSAN_DIR)"

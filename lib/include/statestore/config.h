@@ -4,10 +4,7 @@
 // the history (who changed what, when), can be reverted, and is seen by every process sharing the
 // file.
 //
-// Keys are dotted paths: one or more segments of [a-z0-9_-]+ separated by '.', at most
-// kMaxConfigKeyBytes bytes ("net.http.port", "feature.dark-mode"). Values are typed (ConfigType):
-// bool, int64, double, string, bytes, or a JSON document. There are no silent conversions: an int
-// is not a double, a string holding JSON is not a JSON document.
+// Keys and typed values: statestore/config_value.h. Watches: statestore/config_watch.h.
 //
 // Layers, lowest to highest precedence:
 //   kDefaults   (a) the default of the key's declaration (see "Declared settings" below): stored,
@@ -44,17 +41,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "statestore/config_options.h"
+#include "statestore/config_value.h"
+#include "statestore/config_watch.h"
 #include "statestore/error.h"
 #include "statestore/history.h"
 #include "statestore/revision.h"
@@ -62,124 +58,6 @@
 #include "statestore/value.h"
 
 namespace statestore {
-
-inline constexpr std::size_t kMaxConfigKeyBytes = 256;
-
-enum class ConfigType { kBool, kInt, kDouble, kString, kBytes, kJson };
-
-// "bool", "int", "double", "string", "bytes", "json".
-std::string_view ToString(ConfigType type);
-
-// A JSON document, held as its normalized compact text (object keys sorted, no insignificant
-// whitespace), so two documents that mean the same compare equal. Build one with Json::Parse.
-class Json {
- public:
-  Json() : text_("null") {}
-  // Parses and normalizes `text`.
-  // Throws: Error(kInvalidArgument) with the parser's message and byte offset if it is not JSON.
-  static Json Parse(std::string_view text);
-
-  // The normalized compact text.
-  const std::string& text() const noexcept { return text_; }
-  // The document indented by `indent` spaces per level.
-  std::string pretty(int indent = 2) const;
-
-  friend bool operator==(const Json& a, const Json& b) { return a.text_ == b.text_; }
-  friend bool operator!=(const Json& a, const Json& b) { return !(a == b); }
-
- private:
-  struct Trusted {};
-  Json(Trusted, std::string text) : text_(std::move(text)) {}
-  friend struct ConfigInternal;
-  std::string text_;
-};
-
-// One typed config value. A plain value type: copyable, comparable.
-class ConfigValue {
- public:
-  ConfigValue(bool v) : data_(v) {}
-  ConfigValue(int v) : data_(static_cast<std::int64_t>(v)) {}
-  ConfigValue(long v) : data_(static_cast<std::int64_t>(v)) {}
-  ConfigValue(long long v) : data_(static_cast<std::int64_t>(v)) {}
-  ConfigValue(unsigned v) : data_(static_cast<std::int64_t>(v)) {}
-  // Throws: Error(kInvalidArgument) above INT64_MAX (config ints are int64).
-  ConfigValue(unsigned long v) : data_(CheckedInt(v)) {}
-  ConfigValue(unsigned long long v) : data_(CheckedInt(v)) {}
-  ConfigValue(double v) : data_(v) {}
-  ConfigValue(std::string v) : data_(std::move(v)) {}
-  ConfigValue(std::string_view v) : data_(std::string(v)) {}
-  ConfigValue(const char* v) : data_(std::string(v)) {}
-  ConfigValue(Bytes v) : data_(std::move(v)) {}
-  ConfigValue(Json v) : data_(std::move(v)) {}
-
-  ConfigType type() const noexcept { return static_cast<ConfigType>(data_.index()); }
-
-  // Typed access. T is bool, any other integral type (range-checked), double, std::string, Bytes
-  // or Json. Throws: Error(kInvalidArgument) naming the stored and the asked type (and `key` when
-  // given), or saying the int does not fit T.
-  template <typename T>
-  T as(std::string_view key = {}) const;
-
-  // Short human-readable rendering (strings quoted, bytes as hex preview, JSON as text).
-  std::string to_display(std::size_t max_chars = 64) const;
-
-  friend bool operator==(const ConfigValue& a, const ConfigValue& b) { return a.data_ == b.data_; }
-  friend bool operator!=(const ConfigValue& a, const ConfigValue& b) { return !(a == b); }
-
- private:
-  static std::int64_t CheckedInt(unsigned long long v);
-  // Index order must match ConfigType.
-  std::variant<bool, std::int64_t, double, std::string, Bytes, Json> data_;
-};
-
-namespace config_detail {
-[[noreturn]] void ThrowWrongType(std::string_view key, ConfigType stored, std::string_view asked);
-[[noreturn]] void ThrowOutOfRange(std::string_view key, std::int64_t value, std::size_t bytes);
-}  // namespace config_detail
-
-template <typename T>
-T ConfigValue::as(std::string_view key) const {
-  using U = std::remove_cv_t<T>;
-  if constexpr (std::is_same_v<U, bool>) {
-    if (auto* p = std::get_if<bool>(&data_)) return *p;
-    config_detail::ThrowWrongType(key, type(), "bool");
-  } else if constexpr (std::is_integral_v<U>) {
-    if (auto* p = std::get_if<std::int64_t>(&data_)) {
-      const std::int64_t v = *p;
-      bool fits = true;
-      if constexpr (std::is_unsigned_v<U>) {
-        fits = v >= 0 && (sizeof(U) >= sizeof(std::int64_t) ||
-                          static_cast<std::uint64_t>(v) <= std::numeric_limits<U>::max());
-      } else if constexpr (sizeof(U) < sizeof(std::int64_t)) {
-        fits = v >= std::numeric_limits<U>::min() && v <= std::numeric_limits<U>::max();
-      }
-      if (!fits) config_detail::ThrowOutOfRange(key, v, sizeof(U));
-      return static_cast<U>(v);
-    }
-    config_detail::ThrowWrongType(key, type(), "int");
-  } else if constexpr (std::is_same_v<U, double>) {
-    if (auto* p = std::get_if<double>(&data_)) return *p;
-    config_detail::ThrowWrongType(key, type(), "double");
-  } else if constexpr (std::is_same_v<U, std::string>) {
-    if (auto* p = std::get_if<std::string>(&data_)) return *p;
-    config_detail::ThrowWrongType(key, type(), "string");
-  } else if constexpr (std::is_same_v<U, Bytes>) {
-    if (auto* p = std::get_if<Bytes>(&data_)) return *p;
-    config_detail::ThrowWrongType(key, type(), "bytes");
-  } else if constexpr (std::is_same_v<U, Json>) {
-    if (auto* p = std::get_if<Json>(&data_)) return *p;
-    config_detail::ThrowWrongType(key, type(), "json");
-  } else {
-    static_assert(sizeof(U) == 0,
-                  "ConfigValue::as<T>: T must be bool, an integer, double, std::string, Bytes "
-                  "or Json");
-  }
-}
-
-enum class ConfigLayer { kDefaults, kProfile, kOverrides };
-
-// "defaults", "profile", "overrides".
-std::string_view ToString(ConfigLayer layer);
 
 // An effective (resolved) key: its value and the layer that answered.
 struct ConfigEntry {
@@ -297,76 +175,10 @@ Validator Regex(const std::string& pattern);
 Validator OfType(ConfigType type);
 }  // namespace validators
 
-// One change of one key in one layer, as delivered to watches.
-struct ConfigChange {
-  std::string key;
-  ConfigLayer layer;                     // kProfile or kOverrides
-  std::optional<ConfigValue> old_value;  // nullopt: the key did not exist in that layer
-  std::optional<ConfigValue> new_value;  // nullopt: the key was erased from that layer
-};
-
-struct WatchEvent {
-  enum class Kind {
-    // `changes` holds every change under the watched prefix that `revision` committed.
-    kChanges,
-    // History the watch needed was compacted away (like etcd's "compacted" answer): the watch
-    // could not deliver `revision` and later, and it has stopped. History is retained from
-    // compacted_through + 1; reload the state (Config::view()) and watch again from
-    // view.revision() + 1.
-    kCompacted,
-  };
-  Kind kind = Kind::kChanges;
-  Revision revision = 0;
-  Revision compacted_through = 0;  // kCompacted only
-  Clock::time_point time;          // kChanges: commit time
-  Origin origin;                   // kChanges: who committed
-  std::vector<ConfigChange> changes;
-};
-
-using WatchCallback = std::function<void(const WatchEvent&)>;
-
 namespace internal {
 class ConfigImpl;
-class WatchState;
 struct ConfigViewData;
 }  // namespace internal
-
-// A watch subscription (RAII): cancelled when destroyed. Move-only.
-//
-// Each watch has its own delivery thread that reads the history, so a callback that is slow or
-// throws delays only its own watch: never writers, readers or other watches. The callback runs
-// with no statestore lock held and may call any Store or Config method.
-class Watch {
- public:
-  Watch() = default;  // inactive
-  Watch(Watch&& other) noexcept = default;
-  Watch& operator=(Watch&& other) noexcept;
-  Watch(const Watch&) = delete;
-  Watch& operator=(const Watch&) = delete;
-  // Cancels; see cancel().
-  ~Watch();
-
-  // Stops deliveries. When it returns, the callback is not running and will not be called again
-  // — except when called from inside this watch's own callback, where it returns at once and the
-  // callback is not called again after the current call returns. Never throws.
-  void cancel() noexcept;
-
-  // False after cancel(), after a kCompacted event, after the Store closed, and for a
-  // default-constructed Watch.
-  bool active() const noexcept;
-
-  // Every change under the prefix with a revision <= this has been delivered (its callback
-  // returned). To resume after a restart, watch again from delivered_through() + 1.
-  Revision delivered_through() const noexcept;
-
-  // How many callback calls threw (the exception is logged and the event counts as delivered).
-  std::uint64_t callback_failures() const noexcept;
-
- private:
-  friend class internal::ConfigImpl;
-  explicit Watch(std::shared_ptr<internal::WatchState> state) : state_(std::move(state)) {}
-  std::shared_ptr<internal::WatchState> state_;
-};
 
 // A read-only, immutable view of the whole config as of one revision (Config::view, Config::at).
 // Copyable (shares its data), safe to use from any thread, valid after the Store is closed.
@@ -382,14 +194,11 @@ class ConfigView {
   std::optional<ConfigValue> get_value(std::string_view key) const;
   template <typename T>
   std::optional<T> get(std::string_view key) const {
-    auto v = get_value(key);
-    if (!v) return std::nullopt;
-    return v->template as<T>(key);
+    return config_detail::GetAs<T>(get_value(key), key);
   }
   template <typename T>
   T get(std::string_view key, T fallback) const {
-    auto v = get_value(key);
-    return v ? v->template as<T>(key) : std::move(fallback);
+    return config_detail::GetAsOr<T>(get_value(key), key, std::move(fallback));
   }
   Explanation explain(std::string_view key) const;
   // Effective entries whose key starts with `prefix`, sorted by key.
@@ -417,14 +226,11 @@ class ConfigTransaction {
   virtual std::optional<ConfigValue> get_value(std::string_view key) = 0;
   template <typename T>
   std::optional<T> get(std::string_view key) {
-    auto v = get_value(key);
-    if (!v) return std::nullopt;
-    return v->template as<T>(key);
+    return config_detail::GetAs<T>(get_value(key), key);
   }
   template <typename T>
   T get(std::string_view key, T fallback) {
-    auto v = get_value(key);
-    return v ? v->template as<T>(key) : std::move(fallback);
+    return config_detail::GetAsOr<T>(get_value(key), key, std::move(fallback));
   }
   virtual Explanation explain(std::string_view key) = 0;
   virtual std::vector<ConfigEntry> list(std::string_view prefix = {}) = 0;
@@ -488,15 +294,12 @@ class Config {
   // type and the asked type when they differ.
   template <typename T>
   std::optional<T> get(std::string_view key) {
-    auto v = get_value(key);
-    if (!v) return std::nullopt;
-    return v->template as<T>(key);
+    return config_detail::GetAs<T>(get_value(key), key);
   }
   // `fallback` when no layer has the key. Throws: as get<T>(key).
   template <typename T>
   T get(std::string_view key, T fallback) {
-    auto v = get_value(key);
-    return v ? v->template as<T>(key) : std::move(fallback);
+    return config_detail::GetAsOr<T>(get_value(key), key, std::move(fallback));
   }
   // Which layer answers `key` and what every layer holds. Throws: as get_value.
   virtual Explanation explain(std::string_view key) = 0;

@@ -3,6 +3,8 @@
 #define STATESTORE_STATESTORE_H_
 
 #include "statestore/config.h"
+#include "statestore/config_value.h"
+#include "statestore/config_watch.h"
 #include "statestore/error.h"
 #include "statestore/history.h"
 #include "statestore/options.h"

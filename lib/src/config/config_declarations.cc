@@ -504,7 +504,7 @@ void EnforceDeclaration(const CompiledDeclaration& d, const ConfigValue& value) 
 std::shared_ptr<const CompiledDeclaration> DeclarationCache::Get(std::string_view key,
                                                                  const Entry& stored) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it != entries_.end() && it->second.first == stored.version) return it->second.second;
   }
@@ -522,7 +522,7 @@ std::shared_ptr<const CompiledDeclaration> DeclarationCache::Get(std::string_vie
                 std::string("stored declaration is not valid (rewrite it with Config::declare): ") +
                     e.what());
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (entries_.size() >= kMaxEntries) entries_.clear();
   entries_.insert_or_assign(std::string(key), std::make_pair(stored.version, compiled));
   return compiled;

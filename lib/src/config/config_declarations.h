@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
@@ -28,6 +27,7 @@
 
 #include "statestore/config.h"
 #include "statestore/transaction.h"
+#include "util/mutex.h"
 
 namespace statestore::internal {
 
@@ -64,11 +64,11 @@ class DeclarationCache {
 
  private:
   static constexpr std::size_t kMaxEntries = 4096;  // dropped wholesale past this (rare: churn)
-  std::mutex mu_;
-  // key -> (version, declaration); guarded by mu_
+  Mutex mu_;
+  // key -> (version, declaration)
   std::map<std::string, std::pair<std::uint64_t, std::shared_ptr<const CompiledDeclaration>>,
            std::less<>>
-      entries_;
+      entries_ GUARDED_BY(mu_);
 };
 
 }  // namespace statestore::internal

@@ -181,24 +181,24 @@ std::vector<ConfigEntry> MergeLayers(const LayerMap& declared, const LayerMap& d
 }
 
 void Defaults::Set(const std::string& key, const ConfigValue& value) {
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   values_.insert_or_assign(key, value);
 }
 
 void Defaults::SetAll(const std::vector<std::pair<std::string, ConfigValue>>& values) {
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   for (const auto& [k, v] : values) values_.insert_or_assign(k, v);
 }
 
 std::optional<ConfigValue> Defaults::Get(std::string_view key) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   auto it = values_.find(key);
   if (it == values_.end()) return std::nullopt;
   return it->second;
 }
 
 LayerMap Defaults::Snapshot() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   return values_;
 }
 

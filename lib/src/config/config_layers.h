@@ -15,14 +15,13 @@
 #define STATESTORE_SRC_CONFIG_LAYERS_H_
 
 #include <map>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "statestore/config.h"
+#include "util/mutex.h"
 
 namespace statestore::internal {
 
@@ -80,8 +79,8 @@ class Defaults {
   LayerMap Snapshot() const;
 
  private:
-  mutable std::shared_mutex mu_;
-  LayerMap values_;  // guarded by mu_
+  mutable SharedMutex mu_;
+  LayerMap values_ GUARDED_BY(mu_);
 };
 
 }  // namespace statestore::internal

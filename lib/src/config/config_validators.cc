@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <exception>
-#include <mutex>
 #include <regex>
 
 #include "config/config_layers.h"
@@ -22,14 +21,14 @@ bool PatternMatches(std::string_view pattern, std::string_view key) {
 void ValidatorRegistry::Add(std::string_view pattern, Validator validator) {
   ValidateConfigPrefix(pattern);
   if (!validator) throw Error(ErrorCode::kInvalidArgument, "add_validator: validator is empty");
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   entries_.push_back(Entry{std::string(pattern), std::move(validator)});
 }
 
 void ValidatorRegistry::Check(std::string_view key, const ConfigValue& value) const {
   std::vector<Entry> matching;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (const auto& e : entries_) {
       if (PatternMatches(e.pattern, key)) matching.push_back(e);
     }

@@ -7,12 +7,12 @@
 #ifndef STATESTORE_SRC_CONFIG_VALIDATORS_H_
 #define STATESTORE_SRC_CONFIG_VALIDATORS_H_
 
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "statestore/config.h"
+#include "util/mutex.h"
 
 namespace statestore::internal {
 
@@ -32,8 +32,8 @@ class ValidatorRegistry {
     std::string pattern;
     Validator fn;
   };
-  mutable std::shared_mutex mu_;
-  std::vector<Entry> entries_;  // guarded by mu_
+  mutable SharedMutex mu_;
+  std::vector<Entry> entries_ GUARDED_BY(mu_);
 };
 
 }  // namespace statestore::internal

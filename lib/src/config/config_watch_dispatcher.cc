@@ -24,7 +24,7 @@ WatchState::WatchState(std::shared_ptr<HubCore> hub_core, std::string watch_pref
 void WatchState::Cancel() noexcept {
   std::thread to_join;
   {
-    std::lock_guard lock(core->mu);
+    MutexLock lock(&core->mu);
     if (cancelled.load()) return;
     cancelled.store(true);
     active.store(false);
@@ -52,7 +52,7 @@ std::shared_ptr<WatchState> WatchHub::Add(std::string prefix, WatchCallback call
   auto w = std::make_shared<WatchState>(core_, std::move(prefix), std::move(callback), next);
   std::vector<std::thread> reaped;
   {
-    std::lock_guard lock(core_->mu);
+    MutexLock lock(&core_->mu);
     if (core_->stopping) {
       throw Error(ErrorCode::kInvalidArgument, "watch: the Store is closing");
     }
@@ -75,7 +75,7 @@ std::shared_ptr<WatchState> WatchHub::Add(std::string prefix, WatchCallback call
 }
 
 void WatchHub::Nudge(Revision revision) {
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(&core_->mu);
   if (revision > core_->observed_head) {
     core_->observed_head = revision;
     core_->cv.notify_all();
@@ -85,7 +85,7 @@ void WatchHub::Nudge(Revision revision) {
 void WatchHub::Shutdown() noexcept {
   std::vector<std::thread> threads;
   {
-    std::lock_guard lock(core_->mu);
+    MutexLock lock(&core_->mu);
     if (core_->stopping) return;
     core_->stopping = true;
     for (auto& w : core_->watches) {
@@ -114,11 +114,12 @@ void WatchHub::Shutdown() noexcept {
 void WatchHub::PollLoop() {
   std::uint64_t last_counter = src_.change_counter();
   auto last_check = std::chrono::steady_clock::now();
-  std::unique_lock lock(core_->mu);
+  MutexLock lock(&core_->mu);
   while (!core_->stopping) {
-    core_->cv.wait_for(lock, src_.poll_interval, [&] { return core_->stopping; });
+    lock.WaitFor(core_->cv, src_.poll_interval,
+                 [this]() REQUIRES(core_->mu) { return core_->stopping; });
     if (core_->stopping) break;
-    lock.unlock();
+    lock.Unlock();
     const std::uint64_t counter = src_.change_counter();
     const auto now = std::chrono::steady_clock::now();
     std::optional<Revision> head;
@@ -132,7 +133,7 @@ void WatchHub::PollLoop() {
                        e.what());
       }
     }
-    lock.lock();
+    lock.Lock();
     if (head && *head > core_->observed_head) {
       core_->observed_head = *head;
       core_->cv.notify_all();
@@ -201,8 +202,8 @@ void WatchHub::RunWatch(const std::shared_ptr<WatchState>& w) {
   for (;;) {
     Revision head = 0;
     {
-      std::unique_lock lock(core_->mu);
-      core_->cv.wait(lock, [&] {
+      MutexLock lock(&core_->mu);
+      lock.Wait(core_->cv, [&]() REQUIRES(core_->mu) {
         return core_->stopping || w->cancelled.load() || core_->observed_head >= next;
       });
       if (core_->stopping || w->cancelled.load()) break;
@@ -223,9 +224,9 @@ void WatchHub::RunWatch(const std::shared_ptr<WatchState>& w) {
     } catch (const std::exception& e) {
       src_.log->warn("statestore: config watch on \"{}\" cannot read history: {}; retrying",
                      w->prefix, e.what());
-      std::unique_lock lock(core_->mu);
-      core_->cv.wait_for(lock, std::chrono::milliseconds(50),
-                         [&] { return core_->stopping || w->cancelled.load(); });
+      MutexLock lock(&core_->mu);
+      lock.WaitFor(core_->cv, std::chrono::milliseconds(50),
+                   [&]() REQUIRES(core_->mu) { return core_->stopping || w->cancelled.load(); });
       continue;
     }
     if (bounds.compacted_through >= next) {

@@ -39,13 +39,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "statestore/config.h"
 #include "statestore/store.h"
+#include "util/mutex.h"
 
 namespace spdlog {
 class logger;
@@ -72,17 +72,19 @@ class WatchState : public std::enable_shared_from_this<WatchState> {
   std::atomic<bool> active{true};
   std::atomic<bool> cancelled{false};  // written under core->mu
   std::atomic<bool> exited{false};     // the thread has left its loop
-  std::thread thread;                  // guarded by core->mu
+  // Guarded by core->mu, but not annotated: the hub reaches it as w->thread under its own
+  // core_->mu, the same mutex under another name, which the analysis cannot tell.
+  std::thread thread;
 };
 
 // Shared by the hub and every WatchState, so a Watch handle outliving the Store stays safe.
 struct HubCore {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  Revision observed_head = 0;                        // guarded by mu
-  bool stopping = false;                             // guarded by mu
-  std::vector<std::shared_ptr<WatchState>> watches;  // guarded by mu
-  std::vector<std::shared_ptr<WatchState>> zombies;  // guarded by mu
+  Revision observed_head GUARDED_BY(mu) = 0;
+  bool stopping GUARDED_BY(mu) = false;
+  std::vector<std::shared_ptr<WatchState>> watches GUARDED_BY(mu);
+  std::vector<std::shared_ptr<WatchState>> zombies GUARDED_BY(mu);
 };
 
 class WatchHub {
@@ -118,7 +120,7 @@ class WatchHub {
 
   const Source src_;
   const std::shared_ptr<HubCore> core_;
-  std::thread poller_;  // guarded by core_->mu
+  std::thread poller_ GUARDED_BY(core_->mu);
 };
 
 }  // namespace statestore::internal

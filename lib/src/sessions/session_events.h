@@ -45,12 +45,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "statestore/session.h"
 #include "statestore/store.h"
+#include "util/mutex.h"
 
 namespace spdlog {
 class logger;
@@ -58,7 +58,20 @@ class logger;
 
 namespace statestore::internal {
 
-struct SessionEventHubCore;
+struct SessionListenerState;
+
+// Shared by the hub and every listener, so a SessionListener outliving its Store stays safe.
+struct SessionEventHubCore {
+  Mutex mu;
+  std::condition_variable wake;  // the hub thread waits on it
+  std::condition_variable idle;  // Stop() waits on it for a running callback to return
+  Revision observed_head GUARDED_BY(mu) = 0;
+  bool nudged GUARDED_BY(mu) = false;
+  bool stopping GUARDED_BY(mu) = false;
+  std::vector<std::shared_ptr<SessionListenerState>> listeners GUARDED_BY(mu);
+  const SessionListenerState* running GUARDED_BY(mu) = nullptr;  // whose callback runs
+  std::thread::id thread_id GUARDED_BY(mu);                      // the hub thread
+};
 
 struct SessionListenerState : std::enable_shared_from_this<SessionListenerState> {
   SessionListenerState(std::shared_ptr<SessionEventHubCore> core, SessionEventCallback callback,
@@ -71,20 +84,7 @@ struct SessionListenerState : std::enable_shared_from_this<SessionListenerState>
   std::atomic<Revision> delivered_through;
   std::atomic<std::uint64_t> failures{0};
   std::atomic<bool> active{true};
-  bool stopped = false;  // guarded by core->mu
-};
-
-// Shared by the hub and every listener, so a SessionListener outliving its Store stays safe.
-struct SessionEventHubCore {
-  std::mutex mu;
-  std::condition_variable wake;  // the hub thread waits on it
-  std::condition_variable idle;  // Stop() waits on it for a running callback to return
-  Revision observed_head = 0;    // guarded by mu
-  bool nudged = false;           // guarded by mu
-  bool stopping = false;         // guarded by mu
-  std::vector<std::shared_ptr<SessionListenerState>> listeners;  // guarded by mu
-  const SessionListenerState* running = nullptr;  // guarded by mu: whose callback runs
-  std::thread::id thread_id;                      // guarded by mu: the hub thread
+  bool stopped GUARDED_BY(core->mu) = false;
 };
 
 class SessionEventHub {
@@ -127,7 +127,7 @@ class SessionEventHub {
 
   const Source src_;
   const std::shared_ptr<SessionEventHubCore> core_;
-  std::thread thread_;  // guarded by core_->mu
+  std::thread thread_ GUARDED_BY(core_->mu);
 };
 
 }  // namespace statestore::internal

@@ -28,7 +28,7 @@ SessionReaper::~SessionReaper() { Stop(); }
 
 void SessionReaper::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
   stopping_.store(true, std::memory_order_relaxed);
@@ -42,10 +42,10 @@ void SessionReaper::Stop() {
 }
 
 void SessionReaper::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
-    if (cv_.wait_for(lock, interval_, [this] { return stop_; })) return;
-    lock.unlock();
+    if (lock.WaitFor(cv_, interval_, [this]() REQUIRES(mu_) { return stop_; })) return;
+    lock.Unlock();
     try {
       const std::uint64_t removed =
           sessions_->Sweep(0, [this] { return stopping_.load(std::memory_order_relaxed); });
@@ -60,7 +60,7 @@ void SessionReaper::Run() {
       log_->warn("statestore: session reaper sweep of {} failed (retrying in {} ms)", path_,
                  interval_.count());
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -16,9 +16,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "util/mutex.h"
 
 namespace spdlog {
 class logger;
@@ -47,10 +48,9 @@ class SessionReaper {
   spdlog::logger* const log_;
   const std::string path_;  // for log lines
 
-  // A plain std::mutex (not the annotated Mutex of mutex.h): the thread needs a timed wait.
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                  // guarded by mu_
+  bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stopping_{false};  // read by a running sweep between batches
   std::thread thread_;
 };

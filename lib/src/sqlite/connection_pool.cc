@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <vector>
 
 namespace statestore::internal {
@@ -32,10 +31,13 @@ thread_local ThreadConnections tls_connections;
 }  // namespace
 
 void LeakAfterFork(std::unique_ptr<Connection> connection) {
-  static auto* const mu = new std::mutex;
-  static auto* const kept = new std::vector<std::unique_ptr<Connection>>;
-  std::lock_guard<std::mutex> lock(*mu);
-  kept->push_back(std::move(connection));
+  struct Kept {
+    Mutex mu;
+    std::vector<std::unique_ptr<Connection>> connections GUARDED_BY(mu);
+  };
+  static auto* const kept = new Kept;  // never destroyed (invariant 4: kept open for good)
+  MutexLock lock(&kept->mu);
+  kept->connections.push_back(std::move(connection));
 }
 
 ConnectionPool::ConnectionPool(ConnectionConfig config)

@@ -1,12 +1,19 @@
-// Annotated locks. Clang's -Wthread-safety checks every GUARDED_BY / REQUIRES in lib/src at
-// compile time (CMake option STATESTORE_THREAD_SAFETY_ANALYSIS, on by default with clang); with
-// other compilers the annotations compile to nothing.
+// Annotated locks: the one lock family of lib/src (std::mutex and friends are not used directly).
+// Clang's -Wthread-safety checks every GUARDED_BY / REQUIRES in lib/src at compile time
+// (lib/CMakeLists.txt turns it on, as errors, whenever the compiler is clang; scripts/run-tests.sh
+// runs such a build); with other compilers the annotations compile to nothing.
+//
+// Condition variables are plain std::condition_variable, waited on through MutexLock. A wait
+// predicate is a lambda, which the analysis checks as a function of its own: annotate it
+// REQUIRES(mu) (it runs with mu held), or it may not read what mu guards.
 #ifndef STATESTORE_SRC_MUTEX_H_
 #define STATESTORE_SRC_MUTEX_H_
 
 #include <boost/thread/shared_mutex.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <utility>
 
 #if defined(__clang__)
 #define STATESTORE_TSA(x) __attribute__((x))
@@ -66,12 +73,29 @@ class SCOPED_CAPABILITY MutexLock {
     cv.wait(lock);
     lock.release();
   }
+  // Waits until `stop_waiting()` (called with the mutex held; must not throw) returns true.
+  template <typename Predicate>
+  void Wait(std::condition_variable& cv, Predicate stop_waiting) {
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    cv.wait(lock, std::move(stop_waiting));
+    lock.release();
+  }
   // Like Wait, but returns by `deadline` at the latest.
   template <typename TimePoint>
   void WaitUntil(std::condition_variable& cv, const TimePoint& deadline) {
     std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
     cv.wait_until(lock, deadline);
     lock.release();
+  }
+  // Like Wait(cv, stop_waiting), but for `timeout` at most (steady clock). Returns
+  // stop_waiting(): false if the time ran out first.
+  template <typename Rep, typename Period, typename Predicate>
+  bool WaitFor(std::condition_variable& cv, const std::chrono::duration<Rep, Period>& timeout,
+               Predicate stop_waiting) {
+    std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
+    const bool done = cv.wait_for(lock, timeout, std::move(stop_waiting));
+    lock.release();
+    return done;
   }
 
  private:
