@@ -4,7 +4,7 @@
 #   util/      includes only public headers and util/
 #   sessions/  includes only public headers, util/ and sessions/ (a layer on the public Store API)
 #   config/    includes only public headers, util/ and config/ (likewise)
-#   core/      never includes sessions/, config/ or admin/, and sqlite/ only where listed below
+#   core/      includes only public headers, util/ and core/: what every engine shares
 #   sqlite/    never includes config/ or admin/, and sessions/ only where listed below
 #
 # Usage: cmake -DSRC_DIR=<lib/src> -DSTAMP=<file> -P CheckLayering.cmake
@@ -14,13 +14,7 @@ cmake_minimum_required(VERSION 3.25)
 set(allowed
   # Migration 0003 re-keys the principal digests inside session index keys (a one-time schema
   # upgrade of data the sessions layer wrote; the key layout is fixed by files in the field).
-  "sqlite/redaction_migration.cc:sessions/session_keys.h"
-  # The read cache learns of other processes' commits from the SQLite engine's shared counter
-  # page; an engine-neutral change signal replaces it with the engine interface (issue 13).
-  "core/read_cache.h:sqlite/connection.h"
-  "core/read_cache.h:sqlite/shared_generation.h"
-  # The redaction key's fingerprint is read from and written to the meta table at open.
-  "core/redaction_key.cc:sqlite/connection.h")
+  "sqlite/redaction_migration.cc:sessions/session_keys.h")
 
 function(allowed_prefixes folder out)
   if(folder STREQUAL "util")

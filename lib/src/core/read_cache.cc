@@ -80,15 +80,13 @@ struct alignas(64) ReadCache::Shard {
   }
 };
 
-ReadCache::ReadCache(std::size_t capacity, SharedGeneration* generation, StoreCounters* counters)
-    : enabled_(capacity > 0 && generation != nullptr),
-      generation_(generation),
-      counters_(counters) {
+ReadCache::ReadCache(std::size_t capacity, ChangeSignal* signal, StoreCounters* counters)
+    : enabled_(capacity > 0 && signal != nullptr), signal_(signal), counters_(counters) {
   if (!enabled_) return;
   shard_count_ = capacity < kShardCount ? 1 : kShardCount;
   per_shard_capacity_ = (capacity + shard_count_ - 1) / shard_count_;
   shards_ = std::make_unique<Shard[]>(shard_count_);
-  known_.store(generation_->Load(), std::memory_order_release);
+  known_.store(signal_->Load(), std::memory_order_release);
 }
 
 ReadCache::~ReadCache() = default;
@@ -105,16 +103,16 @@ ReadCache::Shard& ReadCache::ShardFor(const std::string& composite) {
 }
 
 bool ReadCache::SyncWithShared(std::uint64_t* epoch) {
-  std::uint64_t shared = generation_->Load();
+  std::uint64_t shared = signal_->Load();
   if (shared != known_.load(std::memory_order_acquire)) {
     // A degraded counter changes on every load (shared_generation.h invariant 6): catching up
     // would cost an SQLite read per lookup and still never settle. Read SQLite instead.
-    if (!generation_->usable()) return false;
+    if (!signal_->usable()) return false;
     // Invariant 2: readers never wait; one of them catches up, the others miss meanwhile.
     if (!sync_mu_.TryLock()) return false;
-    shared = generation_->Load();
+    shared = signal_->Load();
     if (shared != known_.load(std::memory_order_relaxed)) {
-      CatchUpLocked(nullptr, 0);
+      CatchUpLocked(feed_, 0);
       known_.store(shared, std::memory_order_release);
     }
     sync_mu_.Unlock();
@@ -123,7 +121,7 @@ bool ReadCache::SyncWithShared(std::uint64_t* epoch) {
   return true;
 }
 
-Revision ReadCache::CatchUpLocked(Connection* c, Revision through) {
+Revision ReadCache::CatchUpLocked(ChangeFeed* feed, Revision through) {
   const Revision from = coherent_head_.load(std::memory_order_relaxed);
   if (through != 0 && through <= from) return from;
   // Invariant 3: before anything is dropped, so that a fill landing after a drop is refused.
@@ -132,7 +130,7 @@ Revision ReadCache::CatchUpLocked(Connection* c, Revision through) {
   keys.clear();
   Revision head = 0;
   const bool told =
-      feed_ != nullptr && feed_->ChangedKeys(c, from, through, kMaxCatchUpKeys, &head, &keys);
+      feed != nullptr && feed->ChangedKeys(from, through, kMaxCatchUpKeys, &head, &keys);
   if (told) {
     for (const std::string& composite : keys) Erase(composite);
     Bump(counters_->cache_keys_invalidated, keys.size());
@@ -252,14 +250,14 @@ void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::s
   // Invariant 3: every check under the shard lock.
   if (epoch_.load(std::memory_order_acquire) != ticket.epoch) return;
   if (catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq) return;
-  if (generation_->Load() != ticket.shared) return;
+  if (signal_->Load() != ticket.shared) return;
   shard.ClearIfStale(ticket.epoch);
   shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/true);
 }
 
-void ReadCache::BeforeCommit(Connection& writer, Revision head_before) {
+void ReadCache::BeforeCommit(ChangeFeed& writer_feed, Revision head_before) {
   // Bump even with the cache disabled here: other processes' caches depend on it.
-  if (generation_ == nullptr) return;
+  if (signal_ == nullptr) return;
   MutexLock lock(&sync_mu_);
   // Invariant 4: every commit up to head_before is complete (this transaction holds the write
   // lock), so catching up to it here accounts for every bump before ours.
@@ -267,9 +265,9 @@ void ReadCache::BeforeCommit(Connection& writer, Revision head_before) {
     epoch_.fetch_add(1, std::memory_order_acq_rel);
     Bump(counters_->cache_invalidations);
   } else if (enabled_ && head_before > coherent_head_.load(std::memory_order_relaxed)) {
-    CatchUpLocked(&writer, head_before);
+    CatchUpLocked(&writer_feed, head_before);
   }
-  std::uint64_t before = generation_->Bump();
+  std::uint64_t before = signal_->Bump();
   pre_value_ = before;
   known_.store(before + 1, std::memory_order_release);
 }
@@ -280,7 +278,7 @@ void ReadCache::ObserveHead(Revision head, FillTicket* ticket) {
   if (head <= coherent_head_.load(std::memory_order_relaxed)) return;
   const std::uint64_t seq_before = catchup_seq_.load(std::memory_order_relaxed);
   const std::uint64_t epoch_before = epoch_.load(std::memory_order_relaxed);
-  const Revision now = CatchUpLocked(nullptr, head);
+  const Revision now = CatchUpLocked(feed_, head);
   // Only this catch-up ran since the ticket (sync_mu_ is held) and the cache is now coherent
   // with exactly the reader's snapshot: its value may go in.
   if (ticket != nullptr && ticket->valid && now == head && ticket->catchup_seq == seq_before) {
@@ -290,13 +288,13 @@ void ReadCache::ObserveHead(Revision head, FillTicket* ticket) {
 }
 
 ReadCache::PublishTicket ReadCache::AfterCommit(bool committed, Revision head) {
-  if (generation_ == nullptr) return {};
+  if (signal_ == nullptr) return {};
   // Invariant 6: open the publish window before coherent_head_ can announce this commit (below).
   // Relaxed is enough: a reader that acquires coherent_head_ >= head, or takes a shard lock after
   // a Publish, is ordered after this increment (see LookupImpl).
   if (committed && enabled_) publishing_.fetch_add(1, std::memory_order_relaxed);
   MutexLock lock(&sync_mu_);
-  std::uint64_t before = generation_->Bump();
+  std::uint64_t before = signal_->Bump();
   const bool alone = before == pre_value_ + 1;  // no other transaction began since our pre bump
   PublishTicket ticket;
   ticket.publish = committed && alone;

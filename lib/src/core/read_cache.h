@@ -6,7 +6,8 @@
 // in the history tables (ChangeFeed) — so a second process writing unrelated keys does not empty
 // this one's cache. Four counters carry the guarantee:
 //
-//   shared         SharedGeneration, in a file mapped by every process. Every writer bumps it
+//   shared         the engine's ChangeSignal (change_signal.h; SQLite: SharedGeneration, a file
+//                  mapped by every process). Every writer bumps it
 //                  twice per SQLite transaction: once *while holding the write lock, before
 //                  COMMIT* ("pre") and once *after COMMIT, before transact() returns* ("post").
 //                  It only says "something may have changed"; which keys, the history says.
@@ -81,8 +82,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sqlite/connection.h"
-#include "sqlite/shared_generation.h"
+#include "core/change_signal.h"
 #include "statestore/transaction.h"
 #include "util/mutex.h"
 
@@ -93,19 +93,19 @@ struct StoreCounters;
 // What the cache holds per key: the committed entry, or nullopt for "known absent".
 using CachedEntry = std::optional<Entry>;
 
-// Where the cache learns which keys a range of revisions changed: the history tables
-// (history_change_feed.h).
+// Where the cache learns which keys a range of revisions changed: the engine's history (SQLite:
+// history_change_feed.h). An engine gives the cache two: one that reads on the calling
+// thread's own connection (idle or inside a read transaction: SetChangeFeed), and one that reads
+// inside the writer's transaction (BeforeCommit; GroupWriter::WriterFeed).
 class ChangeFeed {
  public:
   virtual ~ChangeFeed() = default;
   // In one snapshot: sets *head to its head revision and appends "keyspace\0key" to *keys for
   // every change with revision in (after, through] (through 0: up to *head). Returns false —
   // and never throws — when history cannot tell: revisions after `after` were compacted, more
-  // than `max_keys` changes, or SQLite failed. `c` null: the calling thread's own connection,
-  // idle or inside a read transaction; else the writer's connection inside its write
-  // transaction.
-  virtual bool ChangedKeys(Connection* c, Revision after, Revision through, std::size_t max_keys,
-                           Revision* head, std::vector<std::string>* keys) noexcept = 0;
+  // than `max_keys` changes, or the engine failed.
+  virtual bool ChangedKeys(Revision after, Revision through, std::size_t max_keys, Revision* head,
+                           std::vector<std::string>* keys) noexcept = 0;
 };
 
 class ReadCache {
@@ -131,7 +131,7 @@ class ReadCache {
   // `capacity` 0 or a null `generation` disables the cache (every lookup misses). With a
   // generation, commits still bump it even when this process caches nothing, because other
   // processes' caches rely on it.
-  ReadCache(std::size_t capacity, SharedGeneration* generation, StoreCounters* counters);
+  ReadCache(std::size_t capacity, ChangeSignal* signal, StoreCounters* counters);
   ReadCache(const ReadCache&) = delete;
   ReadCache& operator=(const ReadCache&) = delete;
   ~ReadCache();
@@ -163,9 +163,9 @@ class ReadCache {
   // transaction: BeforeCommit() while holding the write lock, then COMMIT, then AfterCommit()
   // (also after a failed COMMIT, with committed=false), then Publish() per changed key, then
   // EndPublish().
-  // `writer` is the connection in the write transaction; `head_before` the head revision the
+  // `writer_feed` reads inside the write transaction; `head_before` is the head revision the
   // transaction began on (invariant 4), or kHeadUnknown (then the whole cache is dropped).
-  void BeforeCommit(Connection& writer, Revision head_before);
+  void BeforeCommit(ChangeFeed& writer_feed, Revision head_before);
   // `head` is the head revision after the commit. With committed=true it opens the publish window
   // (invariant 6), which EndPublish() must close: every AfterCommit(true, ...) is followed by
   // exactly one EndPublish(), even when the ticket says not to publish.
@@ -184,13 +184,13 @@ class ReadCache {
   bool SyncWithShared(std::uint64_t* epoch);
   // Drops what revisions (coherent_head_, through] changed (through 0: up to a fresh snapshot's
   // head) and advances coherent_head_. Returns the revision it is now coherent with.
-  Revision CatchUpLocked(Connection* c, Revision through) REQUIRES(sync_mu_);
+  Revision CatchUpLocked(ChangeFeed* feed, Revision through) REQUIRES(sync_mu_);
   void Erase(const std::string& composite);
   Shard& ShardFor(const std::string& composite);
   static void ComposeKey(std::string_view keyspace, std::string_view key, std::string* out);
 
   const bool enabled_;
-  SharedGeneration* const generation_;
+  ChangeSignal* const signal_;
   StoreCounters* const counters_;
   ChangeFeed* feed_ = nullptr;
   std::size_t per_shard_capacity_ = 0;

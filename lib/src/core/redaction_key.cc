@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "sqlite/connection.h"
 #include "statestore/error.h"
 
 namespace statestore::internal {
@@ -166,15 +165,6 @@ std::string CreateKeyFile(const std::string& key_path) {
   return key;
 }
 
-std::optional<std::int64_t> ReadFingerprint(Connection& c) {
-  return CallSqlite(
-      "cannot read the redaction key fingerprint", [&]() -> std::optional<std::int64_t> {
-        StatementUse q(c, "SELECT value FROM meta WHERE name = 'redaction_key_fingerprint'");
-        if (!q->executeStep()) return std::nullopt;
-        return q->getColumn(0).getInt64();
-      });
-}
-
 std::string RefusalMessage(const std::string& db_path, std::int64_t recorded,
                            const std::string& detail) {
   const std::string key_path = RedactionKeyFilePath(db_path);
@@ -308,10 +298,9 @@ Bytes Sha256ValueDigest(const Value& value) {
 
 std::string RedactionKeyFilePath(const std::string& db_path) { return db_path + "-key"; }
 
-RedactionKey ResolveForOpen(Connection& c, const Options& options) {
-  const std::string& db = c.path();
+RedactionKey ResolveForOpen(const std::string& db, const std::optional<std::int64_t>& recorded,
+                            const Options& options) {
   const std::string key_path = RedactionKeyFilePath(db);
-  std::optional<std::int64_t> recorded = ReadFingerprint(c);
   if (options.read_only) {
     // Invariant 5: never fail; say why there is no key.
     try {

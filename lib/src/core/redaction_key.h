@@ -56,8 +56,6 @@
 
 namespace statestore::internal {
 
-class Connection;
-
 inline constexpr std::size_t kRedactionKeyBytes = 32;
 // The schema version (migration number) from which digests are keyed.
 inline constexpr int kKeyedDigestsSchemaVersion = 3;
@@ -101,16 +99,13 @@ Bytes Sha256ValueDigest(const Value& value);
 // "<db>-key".
 std::string RedactionKeyFilePath(const std::string& db_path);
 
-// The key for an open of the database `c` (after the file-identity checks), per the design note.
+// The key for an open of the database `db` (after the file-identity checks), per the design
+// note; `recorded` is the fingerprint the database records (the engine reads it).
 // Read-only: never throws for a missing/bad key (invariant 5). Writable: the file must record a
 // fingerprint and the key must match it (invariant 2); throws Error(kInvalidArgument) with the
 // remedy, or Error(kCorruption) if a file at schema >= 3 records no fingerprint.
-RedactionKey ResolveForOpen(Connection& c, const Options& options);
-
-// The C++ step of migration 0003, inside the migration's IMMEDIATE transaction on `c`: loads or
-// creates the key (Options::redaction_key, the key file, or a new key file), rewrites every
-// digest to its keyed form, records the fingerprint and returns the key. Throws: Error.
-RedactionKey MigrateToKeyedDigests(Connection& c, const Options& options);
+RedactionKey ResolveForOpen(const std::string& db, const std::optional<std::int64_t>& recorded,
+                            const Options& options);
 
 // The key migration 0003 uses: Options::redaction_key, else the key file, else a new key file
 // (design note, point 3). REQUIRES: the database's write lock is held. Throws: Error.

@@ -10,11 +10,10 @@
 #include <new>
 #include <system_error>
 
+#include "core/group_commit.h"
 #include "core/store_counters.h"
 #include "sqlite/connection_pool.h"
 #include "sqlite/free_space.h"
-#include "sqlite/group_commit.h"
-#include "sqlite/history_log.h"
 #include "statestore/error.h"
 
 namespace statestore::internal {
@@ -175,7 +174,7 @@ void BackgroundMaintenance::Checkpoint() {
 
 void BackgroundMaintenance::Retention() {
   try {
-    deps_.committer->RetentionBatch();
+    deps_.retention_batch();
   } catch (const std::exception& e) {
     deps_.log->warn("statestore: history retention on {} failed: {}", deps_.wal_path, e.what());
   }

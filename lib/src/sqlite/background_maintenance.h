@@ -73,9 +73,10 @@ class BackgroundMaintenance final : public WalCommitObserver {
     StoreCounters* counters;
     spdlog::logger* log;
     std::string wal_path;
-    std::uint64_t wal_restart_bytes;     // Options::wal_checkpoint_bytes; 0 = no size bound
-    int checkpoint_frames;               // CheckpointFrames(wal_restart_bytes)
-    std::function<void()> every_second;  // invariant 6; may be empty; must not throw
+    std::uint64_t wal_restart_bytes;        // Options::wal_checkpoint_bytes; 0 = no size bound
+    int checkpoint_frames;                  // CheckpointFrames(wal_restart_bytes)
+    std::function<void()> every_second;     // invariant 6; may be empty; must not throw
+    std::function<void()> retention_batch;  // RetentionRuns::Batch; throws on failure
   };
 
   BackgroundMaintenance() = default;

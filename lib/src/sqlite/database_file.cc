@@ -299,6 +299,21 @@ int CheckFileIdentity(Connection& c) {
   return static_cast<int>(id.user_version);
 }
 
+namespace {
+
+// The redaction key for an open of `c`, checked against the fingerprint the file records.
+RedactionKey ResolveKeyForOpen(Connection& c, const Options& options) {
+  const std::optional<std::int64_t> recorded =
+      CallSqlite("cannot read the redaction key fingerprint", [&]() -> std::optional<std::int64_t> {
+        StatementUse q(c, "SELECT value FROM meta WHERE name = 'redaction_key_fingerprint'");
+        if (!q->executeStep()) return std::nullopt;
+        return q->getColumn(0).getInt64();
+      });
+  return ResolveForOpen(c.path(), recorded, options);
+}
+
+}  // namespace
+
 RedactionKey CheckAndMigrate(Connection& c, const Options& options) {
   FileIdentity id = ReadIdentity(c);
   RefuseUnlessOurs(id, c.path());
@@ -311,12 +326,12 @@ RedactionKey CheckAndMigrate(Connection& c, const Options& options) {
                       " needs migrating to " + std::to_string(SchemaVersion()) +
                       "; open it once read-write (or run `statectl migrate`)");
     }
-    return ResolveForOpen(c, options);
+    return ResolveKeyForOpen(c, options);
   }
   // A file whose digests are keyed is refused without its key before anything is written
   // (redaction_key.h invariant 2).
   RedactionKey key;
-  if (id.user_version >= kKeyedDigestsSchemaVersion) key = ResolveForOpen(c, options);
+  if (id.user_version >= kKeyedDigestsSchemaVersion) key = ResolveKeyForOpen(c, options);
   if (id.schema_objects == 0 && id.user_version == 0) UseIncrementalVacuum(c);
   SwitchToWal(c, options);
   if (id.user_version < SchemaVersion() || id.application_id != kApplicationId) {
@@ -324,7 +339,7 @@ RedactionKey CheckAndMigrate(Connection& c, const Options& options) {
     Migrate(c, c.path(), context);
   }
   // Another process may have migrated the file while we waited for the lock.
-  if (!key.available()) key = ResolveForOpen(c, options);
+  if (!key.available()) key = ResolveKeyForOpen(c, options);
   return key;
 }
 

@@ -4,10 +4,10 @@
 #include <string>
 #include <thread>
 
+#include "core/group_commit.h"
 #include "core/store_counters.h"
 #include "sqlite/connection.h"
-#include "sqlite/group_commit.h"
-#include "sqlite/transaction_impl.h"
+#include "sqlite/sqlite_group_writer.h"
 
 namespace statestore::internal {
 
@@ -25,9 +25,9 @@ bool FreeSpace::Due(Connection& c) {
 std::uint64_t FreeSpace::Step(GroupCommitter& committer, StoreCounters& counters,
                               std::int64_t max_pages) {
   std::uint64_t returned = 0;
-  GroupCommitter::Body body = [&](TransactionImpl& tx) {
+  GroupCommitter::Body body = [&](EngineTransaction& tx) {
     returned = 0;  // the body may be re-run (group_commit.h invariant 3)
-    Connection& c = tx.connection();
+    Connection& c = AsSqlite(tx).connection();
     if (c.QueryInt("PRAGMA auto_vacuum") != kIncremental) return;  // invariant 2
     const std::int64_t free_before = c.QueryInt("PRAGMA freelist_count");
     const std::int64_t n = std::min(max_pages, free_before - kFreePagesKept);

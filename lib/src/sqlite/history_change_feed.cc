@@ -9,12 +9,11 @@
 
 namespace statestore::internal {
 
-bool HistoryChangeFeed::ChangedKeys(Connection* c, Revision after, Revision through,
-                                    std::size_t max_keys, Revision* head,
-                                    std::vector<std::string>* keys) noexcept {
+bool HistoryChangeFeed::ChangedKeys(Revision after, Revision through, std::size_t max_keys,
+                                    Revision* head, std::vector<std::string>* keys) noexcept {
   *head = 0;
   try {
-    Connection& conn = c != nullptr ? *c : pool_->ForThisThread();
+    Connection& conn = writer_ != nullptr ? *writer_ : pool_->ForThisThread();
     StatementUse q(conn, sql::kChangedKeysSince);
     q->bind(1, static_cast<std::int64_t>(after));
     q->bind(2, static_cast<std::int64_t>(through));

@@ -18,17 +18,22 @@
 
 namespace statestore::internal {
 
+class Connection;
 class ConnectionPool;
 
 class HistoryChangeFeed final : public ChangeFeed {
  public:
+  // Reads on the calling thread's pooled connection (idle, or inside its read transaction).
   explicit HistoryChangeFeed(ConnectionPool* pool) : pool_(pool) {}
+  // Reads on `writer`, inside its write transaction (SqliteGroupWriter::WriterFeed).
+  explicit HistoryChangeFeed(Connection* writer) : writer_(writer) {}
 
-  bool ChangedKeys(Connection* c, Revision after, Revision through, std::size_t max_keys,
-                   Revision* head, std::vector<std::string>* keys) noexcept override;
+  bool ChangedKeys(Revision after, Revision through, std::size_t max_keys, Revision* head,
+                   std::vector<std::string>* keys) noexcept override;
 
  private:
-  ConnectionPool* const pool_;
+  ConnectionPool* const pool_ = nullptr;
+  Connection* const writer_ = nullptr;
 };
 
 }  // namespace statestore::internal

@@ -18,7 +18,7 @@
 //      keeps others is marked partial (and revert refuses it). The head revision's changes are
 //      never removed; compaction never touches `entries`, so the current state is unaffected.
 //      Each batch is its own short write transaction through the GroupCommitter (at most
-//      kRevisionsPerRetentionBatch revisions of each keyspace it visits, a bounded number of
+//      RetentionRuns::kRevisionsPerBatch revisions of each keyspace it visits, a bounded number of
 //      changes), so compaction never stalls other writers for long.
 //   3. Revert writes old values through an ordinary TransactionImpl, so the revert is itself a
 //      new revision with its own history and cache publication — and its values pass the same
@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/history_policy.h"
 #include "sqlite/connection.h"
 #include "sqlite/transaction_impl.h"
 #include "statestore/history.h"
@@ -51,16 +52,6 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
                                  DamagedRowReporter* damaged_rows);
 std::optional<Commit> ReadCommit(Connection& c, Revision revision,
                                  DamagedRowReporter* damaged_rows);
-
-// Throws kInvalidArgument unless `policy` is valid for `keyspace` (a valid name; keep_none with
-// no limit).
-void ValidateHistoryPolicy(std::string_view keyspace, const HistoryPolicy& policy);
-
-// The policy retention applies to a keyspace: `stored` if any, else the built-in default of
-// "sessions", else `global`.
-EffectiveHistoryPolicy ResolveHistoryPolicy(std::string_view keyspace,
-                                            const std::optional<HistoryPolicy>& stored,
-                                            const HistoryRetention& global);
 
 // What the file holds about one keyspace's history retention.
 struct KeyspaceHistoryRow {

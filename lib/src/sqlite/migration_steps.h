@@ -20,6 +20,12 @@ struct MigrationContext {
 // Runs the C++ step of migration `number`, if it has one. Throws: Error (the caller rolls back).
 void RunMigrationStep(int number, Connection& c, MigrationContext& context);
 
+// The C++ step of migration 0003 (redaction_migration.cc), inside the migration's IMMEDIATE
+// transaction on `c`: loads or creates the key (Options::redaction_key, the key file, or a new key
+// file), rewrites every digest to its keyed form, records the fingerprint and returns the key.
+// Throws: Error.
+RedactionKey MigrateToKeyedDigests(Connection& c, const Options& options);
+
 }  // namespace statestore::internal
 
 #endif  // STATESTORE_SRC_MIGRATION_STEPS_H_

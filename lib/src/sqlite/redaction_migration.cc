@@ -23,6 +23,7 @@
 #include "core/redaction_key.h"
 #include "sessions/session_keys.h"
 #include "sqlite/connection.h"
+#include "sqlite/migration_steps.h"
 #include "sqlite/value_codec.h"
 #include "statestore/error.h"
 #include "statestore/session.h"

@@ -78,13 +78,14 @@
 #include <memory>
 #include <string>
 
+#include "core/change_signal.h"
 #include "util/mutex.h"
 
 namespace statestore::internal {
 
 class PresenceLock;
 
-class SharedGeneration {
+class SharedGeneration final : public ChangeSignal {
  public:
   static constexpr std::size_t kFileSize = 4096;
 
@@ -108,11 +109,11 @@ class SharedGeneration {
   ~SharedGeneration();
 
   // One atomic load and one relaxed load of process-local memory (invariant 6).
-  std::uint64_t Load() const;
+  std::uint64_t Load() const override;
   // Returns the value before the increment. Never throws.
-  std::uint64_t Bump();
+  std::uint64_t Bump() override;
   // False while the mapping is degraded (invariant 6).
-  bool usable() const;
+  bool usable() const override;
 
   // Bytes of the shared page past the counter that other cross-process protocols may use
   // (writer_turns.h): kSpareBytes at kSpareOffset, 4-byte aligned, zero in a new file, valid

@@ -174,9 +174,13 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       pool_(std::make_shared<ConnectionPool>(MakeConnectionConfig(
           path_, options_, immutable, &counters_, &maintenance_, turns_.get()))),
       change_feed_(pool_.get()),
+      writer_(SqliteGroupWriter::Dependencies{pool_.get(), &keyspaces_, &options_, path_ + "-wal",
+                                              &damaged_rows_, &redaction_key_}),
       committer_(GroupCommitter::Dependencies{
-          pool_.get(), &keyspaces_, &cache_, &counters_, &options_, log_.get(), path_ + "-wal",
-          options_.read_only ? nullptr : &maintenance_, &damaged_rows_, &redaction_key_}) {
+          &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
+          options_.read_only ? std::function<void()>()
+                             : std::function<void()>([this] { maintenance_.RequestRetention(); })}),
+      retention_(&committer_, pool_.get(), &counters_, &options_) {
   if (cache_.enabled()) {
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
     Connection& c = pool_->ForThisThread();
@@ -191,7 +195,7 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
         pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
         options_.wal_checkpoint_bytes,
         BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
-        [this] { CheckGenerationFile(); }});
+        [this] { CheckGenerationFile(); }, [this] { retention_.Batch(); }});
   }
   log_->debug("statestore: opened {}", path_);
 }
@@ -238,7 +242,7 @@ void StoreImpl::AbandonAfterFork() noexcept {
   // body only free memory, unmap <db>-gen and close its descriptor (SQLite never locks it).
   abandon_layers_after_fork();
   maintenance_.Abandon();
-  committer_.Abandon();  // the pool leaks its own connections (ConnectionPool invariant 4)
+  writer_.Abandon();  // the pool leaks its own connections (ConnectionPool invariant 4)
   presence_->Abandon();
   Registry& registry = GetRegistry();
   internal::MutexLock lock(&registry.mu);
@@ -285,7 +289,7 @@ Revision StoreImpl::transact(const Body& body, const TransactOptions& options) {
   RefuseInsideBody("transact");
   if (!body) throw Error(ErrorCode::kInvalidArgument, "transact: body is empty");
   ValidateLabel(options.label);
-  return Submit([&body](TransactionImpl& tx) { body(tx); }, options.label);
+  return Submit([&body](EngineTransaction& tx) { body(tx); }, options.label);
 }
 
 template <typename F>
@@ -415,14 +419,14 @@ Revision StoreImpl::put(std::string_view keyspace, std::string_view key, const V
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   ValidateValue(keyspace, key, value);
-  return Submit([&](TransactionImpl& tx) { tx.put(keyspace, key, value); }, {});
+  return Submit([&](EngineTransaction& tx) { tx.put(keyspace, key, value); }, {});
 }
 
 Revision StoreImpl::erase(std::string_view keyspace, std::string_view key) {
   RefuseInsideBody("erase");
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  return Submit([&](TransactionImpl& tx) { tx.erase(keyspace, key); }, {});
+  return Submit([&](EngineTransaction& tx) { tx.erase(keyspace, key); }, {});
 }
 
 HistoryBounds StoreImpl::history_bounds() {
@@ -443,7 +447,8 @@ Revision StoreImpl::revert(Revision revision, const RevertOptions& options) {
   RefuseInsideBody("revert");
   ValidateLabel(options.label);
   std::string label = options.label.empty() ? "revert " + std::to_string(revision) : options.label;
-  return Submit([&](TransactionImpl& tx) { RevertInto(tx, revision, options.force); }, label);
+  return Submit([&](EngineTransaction& tx) { RevertInto(AsSqlite(tx), revision, options.force); },
+                label);
 }
 
 HistoryBounds StoreImpl::history_bounds(std::string_view keyspace) {
@@ -467,7 +472,9 @@ void StoreImpl::set_history_policy(std::string_view keyspace,
   bool changed = false;
   // No change to `entries`, so the transaction makes no revision (and no history of its own).
   committer_.Submit(
-      [&](TransactionImpl& tx) { changed = StoreHistoryPolicy(tx.connection(), keyspace, policy); },
+      [&](EngineTransaction& tx) {
+        changed = StoreHistoryPolicy(AsSqlite(tx).connection(), keyspace, policy);
+      },
       MakeOrigin({}));
   if (changed) {
     log_->info("statestore: {}: history policy of keyspace '{}' is now {}", path_, keyspace,
@@ -509,7 +516,7 @@ std::uint64_t StoreImpl::compact_history() {
   if (options_.read_only) {
     throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; compaction is a write");
   }
-  const std::uint64_t removed = committer_.CompactHistory();
+  const std::uint64_t removed = retention_.CompactAll();
   // The freed pages go back to the file system now (free_space.h), in the same bounded steps
   // the maintenance thread uses: `statectl compact-history` exits before that thread would.
   FreeSpace::ReturnAll(committer_, counters_, [] { return false; });

@@ -21,16 +21,18 @@
 #include <memory>
 #include <string>
 
+#include "core/group_commit.h"
 #include "core/keyspace_directory.h"
 #include "core/read_cache.h"
 #include "core/redaction_key.h"
 #include "core/store_counters.h"
 #include "sqlite/background_maintenance.h"
 #include "sqlite/connection_pool.h"
-#include "sqlite/group_commit.h"
 #include "sqlite/history_change_feed.h"
 #include "sqlite/presence_lock.h"
+#include "sqlite/retention_runs.h"
 #include "sqlite/shared_generation.h"
+#include "sqlite/sqlite_group_writer.h"
 #include "sqlite/sqlite_store.h"
 #include "sqlite/value_codec.h"
 #include "sqlite/writer_turns.h"
@@ -115,7 +117,9 @@ class StoreImpl final : public Store {
   std::shared_ptr<ConnectionPool> pool_;
   // How the cache learns which keys other processes changed; uses the pool.
   HistoryChangeFeed change_feed_;
+  SqliteGroupWriter writer_;  // the committer's engine half; outlives it
   GroupCommitter committer_;
+  RetentionRuns retention_;
 };
 
 // Whether a Store of this process has `canonical_path` open (Restore refuses then, before it

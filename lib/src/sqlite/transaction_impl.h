@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/engine_transaction.h"
 #include "core/keyspace_directory.h"
 #include "core/read_cache.h"
 #include "core/redaction_key.h"
@@ -39,14 +40,7 @@
 
 namespace statestore::internal {
 
-struct PendingWrite {
-  std::string keyspace;
-  std::string key;
-  CachedEntry entry;     // nullopt: erased
-  std::string cache_id;  // keyspace + '\0' + key: identifies the key within a group
-};
-
-class TransactionImpl final : public Transaction {
+class TransactionImpl final : public EngineTransaction {
  public:
   // `redacted_keyspaces` is Options::redacted_keyspaces (must outlive the transaction).
   // `damaged_rows` (may be null) hears of rows list() skipped; it must outlive the transaction.
@@ -73,20 +67,21 @@ class TransactionImpl final : public Transaction {
   // group-commit writer knows them (invariants 1 and 6). Without them the first write reads
   // meta's head_revision, and Finish the newest commit's time.
   // `clock` (Options::clock, may be empty; must outlive the transaction) stamps the commit.
-  void StartAfter(Revision head, std::int64_t last_commit_time_us, const ClockFunction* clock) {
+  void StartAfter(Revision head, std::int64_t last_commit_time_us,
+                  const ClockFunction* clock) override {
     known_head_ = head;
     last_commit_time_us_ = last_commit_time_us;
     clock_ = clock;
   }
 
   // Writes the commit row if the body changed anything. Returns the revision, or 0.
-  Revision Finish();
+  Revision Finish() override;
   // The time Finish stamped on the commit row (invariant 6); 0 if it wrote none.
-  std::int64_t commit_time_us() const { return commit_time_us_; }
+  std::int64_t commit_time_us() const override { return commit_time_us_; }
 
-  const std::vector<PendingWrite>& writes() const { return writes_; }
+  const std::vector<PendingWrite>& writes() const override { return writes_; }
   // Keyspaces this transaction resolved or created; committed once the transaction commits.
-  const std::vector<std::pair<std::string, KeyspaceRef>>& keyspaces_seen() const {
+  const std::vector<std::pair<std::string, KeyspaceRef>>& keyspaces_seen() const override {
     return keyspaces_seen_;
   }
   Connection& connection() { return connection_; }

@@ -1,23 +1,15 @@
-#include "sqlite/group_commit.h"
+#include "core/group_commit.h"
 
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string_view>
-#include <tuple>
 #include <unordered_set>
 #include <utility>
 
 #include "core/body_scope.h"
-#include "sqlite/background_maintenance.h"
-#include "sqlite/history_log.h"
-#include "sqlite/schema_sql.h"
-#include "sqlite/sql_transaction.h"
-#include "sqlite/sqlite_error.h"
-#include "sqlite/transaction_impl.h"
 #include "statestore/error.h"
 
 namespace statestore::internal {
@@ -88,7 +80,8 @@ void GroupCommitter::Enqueue(Request& request) {
         for (Request* r : group) committed_something |= r->error == nullptr;
       } catch (...) {
         // RunGroup reports per request; anything escaping is a bug, but it must not leave
-        // followers waiting forever.
+        // followers waiting forever, nor the writer inside a transaction.
+        deps_.writer->Rollback();
         FailAll(group, std::current_exception());
       }
     }
@@ -126,12 +119,12 @@ void GroupCommitter::WaitForCompany(MutexLock& lock) {
 }
 
 void GroupCommitter::RequestMaintenance() {
-  // Always: policies stored by other processes (history_log.h invariant 5) and the built-in
-  // default of "sessions" can make retention due whatever this process's Options say. A batch
-  // with nothing to do only reads a few rows.
-  if (deps_.maintenance != nullptr && commits_since_retention_ >= kCommitsPerRetentionBatch) {
-    commits_since_retention_ = 0;
-    deps_.maintenance->RequestRetention();  // invariant 7: the batch runs on another thread
+  // Always, whatever this process's Options say: policies stored by other processes and the
+  // built-in default of "sessions" can make retention due. A batch with nothing to do only
+  // reads a few rows.
+  if (deps_.request_maintenance && commits_since_maintenance_ >= kCommitsPerMaintenance) {
+    commits_since_maintenance_ = 0;
+    deps_.request_maintenance();  // invariant 7: the work runs on another thread
   }
 }
 
@@ -142,52 +135,15 @@ void GroupCommitter::Poison(const std::string& reason) {
                 "); the state on disk is safe up to the last acknowledged commit — reopen the "
                 "store to continue";
   }
-  deps_.log->error("statestore: {}: {}", deps_.wal_path, poisoned_);
-}
-
-namespace {
-
-// The head revision and the newest commit's time (0: none) a group starts from.
-std::pair<Revision, std::int64_t> ReadWriteStart(Connection& c) {
-  return CallSqlite("cannot read head revision", [&] {
-    StatementUse q(c, sql::kSelectWriteStart);
-    q->executeStep();
-    if (q->isColumnNull(0)) {
-      throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
-    }
-    return std::make_pair(static_cast<Revision>(q->getColumn(0).getInt64()),
-                          q->isColumnNull(1) ? std::int64_t{0} : q->getColumn(1).getInt64());
-  });
-}
-
-}  // namespace
-
-GroupCommitter::Failure GroupCommitter::Failure::Unknown() {
-  Failure f;
-  f.exception = std::current_exception();
-  return f;
-}
-
-template <typename F>
-std::optional<GroupCommitter::Failure> GroupCommitter::Capture(F&& f) {
-  try {
-    f();
-    return std::nullopt;
-  } catch (const Error& e) {
-    return Failure{std::current_exception(), e.code(), e.sqlite_code(), e.what()};
-  } catch (const std::exception& e) {
-    return Failure{std::current_exception(), ErrorCode::kInternal, 0, e.what()};
-  } catch (...) {
-    return Failure::Unknown();
-  }
+  deps_.log->error("statestore: {}: {}", deps_.writer->name(), poisoned_);
 }
 
 void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
-  if (auto failure = Capture([&] { OpenWriter(); })) {
+  GroupWriter& writer = *deps_.writer;  // invariant 8
+  if (auto failure = Capture([&] { writer.Open(); })) {
     FailAll(group, failure->exception);
     return;
   }
-  Connection& c = *writer_;  // invariant 8
   const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
   // Invariant 2, optimistically: a group first runs without a SAVEPOINT per body. If a body
   // throws, the whole transaction is rolled back and the group re-run with one SAVEPOINT per
@@ -196,19 +152,15 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   // statement journal.
   bool use_savepoints = false;
   for (;;) {
-    // Another process waiting for the write lock goes first (bounded; writer_turns.h).
-    c.YieldToWaitingWriters();
-    std::optional<WriteTransaction> tx;
-    std::optional<Failure> failure = Capture([&] { tx.emplace(c); });
-    c.EndLockWait();
-    if (failure) {
+    if (std::optional<Failure> failure = Capture([&] { writer.Begin(); })) {
       FailAll(group,
-              failure->code == ErrorCode::kBusy ? LockTimeout(c, *failure) : failure->exception);
+              writer.IsLockConflict(*failure) ? writer.LockTimeout(*failure) : failure->exception);
       Bump(deps_.counters->rollbacks, group.size());
+      writer.AfterGroup();
       return;
     }
 
-    const BodiesRun run = RunBodies(c, group, use_savepoints);
+    const BodiesRun run = RunBodies(group, use_savepoints);
     switch (run.outcome) {
       case BodiesRun::kAllRan:
         break;
@@ -217,26 +169,28 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
         continue;
       case BodiesRun::kRolledBack:  // the group's only body threw; its caller has its error
         Bump(deps_.counters->rollbacks, group.size());
-        c.AssertIdle();
+        writer.AfterGroup();
         return;
       case BodiesRun::kBusy:
-        tx->Rollback();
+        writer.Rollback();
         if (std::chrono::steady_clock::now() < deadline) {
           Bump(deps_.counters->busy_retries);
           continue;
         }
         AbortGroup(group, run.failure, run.culprit);
+        writer.AfterGroup();
         return;
       case BodiesRun::kFailed:
-        tx->Rollback();
+        writer.Rollback();
         AbortGroup(group, run.failure, run.culprit);
+        writer.AfterGroup();
         return;
     }
 
-    switch (CommitAndPublish(*tx, group, run.head_before, run.head, deadline)) {
+    switch (CommitAndPublish(group, run.head_before, run.head, deadline)) {
       case CommitOutcome::kCommitted:
       case CommitOutcome::kFailed:
-        c.AssertIdle();
+        writer.AfterGroup();
         return;
       case CommitOutcome::kRetry:
         Bump(deps_.counters->busy_retries);
@@ -245,25 +199,9 @@ void GroupCommitter::RunGroup(const std::vector<Request*>& group) {
   }
 }
 
-void GroupCommitter::OpenWriter() {
-  if (writer_ != nullptr) return;
-  writer_ = deps_.pool->OpenUnpooled();
-  writer_->set_announces_lock_waits(true);  // writer_turns.h
-}
-
-std::exception_ptr GroupCommitter::LockTimeout(const Connection& c, const Failure& busy) const {
-  return std::make_exception_ptr(
-      Error(ErrorCode::kBusy,
-            "could not get the write lock on " + c.path() + " within " +
-                std::to_string(deps_.options->busy_timeout.count()) +
-                " ms: another connection held it (raise Options::busy_timeout or shorten its "
-                "transactions)",
-            busy.sqlite_code));
-}
-
-GroupCommitter::BodiesRun GroupCommitter::RunBodies(Connection& c,
-                                                    const std::vector<Request*>& group,
+GroupCommitter::BodiesRun GroupCommitter::RunBodies(const std::vector<Request*>& group,
                                                     bool use_savepoints) {
+  GroupWriter& writer = *deps_.writer;
   BodiesRun run;
   for (Request* r : group) {
     r->revision = 0;
@@ -271,55 +209,57 @@ GroupCommitter::BodiesRun GroupCommitter::RunBodies(Connection& c,
     r->writes.clear();
     r->keyspaces.clear();
   }
-  // The head this transaction begins on: bodies allocate revisions from it (TransactionImpl
+  // The head this transaction begins on: bodies allocate revisions from it (EngineTransaction
   // invariant 1), and the read cache catches up to it before COMMIT (ReadCache invariant 4).
-  std::int64_t last_time_us = 0;  // TransactionImpl invariant 6
-  if (auto failure = Capture([&] { std::tie(run.head, last_time_us) = ReadWriteStart(c); })) {
+  GroupWriter::WriteStart start;
+  if (auto failure = Capture([&] { start = writer.ReadWriteStart(); })) {
     run.outcome = BodiesRun::kFailed;
     run.failure = std::move(*failure);
     return run;
   }
-  run.head_before = run.head;
+  run.head = start.head;
+  run.head_before = start.head;
+  std::int64_t last_time_us = start.last_commit_time_us;  // EngineTransaction invariant 3
 
   for (Request* r : group) {
     if (use_savepoints) {
-      if (auto failure = Capture([&] { c.Run("SAVEPOINT request"); })) {
+      if (auto failure = Capture([&] { writer.Savepoint(); })) {
         run.outcome = BodiesRun::kFailed;
         run.failure = std::move(*failure);
         return run;
       }
     }
-    TransactionImpl tx(c, *deps_.keyspaces, /*read_only=*/false, r->origin,
-                       deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key);
-    tx.StartAfter(run.head, last_time_us, &deps_.options->clock);
+    std::unique_ptr<EngineTransaction> tx;
     std::optional<Failure> thrown = Capture([&] {
+      tx = writer.NewTransaction(r->origin);
+      tx->StartAfter(run.head, last_time_us, &deps_.options->clock);
       {
         BodyScope scope;
-        (*r->body)(tx);
+        (*r->body)(*tx);
       }
-      const Revision revision = tx.Finish();
-      if (use_savepoints) c.Run("RELEASE request");
+      const Revision revision = tx->Finish();
+      if (use_savepoints) writer.ReleaseSavepoint();
       if (revision != 0) {
         run.head = revision;
-        last_time_us = tx.commit_time_us();
+        last_time_us = tx->commit_time_us();
       }
     });
     if (!thrown) {
       r->revision = run.head;
-      r->writes = tx.writes();
-      r->keyspaces = tx.keyspaces_seen();
+      r->writes = tx->writes();
+      r->keyspaces = tx->keyspaces_seen();
       continue;
     }
     // The caller gets exactly what its body (or its Finish) threw.
     r->error = thrown->exception;
-    if (!c.InTransaction()) {
-      // Invariant 3: SQLite rolled back the whole transaction.
+    if (!writer.InTransaction()) {
+      // Invariant 3: the engine rolled back the whole transaction.
       run.outcome = BodiesRun::kFailed;
       run.culprit = r;
       run.failure = std::move(*thrown);
       return run;
     }
-    if (thrown->sqlite_busy()) {
+    if (writer.IsLockConflict(*thrown)) {
       run.outcome = BodiesRun::kBusy;
       run.culprit = r;
       run.failure = std::move(*thrown);
@@ -328,18 +268,11 @@ GroupCommitter::BodiesRun GroupCommitter::RunBodies(Connection& c,
     if (!use_savepoints) {
       // Without a SAVEPOINT the thrower cannot roll back alone: roll back everything, and run
       // the group again with SAVEPOINTs if others share it.
-      if (auto failure = Capture([&] { c.Run("ROLLBACK"); })) {
-        run.outcome = BodiesRun::kFailed;
-        run.failure = std::move(*failure);
-        return run;
-      }
+      writer.Rollback();
       run.outcome = group.size() > 1 ? BodiesRun::kRerunWithSavepoints : BodiesRun::kRolledBack;
       return run;
     }
-    if (auto failure = Capture([&] {
-          c.Run("ROLLBACK TO request");
-          c.Run("RELEASE request");
-        })) {
+    if (auto failure = Capture([&] { writer.RollbackToSavepoint(); })) {
       run.outcome = BodiesRun::kFailed;
       run.failure = std::move(*failure);
       return run;
@@ -362,10 +295,10 @@ void GroupCommitter::AbortGroup(const std::vector<Request*>& group, const Failur
   // failed) its own error, the others that the transaction they shared was rolled back, and why.
   const std::exception_ptr shared = std::make_exception_ptr(
       Error(cause.code,
-            "transaction not committed: the SQLite transaction it shared with other writers was "
-            "rolled back (" +
+            "transaction not committed: the transaction it shared with other writers was rolled "
+            "back (" +
                 cause.what + ")",
-            cause.sqlite_code));
+            cause.engine_code));
   for (Request* r : group) {
     r->writes.clear();
     r->keyspaces.clear();
@@ -376,19 +309,20 @@ void GroupCommitter::AbortGroup(const std::vector<Request*>& group, const Failur
 }
 
 GroupCommitter::CommitOutcome GroupCommitter::CommitAndPublish(
-    WriteTransaction& tx, const std::vector<Request*>& group, Revision head_before, Revision head,
+    const std::vector<Request*>& group, Revision head_before, Revision head,
     std::chrono::steady_clock::time_point deadline) {
+  GroupWriter& writer = *deps_.writer;
   // Commit (invariant 1), with the cache protocol around it (invariant 6).
-  deps_.cache->BeforeCommit(tx.connection(), head_before);
+  deps_.cache->BeforeCommit(writer.WriterFeed(), head_before);
   const auto commit_start = std::chrono::steady_clock::now();
-  if (auto failure = Capture([&] { tx.Commit(); })) {
+  if (auto failure = Capture([&] { writer.Commit(); })) {
     deps_.cache->AfterCommit(false, 0);
-    tx.Rollback();
-    if (failure->sqlite_busy() && std::chrono::steady_clock::now() < deadline) {
+    writer.Rollback();
+    if (writer.IsLockConflict(*failure) && std::chrono::steady_clock::now() < deadline) {
       return CommitOutcome::kRetry;
     }
     FailAll(group, std::make_exception_ptr(Error(failure->code, "commit failed: " + failure->what,
-                                                 failure->sqlite_code)));
+                                                 failure->engine_code)));
     Bump(deps_.counters->rollbacks, group.size());
     if (failure->poisons()) Poison(failure->what);  // invariant 5
     return CommitOutcome::kFailed;
@@ -437,41 +371,7 @@ void GroupCommitter::Publish(const std::vector<Request*>& group,
   }
   // Only revisions count: retention batches themselves (no writes) must not request more
   // retention, or a process running compact_history() would race its own background batches.
-  commits_since_retention_ += wrote;
-}
-
-bool GroupCommitter::RetentionDueNow() {
-  // A read transaction on this thread's connection: most passes find nothing to do, and then
-  // take no write lock and make no commit (Stats::commits counts callers' transactions).
-  Connection& c = deps_.pool->ForThisThread();
-  ReadTransaction tx(c);
-  const bool due =
-      RetentionDue(c, deps_.options->history_retention, NowMicros(deps_.options->clock));
-  tx.Commit();
-  return due;
-}
-
-RetentionResult GroupCommitter::RetentionBatch() {
-  RetentionResult result;
-  if (!RetentionDueNow()) return result;
-  Body body = [&](TransactionImpl& tx) {
-    result = RunRetentionBatch(tx.connection(), deps_.options->history_retention,
-                               kRevisionsPerRetentionBatch, NowMicros(deps_.options->clock));
-  };
-  Submit(body, Origin{});
-  if (result.changes_removed > 0) Bump(deps_.counters->compaction_runs);
-  return result;
-}
-
-std::uint64_t GroupCommitter::CompactHistory() {
-  // Counts the batches of this call only: each batch's result comes from its own transaction.
-  std::uint64_t total = 0;
-  for (;;) {
-    RetentionResult r = RetentionBatch();
-    total += r.revisions_removed;
-    if (!r.more && r.changes_removed == 0) break;
-  }
-  return total;
+  commits_since_maintenance_ += wrote;
 }
 
 }  // namespace statestore::internal
