@@ -161,12 +161,10 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
 
 StoreImpl::StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key,
                      std::unique_ptr<PresenceLock> presence, bool immutable)
-    : owner_pid_(::getpid()),
+    : EngineStore(std::move(canonical_path), options,
+                  options.logger ? options.logger : DefaultLogger(), std::move(redaction_key)),
+      owner_pid_(::getpid()),
       presence_(std::move(presence)),
-      path_(std::move(canonical_path)),
-      options_(options),
-      redaction_key_(std::move(redaction_key)),
-      log_(options.logger ? options.logger : DefaultLogger()),
       damaged_rows_(&counters_, log_.get()),
       generation_(OpenGeneration(*presence_, options_, *log_)),
       turns_(generation_ ? std::make_unique<WriterTurns>(generation_->spare()) : nullptr),
@@ -181,6 +179,7 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
           options_.read_only ? std::function<void()>()
                              : std::function<void()>([this] { maintenance_.RequestRetention(); })}),
       retention_(&committer_, pool_.get(), &counters_, &options_) {
+  BindParts(Parts{&cache_, &committer_, generation_.get()});
   if (cache_.enabled()) {
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
     Connection& c = pool_->ForThisThread();
@@ -216,26 +215,6 @@ StoreImpl::~StoreImpl() {
   if (it != registry.open.end() && it->second.first == this) registry.open.erase(it);
 }
 
-Bytes StoreImpl::value_digest(const Value& value) const {
-  return redaction_key_.ValueDigest(value);
-}
-
-Bytes StoreImpl::keyed_digest(std::string_view data) const {
-  return redaction_key_.KeyedDigest(data);
-}
-
-std::uint64_t StoreImpl::change_counter() const noexcept {
-  return generation_ ? generation_->Load() : 0;
-}
-
-Stats StoreImpl::stats() const {
-  Stats stats = counters_.Snapshot();
-  add_layer_stats(stats);
-  return stats;
-}
-
-void StoreImpl::AttachLayers(Layers layers) { attach_layers(std::move(layers)); }
-
 void StoreImpl::AbandonAfterFork() noexcept {
   // Threads of the parent do not exist here: neither stop nor join them; and leak every SQLite
   // connection and the database descriptor (see store_impl.h). Members destroyed after this
@@ -269,33 +248,8 @@ bool IsOpenInThisProcess(const std::string& canonical_path) {
          registry.inherited.count(canonical_path) != 0;
 }
 
-Origin StoreImpl::MakeOrigin(std::string_view label) const {
-  static const std::int64_t pid = ::getpid();
-  Origin origin;
-  origin.pid = pid;
-  origin.thread_id = CurrentThreadId();
-  origin.label = label.empty() ? options_.origin_label : std::string(label);
-  return origin;
-}
-
-Revision StoreImpl::Submit(const GroupCommitter::Body& body, std::string_view label) {
-  if (options_.read_only) {
-    throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; writes are refused");
-  }
-  return committer_.Submit(body, MakeOrigin(label));
-}
-
-Revision StoreImpl::transact(const Body& body, const TransactOptions& options) {
-  RefuseInsideBody("transact");
-  if (!body) throw Error(ErrorCode::kInvalidArgument, "transact: body is empty");
-  ValidateLabel(options.label);
-  return Submit([&body](EngineTransaction& tx) { body(tx); }, options.label);
-}
-
 template <typename F>
-auto StoreImpl::InReadTransaction(const char* what, F&& fn)
-    -> decltype(fn(std::declval<Connection&>())) {
-  RefuseInsideBody(what);
+auto StoreImpl::InReadTransaction(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
   Connection& c = pool_->ForThisThread();
   ReadTransaction tx(c);
   if constexpr (std::is_void_v<decltype(fn(c))>) {
@@ -308,57 +262,33 @@ auto StoreImpl::InReadTransaction(const char* what, F&& fn)
   }
 }
 
-void StoreImpl::read(const Body& body) {
-  if (!body) throw Error(ErrorCode::kInvalidArgument, "read: body is empty");
-  InReadTransaction("read", [&](Connection& c) {
-    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
-                       &damaged_rows_);
-    {
-      BodyScope scope;
-      body(tx);
-    }
-    // What this snapshot showed must not be contradicted by an older cached value afterwards
-    // (ReadCache invariant 5).
-    if (cache_.enabled()) {
-      cache_.ObserveHead(CallSqlite("cannot read head revision",
-                                    [&] {
-                                      StatementUse q(c, sql::kHeadRevisionNow);
-                                      q->executeStep();
-                                      return static_cast<Revision>(q->getColumn(0).getInt64());
-                                    }),
-                         nullptr);
-    }
-    // Read transactions see committed data only, so the ids they resolved are committed.
-    for (const auto& [name, ref] : tx.keyspaces_seen()) keyspaces_.Add(name, ref);
+namespace {
+
+Revision ReadHeadRevision(Connection& c) {
+  return CallSqlite("cannot read head revision", [&] {
+    StatementUse q(c, sql::kHeadRevisionNow);
+    q->executeStep();
+    return static_cast<Revision>(q->getColumn(0).getInt64());
   });
 }
 
-template <typename Out>
-bool StoreImpl::CacheHit(std::string_view keyspace, std::string_view key, Out* out) {
-  RefuseInsideBody("get");
-  ValidateKeyspace(keyspace);
-  ValidateKey(key);
-  counters_.reads.Add();
-  if (cache_.Lookup(keyspace, key, out)) {
-    counters_.cache_hits.Add();
-    return true;
-  }
-  counters_.cache_misses.Add();
-  return false;
+}  // namespace
+
+Revision StoreImpl::ReadSnapshot(const std::function<void(EngineTransaction&)>& body,
+                                 bool want_head) {
+  return InReadTransaction([&](Connection& c) {
+    TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
+                       &damaged_rows_);
+    body(tx);
+    return want_head ? ReadHeadRevision(c) : Revision{0};
+  });
 }
 
-std::optional<Entry> StoreImpl::get_entry(std::string_view keyspace, std::string_view key) {
-  CachedEntry cached;
-  if (CacheHit(keyspace, key, &cached)) return cached;
-  return ReadThrough(keyspace, key);
-}
-
-CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view key) {
-  ReadCache::FillTicket ticket = cache_.BeginFill();
+std::optional<Entry> StoreImpl::ReadEntryAtHead(std::string_view keyspace, std::string_view key,
+                                                Revision* head) {
   Connection& c = pool_->ForThisThread();
   // One autocommit read of committed data, with the head revision of its snapshot. The names are
   // bound without a copy: thread-local scratch strings outlive the statement's use.
-  Revision head = 0;
   thread_local std::string keyspace_text, key_text;
   keyspace_text.assign(keyspace);
   key_text.assign(key);
@@ -368,7 +298,7 @@ CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view k
     q->bindNoCopy(2, key_text);
     if (!q->executeStep())
       throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
-    head = static_cast<Revision>(q->getColumn(0).getInt64());
+    *head = static_cast<Revision>(q->getColumn(0).getInt64());
     if (q->isColumnNull(1)) return std::nullopt;
     std::string problem;
     std::optional<Value> value = DecodeValue(*q, 1, 2, &problem);
@@ -379,31 +309,12 @@ CachedEntry StoreImpl::ReadThrough(std::string_view keyspace, std::string_view k
     e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
     return e;
   });
-  cache_.ObserveHead(head, &ticket);
   c.AssertIdle();
-  cache_.Fill(ticket, keyspace, key, entry);
   return entry;
 }
 
-std::optional<Value> StoreImpl::get(std::string_view keyspace, std::string_view key) {
-  // The hot path: a hit copies the value only, never the entry's key.
-  std::optional<Value> value;
-  if (CacheHit(keyspace, key, &value)) return value;
-  CachedEntry entry = ReadThrough(keyspace, key);
-  if (!entry) return std::nullopt;
-  return std::move(entry->value);
-}
-
-std::vector<Entry> StoreImpl::list(std::string_view keyspace, std::string_view prefix,
-                                   std::size_t limit) {
-  RefuseInsideBody("list");
-  std::vector<Entry> out;
-  read([&](Transaction& tx) { out = tx.list(keyspace, prefix, limit); });
-  return out;
-}
-
-std::vector<std::string> StoreImpl::keyspaces() {
-  return InReadTransaction("keyspaces", [&](Connection& c) {
+std::vector<std::string> StoreImpl::ReadKeyspaces() {
+  return InReadTransaction([&](Connection& c) {
     return CallSqlite("cannot list keyspaces", [&] {
       std::vector<std::string> names;
       StatementUse q(c, sql::kListKeyspaces);
@@ -413,109 +324,41 @@ std::vector<std::string> StoreImpl::keyspaces() {
   });
 }
 
-Revision StoreImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
-  RefuseInsideBody("put");
-  // Validate before queueing so bad input never reaches the writer.
-  ValidateKeyspace(keyspace);
-  ValidateKey(key);
-  ValidateValue(keyspace, key, value);
-  return Submit([&](EngineTransaction& tx) { tx.put(keyspace, key, value); }, {});
+HistoryBounds StoreImpl::ReadHistoryBounds() {
+  return InReadTransaction([](Connection& c) { return internal::ReadHistoryBounds(c); });
 }
 
-Revision StoreImpl::erase(std::string_view keyspace, std::string_view key) {
-  RefuseInsideBody("erase");
-  ValidateKeyspace(keyspace);
-  ValidateKey(key);
-  return Submit([&](EngineTransaction& tx) { tx.erase(keyspace, key); }, {});
+HistoryBounds StoreImpl::ReadKeyspaceBounds(std::string_view keyspace) {
+  return InReadTransaction(
+      [&](Connection& c) { return internal::ReadKeyspaceBounds(c, keyspace); });
 }
 
-HistoryBounds StoreImpl::history_bounds() {
-  return InReadTransaction("history_bounds", [](Connection& c) { return ReadHistoryBounds(c); });
+std::vector<Commit> StoreImpl::ReadHistory(const HistoryQuery& query) {
+  return InReadTransaction([&](Connection& c) { return QueryHistory(c, query, &damaged_rows_); });
 }
 
-std::vector<Commit> StoreImpl::history(const HistoryQuery& query) {
-  return InReadTransaction("history",
-                           [&](Connection& c) { return QueryHistory(c, query, &damaged_rows_); });
+std::optional<Commit> StoreImpl::ReadCommitAt(Revision revision) {
+  return InReadTransaction([&](Connection& c) { return ReadCommit(c, revision, &damaged_rows_); });
 }
 
-std::optional<Commit> StoreImpl::commit_at(Revision revision) {
-  return InReadTransaction("commit_at",
-                           [&](Connection& c) { return ReadCommit(c, revision, &damaged_rows_); });
-}
-
-Revision StoreImpl::revert(Revision revision, const RevertOptions& options) {
-  RefuseInsideBody("revert");
-  ValidateLabel(options.label);
-  std::string label = options.label.empty() ? "revert " + std::to_string(revision) : options.label;
-  return Submit([&](EngineTransaction& tx) { RevertInto(AsSqlite(tx), revision, options.force); },
-                label);
-}
-
-HistoryBounds StoreImpl::history_bounds(std::string_view keyspace) {
-  ValidateKeyspace(keyspace);
-  return InReadTransaction("history_bounds",
-                           [&](Connection& c) { return ReadKeyspaceBounds(c, keyspace); });
-}
-
-void StoreImpl::set_history_policy(std::string_view keyspace,
-                                   const std::optional<HistoryPolicy>& policy) {
-  RefuseInsideBody("set_history_policy");
-  if (policy) {
-    ValidateHistoryPolicy(keyspace, *policy);
-  } else {
-    ValidateKeyspace(keyspace);
-  }
-  if (options_.read_only) {
-    throw Error(ErrorCode::kReadOnly,
-                path_ + " was opened read-only; setting a history policy is a write");
-  }
-  bool changed = false;
-  // No change to `entries`, so the transaction makes no revision (and no history of its own).
-  committer_.Submit(
-      [&](EngineTransaction& tx) {
-        changed = StoreHistoryPolicy(AsSqlite(tx).connection(), keyspace, policy);
-      },
-      MakeOrigin({}));
-  if (changed) {
-    log_->info("statestore: {}: history policy of keyspace '{}' is now {}", path_, keyspace,
-               !policy             ? std::string("the default (none stored)")
-               : policy->keep_none ? std::string("keep none")
-               : policy->keeps_all()
-                   ? std::string("keep all")
-                   : "keep " + std::to_string(policy->keep_revisions) + " revisions / " +
-                         std::to_string(policy->keep_for.count()) + " s");
-  }
-}
-
-EffectiveHistoryPolicy StoreImpl::history_policy(std::string_view keyspace) {
-  ValidateKeyspace(keyspace);
-  return InReadTransaction("history_policy", [&](Connection& c) {
+std::optional<HistoryPolicy> StoreImpl::ReadStoredPolicy(std::string_view keyspace) {
+  return InReadTransaction([&](Connection& c) -> std::optional<HistoryPolicy> {
     std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, keyspace);
-    return ResolveHistoryPolicy(keyspace, row ? row->stored : std::nullopt,
-                                options_.history_retention);
+    if (!row) return std::nullopt;
+    return row->stored;
   });
 }
 
-void StoreImpl::ApplyHistoryPolicies() {
-  if (options_.read_only) return;
-  // Not a structured binding: lambdas may capture those only from C++20 (clang refuses it).
-  for (const auto& entry : options_.history_policies) {
-    const std::string& name = entry.first;
-    const HistoryPolicy& policy = entry.second;
-    // Compare first, so that an open with the policies already stored takes no write lock.
-    bool same = InReadTransaction("open", [&](Connection& c) {
-      std::optional<KeyspaceHistoryRow> row = ReadKeyspaceHistory(c, name);
-      return row && row->stored == policy;
-    });
-    if (!same) set_history_policy(name, policy);
-  }
+void StoreImpl::RevertIn(EngineTransaction& tx, Revision revision, bool force) {
+  RevertInto(AsSqlite(tx), revision, force);
 }
 
-std::uint64_t StoreImpl::compact_history() {
-  RefuseInsideBody("compact_history");
-  if (options_.read_only) {
-    throw Error(ErrorCode::kReadOnly, path_ + " was opened read-only; compaction is a write");
-  }
+bool StoreImpl::StorePolicyIn(EngineTransaction& tx, std::string_view keyspace,
+                              const std::optional<HistoryPolicy>& policy) {
+  return StoreHistoryPolicy(AsSqlite(tx).connection(), keyspace, policy);
+}
+
+std::uint64_t StoreImpl::CompactAll() {
   const std::uint64_t removed = retention_.CompactAll();
   // The freed pages go back to the file system now (free_space.h), in the same bounded steps
   // the maintenance thread uses: `statectl compact-history` exits before that thread would.

@@ -1,10 +1,11 @@
-// StoreImpl — the members behind statestore::Store.
+// StoreImpl — the Store on the SQLite engine: EngineStore (core/engine_store.h, the API written
+// once) with SQLite's parts and hooks.
 //
 // Ownership: a StoreImpl owns its ConnectionPool (one SQLite connection per thread), the
-// GroupCommitter (the one writer), the ReadCache, the SharedGeneration mapping, the maintenance
-// thread, the layers Store::open attached (sessions, config: stopped first when it closes), and
-// the PresenceLock (the database file
-// descriptor whose OFD locks say that this process has the file open; closed last, after every
+// GroupCommitter (the one writer) and its SqliteGroupWriter, the ReadCache, the SharedGeneration
+// mapping (the cache's ChangeSignal), the maintenance thread, the layers Store::open attached
+// (sessions, config: stopped first when it closes), and the PresenceLock (the database file
+// descriptor whose OFD locks say that this process has the file open; closed after every
 // connection: presence_lock.h invariant 2). One StoreImpl exists per canonical path per process
 // (the registry in store_impl.cc); Store::open hands out shared_ptrs to it.
 //
@@ -18,9 +19,14 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "core/engine_store.h"
 #include "core/group_commit.h"
 #include "core/keyspace_directory.h"
 #include "core/read_cache.h"
@@ -40,7 +46,7 @@
 
 namespace statestore::internal {
 
-class StoreImpl final : public Store {
+class StoreImpl final : public EngineStore {
  public:
   // REQUIRES: `canonical_path` passed CheckAndMigrate while `presence` held the shared presence
   // lock. `immutable`: read-only media (database_file.h invariant 8).
@@ -48,69 +54,44 @@ class StoreImpl final : public Store {
             std::unique_ptr<PresenceLock> presence, bool immutable);
   ~StoreImpl() override;
 
-  Revision transact(const Body& body, const TransactOptions& options) override;
-  void read(const Body& body) override;
-  std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
-  std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
-  std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
-                          std::size_t limit) override;
-  std::vector<std::string> keyspaces() override;
-  Revision put(std::string_view keyspace, std::string_view key, const Value& value) override;
-  Revision erase(std::string_view keyspace, std::string_view key) override;
-  HistoryBounds history_bounds() override;
-  std::vector<Commit> history(const HistoryQuery& query) override;
-  std::optional<Commit> commit_at(Revision revision) override;
-  Revision revert(Revision revision, const RevertOptions& options) override;
-  HistoryBounds history_bounds(std::string_view keyspace) override;
-  std::uint64_t compact_history() override;
-  void set_history_policy(std::string_view keyspace,
-                          const std::optional<HistoryPolicy>& policy) override;
-  EffectiveHistoryPolicy history_policy(std::string_view keyspace) override;
-  // Store::open, writable: stores Options::history_policies that differ from the file's.
-  void ApplyHistoryPolicies();
-  Stats stats() const override;
-  const std::string& path() const override { return path_; }
-  const Options& options() const override { return options_; }
-  Bytes value_digest(const Value& value) const override;
-  bool has_redaction_key() const override { return redaction_key_.available(); }
-  Bytes keyed_digest(std::string_view data) const override;
-  std::uint64_t change_counter() const noexcept override;
-  spdlog::logger& logger() const noexcept override { return *log_; }
-  // OpenSqliteStore, once, before the Store is shared (Store::attach_layers).
-  void AttachLayers(Layers layers);
   // The process that opened it (fork(): see the note above).
   pid_t owner_pid() const { return owner_pid_; }
 
  private:
+  // EngineStore's hooks.
+  Revision ReadSnapshot(const std::function<void(EngineTransaction&)>& body,
+                        bool want_head) override;
+  std::optional<Entry> ReadEntryAtHead(std::string_view keyspace, std::string_view key,
+                                       Revision* head) override;
+  std::vector<std::string> ReadKeyspaces() override;
+  HistoryBounds ReadHistoryBounds() override;
+  HistoryBounds ReadKeyspaceBounds(std::string_view keyspace) override;
+  std::vector<Commit> ReadHistory(const HistoryQuery& query) override;
+  std::optional<Commit> ReadCommitAt(Revision revision) override;
+  std::optional<HistoryPolicy> ReadStoredPolicy(std::string_view keyspace) override;
+  void RevertIn(EngineTransaction& tx, Revision revision, bool force) override;
+  bool StorePolicyIn(EngineTransaction& tx, std::string_view keyspace,
+                     const std::optional<HistoryPolicy>& policy) override;
+  std::uint64_t CompactAll() override;
+
   // Runs `fn(connection)` inside a read transaction on this thread's connection.
   template <typename F>
-  auto InReadTransaction(const char* what, F&& fn) -> decltype(fn(std::declval<Connection&>()));
-  // The common start of get/get_entry: checks, counts, and answers from the cache if it can.
-  template <typename Out>
-  bool CacheHit(std::string_view keyspace, std::string_view key, Out* out);
-  // A cache miss: reads the entry from SQLite and fills the cache.
-  CachedEntry ReadThrough(std::string_view keyspace, std::string_view key);
-  Origin MakeOrigin(std::string_view label) const;
-  Revision Submit(const GroupCommitter::Body& body, std::string_view label);
+  auto InReadTransaction(F&& fn) -> decltype(fn(std::declval<Connection&>()));
   // Maintenance thread, about once a second (writable Stores).
   void CheckGenerationFile();
   // ~StoreImpl in a fork()ed child.
   void AbandonAfterFork() noexcept;
 
   const pid_t owner_pid_;
-  // Declared first, so destroyed last: after every connection (presence_lock.h invariant 2).
+  // Declared first, so destroyed last of the engine's members: after every connection
+  // (presence_lock.h invariant 2). EngineStore's members (options, counters, keyspace directory)
+  // outlive it; they hold no connection.
   std::unique_ptr<PresenceLock> presence_;
-  const std::string path_;
-  const Options options_;
-  const RedactionKey redaction_key_;  // available unless read-only (redaction_key.h invariant 5)
-  std::shared_ptr<spdlog::logger> log_;
-  StoreCounters counters_;
   DamagedRowReporter damaged_rows_;  // rows scans skipped (value_codec.h note 2)
   std::unique_ptr<SharedGeneration> generation_;
   // Fair write-lock hand-over between processes, in generation_'s page; null without it.
   std::unique_ptr<WriterTurns> turns_;
   ReadCache cache_;
-  KeyspaceDirectory keyspaces_;
   // Before the pool: every writable connection's WAL hook points at it, so it must outlive them.
   // Its thread is stopped first thing in ~StoreImpl (it uses the committer and the pool).
   BackgroundMaintenance maintenance_;
