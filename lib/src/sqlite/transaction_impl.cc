@@ -1,7 +1,6 @@
 #include "sqlite/transaction_impl.h"
 
 #include <sqlite3.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,11 +14,6 @@
 #include "util/key_range.h"
 
 namespace statestore::internal {
-
-std::int64_t CurrentThreadId() {
-  thread_local std::int64_t tid = static_cast<std::int64_t>(::syscall(SYS_gettid));
-  return tid;
-}
 
 namespace {
 

@@ -139,9 +139,6 @@ class TransactionImpl final : public EngineTransaction {
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
 };
 
-// This thread's Linux TID.
-std::int64_t CurrentThreadId();
-
 }  // namespace statestore::internal
 
 #endif  // STATESTORE_SRC_TRANSACTION_IMPL_H_
