@@ -29,20 +29,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 
+#include "core/damaged_rows.h"
 #include "statestore/error.h"
 #include "statestore/value.h"
-#include "util/mutex.h"
 #include "util/values.h"  // IdenticalValues, used with the codec
 
-namespace spdlog {
-class logger;
-}
-
 namespace statestore::internal {
-
-struct StoreCounters;
 
 // Binds without copying string/bytes payloads: `value` must stay alive until the statement has
 // been stepped (and reset). Throws: Error(kInvalidArgument) for a NaN double — ValidateValue has
@@ -91,36 +84,6 @@ bool DecodeOptionalDigest(const SQLite::Statement& statement, int type_column, i
 Value ReadValue(const SQLite::Statement& statement, int type_column, int value_column);
 std::optional<Value> ReadOptionalDigest(const SQLite::Statement& statement, int type_column,
                                         int value_column);
-
-// The error of a point read of a damaged key: kCorruption naming keyspace and key, what is wrong
-// and the remedy.
-Error DamagedRowError(std::string_view keyspace, std::string_view key, const std::string& problem);
-
-// What a scan does with a row it cannot decode (note 2): counts it in
-// Stats::damaged_rows_skipped and logs a warning naming keyspace and key — never the value — at
-// most once per key for the life of the Store, so a damaged row read in a loop cannot flood the
-// log. One per Store; thread-safe.
-class DamagedRowReporter {
- public:
-  // Either may be null (then nothing is counted / logged). Both must outlive the reporter.
-  DamagedRowReporter(StoreCounters* counters, spdlog::logger* log)
-      : counters_(counters), log_(log) {}
-  DamagedRowReporter(const DamagedRowReporter&) = delete;
-  DamagedRowReporter& operator=(const DamagedRowReporter&) = delete;
-
-  // `where` says which row ("current value", "history revision 7"); `problem` what is wrong.
-  void Skipped(std::string_view keyspace, std::string_view key, std::string_view where,
-               const std::string& problem);
-
- private:
-  // Keys remembered for "once per key"; past this many, further keys are counted, not logged.
-  static constexpr std::size_t kMaxWarnedKeys = 1000;
-
-  StoreCounters* const counters_;
-  spdlog::logger* const log_;
-  Mutex mu_;
-  std::unordered_set<std::string> warned_ GUARDED_BY(mu_);
-};
 
 }  // namespace statestore::internal
 
