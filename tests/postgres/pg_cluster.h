@@ -1,0 +1,79 @@
+// PgCluster — a throwaway PostgreSQL server for the tests, started and stopped by the tests
+// themselves: its own data directory and unix-socket directory in a fresh TempDir, no TCP port.
+//
+// Invariants:
+//   1. The server never runs as root (PostgreSQL refuses to): when the tests run as root, initdb
+//      and pg_ctl run as the `postgres` user through runuser, and the TempDir is handed to it.
+//   2. A PgCluster that Start() returned is accepting connections on socket_dir(); its destructor
+//      stops it (fast shutdown, then SIGKILL of the postmaster if that fails) and removes the
+//      directory, so nothing is left running or on disk after a test process exits normally.
+//   3. Nothing here is shared between test processes: each cluster has its own directory, so
+//      `ctest -j` may run several at once.
+#ifndef STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
+#define STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace statestore::test {
+
+class PgCluster {
+ public:
+  struct Settings {
+    // Extra server settings, each "name=value" (passed as -c name=value).
+    std::vector<std::string> server_settings;
+  };
+
+  // The directory holding initdb, pg_ctl and postgres, or empty (with the reason in *why) when
+  // PostgreSQL is not installed.
+  static std::string BinDir(std::string* why);
+
+  // Initializes and starts a cluster (invariant 2). Throws std::runtime_error carrying initdb's or
+  // pg_ctl's output when either fails.
+  static std::unique_ptr<PgCluster> Start(const Settings& settings);
+  static std::unique_ptr<PgCluster> Start() { return Start(Settings{}); }
+
+  // One cluster per test process, started on first use and stopped at exit; null (with *why) if
+  // it cannot be started. For suites that need a server but not their own.
+  static PgCluster* Shared(std::string* why);
+
+  PgCluster(const PgCluster&) = delete;
+  PgCluster& operator=(const PgCluster&) = delete;
+  ~PgCluster();
+
+  const std::string& socket_dir() const { return socket_dir_; }
+  int port() const { return kPort; }
+  // libpq key=value form: "host=<socket_dir> port=<port> user=postgres dbname=<database>".
+  std::string conninfo(const std::string& database = "postgres") const;
+  // libpq URI form: "postgresql://postgres@/<database>?host=<socket_dir>&port=<port>".
+  std::string uri(const std::string& database = "postgres") const;
+  // The postmaster's pid, from postmaster.pid.
+  pid_t postmaster_pid() const;
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  // Only names the socket file (.s.PGSQL.<port>) in this cluster's own directory.
+  static constexpr int kPort = 5432;
+
+  PgCluster(std::unique_ptr<TempDir> dir, std::string bin_dir);
+  // Runs a PostgreSQL program as the server's user (invariant 1). Returns its exit code;
+  // *output gets what it printed on stdout.
+  int RunAsServerUser(const std::vector<std::string>& argv, std::string* output) const;
+  void Stop() noexcept;
+
+  std::unique_ptr<TempDir> dir_;
+  std::string bin_dir_;
+  std::string data_dir_;
+  std::string socket_dir_;
+  std::string log_path_;
+  bool running_ = false;
+};
+
+}  // namespace statestore::test
+
+#endif  // STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
