@@ -1,5 +1,5 @@
-// Invalid input is refused with kInvalidArgument by every entry point, and nothing is written:
-// the head revision, the state and stats().commits stay as they were.
+// Conformance: invalid input is refused with kInvalidArgument by every entry point, and nothing is
+// written: the head revision, the state and stats().commits stay as they were.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -16,7 +17,6 @@ namespace statestore {
 namespace {
 
 using test::CatchError;
-using test::TempDir;
 
 struct Named {
   std::string name;
@@ -54,12 +54,13 @@ std::vector<Named> InvalidKeyspaces() {
   };
 }
 
-class ValidationTest : public ::testing::Test {
+class ValidationConformance : public test::ConformanceTest {
  protected:
   void SetUp() override {
-    store_ = Store::open(dir_.file("state.db"));
-    store_->put("app", "existing", Value(1));
-    store_->put("app", "other", Value("x"));
+    ConformanceTest::SetUp();
+    if (IsSkipped()) return;
+    store()->put("app", "existing", Value(1));
+    store()->put("app", "other", Value("x"));
   }
 
   // Everything observable that a refused call must not change.
@@ -73,13 +74,13 @@ class ValidationTest : public ::testing::Test {
 
   Snapshot Take() {
     Snapshot s;
-    s.head = store_->history_bounds().head;
-    s.commits = store_->stats().commits;
-    s.keyspaces = store_->keyspaces();
+    s.head = store()->history_bounds().head;
+    s.commits = store()->stats().commits;
+    s.keyspaces = store()->keyspaces();
     for (const auto& ks : s.keyspaces) {
-      for (const Entry& e : store_->list(ks)) s.state[ks].emplace_back(e.key, e.value);
+      for (const Entry& e : store()->list(ks)) s.state[ks].emplace_back(e.key, e.value);
     }
-    s.history_size = store_->history().size();
+    s.history_size = store()->history().size();
     return s;
   }
 
@@ -98,96 +99,93 @@ class ValidationTest : public ::testing::Test {
     EXPECT_EQ(after.keyspaces, before.keyspaces);
     EXPECT_EQ(after.history_size, before.history_size);
   }
-
-  TempDir dir_;
-  std::shared_ptr<Store> store_;
 };
 
-TEST_F(ValidationTest, InvalidKeysAreRefusedEverywhere) {
+TEST_P(ValidationConformance, InvalidKeysAreRefusedEverywhere) {
   for (const auto& [name, key] : InvalidKeys()) {
     const std::string k = key;
-    ExpectRefused("Store::put key " + name, [&] { store_->put("app", k, Value(1)); });
-    ExpectRefused("Store::get key " + name, [&] { (void)store_->get("app", k); });
-    ExpectRefused("Store::get_entry key " + name, [&] { (void)store_->get_entry("app", k); });
-    ExpectRefused("Store::erase key " + name, [&] { store_->erase("app", k); });
+    ExpectRefused("Store::put key " + name, [&] { store()->put("app", k, Value(1)); });
+    ExpectRefused("Store::get key " + name, [&] { (void)store()->get("app", k); });
+    ExpectRefused("Store::get_entry key " + name, [&] { (void)store()->get_entry("app", k); });
+    ExpectRefused("Store::erase key " + name, [&] { store()->erase("app", k); });
     ExpectRefused("Transaction::put key " + name, [&] {
-      store_->transact([&](Transaction& tx) {
+      store()->transact([&](Transaction& tx) {
         tx.put("app", "valid-before", Value(1));
         tx.put("app", k, Value(1));
       });
     });
     ExpectRefused("Transaction::get key " + name,
-                  [&] { store_->transact([&](Transaction& tx) { (void)tx.get("app", k); }); });
+                  [&] { store()->transact([&](Transaction& tx) { (void)tx.get("app", k); }); });
     ExpectRefused("Transaction::erase key " + name,
-                  [&] { store_->transact([&](Transaction& tx) { tx.erase("app", k); }); });
+                  [&] { store()->transact([&](Transaction& tx) { tx.erase("app", k); }); });
     ExpectRefused("Transaction::put_if_version key " + name, [&] {
-      store_->transact([&](Transaction& tx) { tx.put_if_version("app", k, Value(1), 0); });
+      store()->transact([&](Transaction& tx) { tx.put_if_version("app", k, Value(1), 0); });
     });
     ExpectRefused("read() get key " + name,
-                  [&] { store_->read([&](Transaction& tx) { (void)tx.get("app", k); }); });
+                  [&] { store()->read([&](Transaction& tx) { (void)tx.get("app", k); }); });
   }
 }
 
-TEST_F(ValidationTest, InvalidKeyspacesAreRefusedEverywhere) {
+TEST_P(ValidationConformance, InvalidKeyspacesAreRefusedEverywhere) {
   for (const auto& [name, keyspace] : InvalidKeyspaces()) {
     const std::string ks = keyspace;
-    ExpectRefused("Store::put keyspace " + name, [&] { store_->put(ks, "k", Value(1)); });
-    ExpectRefused("Store::get keyspace " + name, [&] { (void)store_->get(ks, "k"); });
-    ExpectRefused("Store::get_entry keyspace " + name, [&] { (void)store_->get_entry(ks, "k"); });
-    ExpectRefused("Store::list keyspace " + name, [&] { (void)store_->list(ks); });
-    ExpectRefused("Store::erase keyspace " + name, [&] { store_->erase(ks, "k"); });
+    ExpectRefused("Store::put keyspace " + name, [&] { store()->put(ks, "k", Value(1)); });
+    ExpectRefused("Store::get keyspace " + name, [&] { (void)store()->get(ks, "k"); });
+    ExpectRefused("Store::get_entry keyspace " + name, [&] { (void)store()->get_entry(ks, "k"); });
+    ExpectRefused("Store::list keyspace " + name, [&] { (void)store()->list(ks); });
+    ExpectRefused("Store::erase keyspace " + name, [&] { store()->erase(ks, "k"); });
     ExpectRefused("Transaction::put keyspace " + name, [&] {
-      store_->transact([&](Transaction& tx) {
+      store()->transact([&](Transaction& tx) {
         tx.put("app", "valid-before", Value(1));
         tx.put(ks, "k", Value(1));
       });
     });
     ExpectRefused("Transaction::list keyspace " + name,
-                  [&] { store_->transact([&](Transaction& tx) { (void)tx.list(ks, ""); }); });
+                  [&] { store()->transact([&](Transaction& tx) { (void)tx.list(ks, ""); }); });
     ExpectRefused("Transaction::erase keyspace " + name,
-                  [&] { store_->transact([&](Transaction& tx) { tx.erase(ks, "k"); }); });
+                  [&] { store()->transact([&](Transaction& tx) { tx.erase(ks, "k"); }); });
     ExpectRefused("read() list keyspace " + name,
-                  [&] { store_->read([&](Transaction& tx) { (void)tx.list(ks, ""); }); });
+                  [&] { store()->read([&](Transaction& tx) { (void)tx.list(ks, ""); }); });
   }
 }
 
-TEST_F(ValidationTest, OversizeValuesAreRefused) {
+TEST_P(ValidationConformance, OversizeValuesAreRefused) {
   const Value big_string(std::string(kMaxValueBytes + 1, 's'));
   const Value big_bytes(Bytes(kMaxValueBytes + 1, 0xAB));
   for (const Value* v : {&big_string, &big_bytes}) {
     const std::string type(ToString(v->type()));
-    ExpectRefused("Store::put oversize " + type, [&] { store_->put("app", "existing", *v); });
-    ExpectRefused("Store::put oversize new key " + type, [&] { store_->put("app", "new", *v); });
+    ExpectRefused("Store::put oversize " + type, [&] { store()->put("app", "existing", *v); });
+    ExpectRefused("Store::put oversize new key " + type, [&] { store()->put("app", "new", *v); });
     ExpectRefused("Transaction::put oversize " + type, [&] {
-      store_->transact([&](Transaction& tx) {
+      store()->transact([&](Transaction& tx) {
         tx.put("app", "valid-before", Value(1));
         tx.put("app", "existing", *v);
       });
     });
     ExpectRefused("Transaction::put_if_version oversize " + type, [&] {
-      store_->transact([&](Transaction& tx) { tx.put_if_version("app", "new", *v, 0); });
+      store()->transact([&](Transaction& tx) { tx.put_if_version("app", "new", *v, 0); });
     });
   }
-  EXPECT_EQ(store_->get("app", "existing"), std::optional<Value>(Value(1)));
+  EXPECT_EQ(store()->get("app", "existing"), std::optional<Value>(Value(1)));
 }
 
-TEST_F(ValidationTest, OverlongLabelIsRefused) {
+TEST_P(ValidationConformance, OverlongLabelIsRefused) {
   ExpectRefused("set_label 257 bytes", [&] {
-    store_->transact([&](Transaction& tx) {
+    store()->transact([&](Transaction& tx) {
       tx.put("app", "existing", Value(2));
       tx.set_label(std::string(257, 'l'));
     });
   });
   // 256 bytes is fine.
-  Revision rev = store_->transact([&](Transaction& tx) {
+  Revision rev = store()->transact([&](Transaction& tx) {
     tx.put("app", "existing", Value(2));
     tx.set_label(std::string(256, 'l'));
   });
-  EXPECT_EQ(store_->commit_at(rev)->origin.label, std::string(256, 'l'));
+  EXPECT_EQ(store()->commit_at(rev)->origin.label, std::string(256, 'l'));
 }
 
-TEST_F(ValidationTest, CaughtInvalidArgumentLetsTheTransactionCommitTheRest) {
-  Revision rev = store_->transact([](Transaction& tx) {
+TEST_P(ValidationConformance, CaughtInvalidArgumentLetsTheTransactionCommitTheRest) {
+  Revision rev = store()->transact([](Transaction& tx) {
     tx.put("app", "good", Value(1));
     auto err = CatchError([&] { tx.put("app", "", Value(2)); });
     ASSERT_TRUE(err.has_value());
@@ -196,14 +194,14 @@ TEST_F(ValidationTest, CaughtInvalidArgumentLetsTheTransactionCommitTheRest) {
     ASSERT_TRUE(err.has_value());
     EXPECT_EQ(err->code(), ErrorCode::kInvalidArgument);
   });
-  EXPECT_EQ(store_->get("app", "good"), std::optional<Value>(Value(1)));
-  auto commit = store_->commit_at(rev);
+  EXPECT_EQ(store()->get("app", "good"), std::optional<Value>(Value(1)));
+  auto commit = store()->commit_at(rev);
   ASSERT_TRUE(commit.has_value());
   ASSERT_EQ(commit->changes.size(), 1u);
   EXPECT_EQ(commit->changes[0].key, "good");
 }
 
-TEST_F(ValidationTest, LimitsThemselvesAreAccepted) {
+TEST_P(ValidationConformance, LimitsThemselvesAreAccepted) {
   const std::string longest_key(kMaxKeyBytes, 'k');
   const std::string longest_keyspace(kMaxKeyspaceNameBytes, 'a');
   const std::string utf8_key = "\xf0\x9f\x8e\x89 f\xc3\xbcr \xe6\x97\xa5 \xf4\x8f\xbf\xbf";
@@ -212,31 +210,33 @@ TEST_F(ValidationTest, LimitsThemselvesAreAccepted) {
   while (utf8_longest.size() + 4 <= kMaxKeyBytes) utf8_longest += "\xf0\x9f\x8e\x89";
   const std::string odd_key = "  spaces, /slashes/, %percent_, tabs\t, 'quotes\"";
 
-  store_->put("app", longest_key, Value(1));
-  store_->put(longest_keyspace, "k", Value(2));
-  store_->put("a", "k", Value(3));
-  store_->put("z9._-", "k", Value(4));
-  store_->put("app", utf8_key, Value(5));
-  store_->put("app", utf8_longest, Value(6));
-  store_->put("app", odd_key, Value(7));
-  store_->put("app", "max-string", Value(std::string(kMaxValueBytes, 's')));
+  store()->put("app", longest_key, Value(1));
+  store()->put(longest_keyspace, "k", Value(2));
+  store()->put("a", "k", Value(3));
+  store()->put("z9._-", "k", Value(4));
+  store()->put("app", utf8_key, Value(5));
+  store()->put("app", utf8_longest, Value(6));
+  store()->put("app", odd_key, Value(7));
+  store()->put("app", "max-string", Value(std::string(kMaxValueBytes, 's')));
 
-  EXPECT_EQ(store_->get("app", longest_key), std::optional<Value>(Value(1)));
-  EXPECT_EQ(store_->get(longest_keyspace, "k"), std::optional<Value>(Value(2)));
-  EXPECT_EQ(store_->get("a", "k"), std::optional<Value>(Value(3)));
-  EXPECT_EQ(store_->get("z9._-", "k"), std::optional<Value>(Value(4)));
-  EXPECT_EQ(store_->get("app", utf8_key), std::optional<Value>(Value(5)));
-  EXPECT_EQ(store_->get("app", utf8_longest), std::optional<Value>(Value(6)));
-  EXPECT_EQ(store_->get("app", odd_key), std::optional<Value>(Value(7)));
-  EXPECT_EQ(store_->get("app", "max-string")->as_string().size(), kMaxValueBytes);
+  EXPECT_EQ(store()->get("app", longest_key), std::optional<Value>(Value(1)));
+  EXPECT_EQ(store()->get(longest_keyspace, "k"), std::optional<Value>(Value(2)));
+  EXPECT_EQ(store()->get("a", "k"), std::optional<Value>(Value(3)));
+  EXPECT_EQ(store()->get("z9._-", "k"), std::optional<Value>(Value(4)));
+  EXPECT_EQ(store()->get("app", utf8_key), std::optional<Value>(Value(5)));
+  EXPECT_EQ(store()->get("app", utf8_longest), std::optional<Value>(Value(6)));
+  EXPECT_EQ(store()->get("app", odd_key), std::optional<Value>(Value(7)));
+  EXPECT_EQ(store()->get("app", "max-string")->as_string().size(), kMaxValueBytes);
 }
 
-TEST_F(ValidationTest, ReadOfMissingKeyIsNulloptNotAnError) {
-  EXPECT_EQ(store_->get("app", "nope"), std::nullopt);
-  EXPECT_EQ(store_->get("unknownkeyspace", "nope"), std::nullopt);
-  EXPECT_EQ(store_->get_entry("unknownkeyspace", "nope"), std::nullopt);
-  EXPECT_TRUE(store_->list("unknownkeyspace").empty());
+TEST_P(ValidationConformance, ReadOfMissingKeyIsNulloptNotAnError) {
+  EXPECT_EQ(store()->get("app", "nope"), std::nullopt);
+  EXPECT_EQ(store()->get("unknownkeyspace", "nope"), std::nullopt);
+  EXPECT_EQ(store()->get_entry("unknownkeyspace", "nope"), std::nullopt);
+  EXPECT_TRUE(store()->list("unknownkeyspace").empty());
 }
+
+STATESTORE_CONFORMANCE_SUITE(ValidationConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,5 +1,5 @@
-// Config API, single-threaded behaviour: typed round-trips, wrong-type errors, key syntax,
-// defaults and layer resolution with explain, validators and all-or-nothing transactions,
+// Conformance: Config API, single-threaded behaviour: typed round-trips, wrong-type errors, key
+// syntax, defaults and layer resolution with explain, validators and all-or-nothing transactions,
 // at()/revert() against history, import/export.
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -23,21 +24,18 @@ namespace {
 
 using test::CatchError;
 using test::Contains;
-using test::TempDir;
 
-class ConfigTest : public ::testing::Test {
+class ConfigConformance : public test::ConformanceTest {
  protected:
   std::shared_ptr<Store> Open(const std::string& profile = "production") {
     Options options;
     options.durability = Durability::kNormal;
     options.config.profile = profile;
-    return Store::open(dir_.file("db"), options);
+    return OpenSecond(options);
   }
-
-  TempDir dir_;
 };
 
-TEST_F(ConfigTest, TypedRoundTripForEveryType) {
+TEST_P(ConfigConformance, TypedRoundTripForEveryType) {
   auto store = Open();
   Config& config = store->config();
   const Bytes blob{0x00, 0x01, 0xfe, 0xff};
@@ -83,7 +81,7 @@ TEST_F(ConfigTest, TypedRoundTripForEveryType) {
   EXPECT_EQ(*store->config().get<Json>("t.json"), doc);
 }
 
-TEST_F(ConfigTest, WrongTypeErrorNamesKeyStoredAndAskedType) {
+TEST_P(ConfigConformance, WrongTypeErrorNamesKeyStoredAndAskedType) {
   auto store = Open();
   store->config().set("net.http.port", 8080);
   auto e = CatchError([&] { store->config().get<std::string>("net.http.port"); });
@@ -97,7 +95,7 @@ TEST_F(ConfigTest, WrongTypeErrorNamesKeyStoredAndAskedType) {
   EXPECT_TRUE(CatchError([&] { store->config().get<bool>("net.http.port", false); }));
 }
 
-TEST_F(ConfigTest, FallbacksAndMissingKeys) {
+TEST_P(ConfigConformance, FallbacksAndMissingKeys) {
   auto store = Open();
   Config& config = store->config();
   EXPECT_EQ(config.get<int>("missing.key"), std::nullopt);
@@ -107,7 +105,7 @@ TEST_F(ConfigTest, FallbacksAndMissingKeys) {
   EXPECT_EQ(config.get<int>("missing.key", 42), 7);
 }
 
-TEST_F(ConfigTest, KeySyntaxErrorsAreClear) {
+TEST_P(ConfigConformance, KeySyntaxErrorsAreClear) {
   auto store = Open();
   Config& config = store->config();
   struct Case {
@@ -137,7 +135,7 @@ TEST_F(ConfigTest, KeySyntaxErrorsAreClear) {
   EXPECT_EQ(config.get<int>("a"), 1);
 }
 
-TEST_F(ConfigTest, LayersResolveAndExplain) {
+TEST_P(ConfigConformance, LayersResolveAndExplain) {
   auto store = Open("production");
   Config& config = store->config();
   EXPECT_EQ(config.profile(), "production");
@@ -202,22 +200,22 @@ TEST_F(ConfigTest, LayersResolveAndExplain) {
   EXPECT_TRUE(CatchError([&] { none->config().set("db.host", "x", ConfigLayer::kDefaults); }));
 }
 
-TEST_F(ConfigTest, BadProfileNameIsRefusedAtOpen) {
+TEST_P(ConfigConformance, BadProfileNameIsRefusedAtOpen) {
   Options options;
   options.config.profile = "Prod/1";
-  auto e = CatchError([&] { Store::open(dir_.file("db"), options); });
+  auto e = CatchError([&] { OpenSecond(options); });
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code(), ErrorCode::kInvalidArgument);
   EXPECT_TRUE(Contains(e->what(), "profile")) << e->what();
 }
 
-TEST_F(ConfigTest, DefaultsFromJsonAndFile) {
-  test::WriteFile(dir_.file("defaults.json"),
+TEST_P(ConfigConformance, DefaultsFromJsonAndFile) {
+  test::WriteFile(scratch().file("defaults.json"),
                   R"({"net.http.port": 8080, "net.http.host": "0.0.0.0", "ratio": 0.5,
                       "tls": {"$bytes": "AAEC"}, "limits": {"rps": 100}, "flag": true})");
   Options options;
-  options.config.defaults_file = dir_.file("defaults.json");
-  auto store = Store::open(dir_.file("db"), options);
+  options.config.defaults_file = scratch().file("defaults.json");
+  auto store = OpenSecond(options);
   Config& config = store->config();
   EXPECT_EQ(config.get<int>("net.http.port"), 8080);
   EXPECT_EQ(config.get<std::string>("net.http.host"), "0.0.0.0");
@@ -234,13 +232,13 @@ TEST_F(ConfigTest, DefaultsFromJsonAndFile) {
   EXPECT_EQ(config.get<int>("ok.key"), std::nullopt);
   EXPECT_TRUE(CatchError([&] { config.load_defaults_json("[1,2]"); }));
   EXPECT_TRUE(CatchError([&] { config.load_defaults_json("{oops"); }));
-  EXPECT_TRUE(CatchError([&] { config.load_defaults_file(dir_.file("missing.json")); }));
+  EXPECT_TRUE(CatchError([&] { config.load_defaults_file(scratch().file("missing.json")); }));
   store.reset();
-  options.config.defaults_file = dir_.file("missing.json");
-  EXPECT_TRUE(CatchError([&] { Store::open(dir_.file("db"), options); }));
+  options.config.defaults_file = scratch().file("missing.json");
+  EXPECT_TRUE(CatchError([&] { OpenSecond(options); }));
 }
 
-TEST_F(ConfigTest, ValidatorsRejectWithKeyAndReason) {
+TEST_P(ConfigConformance, ValidatorsRejectWithKeyAndReason) {
   auto store = Open();
   Config& config = store->config();
   config.add_validator("net.http.port", validators::Range(1, 65535));
@@ -285,7 +283,7 @@ TEST_F(ConfigTest, ValidatorsRejectWithKeyAndReason) {
 }
 
 // Test 2: a transact that sets three keys and fails validation on the third changes nothing.
-TEST_F(ConfigTest, FailedValidationRollsBackTheWholeEdit) {
+TEST_P(ConfigConformance, FailedValidationRollsBackTheWholeEdit) {
   auto store = Open();
   Config& config = store->config();
   config.add_validator("app.workers", validators::Range(1, 64));
@@ -327,7 +325,7 @@ TEST_F(ConfigTest, FailedValidationRollsBackTheWholeEdit) {
 }
 
 // Test 5: at(R) and revert(R) agree with history; a revert over later changes needs force.
-TEST_F(ConfigTest, AtAndRevertAgreeWithHistory) {
+TEST_P(ConfigConformance, AtAndRevertAgreeWithHistory) {
   auto store = Open();
   Config& config = store->config();
   config.set_default("svc.timeout", 30);
@@ -415,11 +413,11 @@ TEST_F(ConfigTest, AtAndRevertAgreeWithHistory) {
   EXPECT_EQ(CatchError([&] { config.revert(999999); })->code(), ErrorCode::kNotFound);
 }
 
-TEST_F(ConfigTest, AtRefusesCompactedRevisions) {
+TEST_P(ConfigConformance, AtRefusesCompactedRevisions) {
   Options options;
   options.durability = Durability::kNormal;
   options.history_retention.keep_revisions = 5;
-  auto store = Store::open(dir_.file("db"), options);
+  auto store = OpenSecond(options);
   for (int i = 0; i < 20; ++i) store->config().set("k", i);
   store->compact_history();
   auto b = store->history_bounds();
@@ -434,7 +432,7 @@ TEST_F(ConfigTest, AtRefusesCompactedRevisions) {
   EXPECT_EQ(store->config().view().revision(), b.head);
 }
 
-TEST_F(ConfigTest, ExportAndImport) {
+TEST_P(ConfigConformance, ExportAndImport) {
   auto store = Open();
   Config& config = store->config();
   config.set_default("a.default", "d");
@@ -456,10 +454,10 @@ TEST_F(ConfigTest, ExportAndImport) {
   EXPECT_TRUE(Contains(config.export_json(ConfigLayer::kDefaults), "a.default"));
 
   // Round trip through another store: every type comes back identical.
-  TempDir other_dir;
+  std::unique_ptr<test::StoreLocation> other_location = engine().NewLocation();
   Options options;
   options.config.profile = "production";
-  auto other = Store::open(other_dir.file("db"), options);
+  auto other = other_location->Open(options);
   other->config().import_json(config.export_json(ConfigLayer::kOverrides));
   for (const auto& e : config.list()) {
     if (e.layer != ConfigLayer::kOverrides) continue;
@@ -491,7 +489,7 @@ TEST_F(ConfigTest, ExportAndImport) {
   EXPECT_EQ(config.get<Bytes>("a.bytes"), (Bytes{0xde, 0xad}));  // overrides untouched
 }
 
-TEST_F(ConfigTest, ForeignKeysInTheKeyspaceAreIgnoredAndCorruptValuesReported) {
+TEST_P(ConfigConformance, ForeignKeysInTheKeyspaceAreIgnoredAndCorruptValuesReported) {
   auto store = Open();
   store->put("config", "not-a-layer-key", 1);
   store->put("config", "override/bad.value", Value());
@@ -503,17 +501,19 @@ TEST_F(ConfigTest, ForeignKeysInTheKeyspaceAreIgnoredAndCorruptValuesReported) {
   EXPECT_EQ(store->config().get<int>("good"), 1);
 }
 
-TEST_F(ConfigTest, ReadOnlyStoreReadsButRefusesWrites) {
+TEST_P(ConfigConformance, ReadOnlyStoreReadsButRefusesWrites) {
   { Open()->config().set("k", 1); }
   Options options;
   options.read_only = true;
   options.config.profile = "production";
-  auto store = Store::open(dir_.file("db"), options);
+  auto store = OpenSecond(options);
   EXPECT_EQ(store->config().get<int>("k"), 1);
   auto e = CatchError([&] { store->config().set("k", 2); });
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code(), ErrorCode::kReadOnly);
 }
+
+STATESTORE_CONFORMANCE_SUITE(ConfigConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,6 +1,6 @@
-// Declared settings (issue 11, part 3): declarations are data stored in the database, so every
-// process enforces them — including a second process that declared nothing — with one message;
-// invalid declarations are refused at declaration time; a declared default answers get.
+// Conformance: declared settings (issue 11, part 3): declarations are data stored in the database,
+// so every process enforces them — including a second process that declared nothing — with one
+// message; invalid declarations are refused at declaration time; a declared default answers get.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "conformance/conformance_test.h"
 #include "run_util.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -18,7 +19,6 @@ namespace {
 
 using test::CatchError;
 using test::Contains;
-using test::TempDir;
 
 SettingDeclaration RateLimit() {
   SettingDeclaration d;
@@ -49,16 +49,14 @@ SettingDeclaration Name() {
   return d;
 }
 
-class DeclarationsTest : public ::testing::Test {
+class DeclarationsConformance : public test::ConformanceTest {
  protected:
   std::shared_ptr<Store> Open() {
     Options options;
     options.durability = Durability::kNormal;
-    return Store::open(dir_.file("db"), options);
+    return OpenSecond(options);
   }
-  std::string Db() { return dir_.file("db"); }
-
-  TempDir dir_;
+  std::string Db() { return locator(); }
 };
 
 void ExpectRejected(const std::function<void()>& f, const std::vector<std::string>& parts) {
@@ -68,7 +66,7 @@ void ExpectRejected(const std::function<void()>& f, const std::vector<std::strin
   for (const auto& p : parts) EXPECT_TRUE(Contains(e->what(), p)) << e->what() << " lacks " << p;
 }
 
-TEST_F(DeclarationsTest, DeclaredDefaultAnswersGetAndExplainShowsTheDeclaration) {
+TEST_P(DeclarationsConformance, DeclaredDefaultAnswersGetAndExplainShowsTheDeclaration) {
   auto store = Open();
   auto& config = store->config();
   config.declare({RateLimit(), Mode()});
@@ -99,7 +97,7 @@ TEST_F(DeclarationsTest, DeclaredDefaultAnswersGetAndExplainShowsTheDeclaration)
   EXPECT_EQ(config.at(0).get_value("log.mode"), std::nullopt);
 }
 
-TEST_F(DeclarationsTest, EveryConstraintRejectsWithKeyDeclarationAndValue) {
+TEST_P(DeclarationsConformance, EveryConstraintRejectsWithKeyDeclarationAndValue) {
   auto store = Open();
   auto& config = store->config();
   config.declare({RateLimit(), Mode(), Name()});
@@ -135,7 +133,7 @@ TEST_F(DeclarationsTest, EveryConstraintRejectsWithKeyDeclarationAndValue) {
   config.set("site.name", "abc 12");
 }
 
-TEST_F(DeclarationsTest, InvalidDeclarationsAreRefusedWithClearMessages) {
+TEST_P(DeclarationsConformance, InvalidDeclarationsAreRefusedWithClearMessages) {
   auto store = Open();
   auto& config = store->config();
   auto with = [](auto change) {
@@ -184,7 +182,7 @@ TEST_F(DeclarationsTest, InvalidDeclarationsAreRefusedWithClearMessages) {
   EXPECT_EQ(store->history_bounds().head, 0u);
 }
 
-TEST_F(DeclarationsTest, RedeclareReplacesIdenticalIsFreeAndStoredValuesMustFit) {
+TEST_P(DeclarationsConformance, RedeclareReplacesIdenticalIsFreeAndStoredValuesMustFit) {
   auto store = Open();
   auto& config = store->config();
   const Revision r1 = config.declare({RateLimit()});
@@ -208,7 +206,7 @@ TEST_F(DeclarationsTest, RedeclareReplacesIdenticalIsFreeAndStoredValuesMustFit)
   config.set("http.rate_limit", "anything");  // no longer declared
 }
 
-TEST_F(DeclarationsTest, JsonFormRoundTripsEveryType) {
+TEST_P(DeclarationsConformance, JsonFormRoundTripsEveryType) {
   std::vector<SettingDeclaration> all = {RateLimit(), Mode(), Name()};
   SettingDeclaration b;
   b.key = "tls.key";
@@ -246,7 +244,7 @@ TEST_F(DeclarationsTest, JsonFormRoundTripsEveryType) {
       {"5 bytes long; the maximum length is 4"});
 }
 
-TEST_F(DeclarationsTest, RevertThatWouldRestoreARejectedValueIsRefused) {
+TEST_P(DeclarationsConformance, RevertThatWouldRestoreARejectedValueIsRefused) {
   auto store = Open();
   auto& config = store->config();
   config.set("http.rate_limit", 5000);
@@ -262,11 +260,11 @@ TEST_F(DeclarationsTest, RevertThatWouldRestoreARejectedValueIsRefused) {
 }
 
 // A read-only Store (what statectl opens first) runs the same checks without writing.
-TEST_F(DeclarationsTest, CheckIsADryRunOfSet) {
+TEST_P(DeclarationsConformance, CheckIsADryRunOfSet) {
   { Open()->config().declare({RateLimit()}); }
   Options options;
   options.read_only = true;
-  auto store = Store::open(Db(), options);
+  auto store = OpenSecond(options);
   store->config().check("http.rate_limit", 7);
   ExpectRejected([&] { store->config().check("http.rate_limit", "7"); },
                  {"value \"7\" (string) rejected by its declaration", "expected int, got string"});
@@ -276,7 +274,8 @@ TEST_F(DeclarationsTest, CheckIsADryRunOfSet) {
 // The production bug: validators lived only in the process that registered them. A declaration
 // stored by this process is enforced in a separate process that declared nothing, and a declared
 // default answers there.
-TEST_F(DeclarationsTest, AnotherProcessThatDeclaredNothingEnforcesTheDeclaration) {
+TEST_P(DeclarationsConformance, AnotherProcessThatDeclaredNothingEnforcesTheDeclaration) {
+  CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
   {
     auto store = Open();
     store->config().declare({RateLimit()});
@@ -309,6 +308,8 @@ TEST_F(DeclarationsTest, AnotherProcessThatDeclaredNothingEnforcesTheDeclaration
   }
   ExpectRejected([&] { store->config().set("http.rate_limit", 2000); }, {"above the maximum 1000"});
 }
+
+STATESTORE_CONFORMANCE_SUITE(DeclarationsConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,6 +1,6 @@
-// Cross-process cache coherence: a read that starts after another process's commit returned sees
-// that commit, even when the key is in this process's read cache. The other process is
-// statestore_test_worker (worker_main.cc).
+// Conformance: cross-process cache coherence — a read that starts after another process's commit
+// returned sees that commit, even when the key is in this process's read cache. The other process
+// is statestore_test_worker (worker_main.cc).
 #include <chrono>
 #include <csignal>
 #include <optional>
@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -17,13 +18,16 @@ namespace {
 
 using std::chrono::milliseconds;
 using test::ChildProcess;
-using test::TempDir;
 
 const milliseconds kChildTimeout(60'000 * test::kSlowFactor);
 
-class CacheCoherenceTest : public ::testing::Test {
+class CacheCoherenceConformance : public test::ConformanceTest {
  protected:
-  void SetUp() override { store_ = Store::open(db_); }
+  void SetUp() override {
+    ConformanceTest::SetUp();
+    if (IsSkipped()) return;
+    CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
+  }
 
   // Runs the worker to completion; returns its first output line (e.g. "rev 5").
   std::string RunWorker(const std::vector<std::string>& args) {
@@ -37,10 +41,10 @@ class CacheCoherenceTest : public ::testing::Test {
 
   // A get that must be answered from the cache (the key is read twice).
   std::optional<Value> GetTwiceSecondHit(const std::string& key) {
-    (void)store_->get("app", key);
-    const auto hits = store_->stats().cache_hits;
-    auto v = store_->get("app", key);
-    EXPECT_EQ(store_->stats().cache_hits, hits + 1) << "second get of " << key << " missed";
+    (void)store()->get("app", key);
+    const auto hits = store()->stats().cache_hits;
+    auto v = store()->get("app", key);
+    EXPECT_EQ(store()->stats().cache_hits, hits + 1) << "second get of " << key << " missed";
     return v;
   }
 
@@ -51,54 +55,50 @@ class CacheCoherenceTest : public ::testing::Test {
     EXPECT_TRUE(line.has_value()) << "no answer to " << command;
     return line.value_or("");
   }
-
-  TempDir dir_;
-  std::string db_ = dir_.file("state.db");
-  std::shared_ptr<Store> store_;
 };
 
-TEST_F(CacheCoherenceTest, OtherProcessPutIsSeenAfterCaching) {
-  store_->put("app", "k", Value(0));
+TEST_P(CacheCoherenceConformance, OtherProcessPutIsSeenAfterCaching) {
+  store()->put("app", "k", Value(0));
   ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(0)));
   for (int round = 1; round <= 4; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    const Revision head = store_->history_bounds().head;
-    std::string out = RunWorker({"put", db_, "app", "k", std::to_string(round * 10)});
+    const Revision head = store()->history_bounds().head;
+    std::string out = RunWorker({"put", locator(), "app", "k", std::to_string(round * 10)});
     EXPECT_EQ(out, "rev " + std::to_string(head + 1));
     // The worker's put returned and it exited: our next get must see its value.
-    EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(round * 10)));
+    EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(round * 10)));
     // And it is cached again afterwards.
     EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(round * 10)));
     // Our own writes interleave correctly.
-    store_->put("app", "mine", Value(round));
+    store()->put("app", "mine", Value(round));
     EXPECT_EQ(GetTwiceSecondHit("mine"), std::optional<Value>(Value(round)));
   }
   // Each foreign commit dropped only its own key, never the whole cache.
-  EXPECT_GE(store_->stats().cache_keys_invalidated, 4u);
-  EXPECT_EQ(store_->stats().cache_invalidations, 0u);
-  EXPECT_EQ(store_->history_bounds().head, 9u);
+  EXPECT_GE(store()->stats().cache_keys_invalidated, 4u);
+  EXPECT_EQ(store()->stats().cache_invalidations, 0u);
+  EXPECT_EQ(store()->history_bounds().head, 9u);
 }
 
-TEST_F(CacheCoherenceTest, OtherProcessCreateAndEraseAreSeen) {
+TEST_P(CacheCoherenceConformance, OtherProcessCreateAndEraseAreSeen) {
   // A cached "absent" must not hide a key created by another process ...
   ASSERT_EQ(GetTwiceSecondHit("created"), std::nullopt);
-  RunWorker({"put", db_, "app", "created", "7"});
-  EXPECT_EQ(store_->get("app", "created"), std::optional<Value>(Value(7)));
+  RunWorker({"put", locator(), "app", "created", "7"});
+  EXPECT_EQ(store()->get("app", "created"), std::optional<Value>(Value(7)));
   // ... and a cached value must not hide an erase.
   ASSERT_EQ(GetTwiceSecondHit("created"), std::optional<Value>(Value(7)));
-  RunWorker({"erase", db_, "app", "created"});
-  EXPECT_EQ(store_->get("app", "created"), std::nullopt);
+  RunWorker({"erase", locator(), "app", "created"});
+  EXPECT_EQ(store()->get("app", "created"), std::nullopt);
   // get_entry too (its version comes from the other process's commit).
-  RunWorker({"put", db_, "app", "created", "8"});
-  auto e = store_->get_entry("app", "created");
+  RunWorker({"put", locator(), "app", "created", "8"});
+  auto e = store()->get_entry("app", "created");
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->value, Value(8));
-  EXPECT_EQ(e->version, store_->history_bounds().head);
+  EXPECT_EQ(e->version, store()->history_bounds().head);
 }
 
-TEST_F(CacheCoherenceTest, BothDirectionsWithALongLivedWorker) {
-  store_->put("app", "k", Value(0));
-  auto worker = ChildProcess::SpawnWorker({"serve", db_});
+TEST_P(CacheCoherenceConformance, BothDirectionsWithALongLivedWorker) {
+  store()->put("app", "k", Value(0));
+  auto worker = ChildProcess::SpawnWorker({"serve", locator()});
   ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
   for (int round = 1; round <= 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
@@ -113,15 +113,15 @@ TEST_F(CacheCoherenceTest, BothDirectionsWithALongLivedWorker) {
     EXPECT_EQ(std::stoull(after[2]), std::stoull(before[2]) + 1) << "worker's get missed";
 
     // We write, the worker (with the old value cached) reads.
-    store_->put("app", "k", Value(2 * round - 1));
+    store()->put("app", "k", Value(2 * round - 1));
     EXPECT_EQ(Ask(worker, "get app k"), "value " + std::to_string(2 * round - 1));
 
     // The worker writes, we (with the old value cached) read.
     ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2 * round - 1)));
-    const Revision head = store_->history_bounds().head;
+    const Revision head = store()->history_bounds().head;
     EXPECT_EQ(Ask(worker, "put app k " + std::to_string(2 * round)),
               "rev " + std::to_string(head + 1));
-    EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(2 * round)));
+    EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(2 * round)));
   }
   EXPECT_TRUE(worker.Write("quit\n"));
   EXPECT_EQ(worker.Wait(kChildTimeout), 0);
@@ -131,15 +131,15 @@ TEST_F(CacheCoherenceTest, BothDirectionsWithALongLivedWorker) {
 // commits continuously (keys a, b, filler); this process reads its own 200 cached keys and, after
 // each acknowledgement it receives, the worker's key `a`, which must never be older than what the
 // worker acknowledged.
-TEST_F(CacheCoherenceTest, OtherProcessWritingUnrelatedKeysKeepsOurCacheWarm) {
+TEST_P(CacheCoherenceConformance, OtherProcessWritingUnrelatedKeysKeepsOurCacheWarm) {
   constexpr int kKeys = 200;
-  store_->transact([&](Transaction& tx) {
+  store()->transact([&](Transaction& tx) {
     for (int i = 0; i < kKeys; ++i) tx.put("app", "mine/" + std::to_string(i), Value(i));
   });
-  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(store_->get("app", "mine/" + std::to_string(i)));
-  auto worker = ChildProcess::SpawnWorker({"write-forever", db_});
+  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(store()->get("app", "mine/" + std::to_string(i)));
+  auto worker = ChildProcess::SpawnWorker({"write-forever", locator()});
   ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
-  const Stats before = store_->stats();
+  const Stats before = store()->stats();
   std::int64_t last_acked = 0;
   for (int round = 0; round < 200; ++round) {
     auto line = worker.ReadLine(kChildTimeout);
@@ -150,17 +150,17 @@ TEST_F(CacheCoherenceTest, OtherProcessWritingUnrelatedKeysKeepsOurCacheWarm) {
     const std::int64_t acked = std::stoll(words[1]);
     ASSERT_GT(acked, last_acked);
     last_acked = acked;
-    auto a = store_->get("app", "a");
+    auto a = store()->get("app", "a");
     ASSERT_TRUE(a.has_value());
     ASSERT_GE(a->as_int(), acked) << "a cached value older than an acknowledged commit";
     for (int i = 0; i < 100; ++i) {
       const int k = (round * 100 + i) % kKeys;
-      ASSERT_EQ(store_->get("app", "mine/" + std::to_string(k)), std::optional<Value>(Value(k)));
+      ASSERT_EQ(store()->get("app", "mine/" + std::to_string(k)), std::optional<Value>(Value(k)));
     }
   }
   worker.Kill(SIGKILL);
   worker.Wait(kChildTimeout);
-  const Stats after = store_->stats();
+  const Stats after = store()->stats();
   const double reads = static_cast<double>(after.reads - before.reads);
   const double hits = static_cast<double>(after.cache_hits - before.cache_hits);
   EXPECT_GE(hits / reads, 0.95) << hits << " hits of " << reads << " reads";
@@ -170,40 +170,42 @@ TEST_F(CacheCoherenceTest, OtherProcessWritingUnrelatedKeysKeepsOurCacheWarm) {
 
 // When history no longer covers what this process missed (compacted meanwhile), the cache drops
 // everything rather than guess.
-TEST_F(CacheCoherenceTest, CompactedHistoryFallsBackToAFullFlush) {
-  store_->put("app", "k", Value(1));
+TEST_P(CacheCoherenceConformance, CompactedHistoryFallsBackToAFullFlush) {
+  store()->put("app", "k", Value(1));
   ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(1)));
-  auto worker = ChildProcess::SpawnWorker({"serve", db_});
+  auto worker = ChildProcess::SpawnWorker({"serve", locator()});
   ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
   // The worker commits twice more, and history up to its first commit is compacted by a third
   // process (statestore's own retention would do the same under load).
   EXPECT_EQ(Ask(worker, "put app k 2").rfind("rev ", 0), 0u);
   EXPECT_EQ(Ask(worker, "put app other 3").rfind("rev ", 0), 0u);
-  EXPECT_NE(RunWorker({"compact", db_, "1"}), "removed 0");
-  const auto flushes = store_->stats().cache_invalidations;
-  EXPECT_EQ(store_->get("app", "k"), std::optional<Value>(Value(2)));
-  EXPECT_EQ(store_->stats().cache_invalidations, flushes + 1);
+  EXPECT_NE(RunWorker({"compact", locator(), "1"}), "removed 0");
+  const auto flushes = store()->stats().cache_invalidations;
+  EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(2)));
+  EXPECT_EQ(store()->stats().cache_invalidations, flushes + 1);
   EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2)));
   EXPECT_TRUE(worker.Write("quit\n"));
   EXPECT_EQ(worker.Wait(kChildTimeout), 0);
 }
 
-TEST_F(CacheCoherenceTest, ReadBodyAndListSeeOtherProcessCommits) {
-  store_->put("app", "k", Value(1));
-  store_->read([](Transaction& tx) { EXPECT_EQ(tx.get("app", "k"), std::optional<Value>(1)); });
-  ASSERT_EQ(store_->list("app").size(), 1u);
-  RunWorker({"put", db_, "app", "k2", "2"});
-  store_->read(
+TEST_P(CacheCoherenceConformance, ReadBodyAndListSeeOtherProcessCommits) {
+  store()->put("app", "k", Value(1));
+  store()->read([](Transaction& tx) { EXPECT_EQ(tx.get("app", "k"), std::optional<Value>(1)); });
+  ASSERT_EQ(store()->list("app").size(), 1u);
+  RunWorker({"put", locator(), "app", "k2", "2"});
+  store()->read(
       [](Transaction& tx) { EXPECT_EQ(tx.get("app", "k2"), std::optional<Value>(Value(2))); });
-  EXPECT_EQ(store_->list("app").size(), 2u);
+  EXPECT_EQ(store()->list("app").size(), 2u);
   // And a write transaction reads the other process's value.
-  store_->transact([](Transaction& tx) {
+  store()->transact([](Transaction& tx) {
     auto v = tx.get("app", "k2");
     ASSERT_TRUE(v.has_value());
     tx.put("app", "k2", v->as_int() + 1);
   });
-  EXPECT_EQ(store_->get("app", "k2"), std::optional<Value>(Value(3)));
+  EXPECT_EQ(store()->get("app", "k2"), std::optional<Value>(Value(3)));
 }
+
+STATESTORE_CONFORMANCE_SUITE(CacheCoherenceConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,6 +1,6 @@
-// Issue test 6: with 100,000 expired and 1,000 live sessions, a sweep removes exactly the expired
-// ones and the live ones stay readable throughout. (How long a concurrent writer waits during the
-// sweep is measured by bench/session_sweep_bench.cc.)
+// Conformance: issue test 6 — with 100,000 expired and 1,000 live sessions, a sweep removes exactly
+// the expired ones and the live ones stay readable throughout. (How long a concurrent writer waits
+// during the sweep is measured by bench/session_sweep_bench.cc.)
 //
 // Sessions are created in large transactions through Sessions::create(Transaction&, ...). Under
 // a sanitizer (5-20x slower) the test uses 20,000 expired sessions instead of 100,000 to keep the
@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -31,19 +32,20 @@ using std::chrono::seconds;
 
 const Clock::time_point kT0 = Clock::time_point(seconds(1'893'456'000));  // 2030-01-01
 
-TEST(SessionSweepTest, SweepRemovesExactlyTheExpiredWhileLiveOnesStayReadable) {
+class SessionSweepConformance : public test::ConformanceTest {};
+
+TEST_P(SessionSweepConformance, SweepRemovesExactlyTheExpiredWhileLiveOnesStayReadable) {
   const int kExpired = test::kUnderSanitizer ? 20'000 : 100'000;
   constexpr int kLive = 1'000;
   constexpr int kPerTransaction = 10'000;
 
-  test::TempDir dir;
   std::atomic<std::int64_t> now_us{
       std::chrono::duration_cast<microseconds>(kT0.time_since_epoch()).count()};
   Options options;
   options.durability = Durability::kNormal;  // setup speed; the sweep's batches are the same
   options.sessions.sweep_interval = std::chrono::milliseconds(0);
   options.sessions.clock = [&] { return Clock::time_point(microseconds(now_us.load())); };
-  auto store = Store::open(dir.file("sweep.db"), options);
+  auto store = OpenSecond(options);
   Sessions& sessions = store->sessions();
 
   auto create = [&](int n, microseconds ttl, const std::string& principal) {
@@ -124,6 +126,8 @@ TEST(SessionSweepTest, SweepRemovesExactlyTheExpiredWhileLiveOnesStayReadable) {
             << duration_cast<milliseconds>(sweep_time).count() << " ms; reader did " << reads.load()
             << " reads\n";
 }
+
+STATESTORE_CONFORMANCE_SUITE(SessionSweepConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,4 +1,5 @@
-// Config watches and concurrent config access (label concurrency; also run under TSan):
+// Conformance: config watches and concurrent config access (label concurrency; also run under
+// TSan):
 //   * 4 writer threads and another process commit 5,000 config changes; a watcher on the prefix
 //     gets each exactly once, in revision order; a watcher restarted (after reopening the store)
 //     from revision R + 1 gets exactly the changes after R;
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -31,7 +33,6 @@ namespace {
 using Ms = std::chrono::milliseconds;
 using test::ChildProcess;
 using test::kSlowFactor;
-using test::TempDir;
 
 Options FastOptions() {
   Options options;
@@ -100,15 +101,17 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+class ConfigWatchConformance : public test::ConformanceTest {};
+
 // Test 3: 4 threads + 1 process, 5,000 changes; exactly once, in order; restart from R.
-TEST(ConfigWatchTest, DeliversEveryChangeOnceInOrderAcrossThreadsAndProcesses) {
-  TempDir dir;
-  const std::string db = dir.file("db");
+TEST_P(ConfigWatchConformance, DeliversEveryChangeOnceInOrderAcrossThreadsAndProcesses) {
+  CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
+  const std::string db = locator();
   const int kTotal = 5000;  // as the issue asks; ~4 s under TSan on 2 cores
   const int kThreads = 4;
   const int kPerSource = kTotal / (kThreads + 1);
 
-  auto store = Store::open(db, FastOptions());
+  auto store = OpenSecond(FastOptions());
   Config& config = store->config();
   config.set("w.before", 1);  // before the watch: not delivered
   Recorder all, only_t0;
@@ -190,7 +193,7 @@ TEST(ConfigWatchTest, DeliversEveryChangeOnceInOrderAcrossThreadsAndProcesses) {
   watch_all.cancel();
   watch_t0.cancel();
   store.reset();
-  store = Store::open(db, FastOptions());
+  store = OpenSecond(FastOptions());
   Recorder resumed;
   Watch watch_resumed = store->config().watch("w.", resumed.Callback(), r + 1);
   ASSERT_TRUE(
@@ -204,11 +207,10 @@ TEST(ConfigWatchTest, DeliversEveryChangeOnceInOrderAcrossThreadsAndProcesses) {
   }
 }
 
-TEST(ConfigWatchTest, CompactedRevisionIsReportedExplicitly) {
-  TempDir dir;
+TEST_P(ConfigWatchConformance, CompactedRevisionIsReportedExplicitly) {
   Options options = FastOptions();
   options.history_retention.keep_revisions = 10;
-  auto store = Store::open(dir.file("db"), options);
+  auto store = OpenSecond(options);
   for (int i = 0; i < 40; ++i) store->config().set("c.k", i);
   store->compact_history();
   const HistoryBounds b = store->history_bounds();
@@ -238,9 +240,8 @@ TEST(ConfigWatchTest, CompactedRevisionIsReportedExplicitly) {
 }
 
 // Test 4: slow and throwing callbacks isolate: writers and other watchers keep going.
-TEST(ConfigWatchTest, SlowOrThrowingCallbackBlocksNeitherWritersNorOtherWatchers) {
-  TempDir dir;
-  auto store = Store::open(dir.file("db"), FastOptions());
+TEST_P(ConfigWatchConformance, SlowOrThrowingCallbackBlocksNeitherWritersNorOtherWatchers) {
+  auto store = OpenSecond(FastOptions());
   Config& config = store->config();
   const int kWrites = 200;
   const Ms kSleep(100);
@@ -310,9 +311,8 @@ TEST(ConfigWatchTest, SlowOrThrowingCallbackBlocksNeitherWritersNorOtherWatchers
   EXPECT_FALSE(slow.active());
 }
 
-TEST(ConfigWatchTest, WatchDestroyedInsideItsOwnCallbackDoesNotDeadlock) {
-  TempDir dir;
-  auto store = Store::open(dir.file("db"), FastOptions());
+TEST_P(ConfigWatchConformance, WatchDestroyedInsideItsOwnCallbackDoesNotDeadlock) {
+  auto store = OpenSecond(FastOptions());
   std::mutex mu;
   std::unique_ptr<Watch> watch;
   std::atomic<int> calls{0};
@@ -346,9 +346,8 @@ TEST(ConfigWatchTest, WatchDestroyedInsideItsOwnCallbackDoesNotDeadlock) {
 
 // Test 6: readers in 8 threads see a multi-key edit entirely or not at all; watches deliver it
 // as one event.
-TEST(ConfigWatchTest, ReadersNeverSeeATornMultiKeyEdit) {
-  TempDir dir;
-  auto store = Store::open(dir.file("db"), FastOptions());
+TEST_P(ConfigWatchConformance, ReadersNeverSeeATornMultiKeyEdit) {
+  auto store = OpenSecond(FastOptions());
   Config& config = store->config();
   const int kEdits = 600;
   config.transact([](ConfigTransaction& tx) {
@@ -406,6 +405,8 @@ TEST(ConfigWatchTest, ReadersNeverSeeATornMultiKeyEdit) {
   ASSERT_EQ(events.size(), static_cast<std::size_t>(kEdits));
   for (const auto& ev : events) EXPECT_EQ(ev.changes.size(), 3u);
 }
+
+STATESTORE_CONFORMANCE_SUITE(ConfigWatchConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,5 +1,5 @@
-// Session listeners (Sessions::listen): created / destroyed / expired / rotated events read back
-// from history, from this process and from another one, in revision order; resume and
+// Conformance: session listeners (Sessions::listen): created / destroyed / expired / rotated events
+// read back from history, from this process and from another one, in revision order; resume and
 // "compacted"; throwing callbacks; stopping a listener joins its callback. And the per-principal
 // limit under threads racing creates. Labelled `concurrency` (runs under TSan): every value
 // shared with a callback is behind a mutex or atomic.
@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -30,7 +31,6 @@ using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using test::ChildProcess;
-using test::TempDir;
 using Kind = SessionEvent::Kind;
 
 constexpr auto kWait = std::chrono::seconds(20);
@@ -78,24 +78,19 @@ void ExpectRevisionOrder(const std::vector<SessionEvent>& events) {
   }
 }
 
-class SessionEventsTest : public ::testing::Test {
+class SessionEventsConformance : public test::ConformanceTest {
  protected:
   void Open(SessionOptions so = {}, HistoryRetention retention = {}) {
     Options options;
     options.sessions = std::move(so);
     options.sessions.listener_poll_interval = milliseconds(2);
     options.history_retention = retention;
-    db_ = dir_.file("events.db");
-    store_ = Store::open(db_, options);
+    Reopen(options);
   }
-  Sessions& s() { return store_->sessions(); }
-
-  TempDir dir_;
-  std::string db_;
-  std::shared_ptr<Store> store_;
+  Sessions& s() { return store()->sessions(); }
 };
 
-TEST_F(SessionEventsTest, CreatedRotatedDestroyedInRevisionOrder) {
+TEST_P(SessionEventsConformance, CreatedRotatedDestroyedInRevisionOrder) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   Open(so);
@@ -140,7 +135,7 @@ TEST_F(SessionEventsTest, CreatedRotatedDestroyedInRevisionOrder) {
   EXPECT_EQ(again.events()[0].kind, Kind::kRotated);
 }
 
-TEST_F(SessionEventsTest, PrincipalIsKnownOnlyWhenHistoryRecordsValues) {
+TEST_P(SessionEventsConformance, PrincipalIsKnownOnlyWhenHistoryRecordsValues) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   so.record_values_in_history = true;
@@ -154,7 +149,7 @@ TEST_F(SessionEventsTest, PrincipalIsKnownOnlyWhenHistoryRecordsValues) {
   EXPECT_EQ(rec.events()[1].principal, "alice");
 }
 
-TEST_F(SessionEventsTest, ReaperExpiryIsAnExpiredEvent) {
+TEST_P(SessionEventsConformance, ReaperExpiryIsAnExpiredEvent) {
   std::atomic<std::int64_t> now_us{std::int64_t{1} << 50};
   SessionOptions so;
   so.sweep_interval = milliseconds(10);
@@ -178,7 +173,7 @@ TEST_F(SessionEventsTest, ReaperExpiryIsAnExpiredEvent) {
   const std::string late = s().create(minutes(1));
   listener.stop();  // the reaper must not win the race in this part
   Recorder rec2;
-  store_.reset();
+  Close();
   SessionOptions quiet = so;
   quiet.sweep_interval = milliseconds(0);
   Open(quiet);
@@ -189,14 +184,15 @@ TEST_F(SessionEventsTest, ReaperExpiryIsAnExpiredEvent) {
   EXPECT_EQ(rec2.events()[0].kind, Kind::kDestroyed);
 }
 
-TEST_F(SessionEventsTest, EventsFromAnotherProcess) {
+TEST_P(SessionEventsConformance, EventsFromAnotherProcess) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
+  CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
   Open(so);
   Recorder rec;
   SessionListener listener = s().listen(std::ref(rec));
   constexpr int kSessions = 15;
-  auto worker = ChildProcess::SpawnWorker({"session-churn", db_, std::to_string(kSessions)});
+  auto worker = ChildProcess::SpawnWorker({"session-churn", locator(), std::to_string(kSessions)});
   // What the worker says it did, in order.
   std::vector<std::pair<Kind, std::string>> expected;
   for (;;) {
@@ -227,7 +223,7 @@ TEST_F(SessionEventsTest, EventsFromAnotherProcess) {
   }
 }
 
-TEST_F(SessionEventsTest, ThrowingCallbackIsCountedAndDeliveryGoesOn) {
+TEST_P(SessionEventsConformance, ThrowingCallbackIsCountedAndDeliveryGoesOn) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   Open(so);
@@ -250,7 +246,7 @@ TEST_F(SessionEventsTest, ThrowingCallbackIsCountedAndDeliveryGoesOn) {
   EXPECT_TRUE(thrower.active());
 }
 
-TEST_F(SessionEventsTest, StopWaitsForARunningCallbackAndStopsDelivery) {
+TEST_P(SessionEventsConformance, StopWaitsForARunningCallbackAndStopsDelivery) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   Open(so);
@@ -276,7 +272,7 @@ TEST_F(SessionEventsTest, StopWaitsForARunningCallbackAndStopsDelivery) {
   EXPECT_EQ(calls_after_stop.load(), 0);
 }
 
-TEST_F(SessionEventsTest, StopFromInsideTheCallback) {
+TEST_P(SessionEventsConformance, StopFromInsideTheCallback) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   Open(so);
@@ -300,17 +296,17 @@ TEST_F(SessionEventsTest, StopFromInsideTheCallback) {
   EXPECT_FALSE(listener.active());
 }
 
-TEST_F(SessionEventsTest, CompactedHistoryIsSignalledAndDeliveryContinues) {
+TEST_P(SessionEventsConformance, CompactedHistoryIsSignalledAndDeliveryContinues) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   Open(so, HistoryRetention{});
   // The sessions keyspace has its own history policy (built-in default: 24 h).
   HistoryPolicy keep_five;
   keep_five.keep_revisions = 5;
-  store_->set_history_policy(kSessionsKeyspace, keep_five);
+  store()->set_history_policy(kSessionsKeyspace, keep_five);
   for (int i = 0; i < 20; ++i) s().create(hours(1));
-  store_->compact_history();
-  const HistoryBounds bounds = store_->history_bounds(kSessionsKeyspace);
+  store()->compact_history();
+  const HistoryBounds bounds = store()->history_bounds(kSessionsKeyspace);
   ASSERT_GT(bounds.compacted_through, 1u);
   Recorder rec;
   SessionListener listener = s().listen(std::ref(rec), 1);
@@ -328,7 +324,7 @@ TEST_F(SessionEventsTest, CompactedHistoryIsSignalledAndDeliveryContinues) {
   EXPECT_TRUE(listener.active());
 }
 
-TEST_F(SessionEventsTest, DeliveryLatencyOfOwnCommits) {
+TEST_P(SessionEventsConformance, DeliveryLatencyOfOwnCommits) {
   // Own commits nudge the listener thread: delivery should not wait for a poll. Measured, with a
   // generous bound (shared CI machines); the numbers are printed for the README.
   SessionOptions so;
@@ -336,8 +332,7 @@ TEST_F(SessionEventsTest, DeliveryLatencyOfOwnCommits) {
   Options options;
   options.sessions = so;
   options.sessions.listener_poll_interval = milliseconds(1000);  // only a nudge can be fast
-  db_ = dir_.file("latency.db");
-  store_ = Store::open(db_, options);
+  Reopen(options);
   std::mutex mu;
   std::condition_variable cv;
   std::chrono::steady_clock::time_point seen;
@@ -366,17 +361,17 @@ TEST_F(SessionEventsTest, DeliveryLatencyOfOwnCommits) {
   EXPECT_LT(p50, 500'000.0) << "delivery waited for the 1 s poll instead of the nudge";
 }
 
-TEST_F(SessionEventsTest, ListenerOutlivesTheStore) {
+TEST_P(SessionEventsConformance, ListenerOutlivesTheStore) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   Open(so);
   SessionListener listener = s().listen([](const SessionEvent&) {});
-  store_.reset();
+  Close();
   EXPECT_FALSE(listener.active());
   listener.stop();  // safe
 }
 
-TEST_F(SessionEventsTest, ListenRejectsAnEmptyCallback) {
+TEST_P(SessionEventsConformance, ListenRejectsAnEmptyCallback) {
   Open();
   auto e = test::CatchError([&] { s().listen(nullptr); });
   ASSERT_TRUE(e.has_value());
@@ -407,21 +402,22 @@ void RaceCreates(Store& store, int threads, int per_thread, std::atomic<int>* cr
   for (auto& t : pool) t.join();
 }
 
-TEST_F(SessionEventsTest, RacingCreatesNeverExceedTheLimitWhenRefusing) {
+TEST_P(SessionEventsConformance, RacingCreatesNeverExceedTheLimitWhenRefusing) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   so.max_sessions_per_principal = 3;
   so.limit_policy = SessionLimitPolicy::kRefuseCreate;
   Open(so);
   std::atomic<int> created{0}, refused{0};
-  RaceCreates(*store_, 8, 4, &created, &refused);
+  RaceCreates(*store(), 8, 4, &created, &refused);
   EXPECT_EQ(created.load(), 3);
   EXPECT_EQ(refused.load(), 8 * 4 - 3);
   EXPECT_EQ(s().list("alice").size(), 3u);
   EXPECT_EQ(s().count(), 3u);
 }
 
-TEST_F(SessionEventsTest, ProcessesRacingCreatesNeverExceedTheLimit) {
+TEST_P(SessionEventsConformance, ProcessesRacingCreatesNeverExceedTheLimit) {
+  CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
   // Group commit serializes one process's creates; other processes race for the file lock.
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
@@ -432,7 +428,7 @@ TEST_F(SessionEventsTest, ProcessesRacingCreatesNeverExceedTheLimit) {
   std::vector<ChildProcess> workers;
   for (int i = 0; i < kWorkers; ++i) {
     workers.push_back(ChildProcess::SpawnWorker(
-        {"session-limit", db_, "alice", std::to_string(kPerWorker), "5"}));
+        {"session-limit", locator(), "alice", std::to_string(kPerWorker), "5"}));
   }
   for (auto& w : workers) {
     std::string skipped;
@@ -440,7 +436,7 @@ TEST_F(SessionEventsTest, ProcessesRacingCreatesNeverExceedTheLimit) {
   }
   for (auto& w : workers) ASSERT_TRUE(w.Write("go\n"));
   std::atomic<int> created{0}, refused{0};
-  RaceCreates(*store_, 2, kPerWorker, &created, &refused);
+  RaceCreates(*store(), 2, kPerWorker, &created, &refused);
   for (auto& w : workers) {
     auto line = w.ReadLine(kWait);
     ASSERT_TRUE(line.has_value());
@@ -457,7 +453,7 @@ TEST_F(SessionEventsTest, ProcessesRacingCreatesNeverExceedTheLimit) {
   EXPECT_EQ(s().list("alice").size(), 5u);
 }
 
-TEST_F(SessionEventsTest, RacingCreatesEvictToTheLimit) {
+TEST_P(SessionEventsConformance, RacingCreatesEvictToTheLimit) {
   SessionOptions so;
   so.sweep_interval = milliseconds(0);
   so.max_sessions_per_principal = 3;
@@ -465,7 +461,7 @@ TEST_F(SessionEventsTest, RacingCreatesEvictToTheLimit) {
   Recorder rec;
   SessionListener listener = s().listen(std::ref(rec));
   std::atomic<int> created{0}, refused{0};
-  RaceCreates(*store_, 8, 4, &created, &refused);
+  RaceCreates(*store(), 8, 4, &created, &refused);
   EXPECT_EQ(created.load(), 32);
   EXPECT_EQ(refused.load(), 0);
   EXPECT_EQ(s().list("alice").size(), 3u);
@@ -481,6 +477,8 @@ TEST_F(SessionEventsTest, RacingCreatesEvictToTheLimit) {
   EXPECT_EQ(live, 3);
   EXPECT_LE(max_live, 3);
 }
+
+STATESTORE_CONFORMANCE_SUITE(SessionEventsConformance);
 
 }  // namespace
 }  // namespace statestore

@@ -1,5 +1,6 @@
-// Options::clock: one injectable wall clock for everything a Store stamps or compares with stored
-// times — commit times, keep_for retention, session expiry (unless SessionOptions::clock).
+// Conformance: Options::clock, one injectable wall clock for everything a Store stamps or compares
+// with stored times — commit times, keep_for retention, session expiry (unless
+// SessionOptions::clock).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -9,13 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include "conformance/conformance_test.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
 namespace statestore {
 namespace {
-
-using test::TempDir;
 
 // A clock the test moves by hand; safe to read from the Store's threads.
 class ManualClock {
@@ -38,10 +38,14 @@ class ManualClock {
 // 2031-01-01T00:00:00Z: far from the real clock, so a stamp from it cannot pass by chance.
 const Clock::time_point kStart = Clock::time_point(std::chrono::seconds(1924992000));
 
-class ClockTest : public ::testing::Test {
+class ClockConformance : public test::ConformanceTest {
  protected:
-  TempDir dir_;
-  std::string db_ = dir_.file("state.db");
+  void SetUp() override {
+    ConformanceTest::SetUp();
+    if (IsSkipped()) return;
+    CONFORMANCE_REQUIRE(test::Capability::kInjectedClock);
+  }
+
   ManualClock clock_{kStart};
 
   Options WithClock() {
@@ -52,8 +56,8 @@ class ClockTest : public ::testing::Test {
   }
 };
 
-TEST_F(ClockTest, CommitTimesComeFromTheStoreClockAndNeverGoBack) {
-  auto store = Store::open(db_, WithClock());
+TEST_P(ClockConformance, CommitTimesComeFromTheStoreClockAndNeverGoBack) {
+  auto store = OpenSecond(WithClock());
   const Revision r1 = store->put("app", "k", Value(1));
   clock_.advance(std::chrono::hours(1));
   const Revision r2 = store->put("app", "k", Value(2));
@@ -69,12 +73,12 @@ TEST_F(ClockTest, CommitTimesComeFromTheStoreClockAndNeverGoBack) {
   EXPECT_EQ(store->history(query).size(), 2u);
 }
 
-TEST_F(ClockTest, KeepForRetentionCountsBackFromTheStoreClock) {
+TEST_P(ClockConformance, KeepForRetentionCountsBackFromTheStoreClock) {
   Options options = WithClock();
   HistoryPolicy keep_hour;
   keep_hour.keep_for = std::chrono::hours(1);
   options.history_policies["app"] = keep_hour;
-  auto store = Store::open(db_, options);
+  auto store = OpenSecond(options);
   const Revision old_rev = store->put("app", "a", Value(1));
   store->put("app", "b", Value(1));
   store->compact_history();
@@ -87,9 +91,9 @@ TEST_F(ClockTest, KeepForRetentionCountsBackFromTheStoreClock) {
   EXPECT_GT(store->history_bounds("app").first, old_rev);
 }
 
-TEST_F(ClockTest, SessionsFollowTheStoreClockUnlessTheyHaveTheirOwn) {
+TEST_P(ClockConformance, SessionsFollowTheStoreClockUnlessTheyHaveTheirOwn) {
   {
-    auto store = Store::open(db_, WithClock());
+    auto store = OpenSecond(WithClock());
     const std::string token = store->sessions().create(std::chrono::minutes(10), {});
     ASSERT_TRUE(store->sessions().exists(token));
     const auto info = store->sessions().get(token);
@@ -102,12 +106,15 @@ TEST_F(ClockTest, SessionsFollowTheStoreClockUnlessTheyHaveTheirOwn) {
   ManualClock own(kStart + std::chrono::hours(24 * 365));
   Options options = WithClock();
   options.sessions.clock = own.function();
-  auto store = Store::open(dir_.file("own.db"), options);
+  std::unique_ptr<test::StoreLocation> own_location = engine().NewLocation();
+  auto store = own_location->Open(options);
   const std::string token = store->sessions().create(std::chrono::minutes(10), {});
   EXPECT_EQ(store->sessions().get(token)->created, own.now());
   clock_.advance(std::chrono::hours(1));  // the Store's clock moves; the sessions' does not
   EXPECT_TRUE(store->sessions().exists(token));
 }
+
+STATESTORE_CONFORMANCE_SUITE(ClockConformance);
 
 }  // namespace
 }  // namespace statestore
