@@ -4,7 +4,7 @@
 #       GUARDED_BY / REQUIRES lock annotation (lib/src/util/mutex.h), as errors (~2 min);
 #   (b) build/asan: the whole suite (except label soak) under AddressSanitizer + UBSan,
 #       including the install/find_package consumer test (label packaging);
-#   (c) build/tsan: the tests labelled concurrency under ThreadSanitizer.
+#   (c) build/tsan: the tests labelled concurrency under ThreadSanitizer (only those are built).
 # Tests run serially (-j1): some are timing-sensitive multi-process lock tests.
 # STATESTORE_TEST_SOAK=1 also runs the long crash/soak loops (label soak) in build/asan.
 # Exits non-zero as soon as a step fails.
@@ -67,7 +67,8 @@ fi
 current="tsan build"
 step tsan-configure cmake -S . -B "$TSAN_DIR" "${SANITIZER_FLAGS[@]}" \
   -DSTATESTORE_SANITIZE=thread -DSTATESTORE_BUILD_BENCHMARKS=OFF
-step tsan-build cmake --build "$TSAN_DIR" -j"$(nproc)"
+# Only what -L concurrency runs (tests/CMakeLists.txt: statestore_concurrency_tests).
+step tsan-build cmake --build "$TSAN_DIR" --target statestore_concurrency_tests -j"$(nproc)"
 # GCC 12's TSan cannot map its shadow memory when the kernel randomizes mmap with more than 28
 # bits (newer kernels' default); run the tests with address randomization off then.
 tsan_prefix=()
