@@ -22,6 +22,7 @@
 #define STATESTORE_TESTS_CONFORMANCE_CONFORMANCE_TEST_H_
 
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <string>
 
@@ -52,8 +53,11 @@ class ConformanceTest : public testing::TestWithParam<const EngineTarget*> {
   // A directory for files other than the store itself.
   const TempDir& scratch() const { return scratch_; }
 
-  // The test's store, opened with default Options on first use.
+  // The test's store, opened with default Options on first use. Safe to call from the test's
+  // threads at once (the first calls race to open it; the mutex makes one of them do it). Reopen
+  // and Close are for the test's main thread while no other thread uses the store.
   const std::shared_ptr<Store>& store() {
+    std::lock_guard<std::mutex> lock(store_mu_);
     if (!store_) store_ = location_->Open();
     return store_;
   }
@@ -75,6 +79,7 @@ class ConformanceTest : public testing::TestWithParam<const EngineTarget*> {
  private:
   TempDir scratch_;
   std::unique_ptr<StoreLocation> location_;
+  std::mutex store_mu_;  // guards the first open in store()
   std::shared_ptr<Store> store_;
 };
 
