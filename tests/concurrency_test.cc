@@ -30,31 +30,6 @@ namespace {
 
 using test::TempDir;
 
-// Errors seen by worker threads, reported on the main thread.
-class ErrorLog {
- public:
-  void Add(const std::string& what) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (errors_.size() < 20) errors_.push_back(what);
-    ++count_;
-  }
-  int count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return count_;
-  }
-  std::string Summary() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string s;
-    for (const auto& e : errors_) s += "  " + e + "\n";
-    return s;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> errors_;
-  int count_ = 0;
-};
-
 void Increment(Store& store) {
   store.transact([](Transaction& tx) {
     auto v = tx.get("app", "counter");
@@ -140,7 +115,7 @@ TEST_F(ConcurrencyTest, ShortLivedThreadsDoNotLeakConnections) {
   (void)store_->get("app", "counter");
   const int fds_before = test::CountOpenFds();
 
-  ErrorLog errors;
+  test::ThreadErrors errors;
   constexpr int kRounds = 5;
   constexpr int kThreadsPerRound = 10;
   for (int round = 0; round < kRounds; ++round) {

@@ -48,31 +48,6 @@ class FakeClock {
   std::atomic<std::int64_t> us_;
 };
 
-// First errors seen by worker threads, reported on the main thread.
-class Failures {
- public:
-  void Add(const std::string& what) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (list_.size() < 10) list_.push_back(what);
-    ++count_;
-  }
-  int count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return count_;
-  }
-  std::string Summary() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string s;
-    for (const auto& f : list_) s += "  " + f + "\n";
-    return s;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> list_;
-  int count_ = 0;
-};
-
 class SessionConcurrencyTest : public ::testing::Test {
  protected:
   void Open(const std::function<void(Options&)>& edit = nullptr) {

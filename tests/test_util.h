@@ -31,6 +31,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -180,6 +181,35 @@ inline std::optional<statestore::Error> CatchError(const std::function<void()>& 
   }
   return std::nullopt;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Threads.
+
+// Errors seen by a test's worker threads, reported on the main thread: the first 20 kept, all
+// counted.
+class ThreadErrors {
+ public:
+  void Add(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (errors_.size() < 20) errors_.push_back(what);
+    ++count_;
+  }
+  int count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
+  std::string Summary() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string s;
+    for (const auto& e : errors_) s += "  " + e + "\n";
+    return s;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> errors_;
+  int count_ = 0;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Child processes.

@@ -30,31 +30,6 @@ namespace {
 
 std::int64_t ThisThreadId() { return static_cast<std::int64_t>(::syscall(SYS_gettid)); }
 
-// Errors seen by worker threads, reported on the main thread.
-class ErrorLog {
- public:
-  void Add(const std::string& what) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (errors_.size() < 20) errors_.push_back(what);
-    ++count_;
-  }
-  int count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return count_;
-  }
-  std::string Summary() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string s;
-    for (const auto& e : errors_) s += "  " + e + "\n";
-    return s;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> errors_;
-  int count_ = 0;
-};
-
 void Increment(Store& store) {
   store.transact([](Transaction& tx) {
     auto v = tx.get("app", "counter");
@@ -72,7 +47,7 @@ TEST_P(ConcurrencyConformance, EightThreadsIncrementOneCounter) {
   const Revision head0 = store()->history_bounds().head;
   const Stats stats0 = store()->stats();
 
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -145,7 +120,7 @@ TEST_P(ConcurrencyConformance, CommitsRecordTheCallingThread) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 100;
   std::vector<std::int64_t> tids(kThreads);
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -184,7 +159,7 @@ TEST_P(ConcurrencyConformance, OptimisticCasLoopLosesNoUpdates) {
   constexpr int kThreads = 4;
   const int kPerThread = test::kUnderTsan ? 100 : 250;
   store()->put("app", "cas", Value(0));
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::atomic<int> conflicts{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -225,7 +200,7 @@ TEST_P(ConcurrencyConformance, ReadersNeverSeeTornTransactionsOrGoBackInTime) {
   constexpr int kReaders = 4;
   const int kWrites = test::kUnderSanitizer ? 500 : 2000;
   std::atomic<bool> done{false};
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::atomic<int> torn{0}, backwards{0}, snapshots{0}, gets{0};
 
   std::thread writer([&] {
@@ -308,7 +283,7 @@ TEST_P(ConcurrencyConformance, GetNeverGoesBackInTimeUnderLocalWriters) {
   store()->put("app", "counter", Value(0));
   std::atomic<bool> done{false};
   std::atomic<int> backwards{0}, reads{0};
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::vector<std::thread> writers, readers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&] {
@@ -361,7 +336,7 @@ TEST_P(ConcurrencyConformance, ReadersNeverSeeIntermediateValuesOfATransaction) 
   const std::string pad(500, 'p');
   std::atomic<bool> done{false};
   std::atomic<long> intermediate{0}, reads{0};
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::thread writer([&] {
     for (int i = 1; i <= kWrites; ++i) {
       try {
@@ -438,7 +413,7 @@ TEST_P(ConcurrencyConformance, FailingBodiesRollBackAloneUnderConcurrency) {
   constexpr int kThreads = 8;
   const int kPerThread = test::kUnderTsan ? 100 : 200;
   std::atomic<bool> go{false};
-  ErrorLog errors;
+  test::ThreadErrors errors;
   std::atomic<int> wrong_exception{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {

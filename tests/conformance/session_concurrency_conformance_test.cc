@@ -46,31 +46,6 @@ class FakeClock {
   std::atomic<std::int64_t> us_;
 };
 
-// First errors seen by worker threads, reported on the main thread.
-class Failures {
- public:
-  void Add(const std::string& what) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (list_.size() < 10) list_.push_back(what);
-    ++count_;
-  }
-  int count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return count_;
-  }
-  std::string Summary() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string s;
-    for (const auto& f : list_) s += "  " + f + "\n";
-    return s;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> list_;
-  int count_ = 0;
-};
-
 class SessionConcurrencyConformance : public test::ConformanceTest {
  protected:
   void Open(const std::function<void(Options&)>& edit = nullptr) {
@@ -113,7 +88,7 @@ TEST_P(SessionConcurrencyConformance, SixteenThreadsUpdatingOneAttributeLoseNoth
   constexpr int kThreads = 16;
   constexpr int kPerThread = 500;
   const std::string token = sessions().create(hours(1), {{"n", Value(0)}, {"other", Value("x")}});
-  Failures failures;
+  test::ThreadErrors failures;
   std::atomic<int> ready{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -185,7 +160,7 @@ TEST_P(SessionConcurrencyConformance, ConcurrentReadersTouchOnce) {
   clock_.advance(minutes(5));  // a touch is due for everyone
   const Revision head = store()->history_bounds().head;
   constexpr int kThreads = 8;
-  Failures failures;
+  test::ThreadErrors failures;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
@@ -210,7 +185,7 @@ TEST_P(SessionConcurrencyConformance, SweepBesideReadersAndWriters) {
   clock_.advance(minutes(5));
 
   std::atomic<bool> done{false};
-  Failures failures;
+  test::ThreadErrors failures;
   std::atomic<std::uint64_t> reads{0}, writes{0};
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r) {
@@ -269,7 +244,7 @@ TEST_P(SessionConcurrencyConformance, ConcurrentSweepsRemoveEachSessionOnce) {
   CreateMany(100, hours(1));
   clock_.advance(minutes(2));
   std::atomic<std::uint64_t> total{0};
-  Failures failures;
+  test::ThreadErrors failures;
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&] {
