@@ -1,5 +1,7 @@
-# Build-time script: turns migrations/sqlite/NNNN_name.sql into a C++ source with one entry per file.
-# Invoked as: cmake -DMIGRATIONS_DIR=... -DOUTPUT=... -P EmbedMigrations.cmake
+# Build-time script: turns migrations/<engine>/NNNN_name.sql into a C++ source with one entry per
+# file. Invoked as: cmake -DMIGRATIONS_DIR=... -DOUTPUT=... [-DHEADER= -DNAMESPACE= -DTABLE= -DCOUNT=] -P
+# EmbedMigrations.cmake. HEADER (default sqlite/migrations.h) declares the Migration struct and
+# the table; TABLE (default kMigrations) and COUNT (default kMigrationCount) name them.
 # Fails the build if the numbers are not 1, 2, 3, ... without gaps or duplicates.
 file(GLOB files RELATIVE "${MIGRATIONS_DIR}" "${MIGRATIONS_DIR}/*.sql")
 list(SORT files)
@@ -24,16 +26,28 @@ endforeach()
 if(expected EQUAL 1)
   message(FATAL_ERROR "no migrations found in ${MIGRATIONS_DIR}")
 endif()
-set(content "// Generated from migrations/sqlite/*.sql by cmake/EmbedMigrations.cmake. Do not edit.
-#include \"sqlite/migrations.h\"
+if(NOT DEFINED HEADER)
+  set(HEADER "sqlite/migrations.h")
+endif()
+if(NOT DEFINED TABLE)
+  set(TABLE "kMigrations")
+endif()
+if(NOT DEFINED NAMESPACE)
+  set(NAMESPACE "statestore::internal")
+endif()
+if(NOT DEFINED COUNT)
+  set(COUNT "kMigrationCount")
+endif()
+set(content "// Generated from ${MIGRATIONS_DIR}/*.sql by cmake/EmbedMigrations.cmake. Do not edit.
+#include \"${HEADER}\"
 
-namespace statestore::internal {
+namespace ${NAMESPACE} {
 
-const Migration kMigrations[] = {
+const Migration ${TABLE}[] = {
 ${entries}};
-const int kMigrationCount = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+const int ${COUNT} = static_cast<int>(sizeof(${TABLE}) / sizeof(${TABLE}[0]));
 
-}  // namespace statestore::internal
+}  // namespace ${NAMESPACE}
 ")
 # Rewrite only on change so that an unrelated build does not recompile it.
 if(EXISTS "${OUTPUT}")

@@ -43,6 +43,17 @@ enum class ErrorCode {
   kSchemaTooNew,
   // A bug in statestore or an unexpected SQLite answer. Please report it.
   kInternal,
+  // PostgreSQL engine: the server could not be reached within Options::busy_timeout, or the
+  // connection broke (server restart, pg_terminate_backend, network). Nothing of the operation
+  // took effect; retrying once the server is back works. (Write bodies interrupted before COMMIT
+  // was sent are re-run by the store itself within busy_timeout; callers see this only when the
+  // server stays away longer.)
+  kUnavailable,
+  // PostgreSQL engine: the connection broke after COMMIT was sent and the server could not be
+  // asked, within busy_timeout, whether the transaction committed. It may or may not have: read
+  // the state (or Store::history) before retrying a write that is not idempotent. The store never
+  // reports such a commit as done, and never re-runs its body.
+  kCommitUnknown,
 };
 
 // Returns a stable lower-case identifier ("busy", "not_found", "io_error", ...), the same as

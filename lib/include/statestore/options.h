@@ -94,6 +94,28 @@ struct EffectiveHistoryPolicy {
 // of a typical service, and their history is of use for about a day.
 inline constexpr std::chrono::hours kSessionsHistoryKeepFor{24};
 
+// The PostgreSQL engine (Store::open with a connection string): see README "PostgreSQL".
+struct PostgresOptions {
+  // The schema holding this store's tables; several independent stores may share one database
+  // under different schemas. Created by the first writable open. 1..63 characters from
+  // [a-z0-9_], starting with a letter or '_' (else kInvalidArgument at open).
+  std::string schema = "statestore";
+
+  // Most connections a Store keeps to the server for reads (the writer and the change listener
+  // have one each on top). A read that finds all in use waits up to busy_timeout (then kBusy).
+  std::size_t max_read_connections = 8;
+
+  // Whether Store::get may answer from this process's read cache (Options::cache_capacity).
+  // false (default): every get reads the server, so a read that starts after any commit returned
+  // (in any process, on any machine) sees it — the guarantee store.h states. true: commits of
+  // this process are seen at once, but another process's commit reaches the cache only when its
+  // notification arrives (LISTEN/NOTIFY), so a get may return the previous value for that long
+  // after the other process's transact() returned: bounded staleness, measured in the README
+  // (about a millisecond on one host), and unbounded while the notification connection is
+  // down (the cache then drops everything on reconnect).
+  bool cache_reads_with_bounded_staleness = false;
+};
+
 struct Options {
   // See Durability. Default: kFull — nothing acknowledged is ever lost.
   Durability durability = Durability::kFull;
@@ -196,6 +218,9 @@ struct Options {
   // The config API (Store::config()): the profile layer this process uses, a defaults file, and
   // how watches poll for other processes' commits. See statestore/config_options.h.
   ConfigOptions config;
+
+  // The PostgreSQL engine's own settings; ignored for a database file.
+  PostgresOptions postgres;
 };
 
 }  // namespace statestore

@@ -24,6 +24,10 @@ std::string_view ToString(ErrorCode code) {
       return "schema_too_new";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kCommitUnknown:
+      return "commit_unknown";
   }
   return "unknown";
 }

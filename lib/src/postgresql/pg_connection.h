@@ -1,0 +1,142 @@
+// PgConnection — one libpq connection to the PostgreSQL server of a Store, with the statement
+// helpers the engine uses, and the mapping of server errors onto statestore::Error.
+//
+// Design note: why libpq and not libpqxx. The engine's correctness rules hang on details that
+// libpq exposes directly and libpqxx 6.4 wraps: the SQLSTATE of every failure (40001/40P01 re-run
+// the group, 55P03 is the write-lock timeout), whether the connection itself broke
+// (PQstatus), whether a transaction is still open on the server (PQtransactionStatus), and
+// notifications (PQconsumeInput/PQnotifies). Every statement binds its parameters in binary
+// (never built from user text) and asks for binary results, so values cross without quoting or
+// text conversion.
+//
+// Invariants:
+//   1. Used by one thread at a time (a pool lease, the group writer, or the change listener).
+//   2. Every failure throws statestore::Error: kUnavailable when the connection broke or the
+//      server is shutting down or not accepting connections (broken() is then true and the
+//      connection is never used again), kBusy for lock and serialization conflicts, kConflict for
+//      unique/check violations the caller could not have prevented, kInternal otherwise. The
+//      message always carries the server's text and SQLSTATE.
+//   3. Error::sqlite_code() carries the SQLSTATE packed by PackSqlState (0 for none), so the
+//      group writer classifies a captured failure without parsing text.
+#ifndef STATESTORE_SRC_POSTGRESQL_PG_CONNECTION_H_
+#define STATESTORE_SRC_POSTGRESQL_PG_CONNECTION_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "statestore/value.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace statestore::internal {
+
+// SQLSTATE (5 characters of [0-9A-Z]) as a positive int: base-36 digits. 0 = none.
+int PackSqlState(std::string_view sqlstate);
+// Classes and states the engine decides by.
+bool IsSerializationFailure(int packed);  // 40001, 40P01
+bool IsLockNotAvailable(int packed);      // 55P03
+bool IsConnectionFailure(int packed);     // class 08, 57P01..57P03
+
+// Parameters of one statement, bound in binary.
+class PgParams {
+ public:
+  PgParams& Int(std::int64_t v);
+  PgParams& Bool(bool v);
+  PgParams& Text(std::string_view v);
+  PgParams& Bytes(const std::uint8_t* data, std::size_t size);
+  PgParams& Bytes(const statestore::Bytes& v) { return Bytes(v.data(), v.size()); }
+  PgParams& Null();
+  PgParams& OptionalInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : Null(); }
+
+  int count() const { return static_cast<int>(lengths_.size()); }
+  const char* const* values() const;
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+  const unsigned int* types() const { return types_.data(); }
+
+ private:
+  void Add(unsigned int oid, const void* data, std::size_t size, bool null = false);
+  std::vector<std::string> storage_;  // one buffer per parameter
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+  std::vector<unsigned int> types_;
+  std::vector<bool> nulls_;
+  mutable std::vector<const char*> pointers_;
+};
+
+// A result of one statement, in binary. Column accessors check the type's length.
+class PgResult {
+ public:
+  explicit PgResult(pg_result* result) : result_(result) {}
+  PgResult(PgResult&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+  PgResult& operator=(PgResult&& other) noexcept;
+  PgResult(const PgResult&) = delete;
+  PgResult& operator=(const PgResult&) = delete;
+  ~PgResult();
+
+  int rows() const;
+  bool IsNull(int row, int column) const;
+  std::int64_t Int(int row, int column) const;   // int8, int4 or int2 by length
+  bool Bool(int row, int column) const;
+  std::string Text(int row, int column) const;    // text or bytea payload
+  std::string_view View(int row, int column) const;
+  // Rows affected (INSERT/UPDATE/DELETE).
+  std::int64_t affected() const;
+
+ private:
+  const char* Cell(int row, int column, int* length) const;
+  pg_result* result_;
+};
+
+class PgConnection {
+ public:
+  // Connects with libpq's `conninfo` (URI or key=value), then runs `session_sql` (SET statements,
+  // built by the engine from validated names only). Gives up after `timeout`.
+  // Throws: Error(kUnavailable) when the server cannot be reached; kInvalidArgument for a
+  // conninfo libpq refuses (bad syntax, unknown parameter) or authentication failure.
+  static std::unique_ptr<PgConnection> Connect(const std::string& conninfo,
+                                               const std::string& session_sql,
+                                               std::chrono::milliseconds timeout);
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+  ~PgConnection();
+
+  // One statement with binary parameters and results. `what` starts the error message.
+  PgResult Exec(const char* what, const char* sql, const PgParams& params = PgParams());
+  // One or more parameterless statements (BEGIN, COMMIT, SET ...), text protocol.
+  void ExecScript(const char* what, const char* sql);
+
+  // The connection broke (invariant 2): the engine replaces it.
+  bool broken() const;
+  // A transaction is open on the server (or failed and awaits ROLLBACK).
+  bool InTransaction() const;
+  // The server's process id for this connection (pg_terminate_backend in tests, log lines).
+  int backend_pid() const;
+  pg_conn* handle() const { return conn_; }
+  // Leaves the socket open without sending Terminate (a fork()ed child's inherited Store).
+  void Abandon() noexcept { abandoned_ = true; }
+
+ private:
+  explicit PgConnection(pg_conn* conn) : conn_(conn) {}
+  [[noreturn]] void Fail(const char* what, pg_result* result);
+  pg_conn* conn_;
+  bool abandoned_ = false;
+};
+
+// libpq's parse of `conninfo`; throws Error(kInvalidArgument) with libpq's message when it cannot
+// be parsed. Returns what Store::path() reports: "postgresql://user@host:port/dbname" without the
+// password or any other option.
+std::string DescribeConninfo(const std::string& conninfo);
+// Whether `path` is a PostgreSQL connection string rather than a file name: a postgresql:// or
+// postgres:// URI, or libpq key=value form (starts with a lower-case keyword and '=').
+bool IsPostgresConninfo(std::string_view path);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_POSTGRESQL_PG_CONNECTION_H_

@@ -1,0 +1,69 @@
+// The SQL the PostgreSQL engine runs, in one place. Every statement binds its inputs ($n, binary);
+// none is built from user text. Tables are unqualified: every connection's search_path is the
+// store's schema (postgresql/pg_schema.h).
+#ifndef STATESTORE_SRC_POSTGRESQL_PG_SQL_H_
+#define STATESTORE_SRC_POSTGRESQL_PG_SQL_H_
+
+namespace statestore::internal::pgsql {
+
+inline constexpr char kSelectKeyspace[] = "SELECT id, redacted FROM keyspaces WHERE name = $1";
+inline constexpr char kInsertKeyspace[] =
+    "INSERT INTO keyspaces (name, redacted) VALUES ($1, $2) RETURNING id";
+inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted = true WHERE id = $1";
+inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
+
+inline constexpr char kSelectEntry[] =
+    "SELECT type, value, version FROM entries WHERE keyspace_id = $1 AND key = $2";
+inline constexpr char kUpsertEntry[] =
+    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
+    "version = excluded.version";
+inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = $1 AND key = $2";
+// A point read by keyspace name with the head revision of the same snapshot (one statement is one
+// snapshot): ReadCache invariant 5.
+inline constexpr char kSelectEntryAtHead[] =
+    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN keyspaces k ON k.name = $1 "
+    "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = $2 WHERE m.name = 'head_revision'";
+inline constexpr char kHeadRevision[] = "SELECT value FROM meta WHERE name = 'head_revision'";
+inline constexpr char kListRange[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key >= $2 "
+    "AND key < $3 ORDER BY key LIMIT $4";
+inline constexpr char kListFrom[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key >= $2 "
+    "ORDER BY key LIMIT $3";
+
+// The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), together
+// with the newest commit's time and this transaction's id (for pg_xact_status after a COMMIT
+// whose answer was lost).
+inline constexpr char kLockHead[] =
+    "SELECT m.value, (SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
+    "pg_current_xact_id()::text FROM meta m WHERE m.name = 'head_revision' FOR UPDATE";
+inline constexpr char kSetHead[] = "UPDATE meta SET value = $1 WHERE name = 'head_revision'";
+inline constexpr char kXactStatus[] = "SELECT pg_xact_status($1::text::xid8)";
+// Wakes every process's change listener (postgresql/pg_change_listener.h); delivered at COMMIT.
+inline constexpr char kNotify[] = "SELECT pg_notify($1, $2)";
+
+inline constexpr char kInsertCommit[] =
+    "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES ($1, $2, $3, $4, $5)";
+inline constexpr char kInsertChange[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+// The keys changed by revisions ($1, $2] ($2 = 0: up to the head), with the head and the
+// compaction watermark in every row; one row of NULL keys when none. At most $3 rows.
+inline constexpr char kChangedKeysSince[] =
+    "SELECT m.head, m.compacted, k.name, c.key FROM "
+    "(SELECT (SELECT value FROM meta WHERE name = 'head_revision') AS head, "
+    "(SELECT value FROM meta WHERE name = 'compacted_through') AS compacted) AS m "
+    "LEFT JOIN changes c ON c.revision > $1 "
+    "AND c.revision <= (CASE WHEN $2 > 0 THEN $2 ELSE m.head END) "
+    "LEFT JOIN keyspaces k ON k.id = c.keyspace_id LIMIT $3";
+
+inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = $1";
+inline constexpr char kUpsertMeta[] =
+    "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET "
+    "value = excluded.value";
+
+}  // namespace statestore::internal::pgsql
+
+#endif  // STATESTORE_SRC_POSTGRESQL_PG_SQL_H_

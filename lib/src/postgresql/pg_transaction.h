@@ -1,0 +1,112 @@
+// PgTransaction — the Transaction a body runs against on the PostgreSQL engine, bound to one
+// PgConnection already inside a server transaction (write bodies: the group writer's, holding the
+// head row lock; reads: a REPEATABLE READ, READ ONLY transaction of a pooled connection).
+//
+// Invariants (EngineTransaction's, and the SQLite engine's TransactionImpl's, kept the same way):
+//   1. A revision is allocated on the first write (the head the body starts on + 1) and Finish()
+//      writes the head row and the commit row; a body that writes nothing uses no revision. The
+//      group writer holds the head row's lock from before the first body to COMMIT, so no other
+//      process can take a revision in between: revisions are gapless and in commit order across
+//      every process on every machine.
+//   2. Every write records a change row (revision, seq) with the old and new value in the same
+//      server transaction as the state change.
+//   3. writes() lists, in order, the entries the committer publishes to the read cache after
+//      COMMIT; a nested savepoint that rolls back truncates it to where it began.
+//   4. Every value is validated before any statement runs, so a refused put changes nothing.
+//   5. A stored row that does not decode never blocks a write: the old cells are copied into
+//      history raw (PgCell). Point reads throw kCorruption; list() skips and reports.
+//   6. Commit times never decrease with revision (StartAfter passes the newest commit's time).
+#ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
+#define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/damaged_rows.h"
+#include "core/engine_transaction.h"
+#include "core/keyspace_directory.h"
+#include "core/redaction_key.h"
+#include "postgresql/pg_connection.h"
+#include "postgresql/pg_value_codec.h"
+#include "statestore/history.h"
+#include "util/clock.h"
+
+namespace statestore::internal {
+
+class PgTransaction final : public EngineTransaction {
+ public:
+  // As TransactionImpl's (sqlite/transaction_impl.h).
+  PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces, bool read_only,
+                Origin origin, const std::vector<std::string>& redacted_keyspaces,
+                DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr);
+
+  std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
+  std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
+  std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
+                          std::size_t limit) override;
+  void put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  bool erase(std::string_view keyspace, std::string_view key) override;
+  void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
+                      std::uint64_t expected_version) override;
+  void erase_if_version(std::string_view keyspace, std::string_view key,
+                        std::uint64_t expected_version) override;
+  void savepoint(const std::function<void(Transaction&)>& body) override;
+  void set_label(std::string_view label) override;
+  bool read_only() const override { return read_only_; }
+
+  void StartAfter(Revision head, std::int64_t last_commit_time_us,
+                  const ClockFunction* clock) override {
+    known_head_ = head;
+    last_commit_time_us_ = last_commit_time_us;
+    clock_ = clock;
+  }
+  Revision Finish() override;
+  std::int64_t commit_time_us() const override { return commit_time_us_; }
+  const std::vector<PendingWrite>& writes() const override { return writes_; }
+  const std::vector<std::pair<std::string, KeyspaceRef>>& keyspaces_seen() const override {
+    return keyspaces_seen_;
+  }
+
+  PgConnection& connection() { return connection_; }
+  // The keyspace of `name` if it exists (this transaction's view).
+  std::optional<KeyspaceRef> FindKeyspace(std::string_view name);
+
+ private:
+  KeyspaceRef KeyspaceForWrite(std::string_view name);
+  std::optional<Entry> ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
+                                 std::string_view key);
+  struct OldRow {
+    PgCell stored;
+    std::uint64_t version = 0;
+  };
+  std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
+  void RequireWritable() const;
+  Bytes Digest(const Value& value) const;
+  Revision EnsureRevision();
+  void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
+                   const std::optional<OldRow>& old_row, const std::optional<Value>& new_value);
+
+  PgConnection& connection_;
+  KeyspaceDirectory& keyspaces_;
+  const bool read_only_;
+  Origin origin_;
+  const std::vector<std::string>& redacted_keyspaces_;
+  DamagedRowReporter* const damaged_rows_;
+  const RedactionKey* redaction_key_;
+  std::optional<Revision> known_head_;
+  std::optional<std::int64_t> last_commit_time_us_;
+  const ClockFunction* clock_ = nullptr;
+  std::int64_t commit_time_us_ = 0;
+  Revision revision_ = 0;
+  std::int64_t seq_ = 0;
+  int savepoint_depth_ = 0;
+  std::vector<PendingWrite> writes_;
+  std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
