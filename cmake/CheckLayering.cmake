@@ -6,6 +6,7 @@
 #   config/    includes only public headers, util/ and config/ (likewise)
 #   core/      includes only public headers, util/ and core/: what every engine shares
 #   sqlite/    never includes config/ or admin/, and sessions/ only where listed below
+#   postgresql/ includes only public headers, util/, core/ and postgresql/ (never sqlite/)
 #
 # Usage: cmake -DSRC_DIR=<lib/src> -DSTAMP=<file> -P CheckLayering.cmake
 cmake_minimum_required(VERSION 3.25)
@@ -25,6 +26,8 @@ function(allowed_prefixes folder out)
     set(${out} "statestore/;util/;core/" PARENT_SCOPE)
   elseif(folder STREQUAL "sqlite")
     set(${out} "statestore/;util/;core/;sqlite/" PARENT_SCOPE)
+  elseif(folder STREQUAL "postgresql")
+    set(${out} "statestore/;util/;core/;postgresql/" PARENT_SCOPE)
   else()
     set(${out} "*" PARENT_SCOPE)
   endif()

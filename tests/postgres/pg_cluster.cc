@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
@@ -40,11 +43,29 @@ std::string PgCluster::BinDir(std::string* why) {
 }
 
 PgCluster::PgCluster(std::unique_ptr<TempDir> dir, std::string bin_dir)
-    : dir_(std::move(dir)),
-      bin_dir_(std::move(bin_dir)),
-      data_dir_(dir_->file("data")),
-      socket_dir_(dir_->path()),
-      log_path_(dir_->file("server.log")) {}
+    : PgCluster(dir->path(), std::move(bin_dir)) {
+  dir_ = std::move(dir);
+}
+
+PgCluster::PgCluster(const std::string& dir, std::string bin_dir)
+    : bin_dir_(std::move(bin_dir)),
+      data_dir_(dir + "/data"),
+      socket_dir_(dir),
+      log_path_(dir + "/server.log") {}
+
+namespace {
+
+// Invariant 1: the server's user owns the directory it writes.
+void GiveToServerUser(const std::string& dir) {
+  if (::geteuid() != 0) return;
+  const passwd* pw = ::getpwnam(kServerUser);
+  if (pw == nullptr) throw std::runtime_error("no `postgres` user to run the server as");
+  if (::chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+    throw std::system_error(errno, std::generic_category(), "chown " + dir);
+  }
+}
+
+}  // namespace
 
 int PgCluster::RunAsServerUser(const std::vector<std::string>& argv, std::string* output) const {
   std::vector<std::string> full;
@@ -65,41 +86,63 @@ std::unique_ptr<PgCluster> PgCluster::Start(const Settings& settings) {
   std::string bin = BinDir(&why);
   if (bin.empty()) throw std::runtime_error(why);
   auto dir = std::make_unique<TempDir>();
-  if (::geteuid() == 0) {
-    // Invariant 1: the server's user owns the directory it writes.
-    const passwd* pw = ::getpwnam(kServerUser);
-    if (pw == nullptr) throw std::runtime_error("no `postgres` user to run the server as");
-    if (::chown(dir->path().c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      throw std::system_error(errno, std::generic_category(), "chown " + dir->path());
-    }
-  }
+  GiveToServerUser(dir->path());
   std::unique_ptr<PgCluster> cluster(new PgCluster(std::move(dir), bin));
+  cluster->InitAndStart(settings);
+  return cluster;
+}
+
+void PgCluster::InitAndStart(const Settings& settings) {
   std::string output;
   // trust: only this cluster's socket directory (mode 0700, its user's) reaches the server.
-  int rc = cluster->RunAsServerUser({bin + "/initdb", "-D", cluster->data_dir_, "-U", kServerUser,
-                                     "-A", "trust", "-E", "UTF8", "--no-instructions"},
-                                    &output);
+  int rc = RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A",
+                            "trust", "-E", "UTF8", "--no-instructions"},
+                           &output);
   if (rc != 0) {
     throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + output);
   }
   std::string server_options =
-      "-k " + cluster->socket_dir_ + " -p " + std::to_string(kPort) + " -c listen_addresses=";
+      "-k " + socket_dir_ + " -p " + std::to_string(kPort) + " -c listen_addresses=";
   for (const std::string& s : settings.server_settings) server_options += " -c " + s;
-  rc =
-      cluster->RunAsServerUser({bin + "/pg_ctl", "-D", cluster->data_dir_, "-l", cluster->log_path_,
-                                "-w", "-t", "120", "-o", server_options, "start"},
-                               &output);
+  rc = RunAsServerUser({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_path_, "-w", "-t", "120",
+                        "-o", server_options, "start"},
+                       &output);
   if (rc != 0) {
     std::string log;
     try {
-      log = ReadFile(cluster->log_path_);
+      log = ReadFile(log_path_);
     } catch (...) {
     }
     throw std::runtime_error("pg_ctl start failed (exit " + std::to_string(rc) + "):\n" + output +
                              "\nserver log:\n" + log);
   }
-  cluster->running_ = true;
-  return cluster;
+  running_ = true;
+}
+
+void PgCluster::StartIn(const std::string& dir) {
+  std::string why;
+  std::string bin = BinDir(&why);
+  if (bin.empty()) throw std::runtime_error(why);
+  if (FileExists(dir)) StopIn(dir);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    throw std::system_error(errno, std::generic_category(), "mkdir " + dir);
+  }
+  GiveToServerUser(dir);
+  PgCluster cluster(dir, bin);
+  cluster.InitAndStart(Settings{});
+  cluster.running_ = false;  // left running for the tests; StopIn stops it
+}
+
+void PgCluster::StopIn(const std::string& dir) {
+  std::string why;
+  std::string bin = BinDir(&why);
+  if (bin.empty()) throw std::runtime_error(why);
+  {
+    PgCluster cluster(dir, bin);
+    cluster.running_ = FileExists(cluster.data_dir_ + "/postmaster.pid");
+  }  // ~PgCluster stops it
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 PgCluster* PgCluster::Shared(std::string* why) {
@@ -109,7 +152,18 @@ PgCluster* PgCluster::Shared(std::string* why) {
   std::lock_guard<std::mutex> lock(mu);
   if (!shared && failure.empty()) {
     try {
-      shared = Start();
+      const char* fixture = std::getenv(kFixtureDirEnv);
+      if (fixture != nullptr && *fixture != '\0') {
+        std::string bin = BinDir(&failure);
+        if (bin.empty()) throw std::runtime_error(failure);
+        if (!FileExists(std::string(fixture) + "/data/postmaster.pid")) {
+          throw std::runtime_error(std::string("no fixture cluster running in ") + fixture +
+                                   " (ctest starts it: test statestore_pg_fixture_start)");
+        }
+        shared.reset(new PgCluster(std::string(fixture), bin));  // attached: never stopped here
+      } else {
+        shared = Start();
+      }
     } catch (const std::exception& e) {
       failure = e.what();
     }

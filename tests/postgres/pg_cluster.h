@@ -38,9 +38,19 @@ class PgCluster {
   static std::unique_ptr<PgCluster> Start(const Settings& settings);
   static std::unique_ptr<PgCluster> Start() { return Start(Settings{}); }
 
-  // One cluster per test process, started on first use and stopped at exit; null (with *why) if
-  // it cannot be started. For suites that need a server but not their own.
+  // One cluster per test process, null (with *why) if it cannot be had. For suites that need a
+  // server but not their own. Under ctest it is the run's fixture cluster (kFixtureDirEnv names
+  // its directory; tests/postgres/CMakeLists.txt): attached, never stopped by this process.
+  // Otherwise one started on first use and stopped at exit.
   static PgCluster* Shared(std::string* why);
+
+  // The environment variable naming the directory of a running fixture cluster.
+  static constexpr const char* kFixtureDirEnv = "STATESTORE_TEST_PG_DIR";
+  // The fixture (statestore_pg_fixture): starts a cluster in `dir` (made fresh; a stale one from
+  // an interrupted run is stopped and removed first) and leaves it running; StopIn stops the
+  // cluster in `dir` and removes the directory. Throw std::runtime_error on failure.
+  static void StartIn(const std::string& dir);
+  static void StopIn(const std::string& dir);
 
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
@@ -61,6 +71,10 @@ class PgCluster {
   static constexpr int kPort = 5432;
 
   PgCluster(std::unique_ptr<TempDir> dir, std::string bin_dir);
+  // A cluster in `dir` (data/ and the socket inside), owned or attached.
+  PgCluster(const std::string& dir, std::string bin_dir);
+  // initdb and pg_ctl start in data_dir_.
+  void InitAndStart(const Settings& settings);
   // Runs a PostgreSQL program as the server's user (invariant 1). Returns its exit code;
   // *output gets what it printed on stdout.
   int RunAsServerUser(const std::vector<std::string>& argv, std::string* output) const;

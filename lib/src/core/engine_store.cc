@@ -1,5 +1,6 @@
 #include "core/engine_store.h"
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +23,16 @@ std::int64_t CurrentThreadId() {
 }
 
 }  // namespace
+
+std::shared_ptr<spdlog::logger> DefaultStoreLogger() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = std::make_shared<spdlog::logger>("statestore",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    l->set_level(spdlog::level::warn);
+    return l;
+  }();
+  return logger;
+}
 
 EngineStore::EngineStore(std::string path, const Options& options,
                          std::shared_ptr<spdlog::logger> log, RedactionKey redaction_key)

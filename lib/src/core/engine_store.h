@@ -35,6 +35,13 @@
 
 namespace statestore::internal {
 
+// Makes the layers a new Store carries (statestore/store_layer.h). Called once per new Store,
+// after the engine opened and migrated it and before the Store is shared with anyone.
+using LayerFactory = std::function<Store::Layers(Store& store)>;
+
+// The logger of a Store whose Options::logger is null: "statestore", stderr, level warn.
+std::shared_ptr<spdlog::logger> DefaultStoreLogger();
+
 class EngineStore : public Store {
  public:
   Revision transact(const Body& body, const TransactOptions& options) override;

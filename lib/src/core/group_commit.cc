@@ -252,15 +252,17 @@ GroupCommitter::BodiesRun GroupCommitter::RunBodies(const std::vector<Request*>&
     }
     // The caller gets exactly what its body (or its Finish) threw.
     r->error = thrown->exception;
-    if (!writer.InTransaction()) {
-      // Invariant 3: the engine rolled back the whole transaction.
-      run.outcome = BodiesRun::kFailed;
+    // A conflict first: it may have ended the transaction too (PostgreSQL: the connection broke
+    // before COMMIT was sent), and the group is then re-run rather than failed.
+    if (writer.IsLockConflict(*thrown)) {
+      run.outcome = BodiesRun::kBusy;
       run.culprit = r;
       run.failure = std::move(*thrown);
       return run;
     }
-    if (writer.IsLockConflict(*thrown)) {
-      run.outcome = BodiesRun::kBusy;
+    if (!writer.InTransaction()) {
+      // Invariant 3: the engine rolled back the whole transaction.
+      run.outcome = BodiesRun::kFailed;
       run.culprit = r;
       run.failure = std::move(*thrown);
       return run;

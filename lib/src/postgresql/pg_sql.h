@@ -31,6 +31,12 @@ inline constexpr char kListRange[] =
 inline constexpr char kListFrom[] =
     "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key >= $2 "
     "ORDER BY key LIMIT $3";
+inline constexpr char kListRangeAfter[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key > $2 "
+    "AND key < $3 ORDER BY key LIMIT $4";
+inline constexpr char kListFromAfter[] =
+    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key > $2 "
+    "ORDER BY key LIMIT $3";
 
 // The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), together
 // with the newest commit's time and this transaction's id (for pg_xact_status after a COMMIT

@@ -6,14 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "core/engine_store.h"  // LayerFactory
 #include "statestore/options.h"
 #include "statestore/store.h"
 
 namespace statestore::internal {
-
-// Makes the layers a new Store carries (statestore/store_layer.h). Called once per new Store,
-// after the file is open and migrated and before the Store is shared with anyone.
-using LayerFactory = std::function<Store::Layers(Store& store)>;
 
 // Store::open on SQLite: one Store per file per process (a second open returns the first, after
 // checking that `options` agree), else opens, checks and migrates the file, builds the Store and

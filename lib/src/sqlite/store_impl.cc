@@ -1,6 +1,5 @@
 #include "sqlite/store_impl.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -28,16 +27,6 @@ namespace internal {
 namespace {
 
 static_assert(WriterTurns::kBytes <= SharedGeneration::kSpareBytes);
-
-std::shared_ptr<spdlog::logger> DefaultLogger() {
-  static const std::shared_ptr<spdlog::logger> logger = [] {
-    auto l = std::make_shared<spdlog::logger>("statestore",
-                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    l->set_level(spdlog::level::warn);
-    return l;
-  }();
-  return logger;
-}
 
 ConnectionConfig MakeConnectionConfig(const std::string& path, const Options& options,
                                       bool immutable, StoreCounters* counters,
@@ -162,7 +151,7 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
 StoreImpl::StoreImpl(std::string canonical_path, const Options& options, RedactionKey redaction_key,
                      std::unique_ptr<PresenceLock> presence, bool immutable)
     : EngineStore(std::move(canonical_path), options,
-                  options.logger ? options.logger : DefaultLogger(), std::move(redaction_key)),
+                  options.logger ? options.logger : DefaultStoreLogger(), std::move(redaction_key)),
       owner_pid_(::getpid()),
       presence_(std::move(presence)),
       damaged_rows_(&counters_, log_.get()),

@@ -1,0 +1,96 @@
+// PgChangeListener — how a process learns of every other process's commits on the PostgreSQL
+// engine: the store's ChangeSignal (core/change_signal.h), bumped by this process's writer and by
+// a thread that LISTENs on the store's channel, to which every group writer sends a NOTIFY inside
+// its transaction (delivered at COMMIT, never for a rolled-back one).
+//
+// Invariants:
+//   1. This process's commits bump the counter before COMMIT and after it, before transact()
+//      returns (the group writer calls Bump) — ChangeSignal invariant 1 for its own commits.
+//   2. Another process's commit bumps it when its notification arrives, typically well under a
+//      millisecond after that COMMIT on one host: ChangeSignal invariant 1 holds for foreign
+//      commits only with that delay. That is why the read cache is off on this engine unless
+//      Options::postgres.cache_reads_with_bounded_staleness.
+//   3. Whenever the listening connection is (re)established, the counter is bumped once after
+//      LISTEN took effect: notifications sent while it was down are lost, and the bump makes
+//      every watcher (config watches, session listeners, the read cache) re-read history, which
+//      is complete. While it is down, usable() is false and the counter is bumped every poll
+//      interval, so watchers poll history instead of trusting silence.
+#ifndef STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_
+#define STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/change_signal.h"
+#include "core/read_cache.h"
+#include "postgresql/pg_connection.h"
+#include "postgresql/pg_connection_pool.h"
+#include "util/mutex.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace statestore::internal {
+
+class PgChangeListener final : public ChangeSignal {
+ public:
+  // Starts the thread at once; `log` outlives it.
+  PgChangeListener(std::string conninfo, std::string session_sql, std::string channel,
+                   std::chrono::milliseconds reconnect_timeout, spdlog::logger* log);
+  ~PgChangeListener() override;  // stops and joins the thread
+
+  std::uint64_t Load() const override { return counter_.load(std::memory_order_acquire); }
+  std::uint64_t Bump() override { return counter_.fetch_add(1, std::memory_order_acq_rel); }
+  bool usable() const override { return listening_.load(std::memory_order_acquire); }
+
+  // Notifications received (tests, stats).
+  std::uint64_t notifications() const { return notifications_.load(std::memory_order_relaxed); }
+  // A fork()ed child: the thread does not exist there; leak its connection.
+  void Abandon() noexcept;
+
+ private:
+  void Run();
+  // Waits on the socket for up to `timeout`; returns false when the connection broke.
+  bool WaitAndDrain(PgConnection& c, std::chrono::milliseconds timeout);
+
+  const std::string conninfo_;
+  const std::string session_sql_;
+  const std::string channel_;
+  const std::chrono::milliseconds reconnect_timeout_;
+  spdlog::logger* const log_;
+  std::atomic<std::uint64_t> counter_{1};
+  std::atomic<std::uint64_t> notifications_{0};
+  std::atomic<bool> listening_{false};
+  std::atomic<bool> stop_{false};
+  int wake_fds_[2] = {-1, -1};  // a pipe: the destructor wakes the thread's poll()
+  std::unique_ptr<PgConnection> connection_;  // the thread's; Abandon leaks it
+  std::thread thread_;
+  bool abandoned_ = false;
+};
+
+// ChangeFeed (core/read_cache.h) over the changes table, on a connection `connect` hands out for
+// the call: a pool lease for readers, the writer's own connection inside its transaction.
+class PgChangeFeed final : public ChangeFeed {
+ public:
+  // With a pool: each call leases a connection and reads in one statement (one snapshot).
+  explicit PgChangeFeed(PgConnectionPool* pool) : pool_(pool) {}
+  // Without: reads on `*connection` (the writer's; may change as it reconnects).
+  explicit PgChangeFeed(std::unique_ptr<PgConnection>* connection) : connection_(connection) {}
+
+  bool ChangedKeys(Revision after, Revision through, std::size_t max_keys, Revision* head,
+                   std::vector<std::string>* keys) noexcept override;
+
+ private:
+  PgConnectionPool* pool_ = nullptr;
+  std::unique_ptr<PgConnection>* connection_ = nullptr;
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_

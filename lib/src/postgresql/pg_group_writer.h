@@ -1,0 +1,86 @@
+// PgGroupWriter — the PostgreSQL engine's half of group commit (core/group_writer.h): one
+// connection that runs a group of callers' bodies in one server transaction.
+//
+// Design note. The write lock is the row lock on meta 'head_revision': Begin() runs BEGIN and
+// SELECT ... FOR UPDATE on that row (waiting at most lock_timeout = Options::busy_timeout), so
+// writers of every process on every machine commit one at a time, each body reads the head
+// left by the last COMMIT, and revisions are gapless and in commit order (a watcher that resumes
+// after revision N can never miss a commit that committed late with a smaller revision). The
+// transaction runs at READ COMMITTED: holding that lock, each statement sees every earlier
+// commit, so no serialization failure can occur on the store's own tables.
+//
+// Failures, by when they happen (the committer decides by IsLockConflict: retry, or fail):
+//   - before COMMIT was sent — lock timeout (55P03), serialization failure or deadlock
+//     (40001/40P01), or the connection broke (server restart, pg_terminate_backend): nothing was
+//     committed; the committer re-runs the group within busy_timeout, reconnecting first.
+//   - COMMIT sent and answered: committed, or an error that says it was not.
+//   - COMMIT sent, no answer (the connection broke): the outcome is unknown to us but not to the
+//     server. Commit() reconnects (within busy_timeout) and asks pg_xact_status() about the
+//     transaction id it noted at Begin: 'committed' is reported as committed; 'aborted' as
+//     kUnavailable "not committed"; no answer as kCommitUnknown. Neither is ever re-run.
+#ifndef STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_
+#define STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_
+
+#include <memory>
+#include <string>
+
+#include "core/damaged_rows.h"
+#include "core/group_writer.h"
+#include "core/keyspace_directory.h"
+#include "core/redaction_key.h"
+#include "postgresql/pg_change_listener.h"
+#include "postgresql/pg_connection.h"
+#include "statestore/options.h"
+
+namespace statestore::internal {
+
+class PgGroupWriter final : public GroupWriter {
+ public:
+  struct Dependencies {
+    std::string conninfo;
+    std::string session_sql;  // PgSessionSql(options, /*writer=*/true)
+    std::string channel;      // PgChannelName
+    std::string name;         // what log lines call the store
+    KeyspaceDirectory* keyspaces;
+    const Options* options;
+    DamagedRowReporter* damaged_rows;
+    const RedactionKey* redaction_key;
+  };
+  // Marks Errors that Commit() throws after COMMIT was sent: never retried.
+  static constexpr int kAfterCommitSent = -1;
+
+  explicit PgGroupWriter(Dependencies deps) : deps_(std::move(deps)), feed_(&connection_) {}
+
+  void Open() override;
+  void Begin() override;
+  WriteStart ReadWriteStart() override { return start_; }
+  std::unique_ptr<EngineTransaction> NewTransaction(const Origin& origin) override;
+  void Savepoint() override;
+  void ReleaseSavepoint() override;
+  void RollbackToSavepoint() override;
+  bool InTransaction() const override;
+  ChangeFeed& WriterFeed() override { return feed_; }
+  void Commit() override;
+  void Rollback() noexcept override;
+  void AfterGroup() noexcept override {}
+  bool IsLockConflict(const CapturedFailure& failure) const override;
+  std::exception_ptr LockTimeout(const CapturedFailure& conflict) const override;
+  const std::string& name() const override { return deps_.name; }
+  void Abandon() noexcept override;
+
+ private:
+  void Reconnect();
+  void BeginOnce();
+  // After COMMIT's answer was lost: the server's verdict on xid_ (design note).
+  void ResolveLostCommit(const std::string& why);
+
+  const Dependencies deps_;
+  std::unique_ptr<PgConnection> connection_;
+  PgChangeFeed feed_;
+  WriteStart start_;
+  std::string xid_;  // the transaction's id (text), from Begin
+};
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_

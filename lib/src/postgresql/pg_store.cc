@@ -1,0 +1,340 @@
+#include "postgresql/pg_store.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "core/body_scope.h"
+#include "core/history_policy.h"
+#include "core/validate.h"
+#include "postgresql/pg_history_log.h"
+#include "postgresql/pg_schema.h"
+#include "postgresql/pg_sql.h"
+#include "postgresql/pg_transaction.h"
+#include "statestore/error.h"
+#include "util/clock.h"
+
+namespace statestore::internal {
+
+namespace {
+
+// At most this many revisions of each keyspace per retention batch (as on SQLite).
+constexpr std::uint64_t kRevisionsPerBatch = 256;
+
+PgTransaction& AsPg(EngineTransaction& tx) { return static_cast<PgTransaction&>(tx); }
+
+// One PgStore per (server, database, schema) per process.
+struct Registry {
+  Mutex mu;
+  std::map<std::string, std::weak_ptr<PgStore>> open GUARDED_BY(mu);
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;  // never destroyed: stores may outlive main()
+  return *registry;
+}
+
+void CheckOptions(const Options& options) {
+  if (options.busy_timeout.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
+  }
+  ValidateLabel(options.origin_label);
+  ValidatePgSchemaName(options.postgres.schema);
+  for (const auto& [name, policy] : options.history_policies) {
+    try {
+      ValidateHistoryPolicy(name, policy);
+    } catch (const Error& e) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string("Options::history_policies: ") + e.what());
+    }
+  }
+  if (!options.vfs.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::vfs names an SQLite VFS; it has no meaning for a PostgreSQL store");
+  }
+  if (!options.redaction_key.empty() && options.redaction_key.size() != kRedactionKeyBytes) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::redaction_key must be exactly 32 bytes (or empty), not " +
+                    std::to_string(options.redaction_key.size()));
+  }
+  if (options.postgres.max_read_connections == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "Options::postgres.max_read_connections must be > 0");
+  }
+}
+
+void CheckCompatible(const Options& open, const Options& asked, const std::string& name) {
+  if (open.read_only != asked.read_only || open.durability != asked.durability ||
+      open.postgres.cache_reads_with_bounded_staleness !=
+          asked.postgres.cache_reads_with_bounded_staleness) {
+    throw Error(ErrorCode::kInvalidArgument,
+                name + " is already open in this process with different options (read_only, "
+                       "durability or postgres.cache_reads_with_bounded_staleness); one process "
+                       "shares one Store per store");
+  }
+  if (!asked.redaction_key.empty() && asked.redaction_key != open.redaction_key) {
+    throw Error(ErrorCode::kInvalidArgument,
+                name + " is already open in this process with another Options::redaction_key");
+  }
+  if (!asked.history_policies.empty() && open.history_policies != asked.history_policies) {
+    throw Error(ErrorCode::kInvalidArgument,
+                name + " is already open in this process with other Options::history_policies; "
+                       "use Store::set_history_policy to change a policy");
+  }
+  if (open.config.profile != asked.config.profile) {
+    throw Error(ErrorCode::kInvalidArgument,
+                name + " is already open in this process with config profile '" +
+                    open.config.profile + "', not '" + asked.config.profile + "'");
+  }
+}
+
+std::size_t CacheCapacity(const Options& options) {
+  return options.postgres.cache_reads_with_bounded_staleness ? options.cache_capacity : 0;
+}
+
+}  // namespace
+
+PgStore::PgStore(std::string conninfo, std::string description, const Options& options,
+                 RedactionKey redaction_key)
+    : EngineStore(std::move(description), options,
+                  options.logger ? options.logger : DefaultStoreLogger(), std::move(redaction_key)),
+      owner_pid_(::getpid()),
+      conninfo_(std::move(conninfo)),
+      damaged_rows_(&counters_, log_.get()),
+      pool_(conninfo_, PgSessionSql(options_, /*writer=*/false),
+            options_.postgres.max_read_connections, options_.busy_timeout),
+      listener_(conninfo_, PgSessionSql(options_, false), PgChannelName(options_.postgres.schema),
+                options_.busy_timeout, log_.get()),
+      pool_feed_(&pool_),
+      cache_(CacheCapacity(options_), &listener_, &counters_),
+      writer_(PgGroupWriter::Dependencies{conninfo_, PgSessionSql(options_, /*writer=*/true),
+                                          PgChannelName(options_.postgres.schema), path_,
+                                          &keyspaces_, &options_, &damaged_rows_, &redaction_key_}),
+      committer_(GroupCommitter::Dependencies{
+          &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
+          options_.read_only ? std::function<void()>()
+                             : std::function<void()>([this] { RequestRetention(); })}) {
+  BindParts(Parts{&cache_, &committer_, &listener_});
+  if (cache_.enabled()) {
+    cache_.SetChangeFeed(&pool_feed_, InReadTransaction([](PgConnection& c) {
+                           PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
+                           return static_cast<Revision>(r.Int(0, 0));
+                         }));
+  }
+  if (!options_.read_only) retention_thread_ = std::thread([this] { RetentionLoop(); });
+  log_->debug("statestore: opened {}", path_);
+}
+
+PgStore::~PgStore() {
+  if (::getpid() != owner_pid_) {
+    // A fork()ed child (see pg_store.h): no thread of ours exists here; leak the connections.
+    abandon_layers_after_fork();
+    writer_.Abandon();
+    listener_.Abandon();
+    pool_.Abandon();
+    if (retention_thread_.joinable()) retention_thread_.detach();
+    return;
+  }
+  stop_layers();
+  {
+    MutexLock lock(&retention_mu_);
+    stopping_ = true;
+  }
+  retention_cv_.notify_all();
+  if (retention_thread_.joinable()) retention_thread_.join();
+  Registry& registry = GetRegistry();
+  MutexLock lock(&registry.mu);
+  auto it = registry.open.find(path_);
+  if (it != registry.open.end() && it->second.expired()) registry.open.erase(it);
+}
+
+template <typename F>
+auto PgStore::InReadTransaction(F&& fn) -> decltype(fn(std::declval<PgConnection&>())) {
+  for (int attempt = 0;; ++attempt) {
+    PgConnectionPool::Lease lease = pool_.Acquire();
+    try {
+      lease->ExecScript("cannot begin read transaction",
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    } catch (const Error&) {
+      if (attempt == 0 && lease->broken()) continue;  // the lease drops it and the idle ones
+      throw;
+    }
+    if constexpr (std::is_void_v<decltype(fn(*lease))>) {
+      fn(*lease);
+      lease->ExecScript("cannot end read transaction", "COMMIT");
+      return;
+    } else {
+      auto result = fn(*lease);
+      lease->ExecScript("cannot end read transaction", "COMMIT");
+      return result;
+    }
+  }
+}
+
+Revision PgStore::ReadSnapshot(const std::function<void(EngineTransaction&)>& body,
+                               bool want_head) {
+  return InReadTransaction([&](PgConnection& c) {
+    PgTransaction tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
+                     &damaged_rows_);
+    body(tx);
+    if (!want_head) return Revision{0};
+    PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
+    return static_cast<Revision>(r.Int(0, 0));
+  });
+}
+
+std::optional<Entry> PgStore::ReadEntryAtHead(std::string_view keyspace, std::string_view key,
+                                              Revision* head) {
+  for (int attempt = 0;; ++attempt) {
+    PgConnectionPool::Lease lease = pool_.Acquire();
+    std::optional<PgResult> result;
+    try {
+      result.emplace(lease->Exec("cannot read entry", pgsql::kSelectEntryAtHead,
+                                 PgParams().Text(keyspace).Text(key)));
+    } catch (const Error&) {
+      // A connection that idled across a server restart: one statement, nothing ran; again.
+      if (attempt == 0 && lease->broken()) continue;
+      throw;
+    }
+    const PgResult& r = *result;
+    if (r.rows() != 1) throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+    *head = static_cast<Revision>(r.Int(0, 0));
+    if (r.IsNull(0, 1)) return std::nullopt;
+    std::string problem;
+    std::optional<Value> value = DecodePgValue(r, 0, 1, 2, &problem);
+    if (!value) throw DamagedRowError(keyspace, key, problem);  // never cached
+    return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 3))};
+  }
+}
+
+std::vector<std::string> PgStore::ReadKeyspaces() {
+  return InReadTransaction([](PgConnection& c) {
+    PgResult r = c.Exec("cannot list keyspaces", pgsql::kListKeyspaces);
+    std::vector<std::string> names;
+    for (int i = 0; i < r.rows(); ++i) names.push_back(r.Text(i, 0));
+    return names;
+  });
+}
+
+HistoryBounds PgStore::ReadHistoryBounds() {
+  return InReadTransaction([](PgConnection& c) { return PgReadHistoryBounds(c); });
+}
+
+HistoryBounds PgStore::ReadKeyspaceBounds(std::string_view keyspace) {
+  return InReadTransaction([&](PgConnection& c) { return PgReadKeyspaceBounds(c, keyspace); });
+}
+
+std::vector<Commit> PgStore::ReadHistory(const HistoryQuery& query) {
+  return InReadTransaction(
+      [&](PgConnection& c) { return PgQueryHistory(c, query, &damaged_rows_); });
+}
+
+std::optional<Commit> PgStore::ReadCommitAt(Revision revision) {
+  return InReadTransaction(
+      [&](PgConnection& c) { return PgReadCommit(c, revision, &damaged_rows_); });
+}
+
+std::optional<HistoryPolicy> PgStore::ReadStoredPolicy(std::string_view keyspace) {
+  return InReadTransaction([&](PgConnection& c) -> std::optional<HistoryPolicy> {
+    auto row = PgReadKeyspaceHistory(c, keyspace);
+    if (!row) return std::nullopt;
+    return row->stored;
+  });
+}
+
+void PgStore::RevertIn(EngineTransaction& tx, Revision revision, bool force) {
+  PgRevertInto(AsPg(tx), revision, force);
+}
+
+bool PgStore::StorePolicyIn(EngineTransaction& tx, std::string_view keyspace,
+                            const std::optional<HistoryPolicy>& policy) {
+  return PgStoreHistoryPolicy(AsPg(tx), keyspace, policy);
+}
+
+PgStore::BatchResult PgStore::RetentionBatch() {
+  BatchResult result;
+  const bool due = InReadTransaction([&](PgConnection& c) {
+    return PgRetentionDue(c, options_.history_retention, NowMicros(options_.clock));
+  });
+  if (!due) return result;
+  committer_.Submit(
+      [&](EngineTransaction& tx) {
+        const auto r = PgRunRetentionBatch(AsPg(tx).connection(), options_.history_retention,
+                                           kRevisionsPerBatch, NowMicros(options_.clock));
+        result = BatchResult{r.revisions_removed, r.changes_removed, r.more};
+      },
+      Origin{});
+  if (result.changes_removed > 0) Bump(counters_.compaction_runs);
+  return result;
+}
+
+std::uint64_t PgStore::CompactAll() {
+  std::uint64_t total = 0;
+  for (;;) {
+    const BatchResult r = RetentionBatch();
+    total += r.revisions_removed;
+    if (!r.more && r.changes_removed == 0) break;
+  }
+  return total;
+}
+
+void PgStore::RequestRetention() {
+  {
+    MutexLock lock(&retention_mu_);
+    retention_requested_ = true;
+  }
+  retention_cv_.notify_one();
+}
+
+void PgStore::RetentionLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&retention_mu_);
+      lock.Wait(retention_cv_, [&]() REQUIRES(retention_mu_) {
+        return stopping_ || retention_requested_;
+      });
+      if (stopping_) return;
+      retention_requested_ = false;
+    }
+    try {
+      RetentionBatch();
+    } catch (const std::exception& e) {
+      log_->warn("statestore: history retention on {} failed: {}", path_, e.what());
+    }
+  }
+}
+
+std::shared_ptr<Store> OpenPostgresStore(const std::string& conninfo, const Options& options,
+                                         const LayerFactory& make_layers) {
+  RefuseInsideBody("open");
+  CheckOptions(options);
+  // The registry key and what path() reports: server, database, user and schema, no password.
+  const std::string name = DescribeConninfo(conninfo) + "#" + options.postgres.schema;
+  Registry& registry = GetRegistry();
+  std::shared_ptr<PgStore> existing;
+  std::shared_ptr<PgStore> store;
+  MutexLock lock(&registry.mu);
+  auto it = registry.open.find(name);
+  if (it != registry.open.end() && (existing = it->second.lock())) {
+    if (existing->owner_pid() != ::getpid()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  name + " was opened by this process's parent before fork(); open it in a "
+                         "process that did not inherit it (exec)");
+    }
+    CheckCompatible(existing->options(), options, name);
+    return existing;
+  }
+  RedactionKey key;
+  {
+    std::unique_ptr<PgConnection> bootstrap =
+        PgConnection::Connect(conninfo, PgSessionSql(options, false), options.busy_timeout);
+    key = PgCheckAndMigrate(*bootstrap, options);
+  }
+  store = std::make_shared<PgStore>(conninfo, name, options, std::move(key));
+  store->ApplyHistoryPolicies();
+  store->AttachLayers(make_layers(*store));
+  registry.open[name] = store;
+  return store;
+}
+
+}  // namespace statestore::internal

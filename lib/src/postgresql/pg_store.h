@@ -1,0 +1,104 @@
+// PgStore — the Store on the PostgreSQL engine: EngineStore (core/engine_store.h) with
+// PostgreSQL's parts and hooks. Store::open makes one for a connection string
+// (postgresql://..., postgres://..., or libpq's key=value form).
+//
+// Ownership: a PgStore owns its read pool (PgConnectionPool), the group writer's connection
+// (PgGroupWriter) and the GroupCommitter, the change listener (the ChangeSignal: a thread and a
+// connection that LISTENs), the read cache (disabled unless
+// Options::postgres.cache_reads_with_bounded_staleness), the retention thread, and the layers.
+// One PgStore exists per (server, database, schema) per process; Store::open hands out
+// shared_ptrs to it.
+//
+// Read guarantee. Every read hook runs on its own snapshot of the server: a point read is one
+// statement, every other read a REPEATABLE READ, READ ONLY transaction. So a read that starts
+// after a commit returned — in any process on any machine — sees it, as store.h promises. The
+// one exception is opt-in: with cache_reads_with_bounded_staleness, Store::get may answer from
+// the cache until another process's commit notification arrives (pg_change_listener.h).
+//
+// fork(): as on SQLite, a child must not use an inherited PgStore; releasing it leaks its
+// connections (libpq connections must not be shared across processes) and joins no thread.
+#ifndef STATESTORE_SRC_POSTGRESQL_PG_STORE_H_
+#define STATESTORE_SRC_POSTGRESQL_PG_STORE_H_
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/engine_store.h"
+#include "postgresql/pg_change_listener.h"
+#include "postgresql/pg_connection_pool.h"
+#include "postgresql/pg_group_writer.h"
+#include "statestore/store.h"
+#include "util/mutex.h"
+
+namespace statestore::internal {
+
+class PgStore final : public EngineStore {
+ public:
+  // REQUIRES: PgCheckAndMigrate passed on `conninfo` with `options`.
+  PgStore(std::string conninfo, std::string description, const Options& options,
+          RedactionKey redaction_key);
+  ~PgStore() override;
+
+  pid_t owner_pid() const { return owner_pid_; }
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  Revision ReadSnapshot(const std::function<void(EngineTransaction&)>& body,
+                        bool want_head) override;
+  std::optional<Entry> ReadEntryAtHead(std::string_view keyspace, std::string_view key,
+                                       Revision* head) override;
+  std::vector<std::string> ReadKeyspaces() override;
+  HistoryBounds ReadHistoryBounds() override;
+  HistoryBounds ReadKeyspaceBounds(std::string_view keyspace) override;
+  std::vector<Commit> ReadHistory(const HistoryQuery& query) override;
+  std::optional<Commit> ReadCommitAt(Revision revision) override;
+  std::optional<HistoryPolicy> ReadStoredPolicy(std::string_view keyspace) override;
+  void RevertIn(EngineTransaction& tx, Revision revision, bool force) override;
+  bool StorePolicyIn(EngineTransaction& tx, std::string_view keyspace,
+                     const std::optional<HistoryPolicy>& policy) override;
+  std::uint64_t CompactAll() override;
+
+  // Runs `fn(connection)` in a REPEATABLE READ, READ ONLY transaction on a pooled connection.
+  // A connection found broken at BEGIN (the server restarted since it was last used) is replaced
+  // once; `fn` has not run then.
+  template <typename F>
+  auto InReadTransaction(F&& fn) -> decltype(fn(std::declval<PgConnection&>()));
+  // One retention batch through the committer if one is due; returns whether more is left.
+  struct BatchResult {
+    std::uint64_t revisions_removed = 0;
+    std::uint64_t changes_removed = 0;
+    bool more = false;
+  };
+  BatchResult RetentionBatch();
+  void RetentionLoop();
+  void RequestRetention();
+
+  const pid_t owner_pid_;
+  const std::string conninfo_;
+  DamagedRowReporter damaged_rows_;
+  PgConnectionPool pool_;
+  PgChangeListener listener_;
+  PgChangeFeed pool_feed_;
+  ReadCache cache_;
+  PgGroupWriter writer_;
+  GroupCommitter committer_;
+
+  Mutex retention_mu_;
+  std::condition_variable retention_cv_;
+  bool retention_requested_ GUARDED_BY(retention_mu_) = false;
+  bool stopping_ GUARDED_BY(retention_mu_) = false;
+  std::thread retention_thread_;
+};
+
+// Store::open for a PostgreSQL connection string.
+std::shared_ptr<Store> OpenPostgresStore(const std::string& conninfo, const Options& options,
+                                         const LayerFactory& make_layers);
+
+}  // namespace statestore::internal
+
+#endif  // STATESTORE_SRC_POSTGRESQL_PG_STORE_H_

@@ -1,0 +1,332 @@
+#include "postgresql/pg_transaction.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+
+#include "core/validate.h"
+#include "postgresql/pg_sql.h"
+#include "statestore/error.h"
+#include "util/key_range.h"
+
+namespace statestore::internal {
+
+namespace {
+
+std::string Describe(std::string_view keyspace, std::string_view key) {
+  return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
+}
+
+}  // namespace
+
+PgTransaction::PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces,
+                             bool read_only, Origin origin,
+                             const std::vector<std::string>& redacted_keyspaces,
+                             DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key)
+    : connection_(connection),
+      keyspaces_(keyspaces),
+      read_only_(read_only),
+      origin_(std::move(origin)),
+      redacted_keyspaces_(redacted_keyspaces),
+      damaged_rows_(damaged_rows),
+      redaction_key_(redaction_key) {}
+
+Bytes PgTransaction::Digest(const Value& value) const {
+  if (!redaction_key_) throw Error(ErrorCode::kInternal, "write transaction without redaction key");
+  return redaction_key_->ValueDigest(value);
+}
+
+void PgTransaction::RequireWritable() const {
+  if (read_only_) {
+    throw Error(ErrorCode::kReadOnly,
+                "write in a read-only transaction (use Store::transact to write)");
+  }
+}
+
+std::optional<KeyspaceRef> PgTransaction::FindKeyspace(std::string_view name) {
+  for (auto it = keyspaces_seen_.rbegin(); it != keyspaces_seen_.rend(); ++it) {
+    if (it->first == name) return it->second;
+  }
+  if (auto ref = keyspaces_.Find(name)) return ref;
+  PgResult r = connection_.Exec("cannot look up keyspace", pgsql::kSelectKeyspace,
+                                PgParams().Text(name));
+  if (r.rows() == 0) return std::nullopt;
+  KeyspaceRef ref{r.Int(0, 0), r.Bool(0, 1)};
+  keyspaces_seen_.emplace_back(std::string(name), ref);
+  return ref;
+}
+
+KeyspaceRef PgTransaction::KeyspaceForWrite(std::string_view name) {
+  const bool want_redacted = std::find(redacted_keyspaces_.begin(), redacted_keyspaces_.end(),
+                                       name) != redacted_keyspaces_.end();
+  if (auto ref = FindKeyspace(name)) {
+    if (want_redacted && !ref->redacted) {
+      connection_.Exec("cannot mark keyspace redacted", pgsql::kMarkKeyspaceRedacted,
+                       PgParams().Int(ref->id));
+      ref->redacted = true;
+      keyspaces_seen_.emplace_back(std::string(name), *ref);
+    }
+    return *ref;
+  }
+  PgResult r = connection_.Exec("cannot create keyspace", pgsql::kInsertKeyspace,
+                                PgParams().Text(name).Bool(want_redacted));
+  KeyspaceRef ref{r.Int(0, 0), want_redacted};
+  keyspaces_seen_.emplace_back(std::string(name), ref);
+  return ref;
+}
+
+std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
+                                              std::string_view key) {
+  PgResult r = connection_.Exec("cannot read entry", pgsql::kSelectEntry,
+                                PgParams().Int(keyspace_id).Text(key));
+  if (r.rows() == 0) return std::nullopt;
+  std::string problem;
+  std::optional<Value> value = DecodePgValue(r, 0, 0, 1, &problem);
+  if (!value) throw DamagedRowError(keyspace, key, problem);
+  return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2))};
+}
+
+std::optional<PgTransaction::OldRow> PgTransaction::ReadOldRow(std::int64_t keyspace_id,
+                                                               std::string_view key) {
+  PgResult r = connection_.Exec("cannot read entry", pgsql::kSelectEntry,
+                                PgParams().Int(keyspace_id).Text(key));
+  if (r.rows() == 0) return std::nullopt;
+  return OldRow{ReadPgCell(r, 0, 0, 1), static_cast<std::uint64_t>(r.Int(0, 2))};
+}
+
+std::optional<Value> PgTransaction::get(std::string_view keyspace, std::string_view key) {
+  auto e = get_entry(keyspace, key);
+  if (!e) return std::nullopt;
+  return std::move(e->value);
+}
+
+std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  auto found = FindKeyspace(keyspace);
+  if (!found) return std::nullopt;
+  return ReadEntry(keyspace, found->id, key);
+}
+
+std::vector<Entry> PgTransaction::list(std::string_view keyspace, std::string_view prefix,
+                                       std::size_t limit) {
+  ValidateKeyspace(keyspace);
+  ValidatePrefix(prefix);
+  std::vector<Entry> out;
+  auto found = FindKeyspace(keyspace);
+  if (!found) return out;
+  const auto end = PrefixEnd(prefix);
+  std::string from(prefix);
+  bool after = false;  // later pages start after the last key seen (keys cannot hold NUL here)
+  for (;;) {
+    const std::int64_t want =
+        limit == 0 ? std::int64_t{1} << 62 : static_cast<std::int64_t>(limit - out.size());
+    PgParams params;
+    params.Int(found->id).Text(from);
+    if (end) params.Text(*end);
+    params.Int(want);
+    const char* sql = end ? (after ? pgsql::kListRangeAfter : pgsql::kListRange)
+                          : (after ? pgsql::kListFromAfter : pgsql::kListFrom);
+    PgResult r = connection_.Exec("cannot list entries", sql, params);
+    std::size_t skipped = 0;
+    std::string last;
+    std::string problem;
+    for (int i = 0; i < r.rows(); ++i) {
+      Entry e;
+      e.key = r.Text(i, 0);
+      std::optional<Value> value = DecodePgValue(r, i, 1, 2, &problem);
+      last = e.key;
+      if (!value) {
+        // One damaged row must not hide the rest of the keyspace (pg_value_codec.h).
+        ++skipped;
+        if (damaged_rows_ != nullptr) {
+          damaged_rows_->Skipped(keyspace, e.key, "current value", problem);
+        }
+        continue;
+      }
+      e.value = std::move(*value);
+      e.version = static_cast<std::uint64_t>(r.Int(i, 3));
+      out.push_back(std::move(e));
+    }
+    // LIMIT counted the skipped rows too: read on past them (as TransactionImpl::list does).
+    if (limit == 0 || skipped == 0 || static_cast<std::int64_t>(r.rows()) < want) break;
+    from = std::move(last);
+    after = true;
+  }
+  return out;
+}
+
+Revision PgTransaction::EnsureRevision() {
+  if (revision_ != 0) return revision_;
+  Revision head = known_head_.value_or(0);
+  if (!known_head_) {
+    PgResult r = connection_.Exec("cannot read head revision", pgsql::kHeadRevision);
+    if (r.rows() == 0) throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+    head = static_cast<Revision>(r.Int(0, 0));
+  }
+  revision_ = head + 1;
+  return revision_;
+}
+
+void PgTransaction::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
+                                std::string_view key, const std::optional<OldRow>& old_row,
+                                const std::optional<Value>& new_value) {
+  const Revision revision = EnsureRevision();
+  if (new_value) {
+    PgParams p;
+    p.Int(ref.id).Text(key);
+    BindPgValue(p, *new_value);
+    p.Int(static_cast<std::int64_t>(revision));
+    connection_.Exec("cannot write entry", pgsql::kUpsertEntry, p);
+  } else {
+    connection_.Exec("cannot erase entry", pgsql::kDeleteEntry, PgParams().Int(ref.id).Text(key));
+  }
+  PgParams h;
+  h.Int(static_cast<std::int64_t>(revision)).Int(++seq_).Int(ref.id).Text(key);
+  // The old value goes in as the server held it (invariant 5); a tag outside the schema's CHECK
+  // is recorded as absent.
+  if (!old_row || old_row->stored.type < 0 || old_row->stored.type > 5) {
+    h.Null().Null();
+  } else if (ref.redacted) {
+    std::string problem;
+    std::optional<Value> decoded = DecodePgCell(old_row->stored, &problem);
+    // A damaged cell is digested as its raw bytes, so its digest matches no real value's.
+    const Value subject = decoded ? *decoded
+                                  : Value(Bytes(old_row->stored.bytes.begin(),
+                                                old_row->stored.bytes.end()));
+    BindPgDigest(h, static_cast<ValueType>(old_row->stored.type), Digest(subject));
+  } else {
+    BindPgCell(h, old_row->stored);
+  }
+  if (!new_value) {
+    h.Null().Null();
+  } else if (ref.redacted) {
+    BindPgDigest(h, new_value->type(), Digest(*new_value));
+  } else {
+    BindPgValue(h, *new_value);
+  }
+  h.Bool(ref.redacted);
+  connection_.Exec("cannot record change", pgsql::kInsertChange, h);
+  std::string key_text(key);
+  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
+  w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
+  w.cache_id.append(keyspace).push_back('\0');
+  w.cache_id.append(key_text);
+  if (new_value) w.entry = Entry{key_text, *new_value, revision};
+  writes_.push_back(std::move(w));
+}
+
+void PgTransaction::put(std::string_view keyspace, std::string_view key, const Value& value) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(keyspace, key, value);
+  RequireWritable();
+  KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  RecordWrite(keyspace, ref, key, ReadOldRow(ref.id, key), value);
+}
+
+bool PgTransaction::erase(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  if (!found) return false;
+  auto old = ReadOldRow(found->id, key);
+  if (!old) return false;
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  return true;
+}
+
+void PgTransaction::put_if_version(std::string_view keyspace, std::string_view key,
+                                   const Value& value, std::uint64_t expected_version) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateValue(keyspace, key, value);
+  RequireWritable();
+  KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  auto old = ReadOldRow(ref.id, key);
+  const std::uint64_t actual = old ? old->version : 0;
+  if (actual != expected_version) {
+    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " + (old ? std::to_string(actual) : "no key"));
+  }
+  RecordWrite(keyspace, ref, key, old, value);
+}
+
+void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view key,
+                                     std::uint64_t expected_version) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  auto old = found ? ReadOldRow(found->id, key) : std::nullopt;
+  if (!old || old->version != expected_version) {
+    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " +
+                                          (old ? std::to_string(old->version) : "no key"));
+  }
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+}
+
+void PgTransaction::savepoint(const std::function<void(Transaction&)>& body) {
+  if (!body) throw Error(ErrorCode::kInvalidArgument, "savepoint body is empty");
+  // Names are built from an integer depth only.
+  const int depth = ++savepoint_depth_;
+  const std::string name = "nested_" + std::to_string(depth);
+  try {
+    connection_.ExecScript("cannot begin savepoint", ("SAVEPOINT " + name).c_str());
+  } catch (...) {
+    --savepoint_depth_;
+    throw;
+  }
+  const std::size_t writes_before = writes_.size();
+  const std::size_t keyspaces_before = keyspaces_seen_.size();
+  const Revision revision_before = revision_;
+  const std::int64_t seq_before = seq_;
+  try {
+    body(*this);
+  } catch (...) {
+    --savepoint_depth_;
+    if (!connection_.broken() && connection_.InTransaction()) {
+      connection_.ExecScript("cannot roll back savepoint",
+                             ("ROLLBACK TO SAVEPOINT " + name + "; RELEASE SAVEPOINT " + name).c_str());
+      writes_.resize(writes_before);
+      keyspaces_seen_.resize(keyspaces_before);
+      revision_ = revision_before;
+      seq_ = seq_before;
+    }
+    throw;
+  }
+  --savepoint_depth_;
+  connection_.ExecScript("cannot release savepoint", ("RELEASE SAVEPOINT " + name).c_str());
+}
+
+void PgTransaction::set_label(std::string_view label) {
+  ValidateLabel(label);
+  origin_.label = std::string(label);
+}
+
+Revision PgTransaction::Finish() {
+  if (revision_ == 0) return 0;
+  if (!last_commit_time_us_) {
+    throw Error(ErrorCode::kInternal, "PgTransaction::Finish without StartAfter");
+  }
+  // Invariant 6: a clock set back does not make history go back in time.
+  commit_time_us_ =
+      std::max(clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()), *last_commit_time_us_);
+  connection_.Exec("cannot advance head revision", pgsql::kSetHead,
+                   PgParams().Int(static_cast<std::int64_t>(revision_)));
+  connection_.Exec("cannot record commit", pgsql::kInsertCommit,
+                   PgParams()
+                       .Int(static_cast<std::int64_t>(revision_))
+                       .Int(commit_time_us_)
+                       .Int(static_cast<std::int64_t>(origin_.pid))
+                       .Int(static_cast<std::int64_t>(origin_.thread_id))
+                       .Text(origin_.label));
+  return revision_;
+}
+
+}  // namespace statestore::internal
