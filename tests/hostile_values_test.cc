@@ -110,7 +110,9 @@ class HostileValuesTest : public ::testing::Test {
     EXPECT_EQ(e->code(), ErrorCode::kInvalidArgument) << what << ": " << e->what();
     EXPECT_TRUE(Contains(e->what(), "NaN")) << e->what();
     EXPECT_TRUE(Contains(e->what(), "SQLite stores it as NULL")) << e->what();
-    if (!names.empty()) EXPECT_TRUE(Contains(e->what(), names)) << e->what();
+    if (!names.empty()) {
+      EXPECT_TRUE(Contains(e->what(), names)) << e->what();
+    }
     EXPECT_EQ(Head(), head) << what << ": something was committed";
   }
 

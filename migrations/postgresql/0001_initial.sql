@@ -5,7 +5,8 @@
 -- Values are stored as (type, value): `type` is statestore::ValueType (0 null .. 5 bytes) and
 -- `value` a bytea whose encoding the type fixes (postgresql/pg_value_codec.h): NULL for null,
 -- one byte for bool, 8 big-endian bytes for int and double, the bytes of a string or bytes value.
--- Keys sort by their bytes, as on SQLite: COLLATE "C".
+-- Keys are bytea: they sort by their bytes (memcmp) as on SQLite, and a prefix or range bound
+-- need not be valid UTF-8 (a prefix may end inside a character; PrefixEnd's bound often does).
 
 -- Store-wide counters. 'head_revision': last revision handed out; its row is also the write lock
 -- (SELECT ... FOR UPDATE, postgresql/pg_group_writer.h). 'compacted_through': highest revision
@@ -27,7 +28,7 @@ CREATE TABLE keyspaces (
 -- Current state; `version` is the revision that last wrote the row.
 CREATE TABLE entries (
   keyspace_id bigint   NOT NULL REFERENCES keyspaces (id),
-  key         text COLLATE "C" NOT NULL,
+  key         bytea    NOT NULL,
   type        smallint NOT NULL CHECK (type BETWEEN 0 AND 5),
   value       bytea,
   version     bigint   NOT NULL,
@@ -51,7 +52,7 @@ CREATE TABLE changes (
   revision    bigint   NOT NULL,
   seq         bigint   NOT NULL,
   keyspace_id bigint   NOT NULL REFERENCES keyspaces (id),
-  key         text COLLATE "C" NOT NULL,
+  key         bytea    NOT NULL,
   old_type    smallint CHECK (old_type BETWEEN 0 AND 5),
   old_value   bytea,
   new_type    smallint CHECK (new_type BETWEEN 0 AND 5),

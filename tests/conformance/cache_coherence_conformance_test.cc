@@ -27,6 +27,7 @@ class CacheCoherenceConformance : public test::ConformanceTest {
     ConformanceTest::SetUp();
     if (IsSkipped()) return;
     CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
+    CONFORMANCE_REQUIRE(test::Capability::kStrictSharedCache);
   }
 
   // Runs the worker to completion; returns its first output line (e.g. "rev 5").

@@ -19,7 +19,7 @@ namespace {
 
 class CacheConformance : public test::ConformanceTest {
  protected:
-  void Open(const Options& options = {}) { Reopen(options); }
+  void Open(const Options& options = {}) { Reopen(WithReadCache(options)); }
   void SetUp() override {
     ConformanceTest::SetUp();
     if (IsSkipped()) return;

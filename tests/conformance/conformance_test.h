@@ -67,6 +67,14 @@ class ConformanceTest : public testing::TestWithParam<const EngineTarget*> {
     store_ = location_->Open(options);
     return store_;
   }
+  // `options` with the read cache on for this process's reads on every engine: the PostgreSQL
+  // engine caches only with Options::postgres.cache_reads_with_bounded_staleness (its cache
+  // hears of other processes' commits by notification), which SQLite ignores. For tests of the
+  // cache within one process.
+  static Options WithReadCache(Options options = {}) {
+    options.postgres.cache_reads_with_bounded_staleness = true;
+    return options;
+  }
   // Closes the test's store; store() opens it again later.
   void Close() { store_.reset(); }
   // Opens the location again, apart from store(): a Store the test holds itself. While store()

@@ -21,6 +21,10 @@ const char* ToString(Capability capability) {
       return "multi-process";
     case Capability::kInjectedClock:
       return "injected clock";
+    case Capability::kAdminTools:
+      return "admin tools";
+    case Capability::kStrictSharedCache:
+      return "a strict cross-process read cache";
   }
   return "unknown capability";
 }
@@ -114,8 +118,11 @@ class PostgresEngine final : public EngineTarget {
     return std::make_unique<PostgresLocation>(cluster);
   }
   // Workers open the same database; commits are stamped with Options::clock (the client's),
-  // and session expiry uses it too.
-  bool Supports(Capability) const override { return true; }
+  // and session expiry uses it too. The admin tools read SQLite files only (so far); the read
+  // cache is opt-in with bounded staleness (pg_engine_test measures it).
+  bool Supports(Capability capability) const override {
+    return capability != Capability::kAdminTools && capability != Capability::kStrictSharedCache;
+  }
 
  private:
   const std::string name_ = "postgresql";

@@ -35,6 +35,13 @@ enum class Capability {
   // Options::clock decides commit times, keep_for cutoffs and session expiry (an engine that
   // stamps commits with a server's clock cannot be steered by the test).
   kInjectedClock,
+  // The read cache is on by default and strict across processes: another process's commit
+  // drops exactly its keys from this process's cache before that commit's transact() returns
+  // (SQLite: the shared change counter). PostgreSQL's cache is opt-in, with bounded staleness
+  // (Options::postgres); without it every read goes to the server, which the other tests cover.
+  kStrictSharedCache,
+  // statestore/admin.h's tools (Verify, Inspect, Backup, Vacuum) read the store.
+  kAdminTools,
 };
 
 const char* ToString(Capability capability);

@@ -302,6 +302,8 @@ TEST_P(SessionConformance, CreateInsideACallersTransaction) {
 }
 
 TEST_P(SessionConformance, ReadsAreServedFromTheCache) {
+  options_ = WithReadCache(options_);
+  Open();
   const std::string t = sessions().create(hours(1), {{"a", Value(1)}});
   ASSERT_TRUE(sessions().get(t).has_value());  // fills the cache
   const Stats before = store()->stats();

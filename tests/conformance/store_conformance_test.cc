@@ -128,7 +128,7 @@ TEST_P(StoreConformance, ReadOnlyStoreReadsButRefusesWrites) {
 }
 
 TEST_P(StoreConformance, StatsCountReadsHitsMissesCommitsRollbacks) {
-  auto store = OpenSecond();
+  auto store = OpenSecond(WithReadCache());
   Stats s0 = store->stats();
   EXPECT_EQ(s0.reads, 0u);
   EXPECT_EQ(s0.commits, 0u);

@@ -17,6 +17,7 @@
 #include "sqlite/sqlite_error.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
+#include "postgresql/pg_connection.h"
 #include "statestore/store.h"
 #include "statestore/version.h"
 
@@ -24,7 +25,17 @@ namespace statestore {
 
 namespace internal {
 
+void RequireDatabaseFile(const std::string& path) {
+  if (IsPostgresConninfo(path)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "this tool reads an SQLite database file; " + path +
+                    " is a PostgreSQL store, which this version of statestore's admin tools "
+                    "(inspect, verify, backup, vacuum) does not read yet — use pg_dump for a backup");
+  }
+}
+
 std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool read_only) {
+  RequireDatabaseFile(path);
   ConnectionConfig config;
   config.path = path;
   config.read_only = read_only;

@@ -77,6 +77,7 @@ void CheckFreeSpace(const std::string& path, std::uint64_t live_bytes) {
 VacuumResult Vacuum(Store& store) {
   using namespace internal;
   const std::string& path = store.path();
+  RequireDatabaseFile(path);
   if (store.options().read_only) {
     throw Error(ErrorCode::kReadOnly, path +
                                           " was opened read-only; vacuum rewrites the file — open "

@@ -58,8 +58,9 @@ bool PgChangeListener::WaitAndDrain(PgConnection& c, std::chrono::milliseconds t
   if (fds[0].revents == 0) return true;
   if (PQconsumeInput(c.handle()) == 0) return false;
   bool any = false;
+  const int own = writer_backend_.load(std::memory_order_acquire);
   while (PGnotify* n = PQnotifies(c.handle())) {
-    any = true;
+    if (n->be_pid != own) any = true;
     notifications_.fetch_add(1, std::memory_order_relaxed);
     PQfreemem(n);
   }

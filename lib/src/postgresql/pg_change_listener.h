@@ -49,6 +49,9 @@ class PgChangeListener final : public ChangeSignal {
   std::uint64_t Bump() override { return counter_.fetch_add(1, std::memory_order_acq_rel); }
   bool usable() const override { return listening_.load(std::memory_order_acquire); }
 
+  // The server process of this Store's writer connection (0: none): its own notifications are
+  // not counted, as the committer bumped the counter for those commits already (invariant 1).
+  void SetWriterBackend(int pid) { writer_backend_.store(pid, std::memory_order_release); }
   // Notifications received (tests, stats).
   std::uint64_t notifications() const { return notifications_.load(std::memory_order_relaxed); }
   // A fork()ed child: the thread does not exist there; leak its connection.
@@ -66,6 +69,7 @@ class PgChangeListener final : public ChangeSignal {
   spdlog::logger* const log_;
   std::atomic<std::uint64_t> counter_{1};
   std::atomic<std::uint64_t> notifications_{0};
+  std::atomic<int> writer_backend_{0};
   std::atomic<bool> listening_{false};
   std::atomic<bool> stop_{false};
   int wake_fds_[2] = {-1, -1};  // a pipe: the destructor wakes the thread's poll()

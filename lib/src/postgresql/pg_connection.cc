@@ -256,7 +256,127 @@ void PgConnection::Fail(const char* what, pg_result* result) {
   throw Error(code, text, packed);
 }
 
+void PgConnection::Queue(const char* what, const char* sql, const PgParams& params) {
+  if (queued_.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF &&
+      PQenterPipelineMode(conn_) != 1) {
+    Fail(what, nullptr);
+  }
+  if (PQsendQueryParams(conn_, sql, params.count(), params.types(), params.values(),
+                        params.lengths(), params.formats(), /*resultFormat=*/1) != 1) {
+    DiscardQueued();
+    Fail(what, nullptr);
+  }
+  queued_.push_back(what);
+}
+
+pg_result* PgConnection::ReadQueuedResult() {
+  // One statement: its result(s), then a null that ends it.
+  PGresult* failed = nullptr;
+  while (PGresult* r = PQgetResult(conn_)) {
+    const ExecStatusType s = PQresultStatus(r);
+    if (failed == nullptr && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
+        s != PGRES_PIPELINE_ABORTED) {
+      failed = r;
+    } else {
+      PQclear(r);
+    }
+  }
+  return failed;
+}
+
+void PgConnection::Drain() {
+  if (queued_.empty()) return;
+  PGresult* failed = nullptr;
+  const char* failed_what = nullptr;
+  if (PQpipelineSync(conn_) != 1) {
+    queued_.clear();
+    Fail("cannot send queued statements", nullptr);
+  }
+  for (const char* what : queued_) {
+    PGresult* r = ReadQueuedResult();
+    if (r != nullptr && failed == nullptr) {
+      failed = r;
+      failed_what = what;
+    } else if (r != nullptr) {
+      PQclear(r);
+    }
+    if (broken()) break;
+  }
+  queued_.clear();
+  // The sync point's own result, then leave pipeline mode (PQexec needs it off).
+  if (!broken()) {
+    while (PGresult* r = PQgetResult(conn_)) {
+      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+    PQexitPipelineMode(conn_);
+  }
+  if (failed != nullptr) Fail(failed_what, failed);
+  if (broken()) Fail("connection lost while statements were queued", nullptr);
+}
+
+std::vector<PgResult> PgConnection::ExecEach(const char* what, const char* sql,
+                                             const std::vector<PgParams>& params) {
+  Drain();
+  std::vector<PgResult> results;
+  if (params.empty()) return results;
+  if (params.size() == 1) {
+    results.push_back(Exec(what, sql, params[0]));
+    return results;
+  }
+  if (PQenterPipelineMode(conn_) != 1) Fail(what, nullptr);
+  for (const PgParams& p : params) {
+    if (PQsendQueryParams(conn_, sql, p.count(), p.types(), p.values(), p.lengths(), p.formats(),
+                          /*resultFormat=*/1) != 1) {
+      DiscardQueued();
+      Fail(what, nullptr);
+    }
+    queued_.push_back(what);
+  }
+  if (PQpipelineSync(conn_) != 1) {
+    queued_.clear();
+    Fail(what, nullptr);
+  }
+  PGresult* failed = nullptr;
+  for (std::size_t i = 0; i < params.size() && !broken(); ++i) {
+    PGresult* kept = nullptr;
+    while (PGresult* r = PQgetResult(conn_)) {
+      const ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_TUPLES_OK && kept == nullptr) {
+        kept = r;
+      } else if (failed == nullptr && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK &&
+                 st != PGRES_PIPELINE_ABORTED) {
+        failed = r;
+      } else {
+        PQclear(r);
+      }
+    }
+    results.emplace_back(kept);
+  }
+  queued_.clear();
+  if (!broken()) {
+    while (PGresult* r = PQgetResult(conn_)) {
+      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+    PQexitPipelineMode(conn_);
+  }
+  if (failed != nullptr) Fail(what, failed);
+  if (broken() || results.size() != params.size()) Fail(what, nullptr);
+  return results;
+}
+
+void PgConnection::DiscardQueued() noexcept {
+  try {
+    Drain();
+  } catch (...) {
+  }
+}
+
 PgResult PgConnection::Exec(const char* what, const char* sql, const PgParams& params) {
+  Drain();
   PGresult* r = PQexecParams(conn_, sql, params.count(), params.types(), params.values(),
                              params.lengths(), params.formats(), /*resultFormat=*/1);
   const ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -265,6 +385,7 @@ PgResult PgConnection::Exec(const char* what, const char* sql, const PgParams& p
 }
 
 void PgConnection::ExecScript(const char* what, const char* sql) {
+  Drain();
   PGresult* r = PQexec(conn_, sql);
   const ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) Fail(what, r);

@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <cstddef>
 
 #include "statestore/value.h"
 
@@ -51,6 +52,10 @@ class PgParams {
   PgParams& Text(std::string_view v);
   PgParams& Bytes(const std::uint8_t* data, std::size_t size);
   PgParams& Bytes(const statestore::Bytes& v) { return Bytes(v.data(), v.size()); }
+  // A key (bytea column: keys compare by their bytes).
+  PgParams& Key(std::string_view v) {
+    return Bytes(reinterpret_cast<const std::uint8_t*>(v.data()), v.size());
+  }
   PgParams& Null();
   PgParams& OptionalInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : Null(); }
 
@@ -108,7 +113,22 @@ class PgConnection {
   ~PgConnection();
 
   // One statement with binary parameters and results. `what` starts the error message.
+  // Runs what Queue() queued first (Drain).
   PgResult Exec(const char* what, const char* sql, const PgParams& params = PgParams());
+  // Sends a statement whose result nobody waits for (libpq pipeline mode): a write whose only
+  // possible answer is success or an error the next Drain() throws. Statements queued this way
+  // and the next Exec, ExecScript or Drain cost one round trip together.
+  void Queue(const char* what, const char* sql, const PgParams& params);
+  // Waits for every queued statement. Throws the first failure (the server then skipped the rest
+  // and, inside a transaction, aborted it: ROLLBACK or ROLLBACK TO SAVEPOINT follows).
+  void Drain();
+  // Runs `sql` once per element of `params`, all sent before the first answer is read (one round
+  // trip), after what was queued. Returns the results in order. Throws the first failure.
+  std::vector<PgResult> ExecEach(const char* what, const char* sql,
+                                 const std::vector<PgParams>& params);
+  // Drain, ignoring failures (before a rollback). Never throws.
+  void DiscardQueued() noexcept;
+  std::size_t queued() const { return queued_.size(); }
   // One or more parameterless statements (BEGIN, COMMIT, SET ...), text protocol.
   void ExecScript(const char* what, const char* sql);
 
@@ -125,8 +145,12 @@ class PgConnection {
  private:
   explicit PgConnection(pg_conn* conn) : conn_(conn) {}
   [[noreturn]] void Fail(const char* what, pg_result* result);
+  // Reads one statement's results in pipeline mode; returns the failed result (owned) or null.
+  pg_result* ReadQueuedResult();
+
   pg_conn* conn_;
   bool abandoned_ = false;
+  std::vector<const char*> queued_;  // the `what` of each statement in flight
 };
 
 // libpq's parse of `conninfo`; throws Error(kInvalidArgument) with libpq's message when it cannot

@@ -13,7 +13,9 @@ namespace statestore::internal {
 
 void PgGroupWriter::Reconnect() {
   connection_.reset();
+  deps_.listener->SetWriterBackend(0);
   connection_ = PgConnection::Connect(deps_.conninfo, deps_.session_sql, deps_.options->busy_timeout);
+  deps_.listener->SetWriterBackend(connection_->backend_pid());
 }
 
 void PgGroupWriter::Open() {
@@ -63,16 +65,20 @@ void PgGroupWriter::ReleaseSavepoint() {
 }
 
 void PgGroupWriter::RollbackToSavepoint() {
+  connection_->DiscardQueued();  // the body's queued writes: undone by the rollback anyway
   connection_->ExecScript("cannot roll back savepoint",
                           "ROLLBACK TO SAVEPOINT body; RELEASE SAVEPOINT body");
 }
 
 bool PgGroupWriter::InTransaction() const {
-  return connection_ && !connection_->broken() &&
-         PQtransactionStatus(connection_->handle()) == PQTRANS_INTRANS;
+  if (!connection_ || connection_->broken()) return false;
+  // ACTIVE: statements of a body that threw are still queued (PgConnection::Queue).
+  const PGTransactionStatusType s = PQtransactionStatus(connection_->handle());
+  return s == PQTRANS_INTRANS || (s == PQTRANS_ACTIVE && connection_->queued() > 0);
 }
 
 void PgGroupWriter::Commit() {
+  connection_->Drain();  // empty after every Finish; before COMMIT is sent either way
   if (!InTransaction()) {
     throw Error(ErrorCode::kInternal, "commit of a transaction that is not open or failed",
                 kAfterCommitSent);
@@ -135,6 +141,7 @@ void PgGroupWriter::ResolveLostCommit(const std::string& why) {
 
 void PgGroupWriter::Rollback() noexcept {
   if (!connection_) return;
+  connection_->DiscardQueued();
   if (connection_->broken()) {
     connection_.reset();
     return;

@@ -45,6 +45,7 @@ class PgGroupWriter final : public GroupWriter {
     const Options* options;
     DamagedRowReporter* damaged_rows;
     const RedactionKey* redaction_key;
+    PgChangeListener* listener;  // told the writer's backend (SetWriterBackend)
   };
   // Marks Errors that Commit() throws after COMMIT was sent: never retried.
   static constexpr int kAfterCommitSent = -1;

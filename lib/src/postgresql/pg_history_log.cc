@@ -226,12 +226,9 @@ struct ChangeFilter {
       params->Text(keyspace);
     }
     if (!prefix.empty()) {
-      // Byte-wise, as on SQLite (util/key_range.h): the prefix need not be valid UTF-8 (a
-      // character cut short matches the keys it starts), and PrefixEnd's incremented last byte
-      // often is not ("п" ends in 0xbf), so neither can be a text parameter. The key's UTF-8
-      // bytes are compared as bytea instead; no index is lost, as the rows are already narrowed
-      // to one revision by the time this applies.
-      const std::string bytes = "convert_to(" + a + ".key, 'UTF8')";
+      // Byte-wise, as on SQLite (util/key_range.h): keys are bytea, and so are the bounds (the
+      // prefix need not be valid UTF-8, and PrefixEnd's incremented last byte often is not).
+      const std::string bytes = a + ".key";
       s += " AND " + bytes + " >= " + next();
       params->Bytes(reinterpret_cast<const std::uint8_t*>(prefix.data()), prefix.size());
       if (prefix_end) {

@@ -44,12 +44,29 @@ inline constexpr char kListFromAfter[] =
 inline constexpr char kLockHead[] =
     "SELECT m.value, (SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
     "pg_current_xact_id()::text FROM meta m WHERE m.name = 'head_revision' FOR UPDATE";
-inline constexpr char kSetHead[] = "UPDATE meta SET value = $1 WHERE name = 'head_revision'";
 inline constexpr char kXactStatus[] = "SELECT pg_xact_status($1::text::xid8)";
 // Wakes every process's change listener (postgresql/pg_change_listener.h); delivered at COMMIT.
 inline constexpr char kNotify[] = "SELECT pg_notify($1, $2)";
 
-inline constexpr char kInsertCommit[] =
+// The change row of a write to an unredacted key this body has not written yet, with its old
+// value taken from the stored row in the same statement (no round trip to read it first). A
+// stored tag outside the schema's range is recorded as absent (pg_value_codec.h).
+// $1 keyspace, $2 key, $3/$4 the new type/value, $5 revision, $6 seq.
+inline constexpr char kChangeFromStored[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted) SELECT $5, $6, $1, $2, old.type, old.value, $3, $4, false "
+    "FROM (SELECT 1) AS one LEFT JOIN (SELECT CASE WHEN type BETWEEN 0 AND 5 THEN type END AS "
+    "type, CASE WHEN type BETWEEN 0 AND 5 THEN value END AS value FROM entries "
+    "WHERE keyspace_id = $1 AND key = $2) AS old ON true";
+// Likewise for an erase; inserts nothing when the key does not exist. $3 revision, $4 seq.
+inline constexpr char kEraseChangeFromStored[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted) SELECT $3, $4, $1, $2, CASE WHEN type BETWEEN 0 AND 5 THEN type END, "
+    "CASE WHEN type BETWEEN 0 AND 5 THEN value END, NULL, NULL, false FROM entries "
+    "WHERE keyspace_id = $1 AND key = $2";
+// Finish(): the head row and the commit row in one statement.
+inline constexpr char kRecordCommit[] =
+    "WITH head AS (UPDATE meta SET value = $1 WHERE name = 'head_revision') "
     "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES ($1, $2, $3, $4, $5)";
 inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "

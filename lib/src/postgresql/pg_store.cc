@@ -109,7 +109,8 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
       cache_(CacheCapacity(options_), &listener_, &counters_),
       writer_(PgGroupWriter::Dependencies{conninfo_, PgSessionSql(options_, /*writer=*/true),
                                           PgChannelName(options_.postgres.schema), path_,
-                                          &keyspaces_, &options_, &damaged_rows_, &redaction_key_}),
+                                          &keyspaces_, &options_, &damaged_rows_, &redaction_key_,
+                                          &listener_}),
       committer_(GroupCommitter::Dependencies{
           &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
           options_.read_only ? std::function<void()>()
@@ -190,7 +191,7 @@ std::optional<Entry> PgStore::ReadEntryAtHead(std::string_view keyspace, std::st
     std::optional<PgResult> result;
     try {
       result.emplace(lease->Exec("cannot read entry", pgsql::kSelectEntryAtHead,
-                                 PgParams().Text(keyspace).Text(key)));
+                                 PgParams().Text(keyspace).Key(key)));
     } catch (const Error&) {
       // A connection that idled across a server restart: one statement, nothing ran; again.
       if (attempt == 0 && lease->broken()) continue;

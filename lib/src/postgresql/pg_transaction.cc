@@ -79,7 +79,7 @@ KeyspaceRef PgTransaction::KeyspaceForWrite(std::string_view name) {
 std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
                                               std::string_view key) {
   PgResult r = connection_.Exec("cannot read entry", pgsql::kSelectEntry,
-                                PgParams().Int(keyspace_id).Text(key));
+                                PgParams().Int(keyspace_id).Key(key));
   if (r.rows() == 0) return std::nullopt;
   std::string problem;
   std::optional<Value> value = DecodePgValue(r, 0, 0, 1, &problem);
@@ -90,7 +90,7 @@ std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::in
 std::optional<PgTransaction::OldRow> PgTransaction::ReadOldRow(std::int64_t keyspace_id,
                                                                std::string_view key) {
   PgResult r = connection_.Exec("cannot read entry", pgsql::kSelectEntry,
-                                PgParams().Int(keyspace_id).Text(key));
+                                PgParams().Int(keyspace_id).Key(key));
   if (r.rows() == 0) return std::nullopt;
   return OldRow{ReadPgCell(r, 0, 0, 1), static_cast<std::uint64_t>(r.Int(0, 2))};
 }
@@ -106,6 +106,10 @@ std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::st
   ValidateKey(key);
   auto found = FindKeyspace(keyspace);
   if (!found) return std::nullopt;
+  if (const Buffered* b = FindBuffered(found->id, key)) {
+    if (!b->value) return std::nullopt;
+    return Entry{std::string(key), *b->value, b->version};
+  }
   return ReadEntry(keyspace, found->id, key);
 }
 
@@ -116,6 +120,7 @@ std::vector<Entry> PgTransaction::list(std::string_view keyspace, std::string_vi
   std::vector<Entry> out;
   auto found = FindKeyspace(keyspace);
   if (!found) return out;
+  Flush();  // the server lists what this body wrote too
   const auto end = PrefixEnd(prefix);
   std::string from(prefix);
   bool after = false;  // later pages start after the last key seen (keys cannot hold NUL here)
@@ -123,8 +128,8 @@ std::vector<Entry> PgTransaction::list(std::string_view keyspace, std::string_vi
     const std::int64_t want =
         limit == 0 ? std::int64_t{1} << 62 : static_cast<std::int64_t>(limit - out.size());
     PgParams params;
-    params.Int(found->id).Text(from);
-    if (end) params.Text(*end);
+    params.Int(found->id).Key(from);
+    if (end) params.Key(*end);
     params.Int(want);
     const char* sql = end ? (after ? pgsql::kListRangeAfter : pgsql::kListRange)
                           : (after ? pgsql::kListFromAfter : pgsql::kListFrom);
@@ -169,52 +174,117 @@ Revision PgTransaction::EnsureRevision() {
   return revision_;
 }
 
-void PgTransaction::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
-                                std::string_view key, const std::optional<OldRow>& old_row,
+const PgTransaction::Buffered* PgTransaction::FindBuffered(std::int64_t keyspace_id,
+                                                          std::string_view key) const {
+  auto it = buffer_.find(BufferKey{keyspace_id, std::string(key)});
+  return it == buffer_.end() ? nullptr : &it->second;
+}
+
+void PgTransaction::Flush() {
+  ResolveDeferred();  // before `entries` changes: they need the old rows
+  for (const auto& [k, b] : buffer_) {
+    if (b.value) {
+      PgParams p;
+      p.Int(k.keyspace_id).Key(k.key);
+      BindPgValue(p, *b.value);
+      p.Int(static_cast<std::int64_t>(b.version));
+      connection_.Queue("cannot write entry", pgsql::kUpsertEntry, p);
+    } else {
+      connection_.Queue("cannot erase entry", pgsql::kDeleteEntry,
+                        PgParams().Int(k.keyspace_id).Key(k.key));
+    }
+  }
+  buffer_.clear();
+}
+
+void PgTransaction::BindHistoryValue(PgParams& params, const KeyspaceRef& ref,
+                                     const std::optional<Value>& value) const {
+  if (!value) {
+    params.Null().Null();
+  } else if (ref.redacted) {
+    BindPgDigest(params, value->type(), Digest(*value));
+  } else {
+    BindPgValue(params, *value);
+  }
+}
+
+void PgTransaction::WriteChange(std::string_view keyspace, const KeyspaceRef& ref,
+                                std::string_view key, const OldValue& old,
                                 const std::optional<Value>& new_value) {
   const Revision revision = EnsureRevision();
-  if (new_value) {
-    PgParams p;
-    p.Int(ref.id).Text(key);
-    BindPgValue(p, *new_value);
-    p.Int(static_cast<std::int64_t>(revision));
-    connection_.Exec("cannot write entry", pgsql::kUpsertEntry, p);
-  } else {
-    connection_.Exec("cannot erase entry", pgsql::kDeleteEntry, PgParams().Int(ref.id).Text(key));
-  }
+  QueueChange(ref, key, ++seq_, revision, old, new_value);
+  Buffer(keyspace, ref, key, new_value, revision);
+}
+
+void PgTransaction::QueueChange(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
+                                Revision revision, const OldValue& old,
+                                const std::optional<Value>& new_value) {
   PgParams h;
-  h.Int(static_cast<std::int64_t>(revision)).Int(++seq_).Int(ref.id).Text(key);
-  // The old value goes in as the server held it (invariant 5); a tag outside the schema's CHECK
-  // is recorded as absent.
-  if (!old_row || old_row->stored.type < 0 || old_row->stored.type > 5) {
+  h.Int(static_cast<std::int64_t>(revision)).Int(seq).Int(ref.id).Key(key);
+  if (old.buffered) {
+    // Written earlier in this body: the old value is the one it wrote.
+    BindHistoryValue(h, ref, *old.buffered);
+  } else if (!old.stored || old.stored->stored.type < 0 || old.stored->stored.type > 5) {
+    // Absent; or a tag outside the schema's CHECK, recorded as absent (invariant 5).
     h.Null().Null();
   } else if (ref.redacted) {
     std::string problem;
-    std::optional<Value> decoded = DecodePgCell(old_row->stored, &problem);
+    std::optional<Value> decoded = DecodePgCell(old.stored->stored, &problem);
     // A damaged cell is digested as its raw bytes, so its digest matches no real value's.
-    const Value subject = decoded ? *decoded
-                                  : Value(Bytes(old_row->stored.bytes.begin(),
-                                                old_row->stored.bytes.end()));
-    BindPgDigest(h, static_cast<ValueType>(old_row->stored.type), Digest(subject));
+    const Value subject =
+        decoded ? *decoded
+                : Value(Bytes(old.stored->stored.bytes.begin(), old.stored->stored.bytes.end()));
+    BindPgDigest(h, static_cast<ValueType>(old.stored->stored.type), Digest(subject));
   } else {
-    BindPgCell(h, old_row->stored);
+    BindPgCell(h, old.stored->stored);
   }
-  if (!new_value) {
-    h.Null().Null();
-  } else if (ref.redacted) {
-    BindPgDigest(h, new_value->type(), Digest(*new_value));
-  } else {
-    BindPgValue(h, *new_value);
-  }
+  BindHistoryValue(h, ref, new_value);
   h.Bool(ref.redacted);
-  connection_.Exec("cannot record change", pgsql::kInsertChange, h);
+  connection_.Queue("cannot record change", pgsql::kInsertChange, h);
+}
+
+void PgTransaction::ResolveDeferred() {
+  if (deferred_.empty()) return;
+  std::vector<PgParams> params;
+  params.reserve(deferred_.size());
+  for (const Deferred& d : deferred_) params.push_back(PgParams().Int(d.ref.id).Key(d.key));
+  // The stored rows are still those before this body: `entries` is written only by Flush, next.
+  std::vector<PgResult> rows = connection_.ExecEach("cannot read entry", pgsql::kSelectEntry, params);
+  for (std::size_t i = 0; i < deferred_.size(); ++i) {
+    const Deferred& d = deferred_[i];
+    OldValue old;
+    if (rows[i].rows() > 0) {
+      old.stored = OldRow{ReadPgCell(rows[i], 0, 0, 1), static_cast<std::uint64_t>(rows[i].Int(0, 2))};
+    }
+    QueueChange(d.ref, d.key, d.seq, d.revision, old, d.new_value);
+  }
+  deferred_.clear();
+}
+
+void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
+                           const std::optional<Value>& new_value, Revision revision) {
+  buffer_[BufferKey{ref.id, std::string(key)}] = Buffered{new_value, revision};
   std::string key_text(key);
   PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
   w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
   w.cache_id.append(keyspace).push_back('\0');
   w.cache_id.append(key_text);
-  if (new_value) w.entry = Entry{key_text, *new_value, revision};
+  if (new_value) w.entry = Entry{std::move(key_text), *new_value, revision};
   writes_.push_back(std::move(w));
+}
+
+PgTransaction::OldValue PgTransaction::ReadOld(const KeyspaceRef& ref, std::string_view key) {
+  OldValue old;
+  if (const Buffered* b = FindBuffered(ref.id, key)) {
+    old.buffered = b->value;
+    old.exists = b->value.has_value();
+    old.version = b->value ? b->version : 0;
+    return old;
+  }
+  old.stored = ReadOldRow(ref.id, key);
+  old.exists = old.stored.has_value();
+  old.version = old.stored ? old.stored->version : 0;
+  return old;
 }
 
 void PgTransaction::put(std::string_view keyspace, std::string_view key, const Value& value) {
@@ -222,19 +292,53 @@ void PgTransaction::put(std::string_view keyspace, std::string_view key, const V
   ValidateKey(key);
   ValidateValue(keyspace, key, value);
   RequireWritable();
-  KeyspaceRef ref = KeyspaceForWrite(keyspace);
-  RecordWrite(keyspace, ref, key, ReadOldRow(ref.id, key), value);
+  const KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  if (FindBuffered(ref.id, key) != nullptr) {
+    WriteChange(keyspace, ref, key, ReadOld(ref, key), value);
+    return;
+  }
+  if (ref.redacted) {
+    // The old value is digested here, not in SQL: its row is read at the next Flush, together
+    // with every other such write of the body (one round trip).
+    const Revision revision = EnsureRevision();
+    deferred_.push_back(Deferred{++seq_, revision, ref, std::string(key), value});
+    Buffer(keyspace, ref, key, value, revision);
+    return;
+  }
+  // The old value straight from the stored row, in the queued statement itself: no wait.
+  const Revision revision = EnsureRevision();
+  PgParams p;
+  p.Int(ref.id).Key(key);
+  BindPgValue(p, value);
+  p.Int(static_cast<std::int64_t>(revision)).Int(++seq_);
+  connection_.Queue("cannot record change", pgsql::kChangeFromStored, p);
+  Buffer(keyspace, ref, key, value, revision);
 }
 
 bool PgTransaction::erase(std::string_view keyspace, std::string_view key) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   RequireWritable();
-  auto found = FindKeyspace(keyspace);
-  if (!found) return false;
-  auto old = ReadOldRow(found->id, key);
-  if (!old) return false;
-  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  if (!FindKeyspace(keyspace)) return false;
+  const KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  if (ref.redacted || FindBuffered(ref.id, key) != nullptr) {
+    OldValue old = ReadOld(ref, key);
+    if (!old.exists) return false;
+    WriteChange(keyspace, ref, key, old, std::nullopt);
+    return true;
+  }
+  // Whether the key exists decides the return value, so this one waits for its answer.
+  const bool first_write = revision_ == 0;
+  const Revision revision = EnsureRevision();
+  PgResult r = connection_.Exec(
+      "cannot record change", pgsql::kEraseChangeFromStored,
+      PgParams().Int(ref.id).Key(key).Int(static_cast<std::int64_t>(revision)).Int(seq_ + 1));
+  if (r.affected() == 0) {
+    if (first_write) revision_ = 0;  // invariant 1: nothing written, no revision used
+    return false;
+  }
+  ++seq_;
+  Buffer(keyspace, ref, key, std::nullopt, revision);
   return true;
 }
 
@@ -244,15 +348,15 @@ void PgTransaction::put_if_version(std::string_view keyspace, std::string_view k
   ValidateKey(key);
   ValidateValue(keyspace, key, value);
   RequireWritable();
-  KeyspaceRef ref = KeyspaceForWrite(keyspace);
-  auto old = ReadOldRow(ref.id, key);
-  const std::uint64_t actual = old ? old->version : 0;
-  if (actual != expected_version) {
-    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
-                                          ": expected version " + std::to_string(expected_version) +
-                                          ", found " + (old ? std::to_string(actual) : "no key"));
+  const KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  OldValue old = ReadOld(ref, key);
+  if (old.version != expected_version) {
+    throw Error(ErrorCode::kConflict,
+                "compare-and-set on " + Describe(keyspace, key) + ": expected version " +
+                    std::to_string(expected_version) + ", found " +
+                    (old.exists ? std::to_string(old.version) : "no key"));
   }
-  RecordWrite(keyspace, ref, key, old, value);
+  WriteChange(keyspace, ref, key, old, value);
 }
 
 void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view key,
@@ -261,18 +365,21 @@ void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view
   ValidateKey(key);
   RequireWritable();
   auto found = FindKeyspace(keyspace);
-  auto old = found ? ReadOldRow(found->id, key) : std::nullopt;
-  if (!old || old->version != expected_version) {
-    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
-                                          ": expected version " + std::to_string(expected_version) +
-                                          ", found " +
-                                          (old ? std::to_string(old->version) : "no key"));
+  OldValue old = found ? ReadOld(*found, key) : OldValue{};
+  if (!old.exists || old.version != expected_version) {
+    throw Error(ErrorCode::kConflict,
+                "compare-and-erase on " + Describe(keyspace, key) + ": expected version " +
+                    std::to_string(expected_version) + ", found " +
+                    (old.exists ? std::to_string(old.version) : "no key"));
   }
-  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  WriteChange(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
 }
 
 void PgTransaction::savepoint(const std::function<void(Transaction&)>& body) {
   if (!body) throw Error(ErrorCode::kInvalidArgument, "savepoint body is empty");
+  // Buffered writes go out first, so that what the buffer holds afterwards was all written
+  // inside the savepoint (and is dropped with it on rollback).
+  Flush();
   // Names are built from an integer depth only.
   const int depth = ++savepoint_depth_;
   const std::string name = "nested_" + std::to_string(depth);
@@ -290,9 +397,13 @@ void PgTransaction::savepoint(const std::function<void(Transaction&)>& body) {
     body(*this);
   } catch (...) {
     --savepoint_depth_;
+    connection_.DiscardQueued();  // the rollback undoes them, failed or not
+    buffer_.clear();
+    deferred_.clear();
     if (!connection_.broken() && connection_.InTransaction()) {
-      connection_.ExecScript("cannot roll back savepoint",
-                             ("ROLLBACK TO SAVEPOINT " + name + "; RELEASE SAVEPOINT " + name).c_str());
+      connection_.ExecScript(
+          "cannot roll back savepoint",
+          ("ROLLBACK TO SAVEPOINT " + name + "; RELEASE SAVEPOINT " + name).c_str());
       writes_.resize(writes_before);
       keyspaces_seen_.resize(keyspaces_before);
       revision_ = revision_before;
@@ -317,15 +428,16 @@ Revision PgTransaction::Finish() {
   // Invariant 6: a clock set back does not make history go back in time.
   commit_time_us_ =
       std::max(clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()), *last_commit_time_us_);
-  connection_.Exec("cannot advance head revision", pgsql::kSetHead,
-                   PgParams().Int(static_cast<std::int64_t>(revision_)));
-  connection_.Exec("cannot record commit", pgsql::kInsertCommit,
+  Flush();
+  connection_.Queue("cannot record commit", pgsql::kRecordCommit,
                    PgParams()
                        .Int(static_cast<std::int64_t>(revision_))
                        .Int(commit_time_us_)
                        .Int(static_cast<std::int64_t>(origin_.pid))
                        .Int(static_cast<std::int64_t>(origin_.thread_id))
                        .Text(origin_.label));
+  // The one wait of a body that only wrote: every queued statement, answered together.
+  connection_.Drain();
   return revision_;
 }
 

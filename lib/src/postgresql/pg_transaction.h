@@ -16,10 +16,17 @@
 //   5. A stored row that does not decode never blocks a write: the old cells are copied into
 //      history raw (PgCell). Point reads throw kCorruption; list() skips and reports.
 //   6. Commit times never decrease with revision (StartAfter passes the newest commit's time).
+//   7. Writes to `entries` wait in a buffer (the latest per key) until Finish, list() or a
+//      savepoint sends them, and change rows are queued (PgConnection::Queue): a body that only
+//      writes costs one round trip, and a body that rewrites one key N times (a counter, a
+//      session count) leaves one new row version, not N — PostgreSQL would otherwise walk a chain
+//      of N dead versions of that row on every later access in the transaction. Reads see the
+//      buffer first, so the body still reads its own writes.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -86,8 +93,50 @@ class PgTransaction final : public EngineTransaction {
   void RequireWritable() const;
   Bytes Digest(const Value& value) const;
   Revision EnsureRevision();
-  void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
-                   const std::optional<OldRow>& old_row, const std::optional<Value>& new_value);
+
+  // Invariant 7: the latest write of each key this body made, not yet sent to `entries`.
+  struct BufferKey {
+    std::int64_t keyspace_id;
+    std::string key;
+    bool operator<(const BufferKey& o) const {
+      return keyspace_id != o.keyspace_id ? keyspace_id < o.keyspace_id : key < o.key;
+    }
+  };
+  struct Buffered {
+    std::optional<Value> value;  // nullopt: erased
+    Revision version = 0;
+  };
+  const Buffered* FindBuffered(std::int64_t keyspace_id, std::string_view key) const;
+  // Queues the buffered writes to `entries` and empties the buffer.
+  void Flush();
+  // What a write replaces: from the buffer, or the stored row.
+  struct OldValue {
+    std::optional<std::optional<Value>> buffered;  // set: the buffer had the key
+    std::optional<OldRow> stored;                  // else: the stored row, if any
+    bool exists = false;
+    std::uint64_t version = 0;  // 0 when absent
+  };
+  OldValue ReadOld(const KeyspaceRef& ref, std::string_view key);
+  void BindHistoryValue(PgParams& params, const KeyspaceRef& ref,
+                        const std::optional<Value>& value) const;
+  // Queues the change row (old -> new) and buffers the write.
+  void WriteChange(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
+                   const OldValue& old, const std::optional<Value>& new_value);
+  void QueueChange(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
+                   Revision revision, const OldValue& old, const std::optional<Value>& new_value);
+  // A put to a redacted key not written yet in this body: its change row waits for the old row,
+  // which Flush reads for all of them at once.
+  struct Deferred {
+    std::int64_t seq;
+    Revision revision;
+    KeyspaceRef ref;
+    std::string key;
+    std::optional<Value> new_value;
+  };
+  void ResolveDeferred();
+  // Buffers the write and appends it to writes() (invariant 3).
+  void Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
+              const std::optional<Value>& new_value, Revision revision);
 
   PgConnection& connection_;
   KeyspaceDirectory& keyspaces_;
@@ -105,6 +154,8 @@ class PgTransaction final : public EngineTransaction {
   int savepoint_depth_ = 0;
   std::vector<PendingWrite> writes_;
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
+  std::map<BufferKey, Buffered> buffer_;
+  std::vector<Deferred> deferred_;
 };
 
 }  // namespace statestore::internal
