@@ -5,7 +5,10 @@
 #   (b) build/asan: the whole suite (except label soak) under AddressSanitizer + UBSan,
 #       including the install/find_package consumer test (label packaging);
 #   (c) build/tsan: the tests labelled concurrency under ThreadSanitizer (only those are built).
-# Tests run serially (-j1): some are timing-sensitive multi-process lock tests.
+# Tests run serially (-j1): some are timing-sensitive multi-process lock tests. The conformance
+# tests on the PostgreSQL engine (names ending in /postgresql) run after them, two at a time:
+# they wait on the server far more than they use a core, and none races the clock. ctest starts
+# one throwaway PostgreSQL server per run for them (tests/postgres/CMakeLists.txt).
 # STATESTORE_TEST_SOAK=1 also runs the long crash/soak loops (label soak) in build/asan.
 # Exits non-zero as soon as a step fails.
 set -euo pipefail
@@ -54,7 +57,9 @@ step asan-configure cmake -S . -B "$ASAN_DIR" "${SANITIZER_FLAGS[@]}" \
   -DSTATESTORE_TEST_SOAK="$SOAK"
 step asan-build cmake --build "$ASAN_DIR" -j"$(nproc)"
 current="asan+ubsan tests (ctest -LE soak in $ASAN_DIR)"
-step asan-test "${CTEST[@]}" --test-dir "$ASAN_DIR" -LE soak
+step asan-test "${CTEST[@]}" --test-dir "$ASAN_DIR" -LE soak -E '/postgresql$'
+current="asan+ubsan tests on the PostgreSQL engine (ctest -R /postgresql$ in $ASAN_DIR)"
+step asan-pg-test "${CTEST[@]}" -j2 --test-dir "$ASAN_DIR" -LE soak -R '/postgresql$'
 asan_summary="asan+ubsan: whole suite passed"
 
 if [[ "$SOAK" == ON ]]; then
@@ -77,7 +82,11 @@ if [[ -r /proc/sys/vm/mmap_rnd_bits ]] && (($(cat /proc/sys/vm/mmap_rnd_bits) > 
   tsan_prefix=(setarch "$(uname -m)" -R)
 fi
 current="tsan tests (ctest -L concurrency in $TSAN_DIR)"
-step tsan-test "${tsan_prefix[@]}" "${CTEST[@]}" --test-dir "$TSAN_DIR" -L concurrency
+step tsan-test "${tsan_prefix[@]}" "${CTEST[@]}" --test-dir "$TSAN_DIR" -L concurrency \
+  -E '/postgresql$'
+current="tsan tests on the PostgreSQL engine (ctest -L concurrency -R /postgresql$ in $TSAN_DIR)"
+step tsan-pg-test "${tsan_prefix[@]}" "${CTEST[@]}" -j2 --test-dir "$TSAN_DIR" -L concurrency \
+  -R '/postgresql$'
 current="done"
 
 echo

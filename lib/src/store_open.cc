@@ -1,9 +1,10 @@
 // Store::open — where an engine and the layers are put together.
 //
-// The engine (lib/src/sqlite/ for a file, lib/src/postgresql/ for a connection string) opens it and knows nothing of sessions or config;
-// the layers (lib/src/sessions/, lib/src/config/) use only the public Store API. This is the one
-// place that names both: it checks the layers' options, lets them adjust what the engine opens
-// with, and hands the engine the list of layers to attach before the Store is shared.
+// The engine (lib/src/sqlite/ for a file, lib/src/postgresql/ for a connection string) opens it and
+// knows nothing of sessions or config; the layers (lib/src/sessions/, lib/src/config/) use only the
+// public Store API. This is the one place that names both: it checks the layers' options, lets them
+// adjust what the engine opens with, and hands the engine the list of layers to attach before the
+// Store is shared.
 #include <memory>
 #include <string>
 

@@ -8,10 +8,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <system_error>
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace statestore::test {
@@ -95,8 +95,8 @@ std::unique_ptr<PgCluster> PgCluster::Start(const Settings& settings) {
 void PgCluster::InitAndStart(const Settings& settings) {
   std::string output;
   // trust: only this cluster's socket directory (mode 0700, its user's) reaches the server.
-  int rc = RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A",
-                            "trust", "-E", "UTF8", "--no-instructions"},
+  int rc = RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A", "trust",
+                            "-E", "UTF8", "--no-instructions"},
                            &output);
   if (rc != 0) {
     throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + output);

@@ -66,6 +66,10 @@ class Store {
   using Body = std::function<void(Transaction&)>;
 
   // Opens (creating if allowed) the database at `path` and brings its schema up to date.
+  // `path` may instead be a PostgreSQL connection string — a postgresql:// or postgres:// URI, or
+  // libpq's key=value form (a file named like "a=b" needs "./" in front) — for the same API on a
+  // database server (README "PostgreSQL"); there, what follows about files does not apply, and
+  // the server being unreachable is kUnavailable.
   // An existing empty (0-byte) file is initialized as a new store by a read-write open (a crash
   // while statestore creates a file can leave one) and refused as kCorruption ("empty file, not
   // a statestore database") by a read-only open. On read-only storage (a read-only directory or

@@ -10,6 +10,7 @@
 
 #include "admin/admin_util.h"
 #include "core/validate.h"
+#include "postgresql/pg_connection.h"
 #include "sessions/session_keys.h"
 #include "sqlite/database_file.h"
 #include "sqlite/history_log.h"
@@ -17,7 +18,6 @@
 #include "sqlite/sqlite_error.h"
 #include "statestore/admin.h"
 #include "statestore/error.h"
-#include "postgresql/pg_connection.h"
 #include "statestore/store.h"
 #include "statestore/version.h"
 
@@ -27,10 +27,11 @@ namespace internal {
 
 void RequireDatabaseFile(const std::string& path) {
   if (IsPostgresConninfo(path)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "this tool reads an SQLite database file; " + path +
-                    " is a PostgreSQL store, which this version of statestore's admin tools "
-                    "(inspect, verify, backup, vacuum) does not read yet — use pg_dump for a backup");
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        "this tool reads an SQLite database file; " + path +
+            " is a PostgreSQL store, which this version of statestore's admin tools "
+            "(inspect, verify, backup, vacuum) does not read yet — use pg_dump for a backup");
   }
 }
 

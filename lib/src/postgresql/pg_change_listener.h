@@ -72,7 +72,7 @@ class PgChangeListener final : public ChangeSignal {
   std::atomic<int> writer_backend_{0};
   std::atomic<bool> listening_{false};
   std::atomic<bool> stop_{false};
-  int wake_fds_[2] = {-1, -1};  // a pipe: the destructor wakes the thread's poll()
+  int wake_fds_[2] = {-1, -1};                // a pipe: the destructor wakes the thread's poll()
   std::unique_ptr<PgConnection> connection_;  // the thread's; Abandon leaks it
   std::thread thread_;
   bool abandoned_ = false;

@@ -125,9 +125,7 @@ PgResult::~PgResult() {
 
 int PgResult::rows() const { return result_ ? PQntuples(result_) : 0; }
 
-bool PgResult::IsNull(int row, int column) const {
-  return PQgetisnull(result_, row, column) != 0;
-}
+bool PgResult::IsNull(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
 
 const char* PgResult::Cell(int row, int column, int* length) const {
   if (row >= PQntuples(result_) || column >= PQnfields(result_) ||
@@ -191,7 +189,8 @@ std::unique_ptr<PgConnection> PgConnection::Connect(const std::string& conninfo,
     if (conn == nullptr) throw Error(ErrorCode::kInternal, "libpq could not allocate a connection");
     if (PQstatus(conn) == CONNECTION_OK) {
       std::unique_ptr<PgConnection> c(new PgConnection(conn));
-      if (!session_sql.empty()) c->ExecScript("cannot set up PostgreSQL session", session_sql.c_str());
+      if (!session_sql.empty())
+        c->ExecScript("cannot set up PostgreSQL session", session_sql.c_str());
       return c;
     }
     last_error = TrimMessage(PQerrorMessage(conn));
@@ -201,8 +200,8 @@ std::unique_ptr<PgConnection> PgConnection::Connect(const std::string& conninfo,
         last_error.find("authentication failed") != std::string::npos ||
         last_error.find("does not exist") != std::string::npos ||
         last_error.find("missing \"=\"") != std::string::npos) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "cannot connect to PostgreSQL (" + DescribeConninfo(conninfo) + "): " + last_error);
+      throw Error(ErrorCode::kInvalidArgument, "cannot connect to PostgreSQL (" +
+                                                   DescribeConninfo(conninfo) + "): " + last_error);
     }
     if (std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * (attempt + 1), 500)));
@@ -423,7 +422,8 @@ bool IsPostgresConninfo(std::string_view path) {
   std::size_t i = 0;
   while (i < path.size() && path[i] == ' ') ++i;
   const std::size_t start = i;
-  while (i < path.size() && (std::islower(static_cast<unsigned char>(path[i])) || path[i] == '_')) ++i;
+  while (i < path.size() && (std::islower(static_cast<unsigned char>(path[i])) || path[i] == '_'))
+    ++i;
   if (i == start) return false;
   while (i < path.size() && path[i] == ' ') ++i;
   return i < path.size() && path[i] == '=';

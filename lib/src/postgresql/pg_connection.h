@@ -22,13 +22,13 @@
 #define STATESTORE_SRC_POSTGRESQL_PG_CONNECTION_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-#include <cstddef>
 
 #include "statestore/value.h"
 
@@ -87,9 +87,9 @@ class PgResult {
 
   int rows() const;
   bool IsNull(int row, int column) const;
-  std::int64_t Int(int row, int column) const;   // int8, int4 or int2 by length
+  std::int64_t Int(int row, int column) const;  // int8, int4 or int2 by length
   bool Bool(int row, int column) const;
-  std::string Text(int row, int column) const;    // text or bytea payload
+  std::string Text(int row, int column) const;  // text or bytea payload
   std::string_view View(int row, int column) const;
   // Rows affected (INSERT/UPDATE/DELETE).
   std::int64_t affected() const;

@@ -14,7 +14,8 @@ namespace statestore::internal {
 void PgGroupWriter::Reconnect() {
   connection_.reset();
   deps_.listener->SetWriterBackend(0);
-  connection_ = PgConnection::Connect(deps_.conninfo, deps_.session_sql, deps_.options->busy_timeout);
+  connection_ =
+      PgConnection::Connect(deps_.conninfo, deps_.session_sql, deps_.options->busy_timeout);
   deps_.listener->SetWriterBackend(connection_->backend_pid());
 }
 

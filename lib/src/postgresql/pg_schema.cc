@@ -84,7 +84,8 @@ void ValidatePgSchemaName(const std::string& schema) {
 }
 
 std::string PgSessionSql(const Options& options, bool writer) {
-  std::string sql = "SET search_path TO \"" + options.postgres.schema + "\"; SET synchronous_commit TO ";
+  std::string sql =
+      "SET search_path TO \"" + options.postgres.schema + "\"; SET synchronous_commit TO ";
   sql += options.durability == Durability::kFull ? "on" : "off";
   sql += "; SET client_min_messages TO warning";
   if (writer) {
@@ -120,8 +121,9 @@ RedactionKey PgCheckAndMigrate(PgConnection& c, const Options& options) {
       version = ReadMeta(c, "schema_version").value_or(0);
       if (version < 1) {
         throw Error(ErrorCode::kCorruption,
-                    "schema '" + schema + "' has a meta table without a schema_version row: not "
-                    "a statestore schema");
+                    "schema '" + schema +
+                        "' has a meta table without a schema_version row: not "
+                        "a statestore schema");
       }
     } else if (options.read_only) {
       throw Error(ErrorCode::kNotFound, "no statestore schema '" + schema +

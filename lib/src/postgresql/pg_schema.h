@@ -10,7 +10,7 @@
 //      re-reads meta 'schema_version' after taking the lock.
 //   3. A database whose schema_version is newer than this library's is refused (kSchemaTooNew)
 //      and left unchanged; a read-only open never migrates (an outdated schema is kReadOnly).
-//   4. The redaction key (core/redaction_key.h) is resolved in the same transaction: 
+//   4. The redaction key (core/redaction_key.h) is resolved in the same transaction:
 //      Options::redaction_key when set, else the key stored in the schema's redaction_key table
 //      (created by the first writable open); meta 'redaction_key_fingerprint' records which key
 //      the store's digests are made with, and a writable open with another key is refused.

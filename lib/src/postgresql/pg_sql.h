@@ -9,7 +9,8 @@ namespace statestore::internal::pgsql {
 inline constexpr char kSelectKeyspace[] = "SELECT id, redacted FROM keyspaces WHERE name = $1";
 inline constexpr char kInsertKeyspace[] =
     "INSERT INTO keyspaces (name, redacted) VALUES ($1, $2) RETURNING id";
-inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted = true WHERE id = $1";
+inline constexpr char kMarkKeyspaceRedacted[] =
+    "UPDATE keyspaces SET redacted = true WHERE id = $1";
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
 inline constexpr char kSelectEntry[] =

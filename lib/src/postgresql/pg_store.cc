@@ -68,9 +68,10 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
       open.postgres.cache_reads_with_bounded_staleness !=
           asked.postgres.cache_reads_with_bounded_staleness) {
     throw Error(ErrorCode::kInvalidArgument,
-                name + " is already open in this process with different options (read_only, "
-                       "durability or postgres.cache_reads_with_bounded_staleness); one process "
-                       "shares one Store per store");
+                name +
+                    " is already open in this process with different options (read_only, "
+                    "durability or postgres.cache_reads_with_bounded_staleness); one process "
+                    "shares one Store per store");
   }
   if (!asked.redaction_key.empty() && asked.redaction_key != open.redaction_key) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -78,8 +79,9 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
   }
   if (!asked.history_policies.empty() && open.history_policies != asked.history_policies) {
     throw Error(ErrorCode::kInvalidArgument,
-                name + " is already open in this process with other Options::history_policies; "
-                       "use Store::set_history_policy to change a policy");
+                name +
+                    " is already open in this process with other Options::history_policies; "
+                    "use Store::set_history_policy to change a policy");
   }
   if (open.config.profile != asked.config.profile) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -118,9 +120,9 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
   BindParts(Parts{&cache_, &committer_, &listener_});
   if (cache_.enabled()) {
     cache_.SetChangeFeed(&pool_feed_, InReadTransaction([](PgConnection& c) {
-                           PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
-                           return static_cast<Revision>(r.Int(0, 0));
-                         }));
+      PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
+      return static_cast<Revision>(r.Int(0, 0));
+    }));
   }
   if (!options_.read_only) retention_thread_ = std::thread([this] { RetentionLoop(); });
   log_->debug("statestore: opened {}", path_);
@@ -291,9 +293,8 @@ void PgStore::RetentionLoop() {
   for (;;) {
     {
       MutexLock lock(&retention_mu_);
-      lock.Wait(retention_cv_, [&]() REQUIRES(retention_mu_) {
-        return stopping_ || retention_requested_;
-      });
+      lock.Wait(retention_cv_,
+                [&]() REQUIRES(retention_mu_) { return stopping_ || retention_requested_; });
       if (stopping_) return;
       retention_requested_ = false;
     }
@@ -319,8 +320,9 @@ std::shared_ptr<Store> OpenPostgresStore(const std::string& conninfo, const Opti
   if (it != registry.open.end() && (existing = it->second.lock())) {
     if (existing->owner_pid() != ::getpid()) {
       throw Error(ErrorCode::kInvalidArgument,
-                  name + " was opened by this process's parent before fork(); open it in a "
-                         "process that did not inherit it (exec)");
+                  name +
+                      " was opened by this process's parent before fork(); open it in a "
+                      "process that did not inherit it (exec)");
     }
     CheckCompatible(existing->options(), options, name);
     return existing;

@@ -20,9 +20,8 @@ std::string Describe(std::string_view keyspace, std::string_view key) {
 
 }  // namespace
 
-PgTransaction::PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces,
-                             bool read_only, Origin origin,
-                             const std::vector<std::string>& redacted_keyspaces,
+PgTransaction::PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces, bool read_only,
+                             Origin origin, const std::vector<std::string>& redacted_keyspaces,
                              DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key)
     : connection_(connection),
       keyspaces_(keyspaces),
@@ -49,8 +48,8 @@ std::optional<KeyspaceRef> PgTransaction::FindKeyspace(std::string_view name) {
     if (it->first == name) return it->second;
   }
   if (auto ref = keyspaces_.Find(name)) return ref;
-  PgResult r = connection_.Exec("cannot look up keyspace", pgsql::kSelectKeyspace,
-                                PgParams().Text(name));
+  PgResult r =
+      connection_.Exec("cannot look up keyspace", pgsql::kSelectKeyspace, PgParams().Text(name));
   if (r.rows() == 0) return std::nullopt;
   KeyspaceRef ref{r.Int(0, 0), r.Bool(0, 1)};
   keyspaces_seen_.emplace_back(std::string(name), ref);
@@ -175,7 +174,7 @@ Revision PgTransaction::EnsureRevision() {
 }
 
 const PgTransaction::Buffered* PgTransaction::FindBuffered(std::int64_t keyspace_id,
-                                                          std::string_view key) const {
+                                                           std::string_view key) const {
   auto it = buffer_.find(BufferKey{keyspace_id, std::string(key)});
   return it == buffer_.end() ? nullptr : &it->second;
 }
@@ -249,12 +248,14 @@ void PgTransaction::ResolveDeferred() {
   params.reserve(deferred_.size());
   for (const Deferred& d : deferred_) params.push_back(PgParams().Int(d.ref.id).Key(d.key));
   // The stored rows are still those before this body: `entries` is written only by Flush, next.
-  std::vector<PgResult> rows = connection_.ExecEach("cannot read entry", pgsql::kSelectEntry, params);
+  std::vector<PgResult> rows =
+      connection_.ExecEach("cannot read entry", pgsql::kSelectEntry, params);
   for (std::size_t i = 0; i < deferred_.size(); ++i) {
     const Deferred& d = deferred_[i];
     OldValue old;
     if (rows[i].rows() > 0) {
-      old.stored = OldRow{ReadPgCell(rows[i], 0, 0, 1), static_cast<std::uint64_t>(rows[i].Int(0, 2))};
+      old.stored =
+          OldRow{ReadPgCell(rows[i], 0, 0, 1), static_cast<std::uint64_t>(rows[i].Int(0, 2))};
     }
     QueueChange(d.ref, d.key, d.seq, d.revision, old, d.new_value);
   }
@@ -351,10 +352,10 @@ void PgTransaction::put_if_version(std::string_view keyspace, std::string_view k
   const KeyspaceRef ref = KeyspaceForWrite(keyspace);
   OldValue old = ReadOld(ref, key);
   if (old.version != expected_version) {
-    throw Error(ErrorCode::kConflict,
-                "compare-and-set on " + Describe(keyspace, key) + ": expected version " +
-                    std::to_string(expected_version) + ", found " +
-                    (old.exists ? std::to_string(old.version) : "no key"));
+    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " +
+                                          (old.exists ? std::to_string(old.version) : "no key"));
   }
   WriteChange(keyspace, ref, key, old, value);
 }
@@ -367,10 +368,10 @@ void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view
   auto found = FindKeyspace(keyspace);
   OldValue old = found ? ReadOld(*found, key) : OldValue{};
   if (!old.exists || old.version != expected_version) {
-    throw Error(ErrorCode::kConflict,
-                "compare-and-erase on " + Describe(keyspace, key) + ": expected version " +
-                    std::to_string(expected_version) + ", found " +
-                    (old.exists ? std::to_string(old.version) : "no key"));
+    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
+                                          ": expected version " + std::to_string(expected_version) +
+                                          ", found " +
+                                          (old.exists ? std::to_string(old.version) : "no key"));
   }
   WriteChange(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
 }
@@ -426,16 +427,16 @@ Revision PgTransaction::Finish() {
     throw Error(ErrorCode::kInternal, "PgTransaction::Finish without StartAfter");
   }
   // Invariant 6: a clock set back does not make history go back in time.
-  commit_time_us_ =
-      std::max(clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()), *last_commit_time_us_);
+  commit_time_us_ = std::max(clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()),
+                             *last_commit_time_us_);
   Flush();
   connection_.Queue("cannot record commit", pgsql::kRecordCommit,
-                   PgParams()
-                       .Int(static_cast<std::int64_t>(revision_))
-                       .Int(commit_time_us_)
-                       .Int(static_cast<std::int64_t>(origin_.pid))
-                       .Int(static_cast<std::int64_t>(origin_.thread_id))
-                       .Text(origin_.label));
+                    PgParams()
+                        .Int(static_cast<std::int64_t>(revision_))
+                        .Int(commit_time_us_)
+                        .Int(static_cast<std::int64_t>(origin_.pid))
+                        .Int(static_cast<std::int64_t>(origin_.thread_id))
+                        .Text(origin_.label));
   // The one wait of a body that only wrote: every queued statement, answered together.
   connection_.Drain();
   return revision_;

@@ -120,8 +120,8 @@ std::optional<Value> DecodePgCell(const PgCell& cell, std::string* problem) {
   }
   const std::size_t n = cell.bytes.size();
   auto wrong_length = [&](std::size_t want) {
-    *problem = TagName(cell.type) + " but the value holds " + std::to_string(n) +
-               " bytes, not " + std::to_string(want);
+    *problem = TagName(cell.type) + " but the value holds " + std::to_string(n) + " bytes, not " +
+               std::to_string(want);
     return std::nullopt;
   };
   switch (type) {
