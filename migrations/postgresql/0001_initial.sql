@@ -43,7 +43,10 @@ CREATE TABLE commits (
   pid       bigint  NOT NULL,
   thread_id bigint  NOT NULL,
   label     text    NOT NULL DEFAULT '',
-  partial   boolean NOT NULL DEFAULT false
+  partial   boolean NOT NULL DEFAULT false,
+  -- Random per commit group: after a COMMIT whose answer was lost, the writer looks for its own
+  -- token to learn whether the group committed (postgresql/pg_group_writer.h).
+  writer_token bigint
 );
 
 -- The writes of each commit, in order (`seq`). old_type NULL: the key did not exist before;

@@ -97,7 +97,7 @@ inline constexpr std::chrono::hours kSessionsHistoryKeepFor{24};
 // The PostgreSQL engine (Store::open with a connection string): see README "PostgreSQL".
 struct PostgresOptions {
   // The schema holding this store's tables; several independent stores may share one database
-  // under different schemas. Created by the first writable open. 1..63 characters from
+  // under different schemas. Created by the first writable open. 1..52 characters from
   // [a-z0-9_], starting with a letter or '_' (else kInvalidArgument at open).
   std::string schema = "statestore";
 

@@ -1,6 +1,9 @@
 #include "postgresql/pg_group_writer.h"
 
 #include <libpq-fe.h>
+#include <sodium.h>
+
+#include <limits>
 
 #include <cstring>
 #include <thread>
@@ -10,6 +13,21 @@
 #include "statestore/error.h"
 
 namespace statestore::internal {
+
+namespace {
+
+// A random, non-zero 63-bit token (a commit row's writer_token).
+std::int64_t RandomToken() {
+  if (sodium_init() < 0) throw Error(ErrorCode::kInternal, "libsodium failed to initialize");
+  std::int64_t token = 0;
+  while (token == 0) {
+    randombytes_buf(&token, sizeof token);
+    token &= std::numeric_limits<std::int64_t>::max();
+  }
+  return token;
+}
+
+}  // namespace
 
 void PgGroupWriter::Reconnect() {
   connection_.reset();
@@ -39,25 +57,26 @@ void PgGroupWriter::Begin() {
 }
 
 void PgGroupWriter::BeginOnce() {
-  connection_->ExecScript("cannot begin write transaction", "BEGIN");
-  // The write lock (design note), the newest commit's time, our transaction id; and the NOTIFY
-  // that every listener gets if (and when) this transaction commits.
-  PgResult r = connection_->Exec("cannot take the write lock", pgsql::kLockHead);
+  // BEGIN and the write lock (design note) in one round trip.
+  connection_->Queue("cannot begin write transaction", "BEGIN", PgParams());
+  PgResult r = connection_->Exec("cannot take the write lock", pgsql::kLockHead,
+                                 PgParams().Text(deps_.channel));
+  writer_token_ = RandomToken();
+  group_last_ = 0;
   if (r.rows() != 1) throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
   start_.head = static_cast<Revision>(r.Int(0, 0));
   start_.last_commit_time_us = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
-  xid_ = r.Text(0, 2);
-  connection_->Exec("cannot queue the commit notification", pgsql::kNotify,
-                    PgParams().Text(deps_.channel).Text(""));
 }
 
 std::unique_ptr<EngineTransaction> PgGroupWriter::NewTransaction(const Origin& origin) {
-  return std::make_unique<PgTransaction>(*connection_, *deps_.keyspaces, /*read_only=*/false,
-                                         origin, deps_.options->redacted_keyspaces,
-                                         deps_.damaged_rows, deps_.redaction_key);
+  return std::make_unique<PgTransaction>(
+      *connection_, *deps_.keyspaces, /*read_only=*/false, origin,
+      deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key,
+      PgTransaction::Group{writer_token_, &group_last_});
 }
 
 void PgGroupWriter::Savepoint() {
+  before_savepoint_ = group_last_;
   connection_->ExecScript("cannot begin savepoint", "SAVEPOINT body");
 }
 
@@ -66,6 +85,7 @@ void PgGroupWriter::ReleaseSavepoint() {
 }
 
 void PgGroupWriter::RollbackToSavepoint() {
+  group_last_ = before_savepoint_;  // the body's commit row is undone with it
   connection_->DiscardQueued();  // the body's queued writes: undone by the rollback anyway
   connection_->ExecScript("cannot roll back savepoint",
                           "ROLLBACK TO SAVEPOINT body; RELEASE SAVEPOINT body");
@@ -79,7 +99,9 @@ bool PgGroupWriter::InTransaction() const {
 }
 
 void PgGroupWriter::Commit() {
-  connection_->Drain();  // empty after every Finish; before COMMIT is sent either way
+  // What the bodies queued (PgTransaction invariant 7). A failure here comes before COMMIT was
+  // sent: the group fails as one, or is re-run when the connection broke (IsLockConflict).
+  connection_->Drain();
   if (!InTransaction()) {
     throw Error(ErrorCode::kInternal, "commit of a transaction that is not open or failed",
                 kAfterCommitSent);
@@ -109,23 +131,29 @@ void PgGroupWriter::Commit() {
 
 void PgGroupWriter::ResolveLostCommit(const std::string& why) {
   connection_.reset();
+  if (group_last_ == 0) return;  // the group wrote nothing: committed or not, nothing changed
   const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
   std::string last = why;
   while (std::chrono::steady_clock::now() < deadline) {
     try {
       Reconnect();
-      PgResult r = connection_->Exec("cannot ask for the transaction's status", pgsql::kXactStatus,
-                                     PgParams().Text(xid_));
-      const std::string status = r.IsNull(0, 0) ? "" : r.Text(0, 0);
-      if (status == "committed") return;  // the answer was lost, not the commit
-      if (status == "aborted") {
+      connection_->Queue("cannot begin", "BEGIN", PgParams());
+      PgResult r = connection_->Exec("cannot read the commit row", pgsql::kLockHeadAndToken,
+                                     PgParams().Int(static_cast<std::int64_t>(group_last_)));
+      const auto head = static_cast<Revision>(r.Int(0, 0));
+      const std::optional<std::int64_t> token =
+          r.IsNull(0, 1) ? std::nullopt : std::optional<std::int64_t>(r.Int(0, 1));
+      connection_->ExecScript("cannot end", "ROLLBACK");
+      if (token == writer_token_) return;  // the answer was lost, not the commit
+      if (token || head < group_last_) {
         throw Error(ErrorCode::kUnavailable,
                     "connection to PostgreSQL lost during COMMIT (" + why +
-                        "); the server reports the transaction rolled back: nothing committed",
+                        "); the transaction did not commit: nothing of it was written",
                     kAfterCommitSent);
       }
-      last = "the server reports transaction " + xid_ + " as '" + status + "'";
-      if (status != "in progress") break;
+      last = "revision " + std::to_string(group_last_) +
+             " is no longer in history (retention), so whose it was cannot be told";
+      break;
     } catch (const Error& e) {
       if (e.sqlite_code() == kAfterCommitSent) throw;
       last = e.what();

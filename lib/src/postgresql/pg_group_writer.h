@@ -15,9 +15,15 @@
 //     committed; the committer re-runs the group within busy_timeout, reconnecting first.
 //   - COMMIT sent and answered: committed, or an error that says it was not.
 //   - COMMIT sent, no answer (the connection broke): the outcome is unknown to us but not to the
-//     server. Commit() reconnects (within busy_timeout) and asks pg_xact_status() about the
-//     transaction id it noted at Begin: 'committed' is reported as committed; 'aborted' as
-//     kUnavailable "not committed"; no answer as kCommitUnknown. Neither is ever re-run.
+//     data. Every commit row of a group carries a random writer token, and the writer knows the
+//     group's last revision. Commit() reconnects (within busy_timeout), takes the write lock —
+//     so the lost transaction has ended either way, even if its backend outlived our socket —
+//     and reads the commit row of that revision: our token means committed; another token, or
+//     a head below that revision, means not committed (kUnavailable "nothing committed"); no
+//     row although the head passed it (retention removed it), or no answer, is kCommitUnknown.
+//     The body is never re-run. (Not pg_xact_status: after a crash that lost the commit record
+//     the server hands the same transaction id out again, and its status then describes
+//     another transaction.)
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_
 
@@ -72,14 +78,17 @@ class PgGroupWriter final : public GroupWriter {
  private:
   void Reconnect();
   void BeginOnce();
-  // After COMMIT's answer was lost: the server's verdict on xid_ (design note).
+  // After COMMIT's answer was lost: whether the group committed, from its commit row (design
+  // note). Returns if it did; throws kUnavailable or kCommitUnknown if not or unknown.
   void ResolveLostCommit(const std::string& why);
 
   const Dependencies deps_;
   std::unique_ptr<PgConnection> connection_;
   PgChangeFeed feed_;
   WriteStart start_;
-  std::string xid_;  // the transaction's id (text), from Begin
+  std::int64_t writer_token_ = 0;  // this group's, drawn at Begin
+  Revision group_last_ = 0;        // the group's last revision so far (0: none)
+  Revision before_savepoint_ = 0;  // group_last_ when the current body's savepoint began
 };
 
 }  // namespace statestore::internal

@@ -69,7 +69,7 @@ RedactionKey ResolveKey(PgConnection& c, const Options& options) {
 }  // namespace
 
 void ValidatePgSchemaName(const std::string& schema) {
-  bool ok = !schema.empty() && schema.size() <= 63 &&
+  bool ok = !schema.empty() && schema.size() <= kMaxPgSchemaName &&
             ((schema[0] >= 'a' && schema[0] <= 'z') || schema[0] == '_') &&
             schema.rfind("pg_", 0) != 0;
   for (char ch : schema) {
@@ -77,7 +77,7 @@ void ValidatePgSchemaName(const std::string& schema) {
   }
   if (!ok) {
     throw Error(ErrorCode::kInvalidArgument,
-                "Options::postgres.schema must be 1..63 characters of [a-z0-9_], starting with a "
+                "Options::postgres.schema must be 1..52 characters of [a-z0-9_], starting with a "
                 "letter or '_' and not with 'pg_' (got '" +
                     Value(schema).to_display(70) + "')");
   }

@@ -25,7 +25,11 @@
 
 namespace statestore::internal {
 
-// Throws: Error(kInvalidArgument) unless `schema` is 1..63 characters of [a-z0-9_] starting with
+// The longest schema name: its NOTIFY channel, "statestore_" + schema, must fit PostgreSQL's
+// 63-byte identifiers (a longer channel is an error for pg_notify and silently cut by LISTEN).
+inline constexpr std::size_t kMaxPgSchemaName = 52;
+
+// Throws: Error(kInvalidArgument) unless `schema` is 1..52 characters of [a-z0-9_] starting with
 // a letter or '_' (and not pg_*, which PostgreSQL reserves).
 void ValidatePgSchemaName(const std::string& schema);
 

@@ -40,14 +40,16 @@ inline constexpr char kListFromAfter[] =
     "ORDER BY key LIMIT $3";
 
 // The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), together
-// with the newest commit's time and this transaction's id (for pg_xact_status after a COMMIT
-// whose answer was lost).
+// with the newest commit's time, and the NOTIFY on channel $1 that wakes every process's change listener
+// (postgresql/pg_change_listener.h) when — and only if — the transaction commits.
 inline constexpr char kLockHead[] =
     "SELECT m.value, (SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
-    "pg_current_xact_id()::text FROM meta m WHERE m.name = 'head_revision' FOR UPDATE";
-inline constexpr char kXactStatus[] = "SELECT pg_xact_status($1::text::xid8)";
-// Wakes every process's change listener (postgresql/pg_change_listener.h); delivered at COMMIT.
-inline constexpr char kNotify[] = "SELECT pg_notify($1, $2)";
+    "pg_notify($1, '')::text FROM meta m WHERE m.name = 'head_revision' FOR UPDATE";
+// After a COMMIT whose answer was lost: with the write lock held (so the lost transaction has
+// ended, one way or the other), the head and the writer token of commit $1.
+inline constexpr char kLockHeadAndToken[] =
+    "SELECT m.value, (SELECT writer_token FROM commits WHERE revision = $1) FROM meta m "
+    "WHERE m.name = 'head_revision' FOR UPDATE";
 
 // The change row of a write to an unredacted key this body has not written yet, with its old
 // value taken from the stored row in the same statement (no round trip to read it first). A
@@ -68,7 +70,8 @@ inline constexpr char kEraseChangeFromStored[] =
 // Finish(): the head row and the commit row in one statement.
 inline constexpr char kRecordCommit[] =
     "WITH head AS (UPDATE meta SET value = $1 WHERE name = 'head_revision') "
-    "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO commits (revision, time_us, pid, thread_id, label, writer_token) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
 inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
     "new_value, redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";

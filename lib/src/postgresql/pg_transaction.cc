@@ -22,14 +22,16 @@ std::string Describe(std::string_view keyspace, std::string_view key) {
 
 PgTransaction::PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces, bool read_only,
                              Origin origin, const std::vector<std::string>& redacted_keyspaces,
-                             DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key)
+                             DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key,
+                             Group group)
     : connection_(connection),
       keyspaces_(keyspaces),
       read_only_(read_only),
       origin_(std::move(origin)),
       redacted_keyspaces_(redacted_keyspaces),
       damaged_rows_(damaged_rows),
-      redaction_key_(redaction_key) {}
+      redaction_key_(redaction_key),
+      group_(group) {}
 
 Bytes PgTransaction::Digest(const Value& value) const {
   if (!redaction_key_) throw Error(ErrorCode::kInternal, "write transaction without redaction key");
@@ -436,9 +438,12 @@ Revision PgTransaction::Finish() {
                         .Int(commit_time_us_)
                         .Int(static_cast<std::int64_t>(origin_.pid))
                         .Int(static_cast<std::int64_t>(origin_.thread_id))
-                        .Text(origin_.label));
-  // The one wait of a body that only wrote: every queued statement, answered together.
-  connection_.Drain();
+                        .Text(origin_.label)
+                       .Int(group_.writer_token));
+  if (group_.last_revision != nullptr) *group_.last_revision = revision_;
+  // Not waited for here: the next statement that needs an answer (the next body's read, a
+  // savepoint's release, or COMMIT) gets every queued one's too — a group of bodies that only
+  // write costs one round trip before COMMIT (invariant 7; a failure there fails the group).
   return revision_;
 }
 

@@ -17,8 +17,8 @@
 //      history raw (PgCell). Point reads throw kCorruption; list() skips and reports.
 //   6. Commit times never decrease with revision (StartAfter passes the newest commit's time).
 //   7. Writes to `entries` wait in a buffer (the latest per key) until Finish, list() or a
-//      savepoint sends them, and change rows are queued (PgConnection::Queue): a body that only
-//      writes costs one round trip, and a body that rewrites one key N times (a counter, a
+//      savepoint sends them, and change rows are queued (PgConnection::Queue): bodies that only
+//      write cost no round trip of their own (the group writer's COMMIT drains the queue), and a body that rewrites one key N times (a counter, a
 //      session count) leaves one new row version, not N — PostgreSQL would otherwise walk a chain
 //      of N dead versions of that row on every later access in the transaction. Reads see the
 //      buffer first, so the body still reads its own writes.
@@ -46,9 +46,16 @@ namespace statestore::internal {
 class PgTransaction final : public EngineTransaction {
  public:
   // As TransactionImpl's (sqlite/transaction_impl.h).
+  // A write body's `group` (null for reads) is its group writer's: the token its commit row
+  // carries, and where Finish records its revision (PgGroupWriter's lost-COMMIT check).
+  struct Group {
+    std::int64_t writer_token = 0;
+    Revision* last_revision = nullptr;
+  };
   PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces, bool read_only,
                 Origin origin, const std::vector<std::string>& redacted_keyspaces,
-                DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr);
+                DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr,
+                Group group = Group{});
 
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
@@ -145,6 +152,7 @@ class PgTransaction final : public EngineTransaction {
   const std::vector<std::string>& redacted_keyspaces_;
   DamagedRowReporter* const damaged_rows_;
   const RedactionKey* redaction_key_;
+  const Group group_;
   std::optional<Revision> known_head_;
   std::optional<std::int64_t> last_commit_time_us_;
   const ClockFunction* clock_ = nullptr;
