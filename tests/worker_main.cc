@@ -1,9 +1,10 @@
 // statestore_test_worker — a second process for the multi-process tests.
 //
 // Usage:
-//   statestore_test_worker increment DB N [--wait-go] [--busy-timeout-ms MS]
+//   statestore_test_worker increment DB N [--wait-go] [--busy-timeout-ms MS] [--threads T]
 //       Opens DB, prints "ready", (with --wait-go) waits for a line "go" on stdin, then runs N
-//       read-increment-write transactions on ("app", "counter") and prints "done".
+//       read-increment-write transactions on ("app", "counter") — N in each of T threads (default
+//       1) — and prints "done".
 //   statestore_test_worker put DB KEYSPACE KEY INT      prints "rev R"
 //   statestore_test_worker erase DB KEYSPACE KEY        prints "rev R"
 //   statestore_test_worker get DB KEYSPACE KEY          prints "value V"
@@ -68,6 +69,7 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -102,12 +104,16 @@ int Increment(const std::string& db, const std::vector<std::string>& args) {
   if (args.empty()) Usage();
   const long n = std::stol(args[0]);
   bool wait_go = false;
+  int threads = 1;
   statestore::Options options;
   for (std::size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--wait-go") {
       wait_go = true;
     } else if (args[i] == "--busy-timeout-ms" && i + 1 < args.size()) {
       options.busy_timeout = std::chrono::milliseconds(std::stol(args[++i]));
+    } else if (args[i] == "--threads" && i + 1 < args.size()) {
+      threads = std::stoi(args[++i]);
+      if (threads < 1) Usage();
     } else {
       Usage();
     }
@@ -121,11 +127,33 @@ int Increment(const std::string& db, const std::vector<std::string>& args) {
       return 2;
     }
   }
-  for (long i = 0; i < n; ++i) {
-    store->transact([&](Transaction& tx) {
-      auto v = tx.get("app", "counter");
-      tx.put("app", "counter", (v ? v->as_int() : 0) + 1);
-    });
+  auto run = [&] {
+    for (long i = 0; i < n; ++i) {
+      store->transact([&](Transaction& tx) {
+        auto v = tx.get("app", "counter");
+        tx.put("app", "counter", (v ? v->as_int() : 0) + 1);
+      });
+    }
+  };
+  if (threads == 1) {
+    run();
+  } else {
+    // A failure in any thread is reported as main() reports it, and the process exits 1.
+    std::vector<std::thread> pool;
+    std::exception_ptr failure;
+    std::mutex failure_mu;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        try {
+          run();
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(failure_mu);
+          if (!failure) failure = std::current_exception();
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
+    if (failure) std::rethrow_exception(failure);
   }
   Say("done");
   return 0;

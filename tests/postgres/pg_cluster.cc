@@ -101,11 +101,10 @@ void PgCluster::InitAndStart(const Settings& settings) {
   if (rc != 0) {
     throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + output);
   }
-  std::string server_options =
-      "-k " + socket_dir_ + " -p " + std::to_string(kPort) + " -c listen_addresses=";
-  for (const std::string& s : settings.server_settings) server_options += " -c " + s;
+  server_options_ = "-k " + socket_dir_ + " -p " + std::to_string(kPort) + " -c listen_addresses=";
+  for (const std::string& s : settings.server_settings) server_options_ += " -c " + s;
   rc = RunAsServerUser({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_path_, "-w", "-t", "120",
-                        "-o", server_options, "start"},
+                        "-o", server_options_, "start"},
                        &output);
   if (rc != 0) {
     std::string log;
@@ -117,6 +116,25 @@ void PgCluster::InitAndStart(const Settings& settings) {
                              "\nserver log:\n" + log);
   }
   running_ = true;
+}
+
+void PgCluster::Restart(const std::string& mode) {
+  if (!running_ || !dir_ || server_options_.empty()) {
+    throw std::logic_error("PgCluster::Restart: only a cluster made by Start() can restart");
+  }
+  std::string output;
+  const int rc = RunAsServerUser({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_path_, "-m",
+                                  mode, "-w", "-t", "120", "-o", server_options_, "restart"},
+                                 &output);
+  if (rc != 0) {
+    std::string log;
+    try {
+      log = ReadFile(log_path_);
+    } catch (...) {
+    }
+    throw std::runtime_error("pg_ctl restart -m " + mode + " failed (exit " + std::to_string(rc) +
+                             "):\n" + output + "\nserver log:\n" + log);
+  }
 }
 
 void PgCluster::StartIn(const std::string& dir) {

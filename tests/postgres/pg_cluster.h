@@ -66,6 +66,13 @@ class PgCluster {
   pid_t postmaster_pid() const;
   const std::string& data_dir() const { return data_dir_; }
 
+  // Restarts the server: pg_ctl restart -m `mode` ("smart", "fast" or "immediate": the latter
+  // is a crash, and the server runs recovery) with the options Start() gave it, waiting until it
+  // accepts connections again on the same socket. Every client connection is broken. REQUIRES:
+  // this cluster was made by Start() (not attached by Shared()). Throws std::runtime_error
+  // carrying pg_ctl's output and the server log when the restart fails.
+  void Restart(const std::string& mode);
+
  private:
   // Only names the socket file (.s.PGSQL.<port>) in this cluster's own directory.
   static constexpr int kPort = 5432;
@@ -85,6 +92,7 @@ class PgCluster {
   std::string data_dir_;
   std::string socket_dir_;
   std::string log_path_;
+  std::string server_options_;  // pg_ctl -o, set by InitAndStart (Restart reuses it)
   bool running_ = false;
 };
 
