@@ -261,12 +261,17 @@ TEST_F(PgEngineTest, BadSchemaNameIsInvalidArgumentAndCreatesNothing) {
             "0");
 }
 
-// 63 characters is the longest schema name Options::postgres.schema allows (options.h), and a
-// store with one must work like any other.
+// 52 characters is the longest schema name Options::postgres.schema allows (options.h: its
+// NOTIFY channel must fit 63 bytes), and a store with one must work like any other; 53 is
+// refused.
 TEST_F(PgEngineTest, LongestValidSchemaNameWorks) {
   TestDatabase db(*cluster_);
   Options options;
-  options.postgres.schema = std::string(63, 's');
+  options.postgres.schema = std::string(53, 's');
+  auto refused = CatchError([&] { Store::open(db.uri(), options); });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(), ErrorCode::kInvalidArgument) << refused->what();
+  options.postgres.schema = std::string(52, 's');
   auto store = Store::open(db.uri(), options);
   auto e = CatchError([&] { EXPECT_EQ(store->put("app", "k", Value(1)), 1u); });
   EXPECT_FALSE(e.has_value()) << ToString(e->code()) << ": " << e->what();

@@ -69,10 +69,10 @@ void PgGroupWriter::BeginOnce() {
 }
 
 std::unique_ptr<EngineTransaction> PgGroupWriter::NewTransaction(const Origin& origin) {
-  return std::make_unique<PgTransaction>(
-      *connection_, *deps_.keyspaces, /*read_only=*/false, origin,
-      deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key,
-      PgTransaction::Group{writer_token_, &group_last_});
+  return std::make_unique<PgTransaction>(*connection_, *deps_.keyspaces, /*read_only=*/false,
+                                         origin, deps_.options->redacted_keyspaces,
+                                         deps_.damaged_rows, deps_.redaction_key,
+                                         PgTransaction::Group{writer_token_, &group_last_});
 }
 
 void PgGroupWriter::Savepoint() {
@@ -86,7 +86,7 @@ void PgGroupWriter::ReleaseSavepoint() {
 
 void PgGroupWriter::RollbackToSavepoint() {
   group_last_ = before_savepoint_;  // the body's commit row is undone with it
-  connection_->DiscardQueued();  // the body's queued writes: undone by the rollback anyway
+  connection_->DiscardQueued();     // the body's queued writes: undone by the rollback anyway
   connection_->ExecScript("cannot roll back savepoint",
                           "ROLLBACK TO SAVEPOINT body; RELEASE SAVEPOINT body");
 }

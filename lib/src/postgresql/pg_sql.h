@@ -40,8 +40,8 @@ inline constexpr char kListFromAfter[] =
     "ORDER BY key LIMIT $3";
 
 // The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), together
-// with the newest commit's time, and the NOTIFY on channel $1 that wakes every process's change listener
-// (postgresql/pg_change_listener.h) when — and only if — the transaction commits.
+// with the newest commit's time, and the NOTIFY on channel $1 that wakes every process's change
+// listener (postgresql/pg_change_listener.h) when — and only if — the transaction commits.
 inline constexpr char kLockHead[] =
     "SELECT m.value, (SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
     "pg_notify($1, '')::text FROM meta m WHERE m.name = 'head_revision' FOR UPDATE";

@@ -439,7 +439,7 @@ Revision PgTransaction::Finish() {
                         .Int(static_cast<std::int64_t>(origin_.pid))
                         .Int(static_cast<std::int64_t>(origin_.thread_id))
                         .Text(origin_.label)
-                       .Int(group_.writer_token));
+                        .Int(group_.writer_token));
   if (group_.last_revision != nullptr) *group_.last_revision = revision_;
   // Not waited for here: the next statement that needs an answer (the next body's read, a
   // savepoint's release, or COMMIT) gets every queued one's too — a group of bodies that only

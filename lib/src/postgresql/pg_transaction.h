@@ -18,10 +18,11 @@
 //   6. Commit times never decrease with revision (StartAfter passes the newest commit's time).
 //   7. Writes to `entries` wait in a buffer (the latest per key) until Finish, list() or a
 //      savepoint sends them, and change rows are queued (PgConnection::Queue): bodies that only
-//      write cost no round trip of their own (the group writer's COMMIT drains the queue), and a body that rewrites one key N times (a counter, a
-//      session count) leaves one new row version, not N — PostgreSQL would otherwise walk a chain
-//      of N dead versions of that row on every later access in the transaction. Reads see the
-//      buffer first, so the body still reads its own writes.
+//      write cost no round trip of their own (the group writer's COMMIT drains the queue), and a
+//      body that rewrites one key N times (a counter, a session count) leaves one new row version,
+//      not N — PostgreSQL would otherwise walk a chain of N dead versions of that row on every
+//      later access in the transaction. Reads see the buffer first, so the body still reads its own
+//      writes.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
@@ -43,19 +44,21 @@
 
 namespace statestore::internal {
 
+// A write body's group (empty for reads) is its group writer's: the token its commit row
+// carries, and where Finish records its revision (PgGroupWriter's lost-COMMIT check).
+struct PgCommitGroup {
+  std::int64_t writer_token = 0;
+  Revision* last_revision = nullptr;
+};
+
 class PgTransaction final : public EngineTransaction {
  public:
   // As TransactionImpl's (sqlite/transaction_impl.h).
-  // A write body's `group` (null for reads) is its group writer's: the token its commit row
-  // carries, and where Finish records its revision (PgGroupWriter's lost-COMMIT check).
-  struct Group {
-    std::int64_t writer_token = 0;
-    Revision* last_revision = nullptr;
-  };
+  using Group = PgCommitGroup;
   PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces, bool read_only,
                 Origin origin, const std::vector<std::string>& redacted_keyspaces,
                 DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr,
-                Group group = Group{});
+                Group group = PgCommitGroup{});
 
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
