@@ -45,7 +45,7 @@ PgConnectionPool::Lease PgConnectionPool::Acquire() {
       }
     }
     if (!lock.WaitFor(freed_, deadline - std::chrono::steady_clock::now(),
-                      [&]() { return !idle_.empty() || open_ < max_; })) {
+                      [&]() REQUIRES(mu_) { return !idle_.empty() || open_ < max_; })) {
       throw Error(ErrorCode::kBusy, "all " + std::to_string(max_) +
                                         " PostgreSQL read connections stayed in use for " +
                                         std::to_string(busy_timeout_.count()) +
