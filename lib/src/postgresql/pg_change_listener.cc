@@ -51,6 +51,15 @@ void PgChangeListener::Abandon() noexcept {
   }
 }
 
+bool PgChangeListener::WaitUntilListening(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!started_.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
 bool PgChangeListener::WaitAndDrain(PgConnection& c, std::chrono::milliseconds timeout) {
   pollfd fds[2] = {{PQsocket(c.handle()), POLLIN, 0}, {wake_fds_[0], POLLIN, 0}};
   const int ready = ::poll(fds, 2, static_cast<int>(timeout.count()));
@@ -91,6 +100,7 @@ void PgChangeListener::Run() {
     warned = false;
     listening_.store(true, std::memory_order_release);
     Bump();  // invariant 3: anything sent while we were away is in history
+    started_.store(true, std::memory_order_release);
     while (!stop_.load(std::memory_order_acquire)) {
       if (!WaitAndDrain(*connection_, kPollInterval)) break;
     }

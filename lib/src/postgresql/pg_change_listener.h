@@ -52,6 +52,10 @@ class PgChangeListener final : public ChangeSignal {
   // The server process of this Store's writer connection (0: none): its own notifications are
   // not counted, as the committer bumped the counter for those commits already (invariant 1).
   void SetWriterBackend(int pid) { writer_backend_.store(pid, std::memory_order_release); }
+  // Waits (at most `timeout`) until the thread listens and has made its first bump, so that a
+  // Store returned by open sees no spurious bump from the listener's start (a cached read right
+  // after open would otherwise miss once). Returns whether it is listening.
+  bool WaitUntilListening(std::chrono::milliseconds timeout) const;
   // Notifications received (tests, stats).
   std::uint64_t notifications() const { return notifications_.load(std::memory_order_relaxed); }
   // A fork()ed child: the thread does not exist there; leak its connection.
@@ -71,6 +75,7 @@ class PgChangeListener final : public ChangeSignal {
   std::atomic<std::uint64_t> notifications_{0};
   std::atomic<int> writer_backend_{0};
   std::atomic<bool> listening_{false};
+  std::atomic<bool> started_{false};  // listening, and the connect bump made
   std::atomic<bool> stop_{false};
   int wake_fds_[2] = {-1, -1};                // a pipe: the destructor wakes the thread's poll()
   std::unique_ptr<PgConnection> connection_;  // the thread's; Abandon leaks it

@@ -118,6 +118,10 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
           options_.read_only ? std::function<void()>()
                              : std::function<void()>([this] { RequestRetention(); })}) {
   BindParts(Parts{&cache_, &committer_, &listener_});
+  // The listener's first bump happens before the Store is handed out (pg_change_listener.h).
+  if (!listener_.WaitUntilListening(options_.busy_timeout)) {
+    log_->warn("statestore: {}: change listener not connected yet; reads bypass the cache", path_);
+  }
   if (cache_.enabled()) {
     cache_.SetChangeFeed(&pool_feed_, InReadTransaction([](PgConnection& c) {
       PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
