@@ -69,4 +69,8 @@ void ValidateLabel(std::string_view label) {
   }
 }
 
+std::string DescribeKey(std::string_view keyspace, std::string_view key) {
+  return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
+}
+
 }  // namespace statestore::internal

@@ -22,6 +22,8 @@ void ValidatePrefix(std::string_view prefix);
 // The message names keyspace and key, never the value.
 void ValidateValue(std::string_view keyspace, std::string_view key, const Value& value);
 void ValidateLabel(std::string_view label);
+// "keyspace/key" for messages, the key quoted and cut (Value::to_display): never the value.
+std::string DescribeKey(std::string_view keyspace, std::string_view key);
 
 }  // namespace statestore::internal
 

@@ -70,7 +70,6 @@ bool PgChangeListener::WaitAndDrain(PgConnection& c, std::chrono::milliseconds t
   const int own = writer_backend_.load(std::memory_order_acquire);
   while (PGnotify* n = PQnotifies(c.handle())) {
     if (n->be_pid != own) any = true;
-    notifications_.fetch_add(1, std::memory_order_relaxed);
     PQfreemem(n);
   }
   if (any) Bump();

@@ -56,8 +56,6 @@ class PgChangeListener final : public ChangeSignal {
   // Store returned by open sees no spurious bump from the listener's start (a cached read right
   // after open would otherwise miss once). Returns whether it is listening.
   bool WaitUntilListening(std::chrono::milliseconds timeout) const;
-  // Notifications received (tests, stats).
-  std::uint64_t notifications() const { return notifications_.load(std::memory_order_relaxed); }
   // A fork()ed child: the thread does not exist there; leak its connection.
   void Abandon() noexcept;
 
@@ -72,7 +70,6 @@ class PgChangeListener final : public ChangeSignal {
   const std::chrono::milliseconds reconnect_timeout_;
   spdlog::logger* const log_;
   std::atomic<std::uint64_t> counter_{1};
-  std::atomic<std::uint64_t> notifications_{0};
   std::atomic<int> writer_backend_{0};
   std::atomic<bool> listening_{false};
   std::atomic<bool> started_{false};  // listening, and the connect bump made

@@ -18,7 +18,6 @@ namespace {
 
 // A random, non-zero 63-bit token (a commit row's writer_token).
 std::int64_t RandomToken() {
-  if (sodium_init() < 0) throw Error(ErrorCode::kInternal, "libsodium failed to initialize");
   std::int64_t token = 0;
   while (token == 0) {
     randombytes_buf(&token, sizeof token);
@@ -28,6 +27,11 @@ std::int64_t RandomToken() {
 }
 
 }  // namespace
+
+PgGroupWriter::PgGroupWriter(Dependencies deps) : deps_(std::move(deps)), feed_(&connection_) {
+  // Once here, not per group: randombytes_buf (RandomToken) needs it.
+  if (sodium_init() < 0) throw Error(ErrorCode::kInternal, "libsodium failed to initialize");
+}
 
 void PgGroupWriter::Reconnect() {
   connection_.reset();

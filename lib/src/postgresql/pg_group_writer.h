@@ -56,7 +56,8 @@ class PgGroupWriter final : public GroupWriter {
   // Marks Errors that Commit() throws after COMMIT was sent: never retried.
   static constexpr int kAfterCommitSent = -1;
 
-  explicit PgGroupWriter(Dependencies deps) : deps_(std::move(deps)), feed_(&connection_) {}
+  // Throws: Error(kInternal) if libsodium (the writer tokens' randomness) cannot start.
+  explicit PgGroupWriter(Dependencies deps);
 
   void Open() override;
   void Begin() override;

@@ -45,7 +45,6 @@ class PgStore final : public EngineStore {
   ~PgStore() override;
 
   pid_t owner_pid() const { return owner_pid_; }
-  const std::string& conninfo() const { return conninfo_; }
 
  private:
   Revision ReadSnapshot(const std::function<void(EngineTransaction&)>& body,

@@ -12,14 +12,6 @@
 
 namespace statestore::internal {
 
-namespace {
-
-std::string Describe(std::string_view keyspace, std::string_view key) {
-  return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
-}
-
-}  // namespace
-
 PgTransaction::PgTransaction(PgConnection& connection, KeyspaceDirectory& keyspaces, bool read_only,
                              Origin origin, const std::vector<std::string>& redacted_keyspaces,
                              DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key,
@@ -177,7 +169,7 @@ Revision PgTransaction::EnsureRevision() {
 
 const PgTransaction::Buffered* PgTransaction::FindBuffered(std::int64_t keyspace_id,
                                                            std::string_view key) const {
-  auto it = buffer_.find(BufferKey{keyspace_id, std::string(key)});
+  auto it = buffer_.find(BufferKeyLess::View{keyspace_id, key});
   return it == buffer_.end() ? nullptr : &it->second;
 }
 
@@ -354,7 +346,7 @@ void PgTransaction::put_if_version(std::string_view keyspace, std::string_view k
   const KeyspaceRef ref = KeyspaceForWrite(keyspace);
   OldValue old = ReadOld(ref, key);
   if (old.version != expected_version) {
-    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
+    throw Error(ErrorCode::kConflict, "compare-and-set on " + DescribeKey(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " +
                                           (old.exists ? std::to_string(old.version) : "no key"));
@@ -370,7 +362,7 @@ void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view
   auto found = FindKeyspace(keyspace);
   OldValue old = found ? ReadOld(*found, key) : OldValue{};
   if (!old.exists || old.version != expected_version) {
-    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
+    throw Error(ErrorCode::kConflict, "compare-and-erase on " + DescribeKey(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " +
                                           (old.exists ? std::to_string(old.version) : "no key"));

@@ -108,8 +108,16 @@ class PgTransaction final : public EngineTransaction {
   struct BufferKey {
     std::int64_t keyspace_id;
     std::string key;
-    bool operator<(const BufferKey& o) const {
-      return keyspace_id != o.keyspace_id ? keyspace_id < o.keyspace_id : key < o.key;
+  };
+  // Orders BufferKeys, and looks one up by (id, string_view) without building a string.
+  struct BufferKeyLess {
+    using is_transparent = void;
+    using View = std::pair<std::int64_t, std::string_view>;
+    static View Of(const BufferKey& k) { return {k.keyspace_id, k.key}; }
+    static View Of(const View& v) { return v; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Of(a) < Of(b);
     }
   };
   struct Buffered {
@@ -165,7 +173,7 @@ class PgTransaction final : public EngineTransaction {
   int savepoint_depth_ = 0;
   std::vector<PendingWrite> writes_;
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
-  std::map<BufferKey, Buffered> buffer_;
+  std::map<BufferKey, Buffered, BufferKeyLess> buffer_;
   std::vector<Deferred> deferred_;
 };
 

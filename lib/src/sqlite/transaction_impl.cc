@@ -15,14 +15,6 @@
 
 namespace statestore::internal {
 
-namespace {
-
-std::string Describe(std::string_view keyspace, std::string_view key) {
-  return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
-}
-
-}  // namespace
-
 TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces,
                                  bool read_only, Origin origin,
                                  const std::vector<std::string>& redacted_keyspaces,
@@ -326,7 +318,7 @@ void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view
   auto old = ReadOldRow(ref.id, key);
   std::uint64_t actual = old ? old->version : 0;
   if (actual != expected_version) {
-    throw Error(ErrorCode::kConflict, "compare-and-set on " + Describe(keyspace, key) +
+    throw Error(ErrorCode::kConflict, "compare-and-set on " + DescribeKey(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " + (old ? std::to_string(actual) : "no key"));
   }
@@ -341,7 +333,7 @@ void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_vi
   auto found = FindKeyspace(keyspace);
   auto old = found ? ReadOldRow(found->id, key) : std::nullopt;
   if (!old || old->version != expected_version) {
-    throw Error(ErrorCode::kConflict, "compare-and-erase on " + Describe(keyspace, key) +
+    throw Error(ErrorCode::kConflict, "compare-and-erase on " + DescribeKey(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " +
                                           (old ? std::to_string(old->version) : "no key"));
