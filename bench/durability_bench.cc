@@ -24,6 +24,15 @@
 //   reads    random point reads of 10,000 keys, 1 and 2 reader threads, without and with one
 //            background writer (~1 commit/ms): statestore with its read cache (warm) and without
 //            (cache_capacity = 0), raw SQLite prepared point reads, LMDB.
+//   postgres statestore on PostgreSQL (issue 14) against raw libpq, on a throwaway server
+//            (PgCluster: initdb + pg_ctl, default settings, synchronous_commit=on) or the one
+//            --postgres names: the write workload at 1/4/16/64 threads for "statestore PG",
+//            "libpq upsert" (a plain kv table as a libpq user writes it) and "libpq+history"
+//            (statestore's tables and history rows written statement by statement), and with
+//            two processes ("x2": this program started twice as --pg-writer-child, half the
+//            threads each); point reads for "statestore PG cached/uncached" and "libpq point
+//            reads". Each round in a fresh schema, dropped afterwards. Skipped when PostgreSQL
+//            is not installed (or --no-postgres).
 //   crash    the crash harness (tests/harness/crash_harness.h) in kFull and kNormal: a child
 //            process (this program, started with --crash-child) commits from 4 threads and is
 //            SIGKILLed at random moments; after each kill the parent reopens the database and
@@ -41,10 +50,12 @@
 // failed check), an engine failed, or a sanity check failed; 2 on bad usage. A MISSed target
 // does not fail the run.
 
+#include <spawn.h>
 #include <sqlite3.h>
 #include <statestore/statestore.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,6 +82,7 @@
 #include "counting_vfs.h"
 #include "crash_harness.h"
 #include "peers.h"
+#include "pg_cluster.h"
 #include "report_svg.h"
 #include "report_table.h"
 
@@ -93,6 +105,8 @@ struct Config {
   std::vector<int> writer_threads{1, 4, 16, 64};
   std::vector<int> reader_threads{1, 2};
   std::string engine_filter;  // --engine: only engines whose name contains this
+  std::string postgres;       // --postgres CONNINFO; empty: a throwaway server
+  bool no_postgres = false;   // --no-postgres
 
   bool RunsEngine(const std::string& name) const {
     return engine_filter.empty() || name.find(engine_filter) != std::string::npos;
@@ -203,7 +217,10 @@ struct WriteResult {
   std::string error;
 };
 
-WriteResult RunWriters(WriteEngine& engine, int threads, double warm_s, double measure_s) {
+// Writer thread t calls engine.NewWriter(thread_base + t): the two processes of a two-process
+// round (--pg-writer-child) use disjoint thread numbers, so disjoint keys and counters.
+WriteResult RunWriters(WriteEngine& engine, int threads, double warm_s, double measure_s,
+                       int thread_base = 0) {
   WriteResult r;
   std::atomic<int> phase{0};  // 0 warm-up, 1 measuring, 2 stop
   std::atomic<int> ready{0};
@@ -218,7 +235,7 @@ WriteResult RunWriters(WriteEngine& engine, int threads, double warm_s, double m
       const auto i = static_cast<std::size_t>(t);
       CommitFn commit;
       try {
-        commit = engine.NewWriter(t);
+        commit = engine.NewWriter(thread_base + t);
       } catch (const std::exception& e) {
         errors[i] = e.what();
         phase = 2;
@@ -381,6 +398,74 @@ const char* const kRocksNoSync = "RocksDB nosync";
 const char* const kSsCached = "statestore cached";
 const char* const kSsUncached = "statestore uncached";
 const char* const kSqlite = "SQLite";
+const char* const kSsPg = "statestore PG";
+const char* const kSsPg2 = "statestore PG x2";  // two processes, half the threads each
+const char* const kPqUpsert = "libpq upsert";
+const char* const kPqUpsert2 = "libpq upsert x2";
+const char* const kPqHistory = "libpq+history";
+const char* const kSsPgCached = "statestore PG cached";
+const char* const kSsPgUncached = "statestore PG uncached";
+const char* const kPqReads = "libpq point reads";
+
+// The PostgreSQL write engines by the name a --pg-writer-child is given.
+std::unique_ptr<WriteEngine> MakePgWriteEngine(const std::string& kind, const PgTarget& target) {
+  if (kind == "statestore") return MakeStatestorePgWriteEngine(target);
+  if (kind == "libpq") return MakeLibpqUpsertWriteEngine(target);
+  if (kind == "libpq+history") return MakeLibpqHistoryWriteEngine(target);
+  Fail("unknown PostgreSQL engine " + kind);
+}
+
+// The round's schema: "bench_" and the round's scratch directory name (w12 -> bench_w12).
+PgTarget RoundTarget(const std::string& conninfo, const fs::path& data_path, bool create) {
+  return {conninfo, "bench_" + data_path.parent_path().filename().string(), create};
+}
+
+// Runs `argv` with its stdout on a pipe; returns the pid and sets *out_fd.
+pid_t SpawnWithPipe(const std::vector<std::string>& argv, int* out_fd) {
+  int fds[2];
+  if (::pipe(fds) != 0) Fail(std::string("pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  posix_spawn_file_actions_addclose(&actions, fds[1]);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    Fail("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  }
+  *out_fd = fds[0];
+  return pid;
+}
+
+// Reads everything from `fd` (closing it) and waits for `pid`; returns the output, or throws if
+// the child failed.
+std::string CollectChild(pid_t pid, int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(fd);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Fail("writer child process failed (status " + std::to_string(status) + ")");
+  }
+  return out;
+}
 
 class Bench {
  public:
@@ -401,9 +486,13 @@ class Bench {
       Settle();
       Crash();
     }
+    if (cfg_.Runs("postgres") && !cfg_.no_postgres) {
+      Settle();
+      Postgres();
+    }
 
     std::printf("\n");
-    if (cfg_.Runs("writers")) {
+    if (cfg_.Runs("writers") || cfg_.Runs("postgres")) {
       std::printf("== Durable commits (one value + one counter read-modify-write per commit)\n");
       PrintTable(rows_, "writers");
       std::printf(
@@ -413,7 +502,7 @@ class Bench {
       PrintCostTable(rows_);
       std::printf("\n");
     }
-    if (cfg_.Runs("reads")) {
+    if (cfg_.Runs("reads") || cfg_.Runs("postgres")) {
       std::printf("== Point reads (%d keys, %zu-byte values)\n", kReadKeys, kValueBytes);
       PrintTable(rows_, "reads");
       std::printf("\n");
@@ -487,6 +576,13 @@ class Bench {
     std::function<std::unique_ptr<WriteEngine>(const fs::path&)> make;
     const char* ext;
     bool sqlite_files;  // writes its files through SQLite, i.e. the counting VFS
+    // PostgreSQL engines: the server does the work, so the process's CPU time is not the cost
+    // of a commit and is not reported; `drop` removes the round's schema afterwards.
+    bool postgres = false;
+    std::function<void(const fs::path&)> drop;
+    // Two processes (this program as --pg-writer-child <child_kind>), half the threads each,
+    // on the schema `make` created; the row's threads are the total.
+    const char* child_kind = nullptr;
   };
 
   // One round of one engine: a fresh file, the writers, the counter check.
@@ -502,14 +598,18 @@ class Bench {
     Progress(std::string(e.name) + ", " + std::to_string(threads) + " threads, round " +
              std::to_string(round + 1));
     Round out;
+    const fs::path data = dir / (std::string("data") + e.ext);
     try {
-      std::unique_ptr<WriteEngine> engine = e.make(dir / (std::string("data") + e.ext));
-      out.result = RunWriters(*engine, threads, cfg_.write_warm_s, cfg_.write_measure_s);
+      std::unique_ptr<WriteEngine> engine = e.make(data);
+      out.result = e.child_kind != nullptr
+                       ? RunChildWriters(e, data, threads)
+                       : RunWriters(*engine, threads, cfg_.write_warm_s, cfg_.write_measure_s);
       const WriteResult& r = out.result;
       if (!r.error.empty()) throw std::runtime_error(r.error);
       const std::string bad = engine->Verify(threads, r.per_thread);
       if (!bad.empty()) failures_.push_back(bad);
-      out.notes = engine->Notes();
+      // A two-process round's commits were made by the children: this engine's counters saw none.
+      out.notes = e.child_kind != nullptr ? std::string() : engine->Notes();
       out.ok = r.measured > 0;
       if (threads > 1) {
         // How fairly the engine shares commits between threads: a lock that waiters poll for
@@ -536,9 +636,69 @@ class Bench {
                           " threads: " + ex.what());
       out.notes = std::string("error: ") + ex.what();
     }
+    if (e.drop) {
+      try {
+        e.drop(data);
+      } catch (const std::exception& ex) {
+        failures_.push_back(std::string(e.name) + ": cannot drop the round's schema: " + ex.what());
+      }
+    }
     std::error_code ec;
     fs::remove_all(dir, ec);
     return out;
+  }
+
+  // A two-process round: both children run `threads / 2` writers on the schema of `data` for
+  // the same warm-up and measurement; throughput adds up, p50 is the mean of the children's,
+  // p99 the larger.
+  WriteResult RunChildWriters(const WriteEngineDef& e, const fs::path& data, int threads) {
+    const PgTarget target = RoundTarget(pg_conninfo_, data, false);
+    const fs::path self = fs::read_symlink("/proc/self/exe");
+    const int each = threads / 2;
+    std::vector<std::pair<pid_t, int>> children;
+    for (int k = 0; k < 2; ++k) {
+      int fd = -1;
+      char warm[32], measure[32];
+      std::snprintf(warm, sizeof warm, "%.3f", cfg_.write_warm_s);
+      std::snprintf(measure, sizeof measure, "%.3f", cfg_.write_measure_s);
+      const pid_t pid = SpawnWithPipe(
+          {self.string(), "--pg-writer-child", e.child_kind, target.conninfo, target.schema,
+           std::to_string(k * each), std::to_string(each), warm, measure},
+          &fd);
+      children.emplace_back(pid, fd);
+    }
+    WriteResult r;
+    std::string error;
+    for (auto [pid, fd] : children) {
+      try {
+        const std::string out = CollectChild(pid, fd);
+        double rate = 0, p50 = 0, p99 = 0;
+        unsigned long long measured = 0;
+        int consumed = 0;
+        if (std::sscanf(out.c_str(), "RESULT %llu %lf %lf %lf%n", &measured, &rate, &p50, &p99,
+                        &consumed) != 4) {
+          Fail("unexpected output from a writer child: " + out);
+        }
+        for (const char* p = out.c_str() + consumed; *p != '\0' && *p != '\n';) {
+          char* end = nullptr;
+          const unsigned long long n = std::strtoull(p, &end, 10);
+          if (end == p) break;
+          r.per_thread.push_back(n);
+          p = end;
+        }
+        r.measured += measured;
+        r.commits_per_s += rate;
+        r.p50_us += p50 / 2;
+        r.p99_us = std::max(r.p99_us, p99);
+      } catch (const std::exception& ex) {
+        if (error.empty()) error = ex.what();
+      }
+    }
+    if (error.empty() && r.per_thread.size() != static_cast<std::size_t>(2 * each)) {
+      error = "writer children reported " + std::to_string(r.per_thread.size()) + " threads";
+    }
+    r.error = error;
+    return r;
   }
 
   // The row of one engine at one thread count: the median round's throughput and latency, the
@@ -571,7 +731,11 @@ class Bench {
     row.notes = median.notes;
 
     const double n = static_cast<double>(cost.measured);
-    if (n > 0) {
+    if (n > 0 && e.postgres) {
+      if (cost.commits > 0 && cost.groups > 0) {
+        row.avg_group = static_cast<double>(cost.commits) / static_cast<double>(cost.groups);
+      }
+    } else if (n > 0) {
       row.cpu_us_per_commit = cost.cpu_us / n;
       if (e.sqlite_files) {
         row.wal_bytes_per_commit = static_cast<double>(cost.vfs.wal.write_bytes) / n;
@@ -600,25 +764,76 @@ class Bench {
 
   void Writers() {
     const std::vector<WriteEngineDef> engines{
-        {kSsFull, [](const fs::path& p) { return MakeStatestoreWriteEngine(p, true); }, ".db",
-         true},
-        {kSsNormal, [](const fs::path& p) { return MakeStatestoreWriteEngine(p, false); }, ".db",
-         true},
-        {kSqliteFull, [](const fs::path& p) { return MakeSqliteWriteEngine(p, true); }, ".db",
-         true},
-        {kSqliteNormal, [](const fs::path& p) { return MakeSqliteWriteEngine(p, false); }, ".db",
-         true},
-        {kSqliteKv, [](const fs::path& p) { return MakeSqliteKvWriteEngine(p, true); }, ".db",
-         true},
-        {kSqliteKvNormal, [](const fs::path& p) { return MakeSqliteKvWriteEngine(p, false); },
-         ".db", true},
-        {kLmdb, [](const fs::path& p) { return MakeLmdbWriteEngine(p); }, ".mdb", false},
-        {kRocksSync, [](const fs::path& p) { return MakeRocksdbWriteEngine(p, true); }, ".rocks",
-         false},
-        {kRocksNoSync, [](const fs::path& p) { return MakeRocksdbWriteEngine(p, false); }, ".rocks",
-         false},
-        {kRocksHistory, [](const fs::path& p) { return MakeRocksdbHistoryWriteEngine(p); },
-         ".rocks", false},
+        {kSsFull,
+         [](const fs::path& p) { return MakeStatestoreWriteEngine(p, true); },
+         ".db",
+         true,
+         false,
+         {},
+         nullptr},
+        {kSsNormal,
+         [](const fs::path& p) { return MakeStatestoreWriteEngine(p, false); },
+         ".db",
+         true,
+         false,
+         {},
+         nullptr},
+        {kSqliteFull,
+         [](const fs::path& p) { return MakeSqliteWriteEngine(p, true); },
+         ".db",
+         true,
+         false,
+         {},
+         nullptr},
+        {kSqliteNormal,
+         [](const fs::path& p) { return MakeSqliteWriteEngine(p, false); },
+         ".db",
+         true,
+         false,
+         {},
+         nullptr},
+        {kSqliteKv,
+         [](const fs::path& p) { return MakeSqliteKvWriteEngine(p, true); },
+         ".db",
+         true,
+         false,
+         {},
+         nullptr},
+        {kSqliteKvNormal,
+         [](const fs::path& p) { return MakeSqliteKvWriteEngine(p, false); },
+         ".db",
+         true,
+         false,
+         {},
+         nullptr},
+        {kLmdb,
+         [](const fs::path& p) { return MakeLmdbWriteEngine(p); },
+         ".mdb",
+         false,
+         false,
+         {},
+         nullptr},
+        {kRocksSync,
+         [](const fs::path& p) { return MakeRocksdbWriteEngine(p, true); },
+         ".rocks",
+         false,
+         false,
+         {},
+         nullptr},
+        {kRocksNoSync,
+         [](const fs::path& p) { return MakeRocksdbWriteEngine(p, false); },
+         ".rocks",
+         false,
+         false,
+         {},
+         nullptr},
+        {kRocksHistory,
+         [](const fs::path& p) { return MakeRocksdbHistoryWriteEngine(p); },
+         ".rocks",
+         false,
+         false,
+         {},
+         nullptr},
     };
     std::vector<const WriteEngineDef*> selected;
     for (const WriteEngineDef& e : engines) {
@@ -655,31 +870,35 @@ class Bench {
     }
   }
 
+  struct ReadEngineDef {
+    const char* name;
+    std::function<std::unique_ptr<ReadEngine>(const fs::path&)> make;
+    std::function<void(const fs::path&)> drop;  // PostgreSQL: removes the schema afterwards
+  };
+
   void Reads() {
     std::printf(
         "Reads: random point reads of %d keys; %d rounds of %.2f s per configuration, "
         "median\n",
         kReadKeys, cfg_.read_rounds, cfg_.read_measure_s);
+    const std::vector<ReadEngineDef> engines{
+        {kSsCached, [](const fs::path& p) { return MakeStatestoreReadEngine(p, true); }, {}},
+        {kSsUncached, [](const fs::path& p) { return MakeStatestoreReadEngine(p, false); }, {}},
+        {kSqlite, [](const fs::path& p) { return MakeSqliteReadEngine(p); }, {}},
+        {kLmdb, [](const fs::path& p) { return MakeLmdbReadEngine(p); }, {}},
+    };
+    RunReadEngines(engines);
+  }
+
+  void RunReadEngines(const std::vector<ReadEngineDef>& engines) {
     std::vector<std::string> keys;
     for (int i = 0; i < kReadKeys; ++i) keys.push_back(ReadKey(i));
     std::vector<std::uint32_t> order(1 << 20);
     std::mt19937_64 rng(2);
     for (auto& x : order) x = static_cast<std::uint32_t>(rng() % kReadKeys);
-
-    struct EngineDef {
-      const char* name;
-      std::function<std::unique_ptr<ReadEngine>(const fs::path&)> make;
-    };
-    const std::vector<EngineDef> engines{
-        {kSsCached, [](const fs::path& p) { return MakeStatestoreReadEngine(p, true); }},
-        {kSsUncached, [](const fs::path& p) { return MakeStatestoreReadEngine(p, false); }},
-        {kSqlite, [](const fs::path& p) { return MakeSqliteReadEngine(p); }},
-        {kLmdb, [](const fs::path& p) { return MakeLmdbReadEngine(p); }},
-    };
-    int index = 0;
-    for (const EngineDef& e : engines) {
+    for (const ReadEngineDef& e : engines) {
       if (!cfg_.RunsEngine(e.name)) continue;
-      const fs::path dir = work_ / ("r" + std::to_string(index++));
+      const fs::path dir = work_ / ("r" + std::to_string(read_index_++));
       fs::create_directories(dir);
       try {
         std::unique_ptr<ReadEngine> engine = e.make(dir / "data");
@@ -745,6 +964,13 @@ class Bench {
       } catch (const std::exception& ex) {
         failures_.push_back(std::string(e.name) + " reads: " + ex.what());
       }
+      if (e.drop) {
+        try {
+          e.drop(dir / "data");
+        } catch (const std::exception& ex) {
+          failures_.push_back(std::string(e.name) + ": cannot drop the schema: " + ex.what());
+        }
+      }
       std::error_code ec;
       fs::remove_all(dir, ec);
     }
@@ -802,6 +1028,100 @@ class Bench {
       std::error_code ec;
       fs::remove_all(dir, ec);
     }
+  }
+
+  // statestore on PostgreSQL against raw libpq (issue 14), on the server of --postgres or on a
+  // throwaway one (PgCluster: initdb in a temporary directory, default settings — fsync and
+  // synchronous_commit on — a unix socket), stopped afterwards.
+  void Postgres() {
+    std::unique_ptr<test::PgCluster> cluster;
+    pg_conninfo_ = cfg_.postgres;
+    if (pg_conninfo_.empty()) {
+      std::string why;
+      if (test::PgCluster::BinDir(&why).empty()) {
+        std::printf("\nPostgreSQL: skipped (%s)\n", why.c_str());
+        return;
+      }
+      Progress("starting a throwaway PostgreSQL server");
+      try {
+        cluster = test::PgCluster::Start();
+      } catch (const std::exception& ex) {
+        ProgressDone("ERROR");
+        failures_.push_back(std::string("PostgreSQL server: ") + ex.what());
+        return;
+      }
+      pg_conninfo_ = cluster->conninfo();
+      ProgressDone("ok");
+    }
+    try {
+      std::printf("\nPostgreSQL: %s, %s\n", PostgresServerVersion(pg_conninfo_).c_str(),
+                  cluster ? "throwaway server" : "--postgres server");
+    } catch (const std::exception& ex) {
+      failures_.push_back(std::string("PostgreSQL: ") + ex.what());
+      return;
+    }
+    PgWriters();
+    PgReads();
+  }
+
+  void PgWriters() {
+    const std::string conninfo = pg_conninfo_;
+    auto make = [conninfo](const char* kind) {
+      return [conninfo, kind](const fs::path& p) {
+        return MakePgWriteEngine(kind, RoundTarget(conninfo, p, true));
+      };
+    };
+    auto drop = [conninfo](const fs::path& p) { DropPgSchema(RoundTarget(conninfo, p, false)); };
+    std::vector<WriteEngineDef> engines{
+        {kSsPg, make("statestore"), "", false, true, drop, nullptr},
+        {kPqUpsert, make("libpq"), "", false, true, drop, nullptr},
+        {kPqHistory, make("libpq+history"), "", false, true, drop, nullptr},
+        {kSsPg2, make("statestore"), "", false, true, drop, "statestore"},
+        {kPqUpsert2, make("libpq"), "", false, true, drop, "libpq"},
+    };
+    std::printf(
+        "PostgreSQL writers: %d rounds, interleaved; %.1f s measured after %.1f s warm-up; "
+        "synchronous_commit=on; 'x2' = two processes, half the threads each\n",
+        cfg_.write_rounds, cfg_.write_measure_s, cfg_.write_warm_s);
+    for (int threads : cfg_.writer_threads) {
+      std::vector<const WriteEngineDef*> selected;
+      for (const WriteEngineDef& e : engines) {
+        if (!cfg_.RunsEngine(e.name)) continue;
+        if (e.child_kind != nullptr && threads < 2) continue;
+        selected.push_back(&e);
+      }
+      std::vector<std::vector<Round>> rounds(selected.size());
+      for (int round = 0; round < cfg_.write_rounds; ++round) {
+        for (std::size_t i = 0; i < selected.size(); ++i) {
+          rounds[i].push_back(WriteRound(*selected[i], threads, round));
+        }
+      }
+      for (std::size_t i = 0; i < selected.size(); ++i) {
+        rows_.push_back(WriterRow(*selected[i], threads, rounds[i]));
+      }
+    }
+  }
+
+  void PgReads() {
+    const std::string conninfo = pg_conninfo_;
+    const std::vector<ReadEngineDef> engines{
+        {kSsPgCached,
+         [conninfo](const fs::path& p) {
+           return MakeStatestorePgReadEngine(RoundTarget(conninfo, p, true), true);
+         },
+         [conninfo](const fs::path& p) { DropPgSchema(RoundTarget(conninfo, p, false)); }},
+        {kSsPgUncached,
+         [conninfo](const fs::path& p) {
+           return MakeStatestorePgReadEngine(RoundTarget(conninfo, p, true), false);
+         },
+         [conninfo](const fs::path& p) { DropPgSchema(RoundTarget(conninfo, p, false)); }},
+        {kPqReads,
+         [conninfo](const fs::path& p) {
+           return MakeLibpqReadEngine(RoundTarget(conninfo, p, true));
+         },
+         [conninfo](const fs::path& p) { DropPgSchema(RoundTarget(conninfo, p, false)); }},
+    };
+    RunReadEngines(engines);
   }
 
   struct TargetResult {
@@ -864,7 +1184,7 @@ class Bench {
   }
 
   void Targets() {
-    if (!cfg_.Runs("writers") && !cfg_.Runs("reads")) return;
+    if (!cfg_.Runs("writers") && !cfg_.Runs("reads") && !cfg_.Runs("postgres")) return;
     auto w = [&](const char* engine, int threads) {
       return FindRow(rows_, "writers", engine, threads);
     };
@@ -903,6 +1223,17 @@ class Bench {
                     "16 writers: statestore Full WAL bytes per commit");
       }
     }
+    if (cfg_.Runs("postgres") && !pg_conninfo_.empty()) {
+      std::printf("== PostgreSQL (issue 14; synchronous_commit=on on both sides)\n");
+      Ratio("16 writers: statestore PG / libpq upsert", w(kSsPg, 16), w(kPqUpsert, 16), 3.0,
+            ">= 3x");
+      Ratio("16 writers, 2 processes: statestore PG x2 / libpq upsert x2", w(kSsPg2, 16),
+            w(kPqUpsert2, 16), 3.0, ">= 3x");
+      Ratio("16 writers: statestore PG / libpq+history", w(kSsPg, 16), w(kPqHistory, 16), 1.0,
+            "(info)");
+      Ratio("1 reader: statestore PG cached / libpq point reads", r(kSsPgCached, 1), r(kPqReads, 1),
+            1.0, "(info)");
+    }
     std::printf("== Earlier targets (issue 6)\n");
     if (cfg_.Runs("writers")) {
       Ratio("16 writers: statestore Full / SQLite FULL (statestore schema)", w(kSsFull, 16),
@@ -923,14 +1254,37 @@ class Bench {
   std::vector<Row> rows_;
   std::vector<std::string> failures_;
   std::vector<TargetResult> targets_;
-  int dir_index_ = 0;  // scratch directories w0, w1, ...
+  int dir_index_ = 0;        // scratch directories w0, w1, ...
+  int read_index_ = 0;       // and r0, r1, ...
+  std::string pg_conninfo_;  // the PostgreSQL section's server
   SteadyClock::time_point progress_start_;
 };
+
+// --pg-writer-child KIND CONNINFO SCHEMA THREAD_BASE THREADS WARM_S MEASURE_S: one process of a
+// two-process round (Bench::RunChildWriters). Prints "RESULT measured commits/s p50 p99" and
+// the commits of each thread on one line.
+int PgWriterChildMain(char** args) {
+  try {
+    const PgTarget target{args[1], args[2], false};
+    std::unique_ptr<WriteEngine> engine = MakePgWriteEngine(args[0], target);
+    const WriteResult r = RunWriters(*engine, std::atoi(args[4]), std::atof(args[5]),
+                                     std::atof(args[6]), std::atoi(args[3]));
+    if (!r.error.empty()) Fail(r.error);
+    std::printf("RESULT %llu %.3f %.3f %.3f", static_cast<unsigned long long>(r.measured),
+                r.commits_per_s, r.p50_us, r.p99_us);
+    for (std::uint64_t n : r.per_thread) std::printf(" %llu", static_cast<unsigned long long>(n));
+    std::printf("\n");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "statestore_durability_bench --pg-writer-child: %s\n", e.what());
+    return 1;
+  }
+}
 
 void Usage(std::FILE* out) {
   std::fprintf(out,
                "usage: statestore_durability_bench [--short] [--out DIR] "
-               "[--only writers|reads|crash[,...]]\n"
+               "[--only writers|reads|crash|postgres[,...]]\n"
                "  --short    a quick run (about two minutes): shorter measurements, 10 kills per "
                "mode\n"
                "  --out DIR  write results.csv, targets.csv, writers.svg, cost.svg and reads.svg "
@@ -941,7 +1295,11 @@ void Usage(std::FILE* out) {
                "engines\n"
                "             (default 3; each 3 s measured after 0.5 s warm-up, 0.4 s + 0.1 s "
                "with --short)\n"
-               "  --engine S  only engines whose name contains S (e.g. 'statestore', 'SQLite')\n");
+               "  --engine S  only engines whose name contains S (e.g. 'statestore', 'SQLite')\n"
+               "  --postgres CONNINFO  the PostgreSQL section's server (default: a throwaway "
+               "one,\n"
+               "             started with initdb/pg_ctl when PostgreSQL is installed)\n"
+               "  --no-postgres  skip the PostgreSQL section\n");
 }
 
 }  // namespace
@@ -951,6 +1309,9 @@ int main(int argc, char** argv) {
   using namespace statestore::bench;
   if (argc >= 2 && std::string_view(argv[1]) == "--crash-child") {
     return statestore::crash::CrashChildMain(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  if (argc == 9 && std::string_view(argv[1]) == "--pg-writer-child") {
+    return PgWriterChildMain(argv + 2);
   }
   Config cfg;
   for (int i = 1; i < argc; ++i) {
@@ -967,7 +1328,7 @@ int main(int argc, char** argv) {
       while (pos <= list.size()) {
         const std::size_t comma = std::min(list.find(',', pos), list.size());
         const std::string s = list.substr(pos, comma - pos);
-        if (s != "writers" && s != "reads" && s != "crash") {
+        if (s != "writers" && s != "reads" && s != "crash" && s != "postgres") {
           Usage(stderr);
           return 2;
         }
@@ -994,6 +1355,10 @@ int main(int argc, char** argv) {
         return 2;
       }
       cfg.write_rounds = static_cast<int>(n);
+    } else if (a == "--postgres" && i + 1 < argc) {
+      cfg.postgres = argv[++i];
+    } else if (a == "--no-postgres") {
+      cfg.no_postgres = true;
     } else if (a == "--engine" && i + 1 < argc) {
       cfg.engine_filter = argv[++i];
     } else if (a == "-h" || a == "--help") {

@@ -49,6 +49,32 @@ std::unique_ptr<WriteEngine> MakeRocksdbWriteEngine(const std::filesystem::path&
 // statestore's gap-free commit-order revisions; see peers_rocksdb.cc).
 std::unique_ptr<WriteEngine> MakeRocksdbHistoryWriteEngine(const std::filesystem::path& path);
 
+// PostgreSQL (peers_postgres.cc, issue 14). Each round runs in a fresh schema of the database
+// `conninfo` names; `create`: make the schema and tables (the parent), or attach to them (a
+// writer child process of the two-process rows).
+struct PgTarget {
+  std::string conninfo;
+  std::string schema;
+  bool create = true;
+};
+// statestore on PostgreSQL, Durability::kFull (synchronous_commit=on), one Store for all threads.
+std::unique_ptr<WriteEngine> MakeStatestorePgWriteEngine(const PgTarget& target);
+// "libpq upsert": one table kv(key text PRIMARY KEY, value bytea, n bigint), a connection per
+// thread, prepared statements; per commit BEGIN, upsert the value, `n = n + 1` on the counter
+// row, COMMIT. No history.
+std::unique_ptr<WriteEngine> MakeLibpqUpsertWriteEngine(const PgTarget& target);
+// "libpq+history": statestore's tables (migrations/postgresql) written statement by statement,
+// with the head row locked for gapless revisions (peers_postgres.cc).
+std::unique_ptr<WriteEngine> MakeLibpqHistoryWriteEngine(const PgTarget& target);
+// statestore on PostgreSQL with its read cache (cached) or cache_capacity = 0.
+std::unique_ptr<ReadEngine> MakeStatestorePgReadEngine(const PgTarget& target, bool cached);
+// Prepared point reads on the kv table, a connection per thread.
+std::unique_ptr<ReadEngine> MakeLibpqReadEngine(const PgTarget& target);
+// Drops the round's schema and everything in it.
+void DropPgSchema(const PgTarget& target);
+// "PostgreSQL 15.x".
+std::string PostgresServerVersion(const std::string& conninfo);
+
 // "LMDB 0.9.24", "RocksDB 7.8.3".
 std::string LmdbVersion();
 std::string RocksdbVersion();

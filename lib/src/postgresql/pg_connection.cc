@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <thread>
@@ -255,49 +256,80 @@ void PgConnection::Fail(const char* what, pg_result* result) {
   throw Error(code, text, packed);
 }
 
-void PgConnection::Queue(const char* what, const char* sql, const PgParams& params) {
+void PgConnection::Send(const char* what, const char* sql, const PgParams& params, bool keep) {
   if (queued_.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF &&
       PQenterPipelineMode(conn_) != 1) {
     Fail(what, nullptr);
   }
-  if (PQsendQueryParams(conn_, sql, params.count(), params.types(), params.values(),
-                        params.lengths(), params.formats(), /*resultFormat=*/1) != 1) {
+  std::string key(sql);
+  key.push_back('\0');
+  key.append(reinterpret_cast<const char*>(params.types()),
+             static_cast<std::size_t>(params.count()) * sizeof(unsigned int));
+  auto it = prepared_.find(key);
+  if (it == prepared_.end() && prepared_.size() < kMaxPrepared) {
+    std::string name = "s" + std::to_string(++statements_made_);
+    if (PQsendPrepare(conn_, name.c_str(), sql, params.count(), params.types()) != 1) {
+      DiscardQueued();
+      Fail(what, nullptr);
+    }
+    queued_.push_back({what, false});
+    it = prepared_.emplace(key, std::move(name)).first;
+    unconfirmed_.push_back(std::move(key));
+  }
+  const int sent =
+      it != prepared_.end()
+          ? PQsendQueryPrepared(conn_, it->second.c_str(), params.count(), params.values(),
+                                params.lengths(), params.formats(), /*resultFormat=*/1)
+          : PQsendQueryParams(conn_, sql, params.count(), params.types(), params.values(),
+                              params.lengths(), params.formats(), /*resultFormat=*/1);
+  if (sent != 1) {
     DiscardQueued();
     Fail(what, nullptr);
   }
-  queued_.push_back(what);
+  queued_.push_back({what, keep});
 }
 
-pg_result* PgConnection::ReadQueuedResult() {
-  // One statement: its result(s), then a null that ends it.
-  PGresult* failed = nullptr;
-  while (PGresult* r = PQgetResult(conn_)) {
-    const ExecStatusType s = PQresultStatus(r);
-    if (failed == nullptr && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
-        s != PGRES_PIPELINE_ABORTED) {
-      failed = r;
-    } else {
-      PQclear(r);
-    }
-  }
-  return failed;
+void PgConnection::Queue(const char* what, const char* sql, const PgParams& params) {
+  Send(what, sql, params, /*keep=*/false);
 }
 
-void PgConnection::Drain() {
+void PgConnection::Drain() { Drain(nullptr); }
+
+void PgConnection::Drain(std::vector<pg_result*>* results) {
   if (queued_.empty()) return;
   PGresult* failed = nullptr;
   const char* failed_what = nullptr;
+  auto forget_unconfirmed = [&] {
+    for (const std::string& key : unconfirmed_) prepared_.erase(key);
+    unconfirmed_.clear();
+  };
   if (PQpipelineSync(conn_) != 1) {
     queued_.clear();
+    forget_unconfirmed();
     Fail("cannot send queued statements", nullptr);
   }
-  for (const char* what : queued_) {
-    PGresult* r = ReadQueuedResult();
-    if (r != nullptr && failed == nullptr) {
-      failed = r;
-      failed_what = what;
-    } else if (r != nullptr) {
-      PQclear(r);
+  std::size_t wanted = 0;
+  for (const InFlight& statement : queued_) wanted += statement.keep && results != nullptr;
+  std::vector<PGresult*> kept_results;
+  for (const InFlight& statement : queued_) {
+    // One statement: its result(s), then a null that ends it.
+    PGresult* kept = nullptr;
+    while (PGresult* r = PQgetResult(conn_)) {
+      const ExecStatusType st = PQresultStatus(r);
+      if ((st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && kept == nullptr) {
+        kept = r;
+      } else if (failed == nullptr && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK &&
+                 st != PGRES_PIPELINE_ABORTED) {
+        failed = r;
+        failed_what = statement.what;
+      } else {
+        PQclear(r);
+      }
+    }
+    if (statement.keep && results != nullptr) {
+      kept_results.push_back(kept);
+    } else if (kept != nullptr) {
+      PQclear(kept);
     }
     if (broken()) break;
   }
@@ -311,59 +343,29 @@ void PgConnection::Drain() {
     }
     PQexitPipelineMode(conn_);
   }
-  if (failed != nullptr) Fail(failed_what, failed);
-  if (broken()) Fail("connection lost while statements were queued", nullptr);
+  const bool ok =
+      failed == nullptr && !broken() && kept_results.size() == wanted &&
+      std::find(kept_results.begin(), kept_results.end(), nullptr) == kept_results.end();
+  if (!ok) {
+    for (PGresult* r : kept_results) PQclear(r);
+    forget_unconfirmed();
+    if (failed != nullptr) Fail(failed_what, failed);
+    Fail(broken() ? "connection lost while statements were queued" : "statement returned no result",
+         nullptr);
+  }
+  unconfirmed_.clear();
+  if (results != nullptr) results->insert(results->end(), kept_results.begin(), kept_results.end());
 }
 
 std::vector<PgResult> PgConnection::ExecEach(const char* what, const char* sql,
                                              const std::vector<PgParams>& params) {
   Drain();
+  for (const PgParams& p : params) Send(what, sql, p, /*keep=*/true);
+  std::vector<pg_result*> raw;
+  Drain(&raw);
   std::vector<PgResult> results;
-  if (params.empty()) return results;
-  if (params.size() == 1) {
-    results.push_back(Exec(what, sql, params[0]));
-    return results;
-  }
-  if (PQenterPipelineMode(conn_) != 1) Fail(what, nullptr);
-  for (const PgParams& p : params) {
-    if (PQsendQueryParams(conn_, sql, p.count(), p.types(), p.values(), p.lengths(), p.formats(),
-                          /*resultFormat=*/1) != 1) {
-      DiscardQueued();
-      Fail(what, nullptr);
-    }
-    queued_.push_back(what);
-  }
-  if (PQpipelineSync(conn_) != 1) {
-    queued_.clear();
-    Fail(what, nullptr);
-  }
-  PGresult* failed = nullptr;
-  for (std::size_t i = 0; i < params.size() && !broken(); ++i) {
-    PGresult* kept = nullptr;
-    while (PGresult* r = PQgetResult(conn_)) {
-      const ExecStatusType st = PQresultStatus(r);
-      if (st == PGRES_TUPLES_OK && kept == nullptr) {
-        kept = r;
-      } else if (failed == nullptr && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK &&
-                 st != PGRES_PIPELINE_ABORTED) {
-        failed = r;
-      } else {
-        PQclear(r);
-      }
-    }
-    results.emplace_back(kept);
-  }
-  queued_.clear();
-  if (!broken()) {
-    while (PGresult* r = PQgetResult(conn_)) {
-      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-      PQclear(r);
-      if (sync) break;
-    }
-    PQexitPipelineMode(conn_);
-  }
-  if (failed != nullptr) Fail(what, failed);
-  if (broken() || results.size() != params.size()) Fail(what, nullptr);
+  results.reserve(raw.size());
+  for (pg_result* r : raw) results.emplace_back(r);
   return results;
 }
 
@@ -375,12 +377,10 @@ void PgConnection::DiscardQueued() noexcept {
 }
 
 PgResult PgConnection::Exec(const char* what, const char* sql, const PgParams& params) {
-  Drain();
-  PGresult* r = PQexecParams(conn_, sql, params.count(), params.types(), params.values(),
-                             params.lengths(), params.formats(), /*resultFormat=*/1);
-  const ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) Fail(what, r);
-  return PgResult(r);
+  Send(what, sql, params, /*keep=*/true);
+  std::vector<pg_result*> raw;
+  Drain(&raw);
+  return PgResult(raw.back());
 }
 
 void PgConnection::ExecScript(const char* what, const char* sql) {

@@ -18,6 +18,11 @@
 //      message always carries the server's text and SQLSTATE.
 //   3. Error::sqlite_code() carries the SQLSTATE packed by PackSqlState (0 for none), so the
 //      group writer classifies a captured failure without parsing text.
+//   4. A statement is prepared once per connection and parameter types, so one whose first use
+//      passed NULL (OID 0: the server infers the type) is never run with a typed value in that
+//      position. Prepared statements are session objects, not transactional: a ROLLBACK keeps
+//      them, a new connection starts without any. (A migration that changes a table's columns
+//      under a prepared SELECT * would fail it with 0A000; every statement names its columns.)
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_CONNECTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_CONNECTION_H_
 
@@ -28,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "statestore/value.h"
@@ -113,7 +119,12 @@ class PgConnection {
   ~PgConnection();
 
   // One statement with binary parameters and results. `what` starts the error message.
-  // Runs what Queue() queued first (Drain).
+  // Runs what Queue() queued first, in the same round trip.
+  //
+  // Exec, Queue and ExecEach run `sql` as a named prepared statement of this connection, made
+  // the first time the text is run with those parameter types (invariant 4): the server parses
+  // and plans it once, not on every call. `sql` must not hold user text (pg_sql.h); at most
+  // kMaxPrepared texts are prepared, later ones run unnamed.
   PgResult Exec(const char* what, const char* sql, const PgParams& params = PgParams());
   // Sends a statement whose result nobody waits for (libpq pipeline mode): a write whose only
   // possible answer is success or an error the next Drain() throws. Statements queued this way
@@ -145,12 +156,29 @@ class PgConnection {
  private:
   explicit PgConnection(pg_conn* conn) : conn_(conn) {}
   [[noreturn]] void Fail(const char* what, pg_result* result);
-  // Reads one statement's results in pipeline mode; returns the failed result (owned) or null.
-  pg_result* ReadQueuedResult();
+  // Sends one statement into the pipeline (entering pipeline mode), preparing it first if it is
+  // new (invariant 4). `keep`: Drain hands its result back.
+  void Send(const char* what, const char* sql, const PgParams& params, bool keep);
+  // Waits for every statement in flight; with `results`, appends the result of each one sent
+  // with keep = true, in order (owned by the caller). Throws the first failure.
+  void Drain(std::vector<pg_result*>* results);
+
+  struct InFlight {
+    const char* what;  // the error message's start
+    bool keep;         // its result goes to Drain's caller
+  };
+
+  // Invariant 4: prepared statements, by SQL text and parameter types. A statement is prepared
+  // under a name never used before on this connection; one prepared in a pipeline that failed
+  // is forgotten (it may not exist), and made again under a new name when next needed.
+  static constexpr std::size_t kMaxPrepared = 128;
 
   pg_conn* conn_;
   bool abandoned_ = false;
-  std::vector<const char*> queued_;  // the `what` of each statement in flight
+  std::vector<InFlight> queued_;                           // the statements in flight, in order
+  std::unordered_map<std::string, std::string> prepared_;  // text + types -> statement name
+  std::vector<std::string> unconfirmed_;  // keys prepared in the pipeline in flight
+  std::uint64_t statements_made_ = 0;     // names "s1", "s2", ...
 };
 
 // libpq's parse of `conninfo`; throws Error(kInvalidArgument) with libpq's message when it cannot
