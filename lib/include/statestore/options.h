@@ -113,6 +113,9 @@ struct PostgresOptions {
   // after the other process's transact() returned: bounded staleness, measured in the README
   // (about a millisecond on one host), and unbounded while the notification connection is
   // down (the cache then drops everything on reconnect).
+  // Either way, reads inside a transact() body use the cache (strictly: the writer holds the
+  // write lock and the cache has caught up with every commit before it), which saves the body a
+  // round trip per key it reads; cache_capacity = 0 turns that off too.
   bool cache_reads_with_bounded_staleness = false;
 };
 

@@ -43,6 +43,7 @@ EngineStore::EngineStore(std::string path, const Options& options,
 
 void EngineStore::BindParts(const Parts& parts) {
   cache_ = parts.cache;
+  cache_answers_gets_ = parts.cache_answers_gets;
   committer_ = parts.committer;
   signal_ = parts.signal;
 }
@@ -114,7 +115,7 @@ bool EngineStore::CacheHit(std::string_view keyspace, std::string_view key, Out*
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   counters_.reads.Add();
-  if (cache_->Lookup(keyspace, key, out)) {
+  if (cache_answers_gets_ && cache_->Lookup(keyspace, key, out)) {
     counters_.cache_hits.Add();
     return true;
   }

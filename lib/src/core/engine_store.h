@@ -85,6 +85,10 @@ class EngineStore : public Store {
     ReadCache* cache;
     GroupCommitter* committer;
     ChangeSignal* signal;  // null: change_counter() is 0 (a read-only Store without one)
+    // Whether get()/get_entry() may answer from the cache. false: every get reads the engine
+    // (still filling the cache for the engine's own use; PostgreSQL without
+    // Options::postgres.cache_reads_with_bounded_staleness).
+    bool cache_answers_gets = true;
   };
   void BindParts(const Parts& parts);  // invariant 4
 
@@ -132,6 +136,7 @@ class EngineStore : public Store {
   CachedEntry ReadThrough(std::string_view keyspace, std::string_view key);
 
   ReadCache* cache_ = nullptr;
+  bool cache_answers_gets_ = true;
   GroupCommitter* committer_ = nullptr;
   ChangeSignal* signal_ = nullptr;
 };

@@ -137,6 +137,11 @@ class ReadCache {
   ~ReadCache();
 
   bool enabled() const { return enabled_; }
+  // The revision the cache is coherent with (coherent_head_ in the design note). A writer that
+  // holds the write lock on head H and sees coherent_head() == H after ObserveHead(H) may answer
+  // its own reads from the cache: no entry is older than H, and nothing newer can commit
+  // (PostgreSQL engine: PgGroupWriter).
+  Revision coherent_head() const { return coherent_head_.load(std::memory_order_acquire); }
   // Called once by the owner before the cache is used, with a head revision read after the
   // cache was created (an empty cache is coherent with any state). Null feed (or never
   // called): every foreign commit drops the whole cache.

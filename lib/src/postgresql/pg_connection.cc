@@ -167,6 +167,8 @@ std::string_view PgResult::View(int row, int column) const {
   return std::string_view(p, static_cast<std::size_t>(length));
 }
 
+const char* PgResult::command_status() const { return result_ ? PQcmdStatus(result_) : ""; }
+
 std::int64_t PgResult::affected() const {
   const char* n = PQcmdTuples(result_);
   return (n && *n) ? std::stoll(n) : 0;

@@ -99,6 +99,8 @@ class PgResult {
   std::string_view View(int row, int column) const;
   // Rows affected (INSERT/UPDATE/DELETE).
   std::int64_t affected() const;
+  // The command tag ("COMMIT", "ROLLBACK", "INSERT 0 1", ...).
+  const char* command_status() const;
 
  private:
   const char* Cell(int row, int column, int* length) const;

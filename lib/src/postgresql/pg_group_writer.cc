@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <limits>
+#include <optional>
 
 #include <cstring>
 #include <thread>
@@ -70,13 +71,22 @@ void PgGroupWriter::BeginOnce() {
   if (r.rows() != 1) throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
   start_.head = static_cast<Revision>(r.Int(0, 0));
   start_.last_commit_time_us = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
+  // The bodies may read through the cache once it has caught up with every commit up to the
+  // head just locked (PgCommitGroup); usually it already has (this process wrote the head).
+  group_written_.clear();
+  cache_coherent_ = false;
+  if (deps_.cache != nullptr && deps_.cache->enabled()) {
+    deps_.cache->ObserveHead(start_.head, nullptr);
+    cache_coherent_ = deps_.cache->coherent_head() == start_.head;
+  }
 }
 
 std::unique_ptr<EngineTransaction> PgGroupWriter::NewTransaction(const Origin& origin) {
-  return std::make_unique<PgTransaction>(*connection_, *deps_.keyspaces, /*read_only=*/false,
-                                         origin, deps_.options->redacted_keyspaces,
-                                         deps_.damaged_rows, deps_.redaction_key,
-                                         PgTransaction::Group{writer_token_, &group_last_});
+  return std::make_unique<PgTransaction>(
+      *connection_, *deps_.keyspaces, /*read_only=*/false, origin,
+      deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key,
+      PgTransaction::Group{writer_token_, &group_last_, cache_coherent_ ? deps_.cache : nullptr,
+                           &group_written_});
 }
 
 void PgGroupWriter::Savepoint() {
@@ -103,34 +113,28 @@ bool PgGroupWriter::InTransaction() const {
 }
 
 void PgGroupWriter::Commit() {
-  // What the bodies queued (PgTransaction invariant 7). A failure here comes before COMMIT was
-  // sent: the group fails as one, or is re-run when the connection broke (IsLockConflict).
-  connection_->Drain();
   if (!InTransaction()) {
     throw Error(ErrorCode::kInternal, "commit of a transaction that is not open or failed",
                 kAfterCommitSent);
   }
-  PGresult* r = PQexec(connection_->handle(), "COMMIT");
-  const bool answered = r != nullptr && PQresultStatus(r) == PGRES_COMMAND_OK;
+  // What the bodies queued (PgTransaction invariant 7) and COMMIT, in one round trip. When a
+  // queued statement fails, the server skips the rest of the pipeline, COMMIT included: the
+  // group fails as one, or is re-run for a lock or serialization conflict (IsLockConflict). Only
+  // a lost connection leaves the outcome open.
+  std::optional<PgResult> r;
+  try {
+    r.emplace(connection_->Exec("cannot commit", "COMMIT"));
+  } catch (const Error& e) {
+    if (!connection_->broken() && !IsConnectionFailure(e.sqlite_code())) throw;
+    std::string message = e.what();
+    ResolveLostCommit(message);
+    return;
+  }
   // A COMMIT of a transaction the server already aborted answers "ROLLBACK", not an error.
-  const bool committed = answered && std::strcmp(PQcmdStatus(r), "COMMIT") == 0;
-  std::string message = r ? PQresultErrorMessage(r) : "";
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  const std::string sqlstate = state ? state : "";
-  if (r) PQclear(r);
-  if (committed) return;
-  if (answered) {
+  if (std::strcmp(r->command_status(), "COMMIT") != 0) {
     throw Error(ErrorCode::kInternal, "COMMIT answered ROLLBACK: the transaction had failed",
                 kAfterCommitSent);
   }
-  if (!connection_->broken() && !IsConnectionFailure(PackSqlState(sqlstate))) {
-    // The server refused the COMMIT (a deferred constraint, say): definitely not committed.
-    throw Error(ErrorCode::kInternal, "COMMIT failed: " + message + " (SQLSTATE " + sqlstate + ")",
-                kAfterCommitSent);
-  }
-  if (message.empty()) message = PQerrorMessage(connection_->handle());
-  while (!message.empty() && message.back() == '\n') message.pop_back();
-  ResolveLostCommit(message);
 }
 
 void PgGroupWriter::ResolveLostCommit(const std::string& why) {

@@ -29,10 +29,12 @@
 
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "core/damaged_rows.h"
 #include "core/group_writer.h"
 #include "core/keyspace_directory.h"
+#include "core/read_cache.h"
 #include "core/redaction_key.h"
 #include "postgresql/pg_change_listener.h"
 #include "postgresql/pg_connection.h"
@@ -52,6 +54,7 @@ class PgGroupWriter final : public GroupWriter {
     DamagedRowReporter* damaged_rows;
     const RedactionKey* redaction_key;
     PgChangeListener* listener;  // told the writer's backend (SetWriterBackend)
+    ReadCache* cache;            // answers the bodies' reads when coherent (PgCommitGroup)
   };
   // Marks Errors that Commit() throws after COMMIT was sent: never retried.
   static constexpr int kAfterCommitSent = -1;
@@ -89,6 +92,10 @@ class PgGroupWriter final : public GroupWriter {
   WriteStart start_;
   std::int64_t writer_token_ = 0;  // this group's, drawn at Begin
   Revision group_last_ = 0;        // the group's last revision so far (0: none)
+  // Whether the cache is coherent with the head this group locked (PgCommitGroup), and the
+  // cache ids of the keys the group's bodies wrote.
+  bool cache_coherent_ = false;
+  std::unordered_set<std::string> group_written_;
   Revision before_savepoint_ = 0;  // group_last_ when the current body's savepoint began
 };
 

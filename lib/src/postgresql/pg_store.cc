@@ -90,9 +90,9 @@ void CheckCompatible(const Options& open, const Options& asked, const std::strin
   }
 }
 
-std::size_t CacheCapacity(const Options& options) {
-  return options.postgres.cache_reads_with_bounded_staleness ? options.cache_capacity : 0;
-}
+// The cache always exists (the writer's bodies read through it, PgCommitGroup); whether it
+// answers Store::get is Options::postgres.cache_reads_with_bounded_staleness (BindParts).
+std::size_t CacheCapacity(const Options& options) { return options.cache_capacity; }
 
 }  // namespace
 
@@ -112,12 +112,13 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
       writer_(PgGroupWriter::Dependencies{conninfo_, PgSessionSql(options_, /*writer=*/true),
                                           PgChannelName(options_.postgres.schema), path_,
                                           &keyspaces_, &options_, &damaged_rows_, &redaction_key_,
-                                          &listener_}),
+                                          &listener_, &cache_}),
       committer_(GroupCommitter::Dependencies{
           &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
           options_.read_only ? std::function<void()>()
                              : std::function<void()>([this] { RequestRetention(); })}) {
-  BindParts(Parts{&cache_, &committer_, &listener_});
+  BindParts(Parts{&cache_, &committer_, &listener_,
+                  options_.postgres.cache_reads_with_bounded_staleness});
   // The listener's first bump happens before the Store is handed out (pg_change_listener.h).
   if (!listener_.WaitUntilListening(options_.busy_timeout)) {
     log_->warn("statestore: {}: change listener not connected yet; reads bypass the cache", path_);

@@ -103,6 +103,20 @@ std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::st
     if (!b->value) return std::nullopt;
     return Entry{std::string(key), *b->value, b->version};
   }
+  if (group_.cache != nullptr) {
+    std::string id;
+    id.reserve(keyspace.size() + 1 + key.size());
+    id.append(keyspace).push_back('\0');
+    id.append(key);
+    if (group_.written->count(id) == 0) {
+      CachedEntry cached;
+      if (group_.cache->Lookup(keyspace, key, &cached)) return cached;
+      const ReadCache::FillTicket ticket = group_.cache->BeginFill();
+      CachedEntry entry = ReadEntry(keyspace, found->id, key);
+      group_.cache->Fill(ticket, keyspace, key, entry);
+      return entry;
+    }
+  }
   return ReadEntry(keyspace, found->id, key);
 }
 
@@ -265,6 +279,7 @@ void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, st
   w.cache_id.append(keyspace).push_back('\0');
   w.cache_id.append(key_text);
   if (new_value) w.entry = Entry{std::move(key_text), *new_value, revision};
+  if (group_.written != nullptr) group_.written->insert(w.cache_id);
   writes_.push_back(std::move(w));
 }
 

@@ -30,12 +30,14 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "core/damaged_rows.h"
 #include "core/engine_transaction.h"
 #include "core/keyspace_directory.h"
+#include "core/read_cache.h"
 #include "core/redaction_key.h"
 #include "postgresql/pg_connection.h"
 #include "postgresql/pg_value_codec.h"
@@ -46,9 +48,17 @@ namespace statestore::internal {
 
 // A write body's group (empty for reads) is its group writer's: the token its commit row
 // carries, and where Finish records its revision (PgGroupWriter's lost-COMMIT check).
+//
+// `cache`, when set, answers the body's point reads of keys no body of the group has written
+// (`written` holds their ReadCache ids): the group writer holds the write lock on head H and the
+// cache is coherent with H (ReadCache::coherent_head), so a cached entry is the stored row —
+// nothing else can commit before this group does. A miss reads the row and fills the cache with
+// it (committed data at H).
 struct PgCommitGroup {
   std::int64_t writer_token = 0;
   Revision* last_revision = nullptr;
+  ReadCache* cache = nullptr;
+  std::unordered_set<std::string>* written = nullptr;
 };
 
 class PgTransaction final : public EngineTransaction {
