@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "statestore/history.h"
@@ -67,10 +68,24 @@ struct InspectReport {
   std::uint64_t commits_partial = 0;       // retained commits missing some keyspaces' changes
   bool history_bytes_from_dbstat = false;  // see KeyspaceInfo::history_bytes
   std::string integrity;  // "ok", or what PRAGMA integrity_check reported (first lines)
+
+  // "sqlite" or "postgresql". On a PostgreSQL store the fields that describe an SQLite file have
+  // no meaning and say so instead of being made up: journal_mode and integrity are
+  // "n/a (postgresql)", page_size, page_count, freelist_count and wal_bytes are 0, file_bytes is
+  // the sum of `tables`, and history_bytes_from_dbstat is true (history bytes are the measured
+  // size of the `changes` table and its indexes, shared out by row count).
+  std::string engine = "sqlite";
+  // PostgreSQL only: each table of the store's schema with pg_total_relation_size (rows, indexes
+  // and TOAST), sorted by name; and the server settings an acknowledged commit's durability
+  // depends on (fsync, synchronous_commit, synchronous_standby_names, full_page_writes).
+  std::vector<std::pair<std::string, std::uint64_t>> table_bytes;
+  std::vector<std::pair<std::string, std::string>> server_settings;
 };
 
 // Everything in the report is read from one snapshot. `check_integrity` = false skips PRAGMA
-// integrity_check (integrity is then "skipped"), which reads the whole file.
+// integrity_check (integrity is then "skipped"), which reads the whole file. On a PostgreSQL
+// store (Store::open of a connection string) the snapshot is one REPEATABLE READ, READ ONLY
+// transaction and check_integrity has no effect (InspectReport::engine).
 // Throws: Error(kCorruption) for a damaged file; kIoError.
 InspectReport Inspect(Store& store, bool check_integrity = true);
 

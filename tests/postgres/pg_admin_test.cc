@@ -1,0 +1,254 @@
+// statestore/admin.h and statectl on a PostgreSQL store (issue 14: "statectl takes the same URI
+// wherever it takes a database path"), against the run's shared server (PG_FIXTURE); each test
+// works in a fresh database that it drops at the end. Damage is done with raw libpq, never
+// through the engine under test.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "postgres/pg_cluster.h"
+#include "statectl_runner.h"
+#include "statestore/admin.h"
+#include "statestore/statestore.h"
+#include "test_util.h"
+
+namespace statestore::test {
+namespace {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Raw libpq administration.
+
+using PgConnPtr = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// Runs `sql` and returns the first column of the last statement's rows, as text.
+std::vector<std::string> AdminQuery(const std::string& conninfo, const std::string& sql) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("admin connect: " + std::string(PQerrorMessage(conn.get())));
+  }
+  PgResultPtr res(PQexec(conn.get(), sql.c_str()), &PQclear);
+  const ExecStatusType status = PQresultStatus(res.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    throw std::runtime_error(sql + ": " + PQresultErrorMessage(res.get()));
+  }
+  std::vector<std::string> rows;
+  for (int r = 0; r < PQntuples(res.get()); ++r) rows.push_back(PQgetvalue(res.get(), r, 0));
+  return rows;
+}
+
+void AdminExec(const std::string& conninfo, const std::string& sql) { AdminQuery(conninfo, sql); }
+
+// A fresh database, dropped when this goes out of scope. Names are built from integers only.
+class TestDatabase {
+ public:
+  explicit TestDatabase(const PgCluster& cluster) : cluster_(cluster) {
+    static std::atomic<int> next{0};
+    name_ = "pgadmin_" + std::to_string(::getpid()) + "_" + std::to_string(next++);
+    AdminExec(cluster_.conninfo(), "CREATE DATABASE " + name_);
+  }
+  ~TestDatabase() {
+    try {
+      AdminExec(cluster_.conninfo(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (const std::exception&) {
+      // The cluster goes away with the test run anyway.
+    }
+  }
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  std::string uri() const { return cluster_.uri(name_); }
+  std::string conninfo() const { return cluster_.conninfo(name_); }
+  // Raw SQL in the store's schema.
+  std::vector<std::string> Sql(const std::string& sql) const {
+    return AdminQuery(conninfo(), "SET search_path TO statestore; " + sql);
+  }
+
+ private:
+  const PgCluster& cluster_;
+  std::string name_;
+};
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class PgAdminTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (PgCluster::BinDir(&why).empty()) GTEST_SKIP() << why;
+    cluster_ = PgCluster::Shared(&why);
+    ASSERT_NE(cluster_, nullptr) << why;
+  }
+
+  // A store with two keyspaces ("app" plain, "secret" redacted) and a few revisions:
+  //   r1 app/a=1, r2 app/b="two", r3 secret/s="hidden", r4 app/a=3, r5 erase app/b.
+  static Options FixtureOptions() {
+    Options o;
+    o.redacted_keyspaces = {"secret"};
+    return o;
+  }
+  static void Fill(Store& s) {
+    s.put("app", "a", Value(std::int64_t{1}));
+    s.put("app", "b", Value("two"));
+    s.put("secret", "s", Value("hidden"));
+    s.put("app", "a", Value(std::int64_t{3}));
+    s.erase("app", "b");
+  }
+
+  PgCluster* cluster_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. Reads.
+
+TEST_F(PgAdminTest, ListKeyspacesAndRedactedKeyspacesReadTheServer) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  store->put("app", "c", Value(true));
+  std::map<std::string, KeyspaceInfo> ks;
+  for (const auto& k : ListKeyspaces(*store)) ks[k.name] = k;
+  ASSERT_EQ(ks.count("app"), 1u);
+  ASSERT_EQ(ks.count("secret"), 1u);
+  EXPECT_EQ(ks["app"].keys, 2u);  // a, c (b erased)
+  EXPECT_FALSE(ks["app"].redacted);
+  EXPECT_EQ(ks["secret"].keys, 1u);
+  EXPECT_TRUE(ks["secret"].redacted);
+  const std::vector<std::string> redacted = RedactedKeyspaces(*store);
+  EXPECT_NE(std::find(redacted.begin(), redacted.end(), "secret"), redacted.end());
+  EXPECT_EQ(std::find(redacted.begin(), redacted.end(), "app"), redacted.end());
+}
+
+TEST_F(PgAdminTest, InspectReportsServerFactsAndNotApplicableFileFields) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri(), FixtureOptions());
+    Fill(*store);
+  }
+  Options ro;
+  ro.read_only = true;
+  auto store = Store::open(db.uri(), ro);
+  const InspectReport r = Inspect(*store);
+  EXPECT_EQ(r.engine, "postgresql");
+  EXPECT_EQ(r.schema_version, 1);
+  EXPECT_EQ(r.library_schema_version, 1);
+  EXPECT_EQ(r.journal_mode, "n/a (postgresql)");
+  EXPECT_EQ(r.integrity, "n/a (postgresql)");
+  EXPECT_EQ(r.page_size, 0u);
+  EXPECT_EQ(r.wal_bytes, 0u);
+  EXPECT_EQ(r.history.head, 5u);
+  EXPECT_EQ(r.history.first, 1u);
+  EXPECT_EQ(r.commits_retained, 5u);
+  std::map<std::string, std::uint64_t> tables(r.table_bytes.begin(), r.table_bytes.end());
+  ASSERT_EQ(tables.count("entries"), 1u);
+  EXPECT_GT(tables["entries"], 0u);
+  EXPECT_GT(tables["changes"], 0u);
+  std::uint64_t sum = 0;
+  for (const auto& [name, bytes] : r.table_bytes) sum += bytes;
+  EXPECT_EQ(r.file_bytes, sum);
+  std::map<std::string, std::string> settings(r.server_settings.begin(), r.server_settings.end());
+  EXPECT_EQ(settings.count("fsync"), 1u);
+  EXPECT_EQ(settings.count("synchronous_commit"), 1u);
+  std::map<std::string, KeyspaceInfo> ks;
+  for (const auto& k : r.keyspaces) ks[k.name] = k;
+  EXPECT_EQ(ks["app"].keys, 1u);
+  EXPECT_EQ(ks["app"].history_changes, 4u);
+  EXPECT_GT(ks["app"].history_bytes, 0u);
+  EXPECT_EQ(ks["secret"].history_changes, 1u);
+  EXPECT_TRUE(ks["secret"].redacted);
+}
+
+TEST_F(PgAdminTest, MigrationStatusOfAUri) {
+  TestDatabase db(*cluster_);
+  try {
+    GetMigrationStatus(db.uri());
+    ADD_FAILURE() << "a database without the schema has no migration status";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "no statestore schema")) << e.what();
+  }
+  Store::open(db.uri());
+  const MigrationStatus status = GetMigrationStatus(db.uri());
+  EXPECT_EQ(status.applied, 1);
+  EXPECT_EQ(status.library, 1);
+  EXPECT_TRUE(status.pending.empty());
+  EXPECT_FALSE(status.too_new());
+  db.Sql("UPDATE meta SET value = 99 WHERE name = 'schema_version'");
+  EXPECT_TRUE(GetMigrationStatus(db.conninfo()).too_new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// statectl on a URI.
+
+CtlResult Ctl(const std::vector<std::string>& args) { return RunStatectl(args); }
+
+json Json(const CtlResult& r) {
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  try {
+    return json::parse(r.out);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << Describe(r);
+    return json();
+  }
+}
+
+TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri(), FixtureOptions());
+    Fill(*store);
+  }
+  const std::string uri = db.uri();
+  CtlResult r = Ctl({"get", uri, "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+
+  json dump = Json(Ctl({"dump", uri, "--json"}));
+  EXPECT_TRUE(Contains(dump.dump(), "\"app\"")) << dump.dump();
+  EXPECT_FALSE(Contains(dump.dump(), "hidden")) << "a redacted value was dumped: " << dump.dump();
+
+  r = Ctl({"history", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "app")) << Describe(r);
+  EXPECT_FALSE(Contains(r.out, "hidden")) << Describe(r);
+
+  json inspect = Json(Ctl({"inspect", uri, "--json"}));
+  EXPECT_EQ(inspect["engine"], "postgresql");
+  EXPECT_EQ(inspect["history"]["head"], 5);
+  EXPECT_EQ(inspect["integrity"], "n/a (postgresql)");
+  r = Ctl({"inspect", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "engine:")) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "TABLE")) << Describe(r);
+
+  r = Ctl({"sessions", "list", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"config", "list", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"migrate", uri, "--status"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+
+}
+
+TEST_F(PgAdminTest, StatectlReadCommandsNeverCreateASchema) {
+  TestDatabase db(*cluster_);
+  const CtlResult r = Ctl({"dump", db.uri()});
+  EXPECT_EQ(r.code, 3) << Describe(r);  // not found
+  EXPECT_TRUE(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0] == "0");
+}
+
+}  // namespace
+}  // namespace statestore::test
