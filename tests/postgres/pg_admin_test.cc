@@ -84,6 +84,20 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+bool AnyProblemContains(const VerifyReport& report, const std::string& part) {
+  for (const auto& p : report.problems) {
+    if (Contains(p.message, part)) return true;
+  }
+  return false;
+}
+
+std::string Problems(const VerifyReport& report) {
+  std::string out;
+  for (const auto& p : report.problems)
+    out += "  r" + std::to_string(p.revision) + ": " + p.message + "\n";
+  return out;
+}
+
 class PgAdminTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -191,6 +205,67 @@ TEST_F(PgAdminTest, MigrationStatusOfAUri) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 2. Verify.
+
+TEST_F(PgAdminTest, VerifyOfAHealthyStoreIsOkAndReportsProgress) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  std::uint64_t last_done = 0;
+  int calls = 0;
+  const VerifyReport r = Verify(*store, [&](std::uint64_t done, std::uint64_t) {
+    last_done = done;
+    ++calls;
+  });
+  EXPECT_TRUE(r.ok()) << Problems(r);
+  EXPECT_EQ(r.integrity, "n/a (postgresql)");
+  EXPECT_EQ(r.commits_checked, 5u);
+  EXPECT_EQ(r.changes_checked, 5u);
+  EXPECT_EQ(r.keys_checked, 3u);
+  EXPECT_GE(calls, 1);
+  EXPECT_EQ(last_done, 5u);
+}
+
+TEST_F(PgAdminTest, VerifyFindsRowsDamagedWithRawSql) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  ASSERT_TRUE(Verify(*store).ok());
+
+  // The current value of app/a no longer matches the last change that wrote it (3).
+  db.Sql("UPDATE entries SET value = int8send(7) WHERE key = 'a'::bytea");
+  VerifyReport r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "but the current value is 7")) << Problems(r);
+
+  // A stored int that is not 8 bytes does not decode.
+  db.Sql("UPDATE entries SET value = '\\x01'::bytea WHERE key = 'a'::bytea");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "current value of app/a is unreadable")) << Problems(r);
+
+  // A change without its commit row, and a head revision that runs ahead of history.
+  db.Sql("DELETE FROM commits WHERE revision = 2");
+  db.Sql("UPDATE meta SET value = 9 WHERE name = 'head_revision'");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "revision 2 has changes but no commit row")) << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r, "meta head_revision is 9 but the newest commit is 5"))
+      << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r, "revisions 6..9 are missing from history")) << Problems(r);
+}
+
+TEST_F(PgAdminTest, VerifyFindsABrokenHistoryChain) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  // r4 says app/a was 2 before it, but r1 left it 1.
+  db.Sql("UPDATE changes SET old_value = int8send(2) WHERE revision = 4");
+  const VerifyReport r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r,
+                                 "revision 4: old value 2 of app/a does not match the new "
+                                 "value 1 written by revision 1"))
+      << Problems(r);
+}
+
+// ---------------------------------------------------------------------------------------------
 // statectl on a URI.
 
 CtlResult Ctl(const std::vector<std::string>& args) { return RunStatectl(args); }
@@ -234,6 +309,8 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   EXPECT_TRUE(Contains(r.out, "engine:")) << Describe(r);
   EXPECT_TRUE(Contains(r.out, "TABLE")) << Describe(r);
 
+  r = Ctl({"verify", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
   r = Ctl({"sessions", "list", uri});
   EXPECT_EQ(r.code, 0) << Describe(r);
   r = Ctl({"config", "list", uri});
@@ -241,6 +318,10 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   r = Ctl({"migrate", uri, "--status"});
   EXPECT_EQ(r.code, 0) << Describe(r);
 
+  // Damage makes verify fail with its own exit code (4).
+  db.Sql("UPDATE entries SET value = int8send(7) WHERE key = 'a'::bytea");
+  r = Ctl({"verify", uri});
+  EXPECT_EQ(r.code, 4) << Describe(r);
 }
 
 TEST_F(PgAdminTest, StatectlReadCommandsNeverCreateASchema) {

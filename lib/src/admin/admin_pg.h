@@ -26,6 +26,7 @@ InspectReport PgInspect(PgStore& store);
 // `conninfo`: a PostgreSQL connection string; reads the store in the default schema
 // (Options::postgres.schema) without migrating it.
 MigrationStatus PgGetMigrationStatus(const std::string& conninfo);
+VerifyReport PgVerify(PgStore& store, const ProgressCallback& progress);
 
 }  // namespace statestore::internal
 
