@@ -266,6 +266,37 @@ TEST_F(PgAdminTest, VerifyFindsABrokenHistoryChain) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4. Vacuum.
+
+TEST_F(PgAdminTest, VacuumAnalyzesTheStoreTablesAndRefusesAReadOnlyStore) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri());
+    for (int i = 0; i < 50; ++i) store->put("app", "k" + std::to_string(i), Value(i));
+    const VacuumResult r = Vacuum(*store);
+    EXPECT_GT(r.page_size, 0u);
+    EXPECT_GT(r.bytes_before, 0u);
+    EXPECT_GT(r.bytes_after, 0u);
+    EXPECT_EQ(r.auto_vacuum_after, "n/a (postgresql autovacuum)");
+  }
+  // VACUUM (ANALYZE) ran on the store's tables: the statistics collector saw it.
+  const auto analyzed = db.Sql(
+      "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'statestore' AND "
+      "last_vacuum IS NOT NULL AND last_analyze IS NOT NULL AND relname = 'entries'");
+  ASSERT_EQ(analyzed.size(), 1u);
+  EXPECT_EQ(analyzed[0], "1");
+  Options ro;
+  ro.read_only = true;
+  auto store = Store::open(db.uri(), ro);
+  try {
+    Vacuum(*store);
+    ADD_FAILURE() << "vacuum of a read-only store";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kReadOnly) << e.what();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // statectl on a URI.
 
 CtlResult Ctl(const std::vector<std::string>& args) { return RunStatectl(args); }
@@ -317,6 +348,9 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   EXPECT_EQ(r.code, 0) << Describe(r);
   r = Ctl({"migrate", uri, "--status"});
   EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"vacuum", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "VACUUM (ANALYZE)")) << Describe(r);
 
   // Damage makes verify fail with its own exit code (4).
   db.Sql("UPDATE entries SET value = int8send(7) WHERE key = 'a'::bytea");

@@ -145,6 +145,15 @@ int RunVacuum(const VacuumOpts& o) {
                {"bytes_after", r.bytes_after},
                {"auto_vacuum_before", r.auto_vacuum_before},
                {"auto_vacuum_after", r.auto_vacuum_after}});
+  } else if (r.auto_vacuum_before.rfind("n/a", 0) == 0) {
+    // A PostgreSQL store: VACUUM (ANALYZE) of its tables (statestore/admin.h Vacuum).
+    PrintFields(
+        {{"vacuum", "VACUUM (ANALYZE) of the store's tables done"},
+         {"table size", std::to_string(r.bytes_before) + " -> " + std::to_string(r.bytes_after) +
+                            " bytes (" + Mib(r.bytes_before) + " -> " + Mib(r.bytes_after) + ")"},
+         {"note",
+          "space is reused by later writes; VACUUM FULL or pg_repack (run by the database "
+          "administrator; VACUUM FULL locks out readers and writers) returns it to the OS"}});
   } else {
     PrintFields(
         {{"pages", std::to_string(r.pages_before) + " -> " + std::to_string(r.pages_after)},

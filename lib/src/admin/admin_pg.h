@@ -27,6 +27,7 @@ InspectReport PgInspect(PgStore& store);
 // (Options::postgres.schema) without migrating it.
 MigrationStatus PgGetMigrationStatus(const std::string& conninfo);
 VerifyReport PgVerify(PgStore& store, const ProgressCallback& progress);
+VacuumResult PgVacuum(PgStore& store);
 
 }  // namespace statestore::internal
 
