@@ -8,11 +8,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "postgres/pg_cluster.h"
@@ -297,6 +299,147 @@ TEST_F(PgAdminTest, VacuumAnalyzesTheStoreTablesAndRefusesAReadOnlyStore) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3. Backup to an SQLite file, restore into PostgreSQL.
+
+using State = std::map<std::string, std::map<std::string, std::pair<Value, std::uint64_t>>>;
+
+State StateOf(Store& s) {
+  State out;
+  for (const std::string& ks : s.keyspaces()) {
+    for (const Entry& e : s.list(ks, "", 0)) out[ks][e.key] = {e.value, e.version};
+  }
+  return out;
+}
+
+// History as comparable text: revision, time, origin, partial, each change with its values.
+std::vector<std::string> HistoryOf(Store& s) {
+  std::vector<std::string> out;
+  for (const Commit& c : s.history(HistoryQuery{})) {
+    std::string line =
+        std::to_string(c.revision) + " t=" + std::to_string(c.time.time_since_epoch().count()) +
+        " pid=" + std::to_string(c.origin.pid) + " tid=" + std::to_string(c.origin.thread_id) +
+        " label=" + c.origin.label + (c.partial ? " partial" : "");
+    for (const Change& ch : c.changes) {
+      line += " | " + ch.keyspace + "/" + ch.key + " " +
+              (ch.old_value ? ch.old_value->to_display(80) : "-") + " -> " +
+              (ch.new_value ? ch.new_value->to_display(80) : "-") + (ch.redacted ? " R" : "");
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+TEST_F(PgAdminTest, BackupToSqliteAndRestoreIntoAFreshStoreRoundTrips) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/copy.db";
+  auto src = Store::open(db.uri(), FixtureOptions());
+  Fill(*src);
+  src->put("app", "d", Value(2.5));
+  src->put("app", "blob", Value(Bytes{0, 1, 2, 255}));
+  const std::string token = src->sessions().create(std::chrono::hours(1), {{"user", Value("ann")}});
+  src->set_history_policy("app", HistoryPolicy{100, std::chrono::seconds(0), false});
+  const State state = StateOf(*src);
+  const std::vector<std::string> history = HistoryOf(*src);
+  const Revision head = src->history_bounds().head;
+
+  int progress_calls = 0;
+  const BackupResult b =
+      Backup(*src, file, [&](std::uint64_t, std::uint64_t) { ++progress_calls; });
+  EXPECT_EQ(b.revision, head);
+  EXPECT_GT(b.pages, 0u);
+  EXPECT_GT(b.bytes, 0u);
+  EXPECT_GE(progress_calls, 1);
+  // The key stored in the schema travels with the copy, where the SQLite engine looks for it.
+  EXPECT_TRUE(std::filesystem::exists(file + "-key"));
+  EXPECT_EQ(
+      std::filesystem::status(file + "-key").permissions() & std::filesystem::perms::group_all,
+      std::filesystem::perms::none);
+  // A second backup to the same name is refused.
+  try {
+    Backup(*src, file);
+    ADD_FAILURE() << "backup over an existing file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+  }
+
+  {
+    // The copy is an ordinary statestore file.
+    auto lite = Store::open(file);
+    EXPECT_EQ(StateOf(*lite), state);
+    EXPECT_EQ(HistoryOf(*lite), history);
+    EXPECT_EQ(lite->history_policy("app").policy,
+              (HistoryPolicy{100, std::chrono::seconds(0), false}));
+    const VerifyReport v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    EXPECT_EQ(v.unverifiable, 0u) << v.note;
+    ASSERT_TRUE(lite->sessions().get(token).has_value());
+    EXPECT_EQ(lite->sessions().get(token)->attributes.at("user"), Value("ann"));
+  }
+
+  TestDatabase fresh(*cluster_);
+  const BackupResult r = Restore(file, fresh.uri());
+  EXPECT_EQ(r.revision, head);
+  {
+    auto back = Store::open(fresh.uri());  // writable: the restored key matches the fingerprint
+    EXPECT_EQ(StateOf(*back), state);
+    EXPECT_EQ(HistoryOf(*back), history);
+    const VerifyReport v = Verify(*back);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    EXPECT_EQ(v.unverifiable, 0u) << v.note;
+    ASSERT_TRUE(back->sessions().get(token).has_value());
+    // Writes carry on from the restored head, in a keyspace made after the restore too.
+    EXPECT_EQ(back->put("app", "e", Value(5)), head + 1);
+    EXPECT_EQ(back->put("new_keyspace", "x", Value(1)), head + 2);
+    EXPECT_TRUE(Verify(*back).ok());
+  }
+  // A store with data is never overwritten.
+  try {
+    Restore(file, fresh.uri());
+    ADD_FAILURE() << "restore over a store with data";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "already has data")) << e.what();
+  }
+  auto check = Store::open(fresh.uri());
+  EXPECT_EQ(check->history_bounds().head, head + 2);
+}
+
+TEST_F(PgAdminTest, BackupIsOneSnapshotWhileWritersCommit) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  auto src = Store::open(db.uri());
+  for (int i = 0; i < 200; ++i) src->put("app", "k" + std::to_string(i % 20), Value(i));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) src->put("app", "w" + std::to_string(i % 50), Value(i));
+  });
+  const BackupResult b = Backup(*src, dir.path() + "/snap.db");
+  stop = true;
+  writer.join();
+  auto lite = Store::open(dir.path() + "/snap.db");
+  EXPECT_EQ(lite->history_bounds().head, b.revision);
+  const VerifyReport v = Verify(*lite);  // history and state of one revision
+  EXPECT_TRUE(v.ok()) << Problems(v);
+}
+
+TEST_F(PgAdminTest, RestoreRefusesBadSourcesAndChangesNothing) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string junk = dir.path() + "/junk.db";
+  test::WriteFile(junk, "this is not a database");
+  EXPECT_THROW(Restore(junk, db.uri()), Error);
+  EXPECT_THROW(Restore(dir.path() + "/missing.db", db.uri()), Error);
+  try {
+    Restore(db.uri(), dir.path() + "/x.db");
+    ADD_FAILURE() << "restore from a PostgreSQL store into a file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
+}
+
+// ---------------------------------------------------------------------------------------------
 // statectl on a URI.
 
 CtlResult Ctl(const std::vector<std::string>& args) { return RunStatectl(args); }
@@ -348,6 +491,19 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   EXPECT_EQ(r.code, 0) << Describe(r);
   r = Ctl({"migrate", uri, "--status"});
   EXPECT_EQ(r.code, 0) << Describe(r);
+  TempDir dir;
+  r = Ctl({"backup", uri, dir.path() + "/ctl.db"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"get", dir.path() + "/ctl.db", "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+  TestDatabase fresh(*cluster_);
+  r = Ctl({"restore", fresh.uri(), dir.path() + "/ctl.db"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_FALSE(Contains(r.out, "host=")) << Describe(r);
+  r = Ctl({"get", fresh.uri(), "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
   r = Ctl({"vacuum", uri});
   EXPECT_EQ(r.code, 0) << Describe(r);
   EXPECT_TRUE(Contains(r.out, "VACUUM (ANALYZE)")) << Describe(r);

@@ -1,6 +1,7 @@
 // statectl backup, restore, verify, migrate, vacuum.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "common.h"
@@ -56,15 +57,18 @@ int RunRestore(const RestoreOpts& o) {
   auto r = AsFileError(
       [&] { return statestore::Restore(p.rest[0], p.db, progress.Callback(), step_pages); });
   progress.Done();
+  // A connection string may carry a password: show what Store::path() shows for it instead.
+  const std::string target = std::filesystem::exists(p.db) ? p.db : OpenRead(p.db)->path();
   if (o.json) {
-    PrintJson({{"target", p.db},
+    PrintJson({{"target", target},
                {"source", p.rest[0]},
                {"revision", r.revision},
                {"pages", r.pages},
                {"bytes", r.bytes}});
   } else {
-    PrintLine("restored " + p.db + " from " + p.rest[0] + " (revision " +
-              std::to_string(r.revision) + ", " + std::to_string(r.pages) + " pages)");
+    PrintLine("restored " + target + " from " + p.rest[0] + " (revision " +
+              std::to_string(r.revision) + ", " + std::to_string(r.pages) +
+              (std::filesystem::exists(p.db) ? " pages)" : " rows)"));
   }
   return kExitOk;
 }

@@ -9,6 +9,7 @@
 #ifndef STATESTORE_SRC_ADMIN_PG_H_
 #define STATESTORE_SRC_ADMIN_PG_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,12 @@ namespace statestore::internal {
 // The PgStore behind `store`, or null for any other engine.
 PgStore* AsPgStore(Store& store);
 
+// Runs `sql` through a cursor named `cursor` (a fixed identifier of ours) and calls `row(result,
+// i)` for every row, in order, a few thousand rows per round trip, so that a large table never
+// sits in memory whole. REQUIRES: a transaction is open on `c`.
+void PgForEachRow(PgConnection& c, const char* cursor, const std::string& sql,
+                  const std::function<void(const PgResult&, int)>& row);
+
 std::vector<KeyspaceInfo> PgListKeyspaces(PgStore& store);
 std::vector<std::string> PgRedactedKeyspaces(PgStore& store);
 InspectReport PgInspect(PgStore& store);
@@ -28,6 +35,12 @@ InspectReport PgInspect(PgStore& store);
 MigrationStatus PgGetMigrationStatus(const std::string& conninfo);
 VerifyReport PgVerify(PgStore& store, const ProgressCallback& progress);
 VacuumResult PgVacuum(PgStore& store);
+// Backup of a PostgreSQL store into a new SQLite statestore file; Restore of such a file (or any
+// SQLite statestore file at this library's schema version) into an empty PostgreSQL store.
+BackupResult PgBackupToSqlite(PgStore& store, const std::string& dest_path,
+                              const ProgressCallback& progress);
+BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::string& target_conninfo,
+                                 const ProgressCallback& progress);
 
 }  // namespace statestore::internal
 

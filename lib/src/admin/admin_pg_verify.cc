@@ -14,7 +14,7 @@
 //      revision that wrote it; a key written after its keyspace's compacted revision has history;
 //   3. every stored value and every history cell decodes (pg_value_codec.h), digests are 32 bytes;
 //   4. per keyspace retention watermarks are consistent (pg_history_log.h invariant 1).
-// Large tables are read through a cursor, kFetchRows rows per round trip, so memory stays small.
+// Large tables are read through a cursor (PgForEachRow), so memory stays small.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -33,23 +33,6 @@
 namespace statestore::internal {
 
 namespace {
-
-constexpr int kFetchRows = 2000;
-
-// Runs `sql` through a cursor and calls `row(result, i)` for every row, in order.
-// REQUIRES: a transaction is open on `c`. `name` is a fixed identifier of ours.
-void ForEachRow(PgConnection& c, const char* name, const std::string& sql,
-                const std::function<void(const PgResult&, int)>& row) {
-  c.ExecScript("cannot open a verify cursor",
-               ("DECLARE " + std::string(name) + " NO SCROLL CURSOR FOR " + sql).c_str());
-  const std::string fetch = "FETCH " + std::to_string(kFetchRows) + " FROM " + name;
-  for (;;) {
-    PgResult r = c.Exec("cannot read through a verify cursor", fetch.c_str());
-    for (int i = 0; i < r.rows(); ++i) row(r, i);
-    if (r.rows() < kFetchRows) break;
-  }
-  c.ExecScript("cannot close a verify cursor", ("CLOSE " + std::string(name)).c_str());
-}
 
 // (type, value) history cells as a Slot. Throws Error(kCorruption) with what is wrong.
 Slot ReadPgSlot(const PgResult& r, int row, int type_col, int value_col, bool redacted) {
@@ -87,31 +70,31 @@ class PgVerifier {
     }
     Revision expected = b.first;
     std::int64_t last_time = INT64_MIN;
-    ForEachRow(c_, "statestore_verify_commits",
-               "SELECT revision, time_us FROM commits ORDER BY revision",
-               [&](const PgResult& r, int i) {
-                 const auto rev = static_cast<Revision>(r.Int(i, 0));
-                 const std::int64_t time = r.Int(i, 1);
-                 ++report_.commits_checked;
-                 if (time < last_time) {
-                   Problem(rev, "", "",
-                           "revision " + std::to_string(rev) +
-                               ": commit time is earlier than the revision before it (time "
-                               "queries assume commit times never decrease)");
-                 }
-                 last_time = std::max(last_time, time);
-                 if (rev < b.first) return;  // may remain, whole or partial (as on SQLite)
-                 if (rev > b.head) {
-                   Problem(rev, "", "",
-                           "revision " + std::to_string(rev) + " is outside the retained range " +
-                               std::to_string(b.first) + ".." + std::to_string(b.head));
-                 } else if (rev > expected) {
-                   Problem(expected, "", "",
-                           "revisions " + std::to_string(expected) + ".." +
-                               std::to_string(rev - 1) + " are missing from history");
-                 }
-                 if (rev >= expected) expected = rev + 1;
-               });
+    PgForEachRow(c_, "statestore_verify_commits",
+                 "SELECT revision, time_us FROM commits ORDER BY revision",
+                 [&](const PgResult& r, int i) {
+                   const auto rev = static_cast<Revision>(r.Int(i, 0));
+                   const std::int64_t time = r.Int(i, 1);
+                   ++report_.commits_checked;
+                   if (time < last_time) {
+                     Problem(rev, "", "",
+                             "revision " + std::to_string(rev) +
+                                 ": commit time is earlier than the revision before it (time "
+                                 "queries assume commit times never decrease)");
+                   }
+                   last_time = std::max(last_time, time);
+                   if (rev < b.first) return;  // may remain, whole or partial (as on SQLite)
+                   if (rev > b.head) {
+                     Problem(rev, "", "",
+                             "revision " + std::to_string(rev) + " is outside the retained range " +
+                                 std::to_string(b.first) + ".." + std::to_string(b.head));
+                   } else if (rev > expected) {
+                     Problem(expected, "", "",
+                             "revisions " + std::to_string(expected) + ".." +
+                                 std::to_string(rev - 1) + " are missing from history");
+                   }
+                   if (rev >= expected) expected = rev + 1;
+                 });
     if (b.head >= b.first && expected <= b.head) {
       Problem(expected, "", "",
               "revisions " + std::to_string(expected) + ".." + std::to_string(b.head) +
@@ -140,13 +123,13 @@ class PgVerifier {
   void CheckChains() {
     PgResult count = c_.Exec("cannot count changes", "SELECT count(*) FROM changes");
     total_ = static_cast<std::uint64_t>(count.Int(0, 0));
-    ForEachRow(c_, "statestore_verify_changes",
-               "SELECT x.revision, x.keyspace_id, k.name, x.key, x.old_type, x.old_value, "
-               "x.new_type, x.new_value, x.redacted, k.redacted, e.type, e.value, e.version "
-               "FROM changes x JOIN keyspaces k ON k.id = x.keyspace_id LEFT JOIN entries e ON "
-               "e.keyspace_id = x.keyspace_id AND e.key = x.key ORDER BY x.keyspace_id, x.key, "
-               "x.revision, x.seq",
-               [&](const PgResult& r, int i) { ChangeRow(r, i); });
+    PgForEachRow(c_, "statestore_verify_changes",
+                 "SELECT x.revision, x.keyspace_id, k.name, x.key, x.old_type, x.old_value, "
+                 "x.new_type, x.new_value, x.redacted, k.redacted, e.type, e.value, e.version "
+                 "FROM changes x JOIN keyspaces k ON k.id = x.keyspace_id LEFT JOIN entries e ON "
+                 "e.keyspace_id = x.keyspace_id AND e.key = x.key ORDER BY x.keyspace_id, x.key, "
+                 "x.revision, x.seq",
+                 [&](const PgResult& r, int i) { ChangeRow(r, i); });
     if (key_.have) FinishKey();
     if (progress_) progress_(report_.changes_checked, total_);
     PgResult lost = c_.Exec(
@@ -168,18 +151,18 @@ class PgVerifier {
 
   // Check 3 for keys without retained history: every current value decodes.
   void CheckEntriesDecode() {
-    ForEachRow(c_, "statestore_verify_entries",
-               "SELECT k.name, e.key, e.type, e.value FROM entries e JOIN keyspaces k ON k.id = "
-               "e.keyspace_id ORDER BY e.keyspace_id, e.key",
-               [&](const PgResult& r, int i) {
-                 std::string problem;
-                 if (DecodePgValue(r, i, 2, 3, &problem)) return;
-                 const std::string ks = r.Text(i, 0);
-                 const std::string key = r.Text(i, 1);
-                 Problem(0, ks, key,
-                         "current value of " + Name(ks, key) + " is unreadable (" +
-                             Printable(problem, 200) + ")");
-               });
+    PgForEachRow(c_, "statestore_verify_entries",
+                 "SELECT k.name, e.key, e.type, e.value FROM entries e JOIN keyspaces k ON k.id = "
+                 "e.keyspace_id ORDER BY e.keyspace_id, e.key",
+                 [&](const PgResult& r, int i) {
+                   std::string problem;
+                   if (DecodePgValue(r, i, 2, 3, &problem)) return;
+                   const std::string ks = r.Text(i, 0);
+                   const std::string key = r.Text(i, 1);
+                   Problem(0, ks, key,
+                           "current value of " + Name(ks, key) + " is unreadable (" +
+                               Printable(problem, 200) + ")");
+                 });
   }
 
   // Check 4 (pg_history_log.h invariant 1).

@@ -21,6 +21,15 @@ std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool re
 // Size of a file in bytes, 0 if it does not exist.
 std::uint64_t FileBytes(const std::string& path);
 
+// How a backup gets its name (admin_backup.cc's design note): the copy is made under
+// "DIR/.NAME.backup-XXXXXX" (created O_EXCL, mode 0600) beside the destination, fsync'ed, and
+// renamed onto the destination only if no file appeared there meanwhile (false then); RemoveCopy
+// deletes a copy and its -wal/-shm/-journal. Throw: Error(kIoError, kFull).
+std::string CreateTempBeside(const std::string& dest_path);
+void SyncPath(const std::string& path, int flags, const std::string& what);
+bool RenameNoReplace(const std::string& from, const std::string& to);
+void RemoveCopy(const std::string& path);
+
 // The keyspace id of "sessions", or 0 if it does not exist. REQUIRES: in a transaction.
 std::int64_t SessionsKeyspaceId(Connection& c);
 
