@@ -514,6 +514,42 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   EXPECT_EQ(r.code, 4) << Describe(r);
 }
 
+// Read-only by default: on a database where the server refuses every write
+// (default_transaction_read_only), every read command still works and a write command fails.
+TEST_F(PgAdminTest, StatectlReadCommandsNeverWrite) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri(), FixtureOptions());
+    Fill(*store);
+    store->sessions().create(std::chrono::hours(1));
+  }
+  const std::string name = db.Sql("SELECT current_database()")[0];
+  db.Sql("ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+  const std::string uri = db.uri();
+  TempDir dir;
+  const std::vector<std::vector<std::string>> reads = {
+      {"get", uri, "app", "a"},
+      {"dump", uri},
+      {"history", uri},
+      {"show", uri, "4"},
+      {"diff", uri, "1", "5"},
+      {"inspect", uri},
+      {"verify", uri},
+      {"sessions", "list", uri},
+      {"config", "list", uri},
+      {"migrate", uri, "--status"},
+      {"backup", uri, dir.path() + "/ro.db"},
+  };
+  for (const auto& args : reads) {
+    const CtlResult r = Ctl(args);
+    EXPECT_EQ(r.code, 0) << args[0] << " " << (args.size() > 1 ? args[1] : "") << "\n"
+                         << Describe(r);
+  }
+  const CtlResult w = Ctl({"set", uri, "app", "a", "9"});
+  EXPECT_NE(w.code, 0) << Describe(w);
+  EXPECT_TRUE(Contains(w.err, "read-only")) << Describe(w);
+}
+
 TEST_F(PgAdminTest, StatectlReadCommandsNeverCreateASchema) {
   TestDatabase db(*cluster_);
   const CtlResult r = Ctl({"dump", db.uri()});
