@@ -405,6 +405,32 @@ TEST_F(PgAdminTest, BackupToSqliteAndRestoreIntoAFreshStoreRoundTrips) {
   EXPECT_EQ(check->history_bounds().head, head + 2);
 }
 
+// A store that was opened (schema and its own key made) but never written is "empty": the
+// restore replaces its key with the source's, so digests and session lookups keep working.
+TEST_F(PgAdminTest, RestoreIntoAnOpenedButEmptyStoreTakesTheSourceKey) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/copy.db";
+  std::string token;
+  {
+    auto src = Store::open(db.uri(), FixtureOptions());
+    Fill(*src);
+    token = src->sessions().create(std::chrono::hours(1), {{"user", Value("bo")}});
+    Backup(*src, file);
+  }
+  TestDatabase target(*cluster_);
+  Store::open(target.uri()).reset();  // creates the schema with a key of its own
+  const std::string key_before = target.Sql("SELECT encode(key, 'hex') FROM redaction_key")[0];
+  Restore(file, target.uri());
+  EXPECT_NE(target.Sql("SELECT encode(key, 'hex') FROM redaction_key")[0], key_before);
+  auto back = Store::open(target.uri(), FixtureOptions());
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+  EXPECT_EQ(v.unverifiable, 0u) << v.note;
+  ASSERT_TRUE(back->sessions().get(token).has_value());
+  EXPECT_EQ(back->sessions().get(token)->attributes.at("user"), Value("bo"));
+}
+
 TEST_F(PgAdminTest, BackupIsOneSnapshotWhileWritersCommit) {
   TestDatabase db(*cluster_);
   TempDir dir;
@@ -512,6 +538,39 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   db.Sql("UPDATE entries SET value = int8send(7) WHERE key = 'a'::bytea");
   r = Ctl({"verify", uri});
   EXPECT_EQ(r.code, 4) << Describe(r);
+}
+
+// follow on a URI tails commits made by another Store (this process; the notification reaches
+// statectl through the server) until it is stopped.
+TEST_F(PgAdminTest, StatectlFollowTailsCommitsOnAUri) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    store->put("app", "late", Value(std::int64_t{6}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    store->put("app", "later", Value(std::int64_t{7}));
+  });
+  CtlOptions options;
+  options.timeout = std::chrono::seconds(5);
+  const CtlResult r = RunStatectl({"follow", db.uri(), "--from", "5", "--json"}, options);
+  writer.join();
+  EXPECT_TRUE(r.timed_out) << Describe(r);  // follow runs until stopped
+  std::vector<json> lines;
+  std::size_t at = 0;
+  while (at < r.out.size()) {
+    const std::size_t end = r.out.find('\n', at);
+    const std::string line = r.out.substr(at, end == std::string::npos ? end : end - at);
+    if (!line.empty()) lines.push_back(json::parse(line));
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 3u) << Describe(r);
+  EXPECT_EQ(lines[0]["revision"], 5);
+  EXPECT_EQ(lines[1]["revision"], 6);
+  EXPECT_EQ(lines[1]["changes"][0]["key"], "late");
+  EXPECT_EQ(lines[2]["revision"], 7);
 }
 
 // Read-only by default: on a database where the server refuses every write

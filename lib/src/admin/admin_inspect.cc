@@ -30,9 +30,8 @@ void RequireDatabaseFile(const std::string& path) {
   if (IsPostgresConninfo(path)) {
     throw Error(
         ErrorCode::kInvalidArgument,
-        "this tool reads an SQLite database file; " + path +
-            " is a PostgreSQL store, which this version of statestore's admin tools "
-            "(inspect, verify, backup, vacuum) does not read yet — use pg_dump for a backup");
+        "this operation reads an SQLite database file; " + path +
+            " is a PostgreSQL store (back it up to a file with statectl backup and use that)");
   }
 }
 

@@ -674,10 +674,16 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
     PgResult exists = pg->Exec("cannot check the schema",
                                "SELECT to_regclass(quote_ident($1) || '.meta') IS NOT NULL",
                                PgParams().Text(options.postgres.schema));
-    if (exists.Bool(0, 0)) RequireEmptyTarget(*pg, target);
+    const bool schema_exists = exists.Bool(0, 0);
+    if (schema_exists) RequireEmptyTarget(*pg, target);
     pg->ExecScript("cannot end", "COMMIT");
+    // pg_schema.h: creates or migrates the schema. An empty schema that exists already keeps
+    // resolving its own key here (passing the source's would be refused as "another key"); the
+    // restore transaction below replaces key and fingerprint either way.
+    Options migrate = options;
+    if (schema_exists) migrate.redaction_key.clear();
+    PgCheckAndMigrate(*pg, migrate);
   }
-  PgCheckAndMigrate(*pg, options);  // pg_schema.h: creates or migrates the schema
   pg->ExecScript("cannot begin the restore", "BEGIN");
   try {
     // The store's write lock (pg_group_writer.h), then the emptiness check under it.

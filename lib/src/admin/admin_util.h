@@ -14,7 +14,8 @@ namespace statestore::internal {
 
 // A read-only connection to `path` (defensive, trusted_schema=OFF) that passed the file checks
 // of database_file.h (not ours / hostile schema / too new). Throws: Error.
-// Throws: Error(kInvalidArgument) for a PostgreSQL store's path (the admin tools read SQLite).
+// Throws: Error(kInvalidArgument) for a PostgreSQL store's path: callers dispatch a PostgreSQL
+// store to admin_pg.h first, so reaching this with one is a function without a PostgreSQL path.
 void RequireDatabaseFile(const std::string& path);
 std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool read_only = true);
 
