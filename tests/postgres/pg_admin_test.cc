@@ -431,6 +431,44 @@ TEST_F(PgAdminTest, RestoreIntoAnOpenedButEmptyStoreTakesTheSourceKey) {
   EXPECT_EQ(back->sessions().get(token)->attributes.at("user"), Value("bo"));
 }
 
+// Compacted history survives the trip: per-keyspace floors, partial commits and the store-wide
+// compaction floor are copied, so the copies verify and report the same bounds.
+TEST_F(PgAdminTest, BackupAndRestoreKeepCompactedHistory) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/compacted.db";
+  auto src = Store::open(db.uri());
+  src->set_history_policy("churn", HistoryPolicy{2, std::chrono::seconds(0), false});
+  for (int i = 0; i < 10; ++i) {
+    src->transact([&](Transaction& tx) {
+      tx.put("churn", "k", Value(i));
+      tx.put("keep", "k" + std::to_string(i), Value(i));
+    });
+  }
+  src->compact_history();
+  const HistoryBounds bounds = src->history_bounds();
+  const HistoryBounds churn = src->history_bounds("churn");
+  ASSERT_GT(churn.compacted_through, 0u);
+  ASSERT_TRUE(Verify(*src).ok());
+  const std::vector<std::string> history = HistoryOf(*src);
+  Backup(*src, file);
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  auto lite = Store::open(file);
+  auto back = Store::open(fresh.uri());
+  for (Store* copy : {lite.get(), back.get()}) {
+    SCOPED_TRACE(copy->path());
+    EXPECT_EQ(copy->history_bounds().first, bounds.first);
+    EXPECT_EQ(copy->history_bounds().head, bounds.head);
+    EXPECT_EQ(copy->history_bounds("churn").compacted_through, churn.compacted_through);
+    EXPECT_EQ(copy->history_policy("churn").policy,
+              (HistoryPolicy{2, std::chrono::seconds(0), false}));
+    EXPECT_EQ(HistoryOf(*copy), history);
+    const VerifyReport v = Verify(*copy);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+  }
+}
+
 TEST_F(PgAdminTest, BackupIsOneSnapshotWhileWritersCommit) {
   TestDatabase db(*cluster_);
   TempDir dir;
