@@ -27,7 +27,8 @@ int RunBackup(const BackupOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl backup DB DEST");
   const int step_pages = StepPages(o.step_pages);
   auto store = OpenRead(p.db);
-  Progress progress("backup (pages)");
+  // statestore::Backup counts pages of a file, rows of a PostgreSQL store.
+  Progress progress(std::filesystem::exists(p.db) ? "backup (pages)" : "backup (rows)");
   auto r = statestore::Backup(*store, p.rest[0], progress.Callback(), step_pages);
   progress.Done();
   if (o.json) {
@@ -53,7 +54,8 @@ struct RestoreOpts {
 int RunRestore(const RestoreOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl restore DB SRC");
   const int step_pages = StepPages(o.step_pages);
-  Progress progress("restore (pages)");
+  // Pages into a file, rows into a PostgreSQL store (statestore::Restore).
+  Progress progress("restore (pages or rows)");
   auto r = AsFileError(
       [&] { return statestore::Restore(p.rest[0], p.db, progress.Callback(), step_pages); });
   progress.Done();
