@@ -1,6 +1,7 @@
 // statectl backup, restore, verify, migrate, vacuum.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "common.h"
@@ -26,7 +27,8 @@ int RunBackup(const BackupOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl backup DB DEST");
   const int step_pages = StepPages(o.step_pages);
   auto store = OpenRead(p.db);
-  Progress progress("backup (pages)");
+  // statestore::Backup counts pages of a file, rows of a PostgreSQL store.
+  Progress progress(std::filesystem::exists(p.db) ? "backup (pages)" : "backup (rows)");
   auto r = statestore::Backup(*store, p.rest[0], progress.Callback(), step_pages);
   progress.Done();
   if (o.json) {
@@ -52,19 +54,23 @@ struct RestoreOpts {
 int RunRestore(const RestoreOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl restore DB SRC");
   const int step_pages = StepPages(o.step_pages);
-  Progress progress("restore (pages)");
+  // Pages into a file, rows into a PostgreSQL store (statestore::Restore).
+  Progress progress("restore (pages or rows)");
   auto r = AsFileError(
       [&] { return statestore::Restore(p.rest[0], p.db, progress.Callback(), step_pages); });
   progress.Done();
+  // A connection string may carry a password: show what Store::path() shows for it instead.
+  const std::string target = std::filesystem::exists(p.db) ? p.db : OpenRead(p.db)->path();
   if (o.json) {
-    PrintJson({{"target", p.db},
+    PrintJson({{"target", target},
                {"source", p.rest[0]},
                {"revision", r.revision},
                {"pages", r.pages},
                {"bytes", r.bytes}});
   } else {
-    PrintLine("restored " + p.db + " from " + p.rest[0] + " (revision " +
-              std::to_string(r.revision) + ", " + std::to_string(r.pages) + " pages)");
+    PrintLine("restored " + target + " from " + p.rest[0] + " (revision " +
+              std::to_string(r.revision) + ", " + std::to_string(r.pages) +
+              (std::filesystem::exists(p.db) ? " pages)" : " rows)"));
   }
   return kExitOk;
 }
@@ -145,6 +151,15 @@ int RunVacuum(const VacuumOpts& o) {
                {"bytes_after", r.bytes_after},
                {"auto_vacuum_before", r.auto_vacuum_before},
                {"auto_vacuum_after", r.auto_vacuum_after}});
+  } else if (r.auto_vacuum_before.rfind("n/a", 0) == 0) {
+    // A PostgreSQL store: VACUUM (ANALYZE) of its tables (statestore/admin.h Vacuum).
+    PrintFields(
+        {{"vacuum", "VACUUM (ANALYZE) of the store's tables done"},
+         {"table size", std::to_string(r.bytes_before) + " -> " + std::to_string(r.bytes_after) +
+                            " bytes (" + Mib(r.bytes_before) + " -> " + Mib(r.bytes_after) + ")"},
+         {"note",
+          "space is reused by later writes; VACUUM FULL or pg_repack (run by the database "
+          "administrator; VACUUM FULL locks out readers and writers) returns it to the OS"}});
   } else {
     PrintFields(
         {{"pages", std::to_string(r.pages_before) + " -> " + std::to_string(r.pages_after)},

@@ -32,6 +32,79 @@ std::string Bytes(std::uint64_t n) {
   return buf;
 }
 
+json TableBytesJson(const statestore::InspectReport& r) {
+  json out = json::object();
+  for (const auto& [name, bytes] : r.table_bytes) out[name] = bytes;
+  return out;
+}
+
+json SettingsJson(const statestore::InspectReport& r) {
+  json out = json::object();
+  for (const auto& [name, value] : r.server_settings) out[name] = value;
+  return out;
+}
+
+// What a commit's durability rests on, as DESIGN.md's PostgreSQL facts say; empty when safe.
+std::string DurabilityWarning(const statestore::InspectReport& r) {
+  std::string warning;
+  for (const auto& [name, value] : r.server_settings) {
+    if ((name == "fsync" || name == "full_page_writes") && value != "on") {
+      warning += name + "=" + value + " (acknowledged commits may be lost on power loss); ";
+    }
+    if (name == "synchronous_commit" && (value == "off" || value == "local")) {
+      warning += name + "=" + value + " (commits are acknowledged before they are durable" +
+                 std::string(value == "local" ? " on a standby" : "") + "); ";
+    }
+    if (name == "synchronous_standby_names" && value.empty()) {
+      warning += "synchronous_standby_names is empty (a failover may lose acknowledged commits); ";
+    }
+  }
+  if (warning.size() >= 2) warning.resize(warning.size() - 2);
+  return warning;
+}
+
+// The inspect report of a PostgreSQL store: tables and server settings instead of pages.
+int PrintPgInspect(const statestore::InspectReport& r) {
+  std::string range = r.history.head >= r.history.first
+                          ? std::to_string(r.history.first) + ".." + std::to_string(r.history.head)
+                          : "(empty)";
+  std::string settings;
+  for (const auto& [name, value] : r.server_settings) {
+    settings += (settings.empty() ? "" : ", ") + name + "=" + (value.empty() ? "''" : value);
+  }
+  const std::string warning = DurabilityWarning(r);
+  PrintFields(
+      {{"path", r.path},
+       {"engine", "postgresql"},
+       {"schema version", std::to_string(r.schema_version) + " (library " +
+                              std::to_string(r.library_schema_version) + ", statestore " +
+                              statestore::LibraryVersion() + ")"},
+       {"table size", Bytes(r.file_bytes) + " (pg_total_relation_size of the store's tables)"},
+       {"revisions", range + " (" + std::to_string(r.commits_retained) + " retained, " +
+                         std::to_string(r.commits_partial) + " partial, compacted through " +
+                         std::to_string(r.history.compacted_through) + ")"},
+       {"sessions", std::to_string(r.sessions_live) + " live, " +
+                        std::to_string(r.sessions_expired) + " expired (unswept)"},
+       {"server", settings},
+       {"durability", warning.empty() ? "ok" : "WARNING: " + warning},
+       {"integrity", r.integrity + " (use statectl verify)"}});
+  std::cout << "\n";
+  Table tables({"TABLE", "BYTES"});
+  for (const auto& [name, bytes] : r.table_bytes) tables.Add({name, Bytes(bytes)});
+  tables.Print(std::cout);
+  std::cout << "\n";
+  Table t(
+      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
+  for (const auto& k : r.keyspaces) {
+    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
+           PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),
+           std::to_string(k.history_changes), "~" + Bytes(k.history_bytes),
+           std::to_string(k.history_first)});
+  }
+  t.Print(std::cout);
+  return kExitOk;
+}
+
 int RunInspect(const InspectOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl inspect DB");
   auto store = OpenRead(p.db);
@@ -66,9 +139,13 @@ int RunInspect(const InspectOpts& o) {
                  {"commits", r.commits_retained},
                  {"partial_commits", r.commits_partial},
                  {"bytes_from_dbstat", r.history_bytes_from_dbstat}}},
-               {"integrity", r.integrity}});
+               {"integrity", r.integrity},
+               {"engine", r.engine},
+               {"table_bytes", TableBytesJson(r)},
+               {"server_settings", SettingsJson(r)}});
     return kExitOk;
   }
+  if (r.engine == "postgresql") return PrintPgInspect(r);
   std::string range = r.history.head >= r.history.first
                           ? std::to_string(r.history.first) + ".." + std::to_string(r.history.head)
                           : "(empty)";

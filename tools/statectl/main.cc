@@ -22,6 +22,14 @@ change it; set, rm, restore, revert, compact-history, history-policy set, migrat
 sessions sweep and config set/rm/revert write through the library, labelled "statectl" in
 history. DB may come from $STATESTORE_DB when it is not given.
 
+DB may also be a PostgreSQL store: a postgresql:// (or postgres://) URI or a libpq key=value
+connection string, in every command that takes DB (schema "statestore"). Read commands then
+read in REPEATABLE READ, READ ONLY transactions and never create a schema. On PostgreSQL,
+inspect shows table sizes and the server's durability settings instead of pages and WAL;
+verify checks history against state without integrity_check; vacuum runs VACUUM (ANALYZE);
+backup URI FILE writes an SQLite statestore file (and FILE-key when the key is stored in the
+schema); restore URI FILE copies such a file into an empty store only.
+
 Values of redacted keyspaces (sessions, and every keyspace whose history holds digests) print
 as <redacted: TYPE, N bytes> (JSON: their SHA-256) unless --reveal is given. Tables, lines and
 error messages escape control characters, bidi/invisible formatting characters and invalid
@@ -43,6 +51,8 @@ Examples:
   statectl follow app.db --json
   statectl backup app.db /backups/app-2026-01-31.db
   statectl verify app.db
+  statectl history 'postgresql://app@db.example/app' --keyspace app
+  statectl backup 'postgresql://app@db.example/app' /backups/app.db
 
 Exit codes: 0 ok, 1 runtime error (damaged or foreign file, I/O, conflict), 2 usage error (bad
 arguments or options, including a key, keyspace or value the library refuses), 3 not found

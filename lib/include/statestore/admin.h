@@ -7,6 +7,12 @@
 // that take a Store& use it only to find the file (Store::path()) and for the public API; open
 // the Store read-only (Options::read_only) when you only want to look.
 //
+// PostgreSQL. Every function also works on a Store opened with a connection string, and
+// GetMigrationStatus and Restore take one where they take a path. There each read is one
+// REPEATABLE READ, READ ONLY transaction of the Store's own connections (one snapshot, as on
+// SQLite), and what only an SQLite file has is reported as not applicable, never made up. The
+// differences are stated at each function ("On PostgreSQL:").
+//
 // Thread safety: each function is safe to call from any thread, concurrently with any other use
 // of the Store and with other processes writing the file.
 #ifndef STATESTORE_ADMIN_H_
@@ -18,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "statestore/history.h"
@@ -67,10 +74,24 @@ struct InspectReport {
   std::uint64_t commits_partial = 0;       // retained commits missing some keyspaces' changes
   bool history_bytes_from_dbstat = false;  // see KeyspaceInfo::history_bytes
   std::string integrity;  // "ok", or what PRAGMA integrity_check reported (first lines)
+
+  // "sqlite" or "postgresql". On a PostgreSQL store the fields that describe an SQLite file have
+  // no meaning and say so instead of being made up: journal_mode and integrity are
+  // "n/a (postgresql)", page_size, page_count, freelist_count and wal_bytes are 0, file_bytes is
+  // the sum of `tables`, and history_bytes_from_dbstat is true (history bytes are the measured
+  // size of the `changes` table and its indexes, shared out by row count).
+  std::string engine = "sqlite";
+  // PostgreSQL only: each table of the store's schema with pg_total_relation_size (rows, indexes
+  // and TOAST), sorted by name; and the server settings an acknowledged commit's durability
+  // depends on (fsync, synchronous_commit, synchronous_standby_names, full_page_writes).
+  std::vector<std::pair<std::string, std::uint64_t>> table_bytes;
+  std::vector<std::pair<std::string, std::string>> server_settings;
 };
 
 // Everything in the report is read from one snapshot. `check_integrity` = false skips PRAGMA
-// integrity_check (integrity is then "skipped"), which reads the whole file.
+// integrity_check (integrity is then "skipped"), which reads the whole file. On a PostgreSQL
+// store (Store::open of a connection string) the snapshot is one REPEATABLE READ, READ ONLY
+// transaction and check_integrity has no effect (InspectReport::engine).
 // Throws: Error(kCorruption) for a damaged file; kIoError.
 InspectReport Inspect(Store& store, bool check_integrity = true);
 
@@ -124,6 +145,10 @@ struct VerifyReport {
 // history (retention is per keyspace, HistoryPolicy); and that each keyspace's retention
 // watermark is consistent with the store's and left none of its changes behind.
 // Redacted keyspaces are compared by digest. Problems are reported, not thrown.
+// On PostgreSQL: the same history/state checks on one REPEATABLE READ snapshot, plus meta
+// head_revision equals the newest commit and every stored value decodes; integrity is
+// "n/a (postgresql)" (no integrity_check or foreign_key_check: the server checks its pages and
+// enforces the foreign keys). `progress` counts changes.
 // Throws: Error(kIoError) or kCorruption only when the file cannot be read at all.
 VerifyReport Verify(Store& store, const ProgressCallback& progress = {});
 
@@ -148,6 +173,13 @@ struct BackupResult {
 // (".NAME.backup-XXXXXX"), fsync'ed, and renamed onto `dest_path` only when complete (never over
 // a file that appeared meanwhile); a backup killed at any point leaves no `dest_path` — at most
 // that hidden temporary file, which nothing else reads and which may be deleted.
+// On PostgreSQL: `dest_path` becomes an SQLite statestore file holding the store's state,
+// history, keyspaces, policies and retention state from one REPEATABLE READ snapshot (writers are
+// not blocked), made under the same temporary name and renamed the same way; `pages` and `bytes`
+// describe that file and `progress` counts rows. It records the store's redaction key
+// fingerprint; the key stored in the schema (not one given only as Options::redaction_key) is
+// written to "DEST-key" (mode 0600), where the SQLite engine finds it. A row that does not decode
+// stops the backup (kCorruption). DEST-key existing is kInvalidArgument, as DEST existing.
 // Throws: Error(kInvalidArgument) if dest_path exists, is empty or is the source; kIoError,
 // kFull when the copy cannot be written (the partial copy is removed).
 BackupResult Backup(Store& store, const std::string& dest_path,
@@ -166,6 +198,16 @@ BackupResult Backup(Store& store, const std::string& dest_path,
 // open; stop them before restoring" and changing nothing. It holds the lock until it returns,
 // so a Store::open of the target meanwhile waits up to its busy_timeout and then fails with
 // kBusy "a restore (or another exclusive operation) holds PATH".
+// On PostgreSQL (`target_path` a connection string; schema "statestore"): `source_path` must be
+// an SQLite statestore file at this library's schema version (a Backup of either engine), and
+// the target store must be new or empty — a store with any keyspace, key or commit is refused
+// with kInvalidArgument and left unchanged (unlike a file, it is not replaced). The schema is
+// created or migrated, then every row is written in one server transaction under the store's
+// write lock (others see all or nothing). The key file beside the source, when it matches the
+// source's fingerprint, becomes the key stored in the schema; without it, writable opens of
+// the target need Options::redaction_key. REQUIRES (not checked on PostgreSQL): no other
+// process has the target open. `pages` is the rows written, `bytes` the tables' size after.
+// A connection string as `source_path` is kInvalidArgument (back it up to a file first).
 // Throws: Error(kInvalidArgument) for a bad path, the same file twice or a hard-linked target;
 // kBusy (the target is open, or its write lock was not had within 5 s); kCorruption /
 // kSchemaTooNew for an unusable source or target; kIoError, kFull.
@@ -200,6 +242,13 @@ struct VacuumResult {
 // file has less free space than the live data (checked before starting) or filled up (nothing
 // changed: VACUUM is one transaction); kBusy if the write lock was not had within busy_timeout;
 // kIoError, kCorruption.
+// On PostgreSQL: VACUUM (ANALYZE) of the store's tables on a connection of its own. It blocks
+// neither readers nor writers, makes the space of deleted rows reusable and refreshes the
+// planner's statistics; it does not give space back to the operating system (VACUUM FULL or
+// pg_repack do, but lock the tables: left to the database administrator). page_size is the
+// server's block size, pages_* the tables' main-fork pages, bytes_* their
+// pg_total_relation_size, free_pages_* 0 and auto_vacuum_* "n/a (postgresql autovacuum)".
+// Throws: kReadOnly for a read-only Store; the server's error (e.g. not the tables' owner).
 VacuumResult Vacuum(Store& store);
 
 struct PendingMigration {
@@ -215,8 +264,10 @@ struct MigrationStatus {
 };
 
 // Reads the schema version of `path` without changing it (works on a file that needs migrating).
-// Throws: Error(kNotFound) for a missing file; kCorruption for a file that is not statestore's;
-// kIoError.
+// `path` may be a PostgreSQL connection string: the version of its schema "statestore" (meta
+// 'schema_version'), against the PostgreSQL migrations this library embeds.
+// Throws: Error(kNotFound) for a missing file (or schema); kCorruption for a file that is not
+// statestore's; kIoError; kUnavailable when the server cannot be reached.
 MigrationStatus GetMigrationStatus(const std::string& path);
 
 struct SessionListOptions {

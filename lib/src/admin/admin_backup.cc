@@ -38,7 +38,9 @@
 #include <string>
 #include <thread>
 
+#include "admin/admin_pg.h"
 #include "admin/admin_util.h"
+#include "postgresql/pg_connection.h"
 #include "sqlite/database_file.h"
 #include "sqlite/history_log.h"
 #include "sqlite/presence_lock.h"
@@ -70,6 +72,9 @@ std::string RealPath(const std::string& path) {
   return resolved;
 }
 
+}  // namespace
+
+// admin_util.h: shared with admin_pg_backup.cc.
 void RemoveCopy(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
 }
@@ -121,6 +126,8 @@ bool RenameNoReplace(const std::string& from, const std::string& to) {
   ::unlink(from.c_str());
   return true;
 }
+
+namespace {
 
 // Copies src (already inside its pinned read transaction) into dest. Returns pages copied.
 std::uint64_t RunBackup(sqlite3* dest, sqlite3* src, const std::string& what,
@@ -251,6 +258,7 @@ BackupResult Backup(Store& store, const std::string& dest_path, const ProgressCa
                     int pages_per_step) {
   using namespace internal;
   CheckStep(pages_per_step);
+  if (PgStore* pg = AsPgStore(store)) return PgBackupToSqlite(*pg, dest_path, progress);
   if (dest_path.empty()) throw Error(ErrorCode::kInvalidArgument, "backup destination is empty");
   struct stat st {};
   if (::lstat(dest_path.c_str(), &st) == 0) {
@@ -299,6 +307,15 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
   CheckStep(pages_per_step);
   if (source_path.empty() || target_path.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "restore needs a source and a target path");
+  }
+  if (IsPostgresConninfo(target_path)) {
+    return PgRestoreFromSqlite(source_path, target_path, progress);
+  }
+  if (IsPostgresConninfo(source_path)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "restore copies a database file; " + source_path +
+                    " is a PostgreSQL store. Back it up to a file first (statectl backup URI "
+                    "FILE writes an SQLite statestore file), then restore or open that file");
   }
   Options ro;
   ro.read_only = true;

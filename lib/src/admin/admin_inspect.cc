@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_pg.h"
 #include "admin/admin_util.h"
 #include "core/validate.h"
 #include "postgresql/pg_connection.h"
@@ -29,9 +30,8 @@ void RequireDatabaseFile(const std::string& path) {
   if (IsPostgresConninfo(path)) {
     throw Error(
         ErrorCode::kInvalidArgument,
-        "this tool reads an SQLite database file; " + path +
-            " is a PostgreSQL store, which this version of statestore's admin tools "
-            "(inspect, verify, backup, vacuum) does not read yet — use pg_dump for a backup");
+        "this operation reads an SQLite database file; " + path +
+            " is a PostgreSQL store (back it up to a file with statectl backup and use that)");
   }
 }
 
@@ -144,6 +144,7 @@ std::string IntegrityCheck(Connection& c) {
 
 InspectReport Inspect(Store& store, bool check_integrity) {
   using namespace internal;
+  if (PgStore* pg = AsPgStore(store)) return PgInspect(*pg);
   InspectReport r;
   r.path = store.path();
   r.library_schema_version = SchemaVersion();
@@ -194,6 +195,7 @@ InspectReport Inspect(Store& store, bool check_integrity) {
 
 std::vector<KeyspaceInfo> ListKeyspaces(Store& store) {
   using namespace internal;
+  if (PgStore* pg = AsPgStore(store)) return PgListKeyspaces(*pg);
   auto c = OpenAdminConnection(store.path());
   ReadTransaction tx(*c);
   auto out = ReadKeyspaces(*c);
@@ -203,6 +205,7 @@ std::vector<KeyspaceInfo> ListKeyspaces(Store& store) {
 
 std::vector<std::string> RedactedKeyspaces(Store& store) {
   using namespace internal;
+  if (PgStore* pg = AsPgStore(store)) return PgRedactedKeyspaces(*pg);
   auto c = OpenAdminConnection(store.path());
   return CallSqlite("cannot read keyspaces", [&] {
     std::vector<std::string> out;
@@ -224,6 +227,7 @@ void CheckValue(std::string_view keyspace, std::string_view key, const Value& va
 
 MigrationStatus GetMigrationStatus(const std::string& path) {
   using namespace internal;
+  if (IsPostgresConninfo(path)) return PgGetMigrationStatus(path);
   Options options;
   options.read_only = true;
   options.create_if_missing = false;

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "admin/admin_pg.h"
 #include "admin/admin_util.h"
 #include "sqlite/connection.h"
 #include "sqlite/database_file.h"
@@ -76,6 +77,7 @@ void CheckFreeSpace(const std::string& path, std::uint64_t live_bytes) {
 
 VacuumResult Vacuum(Store& store) {
   using namespace internal;
+  if (PgStore* pg = AsPgStore(store)) return PgVacuum(*pg);
   const std::string& path = store.path();
   RequireDatabaseFile(path);
   if (store.options().read_only) {

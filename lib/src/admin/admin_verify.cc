@@ -27,7 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_pg.h"
 #include "admin/admin_util.h"
+#include "admin/admin_verify_slots.h"
 #include "sqlite/history_log.h"
 #include "sqlite/sqlite_error.h"
 #include "sqlite/value_codec.h"
@@ -40,91 +42,6 @@ namespace statestore {
 
 namespace internal {
 namespace {
-
-constexpr std::size_t kMaxProblems = 1000;
-
-// One side of a change (or the current state): absent, a plain value, or a digest.
-struct Slot {
-  bool present = false;
-  int type = 0;
-  bool digest = false;
-  Value value;  // the value, or Value(Bytes) holding the digest
-};
-
-bool SameValue(const Value& a, const Value& b) {
-  if (a.type() == ValueType::kDouble && b.type() == ValueType::kDouble) {
-    double x = a.as_double();
-    double y = b.as_double();
-    return std::memcmp(&x, &y, sizeof x) == 0;
-  }
-  return a == b;
-}
-
-// `unverifiable` counts plain-vs-digest comparisons made without a key (assumed equal).
-bool SameSlot(const Slot& a, const Slot& b, const Store& store, VerifyReport& report) {
-  if (a.present != b.present) return false;
-  if (!a.present) return true;
-  if (a.type != b.type) return false;
-  if (a.digest == b.digest) return SameValue(a.value, b.value);
-  const Slot& plain = a.digest ? b : a;
-  const Slot& hashed = a.digest ? a : b;
-  if (!store.has_redaction_key()) {
-    ++report.unverifiable;
-    return true;
-  }
-  return Value(store.value_digest(plain.value)) == hashed.value;
-}
-
-// `text` with every byte outside printable ASCII (and the backslash) as \xNN, cut after
-// `max_bytes` bytes ("...").
-std::string Printable(std::string_view text, std::size_t max_bytes) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size() && i < max_bytes; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c >= 0x7f || c == '\\') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > max_bytes) out += "...";
-  return out;
-}
-
-// "keyspace/key" for a message.
-std::string Name(const std::string& ks, const std::string& key) {
-  return Printable(ks, 64) + "/" + Printable(key, 64);
-}
-
-std::string DigestPreview(const Bytes& digest) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out = "digest:";
-  for (std::size_t i = 0; i < digest.size() && i < 8; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out + "...";
-}
-
-// A slot for a problem message. `hidden`: the keyspace is redacted, so a plain value is described
-// (type, size, and its digest when `store` has the redaction key), never quoted.
-std::string Show(const Slot& s, bool hidden, const Store& store) {
-  if (!s.present) return "(absent)";
-  if (s.digest) return "digest " + DigestPreview(s.value.as_bytes());
-  const Value& v = s.value;
-  if (hidden) {
-    std::string out = "<redacted " + std::string(ToString(v.type()));
-    if (v.type() == ValueType::kString || v.type() == ValueType::kBytes) {
-      out += ", " + std::to_string(v.payload_size()) + " bytes";
-    }
-    if (store.has_redaction_key()) out += ", " + DigestPreview(store.value_digest(v));
-    return out + ">";
-  }
-  if (v.type() == ValueType::kString) return "\"" + Printable(v.as_string(), 24) + "\"";
-  return v.to_display(24);
-}
 
 // Reads (type, value) columns. Throws Error(kCorruption) when they disagree.
 Slot ReadSlot(const SQLite::Statement& q, int type_col, int value_col, bool redacted) {
@@ -153,7 +70,7 @@ class Verifier {
       : c_(c), store_(store), report_(report), progress_(progress) {}
 
   void Problem(Revision rev, std::string ks, std::string key, std::string message) {
-    if (report_.problems.size() >= kMaxProblems) return;
+    if (report_.problems.size() >= kMaxVerifyProblems) return;
     report_.problems.push_back({rev, std::move(ks), std::move(key), std::move(message)});
   }
 
@@ -394,6 +311,7 @@ class Verifier {
 
 VerifyReport Verify(Store& store, const ProgressCallback& progress) {
   using namespace internal;
+  if (PgStore* pg = AsPgStore(store)) return PgVerify(*pg, progress);
   VerifyReport report;
   auto c = OpenAdminConnection(store.path());
   ReadTransaction tx(*c);

@@ -311,6 +311,15 @@ void PgStore::RetentionLoop() {
   }
 }
 
+void PgStore::ReadForAdmin(const std::function<void(PgConnection&)>& fn) {
+  InReadTransaction([&](PgConnection& c) { fn(c); });
+}
+
+std::unique_ptr<PgConnection> PgStore::ConnectForAdmin() const {
+  return PgConnection::Connect(conninfo_, PgSessionSql(options_, /*writer=*/false),
+                               options_.busy_timeout);
+}
+
 std::shared_ptr<Store> OpenPostgresStore(const std::string& conninfo, const Options& options,
                                          const LayerFactory& make_layers) {
   RefuseInsideBody("open");

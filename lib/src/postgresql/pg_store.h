@@ -92,6 +92,15 @@ class PgStore final : public EngineStore {
   bool retention_requested_ GUARDED_BY(retention_mu_) = false;
   bool stopping_ GUARDED_BY(retention_mu_) = false;
   std::thread retention_thread_;
+
+ public:
+  // For the admin tools (admin/admin_pg_*.cc), which read tables the engine hooks do not: runs
+  // `fn` on one REPEATABLE READ, READ ONLY snapshot on a pooled connection (as every read hook).
+  void ReadForAdmin(const std::function<void(PgConnection&)>& fn);
+  // A new connection outside the pool with the readers' session settings (search_path is the
+  // store's schema, pg_schema.h invariant 1), for what a pooled read transaction cannot do
+  // (VACUUM runs outside any transaction). The caller owns it.
+  std::unique_ptr<PgConnection> ConnectForAdmin() const;
 };
 
 // Store::open for a PostgreSQL connection string.

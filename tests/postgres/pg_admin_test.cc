@@ -1,0 +1,658 @@
+// statestore/admin.h and statectl on a PostgreSQL store (issue 14: "statectl takes the same URI
+// wherever it takes a database path"), against the run's shared server (PG_FIXTURE); each test
+// works in a fresh database that it drops at the end. Damage is done with raw libpq, never
+// through the engine under test.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "postgres/pg_cluster.h"
+#include "statectl_runner.h"
+#include "statestore/admin.h"
+#include "statestore/statestore.h"
+#include "test_util.h"
+
+namespace statestore::test {
+namespace {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Raw libpq administration.
+
+using PgConnPtr = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// Runs `sql` and returns the first column of the last statement's rows, as text.
+std::vector<std::string> AdminQuery(const std::string& conninfo, const std::string& sql) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("admin connect: " + std::string(PQerrorMessage(conn.get())));
+  }
+  PgResultPtr res(PQexec(conn.get(), sql.c_str()), &PQclear);
+  const ExecStatusType status = PQresultStatus(res.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    throw std::runtime_error(sql + ": " + PQresultErrorMessage(res.get()));
+  }
+  std::vector<std::string> rows;
+  for (int r = 0; r < PQntuples(res.get()); ++r) rows.push_back(PQgetvalue(res.get(), r, 0));
+  return rows;
+}
+
+void AdminExec(const std::string& conninfo, const std::string& sql) { AdminQuery(conninfo, sql); }
+
+// A fresh database, dropped when this goes out of scope. Names are built from integers only.
+class TestDatabase {
+ public:
+  explicit TestDatabase(const PgCluster& cluster) : cluster_(cluster) {
+    static std::atomic<int> next{0};
+    name_ = "pgadmin_" + std::to_string(::getpid()) + "_" + std::to_string(next++);
+    AdminExec(cluster_.conninfo(), "CREATE DATABASE " + name_);
+  }
+  ~TestDatabase() {
+    try {
+      AdminExec(cluster_.conninfo(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (const std::exception&) {
+      // The cluster goes away with the test run anyway.
+    }
+  }
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  std::string uri() const { return cluster_.uri(name_); }
+  std::string conninfo() const { return cluster_.conninfo(name_); }
+  // Raw SQL in the store's schema.
+  std::vector<std::string> Sql(const std::string& sql) const {
+    return AdminQuery(conninfo(), "SET search_path TO statestore; " + sql);
+  }
+
+ private:
+  const PgCluster& cluster_;
+  std::string name_;
+};
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+bool AnyProblemContains(const VerifyReport& report, const std::string& part) {
+  for (const auto& p : report.problems) {
+    if (Contains(p.message, part)) return true;
+  }
+  return false;
+}
+
+std::string Problems(const VerifyReport& report) {
+  std::string out;
+  for (const auto& p : report.problems)
+    out += "  r" + std::to_string(p.revision) + ": " + p.message + "\n";
+  return out;
+}
+
+class PgAdminTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (PgCluster::BinDir(&why).empty()) GTEST_SKIP() << why;
+    cluster_ = PgCluster::Shared(&why);
+    ASSERT_NE(cluster_, nullptr) << why;
+  }
+
+  // A store with two keyspaces ("app" plain, "secret" redacted) and a few revisions:
+  //   r1 app/a=1, r2 app/b="two", r3 secret/s="hidden", r4 app/a=3, r5 erase app/b.
+  static Options FixtureOptions() {
+    Options o;
+    o.redacted_keyspaces = {"secret"};
+    return o;
+  }
+  static void Fill(Store& s) {
+    s.put("app", "a", Value(std::int64_t{1}));
+    s.put("app", "b", Value("two"));
+    s.put("secret", "s", Value("hidden"));
+    s.put("app", "a", Value(std::int64_t{3}));
+    s.erase("app", "b");
+  }
+
+  PgCluster* cluster_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. Reads.
+
+TEST_F(PgAdminTest, ListKeyspacesAndRedactedKeyspacesReadTheServer) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  store->put("app", "c", Value(true));
+  std::map<std::string, KeyspaceInfo> ks;
+  for (const auto& k : ListKeyspaces(*store)) ks[k.name] = k;
+  ASSERT_EQ(ks.count("app"), 1u);
+  ASSERT_EQ(ks.count("secret"), 1u);
+  EXPECT_EQ(ks["app"].keys, 2u);  // a, c (b erased)
+  EXPECT_FALSE(ks["app"].redacted);
+  EXPECT_EQ(ks["secret"].keys, 1u);
+  EXPECT_TRUE(ks["secret"].redacted);
+  const std::vector<std::string> redacted = RedactedKeyspaces(*store);
+  EXPECT_NE(std::find(redacted.begin(), redacted.end(), "secret"), redacted.end());
+  EXPECT_EQ(std::find(redacted.begin(), redacted.end(), "app"), redacted.end());
+}
+
+TEST_F(PgAdminTest, InspectReportsServerFactsAndNotApplicableFileFields) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri(), FixtureOptions());
+    Fill(*store);
+  }
+  Options ro;
+  ro.read_only = true;
+  auto store = Store::open(db.uri(), ro);
+  const InspectReport r = Inspect(*store);
+  EXPECT_EQ(r.engine, "postgresql");
+  EXPECT_EQ(r.schema_version, 1);
+  EXPECT_EQ(r.library_schema_version, 1);
+  EXPECT_EQ(r.journal_mode, "n/a (postgresql)");
+  EXPECT_EQ(r.integrity, "n/a (postgresql)");
+  EXPECT_EQ(r.page_size, 0u);
+  EXPECT_EQ(r.wal_bytes, 0u);
+  EXPECT_EQ(r.history.head, 5u);
+  EXPECT_EQ(r.history.first, 1u);
+  EXPECT_EQ(r.commits_retained, 5u);
+  std::map<std::string, std::uint64_t> tables(r.table_bytes.begin(), r.table_bytes.end());
+  ASSERT_EQ(tables.count("entries"), 1u);
+  EXPECT_GT(tables["entries"], 0u);
+  EXPECT_GT(tables["changes"], 0u);
+  std::uint64_t sum = 0;
+  for (const auto& [name, bytes] : r.table_bytes) sum += bytes;
+  EXPECT_EQ(r.file_bytes, sum);
+  std::map<std::string, std::string> settings(r.server_settings.begin(), r.server_settings.end());
+  EXPECT_EQ(settings.count("fsync"), 1u);
+  EXPECT_EQ(settings.count("synchronous_commit"), 1u);
+  std::map<std::string, KeyspaceInfo> ks;
+  for (const auto& k : r.keyspaces) ks[k.name] = k;
+  EXPECT_EQ(ks["app"].keys, 1u);
+  EXPECT_EQ(ks["app"].history_changes, 4u);
+  EXPECT_GT(ks["app"].history_bytes, 0u);
+  EXPECT_EQ(ks["secret"].history_changes, 1u);
+  EXPECT_TRUE(ks["secret"].redacted);
+}
+
+TEST_F(PgAdminTest, MigrationStatusOfAUri) {
+  TestDatabase db(*cluster_);
+  try {
+    GetMigrationStatus(db.uri());
+    ADD_FAILURE() << "a database without the schema has no migration status";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "no statestore schema")) << e.what();
+  }
+  Store::open(db.uri());
+  const MigrationStatus status = GetMigrationStatus(db.uri());
+  EXPECT_EQ(status.applied, 1);
+  EXPECT_EQ(status.library, 1);
+  EXPECT_TRUE(status.pending.empty());
+  EXPECT_FALSE(status.too_new());
+  db.Sql("UPDATE meta SET value = 99 WHERE name = 'schema_version'");
+  EXPECT_TRUE(GetMigrationStatus(db.conninfo()).too_new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Verify.
+
+TEST_F(PgAdminTest, VerifyOfAHealthyStoreIsOkAndReportsProgress) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  std::uint64_t last_done = 0;
+  int calls = 0;
+  const VerifyReport r = Verify(*store, [&](std::uint64_t done, std::uint64_t) {
+    last_done = done;
+    ++calls;
+  });
+  EXPECT_TRUE(r.ok()) << Problems(r);
+  EXPECT_EQ(r.integrity, "n/a (postgresql)");
+  EXPECT_EQ(r.commits_checked, 5u);
+  EXPECT_EQ(r.changes_checked, 5u);
+  EXPECT_EQ(r.keys_checked, 3u);
+  EXPECT_GE(calls, 1);
+  EXPECT_EQ(last_done, 5u);
+}
+
+TEST_F(PgAdminTest, VerifyFindsRowsDamagedWithRawSql) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  ASSERT_TRUE(Verify(*store).ok());
+
+  // The current value of app/a no longer matches the last change that wrote it (3).
+  db.Sql("UPDATE entries SET value = int8send(7) WHERE key = 'a'::bytea");
+  VerifyReport r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "but the current value is 7")) << Problems(r);
+
+  // A stored int that is not 8 bytes does not decode.
+  db.Sql("UPDATE entries SET value = '\\x01'::bytea WHERE key = 'a'::bytea");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "current value of app/a is unreadable")) << Problems(r);
+
+  // A change without its commit row, and a head revision that runs ahead of history.
+  db.Sql("DELETE FROM commits WHERE revision = 2");
+  db.Sql("UPDATE meta SET value = 9 WHERE name = 'head_revision'");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "revision 2 has changes but no commit row")) << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r, "meta head_revision is 9 but the newest commit is 5"))
+      << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r, "revisions 6..9 are missing from history")) << Problems(r);
+}
+
+TEST_F(PgAdminTest, VerifyFindsABrokenHistoryChain) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  // r4 says app/a was 2 before it, but r1 left it 1.
+  db.Sql("UPDATE changes SET old_value = int8send(2) WHERE revision = 4");
+  const VerifyReport r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r,
+                                 "revision 4: old value 2 of app/a does not match the new "
+                                 "value 1 written by revision 1"))
+      << Problems(r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Vacuum.
+
+TEST_F(PgAdminTest, VacuumAnalyzesTheStoreTablesAndRefusesAReadOnlyStore) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri());
+    for (int i = 0; i < 50; ++i) store->put("app", "k" + std::to_string(i), Value(i));
+    const VacuumResult r = Vacuum(*store);
+    EXPECT_GT(r.page_size, 0u);
+    EXPECT_GT(r.bytes_before, 0u);
+    EXPECT_GT(r.bytes_after, 0u);
+    EXPECT_EQ(r.auto_vacuum_after, "n/a (postgresql autovacuum)");
+  }
+  // VACUUM (ANALYZE) ran on the store's tables: the statistics collector saw it.
+  const auto analyzed = db.Sql(
+      "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'statestore' AND "
+      "last_vacuum IS NOT NULL AND last_analyze IS NOT NULL AND relname = 'entries'");
+  ASSERT_EQ(analyzed.size(), 1u);
+  EXPECT_EQ(analyzed[0], "1");
+  Options ro;
+  ro.read_only = true;
+  auto store = Store::open(db.uri(), ro);
+  try {
+    Vacuum(*store);
+    ADD_FAILURE() << "vacuum of a read-only store";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kReadOnly) << e.what();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Backup to an SQLite file, restore into PostgreSQL.
+
+using State = std::map<std::string, std::map<std::string, std::pair<Value, std::uint64_t>>>;
+
+State StateOf(Store& s) {
+  State out;
+  for (const std::string& ks : s.keyspaces()) {
+    for (const Entry& e : s.list(ks, "", 0)) out[ks][e.key] = {e.value, e.version};
+  }
+  return out;
+}
+
+// History as comparable text: revision, time, origin, partial, each change with its values.
+std::vector<std::string> HistoryOf(Store& s) {
+  std::vector<std::string> out;
+  for (const Commit& c : s.history(HistoryQuery{})) {
+    std::string line =
+        std::to_string(c.revision) + " t=" + std::to_string(c.time.time_since_epoch().count()) +
+        " pid=" + std::to_string(c.origin.pid) + " tid=" + std::to_string(c.origin.thread_id) +
+        " label=" + c.origin.label + (c.partial ? " partial" : "");
+    for (const Change& ch : c.changes) {
+      line += " | " + ch.keyspace + "/" + ch.key + " " +
+              (ch.old_value ? ch.old_value->to_display(80) : "-") + " -> " +
+              (ch.new_value ? ch.new_value->to_display(80) : "-") + (ch.redacted ? " R" : "");
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+TEST_F(PgAdminTest, BackupToSqliteAndRestoreIntoAFreshStoreRoundTrips) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/copy.db";
+  auto src = Store::open(db.uri(), FixtureOptions());
+  Fill(*src);
+  src->put("app", "d", Value(2.5));
+  src->put("app", "blob", Value(Bytes{0, 1, 2, 255}));
+  const std::string token = src->sessions().create(std::chrono::hours(1), {{"user", Value("ann")}});
+  src->set_history_policy("app", HistoryPolicy{100, std::chrono::seconds(0), false});
+  const State state = StateOf(*src);
+  const std::vector<std::string> history = HistoryOf(*src);
+  const Revision head = src->history_bounds().head;
+
+  int progress_calls = 0;
+  const BackupResult b =
+      Backup(*src, file, [&](std::uint64_t, std::uint64_t) { ++progress_calls; });
+  EXPECT_EQ(b.revision, head);
+  EXPECT_GT(b.pages, 0u);
+  EXPECT_GT(b.bytes, 0u);
+  EXPECT_GE(progress_calls, 1);
+  // The key stored in the schema travels with the copy, where the SQLite engine looks for it.
+  EXPECT_TRUE(std::filesystem::exists(file + "-key"));
+  EXPECT_EQ(
+      std::filesystem::status(file + "-key").permissions() & std::filesystem::perms::group_all,
+      std::filesystem::perms::none);
+  // A second backup to the same name is refused.
+  try {
+    Backup(*src, file);
+    ADD_FAILURE() << "backup over an existing file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+  }
+
+  {
+    // The copy is an ordinary statestore file.
+    auto lite = Store::open(file);
+    EXPECT_EQ(StateOf(*lite), state);
+    EXPECT_EQ(HistoryOf(*lite), history);
+    EXPECT_EQ(lite->history_policy("app").policy,
+              (HistoryPolicy{100, std::chrono::seconds(0), false}));
+    const VerifyReport v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    EXPECT_EQ(v.unverifiable, 0u) << v.note;
+    ASSERT_TRUE(lite->sessions().get(token).has_value());
+    EXPECT_EQ(lite->sessions().get(token)->attributes.at("user"), Value("ann"));
+  }
+
+  TestDatabase fresh(*cluster_);
+  const BackupResult r = Restore(file, fresh.uri());
+  EXPECT_EQ(r.revision, head);
+  {
+    auto back = Store::open(fresh.uri());  // writable: the restored key matches the fingerprint
+    EXPECT_EQ(StateOf(*back), state);
+    EXPECT_EQ(HistoryOf(*back), history);
+    const VerifyReport v = Verify(*back);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    EXPECT_EQ(v.unverifiable, 0u) << v.note;
+    ASSERT_TRUE(back->sessions().get(token).has_value());
+    // Writes carry on from the restored head, in a keyspace made after the restore too.
+    EXPECT_EQ(back->put("app", "e", Value(5)), head + 1);
+    EXPECT_EQ(back->put("new_keyspace", "x", Value(1)), head + 2);
+    EXPECT_TRUE(Verify(*back).ok());
+  }
+  // A store with data is never overwritten.
+  try {
+    Restore(file, fresh.uri());
+    ADD_FAILURE() << "restore over a store with data";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "already has data")) << e.what();
+  }
+  auto check = Store::open(fresh.uri());
+  EXPECT_EQ(check->history_bounds().head, head + 2);
+}
+
+// A store that was opened (schema and its own key made) but never written is "empty": the
+// restore replaces its key with the source's, so digests and session lookups keep working.
+TEST_F(PgAdminTest, RestoreIntoAnOpenedButEmptyStoreTakesTheSourceKey) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/copy.db";
+  std::string token;
+  {
+    auto src = Store::open(db.uri(), FixtureOptions());
+    Fill(*src);
+    token = src->sessions().create(std::chrono::hours(1), {{"user", Value("bo")}});
+    Backup(*src, file);
+  }
+  TestDatabase target(*cluster_);
+  Store::open(target.uri()).reset();  // creates the schema with a key of its own
+  const std::string key_before = target.Sql("SELECT encode(key, 'hex') FROM redaction_key")[0];
+  Restore(file, target.uri());
+  EXPECT_NE(target.Sql("SELECT encode(key, 'hex') FROM redaction_key")[0], key_before);
+  auto back = Store::open(target.uri(), FixtureOptions());
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+  EXPECT_EQ(v.unverifiable, 0u) << v.note;
+  ASSERT_TRUE(back->sessions().get(token).has_value());
+  EXPECT_EQ(back->sessions().get(token)->attributes.at("user"), Value("bo"));
+}
+
+// Compacted history survives the trip: per-keyspace floors, partial commits and the store-wide
+// compaction floor are copied, so the copies verify and report the same bounds.
+TEST_F(PgAdminTest, BackupAndRestoreKeepCompactedHistory) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/compacted.db";
+  auto src = Store::open(db.uri());
+  src->set_history_policy("churn", HistoryPolicy{2, std::chrono::seconds(0), false});
+  for (int i = 0; i < 10; ++i) {
+    src->transact([&](Transaction& tx) {
+      tx.put("churn", "k", Value(i));
+      tx.put("keep", "k" + std::to_string(i), Value(i));
+    });
+  }
+  src->compact_history();
+  const HistoryBounds bounds = src->history_bounds();
+  const HistoryBounds churn = src->history_bounds("churn");
+  ASSERT_GT(churn.compacted_through, 0u);
+  ASSERT_TRUE(Verify(*src).ok());
+  const std::vector<std::string> history = HistoryOf(*src);
+  Backup(*src, file);
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  auto lite = Store::open(file);
+  auto back = Store::open(fresh.uri());
+  for (Store* copy : {lite.get(), back.get()}) {
+    SCOPED_TRACE(copy->path());
+    EXPECT_EQ(copy->history_bounds().first, bounds.first);
+    EXPECT_EQ(copy->history_bounds().head, bounds.head);
+    EXPECT_EQ(copy->history_bounds("churn").compacted_through, churn.compacted_through);
+    EXPECT_EQ(copy->history_policy("churn").policy,
+              (HistoryPolicy{2, std::chrono::seconds(0), false}));
+    EXPECT_EQ(HistoryOf(*copy), history);
+    const VerifyReport v = Verify(*copy);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+  }
+}
+
+TEST_F(PgAdminTest, BackupIsOneSnapshotWhileWritersCommit) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  auto src = Store::open(db.uri());
+  for (int i = 0; i < 200; ++i) src->put("app", "k" + std::to_string(i % 20), Value(i));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) src->put("app", "w" + std::to_string(i % 50), Value(i));
+  });
+  const BackupResult b = Backup(*src, dir.path() + "/snap.db");
+  stop = true;
+  writer.join();
+  auto lite = Store::open(dir.path() + "/snap.db");
+  EXPECT_EQ(lite->history_bounds().head, b.revision);
+  const VerifyReport v = Verify(*lite);  // history and state of one revision
+  EXPECT_TRUE(v.ok()) << Problems(v);
+}
+
+TEST_F(PgAdminTest, RestoreRefusesBadSourcesAndChangesNothing) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string junk = dir.path() + "/junk.db";
+  test::WriteFile(junk, "this is not a database");
+  EXPECT_THROW(Restore(junk, db.uri()), Error);
+  EXPECT_THROW(Restore(dir.path() + "/missing.db", db.uri()), Error);
+  try {
+    Restore(db.uri(), dir.path() + "/x.db");
+    ADD_FAILURE() << "restore from a PostgreSQL store into a file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// statectl on a URI.
+
+CtlResult Ctl(const std::vector<std::string>& args) { return RunStatectl(args); }
+
+json Json(const CtlResult& r) {
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  try {
+    return json::parse(r.out);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << Describe(r);
+    return json();
+  }
+}
+
+TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri(), FixtureOptions());
+    Fill(*store);
+  }
+  const std::string uri = db.uri();
+  CtlResult r = Ctl({"get", uri, "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+
+  json dump = Json(Ctl({"dump", uri, "--json"}));
+  EXPECT_TRUE(Contains(dump.dump(), "\"app\"")) << dump.dump();
+  EXPECT_FALSE(Contains(dump.dump(), "hidden")) << "a redacted value was dumped: " << dump.dump();
+
+  r = Ctl({"history", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "app")) << Describe(r);
+  EXPECT_FALSE(Contains(r.out, "hidden")) << Describe(r);
+
+  json inspect = Json(Ctl({"inspect", uri, "--json"}));
+  EXPECT_EQ(inspect["engine"], "postgresql");
+  EXPECT_EQ(inspect["history"]["head"], 5);
+  EXPECT_EQ(inspect["integrity"], "n/a (postgresql)");
+  r = Ctl({"inspect", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "engine:")) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "TABLE")) << Describe(r);
+
+  r = Ctl({"verify", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"sessions", "list", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"config", "list", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"migrate", uri, "--status"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  TempDir dir;
+  r = Ctl({"backup", uri, dir.path() + "/ctl.db"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"get", dir.path() + "/ctl.db", "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+  TestDatabase fresh(*cluster_);
+  r = Ctl({"restore", fresh.uri(), dir.path() + "/ctl.db"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_FALSE(Contains(r.out, "host=")) << Describe(r);
+  r = Ctl({"get", fresh.uri(), "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+  r = Ctl({"vacuum", uri});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "VACUUM (ANALYZE)")) << Describe(r);
+
+  // Damage makes verify fail with its own exit code (4).
+  db.Sql("UPDATE entries SET value = int8send(7) WHERE key = 'a'::bytea");
+  r = Ctl({"verify", uri});
+  EXPECT_EQ(r.code, 4) << Describe(r);
+}
+
+// follow on a URI tails commits made by another Store (this process; the notification reaches
+// statectl through the server) until it is stopped.
+TEST_F(PgAdminTest, StatectlFollowTailsCommitsOnAUri) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), FixtureOptions());
+  Fill(*store);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    store->put("app", "late", Value(std::int64_t{6}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    store->put("app", "later", Value(std::int64_t{7}));
+  });
+  CtlOptions options;
+  options.timeout = std::chrono::seconds(5);
+  const CtlResult r = RunStatectl({"follow", db.uri(), "--from", "5", "--json"}, options);
+  writer.join();
+  EXPECT_TRUE(r.timed_out) << Describe(r);  // follow runs until stopped
+  std::vector<json> lines;
+  std::size_t at = 0;
+  while (at < r.out.size()) {
+    const std::size_t end = r.out.find('\n', at);
+    const std::string line = r.out.substr(at, end == std::string::npos ? end : end - at);
+    if (!line.empty()) lines.push_back(json::parse(line));
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 3u) << Describe(r);
+  EXPECT_EQ(lines[0]["revision"], 5);
+  EXPECT_EQ(lines[1]["revision"], 6);
+  EXPECT_EQ(lines[1]["changes"][0]["key"], "late");
+  EXPECT_EQ(lines[2]["revision"], 7);
+}
+
+// Read-only by default: on a database where the server refuses every write
+// (default_transaction_read_only), every read command still works and a write command fails.
+TEST_F(PgAdminTest, StatectlReadCommandsNeverWrite) {
+  TestDatabase db(*cluster_);
+  {
+    auto store = Store::open(db.uri(), FixtureOptions());
+    Fill(*store);
+    store->sessions().create(std::chrono::hours(1));
+  }
+  const std::string name = db.Sql("SELECT current_database()")[0];
+  db.Sql("ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+  const std::string uri = db.uri();
+  TempDir dir;
+  const std::vector<std::vector<std::string>> reads = {
+      {"get", uri, "app", "a"},
+      {"dump", uri},
+      {"history", uri},
+      {"show", uri, "4"},
+      {"diff", uri, "1", "5"},
+      {"inspect", uri},
+      {"verify", uri},
+      {"sessions", "list", uri},
+      {"config", "list", uri},
+      {"migrate", uri, "--status"},
+      {"backup", uri, dir.path() + "/ro.db"},
+  };
+  for (const auto& args : reads) {
+    const CtlResult r = Ctl(args);
+    EXPECT_EQ(r.code, 0) << args[0] << " " << (args.size() > 1 ? args[1] : "") << "\n"
+                         << Describe(r);
+  }
+  const CtlResult w = Ctl({"set", uri, "app", "a", "9"});
+  EXPECT_NE(w.code, 0) << Describe(w);
+  EXPECT_TRUE(Contains(w.err, "read-only")) << Describe(w);
+}
+
+TEST_F(PgAdminTest, StatectlReadCommandsNeverCreateASchema) {
+  TestDatabase db(*cluster_);
+  const CtlResult r = Ctl({"dump", db.uri()});
+  EXPECT_EQ(r.code, 3) << Describe(r);  // not found
+  EXPECT_TRUE(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0] == "0");
+}
+
+}  // namespace
+}  // namespace statestore::test
