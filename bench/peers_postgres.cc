@@ -37,7 +37,8 @@ class RawPg {
       Fail("cannot connect to PostgreSQL: " + m);
     }
     // The schema name is the bench's own (bench_w<N>), never user text.
-    Exec("SET synchronous_commit TO on; SET search_path TO " + target.schema);
+    Exec("SET synchronous_commit TO on; SET client_min_messages TO warning; SET search_path TO " +
+         target.schema);
   }
   ~RawPg() { PQfinish(conn_); }
   RawPg(const RawPg&) = delete;
