@@ -483,6 +483,33 @@ int Run(int argc, char** argv) {
     Say("rev " + std::to_string(store->erase(args[0], args[1])));
     return 0;
   }
+  if (mode == "sweep-serve") {
+    // sweep-serve DB INTERVAL_MS: a Store whose session reaper sweeps every INTERVAL_MS. Stdin:
+    // "expire N" creates N sessions that are expired at once ("created"), "stats" answers
+    // "sweeps <Stats::sweep_runs>", "quit".
+    if (args.size() != 1) Usage();
+    statestore::Options options;
+    options.sessions.sweep_interval = std::chrono::milliseconds(std::stoll(args[0]));
+    auto store = Store::open(db, options);
+    Say("ready");
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::istringstream in(line);
+      std::string cmd;
+      in >> cmd;
+      if (cmd == "expire") {
+        int n = 0;
+        in >> n;
+        for (int i = 0; i < n; ++i) store->sessions().create(std::chrono::microseconds(1));
+        Say("created");
+      } else if (cmd == "stats") {
+        Say("sweeps " + std::to_string(store->stats().sweep_runs));
+      } else if (cmd == "quit") {
+        return 0;
+      }
+    }
+    return 0;
+  }
   if (mode == "hold") {  // hold DB: holds the write lock inside a body until a line on stdin
     if (!args.empty()) Usage();
     auto store = Store::open(db);

@@ -7,6 +7,7 @@
 // Store is shared.
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "config/config_layer.h"
 #include "postgresql/pg_connection.h"
@@ -24,7 +25,14 @@ std::shared_ptr<Store> Store::open(const std::string& path, const Options& optio
     Store::Layers layers;
     // Config first: loading its defaults file may fail, and then no thread has started yet.
     layers.emplace_back(internal::kConfigLayerName, internal::MakeConfigLayer(store));
-    layers.emplace_back(internal::kSessionsLayerName, internal::MakeSessionsLayer(store));
+    // A PostgreSQL store is shared by many machines: their reapers take turns (one sweep per
+    // interval for the fleet, PgStore::TakeSweepTurn). A file's processes each sweep.
+    internal::SweepTurn turn;
+    if (auto* pg = dynamic_cast<internal::PgStore*>(&store)) {
+      turn = [pg] { return pg->TakeSweepTurn(); };
+    }
+    layers.emplace_back(internal::kSessionsLayerName,
+                        internal::MakeSessionsLayer(store, std::move(turn)));
     return layers;
   };
   if (internal::IsPostgresConninfo(path)) {

@@ -898,6 +898,61 @@ TEST_F(PgEngineTest, TerminatedWriterBackendRerunsBodyOrFailsCleanly) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6b. The session reaper: one process of the fleet sweeps (PgStore::TakeSweepTurn), and another
+// takes over when it goes.
+
+TEST_F(PgEngineTest, OneProcessSweepsExpiredSessionsAndAnotherTakesOver) {
+  TestDatabase db(*cluster_);
+  // The worker opens first and, once it has swept, holds the sweep turn.
+  ChildProcess worker = ChildProcess::SpawnWorker({"sweep-serve", db.uri(), "50"});
+  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  auto worker_sweeps = [&]() -> std::uint64_t {
+    EXPECT_TRUE(worker.Write("stats\n"));
+    auto line = worker.ReadLine(kChildTimeout);
+    EXPECT_TRUE(line && line->rfind("sweeps ", 0) == 0) << line.value_or("(no answer)");
+    return line ? std::stoull(line->substr(7)) : 0;
+  };
+  ASSERT_TRUE(worker.Write("expire 5\n"));
+  ASSERT_TRUE(worker.WaitForLine("created", kChildTimeout));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10 * kSlowFactor);
+  while (worker_sweeps() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(worker_sweeps(), 0u) << "the worker's reaper never swept";
+
+  Options options;
+  options.sessions.sweep_interval = std::chrono::milliseconds(50);
+  auto store = Store::open(db.uri(), options);
+  // Expired sessions made here are swept — by the worker, never by this process's reaper,
+  // though it asks for its turn every 50 ms.
+  const std::uint64_t before = worker_sweeps();
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 3; ++i) store->sessions().create(std::chrono::microseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
+  const auto swept_deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10 * kSlowFactor);
+  while (store->sessions().count() > 0 && std::chrono::steady_clock::now() < swept_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(store->sessions().count(), 0u) << "expired sessions were not swept";
+  EXPECT_GT(worker_sweeps(), before);
+  EXPECT_EQ(store->stats().sweep_runs, 0u) << "two processes swept the same store";
+
+  // The worker goes (its connection, and with it the lock): this process's reaper takes over.
+  ASSERT_TRUE(worker.Write("quit\n"));
+  EXPECT_EQ(worker.Wait(kChildTimeout), 0);
+  for (int i = 0; i < 3; ++i) store->sessions().create(std::chrono::microseconds(1));
+  const auto takeover_deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10 * kSlowFactor);
+  while (store->stats().sweep_runs == 0 && std::chrono::steady_clock::now() < takeover_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(store->stats().sweep_runs, 0u) << "no reaper took over after the sweeper exited";
+  EXPECT_EQ(store->sessions().count(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 7. The opt-in read cache's staleness, and the default's strictness.
 
 TEST_F(PgEngineTest, BoundedStalenessCacheConvergesAndDefaultIsStrict) {

@@ -140,6 +140,7 @@ PgStore::~PgStore() {
     writer_.Abandon();
     listener_.Abandon();
     pool_.Abandon();
+    if (sweep_connection_) sweep_connection_.release()->Abandon();  // leaked with the rest
     if (retention_thread_.joinable()) retention_thread_.detach();
     return;
   }
@@ -308,6 +309,32 @@ void PgStore::RetentionLoop() {
     } catch (const std::exception& e) {
       log_->warn("statestore: history retention on {} failed: {}", path_, e.what());
     }
+  }
+}
+
+bool PgStore::TakeSweepTurn() {
+  try {
+    if (sweep_connection_ == nullptr || sweep_connection_->broken()) {
+      holds_sweep_lock_ = false;
+      sweep_connection_ = PgConnection::Connect(conninfo_, PgSessionSql(options_, /*writer=*/false),
+                                                options_.busy_timeout);
+    }
+    if (holds_sweep_lock_) {
+      // Still ours while the connection lives; this round trip finds out whether it does.
+      sweep_connection_->Exec("cannot check the sweep lock", "SELECT 1");
+      return true;
+    }
+    PgResult r = sweep_connection_->Exec(
+        "cannot take the sweep lock",
+        "SELECT pg_try_advisory_lock(hashtextextended('statestore sweep ' || $1, 0))",
+        PgParams().Text(options_.postgres.schema));
+    holds_sweep_lock_ = r.Bool(0, 0);
+    return holds_sweep_lock_;
+  } catch (const Error&) {
+    // A lost connection lost the lock with it; the next call connects again.
+    holds_sweep_lock_ = false;
+    sweep_connection_.reset();
+    throw;
   }
 }
 

@@ -46,6 +46,21 @@ class PgStore final : public EngineStore {
 
   pid_t owner_pid() const { return owner_pid_; }
 
+  // Whether this process runs the expired-session sweep now (sessions_layer.h SweepTurn): true
+  // while its own connection holds the session-level advisory lock of this store's schema, which
+  // one process of the fleet holds at a time. The lock goes with the connection: a process that
+  // exits or loses its connection hands the sweeps to the next reaper that asks. Called by the
+  // reaper thread only. Throws: Error when the server cannot be reached (the sweep is skipped).
+  bool TakeSweepTurn();
+
+  // For the admin tools (admin/admin_pg_*.cc), which read tables the engine hooks do not: runs
+  // `fn` on one REPEATABLE READ, READ ONLY snapshot on a pooled connection (as every read hook).
+  void ReadForAdmin(const std::function<void(PgConnection&)>& fn);
+  // A new connection outside the pool with the readers' session settings (search_path is the
+  // store's schema, pg_schema.h invariant 1), for what a pooled read transaction cannot do
+  // (VACUUM runs outside any transaction). The caller owns it.
+  std::unique_ptr<PgConnection> ConnectForAdmin() const;
+
  private:
   Revision ReadSnapshot(const std::function<void(EngineTransaction&)>& body,
                         bool want_head) override;
@@ -93,14 +108,9 @@ class PgStore final : public EngineStore {
   bool stopping_ GUARDED_BY(retention_mu_) = false;
   std::thread retention_thread_;
 
- public:
-  // For the admin tools (admin/admin_pg_*.cc), which read tables the engine hooks do not: runs
-  // `fn` on one REPEATABLE READ, READ ONLY snapshot on a pooled connection (as every read hook).
-  void ReadForAdmin(const std::function<void(PgConnection&)>& fn);
-  // A new connection outside the pool with the readers' session settings (search_path is the
-  // store's schema, pg_schema.h invariant 1), for what a pooled read transaction cannot do
-  // (VACUUM runs outside any transaction). The caller owns it.
-  std::unique_ptr<PgConnection> ConnectForAdmin() const;
+  // TakeSweepTurn's connection (reaper thread only) and whether it holds the lock.
+  std::unique_ptr<PgConnection> sweep_connection_;
+  bool holds_sweep_lock_ = false;
 };
 
 // Store::open for a PostgreSQL connection string.

@@ -13,8 +13,13 @@
 namespace statestore::internal {
 
 SessionReaper::SessionReaper(SessionsImpl* sessions, std::chrono::milliseconds interval,
-                             spdlog::logger* log, std::string path)
-    : sessions_(sessions), interval_(interval), log_(log), path_(std::move(path)) {
+                             spdlog::logger* log, std::string path,
+                             std::function<bool()> sweep_turn)
+    : sessions_(sessions),
+      interval_(interval),
+      log_(log),
+      path_(std::move(path)),
+      sweep_turn_(std::move(sweep_turn)) {
   try {
     thread_ = std::thread([this] { Run(); });
   } catch (const std::system_error& e) {
@@ -47,6 +52,10 @@ void SessionReaper::Run() {
     if (lock.WaitFor(cv_, interval_, [this]() REQUIRES(mu_) { return stop_; })) return;
     lock.Unlock();
     try {
+      if (sweep_turn_ && !sweep_turn_()) {
+        lock.Lock();
+        continue;  // another process sweeps this store
+      }
       const std::uint64_t removed =
           sessions_->Sweep(0, [this] { return stopping_.load(std::memory_order_relaxed); });
       if (removed > 0) {

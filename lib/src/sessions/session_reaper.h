@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -32,8 +33,10 @@ class SessionsImpl;
 class SessionReaper {
  public:
   // Starts the thread. Throws: Error(kInternal) if the thread cannot be started.
+  // `sweep_turn`, if set, is asked before each sweep whether this process sweeps this time
+  // (sessions_layer.h SweepTurn); false or a throw skips the sweep until the next interval.
   SessionReaper(SessionsImpl* sessions, std::chrono::milliseconds interval, spdlog::logger* log,
-                std::string path);
+                std::string path, std::function<bool()> sweep_turn = {});
   SessionReaper(const SessionReaper&) = delete;
   SessionReaper& operator=(const SessionReaper&) = delete;
   ~SessionReaper();
@@ -47,6 +50,7 @@ class SessionReaper {
   const std::chrono::milliseconds interval_;
   spdlog::logger* const log_;
   const std::string path_;  // for log lines
+  const std::function<bool()> sweep_turn_;
 
   Mutex mu_;
   std::condition_variable cv_;

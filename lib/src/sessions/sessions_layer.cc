@@ -9,11 +9,12 @@ namespace {
 
 class SessionsLayer final : public StoreLayer {
  public:
-  explicit SessionsLayer(Store& store) : sessions_(store) {
+  SessionsLayer(Store& store, SweepTurn sweep_turn) : sessions_(store) {
     const Options& options = store.options();
     if (!options.read_only && options.sessions.sweep_interval.count() > 0) {
-      reaper_ = std::make_unique<SessionReaper>(&sessions_, options.sessions.sweep_interval,
-                                                &store.logger(), store.path());
+      reaper_ =
+          std::make_unique<SessionReaper>(&sessions_, options.sessions.sweep_interval,
+                                          &store.logger(), store.path(), std::move(sweep_turn));
     }
   }
   ~SessionsLayer() override { stop(); }
@@ -43,8 +44,8 @@ Options SessionsLayerOptions(const Options& options) {
   return WithSessionRedaction(options);
 }
 
-std::unique_ptr<StoreLayer> MakeSessionsLayer(Store& store) {
-  return std::make_unique<SessionsLayer>(store);
+std::unique_ptr<StoreLayer> MakeSessionsLayer(Store& store, SweepTurn sweep_turn) {
+  return std::make_unique<SessionsLayer>(store, std::move(sweep_turn));
 }
 
 }  // namespace internal

@@ -7,6 +7,7 @@
 #ifndef STATESTORE_SRC_SESSIONS_SESSIONS_LAYER_H_
 #define STATESTORE_SRC_SESSIONS_SESSIONS_LAYER_H_
 
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -22,9 +23,15 @@ inline constexpr std::string_view kSessionsLayerName = "sessions";
 // Throws: Error(kInvalidArgument) for SessionOptions that make no sense.
 Options SessionsLayerOptions(const Options& options);
 
-// REQUIRES: `store` was opened with SessionsLayerOptions and outlives the layer (it owns it).
+// Asked by the reaper before each sweep: whether this process sweeps now. Engines whose stores
+// many machines share give one (PostgreSQL: an advisory lock), so that the fleet runs one sweep
+// per interval, not one per process; empty: always. May throw (the sweep is then skipped).
+using SweepTurn = std::function<bool()>;
+
+// REQUIRES: `store` was opened with SessionsLayerOptions and outlives the layer (it owns it),
+// and so does whatever `sweep_turn` uses (the layer is stopped before the engine goes).
 // Starts the reaper thread. Throws: Error(kInternal) if the thread cannot be started.
-std::unique_ptr<StoreLayer> MakeSessionsLayer(Store& store);
+std::unique_ptr<StoreLayer> MakeSessionsLayer(Store& store, SweepTurn sweep_turn = {});
 
 }  // namespace statestore::internal
 
