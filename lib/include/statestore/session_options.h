@@ -63,7 +63,9 @@ struct SessionOptions {
   std::size_t sweep_batch = 64;
 
   // How often the Store's background reaper thread sweeps expired sessions (every process that
-  // opens the file writable runs one). 0 = no reaper: call Sessions::sweep() yourself. The reaper
+  // opens the file writable runs one; on PostgreSQL every process has one too, but only the one
+  // holding the store's sweep lock sweeps, so the fleet runs one sweep per interval).
+  // 0 = no reaper: call Sessions::sweep() yourself. The reaper
   // runs its first sweep one interval after open; the Store stops and joins it when it closes.
   // Ignored for a read-only Store. Default: 60 seconds.
   std::chrono::milliseconds sweep_interval = std::chrono::seconds(60);
