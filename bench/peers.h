@@ -10,6 +10,10 @@
 
 #include "bench_common.h"
 
+namespace statestore {
+class Store;
+}
+
 namespace statestore::bench {
 
 // statestore, Durability::kFull (full = true) or kNormal, one Store shared by all threads.
@@ -20,6 +24,10 @@ std::unique_ptr<WriteEngine> MakeStatestoreWriteEngine(const std::filesystem::pa
 // Durability::kNormal.
 std::unique_ptr<ReadEngine> MakeStatestoreReadEngine(const std::filesystem::path& path,
                                                      bool cached);
+
+// The same engines on an opened Store of any engine (the PostgreSQL section's statestore rows).
+std::unique_ptr<WriteEngine> MakeStoreWriteEngine(std::shared_ptr<Store> store);
+std::unique_ptr<ReadEngine> MakeStoreReadEngine(std::shared_ptr<Store> store);
 
 // Raw SQLite on statestore's schema (migrations/sqlite/*.sql), WAL, synchronous=FULL or
 // NORMAL, one connection per thread, BEGIN IMMEDIATE, statestore's pragmas and busy policy (a

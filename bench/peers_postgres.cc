@@ -25,8 +25,6 @@
 namespace statestore::bench {
 namespace {
 
-constexpr const char* kKeyspace = "bench";
-
 // One libpq connection; every failure throws (Fail) with the server's message.
 class RawPg {
  public:
@@ -91,114 +89,6 @@ std::shared_ptr<Store> OpenStatestore(const PgTarget& target, std::size_t cache_
   o.postgres.cache_reads_with_bounded_staleness = cache_capacity > 0;
   return Store::open(target.conninfo, o);
 }
-
-class StatestorePgWrites : public WriteEngine {
- public:
-  explicit StatestorePgWrites(const PgTarget& target)
-      : store_(OpenStatestore(target, 100'000, Durability::kFull)), before_(store_->stats()) {}
-
-  CommitFn NewWriter(int thread) override {
-    return [store = store_, thread, key_counter = CounterKey(thread)](std::uint64_t seq) {
-      const std::string key = WriteKey(thread, seq);
-      const std::string value = MakeValue(seq);
-      store->transact([&](Transaction& tx) {
-        tx.put(kKeyspace, key, value);
-        const std::optional<Value> c = tx.get(kKeyspace, key_counter);
-        tx.put(kKeyspace, key_counter, (c ? c->as_int() : 0) + 1);
-      });
-    };
-  }
-
-  EngineCounters Counters() override {
-    const Stats s = store_->stats();
-    EngineCounters c;
-    c.commits = static_cast<std::int64_t>(s.commits);
-    c.groups = static_cast<std::int64_t>(s.groups);
-    return c;
-  }
-
-  std::string Notes() override {
-    const Stats s = store_->stats();
-    const double commits = static_cast<double>(s.commits - before_.commits);
-    const double groups = static_cast<double>(s.groups - before_.groups);
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "avg group %.1f, max %llu, busy %llu",
-                  groups > 0 ? commits / groups : 0.0,
-                  static_cast<unsigned long long>(s.max_group_size),
-                  static_cast<unsigned long long>(s.busy_retries - before_.busy_retries));
-    return buf;
-  }
-
-  std::string Verify(int threads, const std::vector<std::uint64_t>& commits) override {
-    for (int t = 0; t < threads; ++t) {
-      // A transaction, not get(): another process's last commits must be visible.
-      std::uint64_t got = 0;
-      store_->transact([&](Transaction& tx) {
-        const std::optional<Value> c = tx.get(kKeyspace, CounterKey(t));
-        got = c ? static_cast<std::uint64_t>(c->as_int()) : 0;
-      });
-      if (got != commits[static_cast<std::size_t>(t)]) {
-        return "statestore PG: counter of thread " + std::to_string(t) + " is " +
-               std::to_string(got) + ", " + std::to_string(commits[static_cast<std::size_t>(t)]) +
-               " commits were acknowledged";
-      }
-    }
-    return {};
-  }
-
- private:
-  std::shared_ptr<Store> store_;
-  Stats before_;
-};
-
-class StatestorePgReads : public ReadEngine {
- public:
-  StatestorePgReads(const PgTarget& target, bool cached)
-      : store_(OpenStatestore(target, cached ? 100'000 : 0, Durability::kFull)) {
-    for (int b = 0; b < kReadKeys; b += 1000) {
-      store_->transact([&](Transaction& tx) {
-        for (int i = b; i < b + 1000 && i < kReadKeys; ++i) {
-          tx.put(kKeyspace, ReadKey(i), MakeValue(static_cast<std::uint64_t>(i)));
-        }
-      });
-    }
-    before_ = store_->stats();
-  }
-
-  ReadFn NewReader() override {
-    return [store = store_, sink = std::size_t{0}](const std::string& key) mutable {
-      const std::optional<Value> v = store->get(kKeyspace, key);
-      if (!v) return false;
-      sink += v->payload_size();
-      return true;
-    };
-  }
-
-  BackgroundCommitFn NewWriter() override {
-    return [store = store_](std::uint64_t, const std::string& key, const std::string& value) {
-      store->transact([&](Transaction& tx) {
-        tx.put(kKeyspace, key, value);
-        const std::optional<Value> c = tx.get(kKeyspace, "c/bg");
-        tx.put(kKeyspace, "c/bg", (c ? c->as_int() : 0) + 1);
-      });
-    };
-  }
-
-  std::string Notes() override {
-    const Stats s = store_->stats();
-    const std::uint64_t reads = s.reads - before_.reads;
-    const std::uint64_t hits = s.cache_hits - before_.cache_hits;
-    before_ = s;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "cache hits %.1f%%",
-                  reads ? 100.0 * static_cast<double>(hits) / static_cast<double>(reads) : 0.0);
-    return buf;
-  }
-
- private:
-  std::shared_ptr<Store> store_;
-  Stats before_;
-};
 
 // ------------------------------------------------------------------------------------------
 // libpq upsert: kv(key text PRIMARY KEY, value bytea, n bigint)
@@ -420,7 +310,7 @@ class LibpqHistoryWrites : public WriteEngine {
 }  // namespace
 
 std::unique_ptr<WriteEngine> MakeStatestorePgWriteEngine(const PgTarget& target) {
-  return std::make_unique<StatestorePgWrites>(target);
+  return MakeStoreWriteEngine(OpenStatestore(target, 100'000, Durability::kFull));
 }
 std::unique_ptr<WriteEngine> MakeLibpqUpsertWriteEngine(const PgTarget& target) {
   return std::make_unique<LibpqUpsertWrites>(target);
@@ -429,7 +319,7 @@ std::unique_ptr<WriteEngine> MakeLibpqHistoryWriteEngine(const PgTarget& target)
   return std::make_unique<LibpqHistoryWrites>(target);
 }
 std::unique_ptr<ReadEngine> MakeStatestorePgReadEngine(const PgTarget& target, bool cached) {
-  return std::make_unique<StatestorePgReads>(target, cached);
+  return MakeStoreReadEngine(OpenStatestore(target, cached ? 100'000 : 0, Durability::kFull));
 }
 std::unique_ptr<ReadEngine> MakeLibpqReadEngine(const PgTarget& target) {
   return std::make_unique<LibpqReads>(target);
