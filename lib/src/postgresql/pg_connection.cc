@@ -219,7 +219,7 @@ PgConnection::~PgConnection() {
   if (!abandoned_) PQfinish(conn_);
 }
 
-bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool PgConnection::broken() const { return lost_ || PQstatus(conn_) != CONNECTION_OK; }
 
 bool PgConnection::InTransaction() const {
   const PGTransactionStatusType s = PQtransactionStatus(conn_);
@@ -239,6 +239,11 @@ void PgConnection::Fail(const char* what, pg_result* result) {
   } else {
     message = TrimMessage(PQerrorMessage(conn_));
   }
+  // A failure the server did not answer with a SQLSTATE was made by libpq itself: the socket
+  // failed. libpq may still report CONNECTION_OK then (a failed send in pipeline mode is noted
+  // and the connection marked bad only when a later read sees EOF), so this connection is not
+  // to be trusted again (invariant 2), and whether the server ran what was sent is unknown.
+  if (sqlstate.empty()) lost_ = true;
   const int packed = PackSqlState(sqlstate);
   ErrorCode code = ErrorCode::kInternal;
   if (broken() || IsConnectionFailure(packed)) {

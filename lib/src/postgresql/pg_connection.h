@@ -15,7 +15,9 @@
 //      server is shutting down or not accepting connections (broken() is then true and the
 //      connection is never used again), kBusy for lock and serialization conflicts, kConflict for
 //      unique/check violations the caller could not have prevented, kInternal otherwise. The
-//      message always carries the server's text and SQLSTATE.
+//      message always carries the server's text and SQLSTATE. A failure libpq reports without a
+//      SQLSTATE (its own: the socket failed) counts as a broken connection, even while libpq
+//      still says CONNECTION_OK.
 //   3. Error::sqlite_code() carries the SQLSTATE packed by PackSqlState (0 for none), so the
 //      group writer classifies a captured failure without parsing text.
 //   4. A statement is prepared once per connection and parameter types, so one whose first use
@@ -177,7 +179,8 @@ class PgConnection {
 
   pg_conn* conn_;
   bool abandoned_ = false;
-  std::vector<InFlight> queued_;                           // the statements in flight, in order
+  bool lost_ = false;             // a failure without a server answer (Fail): broken() from then on
+  std::vector<InFlight> queued_;  // the statements in flight, in order
   std::unordered_map<std::string, std::string> prepared_;  // text + types -> statement name
   std::vector<std::string> unconfirmed_;  // keys prepared in the pipeline in flight
   std::uint64_t statements_made_ = 0;     // names "s1", "s2", ...
