@@ -64,6 +64,21 @@ std::string DurabilityWarning(const statestore::InspectReport& r) {
 }
 
 // The inspect report of a PostgreSQL store: tables and server settings instead of pages.
+
+// The keyspace table of `inspect`, the same for both engines. HISTORY BYTES is approximate
+// (SQLite: dbstat pages shared out by rows, or row sizes without dbstat).
+void PrintKeyspaceTable(const std::vector<statestore::KeyspaceInfo>& keyspaces) {
+  Table t(
+      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
+  for (const auto& k : keyspaces) {
+    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
+           PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),
+           std::to_string(k.history_changes), "~" + Bytes(k.history_bytes),
+           std::to_string(k.history_first)});
+  }
+  t.Print(std::cout);
+}
+
 int PrintPgInspect(const statestore::InspectReport& r) {
   std::string range = r.history.head >= r.history.first
                           ? std::to_string(r.history.first) + ".." + std::to_string(r.history.head)
@@ -93,15 +108,7 @@ int PrintPgInspect(const statestore::InspectReport& r) {
   for (const auto& [name, bytes] : r.table_bytes) tables.Add({name, Bytes(bytes)});
   tables.Print(std::cout);
   std::cout << "\n";
-  Table t(
-      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
-  for (const auto& k : r.keyspaces) {
-    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
-           PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),
-           std::to_string(k.history_changes), "~" + Bytes(k.history_bytes),
-           std::to_string(k.history_first)});
-  }
-  t.Print(std::cout);
+  PrintKeyspaceTable(r.keyspaces);
   return kExitOk;
 }
 
@@ -166,16 +173,7 @@ int RunInspect(const InspectOpts& o) {
                         std::to_string(r.sessions_expired) + " expired (unswept)"},
        {"integrity", r.integrity}});
   std::cout << "\n";
-  // HISTORY BYTES: approximate (dbstat pages shared out by rows, or row sizes without dbstat).
-  Table t(
-      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
-  for (const auto& k : r.keyspaces) {
-    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
-           PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),
-           std::to_string(k.history_changes), "~" + Bytes(k.history_bytes),
-           std::to_string(k.history_first)});
-  }
-  t.Print(std::cout);
+  PrintKeyspaceTable(r.keyspaces);
   return kExitOk;
 }
 
