@@ -1,5 +1,6 @@
 #include "postgres/pg_cluster.h"
 
+#include <libpq-fe.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -92,20 +94,37 @@ std::unique_ptr<PgCluster> PgCluster::Start(const Settings& settings) {
   return cluster;
 }
 
+namespace {
+
+// pg_ctl -o: this cluster's socket, no TCP, and the caller's settings.
+std::string ServerOptions(const std::string& socket_dir, int port,
+                          const PgCluster::Settings& settings) {
+  std::string options = "-k " + socket_dir + " -p " + std::to_string(port) + " -c listen_addresses=";
+  for (const std::string& s : settings.server_settings) options += " -c " + s;
+  return options;
+}
+
+}  // namespace
+
 void PgCluster::InitAndStart(const Settings& settings) {
   std::string output;
   // trust: only this cluster's socket directory (mode 0700, its user's) reaches the server.
-  int rc = RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A", "trust",
-                            "-E", "UTF8", "--no-instructions"},
-                           &output);
+  const int rc =
+      RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A", "trust",
+                       "-E", "UTF8", "--no-instructions"},
+                      &output);
   if (rc != 0) {
     throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + output);
   }
-  server_options_ = "-k " + socket_dir_ + " -p " + std::to_string(kPort) + " -c listen_addresses=";
-  for (const std::string& s : settings.server_settings) server_options_ += " -c " + s;
-  rc = RunAsServerUser({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_path_, "-w", "-t", "120",
-                        "-o", server_options_, "start"},
-                       &output);
+  server_options_ = ServerOptions(socket_dir_, kPort, settings);
+  StartServer();
+}
+
+void PgCluster::StartServer() {
+  std::string output;
+  const int rc = RunAsServerUser({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_path_, "-w",
+                                  "-t", "120", "-o", server_options_, "start"},
+                                 &output);
   if (rc != 0) {
     std::string log;
     try {
@@ -116,6 +135,123 @@ void PgCluster::InitAndStart(const Settings& settings) {
                              "\nserver log:\n" + log);
   }
   running_ = true;
+}
+
+std::unique_ptr<PgCluster> PgCluster::StartStandby(const PgCluster& primary,
+                                                   const Settings& settings) {
+  auto dir = std::make_unique<TempDir>();
+  GiveToServerUser(dir->path());
+  std::unique_ptr<PgCluster> standby(new PgCluster(std::move(dir), primary.bin_dir_));
+  standby->server_options_ = ServerOptions(standby->socket_dir_, kPort, settings);
+  standby->BaseBackupAndStart(primary);
+  return standby;
+}
+
+void PgCluster::BaseBackupAndStart(const PgCluster& primary) {
+  std::string output;
+  // -R writes primary_conninfo (the primary's socket) and standby.signal; -X stream copies the
+  // WAL the backup needs; -c fast does not wait for the next scheduled checkpoint.
+  const int rc = RunAsServerUser(
+      {bin_dir_ + "/pg_basebackup", "-D", data_dir_, "-h", primary.socket_dir_, "-p",
+       std::to_string(kPort), "-U", kServerUser, "-R", "-X", "stream", "-c", "fast"},
+      &output);
+  if (rc != 0) {
+    throw std::runtime_error("pg_basebackup failed (exit " + std::to_string(rc) + "):\n" + output);
+  }
+  StartServer();
+}
+
+namespace {
+
+// The pids of the processes whose parent is `parent` (from /proc/<pid>/stat: the field after
+// the command name, which may itself hold spaces and parentheses).
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;  // gone meanwhile
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) children.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return children;
+}
+
+// Whether `pid` still runs: it exists and is not a zombie (a killed postmaster is not our child,
+// and the machine's init may be slow to reap it, or never reap it in a container).
+bool Running(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+}  // namespace
+
+void PgCluster::Kill() {
+  if (!running_) return;
+  running_ = false;
+  const pid_t pid = postmaster_pid();
+  if (pid <= 0) return;
+  ::kill(pid, SIGSTOP);
+  std::vector<pid_t> children = ChildrenOf(pid);
+  for (pid_t child : children) ::kill(child, SIGKILL);
+  ::kill(pid, SIGKILL);
+  children.push_back(pid);
+  for (pid_t p : children) {
+    for (int i = 0; i < 1000 && Running(p); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+}
+
+void PgCluster::Promote() {
+  std::string output;
+  const int rc = RunAsServerUser(
+      {bin_dir_ + "/pg_ctl", "-D", data_dir_, "-w", "-t", "120", "promote"}, &output);
+  if (rc != 0) {
+    throw std::runtime_error("pg_ctl promote failed (exit " + std::to_string(rc) + "):\n" +
+                             output);
+  }
+}
+
+void PgCluster::RebuildAsStandbyOf(const PgCluster& primary) {
+  if (running_ || server_options_.empty()) {
+    throw std::logic_error("PgCluster::RebuildAsStandbyOf: only a killed cluster is rebuilt");
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir_, ec);
+  if (ec) throw std::system_error(ec, "remove " + data_dir_);
+  // The dead postmaster's socket and its lock file: a new postmaster refuses a lock file whose
+  // pid still exists (a zombie nobody reaped counts).
+  const std::string socket = socket_dir_ + "/.s.PGSQL." + std::to_string(kPort);
+  std::filesystem::remove(socket, ec);
+  std::filesystem::remove(socket + ".lock", ec);
+  BaseBackupAndStart(primary);
+}
+
+std::string PgCluster::QueryValue(const std::string& sql, const std::string& database) const {
+  PGconn* conn = ::PQconnectdb(conninfo(database).c_str());
+  std::unique_ptr<PGconn, decltype(&::PQfinish)> owner(conn, &::PQfinish);
+  if (::PQstatus(conn) != CONNECTION_OK) {
+    throw std::runtime_error("connect to " + socket_dir_ + ": " + ::PQerrorMessage(conn));
+  }
+  std::unique_ptr<PGresult, decltype(&::PQclear)> result(::PQexec(conn, sql.c_str()), &::PQclear);
+  const ExecStatusType status = ::PQresultStatus(result.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    throw std::runtime_error(sql + ": " + ::PQresultErrorMessage(result.get()));
+  }
+  if (::PQntuples(result.get()) == 0 || ::PQnfields(result.get()) == 0) return {};
+  return ::PQgetvalue(result.get(), 0, 0);
 }
 
 void PgCluster::Restart(const std::string& mode) {

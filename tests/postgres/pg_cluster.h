@@ -9,6 +9,10 @@
 //      directory, so nothing is left running or on disk after a test process exits normally.
 //   3. Nothing here is shared between test processes: each cluster has its own directory, so
 //      `ctest -j` may run several at once.
+//   4. Streaming replication (issue 15): a standby is a base backup of its primary taken over
+//      the primary's socket (pg_basebackup -R, so it follows that primary), in a directory and on
+//      a socket of its own. Kill() stands in for the loss of the machine: every process of the
+//      server dies at once and nothing is flushed or shut down cleanly.
 #ifndef STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
 #define STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
 
@@ -73,6 +77,24 @@ class PgCluster {
   // carrying pg_ctl's output and the server log when the restart fails.
   void Restart(const std::string& mode);
 
+  // Starts a streaming standby of `primary` (invariant 4) with `settings`, in a fresh directory.
+  // Returns once it accepts (read-only) connections. Throws std::runtime_error carrying
+  // pg_basebackup's or pg_ctl's output on failure.
+  static std::unique_ptr<PgCluster> StartStandby(const PgCluster& primary,
+                                                 const Settings& settings);
+  // SIGKILLs the postmaster and every one of its children at once (the postmaster is stopped
+  // first so it can start no new child; each child runs in a session of its own, so a process
+  // group signal would miss them), and waits until they are gone. No-op if not running.
+  void Kill();
+  // pg_ctl promote -w: this standby becomes a primary and accepts writes when it returns.
+  void Promote();
+  // Replaces the data of this killed cluster (Kill()) by a fresh base backup of `primary` and
+  // starts it as primary's standby, on this cluster's socket with this cluster's settings.
+  void RebuildAsStandbyOf(const PgCluster& primary);
+  // Runs one SQL statement on this server and returns the first column of its first row ("" if
+  // it returned no row; NULL reads as ""). Throws std::runtime_error with libpq's message.
+  std::string QueryValue(const std::string& sql, const std::string& database = "postgres") const;
+
  private:
   // Only names the socket file (.s.PGSQL.<port>) in this cluster's own directory.
   static constexpr int kPort = 5432;
@@ -82,6 +104,10 @@ class PgCluster {
   PgCluster(const std::string& dir, std::string bin_dir);
   // initdb and pg_ctl start in data_dir_.
   void InitAndStart(const Settings& settings);
+  // pg_basebackup of `primary` into data_dir_ (which must not exist), then pg_ctl start.
+  void BaseBackupAndStart(const PgCluster& primary);
+  // pg_ctl start with server_options_; throws with the server log on failure.
+  void StartServer();
   // Runs a PostgreSQL program as the server's user (invariant 1). Returns its exit code;
   // *output gets what it printed on stdout.
   int RunAsServerUser(const std::vector<std::string>& argv, std::string* output) const;
