@@ -20,8 +20,9 @@
 //       transactions that set ("app","a") and ("app","b") to the next integer N and prints "ack N"
 //       after each transact() returned. The parent kills it with SIGKILL.
 //   statestore_test_worker failover-write DB TAG THREADS BUSY_TIMEOUT_MS [--full|--normal]
-//       Opens DB with that busy_timeout (and Durability::kNormal with --normal), prints "ready", then THREADS threads each run, for
-//       N = 0, 1, ..., transactions that add 1 to ("fo","counter") and set ("fo","TAG-T-N-a") and
+//       Opens DB with that busy_timeout (and Durability::kNormal with --normal), prints "ready",
+//       then THREADS threads each run, for N = 0, 1, ..., transactions that add 1 to
+//       ("fo","counter") and set ("fo","TAG-T-N-a") and
 //       ("fo","TAG-T-N-b") to N (T: the thread's number), and print "ack T N" after transact()
 //       returned or "fail T N <code-name>" after it threw statestore::Error (then go on with N+1
 //       after 10 ms). On "stop" from stdin they finish their transaction; the worker prints

@@ -99,7 +99,8 @@ namespace {
 // pg_ctl -o: this cluster's socket, no TCP, and the caller's settings.
 std::string ServerOptions(const std::string& socket_dir, int port,
                           const PgCluster::Settings& settings) {
-  std::string options = "-k " + socket_dir + " -p " + std::to_string(port) + " -c listen_addresses=";
+  std::string options =
+      "-k " + socket_dir + " -p " + std::to_string(port) + " -c listen_addresses=";
   for (const std::string& s : settings.server_settings) options += " -c " + s;
   return options;
 }
@@ -109,10 +110,9 @@ std::string ServerOptions(const std::string& socket_dir, int port,
 void PgCluster::InitAndStart(const Settings& settings) {
   std::string output;
   // trust: only this cluster's socket directory (mode 0700, its user's) reaches the server.
-  const int rc =
-      RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A", "trust",
-                       "-E", "UTF8", "--no-instructions"},
-                      &output);
+  const int rc = RunAsServerUser({bin_dir_ + "/initdb", "-D", data_dir_, "-U", kServerUser, "-A",
+                                  "trust", "-E", "UTF8", "--no-instructions"},
+                                 &output);
   if (rc != 0) {
     throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + output);
   }
@@ -219,8 +219,7 @@ void PgCluster::Promote() {
   const int rc = RunAsServerUser(
       {bin_dir_ + "/pg_ctl", "-D", data_dir_, "-w", "-t", "120", "promote"}, &output);
   if (rc != 0) {
-    throw std::runtime_error("pg_ctl promote failed (exit " + std::to_string(rc) + "):\n" +
-                             output);
+    throw std::runtime_error("pg_ctl promote failed (exit " + std::to_string(rc) + "):\n" + output);
   }
 }
 

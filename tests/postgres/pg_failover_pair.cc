@@ -69,10 +69,24 @@ void PgFailoverPair::RebuildStandby() {
   rebuild_time_ = Since(start);
 }
 
+void PgFailoverPair::DetachStandby() {
+  if (synchronous_) throw std::logic_error("DetachStandby: the primary's commits would wait");
+  standby().QueryValue("ALTER SYSTEM SET primary_conninfo = ''");
+  standby().QueryValue("SELECT pg_reload_conf()");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (primary().QueryValue("SELECT count(*) FROM pg_stat_replication") != "0") {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("the standby still streams 60 s after it was detached");
+    }
+    std::this_thread::sleep_for(Ms(10));
+  }
+}
+
 void PgFailoverPair::WaitForStandby() {
   const std::string sql =
-      std::string("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND "
-                  "application_name = '") +
+      std::string(
+          "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND "
+          "application_name = '") +
       kStandbyName + "'" + (synchronous_ ? " AND sync_state IN ('sync', 'quorum')" : "");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   std::string last;

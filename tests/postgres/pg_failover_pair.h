@@ -55,6 +55,11 @@ class PgFailoverPair {
   // synchronous standby with Settings::synchronous). REQUIRES: FailOver() ran since the last call.
   void RebuildStandby();
 
+  // Cuts the standby off (primary_conninfo = '' on it, reloaded) and waits until the primary has
+  // no standby: what it commits from then on, a failover loses — an asynchronous standby that
+  // fell behind. REQUIRES: !Settings::synchronous (else the primary's commits would wait).
+  void DetachStandby();
+
   // When the last KillPrimary() had killed every process of the primary; how long from then
   // until the standby was promoted, and how long the last RebuildStandby() took.
   TimePoint last_kill() const { return killed_at_; }

@@ -141,10 +141,23 @@ Revision ReadCache::CatchUpLocked(ChangeFeed* feed, Revision through) {
   keys.clear();
   // After a drop-everything the cache is empty, and every fill or publish begun before it is
   // refused (epoch and sequence moved), so it is coherent with any state already committed —
-  // `through`, or the snapshot's head. With neither known (SQLite failed) it stays where it was.
+  // `through`, or the snapshot's head — even one below `from` (the server lost commits: see
+  // Forget). With neither known (SQLite failed) it stays where it was.
   const Revision target = through != 0 ? through : head;
-  if (target > from) coherent_head_.store(target, std::memory_order_release);
-  return std::max(from, target);
+  if (target > from || (!told && target != 0)) {
+    coherent_head_.store(target, std::memory_order_release);
+    return target;
+  }
+  return from;
+}
+
+void ReadCache::Forget() {
+  if (!enabled_) return;
+  MutexLock lock(&sync_mu_);
+  catchup_seq_.fetch_add(1, std::memory_order_acq_rel);  // invariant 3, before the drop
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  coherent_head_.store(0, std::memory_order_release);
+  Bump(counters_->cache_invalidations);
 }
 
 void ReadCache::Erase(const std::string& composite) {

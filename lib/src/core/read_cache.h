@@ -150,6 +150,14 @@ class ReadCache {
     coherent_head_.store(head, std::memory_order_release);
   }
 
+  // Drops every entry and forgets which revision the cache is coherent with (coherent_head_ 0:
+  // the next catch-up, from revision 0, drops everything again and settles on the head it
+  // reads). For an engine whose server may have lost commits this cache saw, so that revision
+  // numbers are reused for different commits — PostgreSQL after a lost connection: a crash or a
+  // failover with synchronous_commit off, a restored backup. Fills and publishes begun before it
+  // are refused (invariant 3).
+  void Forget();
+
   // Reports the head revision of the snapshot a reader just read (invariant 5); catches up to
   // it if the cache is behind. May run an SQLite read on the calling thread's connection (see
   // ChangeFeed). If this call's catch-up was the only one since `ticket` was taken and brought

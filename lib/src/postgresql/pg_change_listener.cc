@@ -32,15 +32,19 @@ PgChangeListener::PgChangeListener(std::string conninfo, std::string session_sql
 
 PgChangeListener::~PgChangeListener() {
   if (!abandoned_) {
-    stop_.store(true, std::memory_order_release);
-    const char byte = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fds_[1], &byte, 1);
-    if (thread_.joinable()) thread_.join();
+    Stop();
   } else if (thread_.joinable()) {
     thread_.detach();  // no such thread in this process (fork)
   }
   ::close(wake_fds_[0]);
   ::close(wake_fds_[1]);
+}
+
+void PgChangeListener::Stop() {
+  stop_.store(true, std::memory_order_release);
+  const char byte = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fds_[1], &byte, 1);
+  if (thread_.joinable()) thread_.join();
 }
 
 void PgChangeListener::Abandon() noexcept {
@@ -97,6 +101,11 @@ void PgChangeListener::Run() {
     }
     if (warned) log_->info("statestore: change listener connected again");
     warned = false;
+    // Invariant 4: on every connection after the first.
+    if (ReadCache* cache = cache_to_forget_.load(std::memory_order_acquire);
+        cache != nullptr && started_.load(std::memory_order_acquire)) {
+      cache->Forget();
+    }
     listening_.store(true, std::memory_order_release);
     Bump();  // invariant 3: anything sent while we were away is in history
     started_.store(true, std::memory_order_release);
@@ -123,6 +132,8 @@ bool PgChangeFeed::ChangedKeys(Revision after, Revision through, std::size_t max
                               .Int(static_cast<std::int64_t>(max_keys) + 1));
       if (r.rows() == 0) return false;
       *head = static_cast<Revision>(r.Int(0, 0));
+      // Behind what the cache saw: the server lost commits (ReadCache::Forget says when).
+      if (*head < after) return false;
       const auto compacted = static_cast<Revision>(r.Int(0, 1));
       if (compacted > after) return false;  // history cannot tell
       if (static_cast<std::size_t>(r.rows()) > max_keys) return false;

@@ -15,6 +15,11 @@
 //      every watcher (config watches, session listeners, the read cache) re-read history, which
 //      is complete. While it is down, usable() is false and the counter is bumped every poll
 //      interval, so watchers poll history instead of trusting silence.
+//   4. When the connection is established again (not the first time), the read cache named by
+//      ForgetCacheOnReconnect is dropped whole before that bump (ReadCache::Forget): a lost
+//      connection may mean a crash or failover that lost commits the cache had seen (only with
+//      synchronous_commit off), after which revision numbers are reused and a catch-up by
+//      revision would keep their stale entries.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_
 
@@ -43,7 +48,9 @@ class PgChangeListener final : public ChangeSignal {
   // Starts the thread at once; `log` outlives it.
   PgChangeListener(std::string conninfo, std::string session_sql, std::string channel,
                    std::chrono::milliseconds reconnect_timeout, spdlog::logger* log);
-  ~PgChangeListener() override;  // stops and joins the thread
+  ~PgChangeListener() override;  // Stop()
+  // Stops and joins the thread (idempotent): before the cache of invariant 4 goes.
+  void Stop();
 
   std::uint64_t Load() const override { return counter_.load(std::memory_order_acquire); }
   std::uint64_t Bump() override { return counter_.fetch_add(1, std::memory_order_acq_rel); }
@@ -52,6 +59,10 @@ class PgChangeListener final : public ChangeSignal {
   // The server process of this Store's writer connection (0: none): its own notifications are
   // not counted, as the committer bumped the counter for those commits already (invariant 1).
   void SetWriterBackend(int pid) { writer_backend_.store(pid, std::memory_order_release); }
+  // Invariant 4. Called once, before the cache is used; `cache` outlives the listener's thread.
+  void ForgetCacheOnReconnect(ReadCache* cache) {
+    cache_to_forget_.store(cache, std::memory_order_release);
+  }
   // Waits (at most `timeout`) until the thread listens and has made its first bump, so that a
   // Store returned by open sees no spurious bump from the listener's start (a cached read right
   // after open would otherwise miss once). Returns whether it is listening.
@@ -71,6 +82,7 @@ class PgChangeListener final : public ChangeSignal {
   spdlog::logger* const log_;
   std::atomic<std::uint64_t> counter_{1};
   std::atomic<int> writer_backend_{0};
+  std::atomic<ReadCache*> cache_to_forget_{nullptr};
   std::atomic<bool> listening_{false};
   std::atomic<bool> started_{false};  // listening, and the connect bump made
   std::atomic<bool> stop_{false};

@@ -40,6 +40,10 @@ void PgGroupWriter::Reconnect() {
   connection_ =
       PgConnection::Connect(deps_.conninfo, deps_.session_sql, deps_.options->busy_timeout);
   deps_.listener->SetWriterBackend(connection_->backend_pid());
+  // A connection lost may mean commits lost by the server (ReadCache::Forget); the bodies of the
+  // next group must not read a cache that saw them, even before the listener reconnects.
+  if (connected_before_ && deps_.cache != nullptr) deps_.cache->Forget();
+  connected_before_ = true;
 }
 
 void PgGroupWriter::Open() {

@@ -95,6 +95,7 @@ class PgGroupWriter final : public GroupWriter {
   // Whether the cache is coherent with the head this group locked (PgCommitGroup), and the
   // cache ids of the keys the group's bodies wrote.
   bool cache_coherent_ = false;
+  bool connected_before_ = false;  // Reconnect: whether a connection was made before
   std::unordered_set<std::string> group_written_;
   Revision before_savepoint_ = 0;  // group_last_ when the current body's savepoint began
 };

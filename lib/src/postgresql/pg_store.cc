@@ -119,6 +119,7 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
                              : std::function<void()>([this] { RequestRetention(); })}) {
   BindParts(Parts{&cache_, &committer_, &listener_,
                   options_.postgres.cache_reads_with_bounded_staleness});
+  listener_.ForgetCacheOnReconnect(&cache_);  // ~PgStore stops the listener before cache_ goes
   // The listener's first bump happens before the Store is handed out (pg_change_listener.h).
   if (!listener_.WaitUntilListening(options_.busy_timeout)) {
     log_->warn("statestore: {}: change listener not connected yet; reads bypass the cache", path_);
@@ -151,6 +152,7 @@ PgStore::~PgStore() {
   }
   retention_cv_.notify_all();
   if (retention_thread_.joinable()) retention_thread_.join();
+  listener_.Stop();  // its thread may Forget cache_ (declared after it, so destroyed first)
   Registry& registry = GetRegistry();
   MutexLock lock(&registry.mu);
   auto it = registry.open.find(path_);
