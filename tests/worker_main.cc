@@ -19,14 +19,8 @@
 //       Opens DB (Durability::kNormal with --normal), prints "ready", then forever runs
 //       transactions that set ("app","a") and ("app","b") to the next integer N and prints "ack N"
 //       after each transact() returned. The parent kills it with SIGKILL.
-//   statestore_test_worker failover-write DB TAG THREADS BUSY_TIMEOUT_MS [--full|--normal]
-//       Opens DB with that busy_timeout (and Durability::kNormal with --normal), prints "ready",
-//       then THREADS threads each run, for N = 0, 1, ..., transactions that add 1 to
-//       ("fo","counter") and set ("fo","TAG-T-N-a") and
-//       ("fo","TAG-T-N-b") to N (T: the thread's number), and print "ack T N" after transact()
-//       returned or "fail T N <code-name>" after it threw statestore::Error (then go on with N+1
-//       after 10 ms). On "stop" from stdin they finish their transaction; the worker prints
-//       "done" and exits 0.
+//   statestore_test_worker failover-write URI TAG THREADS BUSY_TIMEOUT_MS --full|--normal
+//       The writer process of the failover run: FailoverWriterMain (postgres/pg_failover_run.h).
 //   statestore_test_worker fsize DB LIMIT_BYTES
 //       Limits the size of every file it writes to LIMIT_BYTES (RLIMIT_FSIZE, SIGXFSZ ignored),
 //       then writes 64 KiB values to ("app","big<N>") until a write fails. Prints "rev R" for each
@@ -85,6 +79,7 @@
 #include <utility>
 #include <vector>
 
+#include "postgres/pg_failover_run.h"
 #include "statestore/statestore.h"
 
 namespace {
@@ -225,55 +220,6 @@ int WriteForever(const std::string& db, const std::vector<std::string>& args) {
     });
     Say("ack " + std::to_string(n));
   }
-}
-
-int FailoverWrite(const std::string& db, const std::vector<std::string>& args) {
-  if (args.size() != 3 && !(args.size() == 4 && (args[3] == "--normal" || args[3] == "--full"))) {
-    Usage();
-  }
-  const std::string tag = args[0];
-  const int threads = std::stoi(args[1]);
-  statestore::Options options;
-  options.busy_timeout = std::chrono::milliseconds(std::stoi(args[2]));
-  if (args.size() == 4 && args[3] == "--normal") {
-    options.durability = statestore::Durability::kNormal;
-  }
-  auto store = Store::open(db, options);
-  std::mutex say_mu;  // one line at a time
-  auto say = [&](const std::string& line) {
-    std::lock_guard<std::mutex> lock(say_mu);
-    Say(line);
-  };
-  say("ready");
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
-  for (int t = 0; t < threads; ++t) {
-    writers.emplace_back([&, t] {
-      for (std::int64_t n = 0; !stop.load(); ++n) {
-        const std::string key = tag + "-" + std::to_string(t) + "-" + std::to_string(n) + "-";
-        const std::string id = std::to_string(t) + " " + std::to_string(n);
-        try {
-          store->transact([&](Transaction& tx) {
-            auto c = tx.get("fo", "counter");
-            tx.put("fo", "counter", (c ? c->as_int() : 0) + 1);
-            tx.put("fo", key + "a", n);
-            tx.put("fo", key + "b", n);
-          });
-          say("ack " + id);
-        } catch (const statestore::Error& e) {
-          say("fail " + id + " " + std::string(statestore::ToString(e.code())));
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-      }
-    });
-  }
-  std::string line;
-  while (std::getline(std::cin, line) && line != "stop") {
-  }
-  stop = true;
-  for (auto& w : writers) w.join();
-  say("done");
-  return 0;
 }
 
 int FileSizeLimit(const std::string& db, const std::vector<std::string>& args) {
@@ -505,7 +451,11 @@ int Run(int argc, char** argv) {
   if (mode == "read-loop") return ReadLoop(db, args);
   if (mode == "write-forever") return WriteForever(db, args);
   if (mode == "fsize") return FileSizeLimit(db, args);
-  if (mode == "failover-write") return FailoverWrite(db, args);
+  if (mode == "failover-write") {
+    std::vector<std::string> all{db};
+    all.insert(all.end(), args.begin(), args.end());
+    return statestore::test::FailoverWriterMain(all);
+  }
   if (mode == "config-set") return ConfigSet(db, args);
   if (mode == "session-update") return SessionUpdate(db, args);
   if (mode == "config-put") {
