@@ -1,5 +1,6 @@
-// statestore_durability_bench [--short] [--out DIR] [--only writers|reads|crash[,...]]
-//                             [--threads N,N,...] [--rounds N] [--engine SUBSTRING]
+// statestore_durability_bench [--short] [--out DIR]
+//     [--only writers|reads|crash|postgres|failover[,...]] [--threads N,N,...] [--rounds N]
+//     [--engine SUBSTRING] [--postgres CONNINFO] [--no-postgres]
 //
 // The durability and speed benchmark of issues 6 and 12, every engine measured in the same run
 // on the same workload (bench_common.h):
@@ -33,6 +34,15 @@
 //            threads each); point reads for "statestore PG cached/uncached" and "libpq point
 //            reads". Each round in a fresh schema, dropped afterwards. Skipped when PostgreSQL
 //            is not installed (or --no-postgres).
+//   failover synchronous replication and failover on PostgreSQL (issue 15), on servers of its
+//            own: "statestore PG+sync" and "libpq upsert+sync" with a synchronous standby
+//            (PgFailoverPair: every commit acknowledged once the standby has flushed it) against
+//            the same engines on a lone server ("solo"), at 1 and 16 writer threads; then the run
+//            of the tests (tests/postgres/pg_failover_run.h: two writer processes — this program
+//            as --failover-writer — and a config writer, the primary SIGKILLed and the standby
+//            promoted 10 times, 3 with --short), reporting the time from the primary's death to
+//            the first acknowledged commit on the new primary (p50/p99) and checking that no
+//            acknowledged commit was lost. Skipped without PostgreSQL (or with --no-postgres).
 //   crash    the crash harness (tests/harness/crash_harness.h) in kFull and kNormal: a child
 //            process (this program, started with --crash-child) commits from 4 threads and is
 //            SIGKILLed at random moments; after each kill the parent reopens the database and
@@ -83,6 +93,8 @@
 #include "crash_harness.h"
 #include "peers.h"
 #include "pg_cluster.h"
+#include "pg_failover_pair.h"
+#include "pg_failover_run.h"
 #include "report_svg.h"
 #include "report_table.h"
 
@@ -403,6 +415,10 @@ const char* const kSsPg2 = "statestore PG x2";  // two processes, half the threa
 const char* const kPqUpsert = "libpq upsert";
 const char* const kPqUpsert2 = "libpq upsert x2";
 const char* const kPqHistory = "libpq+history";
+const char* const kSsPgSync = "statestore PG+sync";  // with a synchronous standby
+const char* const kPqUpsertSync = "libpq upsert+sync";
+const char* const kSsPgAlone = "statestore PG solo";  // the same on a lone server
+const char* const kPqUpsertAlone = "libpq upsert solo";
 const char* const kSsPgCached = "statestore PG cached";
 const char* const kSsPgUncached = "statestore PG uncached";
 const char* const kPqReads = "libpq point reads";
@@ -490,9 +506,13 @@ class Bench {
       Settle();
       Postgres();
     }
+    if (cfg_.Runs("failover") && !cfg_.no_postgres) {
+      Settle();
+      Failover();
+    }
 
     std::printf("\n");
-    if (cfg_.Runs("writers") || cfg_.Runs("postgres")) {
+    if (cfg_.Runs("writers") || cfg_.Runs("postgres") || cfg_.Runs("failover")) {
       std::printf("== Durable commits (one value + one counter read-modify-write per commit)\n");
       PrintTable(rows_, "writers");
       std::printf(
@@ -510,6 +530,14 @@ class Bench {
     if (cfg_.Runs("crash")) {
       std::printf("== Crash run (SIGKILL at random moments; 4 writer threads in the child)\n");
       PrintTable(rows_, "crash");
+      std::printf("\n");
+    }
+    if (cfg_.Runs("failover") && !cfg_.no_postgres) {
+      std::printf(
+          "== PostgreSQL failover (primary SIGKILLed, standby promoted, a new standby built; 2 "
+          "writer processes x 2 threads; 'first commit' = from the kill to the first "
+          "acknowledged commit on the new primary, which waits for the new standby)\n");
+      PrintTable(rows_, "failover");
       std::printf("\n");
     }
     Targets();
@@ -1124,6 +1152,101 @@ class Bench {
     RunReadEngines(engines);
   }
 
+  // Synchronous replication and failover (issue 15), on servers of its own: a primary with a
+  // synchronous standby (PgFailoverPair) and a lone server with the same settings, side by side,
+  // then the failover run of the tests on a fresh pair.
+  void Failover() {
+    std::string why;
+    if (test::PgCluster::BinDir(&why).empty()) {
+      std::printf("\nPostgreSQL failover: skipped (%s)\n", why.c_str());
+      return;
+    }
+    std::printf("\nPostgreSQL failover: synchronous standby vs lone server\n");
+    Progress("starting a primary, its standby, a lone server");
+    std::unique_ptr<test::PgFailoverPair> pair;
+    std::unique_ptr<test::PgCluster> alone;
+    try {
+      pair = test::PgFailoverPair::Start(test::PgFailoverPair::Settings{});
+      alone = test::PgCluster::Start();
+    } catch (const std::exception& ex) {
+      ProgressDone("ERROR");
+      failures_.push_back(std::string("PostgreSQL failover servers: ") + ex.what());
+      return;
+    }
+    ProgressDone("ok");
+    auto make = [](std::string conninfo, const char* kind) {
+      return [conninfo, kind](const fs::path& p) {
+        return MakePgWriteEngine(kind, RoundTarget(conninfo, p, true));
+      };
+    };
+    auto drop = [](std::string conninfo) {
+      return [conninfo](const fs::path& p) { DropPgSchema(RoundTarget(conninfo, p, false)); };
+    };
+    const std::string with = pair->uri(), without = alone->conninfo();
+    const std::vector<WriteEngineDef> engines{
+        {kSsPgSync, make(with, "statestore"), "", false, true, drop(with), nullptr},
+        {kSsPgAlone, make(without, "statestore"), "", false, true, drop(without), nullptr},
+        {kPqUpsertSync, make(with, "libpq"), "", false, true, drop(with), nullptr},
+        {kPqUpsertAlone, make(without, "libpq"), "", false, true, drop(without), nullptr},
+    };
+    for (int threads : {1, 16}) {
+      std::vector<const WriteEngineDef*> selected;
+      for (const WriteEngineDef& e : engines) {
+        if (cfg_.RunsEngine(e.name)) selected.push_back(&e);
+      }
+      std::vector<std::vector<Round>> rounds(selected.size());
+      for (int round = 0; round < cfg_.write_rounds; ++round) {
+        for (std::size_t i = 0; i < selected.size(); ++i) {
+          rounds[i].push_back(WriteRound(*selected[i], threads, round));
+        }
+      }
+      for (std::size_t i = 0; i < selected.size(); ++i) {
+        rows_.push_back(WriterRow(*selected[i], threads, rounds[i]));
+      }
+    }
+    pair.reset();
+    alone.reset();
+
+    test::FailoverRunOptions o;
+    o.kills = cfg_.short_run ? 3 : 10;
+    o.writer_command = {fs::read_symlink("/proc/self/exe").string(), "--failover-writer"};
+    o.log = [](const std::string& line) { std::printf("    %s\n", line.c_str()); };
+    std::printf("  failover run: %d kills of the primary under load\n", o.kills);
+    Row row;
+    row.section = "failover";
+    row.engine = kSsPg;
+    row.threads = o.writer_processes * o.threads_per_writer;
+    try {
+      const test::FailoverOutcome out = test::RunFailovers(o);
+      row.kills = static_cast<int>(out.first_commit_ms.size());
+      row.acks = out.acked;
+      row.lost = out.lost;
+      row.partial = out.partial;
+      row.reopen_p50_ms = test::Percentile(out.first_commit_ms, 0.5);
+      row.reopen_p99_ms = test::Percentile(out.first_commit_ms, 0.99);
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "promoted p50 %.0f ms, new standby p50 %.0f ms; commit_unknown %zu (present "
+                    "%zu); counter %s; watch missed %zu",
+                    test::Percentile(out.promote_ms, 0.5), test::Percentile(out.rebuild_ms, 0.5),
+                    out.unknown_present + out.unknown_absent, out.unknown_present,
+                    out.counter == static_cast<std::int64_t>(out.pairs_present) ? "exact" : "WRONG",
+                    out.watch_missed);
+      row.notes = buf;
+      const bool ok = out.run_errors.empty() && out.lost == 0 && out.partial == 0 &&
+                      out.failed_but_present == 0 &&
+                      out.counter == static_cast<std::int64_t>(out.pairs_present) &&
+                      out.revision_gaps == 0 && out.history_replays_to_state &&
+                      out.watch_missed == 0 && out.watch_repeated == 0 && out.watch_in_order &&
+                      out.reader_went_back == 0;
+      if (!ok) failures_.push_back("PostgreSQL failover run: " + out.Summary());
+    } catch (const std::exception& ex) {
+      failures_.push_back(std::string("PostgreSQL failover run: ") + ex.what());
+      row.notes = std::string("error: ") + ex.what();
+    }
+    rows_.push_back(row);
+  }
+
   struct TargetResult {
     std::string what;
     std::string target_text;
@@ -1234,6 +1357,17 @@ class Bench {
       Ratio("1 reader: statestore PG cached / libpq point reads", r(kSsPgCached, 1), r(kPqReads, 1),
             1.0, "(info)");
     }
+    if (cfg_.Runs("failover") && !cfg_.no_postgres) {
+      std::printf("== PostgreSQL failover (issue 15; the cost of a synchronous standby)\n");
+      Ratio("16 writers: statestore PG+sync / statestore PG solo", w(kSsPgSync, 16),
+            w(kSsPgAlone, 16), 0, "(info)");
+      Ratio("1 writer: statestore PG+sync / statestore PG solo", w(kSsPgSync, 1), w(kSsPgAlone, 1),
+            0, "(info)");
+      Ratio("16 writers: libpq upsert+sync / libpq upsert solo", w(kPqUpsertSync, 16),
+            w(kPqUpsertAlone, 16), 0, "(info)");
+      Ratio("16 writers: statestore PG+sync / libpq upsert+sync", w(kSsPgSync, 16),
+            w(kPqUpsertSync, 16), 0, "(info)");
+    }
     std::printf("== Earlier targets (issue 6)\n");
     if (cfg_.Runs("writers")) {
       Ratio("16 writers: statestore Full / SQLite FULL (statestore schema)", w(kSsFull, 16),
@@ -1284,7 +1418,7 @@ int PgWriterChildMain(char** args) {
 void Usage(std::FILE* out) {
   std::fprintf(out,
                "usage: statestore_durability_bench [--short] [--out DIR] "
-               "[--only writers|reads|crash|postgres[,...]]\n"
+               "[--only writers|reads|crash|postgres|failover[,...]]\n"
                "  --short    a quick run (about two minutes): shorter measurements, 10 kills per "
                "mode\n"
                "  --out DIR  write results.csv, targets.csv, writers.svg, cost.svg and reads.svg "
@@ -1299,7 +1433,7 @@ void Usage(std::FILE* out) {
                "  --postgres CONNINFO  the PostgreSQL section's server (default: a throwaway "
                "one,\n"
                "             started with initdb/pg_ctl when PostgreSQL is installed)\n"
-               "  --no-postgres  skip the PostgreSQL section\n");
+               "  --no-postgres  skip the PostgreSQL and failover sections\n");
 }
 
 }  // namespace
@@ -1312,6 +1446,14 @@ int main(int argc, char** argv) {
   }
   if (argc == 9 && std::string_view(argv[1]) == "--pg-writer-child") {
     return PgWriterChildMain(argv + 2);
+  }
+  if (argc >= 2 && std::string_view(argv[1]) == "--failover-writer") {
+    try {
+      return statestore::test::FailoverWriterMain(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "statestore_durability_bench --failover-writer: %s\n", e.what());
+      return 1;
+    }
   }
   Config cfg;
   for (int i = 1; i < argc; ++i) {
@@ -1328,7 +1470,7 @@ int main(int argc, char** argv) {
       while (pos <= list.size()) {
         const std::size_t comma = std::min(list.find(',', pos), list.size());
         const std::string s = list.substr(pos, comma - pos);
-        if (s != "writers" && s != "reads" && s != "crash" && s != "postgres") {
+        if (s != "writers" && s != "reads" && s != "crash" && s != "postgres" && s != "failover") {
           Usage(stderr);
           return 2;
         }

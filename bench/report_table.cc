@@ -54,6 +54,10 @@ void PrintTable(const std::vector<Row>& rows, const std::string& section) {
                 "rounds min-max", "p50 us", "p99 us", "notes");
   } else if (section == "reads") {
     std::printf("%-20s %7s %7s %13s  %s\n", "engine", "threads", "writer", "reads/s", "notes");
+  } else if (section == "failover") {
+    // The crash columns; "reopen" is the time from the kill to the first commit after it.
+    std::printf("%-18s %7s %6s %9s %5s %8s %12s %12s  %s\n", "engine", "threads", "kills", "acks",
+                "lost", "partial", "1st commit", "p99", "notes");
   } else {
     std::printf("%-18s %7s %6s %9s %5s %8s %12s %12s  %s\n", "mode", "threads", "kills", "acks",
                 "lost", "partial", "reopen p50", "reopen p99", "notes");

@@ -12,7 +12,7 @@
 namespace statestore::bench {
 
 struct Row {
-  std::string section;             // "writers", "reads" or "crash"
+  std::string section;             // "writers", "reads", "crash" or "failover"
   std::string engine;              // e.g. "statestore Full", "SQLite FULL", "LMDB", "RocksDB sync"
   int threads = 0;                 // writer or reader threads (crash: writer threads of the child)
   bool concurrent_writer = false;  // reads: with one background writer
@@ -32,7 +32,7 @@ struct Row {
   double syncs_per_commit = -1;          // SQLite engines: xSync calls; RocksDB: WAL syncs
   double cpu_us_per_commit = -1;         // user + system CPU of the whole process
   double avg_group = -1;                 // statestore: caller transactions per SQLite commit
-  // crash
+  // crash, and failover (reopen_*: from the kill to the first commit on the new primary)
   int kills = 0;
   std::uint64_t acks = 0, lost = 0, partial = 0;
   double reopen_p50_ms = 0, reopen_p99_ms = 0;
