@@ -45,9 +45,12 @@ step tsa-configure env CXX=clang++ CC=clang cmake -S . -B "$TSA_DIR" -DCMAKE_BUI
   -DSTATESTORE_BUILD_TESTS=OFF -DSTATESTORE_BUILD_BENCHMARKS=OFF -DSTATESTORE_BUILD_TOOLS=OFF
 step tsa-build cmake --build "$TSA_DIR" --target statestore -j"$(nproc)"
 
-# Sanitizer builds keep assertions (no -DNDEBUG) at -O1, the level the sanitizers recommend.
-SANITIZER_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g"
-  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g")
+# Sanitizer builds keep assertions (no -DNDEBUG) at -O1, the level the sanitizers recommend, with
+# line tables only (-g1): reports still name file:line in every frame, and the heaviest test
+# files compile ~25% faster than with full debug info (32 s -> 24 s of CPU for one conformance
+# file under ASan+UBSan); the builds are most of this script's time.
+SANITIZER_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1")
 CTEST=(ctest --output-on-failure --no-tests=error -j1)
 
 # (b) ASan + UBSan: everything but the soak loops.
