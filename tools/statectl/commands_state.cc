@@ -44,23 +44,58 @@ json SettingsJson(const statestore::InspectReport& r) {
   return out;
 }
 
-// What a commit's durability rests on, as DESIGN.md's PostgreSQL facts say; empty when safe.
+// The library's durability warnings (InspectReport::durability_warnings) on one line; empty
+// when none applies.
 std::string DurabilityWarning(const statestore::InspectReport& r) {
   std::string warning;
-  for (const auto& [name, value] : r.server_settings) {
-    if ((name == "fsync" || name == "full_page_writes") && value != "on") {
-      warning += name + "=" + value + " (acknowledged commits may be lost on power loss); ";
-    }
-    if (name == "synchronous_commit" && (value == "off" || value == "local")) {
-      warning += name + "=" + value + " (commits are acknowledged before they are durable" +
-                 std::string(value == "local" ? " on a standby" : "") + "); ";
-    }
-    if (name == "synchronous_standby_names" && value.empty()) {
-      warning += "synchronous_standby_names is empty (a failover may lose acknowledged commits); ";
-    }
-  }
-  if (warning.size() >= 2) warning.resize(warning.size() - 2);
+  for (const std::string& w : r.durability_warnings) warning += (warning.empty() ? "" : "; ") + w;
   return warning;
+}
+
+// "primary (socket /tmp/x port 5432)", "standby (in recovery) (host db2 port 5432)".
+std::string ServerText(const statestore::InspectReport& r) {
+  const bool socket = !r.server_host.empty() && r.server_host[0] == '/';
+  return std::string(r.in_recovery ? "standby (in recovery)" : "primary") + " (" +
+         (socket ? "socket " : "host ") + r.server_host + " port " + r.server_port + ")";
+}
+
+std::string LagText(const std::optional<double>& ms) {
+  if (!ms) return "- (idle)";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f ms", *ms);
+  return buf;
+}
+
+json OptionalJson(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+json StandbysJson(const statestore::InspectReport& r) {
+  json out = json::array();
+  for (const auto& s : r.standbys) {
+    out.push_back({{"name", s.name},
+                   {"client_address", s.client_address},
+                   {"state", s.state},
+                   {"sync_state", s.sync_state},
+                   {"details_visible", s.details_visible},
+                   {"write_lag_ms", OptionalJson(s.write_lag_ms)},
+                   {"flush_lag_ms", OptionalJson(s.flush_lag_ms)},
+                   {"replay_lag_ms", OptionalJson(s.replay_lag_ms)},
+                   {"replay_bytes_behind",
+                    s.replay_bytes_behind ? json(*s.replay_bytes_behind) : json(nullptr)}});
+  }
+  return out;
+}
+
+// One row per standby; lag "- (idle)" where the server shows NULL (PgStandbyInfo).
+void PrintStandbyTable(const std::vector<statestore::PgStandbyInfo>& standbys) {
+  Table t({"STANDBY", "ADDRESS", "STATE", "SYNC", "WRITE LAG", "FLUSH LAG", "REPLAY LAG",
+           "BYTES BEHIND"});
+  for (const auto& s : standbys) {
+    t.Add({s.name, s.client_address.empty() ? "(socket)" : s.client_address,
+           s.details_visible ? s.state : "(hidden)", s.sync_state, LagText(s.write_lag_ms),
+           LagText(s.flush_lag_ms), LagText(s.replay_lag_ms),
+           s.replay_bytes_behind ? std::to_string(*s.replay_bytes_behind) : "-"});
+  }
+  t.Print(std::cout);
 }
 
 // The inspect report of a PostgreSQL store: tables and server settings instead of pages.
@@ -100,7 +135,10 @@ int PrintPgInspect(const statestore::InspectReport& r) {
                          std::to_string(r.history.compacted_through) + ")"},
        {"sessions", std::to_string(r.sessions_live) + " live, " +
                         std::to_string(r.sessions_expired) + " expired (unswept)"},
-       {"server", settings},
+       {"server", ServerText(r)},
+       {"standbys", r.in_recovery ? std::string("not read on a standby (inspect the primary)")
+                                  : std::to_string(r.standbys.size())},
+       {"settings", settings + " (server defaults)"},
        {"durability", warning.empty() ? "ok" : "WARNING: " + warning},
        {"integrity", r.integrity + " (use statectl verify)"}});
   std::cout << "\n";
@@ -108,6 +146,10 @@ int PrintPgInspect(const statestore::InspectReport& r) {
   for (const auto& [name, bytes] : r.table_bytes) tables.Add({name, Bytes(bytes)});
   tables.Print(std::cout);
   std::cout << "\n";
+  if (!r.standbys.empty()) {
+    PrintStandbyTable(r.standbys);
+    std::cout << "\n";
+  }
   PrintKeyspaceTable(r.keyspaces);
   return kExitOk;
 }
@@ -127,29 +169,38 @@ int RunInspect(const InspectOpts& o) {
                     {"history_bytes", k.history_bytes},
                     {"history_first", k.history_first}});
     }
-    PrintJson({{"path", r.path},
-               {"library_version", statestore::LibraryVersion()},
-               {"schema_version", r.schema_version},
-               {"library_schema_version", r.library_schema_version},
-               {"journal_mode", r.journal_mode},
-               {"page_size", r.page_size},
-               {"page_count", r.page_count},
-               {"freelist_count", r.freelist_count},
-               {"file_bytes", r.file_bytes},
-               {"wal_bytes", r.wal_bytes},
-               {"keyspaces", ks},
-               {"sessions", {{"live", r.sessions_live}, {"expired", r.sessions_expired}}},
-               {"history",
-                {{"first", r.history.first},
-                 {"head", r.history.head},
-                 {"compacted_through", r.history.compacted_through},
-                 {"commits", r.commits_retained},
-                 {"partial_commits", r.commits_partial},
-                 {"bytes_from_dbstat", r.history_bytes_from_dbstat}}},
-               {"integrity", r.integrity},
-               {"engine", r.engine},
-               {"table_bytes", TableBytesJson(r)},
-               {"server_settings", SettingsJson(r)}});
+    json doc = {{"path", r.path},
+                {"library_version", statestore::LibraryVersion()},
+                {"schema_version", r.schema_version},
+                {"library_schema_version", r.library_schema_version},
+                {"journal_mode", r.journal_mode},
+                {"page_size", r.page_size},
+                {"page_count", r.page_count},
+                {"freelist_count", r.freelist_count},
+                {"file_bytes", r.file_bytes},
+                {"wal_bytes", r.wal_bytes},
+                {"keyspaces", ks},
+                {"sessions", {{"live", r.sessions_live}, {"expired", r.sessions_expired}}},
+                {"history",
+                 {{"first", r.history.first},
+                  {"head", r.history.head},
+                  {"compacted_through", r.history.compacted_through},
+                  {"commits", r.commits_retained},
+                  {"partial_commits", r.commits_partial},
+                  {"bytes_from_dbstat", r.history_bytes_from_dbstat}}},
+                {"integrity", r.integrity},
+                {"engine", r.engine},
+                {"table_bytes", TableBytesJson(r)},
+                {"server_settings", SettingsJson(r)}};
+    if (r.engine == "postgresql") {
+      doc["server"] = {{"host", r.server_host},
+                       {"port", r.server_port},
+                       {"role", r.in_recovery ? "standby" : "primary"},
+                       {"in_recovery", r.in_recovery}};
+      doc["standbys"] = StandbysJson(r);
+      doc["durability_warnings"] = r.durability_warnings;
+    }
+    PrintJson(doc);
     return kExitOk;
   }
   if (r.engine == "postgresql") return PrintPgInspect(r);
@@ -390,7 +441,14 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
     AddArgs(sub, &o->args, "DB");
     sub->add_flag("--json", o->json, "One JSON document");
     sub->add_flag("--no-integrity", o->no_integrity, "Skip PRAGMA integrity_check (large files)");
-    sub->footer("Examples:\n  statectl inspect app.db\n  statectl inspect app.db --json");
+    sub->footer(
+        "On PostgreSQL: the server read (primary, or standby in recovery), its standbys with "
+        "their sync state and lag (pg_stat_replication; the lag columns need superuser or "
+        "pg_read_all_stats), and the durability settings, with a warning when acknowledged "
+        "commits could be lost or would wait.\n\n"
+        "Examples:\n  statectl inspect app.db\n  statectl inspect app.db --json\n"
+        "  statectl inspect "
+        "'postgresql://app@/appdb?host=db1,db2&target_session_attrs=read-write'");
     sub->callback([&registry, o] { registry.action = [o] { return RunInspect(*o); }; });
   }
   {

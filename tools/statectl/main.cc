@@ -25,7 +25,9 @@ history. DB may come from $STATESTORE_DB when it is not given.
 DB may also be a PostgreSQL store: a postgresql:// (or postgres://) URI or a libpq key=value
 connection string, in every command that takes DB (schema "statestore"). Read commands then
 read in REPEATABLE READ, READ ONLY transactions and never create a schema. On PostgreSQL,
-inspect shows table sizes and the server's durability settings instead of pages and WAL;
+inspect shows table sizes, the server it reached (primary, or standby in recovery), its
+standbys with sync state and lag, and the durability settings instead of pages and WAL, with a
+warning when acknowledged commits could be lost or would wait;
 verify checks history against state without integrity_check; vacuum runs VACUUM (ANALYZE);
 backup URI FILE writes an SQLite statestore file (and FILE-key when the key is stored in the
 schema); restore URI FILE copies such a file into an empty store only.

@@ -56,6 +56,27 @@ struct KeyspaceInfo {
   Revision history_first = 1;  // first revision of its complete history (history_bounds(name))
 };
 
+// PostgreSQL only: one standby streaming from the server Inspect read (a row of its
+// pg_stat_replication). Its details (state onwards) need superuser or pg_read_all_stats to see:
+// without them the server shows NULL (details_visible false, the rest empty or unknown).
+struct PgStandbyInfo {
+  std::string name;            // application_name: what synchronous_standby_names matches
+  std::string client_address;  // client_addr; empty when it connected over a unix socket
+  std::string state;           // "streaming", "catchup", "startup", "backup" or "stopping"
+  std::string sync_state;      // "sync" or "quorum" (commits wait for it), "potential", "async"
+  bool details_visible = true;
+  // How long ago the server flushed WAL that this standby has only now written, flushed, or
+  // replayed (pg_stat_replication write_lag, flush_lag, replay_lag), in milliseconds. nullopt
+  // when the server shows NULL: nothing measured yet, or the standby caught up and the server has
+  // been idle for a while (the lag is then in effect 0).
+  std::optional<double> write_lag_ms;
+  std::optional<double> flush_lag_ms;
+  std::optional<double> replay_lag_ms;
+  // WAL bytes the server has written that this standby has not replayed yet
+  // (pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)); nullopt before it replayed anything.
+  std::optional<std::uint64_t> replay_bytes_behind;
+};
+
 struct InspectReport {
   std::string path;                     // canonical path
   int schema_version = 0;               // PRAGMA user_version of the file
@@ -84,14 +105,34 @@ struct InspectReport {
   // PostgreSQL only: each table of the store's schema with pg_total_relation_size (rows, indexes
   // and TOAST), sorted by name; and the server settings an acknowledged commit's durability
   // depends on (fsync, synchronous_commit, synchronous_standby_names, full_page_writes).
+  // server_settings holds each setting's reset_val: the server's default for a session (its
+  // configuration, ALTER DATABASE/ROLE, the connection's options), which is what other clients
+  // get. statestore's own sessions SET synchronous_commit from Options::durability (kFull: on,
+  // kNormal: off), whatever the default.
   std::vector<std::pair<std::string, std::uint64_t>> table_bytes;
   std::vector<std::pair<std::string, std::string>> server_settings;
+  // PostgreSQL only: the server the report was read from, as the Store's connection reached it
+  // (libpq PQhost/PQport; with a multi-host URI, the host that answered): a host name or
+  // address, or the directory of its unix socket (then server_host starts with '/').
+  std::string server_host;
+  std::string server_port;
+  // pg_is_in_recovery(): the server is a standby (a Store opened read-only on it directly;
+  // target_session_attrs=read-write in the URI reaches the primary instead).
+  bool in_recovery = false;
+  // Standbys streaming from the server, sorted by name. Read on a primary only: empty on a
+  // standby (in_recovery), whose own standbys (cascading) are not reported.
+  std::vector<PgStandbyInfo> standbys;
+  // Why an acknowledged commit could be lost or could wait, from server_settings, in_recovery and
+  // standbys: one sentence each, empty when none applies (and always on SQLite).
+  std::vector<std::string> durability_warnings;
 };
 
 // Everything in the report is read from one snapshot. `check_integrity` = false skips PRAGMA
 // integrity_check (integrity is then "skipped"), which reads the whole file. On a PostgreSQL
 // store (Store::open of a connection string) the snapshot is one REPEATABLE READ, READ ONLY
-// transaction and check_integrity has no effect (InspectReport::engine).
+// transaction and check_integrity has no effect (InspectReport::engine); the replication facts
+// (server_host, in_recovery, standbys) come from the same connection, pg_stat_replication being
+// live rather than part of the snapshot.
 // Throws: Error(kCorruption) for a damaged file; kIoError.
 InspectReport Inspect(Store& store, bool check_integrity = true);
 

@@ -2,8 +2,11 @@
 // GetMigrationStatus (admin/admin_pg.h). The same report as on SQLite, from one REPEATABLE READ,
 // READ ONLY snapshot; what only an SQLite file has (pages, WAL, integrity_check) is reported as
 // not applicable (InspectReport::engine), never made up.
+#include <libpq-fe.h>
+
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,13 +107,107 @@ void ReadServerFacts(PgConnection& c, InspectReport& r) {
     r.table_bytes.emplace_back(tables.Text(i, 0), U64(tables, i, 1));
     r.file_bytes += U64(tables, i, 1);
   }
+  // reset_val, not setting: this connection SET synchronous_commit from Options::durability
+  // (PgSessionSql), and the report is about the server's default (InspectReport).
   PgResult settings = c.Exec("cannot read server settings",
-                             "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', "
+                             "SELECT name, reset_val FROM pg_settings WHERE name IN ('fsync', "
                              "'synchronous_commit', 'synchronous_standby_names', "
                              "'full_page_writes') ORDER BY name");
   for (int i = 0; i < settings.rows(); ++i) {
     r.server_settings.emplace_back(settings.Text(i, 0), settings.Text(i, 1));
   }
+}
+
+std::optional<double> LagMs(const PgResult& r, int row, int column) {
+  if (r.IsNull(row, column)) return std::nullopt;
+  return static_cast<double>(r.Int(row, column)) / 1000.0;
+}
+
+// Which server answered, whether it is a standby, and (on a primary) its standbys. Lags are
+// read as microseconds (int8: results are binary and PgResult has no float accessor).
+// pg_current_wal_lsn() fails during recovery, so a standby's list is not read at all.
+void ReadReplication(PgConnection& c, InspectReport& r) {
+  const char* host = PQhost(c.handle());
+  const char* port = PQport(c.handle());
+  r.server_host = host ? host : "";
+  r.server_port = port ? port : "";
+  PgResult recovery = c.Exec("cannot read the server's role", "SELECT pg_is_in_recovery()");
+  r.in_recovery = recovery.Bool(0, 0);
+  if (r.in_recovery) return;
+  PgResult s = c.Exec(
+      "cannot read pg_stat_replication",
+      "SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''), state, sync_state, "
+      "(extract(epoch FROM write_lag) * 1000000)::int8, "
+      "(extract(epoch FROM flush_lag) * 1000000)::int8, "
+      "(extract(epoch FROM replay_lag) * 1000000)::int8, "
+      "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8 "
+      "FROM pg_stat_replication ORDER BY 1, pid");
+  for (int i = 0; i < s.rows(); ++i) {
+    PgStandbyInfo standby;
+    standby.name = s.Text(i, 0);
+    standby.client_address = s.Text(i, 1);
+    // Without pg_read_all_stats every column but pid (and the activity's name) reads NULL.
+    standby.details_visible = !s.IsNull(i, 2) && !s.IsNull(i, 3);
+    if (!s.IsNull(i, 2)) standby.state = s.Text(i, 2);
+    if (!s.IsNull(i, 3)) standby.sync_state = s.Text(i, 3);
+    standby.write_lag_ms = LagMs(s, i, 4);
+    standby.flush_lag_ms = LagMs(s, i, 5);
+    standby.replay_lag_ms = LagMs(s, i, 6);
+    if (!s.IsNull(i, 7)) standby.replay_bytes_behind = U64(s, i, 7);
+    r.standbys.push_back(std::move(standby));
+  }
+}
+
+std::string Setting(const InspectReport& r, const std::string& name) {
+  for (const auto& [n, value] : r.server_settings) {
+    if (n == name) return value;
+  }
+  return "";
+}
+
+// InspectReport::durability_warnings. Each sentence says what is lost or what waits.
+std::vector<std::string> DurabilityWarnings(const InspectReport& r) {
+  std::vector<std::string> out;
+  for (const char* name : {"fsync", "full_page_writes"}) {
+    const std::string value = Setting(r, name);
+    if (!value.empty() && value != "on") {
+      out.push_back(std::string(name) + "=" + value +
+                    ": acknowledged commits may be lost on power loss");
+    }
+  }
+  const std::string commit = Setting(r, "synchronous_commit");
+  if (commit == "off" || commit == "local") {
+    // The default only: statestore SETs its own sessions' value (InspectReport::server_settings).
+    out.push_back("synchronous_commit=" + commit +
+                  " is the server's default: other clients' commits, and a statestore opened "
+                  "with Durability::kNormal (which sets off), are acknowledged before they are " +
+                  (commit == "off" ? "flushed" : "on a standby") +
+                  " (Durability::kFull sets on for its own sessions)");
+  }
+  if (r.in_recovery) return out;  // a standby's replication settings do not apply to commits
+  bool hidden = false;
+  bool synchronous = false;
+  for (const PgStandbyInfo& s : r.standbys) {
+    hidden = hidden || !s.details_visible;
+    synchronous = synchronous || s.sync_state == "sync" || s.sync_state == "quorum";
+  }
+  const bool names_set = !Setting(r, "synchronous_standby_names").empty();
+  if (r.standbys.empty()) {
+    out.push_back("a single server: losing its machine loses every commit since the last backup");
+  } else if (hidden) {
+    out.push_back(
+        "the standbys' state is hidden from this user (pg_stat_replication needs superuser or "
+        "pg_read_all_stats): whether commits wait for one is unknown");
+    return out;
+  } else if (!names_set) {
+    out.push_back("asynchronous standby: a failover may lose acknowledged commits");
+  }
+  if (names_set && !synchronous) {
+    out.push_back(
+        "synchronous_standby_names is set but no standby is synchronous: commits wait "
+        "until a synchronous standby connects");
+  }
+  return out;
 }
 
 std::int64_t ReadMetaValue(PgConnection& c, const char* name) {
@@ -157,7 +254,9 @@ InspectReport PgInspect(PgStore& store) {
     ReadKeyspaceHistoryInfo(c, store.options().history_retention, r);
     CountSessions(c, r);
     ReadServerFacts(c, r);
+    ReadReplication(c, r);
   });
+  r.durability_warnings = DurabilityWarnings(r);
   return r;
 }
 
