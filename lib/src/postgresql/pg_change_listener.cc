@@ -84,10 +84,16 @@ void PgChangeListener::Run() {
   // The channel is an identifier built from the validated schema name (pg_schema.h).
   const std::string listen = "LISTEN \"" + channel_ + "\"";
   bool warned = false;
+  bool said_standby = false;
   while (!stop_.load(std::memory_order_acquire)) {
+    bool standby = false;
     try {
       connection_ = PgConnection::Connect(conninfo_, session_sql_, reconnect_timeout_);
-      connection_->ExecScript("cannot LISTEN for commits", listen.c_str());
+      standby =
+          connection_
+              ->Exec("cannot ask whether the server is a standby", "SELECT pg_is_in_recovery()")
+              .Bool(0, 0);
+      if (!standby) connection_->ExecScript("cannot LISTEN for commits", listen.c_str());
     } catch (const std::exception& e) {
       connection_.reset();
       if (!warned) {
@@ -95,6 +101,21 @@ void PgChangeListener::Run() {
         warned = true;
       }
       Bump();  // invariant 3: watchers poll history meanwhile
+      pollfd wake = {wake_fds_[0], POLLIN, 0};
+      ::poll(&wake, 1, static_cast<int>(kPollInterval.count()));
+      continue;
+    }
+    if (standby) {
+      // Invariant 5.
+      connection_.reset();
+      if (!said_standby) {
+        log_->info(
+            "statestore: connected to a standby (in recovery), which cannot LISTEN; watchers and "
+            "the read cache poll history instead");
+        said_standby = true;
+      }
+      started_.store(true, std::memory_order_release);
+      Bump();
       pollfd wake = {wake_fds_[0], POLLIN, 0};
       ::poll(&wake, 1, static_cast<int>(kPollInterval.count()));
       continue;

@@ -20,6 +20,11 @@
 //      connection may mean a crash or failover that lost commits the cache had seen (only with
 //      synchronous_commit off), after which revision numbers are reused and a catch-up by
 //      revision would keep their stale entries.
+//   5. On a standby (pg_is_in_recovery(): a read-only Store given a standby's address) LISTEN is
+//      refused, and the standby's commits arrive as the primary's WAL, not as notifications. The
+//      thread then counts as started (open() does not wait busy_timeout for a LISTEN that cannot
+//      happen), stays !usable() and bumps every poll interval as in invariant 3, and asks again
+//      each interval, so a promotion is noticed.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_CHANGE_LISTENER_H_
 
