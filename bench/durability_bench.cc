@@ -886,15 +886,7 @@ class Bench {
     // statestore's checkpoints) runs during another engine's round, every round starts from the
     // same state, and the counter check covers exactly the commits of that round.
     for (int threads : cfg_.writer_threads) {
-      std::vector<std::vector<Round>> rounds(selected.size());
-      for (int round = 0; round < cfg_.write_rounds; ++round) {
-        for (std::size_t i = 0; i < selected.size(); ++i) {
-          rounds[i].push_back(WriteRound(*selected[i], threads, round));
-        }
-      }
-      for (std::size_t i = 0; i < selected.size(); ++i) {
-        rows_.push_back(WriterRow(*selected[i], threads, rounds[i]));
-      }
+      RunInterleaved(selected, threads);
     }
   }
 
@@ -1058,6 +1050,20 @@ class Bench {
     }
   }
 
+  // Every engine of `selected` cfg_.write_rounds times at `threads`, interleaved (A B C A B C
+  // ...), then one row each (see Writers for why interleaved and why a fresh file per round).
+  void RunInterleaved(const std::vector<const WriteEngineDef*>& selected, int threads) {
+    std::vector<std::vector<Round>> rounds(selected.size());
+    for (int round = 0; round < cfg_.write_rounds; ++round) {
+      for (std::size_t i = 0; i < selected.size(); ++i) {
+        rounds[i].push_back(WriteRound(*selected[i], threads, round));
+      }
+    }
+    for (std::size_t i = 0; i < selected.size(); ++i) {
+      rows_.push_back(WriterRow(*selected[i], threads, rounds[i]));
+    }
+  }
+
   // statestore on PostgreSQL against raw libpq (issue 14), on the server of --postgres or on a
   // throwaway one (PgCluster: initdb in a temporary directory, default settings — fsync and
   // synchronous_commit on — a unix socket), stopped afterwards.
@@ -1118,15 +1124,7 @@ class Bench {
         if (e.child_kind != nullptr && threads < 2) continue;
         selected.push_back(&e);
       }
-      std::vector<std::vector<Round>> rounds(selected.size());
-      for (int round = 0; round < cfg_.write_rounds; ++round) {
-        for (std::size_t i = 0; i < selected.size(); ++i) {
-          rounds[i].push_back(WriteRound(*selected[i], threads, round));
-        }
-      }
-      for (std::size_t i = 0; i < selected.size(); ++i) {
-        rows_.push_back(WriterRow(*selected[i], threads, rounds[i]));
-      }
+      RunInterleaved(selected, threads);
     }
   }
 
@@ -1194,15 +1192,7 @@ class Bench {
       for (const WriteEngineDef& e : engines) {
         if (cfg_.RunsEngine(e.name)) selected.push_back(&e);
       }
-      std::vector<std::vector<Round>> rounds(selected.size());
-      for (int round = 0; round < cfg_.write_rounds; ++round) {
-        for (std::size_t i = 0; i < selected.size(); ++i) {
-          rounds[i].push_back(WriteRound(*selected[i], threads, round));
-        }
-      }
-      for (std::size_t i = 0; i < selected.size(); ++i) {
-        rows_.push_back(WriterRow(*selected[i], threads, rounds[i]));
-      }
+      RunInterleaved(selected, threads);
     }
     pair.reset();
     alone.reset();
