@@ -23,6 +23,7 @@
 #include <set>
 #include <thread>
 
+#include "statectl_json.h"
 #include "statectl_runner.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
@@ -56,15 +57,7 @@ void ExpectOneErrorLine(const Result& r) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
 }
 
-json Json(const Result& r) {
-  EXPECT_EQ(r.code, 0) << Describe(r);
-  try {
-    return json::parse(r.out);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << Describe(r);
-    return json();
-  }
-}
+json Json(const Result& r) { return test::CtlJsonOutput(r); }
 
 std::vector<json> JsonLines(const Result& r) {
   EXPECT_EQ(r.code, 0) << Describe(r);

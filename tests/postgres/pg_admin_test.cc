@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "postgres/pg_cluster.h"
+#include "statectl_json.h"
 #include "statectl_runner.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
@@ -508,15 +509,7 @@ TEST_F(PgAdminTest, RestoreRefusesBadSourcesAndChangesNothing) {
 
 CtlResult Ctl(const std::vector<std::string>& args) { return RunStatectl(args); }
 
-json Json(const CtlResult& r) {
-  EXPECT_EQ(r.code, 0) << Describe(r);
-  try {
-    return json::parse(r.out);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << Describe(r);
-    return json();
-  }
-}
+json Json(const CtlResult& r) { return CtlJsonOutput(r); }
 
 TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   TestDatabase db(*cluster_);

@@ -14,6 +14,7 @@
 
 #include "postgres/pg_cluster.h"
 #include "postgres/pg_failover_pair.h"
+#include "statectl_json.h"
 #include "statectl_runner.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
@@ -56,16 +57,7 @@ InspectReport InspectReadOnly(const std::string& uri) {
   return Inspect(*store);
 }
 
-json CtlJson(const std::vector<std::string>& args) {
-  const CtlResult r = RunStatectl(args);
-  EXPECT_EQ(r.code, 0) << Describe(r);
-  try {
-    return json::parse(r.out);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not JSON: " << e.what() << "\n" << Describe(r);
-    return json();
-  }
-}
+json CtlJson(const std::vector<std::string>& args) { return CtlJsonOutput(RunStatectl(args)); }
 
 // The report of a primary whose one standby is PgFailoverPair's, synchronous and streaming.
 void ExpectPrimaryWithSyncStandby(const InspectReport& r, const std::string& socket_dir) {
