@@ -15,6 +15,8 @@
 // directory under $TMPDIR (removed at the end).
 #include <statestore/statestore.h>
 
+#include "paced_writer.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -31,8 +33,13 @@
 #include <vector>
 
 namespace ss = statestore;
-using Micros = std::chrono::microseconds;
-using SteadyClock = std::chrono::steady_clock;
+using ss::bench::Micros;
+using ss::bench::Ms;
+using ss::bench::RunPacedWriter;
+using ss::bench::Since;
+using ss::bench::SteadyClock;
+using ss::bench::Summarize;
+using ss::bench::Summary;
 
 namespace {
 
@@ -83,76 +90,10 @@ Config Parse(int argc, char** argv) {
   return c;
 }
 
-// Latencies in microseconds.
-struct Summary {
-  std::size_t n = 0;
-  double p50 = 0, p99 = 0, max = 0, total = 0;
-};
-
-Summary Summarize(std::vector<double> v) {
-  Summary s;
-  s.n = v.size();
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  auto pct = [&](double p) {
-    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
-  };
-  s.p50 = pct(0.50);
-  s.p99 = pct(0.99);
-  s.max = v.back();
-  for (double x : v) s.total += x;
-  return s;
-}
-
-std::string Ms(double us) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f ms", us / 1000.0);
-  return buf;
-}
-
-double Since(SteadyClock::time_point start) {
-  return static_cast<double>(
-      std::chrono::duration_cast<Micros>(SteadyClock::now() - start).count());
-}
-
-// Commits a small transaction every kWriterPeriod (or back to back when a commit takes longer)
-// until `stop`; returns each transact() latency. Paced, like a service's request stream, so that
-// on a small machine the writer measures waiting for the write lock, not competing for CPU.
-constexpr Micros kWriterPeriod{1000};
-
-std::vector<double> RunWriter(ss::Store& store, const std::atomic<bool>& stop) {
-  std::vector<double> latencies;
-  std::int64_t n = 0;
-  auto next = SteadyClock::now();
-  while (!stop.load(std::memory_order_relaxed)) {
-    const auto start = SteadyClock::now();
-    store.transact([&](ss::Transaction& tx) { tx.put("app", "writer", ++n); });
-    latencies.push_back(Since(start));
-    next += kWriterPeriod;
-    if (next > SteadyClock::now()) {
-      std::this_thread::sleep_until(next);
-    } else {
-      next = SteadyClock::now();
-    }
-  }
-  return latencies;
-}
-
 int Run(const Config& config) {
   std::string dir = config.dir;
-  bool remove_dir = false;
-  if (dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/statestore-sweep-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) {
-      std::perror("mkdtemp");
-      return 1;
-    }
-    dir = buf.data();
-    remove_dir = true;
-  }
+  const bool remove_dir = dir.empty();
+  if (remove_dir) dir = ss::bench::MakeBenchDir("statestore-sweep");
   const std::string db = dir + "/sweep.db";
 
   std::atomic<std::int64_t> now_us{
@@ -204,7 +145,7 @@ int Run(const Config& config) {
     std::atomic<bool> stop{false};
     std::vector<double> baseline;
     {
-      std::thread writer([&] { baseline = RunWriter(*store, stop); });
+      std::thread writer([&] { baseline = RunPacedWriter(*store, stop); });
       std::this_thread::sleep_for(std::chrono::seconds(2));
       stop = true;
       writer.join();
@@ -214,7 +155,7 @@ int Run(const Config& config) {
     stop = false;
     std::vector<double> during;
     std::atomic<std::uint64_t> reads{0}, missing{0};
-    std::thread writer([&] { during = RunWriter(*store, stop); });
+    std::thread writer([&] { during = RunPacedWriter(*store, stop); });
     std::thread reader([&] {
       std::size_t i = 0;
       while (!stop.load(std::memory_order_relaxed)) {

@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "old_schemas.h"
 #include "sqlite_query.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
@@ -293,12 +294,12 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
   ASSERT_EQ(store_->history_bounds().first, 21u);
   store_.reset();
   // What schema version 3 was: no keyspace_history, no commits.partial, history indexed by key.
-  SqlExec(path_,
-          "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
-          "DROP INDEX changes_by_keyspace; "
-          "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "
-          "CREATE INDEX commits_by_time ON commits (time_us); "
-          "DELETE FROM meta WHERE name = 'time_ordered_from'; PRAGMA user_version = 3;");
+  SqlExec(path_, std::string(test::kUndoSchema6) +
+                     "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
+                     "DROP INDEX changes_by_keyspace; "
+                     "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "
+                     "CREATE INDEX commits_by_time ON commits (time_us); "
+                     "DELETE FROM meta WHERE name = 'time_ordered_from'; PRAGMA user_version = 3;");
   ASSERT_EQ(SqlQueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(3));
 
   Open();

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "old_schemas.h"
 #include "sqlite_query.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
@@ -62,9 +63,10 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
                       " WHERE revision = " + std::to_string(r));
   }
   SqlExec(path,
-          "CREATE INDEX commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
-          "'time_ordered_from'; DROP INDEX changes_by_keyspace; CREATE INDEX changes_by_key ON "
-          "changes (keyspace_id, key, revision); PRAGMA user_version = 4;");
+          std::string(test::kUndoSchema6) +
+              "CREATE INDEX commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
+              "'time_ordered_from'; DROP INDEX changes_by_keyspace; CREATE INDEX changes_by_key ON "
+              "changes (keyspace_id, key, revision); PRAGMA user_version = 4;");
   Open();
   EXPECT_EQ(SqlQueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"),
             std::optional<std::int64_t>(8));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "old_schemas.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -492,7 +493,8 @@ std::map<std::tuple<std::int64_t, std::int64_t, int>, Bytes> MakeSchema2(
   sqlite3_finalize(u);
   sql.Exec("DELETE FROM meta WHERE name = 'redaction_key_fingerprint'");
   sql.Exec("COMMIT");
-  // Schema version 4 (per-keyspace history retention) did not exist yet either.
+  // Nor did time-to-live (version 6), per-keyspace history retention (version 4), ...
+  sql.Exec(test::kUndoSchema6);
   sql.Exec("DROP TABLE keyspace_history");
   sql.Exec("ALTER TABLE commits DROP COLUMN partial");
   // Nor version 5's indexes: history was indexed by key and by time.

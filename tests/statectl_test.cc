@@ -23,6 +23,7 @@
 #include <set>
 #include <thread>
 
+#include "old_schemas.h"
 #include "statectl_json.h"
 #include "statectl_runner.h"
 #include "statestore/admin.h"
@@ -156,9 +157,26 @@ class StatectlTest : public ::testing::Test {
 TEST_F(StatectlTest, HelpAndVersion) {
   auto r = Ctl({"--help"});
   EXPECT_EQ(r.code, 0) << Describe(r);
-  for (const char* cmd : {"inspect", "dump", "history", "show", "diff", "follow", "get", "set",
-                          "rm", "sessions", "config", "backup", "restore", "verify", "migrate",
-                          "compact-history", "revert", "Examples", "Exit codes"}) {
+  for (const char* cmd : {"inspect",
+                          "dump",
+                          "history",
+                          "show",
+                          "diff",
+                          "follow",
+                          "get",
+                          "set",
+                          "rm",
+                          "ttl",
+                          "sessions",
+                          "config",
+                          "backup",
+                          "restore",
+                          "verify",
+                          "migrate",
+                          "compact-history",
+                          "revert",
+                          "Examples",
+                          "Exit codes"}) {
     EXPECT_TRUE(Contains(r.out, cmd)) << cmd << "\n" << r.out;
   }
   r = Ctl({"history", "--help"});
@@ -283,6 +301,57 @@ TEST_F(StatectlTest, GetSetRm) {
   r = Ctl({"set", db_, "sessions", "x", "y"});
   EXPECT_EQ(r.code, 2) << Describe(r);
   ExpectOneErrorLine(r);
+}
+
+TEST_F(StatectlTest, TimeToLive) {
+  auto r = Ctl({"set", db_, "cache", "result", "42", "--int", "--ttl", "1h"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  json j = Json(Ctl({"ttl", db_, "cache", "result", "--json"}));
+  EXPECT_GT(j["remaining_ms"].get<std::int64_t>(), 3'500'000);
+  EXPECT_LE(j["remaining_ms"].get<std::int64_t>(), 3'600'000);
+  EXPECT_TRUE(j["expires_at"].is_string());
+  EXPECT_TRUE(Json(Ctl({"get", db_, "cache", "result", "--json"}))["expires_at"].is_string());
+  r = Ctl({"ttl", db_, "cache", "result"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "expires at ")) << r.out;
+
+  r = Ctl({"ttl", db_, "cache", "result", "--clear"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "no time-to-live")) << r.out;
+  EXPECT_TRUE(Json(Ctl({"ttl", db_, "cache", "result", "--json"}))["expires_at"].is_null());
+  EXPECT_TRUE(Json(Ctl({"ttl", db_, "app", "greeting", "--json"}))["remaining_ms"].is_null());
+
+  // A short TTL runs out: the key is gone for get and ttl (exit 3), and the next write records
+  // the expiry before itself.
+  ASSERT_EQ(Ctl({"ttl", db_, "cache", "result", "--set", "200ms"}).code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(Ctl({"get", db_, "cache", "result"}).code, 3);
+  EXPECT_EQ(Ctl({"ttl", db_, "cache", "result"}).code, 3);
+  EXPECT_EQ(Ctl({"ttl", db_, "cache", "result", "--set", "1s"}).code, 3);
+  ASSERT_EQ(Ctl({"set", db_, "cache", "result", "43", "--int"}).code, 0);
+  auto h = JsonLines(Ctl({"history", db_, "--keyspace", "cache", "--json"}));
+  ASSERT_FALSE(h.empty());
+  ASSERT_EQ(h[0]["changes"].size(), 2u);
+  EXPECT_EQ(h[0]["changes"][0]["kind"], "expiry");
+  EXPECT_TRUE(h[0]["changes"][0]["new"].is_null());
+  EXPECT_EQ(h[0]["changes"][1]["kind"], "write");
+  EXPECT_TRUE(h[0]["changes"][1]["expires_at"].is_null());
+  r = Ctl({"history", db_, "--keyspace", "cache"});
+  EXPECT_TRUE(Contains(r.out, "(expired)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, " until ")) << r.out;
+
+  // Bad durations change nothing.
+  const auto head = Json(Ctl({"dump", db_, "--json"}))["head_revision"];
+  for (const char* bad : {"0s", "abc", "-5s", "1.5s", "200y"}) {
+    r = Ctl({"set", db_, "cache", "other", "1", "--ttl", bad});
+    EXPECT_EQ(r.code, 2) << bad << ": " << Describe(r);
+    ExpectOneErrorLine(r);
+    r = Ctl({"ttl", db_, "cache", "result", "--set", bad});
+    EXPECT_EQ(r.code, 2) << bad << ": " << Describe(r);
+  }
+  EXPECT_EQ(Ctl({"ttl", db_, "cache", "result", "--set", "1s", "--clear"}).code, 2);
+  EXPECT_EQ(Ctl({"get", db_, "cache", "other"}).code, 3);
+  EXPECT_EQ(Json(Ctl({"dump", db_, "--json"}))["head_revision"], head);
 }
 
 TEST_F(StatectlTest, History) {
@@ -748,15 +817,16 @@ TEST(StatectlMigrate, StatusAndApply) {
   // Back to schema version 1 (migration 0002 only added a column, 0003 only the meta row of the
   // redaction key's fingerprint, 0004 a table and a column, 0005 swapped indexes and added a meta
   // row; nothing here is redacted).
-  ASSERT_EQ(Sqlite(path,
-                   "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
-                   "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
-                   "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "
-                   "changes_by_key ON changes (keyspace_id, key, revision); CREATE INDEX "
-                   "commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
-                   "'time_ordered_from'; PRAGMA user_version = 1;")
-                .code,
-            0);
+  ASSERT_EQ(
+      Sqlite(path, std::string(test::kUndoSchema6) +
+                       "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
+                       "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
+                       "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "
+                       "changes_by_key ON changes (keyspace_id, key, revision); CREATE INDEX "
+                       "commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
+                       "'time_ordered_from'; PRAGMA user_version = 1;")
+          .code,
+      0);
   json j = Json(Ctl({"migrate", path, "--status", "--json"}));
   EXPECT_EQ(j["applied"], 1);
   EXPECT_EQ(j["library"], SchemaVersion());

@@ -56,6 +56,14 @@
 //                      integer N, else "stale V" (V as for serve), or "stuck" after 20 s
 //         quit      -> exits 0
 //       A read that throws prints "error ..." and exits 1.
+//   statestore_test_worker ttl-serve DB START_US
+//       Opens DB with Options::clock reading a clock this process keeps (START_US, microseconds
+//       since the epoch) and no expiry sweep, prints "ready", then answers commands from stdin:
+//         clock US        -> sets the clock, prints "ok"
+//         get KS KEY      -> Store::get (the read cache's path): "value <Render>"
+//         read KS KEY     -> get_entry inside Store::read: "value <Render> <expires_us or none>"
+//         count KS        -> Store::list: "count N"
+//         quit            -> exits 0
 //
 // Any exception is printed as "error <code-number> <code-name>: <message>" on stdout (and on
 // stderr), and the worker exits with status 1 (in particular on "database is locked" / kBusy).
@@ -441,6 +449,53 @@ int ReadLoop(const std::string& db, const std::vector<std::string>& args) {
   return rc;
 }
 
+int TtlServe(const std::string& db, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage();
+  auto now_us = std::make_shared<std::atomic<std::int64_t>>(std::stoll(args[0]));
+  statestore::Options options;
+  options.clock = [now_us] {
+    return statestore::Clock::time_point(std::chrono::microseconds(now_us->load()));
+  };
+  options.expiry_sweep_interval = std::chrono::milliseconds(0);
+  auto store = Store::open(db, options);
+  Say("ready");
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd, ks, key;
+    in >> cmd;
+    if (cmd == "clock") {
+      std::int64_t us = 0;
+      in >> us;
+      now_us->store(us);
+      Say("ok");
+    } else if (cmd == "get") {
+      in >> ks >> key;
+      Say("value " + Render(store->get(ks, key)));
+    } else if (cmd == "read") {
+      in >> ks >> key;
+      std::optional<statestore::Entry> e;
+      store->read([&](Transaction& tx) { e = tx.get_entry(ks, key); });
+      std::string expires = "none";
+      if (e && e->expires_at) {
+        expires = std::to_string(
+            std::chrono::duration_cast<std::chrono::microseconds>(e->expires_at->time_since_epoch())
+                .count());
+      }
+      Say("value " + Render(e ? std::optional<Value>(e->value) : std::nullopt) + " " + expires);
+    } else if (cmd == "count") {
+      in >> ks;
+      Say("count " + std::to_string(store->list(ks).size()));
+    } else if (cmd == "quit") {
+      return 0;
+    } else {
+      std::cerr << "worker: unknown command: " << line << "\n";
+      return 2;
+    }
+  }
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   if (argc < 3) Usage();
   const std::string mode = argv[1];
@@ -448,6 +503,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 3, argv + argc);
   if (mode == "increment") return Increment(db, args);
   if (mode == "serve") return Serve(db);
+  if (mode == "ttl-serve") return TtlServe(db, args);
   if (mode == "read-loop") return ReadLoop(db, args);
   if (mode == "write-forever") return WriteForever(db, args);
   if (mode == "fsize") return FileSizeLimit(db, args);

@@ -11,32 +11,16 @@
 #include <gtest/gtest.h>
 
 #include "conformance/conformance_test.h"
+#include "manual_clock.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
 namespace statestore {
 namespace {
 
-// A clock the test moves by hand; safe to read from the Store's threads.
-class ManualClock {
- public:
-  explicit ManualClock(Clock::time_point start) : us_(Micros(start)) {}
-  Clock::time_point now() const { return Clock::time_point(std::chrono::microseconds(us_.load())); }
-  void advance(std::chrono::microseconds d) { us_ += d.count(); }
-  void set(Clock::time_point t) { us_ = Micros(t); }
-  std::function<Clock::time_point()> function() {
-    return [this] { return now(); };
-  }
+using test::ManualClock;
 
- private:
-  static std::int64_t Micros(Clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  }
-  std::atomic<std::int64_t> us_;
-};
-
-// 2031-01-01T00:00:00Z: far from the real clock, so a stamp from it cannot pass by chance.
-const Clock::time_point kStart = Clock::time_point(std::chrono::seconds(1924992000));
+const Clock::time_point kStart = test::kManualClockStart;
 
 class ClockConformance : public test::ConformanceTest {
  protected:

@@ -26,8 +26,7 @@ std::vector<std::vector<std::string>> CommitRows(const Commit& c, const Redactio
     const bool hidden = redaction.hides(ch.keyspace);
     rows.push_back({first ? std::to_string(c.revision) : "", first ? FormatTime(c.time) : "",
                     first ? OriginText(c.origin) : "", ch.keyspace, Short(ch.key),
-                    ChangeSideCell(ch.old_value, ch.redacted, hidden),
-                    ChangeSideCell(ch.new_value, ch.redacted, hidden)});
+                    ChangeSideCell(ch.old_value, ch.redacted, hidden), ChangeNewCell(ch, hidden)});
   }
   return rows;
 }
@@ -149,7 +148,7 @@ int RunShow(const ShowOpts& o) {
   for (const auto& ch : c->changes) {
     const bool hidden = redaction.hides(ch.keyspace);
     t.Add({ch.keyspace, Short(ch.key), ChangeSideCell(ch.old_value, ch.redacted, hidden),
-           ChangeSideCell(ch.new_value, ch.redacted, hidden)});
+           ChangeNewCell(ch, hidden)});
   }
   t.Print(std::cout);
   return kExitOk;

@@ -1,5 +1,7 @@
-// statectl inspect, dump, get, set, rm.
+// statectl inspect, dump, get, set, rm, ttl.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -261,9 +263,11 @@ int RunDump(const DumpOpts& o) {
     for (const auto& [name, entries] : data) {
       json arr = json::array();
       for (const auto& e : entries) {
-        arr.push_back({{"key", e.key},
-                       {"version", e.version},
-                       {"value", ValueSideJson(e.value, name, redaction)}});
+        json entry = {{"key", e.key},
+                      {"version", e.version},
+                      {"value", ValueSideJson(e.value, name, redaction)}};
+        if (e.expires_at) entry["expires_at"] = FormatTime(*e.expires_at);
+        arr.push_back(std::move(entry));
       }
       ks[name] = std::move(arr);
     }
@@ -317,7 +321,8 @@ int RunGet(const GetOpts& o) {
     PrintJson({{"keyspace", ks},
                {"key", key},
                {"version", e->version},
-               {"value", ValueSideJson(e->value, ks, redaction)}});
+               {"value", ValueSideJson(e->value, ks, redaction)},
+               {"expires_at", e->expires_at ? json(FormatTime(*e->expires_at)) : json()}});
   } else if (o.raw) {
     if (hidden) {
       UsageError("keyspace '" + ks + "' is redacted: add --reveal to print " + key +
@@ -346,8 +351,18 @@ struct SetOpts {
        as_hex = false, as_null = false;
   std::string file;
   CLI::Option* file_option = nullptr;
+  std::string ttl;
   bool json = false;
 };
+
+// --ttl DURATION as a time-to-live (statestore::PutOptions::ttl): whole milliseconds, > 0.
+std::chrono::milliseconds ParseTtl(const std::string& text) {
+  const auto d = ParseDuration(text, "--ttl");
+  if (d < std::chrono::milliseconds(1) || d % std::chrono::milliseconds(1) != d.zero()) {
+    UsageError("--ttl " + text + ": must be at least 1ms, in whole milliseconds");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
 
 void RefuseReserved(const std::string& ks) {
   if (ks == statestore::kSessionsKeyspace) {
@@ -390,9 +405,11 @@ int RunSet(const SetOpts& o) {
   Value v;
   if (type != "null") v = ParseValue(ReadValueText(positional, file, type), type);
   CheckValueArg(ks, key, v);
+  statestore::PutOptions put_options;
+  if (!o.ttl.empty()) put_options.ttl = ParseTtl(o.ttl);
   auto store = OpenWrite(p.db, /*create=*/true);
-  statestore::Revision rev =
-      store->transact([&](statestore::Transaction& tx) { tx.put(ks, key, v); }, {kOriginLabel});
+  statestore::Revision rev = store->transact(
+      [&](statestore::Transaction& tx) { tx.put(ks, key, v, put_options); }, {kOriginLabel});
   if (o.json) {
     PrintJson({{"revision", rev},
                {"keyspace", ks},
@@ -400,6 +417,67 @@ int RunSet(const SetOpts& o) {
                {"value", ValueSideJson(v, ks, Redaction::Load(*store, false))}});
   } else {
     PrintLine("revision " + std::to_string(rev));
+  }
+  return kExitOk;
+}
+
+struct TtlOpts {
+  std::vector<std::string> args;
+  std::string set;
+  bool clear = false;
+  bool json = false;
+};
+
+// statectl ttl: a key's deadline and remaining time; --set / --clear change it (expire, persist).
+int RunTtl(const TtlOpts& o) {
+  auto p = TakeDb(o.args, 2, 2, "statectl ttl DB KEYSPACE KEY [--set DURATION | --clear]");
+  const std::string& ks = p.rest[0];
+  const std::string& key = p.rest[1];
+  if (!o.set.empty() && o.clear) UsageError("give at most one of --set and --clear");
+  CheckKeyspaceArg(ks);
+  CheckKeyArg(key);
+  std::shared_ptr<statestore::Store> store;
+  std::optional<statestore::Revision> rev;
+  if (!o.set.empty() || o.clear) {
+    RefuseReserved(ks);
+    const std::optional<std::chrono::milliseconds> ttl =
+        o.clear ? std::nullopt : std::optional(ParseTtl(o.set));
+    store = OpenWrite(p.db);
+    bool existed = false;
+    rev = store->transact(
+        [&](statestore::Transaction& tx) {
+          existed = ttl ? tx.expire(ks, key, *ttl) : tx.persist(ks, key);
+        },
+        {kOriginLabel});
+    if (!existed) NotFound("no key '" + key + "' in keyspace '" + ks + "'");
+  } else {
+    store = OpenRead(p.db);
+  }
+  auto e = store->get_entry(ks, key);
+  if (!e) NotFound("no key '" + key + "' in keyspace '" + ks + "'");
+  const auto now = statestore::Clock::now();
+  std::optional<std::int64_t> remaining_ms;
+  if (e->expires_at) {
+    remaining_ms = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(*e->expires_at - now).count());
+  }
+  if (o.json) {
+    json j = {{"keyspace", ks},
+              {"key", key},
+              {"version", e->version},
+              {"expires_at", e->expires_at ? json(FormatTime(*e->expires_at)) : json()},
+              {"remaining_ms", remaining_ms ? json(*remaining_ms) : json()}};
+    if (rev) j["revision"] = *rev;
+    PrintJson(j);
+    return kExitOk;
+  }
+  if (rev) PrintLine("revision " + std::to_string(*rev));
+  if (!e->expires_at) {
+    PrintLine("no time-to-live (the key does not expire)");
+  } else {
+    char remaining[64];
+    std::snprintf(remaining, sizeof remaining, "%.3f", static_cast<double>(*remaining_ms) / 1000);
+    PrintLine("expires at " + FormatTime(*e->expires_at) + " (in " + remaining + " s)");
   }
   return kExitOk;
 }
@@ -500,6 +578,9 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
     sub->add_flag("--bytes", o->as_bytes, "VALUE is raw bytes (best with --file or -)");
     sub->add_flag("--bytes-hex", o->as_hex, "VALUE is hex digits (bytes)");
     sub->add_flag("--null", o->as_null, "Store null (VALUE may be left out)");
+    sub->add_option("--ttl", o->ttl,
+                    "The key expires after DURATION (500ms, 30s, 10m, 2h, 1d); without it the key "
+                    "does not expire, even if it did before");
     sub->add_flag("--json", o->json, "Print the result as JSON");
     sub->footer(
         "Examples:\n  statectl set app.db app greeting hello\n  statectl set app.db app "
@@ -516,6 +597,22 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
     sub->add_flag("--json", o->json, "Print the result as JSON");
     sub->footer("Example:\n  statectl rm app.db app greeting");
     sub->callback([&registry, o] { registry.action = [o] { return RunRm(*o); }; });
+  }
+  {
+    auto o = std::make_shared<TtlOpts>();
+    auto* sub = app.add_subcommand(
+        "ttl",
+        "Show when a key expires and how long it has left (exit 3 if absent or expired); "
+        "--set or --clear changes it");
+    AddArgs(sub, &o->args, "DB KEYSPACE KEY");
+    sub->add_option("--set", o->set, "Expire the key DURATION from now (500ms, 30s, 10m, 2h)");
+    sub->add_flag("--clear", o->clear, "Make the key persistent");
+    sub->add_flag("--json", o->json, "Print the result as JSON");
+    sub->footer(
+        "Examples:\n  statectl ttl app.db cache result-42\n  statectl ttl app.db locks job-7 "
+        "--set 30s\n  statectl ttl app.db cache result-42 --clear\nRemaining time is by this "
+        "machine's clock; the key is absent to every reader from its deadline on.");
+    sub->callback([&registry, o] { registry.action = [o] { return RunTtl(*o); }; });
   }
 }
 

@@ -855,6 +855,13 @@ std::string ChangeSideCell(const std::optional<Value>& v, bool digest, bool hidd
   return ValueCell(*v, hidden);
 }
 
+std::string ChangeNewCell(const statestore::Change& ch, bool hidden) {
+  if (ch.kind == statestore::ChangeKind::kExpiry) return "(expired)";
+  std::string cell = ChangeSideCell(ch.new_value, ch.redacted, hidden);
+  if (ch.new_value && ch.expires_at) cell += " until " + FormatTime(*ch.expires_at);
+  return cell;
+}
+
 std::string OriginText(const statestore::Origin& o) {
   std::string s = o.label.empty() ? "" : o.label + " ";
   s += "pid:" + std::to_string(o.pid);
@@ -874,7 +881,9 @@ json CommitJson(const statestore::Commit& c, const Redaction& redaction) {
                        {"key", ch.key},
                        {"redacted", ch.redacted || hidden},
                        {"old", ChangeSideJson(ch.old_value, ch.redacted, ch.keyspace, redaction)},
-                       {"new", ChangeSideJson(ch.new_value, ch.redacted, ch.keyspace, redaction)}});
+                       {"new", ChangeSideJson(ch.new_value, ch.redacted, ch.keyspace, redaction)},
+                       {"kind", ch.kind == statestore::ChangeKind::kExpiry ? "expiry" : "write"},
+                       {"expires_at", ch.expires_at ? json(FormatTime(*ch.expires_at)) : json()}});
   }
   j["changes"] = std::move(changes);
   // Retention removed some keyspaces' changes of this commit (HistoryPolicy): `changes` is not

@@ -222,6 +222,10 @@ json ChangeSideJson(const std::optional<statestore::Value>& v, bool digest,
                     const std::string& keyspace, const Redaction& redaction);
 std::string ChangeSideCell(const std::optional<statestore::Value>& v, bool digest,
                            bool hidden = false);
+// The NEW cell of a change: "(expired)" for an expiry (statestore::ChangeKind::kExpiry), else
+// ChangeSideCell of the new value followed by " until TIME" when the write gave the key a
+// time-to-live.
+std::string ChangeNewCell(const statestore::Change& ch, bool hidden);
 json CommitJson(const statestore::Commit& c, const Redaction& redaction);
 std::string OriginText(const statestore::Origin& o);
 // The --reveal flag, added to every command that can print a value.

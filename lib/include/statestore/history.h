@@ -29,6 +29,12 @@ struct Origin {
   std::string label;
 };
 
+// Why a key changed.
+enum class ChangeKind : std::uint8_t {
+  kWrite = 0,   // a put, erase, expire/persist or revert by a transaction body
+  kExpiry = 1,  // its time-to-live ran out (transaction.h, PutOptions::ttl): new_value is nullopt
+};
+
 // One write. `old_value` is nullopt when the key did not exist before; `new_value` is nullopt when
 // the write erased it. A key written several times in one transaction has one Change per write,
 // in order, so replaying changes in (revision, order) reproduces the state exactly.
@@ -43,6 +49,10 @@ struct Change {
   std::optional<Value> old_value;
   std::optional<Value> new_value;
   bool redacted = false;
+  ChangeKind kind = ChangeKind::kWrite;
+  // The key's deadline after this change (Entry::expires_at); of a kExpiry, the deadline that
+  // passed. nullopt: none.
+  std::optional<Clock::time_point> expires_at;
 };
 
 struct Commit {

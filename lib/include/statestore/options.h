@@ -203,6 +203,15 @@ struct Options {
   // sleeping.
   std::function<Clock::time_point()> clock;
 
+  // How often a writable Store sweeps keys whose time-to-live ran out (PutOptions::ttl): one
+  // background pass deletes the due keys in batches of 256, each a short write transaction queued
+  // with the other writers, and records each as a ChangeKind::kExpiry in a commit labelled
+  // "expired". Reads never wait for it: an expired key is absent from its deadline on. 0 = this
+  // process does not sweep (another process, or the next write of each key, records the
+  // expiries). Every writable process of a file sweeps; the write lock serializes their batches,
+  // so each expiry is recorded once. SQLite files only.
+  std::chrono::milliseconds expiry_sweep_interval = std::chrono::seconds(1);
+
   // The name of a registered SQLite VFS (sqlite3_vfs_register) through which every connection of
   // this Store opens the database, its -wal and its -shm; empty (default) = SQLite's default VFS.
   // For fault injection and I/O accounting (tests, benchmarks) without replacing the process-wide

@@ -25,6 +25,10 @@ struct Stats {
   std::uint64_t checkpoints = 0;      // WAL checkpoints run by the store
   std::uint64_t compaction_runs = 0;  // history retention batches
   std::uint64_t sweep_runs = 0;       // expired-session sweep batches
+  // Keys whose time-to-live ran out and that this process's background sweep removed (each is a
+  // ChangeKind::kExpiry in history), and the sweep's write transactions (batches).
+  std::uint64_t keys_expired = 0;
+  std::uint64_t expiry_sweep_batches = 0;
   // Free pages handed back to the file system (the file shrank by that many pages), in steps of
   // at most 128 pages each, by the maintenance thread and compact_history(). Only files in
   // auto_vacuum=INCREMENTAL mode: every file created by this version, or converted by

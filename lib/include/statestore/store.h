@@ -33,6 +33,7 @@
 #ifndef STATESTORE_STORE_H_
 #define STATESTORE_STORE_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -123,10 +124,17 @@ class Store {
   // Keyspace names that exist, sorted.
   virtual std::vector<std::string> keyspaces() = 0;
 
-  // Single-write transactions. Return the new revision (erase: the head revision if the key did
-  // not exist).
-  virtual Revision put(std::string_view keyspace, std::string_view key, const Value& value) = 0;
+  // Single-write transactions. Return the new revision (erase, expire, persist: the head
+  // revision if they changed nothing). The time-to-live forms are Transaction's (transaction.h).
+  Revision put(std::string_view keyspace, std::string_view key, const Value& value) {
+    return put(keyspace, key, value, PutOptions{});
+  }
+  virtual Revision put(std::string_view keyspace, std::string_view key, const Value& value,
+                       const PutOptions& options) = 0;
   virtual Revision erase(std::string_view keyspace, std::string_view key) = 0;
+  virtual Revision expire(std::string_view keyspace, std::string_view key,
+                          std::chrono::milliseconds ttl) = 0;
+  virtual Revision persist(std::string_view keyspace, std::string_view key) = 0;
 
   // History. See history.h.
   virtual HistoryBounds history_bounds() = 0;

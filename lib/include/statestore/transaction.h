@@ -10,6 +10,7 @@
 #ifndef STATESTORE_TRANSACTION_H_
 #define STATESTORE_TRANSACTION_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,24 @@ struct Entry {
   // never reused, even when the key is erased and created again, so a compare-and-set on it cannot
   // be fooled by an erase/re-create in between (no ABA).
   std::uint64_t version = 0;
+  // When the key expires (its time-to-live, PutOptions::ttl), by the writer's clock
+  // (Options::clock); nullopt: never. An expired key is absent to every read from this instant
+  // on, before the store's background sweep removes it (Transaction::put below).
+  std::optional<std::chrono::system_clock::time_point> expires_at;
+};
+
+// How Transaction::put and Store::put treat the key's time-to-live. The default makes the key
+// persistent (a plain put clears a TTL the key had), as Redis's SET and etcd's put without a
+// lease do.
+struct PutOptions {
+  // The key expires this long after the transaction's time (the writer's clock). Must be
+  // positive and at most kMaxTtl.
+  std::optional<std::chrono::milliseconds> ttl;
+  // Keep the deadline the key has (none if it is new or expired), e.g. to count within a
+  // rate-limit window without extending it. Not together with `ttl`.
+  bool keep_ttl = false;
+
+  static constexpr std::chrono::milliseconds kMaxTtl{std::chrono::hours(24) * 365 * 100};
 };
 
 class Transaction {
@@ -59,9 +78,32 @@ class Transaction {
   // Writes create the keyspace on first use. Throws: Error(kReadOnly) in a read-only transaction;
   // kInvalidArgument for a value value.h does not allow (a NaN double, ...), before anything is
   // written. They work on a key whose stored row does not decode, and repair it.
-  virtual void put(std::string_view keyspace, std::string_view key, const Value& value) = 0;
+  //
+  // Time-to-live. A key written with PutOptions::ttl expires at the transaction's time plus the
+  // TTL (Entry::expires_at): from that instant every read in every process finds it absent,
+  // whether or not the background sweep has removed it yet. Its removal is recorded in history as
+  // a change of kind ChangeKind::kExpiry (history.h) — by the sweep, in a commit labelled
+  // "expired", or by the first write to the key after its deadline, in that write's commit just
+  // before the write. Writes after the deadline see no key: put_if_version(..., 0) succeeds,
+  // erase returns false. Keys with a TTL are not kept in the read cache (their reads go to the
+  // database, which decides by the clock). Clocks: the writer's clock sets the deadline, each
+  // reader's decides whether it has passed, so processes must agree on the time (as with
+  // sessions). The PostgreSQL engine refuses TTLs for now (kInvalidArgument).
+  void put(std::string_view keyspace, std::string_view key, const Value& value) {
+    put(keyspace, key, value, PutOptions{});
+  }
+  virtual void put(std::string_view keyspace, std::string_view key, const Value& value,
+                   const PutOptions& options) = 0;
   // Returns whether the key existed.
   virtual bool erase(std::string_view keyspace, std::string_view key) = 0;
+  // Sets the key's time-to-live to `ttl` from now (the value and a write of it stay; the version
+  // changes, like any write). Returns whether the key existed (false: nothing is written).
+  // Throws: Error(kInvalidArgument) for a ttl that is not positive or above PutOptions::kMaxTtl.
+  virtual bool expire(std::string_view keyspace, std::string_view key,
+                      std::chrono::milliseconds ttl) = 0;
+  // Clears the key's time-to-live. Returns whether the key existed; a key without a TTL is left
+  // as it is (no write).
+  virtual bool persist(std::string_view keyspace, std::string_view key) = 0;
 
   // Compare-and-set: writes only if the key's current version equals `expected_version`
   // (0 = the key must not exist). Throws: Error(kConflict) naming the key and both versions.

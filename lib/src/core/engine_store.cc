@@ -160,13 +160,31 @@ std::vector<std::string> EngineStore::keyspaces() {
   return ReadKeyspaces();
 }
 
-Revision EngineStore::put(std::string_view keyspace, std::string_view key, const Value& value) {
+Revision EngineStore::put(std::string_view keyspace, std::string_view key, const Value& value,
+                          const PutOptions& options) {
   RefuseInsideBody("put");
   // Validate before queueing so bad input never reaches the writer.
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   ValidateValue(keyspace, key, value);
-  return Submit([&](EngineTransaction& tx) { tx.put(keyspace, key, value); }, {});
+  ValidatePutOptions(keyspace, key, options);
+  return Submit([&](EngineTransaction& tx) { tx.put(keyspace, key, value, options); }, {});
+}
+
+Revision EngineStore::expire(std::string_view keyspace, std::string_view key,
+                             std::chrono::milliseconds ttl) {
+  RefuseInsideBody("expire");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateTtl(keyspace, key, ttl);
+  return Submit([&](EngineTransaction& tx) { tx.expire(keyspace, key, ttl); }, {});
+}
+
+Revision EngineStore::persist(std::string_view keyspace, std::string_view key) {
+  RefuseInsideBody("persist");
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  return Submit([&](EngineTransaction& tx) { tx.persist(keyspace, key); }, {});
 }
 
 Revision EngineStore::erase(std::string_view keyspace, std::string_view key) {

@@ -51,8 +51,13 @@ class EngineStore : public Store {
   std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
                           std::size_t limit) override;
   std::vector<std::string> keyspaces() override;
-  Revision put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  using Store::put;
+  Revision put(std::string_view keyspace, std::string_view key, const Value& value,
+               const PutOptions& options) override;
   Revision erase(std::string_view keyspace, std::string_view key) override;
+  Revision expire(std::string_view keyspace, std::string_view key,
+                  std::chrono::milliseconds ttl) override;
+  Revision persist(std::string_view keyspace, std::string_view key) override;
   HistoryBounds history_bounds() override;
   std::vector<Commit> history(const HistoryQuery& query) override;
   std::optional<Commit> commit_at(Revision revision) override;

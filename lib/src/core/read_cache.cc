@@ -265,6 +265,7 @@ void ReadCache::Fill(const FillTicket& ticket, std::string_view keyspace, std::s
   if (catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq) return;
   if (signal_->Load() != ticket.shared) return;
   shard.ClearIfStale(ticket.epoch);
+  if (entry && entry->expires_at) return;  // invariant 8
   shard.Upsert(composite, entry, per_shard_capacity_, /*only_if_absent=*/true);
 }
 
@@ -342,7 +343,8 @@ void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,
   shard.ClearIfStale(epoch_.load(std::memory_order_acquire));
   // Invariant 4: publish only the newest value; otherwise the key must not stay cached at all.
   if (!ticket.publish || epoch_.load(std::memory_order_acquire) != ticket.epoch ||
-      catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq) {
+      catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq ||
+      (entry && entry->expires_at)) {  // invariant 8
     shard.Erase(composite);
     return;
   }

@@ -65,6 +65,10 @@
 //   7. Shards are cache-line aligned and chosen by key hash, so readers of different keys do not
 //      write the same lock word; hits set a per-slot reference bit (CLOCK eviction) only when it
 //      is clear, so steady hits do not write shared lines.
+//   8. An entry with a deadline (Entry::expires_at, a time-to-live) is never cached: whether it
+//      is present depends on the reader's clock, which the cache does not keep. Fill leaves it
+//      out and Publish drops the key instead. "Known absent" is cached as usual — an expired key
+//      stays absent until a commit writes it again, and that commit is caught up like any other.
 //
 // Writes that bypass statestore (the sqlite3 shell) neither bump `shared` nor, in general, leave
 // history: cached reads of such keys do not see them until the process reopens the file. That

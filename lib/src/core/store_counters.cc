@@ -25,6 +25,8 @@ Stats StoreCounters::Snapshot() const {
   s.compaction_runs = compaction_runs.load(std::memory_order_relaxed);
   s.free_space_steps = free_space_steps.load(std::memory_order_relaxed);
   s.free_pages_returned = free_pages_returned.load(std::memory_order_relaxed);
+  s.keys_expired = keys_expired.load(std::memory_order_relaxed);
+  s.expiry_sweep_batches = expiry_sweep_batches.load(std::memory_order_relaxed);
   s.damaged_rows_skipped = damaged_rows_skipped.load(std::memory_order_relaxed);
   return s;
 }

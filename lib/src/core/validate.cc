@@ -69,6 +69,25 @@ void ValidateLabel(std::string_view label) {
   }
 }
 
+void ValidateTtl(std::string_view keyspace, std::string_view key, std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0 || ttl > PutOptions::kMaxTtl) {
+    Invalid("time-to-live for " + DescribeKey(keyspace, key) + " is " +
+            std::to_string(ttl.count()) + " ms; it must be positive and at most " +
+            std::to_string(PutOptions::kMaxTtl.count()) + " ms (100 years)");
+  }
+}
+
+void ValidatePutOptions(std::string_view keyspace, std::string_view key,
+                        const PutOptions& options) {
+  if (!options.ttl) return;
+  if (options.keep_ttl) {
+    Invalid("put of " + DescribeKey(keyspace, key) +
+            ": PutOptions::ttl and keep_ttl exclude each other (keep_ttl keeps the deadline the "
+            "key has; ttl sets a new one)");
+  }
+  ValidateTtl(keyspace, key, *options.ttl);
+}
+
 std::string DescribeKey(std::string_view keyspace, std::string_view key) {
   return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
 }

@@ -3,9 +3,11 @@
 #ifndef STATESTORE_SRC_VALIDATE_H_
 #define STATESTORE_SRC_VALIDATE_H_
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
+#include "statestore/transaction.h"
 #include "statestore/value.h"
 #include "util/text.h"    // IsValidUtf8
 #include "util/values.h"  // ValidateValueOf, kNanRefusal
@@ -22,6 +24,10 @@ void ValidatePrefix(std::string_view prefix);
 // The message names keyspace and key, never the value.
 void ValidateValue(std::string_view keyspace, std::string_view key, const Value& value);
 void ValidateLabel(std::string_view label);
+// A time-to-live: positive and at most PutOptions::kMaxTtl. Throws: Error(kInvalidArgument).
+void ValidateTtl(std::string_view keyspace, std::string_view key, std::chrono::milliseconds ttl);
+// ttl valid if set, and not together with keep_ttl. Throws: Error(kInvalidArgument).
+void ValidatePutOptions(std::string_view keyspace, std::string_view key, const PutOptions& options);
 // "keyspace/key" for messages, the key quoted and cut (Value::to_display): never the value.
 std::string DescribeKey(std::string_view keyspace, std::string_view key);
 

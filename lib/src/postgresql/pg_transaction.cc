@@ -297,11 +297,42 @@ PgTransaction::OldValue PgTransaction::ReadOld(const KeyspaceRef& ref, std::stri
   return old;
 }
 
-void PgTransaction::put(std::string_view keyspace, std::string_view key, const Value& value) {
+namespace {
+
+[[noreturn]] void RefuseTtl(std::string_view keyspace, std::string_view key) {
+  throw Error(ErrorCode::kInvalidArgument,
+              "time-to-live of " + DescribeKey(keyspace, key) +
+                  ": keys cannot expire on the PostgreSQL engine yet (SQLite files only; README "
+                  "\"Time-to-live\")");
+}
+
+}  // namespace
+
+bool PgTransaction::expire(std::string_view keyspace, std::string_view key,
+                           std::chrono::milliseconds ttl) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateTtl(keyspace, key, ttl);
+  RequireWritable();
+  RefuseTtl(keyspace, key);
+}
+
+bool PgTransaction::persist(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  if (!FindKeyspace(keyspace)) return false;
+  return ReadOld(KeyspaceForWrite(keyspace), key).exists;
+}
+
+void PgTransaction::put(std::string_view keyspace, std::string_view key, const Value& value,
+                        const PutOptions& options) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   ValidateValue(keyspace, key, value);
+  ValidatePutOptions(keyspace, key, options);
   RequireWritable();
+  if (options.ttl) RefuseTtl(keyspace, key);
   const KeyspaceRef ref = KeyspaceForWrite(keyspace);
   if (FindBuffered(ref.id, key) != nullptr) {
     WriteChange(keyspace, ref, key, ReadOld(ref, key), value);

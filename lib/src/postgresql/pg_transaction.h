@@ -26,6 +26,7 @@
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -74,8 +75,16 @@ class PgTransaction final : public EngineTransaction {
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
   std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
                           std::size_t limit) override;
-  void put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  using Transaction::put;
+  // Keys have no time-to-live on PostgreSQL yet (the schema has no deadline column): a put with
+  // PutOptions::ttl and expire() throw Error(kInvalidArgument) saying so; keep_ttl keeps "none";
+  // persist() has nothing to clear.
+  void put(std::string_view keyspace, std::string_view key, const Value& value,
+           const PutOptions& options) override;
   bool erase(std::string_view keyspace, std::string_view key) override;
+  bool expire(std::string_view keyspace, std::string_view key,
+              std::chrono::milliseconds ttl) override;
+  bool persist(std::string_view keyspace, std::string_view key) override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                       std::uint64_t expected_version) override;
   void erase_if_version(std::string_view keyspace, std::string_view key,

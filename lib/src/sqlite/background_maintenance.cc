@@ -100,12 +100,18 @@ void BackgroundMaintenance::Wake(std::atomic<bool>& flag) {
 void BackgroundMaintenance::Run() {
   MutexLock lock(&mu_);
   auto next_periodic = std::chrono::steady_clock::now() + kPeriodicInterval;
+  // Invariant 8: far in the future when there is no sweep.
+  const bool sweeps = static_cast<bool>(deps_.expiry_sweep) && deps_.expiry_interval.count() > 0;
+  auto next_expiry = sweeps ? std::chrono::steady_clock::now() + deps_.expiry_interval
+                            : std::chrono::steady_clock::time_point::max();
   for (;;) {
+    const auto wake = std::min(next_periodic, next_expiry);
     while (!stop_ && !checkpoint_due_.load(std::memory_order_acquire) &&
            !retention_due_.load(std::memory_order_acquire) &&
            !space_due_.load(std::memory_order_acquire) &&
-           std::chrono::steady_clock::now() < next_periodic) {
-      lock.WaitUntil(cv_, next_periodic);
+           !expiry_due_.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < wake) {
+      lock.WaitUntil(cv_, wake);
     }
     if (stop_) return;
     lock.Unlock();
@@ -114,10 +120,15 @@ void BackgroundMaintenance::Run() {
       if (deps_.every_second) deps_.every_second();       // invariant 6
       space_due_.store(true, std::memory_order_release);  // invariant 7: look at the header
     }
+    if (std::chrono::steady_clock::now() >= next_expiry) {
+      next_expiry = std::chrono::steady_clock::now() + deps_.expiry_interval;
+      expiry_due_.store(true, std::memory_order_release);  // invariant 8
+    }
     // Cleared before the work, so that a commit during it asks again (invariant 4: retried).
     if (checkpoint_due_.exchange(false, std::memory_order_acq_rel)) Checkpoint();
     if (retention_due_.exchange(false, std::memory_order_acq_rel)) Retention();
     if (space_due_.exchange(false, std::memory_order_acq_rel)) ReturnFreeSpace();
+    if (expiry_due_.exchange(false, std::memory_order_acq_rel)) SweepExpired();
     lock.Lock();
   }
 }
@@ -179,6 +190,21 @@ void BackgroundMaintenance::Retention() {
     deps_.log->warn("statestore: history retention on {} failed: {}", deps_.wal_path, e.what());
   }
   space_due_.store(true, std::memory_order_release);  // invariant 7
+}
+
+void BackgroundMaintenance::SweepExpired() {
+  bool for_checkpoint = false;
+  try {
+    deps_.expiry_sweep([&] {
+      for_checkpoint = checkpoint_due_.load(std::memory_order_acquire);
+      return for_checkpoint || Stopping();
+    });
+  } catch (const std::exception& e) {
+    // Invariant 4: the next second's pass retries; reads do not depend on the sweep.
+    deps_.log->warn("statestore: sweep of expired keys on {} failed: {}", deps_.wal_path, e.what());
+  }
+  // Invariant 8: resume right after the checkpoint.
+  if (for_checkpoint) expiry_due_.store(true, std::memory_order_release);
 }
 
 bool BackgroundMaintenance::Stopping() {

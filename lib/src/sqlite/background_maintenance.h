@@ -35,10 +35,14 @@
 //      finds more than FreeSpace::kStartFreePages free (session sweeps, other processes'
 //      compactions). A due checkpoint or Stop() interrupts the steps between two of them; the
 //      steps resume on the next pass.
+//   8. Every Options::expiry_sweep_interval the thread sweeps keys whose time-to-live ran out
+//      (expiry_sweep.h), in batches through the committer; a due checkpoint or Stop() interrupts it
+//      between two batches, and it resumes right after the checkpoint.
 #ifndef STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
 #define STATESTORE_SRC_BACKGROUND_MAINTENANCE_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -77,6 +81,9 @@ class BackgroundMaintenance final : public WalCommitObserver {
     int checkpoint_frames;                  // CheckpointFrames(wal_restart_bytes)
     std::function<void()> every_second;     // invariant 6; may be empty; must not throw
     std::function<void()> retention_batch;  // RetentionRuns::Batch; throws on failure
+    // ExpirySweep::Run (invariant 8); may be empty; throws on failure.
+    std::function<void(const std::function<bool()>& interrupted)> expiry_sweep;
+    std::chrono::milliseconds expiry_interval;  // Options::expiry_sweep_interval
   };
 
   BackgroundMaintenance() = default;
@@ -104,6 +111,7 @@ class BackgroundMaintenance final : public WalCommitObserver {
   void Checkpoint();
   void Retention();
   void ReturnFreeSpace();  // invariant 7
+  void SweepExpired();     // invariant 8
   bool Stopping();
   void Wake(std::atomic<bool>& flag);
 
@@ -115,7 +123,8 @@ class BackgroundMaintenance final : public WalCommitObserver {
   std::atomic<int> next_checkpoint_at_{0};
   std::atomic<int> last_wal_frames_{0};
   std::atomic<bool> retention_due_{false};
-  std::atomic<bool> space_due_{false};  // invariant 7
+  std::atomic<bool> space_due_{false};   // invariant 7
+  std::atomic<bool> expiry_due_{false};  // invariant 8
   Mutex mu_;
   // Manually destroyed (union member): after Abandon() it is not, because glibc's
   // pthread_cond_destroy waits for the waiters it knows of — in a fork()ed child, the parent's

@@ -81,6 +81,10 @@ void ReadChangeRow(const SQLite::Statement& q, Commit* commit, DamagedRowReporte
   change.keyspace = q.getColumn(0).getString();
   change.key = q.getColumn(1).getString();
   change.redacted = q.getColumn(6).getInt() != 0;
+  if (q.getColumn(7).getInt() == static_cast<int>(ChangeKind::kExpiry)) {
+    change.kind = ChangeKind::kExpiry;
+  }
+  if (!q.isColumnNull(8)) change.expires_at = FromMicros(q.getColumn(8).getInt64());
   auto decode = change.redacted ? DecodeOptionalDigest : DecodeOptionalValue;
   std::string problem;
   const char* side = "old value";
@@ -165,8 +169,8 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
   commit_sql += " LIMIT :limit";
 
   std::string change_sql =
-      "SELECT k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted "
-      "FROM changes x "
+      "SELECT k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted, "
+      "x.kind, x.expires_us FROM changes x "
       "JOIN keyspaces k ON k.id = x.keyspace_id WHERE x.revision = :rev" +
       filter.Sql("x") + " ORDER BY x.seq";
 

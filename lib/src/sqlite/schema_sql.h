@@ -11,17 +11,19 @@ inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted =
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
 inline constexpr char kSelectEntry[] =
-    "SELECT type, value, version FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+    "SELECT type, value, version, expires_us FROM entries WHERE keyspace_id = ?1 AND key = ?2";
 inline constexpr char kUpsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
     "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
-    "version = excluded.version";
+    "version = excluded.version, expires_us = excluded.expires_us";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
 // Point read for the read cache: the entry, by keyspace name, together with the head revision of
 // the same snapshot (ReadCache invariant 5). One statement, and the name is resolved by SQLite's
 // index rather than this process's KeyspaceDirectory, so uncached readers share no lock.
 inline constexpr char kSelectEntryAtHead[] =
-    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN keyspaces k ON k.name = ?1 "
+    "SELECT m.value, e.type, e.value, e.version, e.expires_us FROM meta m "
+    "LEFT JOIN keyspaces k ON k.name = ?1 "
     "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = ?2 WHERE m.name = 'head_revision'";
 inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
 // The keys changed by revisions (?1, ?2] (?2 = 0: up to the head), with the head and the
@@ -34,12 +36,21 @@ inline constexpr char kChangedKeysSince[] =
     "LEFT JOIN changes c ON c.revision > ?1 "
     "AND c.revision <= (CASE WHEN ?2 > 0 THEN ?2 ELSE m.head END) "
     "LEFT JOIN keyspaces k ON k.id = c.keyspace_id LIMIT ?3";
+// ?5 (kListRange) / ?4 (kListFrom): now, microseconds; keys whose deadline has passed are left out.
 inline constexpr char kListRange[] =
-    "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
-    "AND key < ?3 ORDER BY key LIMIT ?4";
+    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = ?1 "
+    "AND key >= ?2 AND key < ?3 AND (expires_us IS NULL OR expires_us > ?5) ORDER BY key LIMIT ?4";
 inline constexpr char kListFrom[] =
-    "SELECT key, type, value, version FROM entries WHERE keyspace_id = ?1 AND key >= ?2 "
-    "ORDER BY key LIMIT ?3";
+    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = ?1 "
+    "AND key >= ?2 AND (expires_us IS NULL OR expires_us > ?4) ORDER BY key LIMIT ?3";
+
+// Time-to-live sweep (0006_time_to_live.sql): the earliest deadline, and a batch of keys due by
+// ?1 (now, microseconds), oldest deadline first, at most ?2.
+inline constexpr char kEarliestDeadline[] =
+    "SELECT min(expires_us) FROM entries WHERE expires_us IS NOT NULL";
+inline constexpr char kDueKeys[] =
+    "SELECT k.name, e.key FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id "
+    "WHERE e.expires_us IS NOT NULL AND e.expires_us <= ?1 ORDER BY e.expires_us LIMIT ?2";
 
 inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
 inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";
@@ -48,12 +59,13 @@ inline constexpr char kInsertCommit[] =
     "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES (?1, ?2, ?3, ?4, ?5)";
 inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value, redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "new_value, redacted, kind, expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 inline constexpr char kSelectCommit[] =
     "SELECT revision, time_us, pid, thread_id, label, partial FROM commits WHERE revision = ?1";
 inline constexpr char kSelectChangesOf[] =
-    "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.redacted "
-    "FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 ORDER BY c.seq";
+    "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.redacted, c.kind, "
+    "c.expires_us FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 "
+    "ORDER BY c.seq";
 inline constexpr char kLaterChangeOfKey[] =
     "SELECT min(revision) FROM changes WHERE keyspace_id = ?1 AND key = ?2 AND revision > ?3";
 

@@ -80,6 +80,10 @@ void CheckOptions(const Options& options) {
   if (options.busy_timeout.count() < 0) {
     throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
   }
+  if (options.expiry_sweep_interval.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::expiry_sweep_interval must not be negative (0 = no sweep)");
+  }
   ValidateLabel(options.origin_label);
   for (const auto& [name, policy] : options.history_policies) {
     try {
@@ -167,7 +171,8 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
           &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
           options_.read_only ? std::function<void()>()
                              : std::function<void()>([this] { maintenance_.RequestRetention(); })}),
-      retention_(&committer_, pool_.get(), &counters_, &options_) {
+      retention_(&committer_, pool_.get(), &counters_, &options_),
+      expiry_(&committer_, pool_.get(), &counters_, &options_) {
   BindParts(Parts{&cache_, &committer_, generation_.get()});
   if (cache_.enabled()) {
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
@@ -183,7 +188,11 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
         pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
         options_.wal_checkpoint_bytes,
         BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
-        [this] { CheckGenerationFile(); }, [this] { retention_.Batch(); }});
+        [this] { CheckGenerationFile(); }, [this] { retention_.Batch(); },
+        options_.expiry_sweep_interval.count() > 0
+            ? [this](const std::function<bool()>& interrupted) { expiry_.Run(interrupted); }
+            : std::function<void(const std::function<bool()>&)>(),
+        options_.expiry_sweep_interval});
   }
   log_->debug("statestore: opened {}", path_);
 }
@@ -268,6 +277,7 @@ Revision StoreImpl::ReadSnapshot(const std::function<void(EngineTransaction&)>& 
   return InReadTransaction([&](Connection& c) {
     TransactionImpl tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
                        &damaged_rows_);
+    tx.UseClock(&options_.clock);
     body(tx);
     return want_head ? ReadHeadRevision(c) : Revision{0};
   });
@@ -289,6 +299,13 @@ std::optional<Entry> StoreImpl::ReadEntryAtHead(std::string_view keyspace, std::
       throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
     *head = static_cast<Revision>(q->getColumn(0).getInt64());
     if (q->isColumnNull(1)) return std::nullopt;
+    // TransactionImpl invariant 7: a key whose deadline has passed is absent (and stays absent:
+    // only a later commit can bring it back, and that moves the cache's change signal).
+    std::optional<std::int64_t> expires_us;
+    if (!q->isColumnNull(4)) {
+      expires_us = q->getColumn(4).getInt64();
+      if (*expires_us <= NowMicros(options_.clock)) return std::nullopt;
+    }
     std::string problem;
     std::optional<Value> value = DecodeValue(*q, 1, 2, &problem);
     if (!value) throw DamagedRowError(keyspace, key, problem);  // never cached
@@ -296,6 +313,7 @@ std::optional<Entry> StoreImpl::ReadEntryAtHead(std::string_view keyspace, std::
     e.key = std::string(key);
     e.value = std::move(*value);
     e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
+    if (expires_us) e.expires_at = FromMicros(*expires_us);
     return e;
   });
   c.AssertIdle();

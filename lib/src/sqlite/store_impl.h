@@ -34,6 +34,7 @@
 #include "core/store_counters.h"
 #include "sqlite/background_maintenance.h"
 #include "sqlite/connection_pool.h"
+#include "sqlite/expiry_sweep.h"
 #include "sqlite/history_change_feed.h"
 #include "sqlite/presence_lock.h"
 #include "sqlite/retention_runs.h"
@@ -101,6 +102,7 @@ class StoreImpl final : public EngineStore {
   SqliteGroupWriter writer_;  // the committer's engine half; outlives it
   GroupCommitter committer_;
   RetentionRuns retention_;
+  ExpirySweep expiry_;  // TransactionImpl invariant 7; run by maintenance_
 };
 
 // Whether a Store of this process has `canonical_path` open (Restore refuses then, before it

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "core/damaged_rows.h"
 #include "core/validate.h"
 #include "sqlite/schema_sql.h"
 #include "sqlite/value_codec.h"
@@ -94,17 +95,25 @@ std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::
       if (!read_only_) last_read_ = LastRead{keyspace_id, std::move(key_text), std::nullopt};
       return std::nullopt;
     }
+    OldRow row{ReadStoredCell(*q, 0, 1), static_cast<std::uint64_t>(q->getColumn(2).getInt64()),
+               std::nullopt};
+    if (!q->isColumnNull(3)) row.expires_us = q->getColumn(3).getInt64();
+    const bool expired = Expired(row);  // invariant 7: absent, whether it decodes or not
+    std::optional<Value> value;
     std::string problem;
-    std::optional<Value> value = DecodeValue(*q, 0, 1, &problem);
-    if (!value) throw DamagedRowError(keyspace, key, problem);
-    Entry e;
-    e.key = key_text;
-    e.value = std::move(*value);
-    e.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
-    if (!read_only_) {
-      last_read_ =
-          LastRead{keyspace_id, std::move(key_text), OldRow{ReadStoredCell(*q, 0, 1), e.version}};
+    if (!expired) {
+      value = DecodeValue(*q, 0, 1, &problem);
+      if (!value) throw DamagedRowError(keyspace, key, problem);
     }
+    std::optional<Entry> e;
+    if (!expired) {
+      e.emplace();
+      e->key = key_text;
+      e->value = std::move(*value);
+      e->version = row.version;
+      if (row.expires_us) e->expires_at = FromMicros(*row.expires_us);
+    }
+    if (!read_only_) last_read_ = LastRead{keyspace_id, std::move(key_text), std::move(row)};
     return e;
   });
 }
@@ -126,8 +135,54 @@ std::optional<TransactionImpl::OldRow> TransactionImpl::ReadOldRow(std::int64_t 
     OldRow row;
     row.stored = ReadStoredCell(*q, 0, 1);
     row.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    if (!q->isColumnNull(3)) row.expires_us = q->getColumn(3).getInt64();
     return row;
   });
+}
+
+std::int64_t TransactionImpl::Now() {
+  if (!now_us_) now_us_ = clock_ ? NowMicros(*clock_) : ToMicros(Clock::now());
+  return *now_us_;
+}
+
+std::int64_t TransactionImpl::DeadlineAfter(std::chrono::milliseconds ttl) {
+  // ttl <= PutOptions::kMaxTtl (validated); only an injected clock near the end of time could
+  // overflow the sum, and then "never" is the honest deadline.
+  std::int64_t deadline = 0;
+  if (__builtin_add_overflow(Now(), std::chrono::microseconds(ttl).count(), &deadline)) {
+    return INT64_MAX;
+  }
+  return deadline;
+}
+
+std::optional<TransactionImpl::OldRow> TransactionImpl::ReadLiveRowForWrite(
+    std::string_view keyspace, const KeyspaceRef& ref, std::string_view key) {
+  std::optional<OldRow> old = ReadOldRow(ref.id, key);
+  if (!old || !Expired(*old)) return old;
+  RecordWrite(keyspace, ref, key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
+  return std::nullopt;
+}
+
+std::size_t TransactionImpl::ExpireDue(std::size_t limit) {
+  RequireWritable();
+  std::vector<std::pair<std::string, std::string>> due;
+  CallSqlite("cannot find expired keys", [&] {
+    StatementUse q(connection_, sql::kDueKeys);
+    q->bind(1, static_cast<int64_t>(Now()));
+    q->bind(2, static_cast<int64_t>(limit));
+    while (q->executeStep())
+      due.emplace_back(q->getColumn(0).getString(), q->getColumn(1).getString());
+  });
+  std::size_t expired = 0;
+  for (const auto& [keyspace, key] : due) {
+    auto found = FindKeyspace(keyspace);
+    if (!found) continue;
+    std::optional<OldRow> old = ReadOldRow(found->id, key);
+    if (!old || !Expired(*old)) continue;
+    RecordWrite(keyspace, *found, key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
+    ++expired;
+  }
+  return expired;
 }
 
 std::optional<Value> TransactionImpl::get(std::string_view keyspace, std::string_view key) {
@@ -179,8 +234,10 @@ std::size_t TransactionImpl::ListPage(std::string_view keyspace, std::int64_t ke
     if (end) {
       q->bindNoCopy(3, *end);
       q->bind(4, static_cast<int64_t>(sql_limit));
+      q->bind(5, static_cast<int64_t>(Now()));
     } else {
       q->bind(3, static_cast<int64_t>(sql_limit));
+      q->bind(4, static_cast<int64_t>(Now()));
     }
     std::size_t rows = 0;
     std::string problem;
@@ -200,6 +257,7 @@ std::size_t TransactionImpl::ListPage(std::string_view keyspace, std::int64_t ke
       }
       e.value = std::move(*value);
       e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
+      if (!q->isColumnNull(4)) e.expires_at = FromMicros(q->getColumn(4).getInt64());
       *last = e.key;
       out->push_back(std::move(e));
     }
@@ -230,7 +288,8 @@ Revision TransactionImpl::EnsureRevision() {
 
 void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
                                   std::string_view key, const std::optional<OldRow>& old_row,
-                                  const std::optional<Value>& new_value) {
+                                  const std::optional<Value>& new_value,
+                                  std::optional<std::int64_t> new_expires_us, ChangeKind kind) {
   last_read_.reset();  // see LastRead
   const std::int64_t keyspace_id = ref.id;
   Revision revision = EnsureRevision();
@@ -242,6 +301,11 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
       q->bindNoCopy(2, key_text);
       BindValue(*q, 3, 4, *new_value);
       q->bind(5, static_cast<int64_t>(revision));
+      if (new_expires_us) {
+        q->bind(6, static_cast<int64_t>(*new_expires_us));
+      } else {
+        q->bind(6);
+      }
       q->exec();
     } else {
       StatementUse q(connection_, sql::kDeleteEntry);
@@ -277,23 +341,41 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
       BindValue(*h, 7, 8, *new_value);
     }
     h->bind(9, ref.redacted ? 1 : 0);
+    h->bind(10, static_cast<int>(kind));
+    if (new_expires_us) {
+      h->bind(11, static_cast<int64_t>(*new_expires_us));
+    } else {
+      h->bind(11);
+    }
     h->exec();
   });
   PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
   w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
   w.cache_id.append(keyspace).push_back('\0');
   w.cache_id.append(key_text);
-  if (new_value) w.entry = Entry{key_text, *new_value, revision};
+  if (new_value) {
+    w.entry = Entry{key_text, *new_value, revision, std::nullopt};
+    if (new_expires_us) w.entry->expires_at = FromMicros(*new_expires_us);
+  }
   writes_.push_back(std::move(w));
 }
 
-void TransactionImpl::put(std::string_view keyspace, std::string_view key, const Value& value) {
+void TransactionImpl::put(std::string_view keyspace, std::string_view key, const Value& value,
+                          const PutOptions& options) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   ValidateValue(keyspace, key, value);
+  ValidatePutOptions(keyspace, key, options);
   RequireWritable();
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
-  RecordWrite(keyspace, ref, key, ReadOldRow(ref.id, key), value);
+  std::optional<OldRow> old = ReadLiveRowForWrite(keyspace, ref, key);
+  std::optional<std::int64_t> expires_us;
+  if (options.ttl) {
+    expires_us = DeadlineAfter(*options.ttl);
+  } else if (options.keep_ttl && old) {
+    expires_us = old->expires_us;
+  }
+  RecordWrite(keyspace, ref, key, old, value, expires_us);
 }
 
 bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
@@ -303,8 +385,42 @@ bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
   auto found = FindKeyspace(keyspace);
   if (!found) return false;
   auto old = ReadOldRow(found->id, key);
-  if (!old) return false;
-  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  if (!old || Expired(*old)) return false;  // invariant 7: the sweep records the expiry
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt, std::nullopt);
+  return true;
+}
+
+bool TransactionImpl::expire(std::string_view keyspace, std::string_view key,
+                             std::chrono::milliseconds ttl) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  ValidateTtl(keyspace, key, ttl);
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  if (!found) return false;
+  auto old = ReadOldRow(found->id, key);
+  if (!old || Expired(*old)) return false;
+  std::string problem;
+  std::optional<Value> value = DecodeCell(old->stored, &problem);
+  if (!value) throw DamagedRowError(keyspace, key, problem);
+  const std::int64_t expires_us = DeadlineAfter(ttl);
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, value, expires_us);
+  return true;
+}
+
+bool TransactionImpl::persist(std::string_view keyspace, std::string_view key) {
+  ValidateKeyspace(keyspace);
+  ValidateKey(key);
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  if (!found) return false;
+  auto old = ReadOldRow(found->id, key);
+  if (!old || Expired(*old)) return false;
+  if (!old->expires_us) return true;
+  std::string problem;
+  std::optional<Value> value = DecodeCell(old->stored, &problem);
+  if (!value) throw DamagedRowError(keyspace, key, problem);
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, value, std::nullopt);
   return true;
 }
 
@@ -315,14 +431,21 @@ void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view
   ValidateValue(keyspace, key, value);
   RequireWritable();
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  // An expired key is absent (invariant 7). Its expiry is recorded only if the write goes ahead.
   auto old = ReadOldRow(ref.id, key);
-  std::uint64_t actual = old ? old->version : 0;
+  const bool expired = old && Expired(*old);
+  std::uint64_t actual = old && !expired ? old->version : 0;
   if (actual != expected_version) {
     throw Error(ErrorCode::kConflict, "compare-and-set on " + DescribeKey(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
-                                          ", found " + (old ? std::to_string(actual) : "no key"));
+                                          ", found " +
+                                          (actual != 0 ? std::to_string(actual) : "no key"));
   }
-  RecordWrite(keyspace, ref, key, old, value);
+  if (expired) {
+    RecordWrite(keyspace, ref, key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
+    old.reset();
+  }
+  RecordWrite(keyspace, ref, key, old, value, std::nullopt);
 }
 
 void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_view key,
@@ -332,13 +455,14 @@ void TransactionImpl::erase_if_version(std::string_view keyspace, std::string_vi
   RequireWritable();
   auto found = FindKeyspace(keyspace);
   auto old = found ? ReadOldRow(found->id, key) : std::nullopt;
+  if (old && Expired(*old)) old.reset();  // invariant 7
   if (!old || old->version != expected_version) {
     throw Error(ErrorCode::kConflict, "compare-and-erase on " + DescribeKey(keyspace, key) +
                                           ": expected version " + std::to_string(expected_version) +
                                           ", found " +
                                           (old ? std::to_string(old->version) : "no key"));
   }
-  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt, std::nullopt);
 }
 
 void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {

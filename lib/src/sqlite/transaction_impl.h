@@ -20,9 +20,16 @@
 //   6. Commit times never decrease with revision: a commit is stamped max(now, the newest
 //      commit's time), so time queries bisect by revision
 //      (migrations/sqlite/0005_history_indexes.sql).
+//   7. Time-to-live (0006_time_to_live.sql). The transaction reads the clock once (Now()): a row
+//      whose deadline is at or before it is absent to every read, whatever the sweep has done.
+//      A write that replaces such a row (put, put_if_version) first records its expiry — a
+//      change of kind kExpiry, the old value and the deadline that passed — in the same
+//      revision, so history still replays to the state and tells the expiry from the write.
+//      erase, expire and persist of an expired row change nothing (the sweep records it).
 #ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
 #define STATESTORE_SRC_TRANSACTION_IMPL_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -49,12 +56,17 @@ class TransactionImpl final : public EngineTransaction {
                   Origin origin, const std::vector<std::string>& redacted_keyspaces,
                   DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr);
 
+  using Transaction::put;
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
   std::optional<Entry> get_entry(std::string_view keyspace, std::string_view key) override;
   std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
                           std::size_t limit) override;
-  void put(std::string_view keyspace, std::string_view key, const Value& value) override;
+  void put(std::string_view keyspace, std::string_view key, const Value& value,
+           const PutOptions& options) override;
   bool erase(std::string_view keyspace, std::string_view key) override;
+  bool expire(std::string_view keyspace, std::string_view key,
+              std::chrono::milliseconds ttl) override;
+  bool persist(std::string_view keyspace, std::string_view key) override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                       std::uint64_t expected_version) override;
   void erase_if_version(std::string_view keyspace, std::string_view key,
@@ -73,6 +85,15 @@ class TransactionImpl final : public EngineTransaction {
     last_commit_time_us_ = last_commit_time_us;
     clock_ = clock;
   }
+
+  // The clock of a read transaction (Options::clock, may be empty; must outlive the
+  // transaction), which decides which keys have expired (invariant 7). Default: system clock.
+  void UseClock(const ClockFunction* clock) { clock_ = clock; }
+
+  // The sweep's step (invariant 7, expiry_sweep.h): records the expiry of up to `limit` keys
+  // whose deadline is at or before Now(), earliest deadline first, and deletes their rows.
+  // Returns how many.
+  std::size_t ExpireDue(std::size_t limit);
 
   // Writes the commit row if the body changed anything. Returns the revision, or 0.
   Revision Finish() override;
@@ -97,7 +118,17 @@ class TransactionImpl final : public EngineTransaction {
   struct OldRow {
     StoredCell stored;
     std::uint64_t version = 0;
+    std::optional<std::int64_t> expires_us;  // the deadline; nullopt: none
   };
+  // The transaction's time, microseconds (invariant 7): read from the clock on first use.
+  std::int64_t Now();
+  bool Expired(const OldRow& row) { return row.expires_us && *row.expires_us <= Now(); }
+  // Now() + ttl, microseconds (saturating).
+  std::int64_t DeadlineAfter(std::chrono::milliseconds ttl);
+  // ReadOldRow for a write that replaces the row: an expired row's expiry is recorded first and
+  // nullopt returned (invariant 7).
+  std::optional<OldRow> ReadLiveRowForWrite(std::string_view keyspace, const KeyspaceRef& ref,
+                                            std::string_view key);
   std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
   // What the last point read found for one key (a row, or none). A put or erase of that key
   // right after it (read-modify-write) takes its old row from here instead of reading it again:
@@ -118,7 +149,9 @@ class TransactionImpl final : public EngineTransaction {
   Bytes Digest(const Value& value) const;
   Revision EnsureRevision();
   void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
-                   const std::optional<OldRow>& old_row, const std::optional<Value>& new_value);
+                   const std::optional<OldRow>& old_row, const std::optional<Value>& new_value,
+                   std::optional<std::int64_t> new_expires_us,
+                   ChangeKind kind = ChangeKind::kWrite);
 
   Connection& connection_;
   KeyspaceDirectory& keyspaces_;
@@ -130,7 +163,8 @@ class TransactionImpl final : public EngineTransaction {
   std::optional<LastRead> last_read_;
   std::optional<Revision> known_head_;
   std::optional<std::int64_t> last_commit_time_us_;
-  const ClockFunction* clock_ = nullptr;  // StartAfter; null: the system clock
+  const ClockFunction* clock_ = nullptr;  // StartAfter or UseClock; null: the system clock
+  std::optional<std::int64_t> now_us_;    // Now()
   std::int64_t commit_time_us_ = 0;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
