@@ -390,38 +390,35 @@ bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
   return true;
 }
 
+bool TransactionImpl::SetDeadline(std::string_view keyspace, std::string_view key,
+                                  std::optional<std::chrono::milliseconds> ttl) {
+  RequireWritable();
+  auto found = FindKeyspace(keyspace);
+  if (!found) return false;
+  auto old = ReadOldRow(found->id, key);
+  if (!old || Expired(*old)) return false;    // invariant 7
+  if (!ttl && !old->expires_us) return true;  // nothing to clear: no write
+  std::string problem;
+  std::optional<Value> value = DecodeCell(old->stored, &problem);
+  if (!value) throw DamagedRowError(keyspace, key, problem);
+  std::optional<std::int64_t> expires_us;
+  if (ttl) expires_us = DeadlineAfter(*ttl);
+  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, value, expires_us);
+  return true;
+}
+
 bool TransactionImpl::expire(std::string_view keyspace, std::string_view key,
                              std::chrono::milliseconds ttl) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   ValidateTtl(keyspace, key, ttl);
-  RequireWritable();
-  auto found = FindKeyspace(keyspace);
-  if (!found) return false;
-  auto old = ReadOldRow(found->id, key);
-  if (!old || Expired(*old)) return false;
-  std::string problem;
-  std::optional<Value> value = DecodeCell(old->stored, &problem);
-  if (!value) throw DamagedRowError(keyspace, key, problem);
-  const std::int64_t expires_us = DeadlineAfter(ttl);
-  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, value, expires_us);
-  return true;
+  return SetDeadline(keyspace, key, ttl);
 }
 
 bool TransactionImpl::persist(std::string_view keyspace, std::string_view key) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  RequireWritable();
-  auto found = FindKeyspace(keyspace);
-  if (!found) return false;
-  auto old = ReadOldRow(found->id, key);
-  if (!old || Expired(*old)) return false;
-  if (!old->expires_us) return true;
-  std::string problem;
-  std::optional<Value> value = DecodeCell(old->stored, &problem);
-  if (!value) throw DamagedRowError(keyspace, key, problem);
-  RecordWrite(keyspace, KeyspaceForWrite(keyspace), key, old, value, std::nullopt);
-  return true;
+  return SetDeadline(keyspace, key, std::nullopt);
 }
 
 void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view key,

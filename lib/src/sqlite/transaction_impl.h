@@ -123,6 +123,10 @@ class TransactionImpl final : public EngineTransaction {
   // The transaction's time, microseconds (invariant 7): read from the clock on first use.
   std::int64_t Now();
   bool Expired(const OldRow& row) { return row.expires_us && *row.expires_us <= Now(); }
+  // expire (a ttl) and persist (nullopt): rewrites the live key's value with the new deadline.
+  // Returns whether the key exists. Throws: DamagedRowError for a row that does not decode.
+  bool SetDeadline(std::string_view keyspace, std::string_view key,
+                   std::optional<std::chrono::milliseconds> ttl);
   // Now() + ttl, microseconds (saturating).
   std::int64_t DeadlineAfter(std::chrono::milliseconds ttl);
   // ReadOldRow for a write that replaces the row: an expired row's expiry is recorded first and
