@@ -186,6 +186,11 @@ int Run(const Config& config) {
     std::cout << "concurrent writer, during sweep: " << w1.n << " commits, p50 " << Ms(w1.p50)
               << ", p99 " << Ms(w1.p99) << ", longest " << Ms(w1.max) << " = "
               << Ms(w1.max - w0.max) << " over its longest alone (target <= 5 ms)\n";
+    std::cout << "during the sweep: " << after.checkpoints - before.checkpoints
+              << " WAL checkpoints, " << after.free_space_steps - before.free_space_steps
+              << " free-space steps (" << after.free_pages_returned - before.free_pages_returned
+              << " pages), " << after.groups - before.groups << " group commits, "
+              << after.busy_retries - before.busy_retries << " busy retries\n";
     std::cout << "reader: " << reads.load() << " reads, " << wrong.load()
               << " wrong (a live key absent or an expired key present)\n";
     const std::size_t left = store->list("cache").size();

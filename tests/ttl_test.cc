@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "manual_clock.h"
+#include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -304,6 +305,42 @@ TEST_F(TtlTest, SweepGoesInBatchesAndSparesKeysRewrittenBeforeTheirDeadline) {
   }
   EXPECT_EQ(expiries, static_cast<std::size_t>(kKeys - 1));
   EXPECT_GE(store->history(q).size(), 3u);
+}
+
+TEST_F(TtlTest, SweepOfRedactedAndPlainKeysInOneBatchKeepsHistoryOrderAndDigests) {
+  Options o = Opts(milliseconds(10));
+  o.redacted_keyspaces = {"secret"};
+  auto store = Store::open(path_, o);
+  // Deadlines interleave the two keyspaces; the batch records plain keys first, then redacted.
+  store->put("secret", "s1", Value("pin-1"), Ttl(milliseconds(100)));
+  store->put("app", "a1", Value(1), Ttl(milliseconds(200)));
+  store->put("secret", "s2", Value("pin-2"), Ttl(milliseconds(300)));
+  store->put("app", "a2", Value(2), Ttl(milliseconds(400)));
+  store->put("app", "stays", Value(3), Ttl(seconds(10)));
+  const Revision head = store->history_bounds().head;
+  clock_.advance(seconds(1));
+  const auto give_up = std::chrono::steady_clock::now() + seconds(20 * test::kSlowFactor);
+  while (store->stats().keys_expired < 4 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(store->stats().keys_expired, 4u);
+  const Commit c = *store->commit_at(head + 1);
+  EXPECT_EQ(c.origin.label, "expired");
+  ASSERT_EQ(c.changes.size(), 4u);
+  std::vector<std::string> keys;
+  for (const Change& ch : c.changes) {
+    keys.push_back(ch.key);
+    EXPECT_EQ(ch.kind, ChangeKind::kExpiry);
+    EXPECT_EQ(ch.new_value, std::nullopt);
+    EXPECT_EQ(ch.redacted, ch.keyspace == "secret");
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"a1", "a2", "s1", "s2"}));
+  EXPECT_EQ(c.changes[0].old_value, Value(1));
+  EXPECT_EQ(c.changes[0].expires_at, kStart + milliseconds(200));
+  EXPECT_EQ(c.changes[2].old_value, Value(store->value_digest(Value("pin-1"))));
+  EXPECT_EQ(store->list("app").size(), 1u);
+  EXPECT_EQ(store->list("secret").size(), 0u);
+  EXPECT_TRUE(Verify(*store).ok());
 }
 
 TEST_F(TtlTest, NegativeSweepIntervalIsRefused) {

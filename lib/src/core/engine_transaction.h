@@ -29,6 +29,9 @@ struct PendingWrite {
   std::string key;
   std::optional<Entry> entry;  // nullopt: erased
   std::string cache_id;        // keyspace + '\0' + key: identifies the key within a group
+  // Drop the key from the cache instead of caching "absent" (an expiry: nobody is likely to read
+  // the key again, and a sweep of many keys must not push the cache's live entries out).
+  bool drop_only = false;
 };
 
 class EngineTransaction : public Transaction {

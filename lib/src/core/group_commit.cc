@@ -357,7 +357,7 @@ void GroupCommitter::Publish(const std::vector<Request*>& group,
       // Keyspace names contain no NUL, so keyspace + NUL + key identifies the key.
       std::string_view id = w->cache_id;
       if (!published.insert(id).second) continue;
-      deps_.cache->Publish(ticket, w->keyspace, w->key, w->entry);
+      deps_.cache->Publish(ticket, w->keyspace, w->key, w->entry, w->drop_only);
     }
   }
   deps_.cache->EndPublish();

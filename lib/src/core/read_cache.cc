@@ -334,7 +334,7 @@ void ReadCache::EndPublish() {
 }
 
 void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,
-                        std::string_view key, const CachedEntry& entry) {
+                        std::string_view key, const CachedEntry& entry, bool drop_only) {
   if (!enabled_) return;
   std::string composite;
   ComposeKey(keyspace, key, &composite);
@@ -344,7 +344,7 @@ void ReadCache::Publish(const PublishTicket& ticket, std::string_view keyspace,
   // Invariant 4: publish only the newest value; otherwise the key must not stay cached at all.
   if (!ticket.publish || epoch_.load(std::memory_order_acquire) != ticket.epoch ||
       catchup_seq_.load(std::memory_order_acquire) != ticket.catchup_seq ||
-      (entry && entry->expires_at)) {  // invariant 8
+      (entry && entry->expires_at) || drop_only) {  // invariant 8
     shard.Erase(composite);
     return;
   }

@@ -188,8 +188,9 @@ class ReadCache {
   // exactly one EndPublish(), even when the ticket says not to publish.
   PublishTicket AfterCommit(bool committed, Revision head);
   void EndPublish();
+  // `drop_only`: remove the key instead (PendingWrite::drop_only).
   void Publish(const PublishTicket& ticket, std::string_view keyspace, std::string_view key,
-               const CachedEntry& entry);
+               const CachedEntry& entry, bool drop_only = false);
 
  private:
   struct Shard;

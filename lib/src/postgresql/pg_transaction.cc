@@ -77,7 +77,8 @@ std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::in
   std::string problem;
   std::optional<Value> value = DecodePgValue(r, 0, 0, 1, &problem);
   if (!value) throw DamagedRowError(keyspace, key, problem);
-  return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2))};
+  return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2)),
+               std::nullopt};
 }
 
 std::optional<PgTransaction::OldRow> PgTransaction::ReadOldRow(std::int64_t keyspace_id,
@@ -101,7 +102,7 @@ std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::st
   if (!found) return std::nullopt;
   if (const Buffered* b = FindBuffered(found->id, key)) {
     if (!b->value) return std::nullopt;
-    return Entry{std::string(key), *b->value, b->version};
+    return Entry{std::string(key), *b->value, b->version, std::nullopt};
   }
   if (group_.cache != nullptr) {
     std::string id;
@@ -278,7 +279,7 @@ void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, st
   w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
   w.cache_id.append(keyspace).push_back('\0');
   w.cache_id.append(key_text);
-  if (new_value) w.entry = Entry{std::move(key_text), *new_value, revision};
+  if (new_value) w.entry = Entry{std::move(key_text), *new_value, revision, std::nullopt};
   if (group_.written != nullptr) group_.written->insert(w.cache_id);
   writes_.push_back(std::move(w));
 }

@@ -48,9 +48,27 @@ inline constexpr char kListFrom[] =
 // ?1 (now, microseconds), oldest deadline first, at most ?2.
 inline constexpr char kEarliestDeadline[] =
     "SELECT min(expires_us) FROM entries WHERE expires_us IS NOT NULL";
+// kDueKeys orders by (deadline, keyspace id, key) — a total order, so kExpireChanges, run right
+// after it in the same transaction, picks the same rows of unredacted keyspaces: the first ?4 of
+// them. (Their rows are then deleted one by one by primary key: a DELETE ... WHERE (keyspace_id,
+// key) IN (subquery) is planned as a scan of the whole keyspace.) A row whose stored tag is outside
+// the schema's range is recorded as absent (value_codec.h), as a write over it would.
 inline constexpr char kDueKeys[] =
-    "SELECT k.name, e.key FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id "
-    "WHERE e.expires_us IS NOT NULL AND e.expires_us <= ?1 ORDER BY e.expires_us LIMIT ?2";
+    "SELECT k.name, e.key, k.redacted, e.keyspace_id FROM entries e "
+    "JOIN keyspaces k ON k.id = e.keyspace_id "
+    "WHERE e.expires_us IS NOT NULL AND e.expires_us <= ?1 "
+    "ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT ?2";
+// ?1 revision, ?2 the seq before the first row, ?3 now, ?4 how many.
+inline constexpr char kExpireChanges[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted, kind, expires_us) "
+    "SELECT ?1, ?2 + row_number() OVER (ORDER BY d.expires_us, d.keyspace_id, d.key), "
+    "d.keyspace_id, d.key, CASE WHEN d.type BETWEEN 0 AND 5 THEN d.type END, "
+    "CASE WHEN d.type BETWEEN 0 AND 5 THEN d.value END, NULL, NULL, 0, 1, d.expires_us "
+    "FROM (SELECT e.keyspace_id, e.key, e.type, e.value, e.expires_us FROM entries e "
+    "JOIN keyspaces k ON k.id = e.keyspace_id WHERE k.redacted = 0 AND e.expires_us IS NOT NULL "
+    "AND e.expires_us <= ?3 ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT ?4) AS d "
+    "ORDER BY d.expires_us, d.keyspace_id, d.key";
 
 inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
 inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";

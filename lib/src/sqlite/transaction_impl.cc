@@ -165,21 +165,63 @@ std::optional<TransactionImpl::OldRow> TransactionImpl::ReadLiveRowForWrite(
 
 std::size_t TransactionImpl::ExpireDue(std::size_t limit) {
   RequireWritable();
-  std::vector<std::pair<std::string, std::string>> due;
+  last_read_.reset();  // see LastRead
+  struct Due {
+    std::string keyspace, key;
+    bool redacted;
+    std::int64_t keyspace_id;
+  };
+  std::vector<Due> due;
+  std::int64_t unredacted = 0;
   CallSqlite("cannot find expired keys", [&] {
     StatementUse q(connection_, sql::kDueKeys);
     q->bind(1, static_cast<int64_t>(Now()));
     q->bind(2, static_cast<int64_t>(limit));
-    while (q->executeStep())
-      due.emplace_back(q->getColumn(0).getString(), q->getColumn(1).getString());
+    while (q->executeStep()) {
+      due.push_back({q->getColumn(0).getString(), q->getColumn(1).getString(),
+                     q->getColumn(2).getInt() != 0, q->getColumn(3).getInt64()});
+      if (!due.back().redacted) ++unredacted;
+    }
   });
-  std::size_t expired = 0;
-  for (const auto& [keyspace, key] : due) {
-    auto found = FindKeyspace(keyspace);
+  if (due.empty()) return 0;
+  std::size_t expired = static_cast<std::size_t>(unredacted);
+  // The history rows of unredacted keys in one statement for the whole batch (kExpireChanges: the
+  // same first `unredacted` due rows of unredacted keyspaces, in the order kDueKeys listed them),
+  // then one delete per key, rather than three statements per key. History digests of redacted
+  // keys are made here, so those go one by one below.
+  if (unredacted > 0) {
+    const Revision revision = EnsureRevision();
+    CallSqlite("cannot record expiries", [&] {
+      StatementUse h(connection_, sql::kExpireChanges);
+      h->bind(1, static_cast<int64_t>(revision));
+      h->bind(2, static_cast<int64_t>(seq_));
+      h->bind(3, static_cast<int64_t>(Now()));
+      h->bind(4, static_cast<int64_t>(unredacted));
+      h->exec();
+      if (sqlite3_changes(connection_.handle()) != unredacted) {
+        throw Error(ErrorCode::kInternal, "expiry batch: history rows and due keys differ");
+      }
+      StatementUse d(connection_, sql::kDeleteEntry);
+      for (const Due& row : due) {
+        if (row.redacted) continue;
+        d->reset();
+        d->bind(1, static_cast<int64_t>(row.keyspace_id));
+        d->bindNoCopy(2, row.key);
+        d->exec();
+      }
+    });
+    seq_ += unredacted;
+  }
+  for (const Due& d : due) {
+    if (!d.redacted) {
+      AddPendingWrite(d.keyspace, d.key, std::nullopt, /*drop_only=*/true);
+      continue;
+    }
+    auto found = FindKeyspace(d.keyspace);
     if (!found) continue;
-    std::optional<OldRow> old = ReadOldRow(found->id, key);
+    std::optional<OldRow> old = ReadOldRow(found->id, d.key);
     if (!old || !Expired(*old)) continue;
-    RecordWrite(keyspace, *found, key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
+    RecordWrite(d.keyspace, *found, d.key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
     ++expired;
   }
   return expired;
@@ -349,14 +391,20 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     }
     h->exec();
   });
-  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
-  w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
-  w.cache_id.append(keyspace).push_back('\0');
-  w.cache_id.append(key_text);
+  std::optional<Entry> entry;
   if (new_value) {
-    w.entry = Entry{key_text, *new_value, revision, std::nullopt};
-    if (new_expires_us) w.entry->expires_at = FromMicros(*new_expires_us);
+    entry = Entry{key_text, *new_value, revision, std::nullopt};
+    if (new_expires_us) entry->expires_at = FromMicros(*new_expires_us);
   }
+  AddPendingWrite(keyspace, key_text, std::move(entry), kind == ChangeKind::kExpiry);
+}
+
+void TransactionImpl::AddPendingWrite(std::string_view keyspace, const std::string& key,
+                                      std::optional<Entry> entry, bool drop_only) {
+  PendingWrite w{std::string(keyspace), key, std::move(entry), {}, drop_only};
+  w.cache_id.reserve(keyspace.size() + 1 + key.size());
+  w.cache_id.append(keyspace).push_back('\0');
+  w.cache_id.append(key);
   writes_.push_back(std::move(w));
 }
 

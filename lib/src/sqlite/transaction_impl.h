@@ -152,6 +152,9 @@ class TransactionImpl final : public EngineTransaction {
   // The keyed digest of redacted history (redaction_key.h).
   Bytes Digest(const Value& value) const;
   Revision EnsureRevision();
+  // Appends to writes_ (invariant 3).
+  void AddPendingWrite(std::string_view keyspace, const std::string& key,
+                       std::optional<Entry> entry, bool drop_only);
   void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                    const std::optional<OldRow>& old_row, const std::optional<Value>& new_value,
                    std::optional<std::int64_t> new_expires_us,
