@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -341,6 +342,44 @@ TEST_F(TtlTest, SweepOfRedactedAndPlainKeysInOneBatchKeepsHistoryOrderAndDigests
   EXPECT_EQ(store->list("app").size(), 1u);
   EXPECT_EQ(store->list("secret").size(), 0u);
   EXPECT_TRUE(Verify(*store).ok());
+}
+
+TEST_F(TtlTest, ConfigWatchTellsAnExpiryFromAnErase) {
+  auto store = Store::open(path_, Opts(milliseconds(10)));
+  std::mutex mu;
+  std::vector<ConfigChange> seen;
+  Watch w = store->config().watch(
+      "feature.",
+      [&](const WatchEvent& ev) {
+        std::lock_guard<std::mutex> lock(mu);
+        for (const ConfigChange& c : ev.changes) seen.push_back(c);
+      },
+      store->history_bounds().head + 1);
+  // A temporary override written through the core API with a TTL (config.h's storage layout),
+  // and one erased by hand.
+  store->put("config", "override/feature.trial", Value(true), Ttl(seconds(1)));
+  store->config().set("feature.beta", ConfigValue(true));
+  store->config().erase("feature.beta");
+  clock_.advance(seconds(1));
+  EXPECT_EQ(store->config().get_value("feature.trial"), std::nullopt);
+  const auto give_up = std::chrono::steady_clock::now() + seconds(20 * test::kSlowFactor);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (seen.size() >= 4 || std::chrono::steady_clock::now() > give_up) break;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].key, "feature.trial");
+  EXPECT_EQ(seen[0].kind, ChangeKind::kWrite);
+  EXPECT_EQ(seen[2].key, "feature.beta");
+  EXPECT_EQ(seen[2].new_value, std::nullopt);
+  EXPECT_EQ(seen[2].kind, ChangeKind::kWrite);  // an erase
+  EXPECT_EQ(seen[3].key, "feature.trial");
+  EXPECT_EQ(seen[3].new_value, std::nullopt);
+  EXPECT_EQ(seen[3].kind, ChangeKind::kExpiry);
 }
 
 TEST_F(TtlTest, NegativeSweepIntervalIsRefused) {

@@ -189,6 +189,36 @@ TEST_F(PgEngineTest, UriAndKeyValueFormsOpenTheSameData) {
   EXPECT_EQ(by_kv->history_bounds().head, 3u);
 }
 
+// Time-to-live is SQLite-only for now (pg_transaction.h): refused with a message that says so,
+// nothing written; keep_ttl and persist have nothing to keep or clear and work.
+TEST_F(PgEngineTest, TimeToLiveIsRefusedAndChangesNothing) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri());
+  store->put("app", "k", Value(1));
+  const Revision head = store->history_bounds().head;
+  PutOptions ttl;
+  ttl.ttl = std::chrono::seconds(10);
+  try {
+    store->put("app", "k", Value(2), ttl);
+    ADD_FAILURE() << "a TTL was accepted on PostgreSQL";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("PostgreSQL"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(store->transact([&](Transaction& tx) {
+    tx.put("app", "other", Value(1));
+    tx.expire("app", "k", std::chrono::seconds(1));
+  }),
+               Error);
+  EXPECT_EQ(store->history_bounds().head, head);
+  EXPECT_EQ(store->get("app", "other"), std::nullopt);
+  PutOptions keep;
+  keep.keep_ttl = true;
+  EXPECT_EQ(store->put("app", "k", Value(3), keep), head + 1);
+  EXPECT_EQ(store->persist("app", "k"), head + 1);  // nothing to clear: no revision
+  EXPECT_EQ(store->get_entry("app", "k")->expires_at, std::nullopt);
+}
+
 TEST_F(PgEngineTest, BadConninfoIsInvalidArgumentWithReadableMessage) {
   const std::string host = cluster_->socket_dir();
   struct Case {

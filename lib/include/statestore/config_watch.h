@@ -23,6 +23,9 @@ struct ConfigChange {
   ConfigLayer layer;                     // kProfile or kOverrides
   std::optional<ConfigValue> old_value;  // nullopt: the key did not exist in that layer
   std::optional<ConfigValue> new_value;  // nullopt: the key was erased from that layer
+  // kExpiry: the key's time-to-live ran out (Config never sets one; a program that wrote the
+  // config keyspace through Store::put with PutOptions::ttl did), new_value is nullopt.
+  ChangeKind kind = ChangeKind::kWrite;
 };
 
 struct WatchEvent {

@@ -157,7 +157,7 @@ bool WatchHub::ToEvent(const Commit& commit, const std::string& prefix, WatchEve
     }
     if (std::string_view(parsed->key).substr(0, prefix.size()) != prefix) continue;
     try {
-      ConfigChange change{parsed->key, parsed->layer, std::nullopt, std::nullopt};
+      ConfigChange change{parsed->key, parsed->layer, std::nullopt, std::nullopt, c.kind};
       if (c.redacted) {
         throw Error(ErrorCode::kInvalidArgument, "keyspace config is redacted");
       }
