@@ -1,12 +1,17 @@
 // Time-to-live on keys (issue 16, first step; SQLite files): PutOptions::ttl, keep_ttl,
 // expire/persist; a key is absent at exactly its deadline in this process and in another one;
 // the expiry is in history as its own kind, by the background sweep or by the next write.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -380,6 +385,59 @@ TEST_F(TtlTest, ConfigWatchTellsAnExpiryFromAnErase) {
   EXPECT_EQ(seen[3].key, "feature.trial");
   EXPECT_EQ(seen[3].new_value, std::nullopt);
   EXPECT_EQ(seen[3].kind, ChangeKind::kExpiry);
+}
+
+// One sweeper per file (ExpirySweep invariant 4): with two sweeping processes every expiry commit
+// comes from the one that took the sweeper lock first; when it closes, the other takes over.
+TEST_F(TtlTest, OneProcessSweepsAFileAndAnotherTakesOverWhenItCloses) {
+  auto here = Store::open(path_, Opts(milliseconds(10)));
+  here->put("app", "warm", Value(1));
+  std::this_thread::sleep_for(milliseconds(100));  // several passes: this process holds the lock
+  auto worker = test::ChildProcess::SpawnWorker(
+      {"ttl-serve", path_, std::to_string(ManualClock::Micros(kStart)), "10"});
+  const auto wait = milliseconds(20000 * test::kSlowFactor);
+  ASSERT_EQ(worker.ReadLine(wait), "ready");
+  auto ask = [&](const std::string& command) {
+    worker.Write(command + "\n");
+    return worker.ReadLine(wait).value_or("(no answer)");
+  };
+  const std::int64_t worker_pid = std::stoll(ask("pid").substr(4));
+  // The pids of the sweep's commits in `keyspace`, once 20 expiries are there (or time is up).
+  auto sweepers = [&](Store& store, const std::string& keyspace) {
+    HistoryQuery q;
+    q.keyspace = keyspace;
+    q.label = "expired";
+    std::set<std::int64_t> pids;
+    const auto give_up = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      pids.clear();
+      std::size_t expiries = 0;
+      for (const Commit& c : store.history(q)) {
+        pids.insert(c.origin.pid);
+        expiries += c.changes.size();
+      }
+      if (expiries >= 20 || std::chrono::steady_clock::now() > give_up) {
+        EXPECT_EQ(expiries, 20u) << keyspace;
+        return pids;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  };
+  auto expire_all = [&](const std::string& keyspace) {
+    for (int i = 0; i < 20; ++i) ask("putttl " + keyspace + " k" + std::to_string(i) + " 1000");
+    clock_.advance(seconds(2));
+    ASSERT_EQ(ask("clock " + std::to_string(ManualClock::Micros(clock_.now()))), "ok");
+    EXPECT_EQ(ask("count " + keyspace), "count 0");  // absent at once, swept later
+  };
+
+  expire_all("first");
+  EXPECT_EQ(sweepers(*here, "first"), (std::set<std::int64_t>{::getpid()}));
+
+  here.reset();  // releases the sweeper lock; the worker's next pass takes it
+  auto reader = Store::open(path_, Opts());  // sweeps nothing
+  expire_all("second");
+  EXPECT_EQ(sweepers(*reader, "second"), (std::set<std::int64_t>{worker_pid}));
+  EXPECT_EQ(ask("quit"), "(no answer)");
 }
 
 TEST_F(TtlTest, NegativeSweepIntervalIsRefused) {

@@ -56,10 +56,13 @@
 //                      integer N, else "stale V" (V as for serve), or "stuck" after 20 s
 //         quit      -> exits 0
 //       A read that throws prints "error ..." and exits 1.
-//   statestore_test_worker ttl-serve DB START_US
+//   statestore_test_worker ttl-serve DB START_US [SWEEP_MS]
 //       Opens DB with Options::clock reading a clock this process keeps (START_US, microseconds
-//       since the epoch) and no expiry sweep, prints "ready", then answers commands from stdin:
+//       since the epoch) and an expiry sweep every SWEEP_MS (default: none), prints "ready", then
+//       answers commands from stdin:
 //         clock US        -> sets the clock, prints "ok"
+//         putttl KS KEY MS -> put of int 1 with a TTL of MS: "rev R"
+//         pid             -> "pid P"
 //         get KS KEY      -> Store::get (the read cache's path): "value <Render>"
 //         read KS KEY     -> get_entry inside Store::read: "value <Render> <expires_us or none>"
 //         count KS        -> Store::list: "count N"
@@ -70,6 +73,7 @@
 // Bad usage exits with status 2.
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -450,13 +454,14 @@ int ReadLoop(const std::string& db, const std::vector<std::string>& args) {
 }
 
 int TtlServe(const std::string& db, const std::vector<std::string>& args) {
-  if (args.size() != 1) Usage();
+  if (args.empty() || args.size() > 2) Usage();
   auto now_us = std::make_shared<std::atomic<std::int64_t>>(std::stoll(args[0]));
   statestore::Options options;
   options.clock = [now_us] {
     return statestore::Clock::time_point(std::chrono::microseconds(now_us->load()));
   };
-  options.expiry_sweep_interval = std::chrono::milliseconds(0);
+  options.expiry_sweep_interval =
+      std::chrono::milliseconds(args.size() == 2 ? std::stoll(args[1]) : 0);
   auto store = Store::open(db, options);
   Say("ready");
   std::string line;
@@ -486,6 +491,14 @@ int TtlServe(const std::string& db, const std::vector<std::string>& args) {
     } else if (cmd == "count") {
       in >> ks;
       Say("count " + std::to_string(store->list(ks).size()));
+    } else if (cmd == "putttl") {
+      long long ms = 0;
+      in >> ks >> key >> ms;
+      statestore::PutOptions o;
+      o.ttl = std::chrono::milliseconds(ms);
+      Say("rev " + std::to_string(store->put(ks, key, Value(1), o)));
+    } else if (cmd == "pid") {
+      Say("pid " + std::to_string(::getpid()));
     } else if (cmd == "quit") {
       return 0;
     } else {

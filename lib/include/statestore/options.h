@@ -208,8 +208,8 @@ struct Options {
   // with the other writers, and records each as a ChangeKind::kExpiry in a commit labelled
   // "expired". Reads never wait for it: an expired key is absent from its deadline on. 0 = this
   // process does not sweep (another process, or the next write of each key, records the
-  // expiries). Every writable process of a file sweeps; the write lock serializes their batches,
-  // so each expiry is recorded once. SQLite files only.
+  // expiries). One process of a file sweeps at a time (the first writable Store to try; another
+  // takes over within an interval when it closes or dies). SQLite files only.
   std::chrono::milliseconds expiry_sweep_interval = std::chrono::seconds(1);
 
   // The name of a registered SQLite VFS (sqlite3_vfs_register) through which every connection of

@@ -15,6 +15,11 @@
 //      batches are serialized by the write lock and a key's expiry is recorded once.
 //   3. Whether anything is due is read first without the write lock (the deadline index), so an
 //      idle store's sweep takes no write lock and makes no commit.
+//   4. One sweeper per file: a Store sweeps only while it holds the file's sweeper byte
+//      (presence_lock.h, kExpirySweeperByte), which it tries for, without waiting, before each
+//      pass and keeps until it closes. When the sweeping process exits or dies the lock goes with
+//      its descriptor and another process's next pass takes over. Invariant 2 keeps several
+//      sweepers correct anyway (an older statestore does not take part).
 #ifndef STATESTORE_SRC_SQLITE_EXPIRY_SWEEP_H_
 #define STATESTORE_SRC_SQLITE_EXPIRY_SWEEP_H_
 

@@ -19,6 +19,9 @@
 //   kCounterIdBase 0x53545454 .. +128  identity of the mapped change counter (shared_generation.h):
 //                             F_RDLCK on 64 of these bytes by every Store that maps <db>-gen, and
 //                             F_WRLCK on all 128 by an opener creating or repairing <db>-gen.
+//   kExpirySweeperByte kPresenceByte + 0x200  the file's expiry sweeper (expiry_sweep.h): F_WRLCK,
+//                             taken without waiting by one writable Store's maintenance thread
+//                             and held until that Store closes (or its process dies).
 //
 // The presence byte lies 0x13545154 bytes (~309 MiB) above SQLite's lock region, so no lock of
 // ours ever overlaps one of SQLite's: OFD and POSIX locks on overlapping ranges conflict even
@@ -55,6 +58,7 @@ namespace statestore::internal {
 inline constexpr off_t kPresenceByte = 0x53545354;
 inline constexpr off_t kCounterIdBase = kPresenceByte + 0x100;
 inline constexpr off_t kCounterIdBytes = 128;
+inline constexpr off_t kExpirySweeperByte = kPresenceByte + 0x200;
 
 class PresenceLock {
  public:

@@ -1,5 +1,6 @@
 #include "sqlite/store_impl.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -190,7 +191,13 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
         BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
         [this] { CheckGenerationFile(); }, [this] { retention_.Batch(); },
         options_.expiry_sweep_interval.count() > 0
-            ? [this](const std::function<bool()>& interrupted) { expiry_.Run(interrupted); }
+            ? [this](const std::function<bool()>& interrupted) {
+                // ExpirySweep invariant 4. Only this thread touches expiry_sweeper_.
+                if (!expiry_sweeper_) {
+                  expiry_sweeper_ = presence_->TryLock(kExpirySweeperByte, 1, F_WRLCK);
+                }
+                if (expiry_sweeper_) expiry_.Run(interrupted);
+              }
             : std::function<void(const std::function<bool()>&)>(),
         options_.expiry_sweep_interval});
   }

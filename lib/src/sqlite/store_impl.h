@@ -103,6 +103,9 @@ class StoreImpl final : public EngineStore {
   GroupCommitter committer_;
   RetentionRuns retention_;
   ExpirySweep expiry_;  // TransactionImpl invariant 7; run by maintenance_
+  // Whether this Store holds the file's sweeper byte (ExpirySweep invariant 4). Maintenance thread
+  // only.
+  bool expiry_sweeper_ = false;
 };
 
 // Whether a Store of this process has `canonical_path` open (Restore refuses then, before it
