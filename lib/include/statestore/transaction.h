@@ -106,7 +106,8 @@ class Transaction {
   virtual bool persist(std::string_view keyspace, std::string_view key) = 0;
 
   // Compare-and-set: writes only if the key's current version equals `expected_version`
-  // (0 = the key must not exist). Throws: Error(kConflict) naming the key and both versions.
+  // (0 = the key must not exist); like a plain put it leaves the key without a time-to-live.
+  // Throws: Error(kConflict) naming the key and both versions.
   virtual void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                               std::uint64_t expected_version) = 0;
   // Compare-and-erase. Throws: Error(kConflict) if the version differs or the key is absent.
