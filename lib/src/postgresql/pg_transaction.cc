@@ -322,8 +322,9 @@ bool PgTransaction::persist(std::string_view keyspace, std::string_view key) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   RequireWritable();
-  if (!FindKeyspace(keyspace)) return false;
-  return ReadOld(KeyspaceForWrite(keyspace), key).exists;
+  // No deadline can exist here, so there is nothing to write: a read of the key decides.
+  const std::optional<KeyspaceRef> found = FindKeyspace(keyspace);
+  return found && ReadOld(*found, key).exists;
 }
 
 void PgTransaction::put(std::string_view keyspace, std::string_view key, const Value& value,

@@ -95,25 +95,27 @@ std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::
       if (!read_only_) last_read_ = LastRead{keyspace_id, std::move(key_text), std::nullopt};
       return std::nullopt;
     }
-    OldRow row{ReadStoredCell(*q, 0, 1), static_cast<std::uint64_t>(q->getColumn(2).getInt64()),
-               std::nullopt};
-    if (!q->isColumnNull(3)) row.expires_us = q->getColumn(3).getInt64();
-    const bool expired = Expired(row);  // invariant 7: absent, whether it decodes or not
-    std::optional<Value> value;
-    std::string problem;
-    if (!expired) {
-      value = DecodeValue(*q, 0, 1, &problem);
-      if (!value) throw DamagedRowError(keyspace, key, problem);
-    }
+    const auto version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+    std::optional<std::int64_t> expires_us;
+    if (!q->isColumnNull(3)) expires_us = q->getColumn(3).getInt64();
+    // Invariant 7: an expired row is absent, whether it decodes or not.
+    const bool expired = expires_us && *expires_us <= Now();
     std::optional<Entry> e;
     if (!expired) {
+      std::string problem;
+      std::optional<Value> value = DecodeValue(*q, 0, 1, &problem);
+      if (!value) throw DamagedRowError(keyspace, key, problem);
       e.emplace();
       e->key = key_text;
       e->value = std::move(*value);
-      e->version = row.version;
-      if (row.expires_us) e->expires_at = FromMicros(*row.expires_us);
+      e->version = version;
+      if (expires_us) e->expires_at = FromMicros(*expires_us);
     }
-    if (!read_only_) last_read_ = LastRead{keyspace_id, std::move(key_text), std::move(row)};
+    // Only a write transaction keeps the raw row (LastRead); a read body copies the value once.
+    if (!read_only_) {
+      last_read_ = LastRead{keyspace_id, std::move(key_text),
+                            OldRow{ReadStoredCell(*q, 0, 1), version, expires_us}};
+    }
     return e;
   });
 }
