@@ -11,8 +11,11 @@
 // sweep intervals of the deadline), and the writer's longest wait during the sweep over its
 // longest wait alone (the target: at most 5 ms more). Exits 1 if a key is missing or left over.
 //
+// With --keys-per-lease K the expiring keys are attached to leases of K keys each (lease.h)
+// instead of having TTLs of their own: each lease's keys leave in one sweep batch, however large.
+//
 // Usage: statestore_expiry_sweep_bench [--expired N] [--live N] [--interval-ms N]
-//                                      [--durability full|normal] [--dir DIR]
+//                                      [--keys-per-lease K] [--durability full|normal] [--dir DIR]
 // Defaults: 100000 expired, 1000 live, the default interval (1000 ms), durability full, a fresh
 // directory under $TMPDIR (removed at the end).
 #include <statestore/statestore.h>
@@ -44,13 +47,14 @@ struct Config {
   int expired = 100'000;
   int live = 1'000;
   std::chrono::milliseconds interval = ss::Options{}.expiry_sweep_interval;
+  int keys_per_lease = 0;  // 0: each expiring key has its own TTL
   ss::Durability durability = ss::Durability::kFull;
   std::string dir;
 };
 
 [[noreturn]] void Usage() {
   std::cerr << "usage: statestore_expiry_sweep_bench [--expired N] [--live N] [--interval-ms N] "
-               "[--durability full|normal] [--dir DIR]\n";
+               "[--keys-per-lease K] [--durability full|normal] [--dir DIR]\n";
   std::exit(2);
 }
 
@@ -68,6 +72,8 @@ Config Parse(int argc, char** argv) {
       c.live = std::stoi(next());
     } else if (a == "--interval-ms") {
       c.interval = std::chrono::milliseconds(std::stoll(next()));
+    } else if (a == "--keys-per-lease") {
+      c.keys_per_lease = std::stoi(next());
     } else if (a == "--durability") {
       const std::string d = next();
       if (d != "full" && d != "normal") Usage();
@@ -78,7 +84,7 @@ Config Parse(int argc, char** argv) {
       Usage();
     }
   }
-  if (c.expired <= 0 || c.live <= 0 || c.interval.count() <= 0) Usage();
+  if (c.expired <= 0 || c.live <= 0 || c.interval.count() <= 0 || c.keys_per_lease < 0) Usage();
   return c;
 }
 
@@ -105,22 +111,29 @@ int Run(const Config& config) {
     std::cout << "statestore expiry sweep bench: " << config.expired << " keys expiring at once + "
               << config.live << " live, sweep interval " << config.interval.count()
               << " ms, durability "
-              << (config.durability == ss::Durability::kFull ? "full" : "normal") << ", "
-              << std::thread::hardware_concurrency() << " CPUs\n";
+              << (config.durability == ss::Durability::kFull ? "full" : "normal")
+              << (config.keys_per_lease > 0
+                      ? ", in leases of " + std::to_string(config.keys_per_lease) + " keys"
+                      : std::string(", each with its own TTL"))
+              << ", " << std::thread::hardware_concurrency() << " CPUs\n";
 
     const auto setup_start = SteadyClock::now();
-    auto write = [&](int n, std::chrono::milliseconds ttl, std::string (*key)(int)) {
+    auto write = [&](int n, std::chrono::milliseconds ttl, std::string (*key)(int),
+                     int keys_per_lease) {
       ss::PutOptions o;
-      o.ttl = ttl;
+      if (keys_per_lease == 0) o.ttl = ttl;
       for (int done = 0; done < n; done += 10'000) {
         const int chunk = std::min(10'000, n - done);
         store->transact([&](ss::Transaction& tx) {
-          for (int i = done; i < done + chunk; ++i) tx.put("cache", key(i), ss::Value(i), o);
+          for (int i = done; i < done + chunk; ++i) {
+            if (keys_per_lease > 0 && i % keys_per_lease == 0) o.lease = tx.grant_lease(ttl);
+            tx.put("cache", key(i), ss::Value(i), o);
+          }
         });
       }
     };
-    write(config.expired, std::chrono::minutes(1), ExpiredKey);
-    write(config.live, std::chrono::hours(10), LiveKey);
+    write(config.expired, std::chrono::minutes(1), ExpiredKey, config.keys_per_lease);
+    write(config.live, std::chrono::hours(10), LiveKey, 0);
     std::cout << "setup: " << Ms(Since(setup_start)) << "\n";
 
     // Baseline: the writer alone (nothing due, the sweep finds nothing to do).
@@ -175,8 +188,9 @@ int Run(const Config& config) {
     const std::uint64_t batches = after.expiry_sweep_batches - before.expiry_sweep_batches;
     const double interval_us = static_cast<double>(Micros(config.interval).count());
     const double sweep_us = all_gone_us - first_expiry_us;
-    std::cout << "sweep: " << expired << " keys in " << batches << " batches; first expiry "
-              << Ms(first_expiry_us) << " after the deadline, all gone after "
+    std::cout << "sweep: " << expired << " keys (" << after.leases_expired - before.leases_expired
+              << " leases) in " << batches << " batches; first expiry " << Ms(first_expiry_us)
+              << " after the deadline, all gone after "
               << (all_gone_us < 0 ? std::string("(not within 30 intervals)") : Ms(all_gone_us))
               << " = " << (all_gone_us < 0 ? 0 : all_gone_us / interval_us)
               << " sweep intervals (target <= 2); sweeping itself took " << Ms(sweep_us) << " ("

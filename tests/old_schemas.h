@@ -7,6 +7,11 @@
 
 namespace statestore::test {
 
+// Schema 7 -> 6: migrations/sqlite/0007_leases.sql. Only for files without a lease.
+inline constexpr char kUndoSchema7[] =
+    "DROP INDEX entries_by_lease; ALTER TABLE entries DROP COLUMN lease_id; DROP TABLE leases; "
+    "DELETE FROM sqlite_sequence WHERE name = 'leases'; ";
+
 // Schema 6 -> 5: migrations/sqlite/0006_time_to_live.sql. Only for files without a key that has
 // a time-to-live or an expiry in history (those have no schema 5 form).
 inline constexpr char kUndoSchema6[] =

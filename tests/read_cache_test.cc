@@ -48,7 +48,9 @@ class ScriptedFeed final : public ChangeFeed {
 
 std::string Id(const std::string& key) { return std::string("app") + '\0' + key; }
 
-Entry At(std::int64_t value, Revision rev) { return Entry{"x", Value(value), rev, std::nullopt}; }
+Entry At(std::int64_t value, Revision rev) {
+  return Entry{"x", Value(value), rev, std::nullopt, std::nullopt};
+}
 
 class ReadCacheTest : public ::testing::Test {
  protected:

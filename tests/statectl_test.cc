@@ -354,6 +354,57 @@ TEST_F(StatectlTest, TimeToLive) {
   EXPECT_EQ(Json(Ctl({"dump", db_, "--json"}))["head_revision"], head);
 }
 
+TEST_F(StatectlTest, Leases) {
+  json g = Json(Ctl({"leases", "grant", db_, "1h", "--json"}));
+  const std::int64_t id = g["id"].get<std::int64_t>();
+  EXPECT_GT(id, 0);
+  const std::string lease = std::to_string(id);
+  ASSERT_EQ(Ctl({"set", db_, "workers", "w1", "busy", "--lease", lease}).code, 0);
+  ASSERT_EQ(Ctl({"set", db_, "workers", "w2", "idle", "--lease", lease}).code, 0);
+  json t = Json(Ctl({"ttl", db_, "workers", "w1", "--json"}));
+  EXPECT_EQ(t["lease"], id);
+  EXPECT_GT(t["remaining_ms"].get<std::int64_t>(), 3'500'000);
+  auto r = Ctl({"ttl", db_, "workers", "w1"});
+  EXPECT_TRUE(Contains(r.out, "with lease " + lease)) << r.out;
+  EXPECT_TRUE(Json(Ctl({"ttl", db_, "app", "greeting", "--json"}))["lease"].is_null());
+
+  json list = Json(Ctl({"leases", "list", db_, "--json"}));
+  ASSERT_EQ(list["leases"].size(), 1u);
+  EXPECT_EQ(list["leases"][0]["id"], id);
+  EXPECT_EQ(list["leases"][0]["key_count"], 2);
+  EXPECT_EQ(list["leases"][0]["ttl_ms"], 3'600'000);
+  json show = Json(Ctl({"leases", "show", db_, lease, "--json"}));
+  ASSERT_EQ(show["keys"].size(), 2u);
+  EXPECT_EQ(show["keys"][1]["key"], "w2");
+  r = Ctl({"leases", "show", db_, lease});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "w2")) << r.out;
+  EXPECT_EQ(Ctl({"leases", "keep-alive", db_, lease}).code, 0);
+
+  // Bad ids and lease options change nothing.
+  const auto head = Json(Ctl({"dump", db_, "--json"}))["head_revision"];
+  for (const char* bad : {"0", "-1", "abc", "1e3", "9999999999999999999"}) {
+    r = Ctl({"leases", "show", db_, bad});
+    EXPECT_EQ(r.code, 2) << bad << ": " << Describe(r);
+    ExpectOneErrorLine(r);
+    EXPECT_EQ(Ctl({"set", db_, "workers", "w3", "x", "--lease", bad}).code, 2) << bad;
+  }
+  EXPECT_EQ(Ctl({"set", db_, "workers", "w3", "x", "--lease", lease, "--ttl", "1s"}).code, 2);
+  EXPECT_EQ(Ctl({"set", db_, "workers", "w3", "x", "--lease", "424242"}).code, 3);
+  EXPECT_EQ(Ctl({"leases", "grant", db_, "0s"}).code, 2);
+  EXPECT_EQ(Ctl({"leases", "show", db_, "424242"}).code, 3);
+  EXPECT_EQ(Ctl({"leases", "keep-alive", db_, "424242"}).code, 3);
+  EXPECT_EQ(Json(Ctl({"dump", db_, "--json"}))["head_revision"], head);
+
+  // Revoke erases both keys in one revision; a second revoke finds nothing (exit 3).
+  json rv = Json(Ctl({"leases", "revoke", db_, lease, "--json"}));
+  EXPECT_EQ(rv["keys_erased"], 2);
+  EXPECT_EQ(rv["revision"], head.get<std::int64_t>() + 1);
+  EXPECT_EQ(Ctl({"get", db_, "workers", "w1"}).code, 3);
+  EXPECT_EQ(Ctl({"leases", "revoke", db_, lease}).code, 3);
+  EXPECT_TRUE(Json(Ctl({"leases", "list", db_, "--json"}))["leases"].empty());
+}
+
 TEST_F(StatectlTest, History) {
   auto r = Ctl({"history", db_});
   ASSERT_EQ(r.code, 0) << Describe(r);
@@ -818,7 +869,7 @@ TEST(StatectlMigrate, StatusAndApply) {
   // redaction key's fingerprint, 0004 a table and a column, 0005 swapped indexes and added a meta
   // row; nothing here is redacted).
   ASSERT_EQ(
-      Sqlite(path, std::string(test::kUndoSchema6) +
+      Sqlite(path, std::string(test::kUndoSchema7) + test::kUndoSchema6 +
                        "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
                        "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
                        "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "

@@ -1,13 +1,17 @@
 // Time-to-live under concurrent writers (issue 16, "what it must show" 2): 16 threads count
 // requests in rate-limit windows — a key with a 1 s TTL, incremented with keep_ttl — while the
 // clock moves. History must show every window counted exactly: no increment lost, none counted
-// into a window after its deadline.
+// into a window after its deadline. Leases under the same moving clock: the keys of one lease are
+// seen all or none by every reader, and leave in one revision, while owners renew them and the
+// sweep races both.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,6 +119,88 @@ TEST(TtlConcurrency, RateLimitWindowsCountExactlyUnderAMovingClock) {
   EXPECT_GE(windows, 2) << "the clock never closed a window: the test checked nothing";
   std::cout << windows << " windows, " << expiries << " expiries recorded, "
             << store->stats().keys_expired << " by the sweep\n";
+}
+
+TEST(TtlConcurrency, LeaseKeysAreSeenAllOrNoneAndLeaveInOneRevision) {
+  constexpr int kOwners = 4;
+  constexpr int kKeysPerLease = 5;
+  const int rounds = test::kUnderSanitizer ? 40 : 200;
+  test::TempDir dir;
+  ManualClock clock(test::kManualClockStart);
+  Options options;
+  options.clock = clock.function();
+  options.durability = Durability::kNormal;
+  options.expiry_sweep_interval = milliseconds(2);
+  auto store = Store::open(dir.path() + "/leases.db", options);
+
+  // The clock moves 10 ms per real millisecond; a lease lasts 200 ms of it unless renewed. An
+  // owner renews a few times, then lets its lease lapse (the sweep or a later write ends it)
+  // or revokes it, then grants the next one.
+  std::atomic<bool> done{false};
+  std::thread mover([&] {
+    while (!done.load()) {
+      clock.advance(milliseconds(10));
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  });
+  std::atomic<int> partial_views{0}, reads{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kOwners; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string ks = "owner" + std::to_string(t);
+      for (int round = 0; round < rounds; ++round) {
+        LeaseId lease = 0;
+        store->transact([&](Transaction& tx) {
+          lease = tx.grant_lease(milliseconds(200));
+          PutOptions o;
+          o.lease = lease;
+          for (int k = 0; k < kKeysPerLease; ++k) {
+            tx.put(ks, "k" + std::to_string(k), Value(static_cast<std::int64_t>(round)), o);
+          }
+        });
+        for (int renew = 0; renew < round % 4; ++renew) {
+          if (!store->keep_alive(lease)) break;
+        }
+        if (round % 3 == 0) store->revoke_lease(lease);
+        // Let every third lease lapse with its keys: the sweep, or the next round's writes,
+        // record their expiry.
+        if (round % 3 == 1) std::this_thread::sleep_for(milliseconds(30));
+      }
+    });
+    threads.emplace_back([&, t] {
+      const std::string ks = "owner" + std::to_string(t);
+      while (!done.load()) {
+        store->read([&](Transaction& tx) {
+          const std::size_t n = tx.list(ks, "").size();
+          if (n != 0 && n != static_cast<std::size_t>(kKeysPerLease)) partial_views.fetch_add(1);
+        });
+        reads.fetch_add(1);
+      }
+    });
+  }
+  for (int t = 0; t < kOwners; ++t) threads[2 * t].join();
+  done.store(true);
+  mover.join();
+  for (int t = 0; t < kOwners; ++t) threads[2 * t + 1].join();
+  EXPECT_EQ(partial_views.load(), 0) << "a reader saw part of a lease's keys";
+  EXPECT_GT(reads.load(), 0);
+
+  // Every revision that removes keys of an owner removes all five (the lease's) or none.
+  std::map<std::string, int> expiries_of_owner;
+  for (const Commit& c : store->history()) {
+    std::map<std::string, std::set<std::string>> removed;
+    for (const Change& ch : c.changes) {
+      if (!ch.new_value) removed[ch.keyspace].insert(ch.key);
+      if (ch.kind == ChangeKind::kExpiry) ++expiries_of_owner[ch.keyspace];
+    }
+    for (const auto& [ks, keys] : removed) {
+      EXPECT_EQ(keys.size(), static_cast<std::size_t>(kKeysPerLease))
+          << "revision " << c.revision << " removed part of a lease's keys in " << ks;
+    }
+  }
+  std::cout << reads.load() << " snapshots read, " << store->stats().leases_expired
+            << " leases expired by the sweep\n";
+  EXPECT_FALSE(expiries_of_owner.empty()) << "no lease ever expired: the test checked nothing";
 }
 
 }  // namespace

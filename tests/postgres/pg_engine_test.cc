@@ -217,6 +217,18 @@ TEST_F(PgEngineTest, TimeToLiveIsRefusedAndChangesNothing) {
   EXPECT_EQ(store->put("app", "k", Value(3), keep), head + 1);
   EXPECT_EQ(store->persist("app", "k"), head + 1);  // nothing to clear: no revision
   EXPECT_EQ(store->get_entry("app", "k")->expires_at, std::nullopt);
+
+  // Leases are refused the same way, and none can exist.
+  EXPECT_THROW(store->grant_lease(std::chrono::seconds(10)), Error);
+  PutOptions lease;
+  lease.lease = 1;
+  EXPECT_THROW(store->put("app", "k", Value(4), lease), Error);
+  EXPECT_FALSE(store->keep_alive(1));
+  EXPECT_FALSE(store->revoke_lease(1));
+  EXPECT_EQ(store->lease(1), std::nullopt);
+  EXPECT_TRUE(store->leases().empty());
+  EXPECT_EQ(store->history_bounds().head, head + 1);
+  EXPECT_EQ(store->get("app", "k"), Value(3));
 }
 
 TEST_F(PgEngineTest, BadConninfoIsInvalidArgumentWithReadableMessage) {

@@ -352,17 +352,9 @@ struct SetOpts {
   std::string file;
   CLI::Option* file_option = nullptr;
   std::string ttl;
+  std::string lease;
   bool json = false;
 };
-
-// --ttl DURATION as a time-to-live (statestore::PutOptions::ttl): whole milliseconds, > 0.
-std::chrono::milliseconds ParseTtl(const std::string& text) {
-  const auto d = ParseDuration(text, "--ttl");
-  if (d < std::chrono::milliseconds(1) || d % std::chrono::milliseconds(1) != d.zero()) {
-    UsageError("--ttl " + text + ": must be at least 1ms, in whole milliseconds");
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
-}
 
 void RefuseReserved(const std::string& ks) {
   if (ks == statestore::kSessionsKeyspace) {
@@ -406,7 +398,9 @@ int RunSet(const SetOpts& o) {
   if (type != "null") v = ParseValue(ReadValueText(positional, file, type), type);
   CheckValueArg(ks, key, v);
   statestore::PutOptions put_options;
-  if (!o.ttl.empty()) put_options.ttl = ParseTtl(o.ttl);
+  if (!o.ttl.empty() && !o.lease.empty()) UsageError("give at most one of --ttl and --lease");
+  if (!o.ttl.empty()) put_options.ttl = ParseTtl(o.ttl, "--ttl");
+  if (!o.lease.empty()) put_options.lease = ParseLeaseId(o.lease, "--lease");
   auto store = OpenWrite(p.db, /*create=*/true);
   statestore::Revision rev = store->transact(
       [&](statestore::Transaction& tx) { tx.put(ks, key, v, put_options); }, {kOriginLabel});
@@ -441,7 +435,7 @@ int RunTtl(const TtlOpts& o) {
   if (!o.set.empty() || o.clear) {
     RefuseReserved(ks);
     const std::optional<std::chrono::milliseconds> ttl =
-        o.clear ? std::nullopt : std::optional(ParseTtl(o.set));
+        o.clear ? std::nullopt : std::optional(ParseTtl(o.set, "--set"));
     store = OpenWrite(p.db);
     bool existed = false;
     rev = store->transact(
@@ -466,7 +460,8 @@ int RunTtl(const TtlOpts& o) {
               {"key", key},
               {"version", e->version},
               {"expires_at", e->expires_at ? json(FormatTime(*e->expires_at)) : json()},
-              {"remaining_ms", remaining_ms ? json(*remaining_ms) : json()}};
+              {"remaining_ms", remaining_ms ? json(*remaining_ms) : json()},
+              {"lease", e->lease ? json(*e->lease) : json()}};
     if (rev) j["revision"] = *rev;
     PrintJson(j);
     return kExitOk;
@@ -477,7 +472,8 @@ int RunTtl(const TtlOpts& o) {
   } else {
     char remaining[64];
     std::snprintf(remaining, sizeof remaining, "%.3f", static_cast<double>(*remaining_ms) / 1000);
-    PrintLine("expires at " + FormatTime(*e->expires_at) + " (in " + remaining + " s)");
+    PrintLine("expires at " + FormatTime(*e->expires_at) + " (in " + remaining + " s)" +
+              (e->lease ? ", with lease " + std::to_string(*e->lease) : std::string()));
   }
   return kExitOk;
 }
@@ -581,6 +577,9 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
     sub->add_option("--ttl", o->ttl,
                     "The key expires after DURATION (500ms, 30s, 10m, 2h, 1d); without it the key "
                     "does not expire, even if it did before");
+    sub->add_option("--lease", o->lease,
+                    "Attach the key to lease ID (statectl leases grant): it expires with the "
+                    "lease");
     sub->add_flag("--json", o->json, "Print the result as JSON");
     sub->footer(
         "Examples:\n  statectl set app.db app greeting hello\n  statectl set app.db app "
@@ -602,8 +601,8 @@ void RegisterStateCommands(CLI::App& app, Registry& registry) {
     auto o = std::make_shared<TtlOpts>();
     auto* sub = app.add_subcommand(
         "ttl",
-        "Show when a key expires and how long it has left (exit 3 if absent or expired); "
-        "--set or --clear changes it");
+        "Show when a key expires, how long it has left and its lease (exit 3 if absent or "
+        "expired); --set or --clear changes it (and detaches it from its lease)");
     AddArgs(sub, &o->args, "DB KEYSPACE KEY");
     sub->add_option("--set", o->set, "Expire the key DURATION from now (500ms, 30s, 10m, 2h)");
     sub->add_flag("--clear", o->clear, "Make the key persistent");

@@ -231,6 +231,22 @@ std::uint64_t ParseCount(const std::string& text, const char* what) {
   return v;
 }
 
+std::chrono::milliseconds ParseTtl(const std::string& text, const char* what) {
+  const auto d = ParseDuration(text, what);
+  if (d < std::chrono::milliseconds(1) || d % std::chrono::milliseconds(1) != d.zero()) {
+    Bad(what, text, "must be at least 1ms, in whole milliseconds");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+statestore::LeaseId ParseLeaseId(const std::string& text, const char* what) {
+  if (!AllDigits(text)) Bad(what, text, "is not a lease id (a whole number >= 1)");
+  if (text.size() > 18) Bad(what, text, "is out of range (at most 18 digits)");
+  const std::int64_t v = std::stoll(text);
+  if (v == 0) Bad(what, text, "is not a lease id (lease ids start at 1)");
+  return v;
+}
+
 std::int64_t ParseIntIn(const std::string& text, const char* what, std::int64_t min,
                         std::int64_t max) {
   std::string_view digits = text;

@@ -117,6 +117,10 @@ std::int64_t ParseIntIn(const std::string& text, const char* what, std::int64_t 
 // "30s", "10m", "2h", "3d", "1w" (also "500ms", "10min"): digits then a unit, at most 100 years.
 // Throws UsageError.
 std::chrono::microseconds ParseDuration(const std::string& text, const char* what);
+// A time-to-live (PutOptions::ttl, a lease's): a duration of whole milliseconds, at least 1ms.
+std::chrono::milliseconds ParseTtl(const std::string& text, const char* what);
+// A lease id: 1..10^18, decimal digits only.
+statestore::LeaseId ParseLeaseId(const std::string& text, const char* what);
 // A --since/--until bound: a revision number, an ISO-8601 UTC time ("2026-01-31",
 // "2026-01-31T12:00:00Z", "2026-01-31 12:00:00", with an optional fraction of up to 9 digits and
 // an optional "Z" or "+00:00"; calendar-checked, 1970..2261), or a duration ago ("10m").
@@ -279,6 +283,7 @@ void RegisterStateCommands(CLI::App& app, Registry& registry);    // inspect dum
 void RegisterHistoryCommands(CLI::App& app, Registry& registry);  // history show diff follow
                                                                   // revert compact-history
 void RegisterSessionCommands(CLI::App& app, Registry& registry);  // sessions list|show|sweep
+void RegisterLeaseCommands(CLI::App& app, Registry& registry);    // leases list|show|grant|...
 void RegisterConfigCommands(CLI::App& app, Registry& registry);   // config ...
 void RegisterAdminCommands(CLI::App& app, Registry& registry);    // backup restore verify migrate
 

@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
     statectl::RegisterStateCommands(app, registry);
     statectl::RegisterHistoryCommands(app, registry);
     statectl::RegisterSessionCommands(app, registry);
+    statectl::RegisterLeaseCommands(app, registry);
     statectl::RegisterConfigCommands(app, registry);
     statectl::RegisterAdminCommands(app, registry);
     // Everything after the first "--" is positional, whatever it looks like (CLI11 hands such

@@ -7,6 +7,7 @@
 #include "statestore/config_watch.h"
 #include "statestore/error.h"
 #include "statestore/history.h"
+#include "statestore/lease.h"
 #include "statestore/options.h"
 #include "statestore/revision.h"
 #include "statestore/session.h"

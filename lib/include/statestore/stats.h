@@ -29,6 +29,9 @@ struct Stats {
   // ChangeKind::kExpiry in history), and the sweep's write transactions (batches).
   std::uint64_t keys_expired = 0;
   std::uint64_t expiry_sweep_batches = 0;
+  // Leases (lease.h) whose time-to-live ran out and that this process's sweep ended (their keys
+  // are counted in keys_expired).
+  std::uint64_t leases_expired = 0;
   // Free pages handed back to the file system (the file shrank by that many pages), in steps of
   // at most 128 pages each, by the maintenance thread and compact_history(). Only files in
   // auto_vacuum=INCREMENTAL mode: every file created by this version, or converted by

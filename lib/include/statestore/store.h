@@ -136,6 +136,16 @@ class Store {
                           std::chrono::milliseconds ttl) = 0;
   virtual Revision persist(std::string_view keyspace, std::string_view key) = 0;
 
+  // Leases (lease.h), each call its own transaction (Transaction's forms say what they do).
+  // revoke_lease's erases are one revision. Throws: Error(kInvalidArgument) for a bad TTL; on the
+  // PostgreSQL engine grant_lease is refused with kInvalidArgument (no leases there yet).
+  virtual LeaseId grant_lease(std::chrono::milliseconds ttl) = 0;
+  virtual bool keep_alive(LeaseId lease) = 0;
+  virtual bool revoke_lease(LeaseId lease) = 0;
+  // Read on one snapshot, uncached.
+  virtual std::optional<Lease> lease(LeaseId lease) = 0;
+  virtual std::vector<Lease> leases() = 0;
+
   // History. See history.h.
   virtual HistoryBounds history_bounds() = 0;
   virtual std::vector<Commit> history(const HistoryQuery& query = {}) = 0;

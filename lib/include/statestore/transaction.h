@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "statestore/lease.h"
 #include "statestore/revision.h"
 #include "statestore/value.h"
 
@@ -36,6 +37,8 @@ struct Entry {
   // (Options::clock); nullopt: never. An expired key is absent to every read from this instant
   // on, before the store's background sweep removes it (Transaction::put below).
   std::optional<std::chrono::system_clock::time_point> expires_at;
+  // The lease the key is attached to (lease.h); its deadline is then expires_at.
+  std::optional<LeaseId> lease;
 };
 
 // How Transaction::put and Store::put treat the key's time-to-live. The default makes the key
@@ -48,6 +51,9 @@ struct PutOptions {
   // Keep the deadline the key has (none if it is new or expired), e.g. to count within a
   // rate-limit window without extending it. Not together with `ttl`.
   bool keep_ttl = false;
+  // Attach the key to this lease (lease.h): it expires with the lease, and keep_alive renews it.
+  // The lease must be alive (else Error(kNotFound)). Not together with `ttl` or `keep_ttl`.
+  std::optional<LeaseId> lease;
 
   static constexpr std::chrono::milliseconds kMaxTtl{std::chrono::hours(24) * 365 * 100};
 };
@@ -88,7 +94,7 @@ class Transaction {
   // erase returns false. Keys with a TTL are not kept in the read cache (their reads go to the
   // database, which decides by the clock). Clocks: the writer's clock sets the deadline, each
   // reader's decides whether it has passed, so processes must agree on the time (as with
-  // sessions). The PostgreSQL engine refuses TTLs for now (kInvalidArgument).
+  // sessions). The PostgreSQL engine refuses TTLs and leases for now (kInvalidArgument).
   void put(std::string_view keyspace, std::string_view key, const Value& value) {
     put(keyspace, key, value, PutOptions{});
   }
@@ -104,6 +110,23 @@ class Transaction {
   // Clears the key's time-to-live. Returns whether the key existed; a key without a TTL is left
   // as it is (no write).
   virtual bool persist(std::string_view keyspace, std::string_view key) = 0;
+
+  // Leases (lease.h). They live in the same file and transaction as the keys: a body can grant a
+  // lease and attach keys to it atomically, and a lease granted by a body that rolls back never
+  // existed. Deadlines come from the transaction's clock, as for PutOptions::ttl.
+  //
+  // Grants a lease of `ttl` (positive, at most PutOptions::kMaxTtl) and returns its id.
+  virtual LeaseId grant_lease(std::chrono::milliseconds ttl) = 0;
+  // Renews a live lease: its deadline and every attached key's become now + its TTL. Returns
+  // false (changing nothing) if the lease does not exist or has expired.
+  virtual bool keep_alive(LeaseId lease) = 0;
+  // Erases every key attached to the lease and ends it, in this transaction's revision. Returns
+  // false (changing nothing) if it does not exist or has expired (its expiry is the sweep's).
+  virtual bool revoke_lease(LeaseId lease) = 0;
+  // A live lease with its keys, or nullopt.
+  virtual std::optional<Lease> lease(LeaseId lease) = 0;
+  // Every live lease with its keys, by id.
+  virtual std::vector<Lease> leases() = 0;
 
   // Compare-and-set: writes only if the key's current version equals `expected_version`
   // (0 = the key must not exist); like a plain put it leaves the key without a time-to-live.

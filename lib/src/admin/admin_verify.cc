@@ -74,6 +74,30 @@ class Verifier {
     report_.problems.push_back({rev, std::move(ks), std::move(key), std::move(message)});
   }
 
+  // TransactionImpl invariant 8: an attached key carries its lease's deadline, and its lease
+  // exists (files older than schema 7 have no leases).
+  void CheckLeases() {
+    if (c_.QueryInt(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'leases'") == 0) {
+      return;
+    }
+    CallSqlite("cannot check leases", [&] {
+      StatementUse q(
+          c_,
+          "SELECT k.name, e.key, e.lease_id, l.id IS NULL FROM entries e "
+          "JOIN keyspaces k ON k.id = e.keyspace_id "
+          "LEFT JOIN leases l ON l.id = e.lease_id WHERE e.lease_id IS NOT NULL "
+          "AND (l.id IS NULL OR e.expires_us IS NOT l.expires_us) ORDER BY k.name, e.key");
+      while (q->executeStep()) {
+        const std::string lease = std::to_string(q->getColumn(2).getInt64());
+        Problem(0, q->getColumn(0).getString(), q->getColumn(1).getString(),
+                q->getColumn(3).getInt() != 0
+                    ? "attached to lease " + lease + ", which does not exist"
+                    : "its deadline differs from that of its lease " + lease);
+      }
+    });
+  }
+
   void CheckIntegrity() {
     report_.integrity = CallSqlite("PRAGMA integrity_check failed", [&] {
       std::string out;
@@ -321,6 +345,7 @@ VerifyReport Verify(Store& store, const ProgressCallback& progress) {
   v.CheckCommits(b);
   v.CheckChains();
   v.CheckWatermarks(b);
+  v.CheckLeases();
   tx.Commit();
   if (report.unverifiable > 0) {
     report.note = std::to_string(report.unverifiable) +

@@ -187,6 +187,42 @@ Revision EngineStore::persist(std::string_view keyspace, std::string_view key) {
   return Submit([&](EngineTransaction& tx) { tx.persist(keyspace, key); }, {});
 }
 
+LeaseId EngineStore::grant_lease(std::chrono::milliseconds ttl) {
+  RefuseInsideBody("grant_lease");
+  ValidateLeaseTtl(ttl);
+  LeaseId id = 0;
+  Submit([&](EngineTransaction& tx) { id = tx.grant_lease(ttl); }, {});
+  return id;
+}
+
+bool EngineStore::keep_alive(LeaseId lease) {
+  RefuseInsideBody("keep_alive");
+  bool alive = false;
+  Submit([&](EngineTransaction& tx) { alive = tx.keep_alive(lease); }, {});
+  return alive;
+}
+
+bool EngineStore::revoke_lease(LeaseId lease) {
+  RefuseInsideBody("revoke_lease");
+  bool revoked = false;
+  Submit([&](EngineTransaction& tx) { revoked = tx.revoke_lease(lease); }, {});
+  return revoked;
+}
+
+std::optional<Lease> EngineStore::lease(LeaseId lease) {
+  RefuseInsideBody("lease");
+  std::optional<Lease> out;
+  read([&](Transaction& tx) { out = tx.lease(lease); });
+  return out;
+}
+
+std::vector<Lease> EngineStore::leases() {
+  RefuseInsideBody("leases");
+  std::vector<Lease> out;
+  read([&](Transaction& tx) { out = tx.leases(); });
+  return out;
+}
+
 Revision EngineStore::erase(std::string_view keyspace, std::string_view key) {
   RefuseInsideBody("erase");
   ValidateKeyspace(keyspace);

@@ -58,6 +58,11 @@ class EngineStore : public Store {
   Revision expire(std::string_view keyspace, std::string_view key,
                   std::chrono::milliseconds ttl) override;
   Revision persist(std::string_view keyspace, std::string_view key) override;
+  LeaseId grant_lease(std::chrono::milliseconds ttl) override;
+  bool keep_alive(LeaseId lease) override;
+  bool revoke_lease(LeaseId lease) override;
+  std::optional<Lease> lease(LeaseId lease) override;
+  std::vector<Lease> leases() override;
   HistoryBounds history_bounds() override;
   std::vector<Commit> history(const HistoryQuery& query) override;
   std::optional<Commit> commit_at(Revision revision) override;

@@ -27,6 +27,7 @@ Stats StoreCounters::Snapshot() const {
   s.free_pages_returned = free_pages_returned.load(std::memory_order_relaxed);
   s.keys_expired = keys_expired.load(std::memory_order_relaxed);
   s.expiry_sweep_batches = expiry_sweep_batches.load(std::memory_order_relaxed);
+  s.leases_expired = leases_expired.load(std::memory_order_relaxed);
   s.damaged_rows_skipped = damaged_rows_skipped.load(std::memory_order_relaxed);
   return s;
 }

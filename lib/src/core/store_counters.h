@@ -50,6 +50,7 @@ struct StoreCounters {
   std::atomic<std::uint64_t> compaction_runs{0};
   std::atomic<std::uint64_t> keys_expired{0};          // sqlite/expiry_sweep.h
   std::atomic<std::uint64_t> expiry_sweep_batches{0};  // sqlite/expiry_sweep.h
+  std::atomic<std::uint64_t> leases_expired{0};        // sqlite/expiry_sweep.h
   std::atomic<std::uint64_t> free_space_steps{0};      // free_space.h
   std::atomic<std::uint64_t> free_pages_returned{0};   // free_space.h
   std::atomic<std::uint64_t> damaged_rows_skipped{0};  // DamagedRowReporter (value_codec.h)

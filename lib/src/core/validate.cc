@@ -79,6 +79,14 @@ void ValidateTtl(std::string_view keyspace, std::string_view key, std::chrono::m
 
 void ValidatePutOptions(std::string_view keyspace, std::string_view key,
                         const PutOptions& options) {
+  if (options.lease) {
+    if (options.ttl || options.keep_ttl) {
+      Invalid("put of " + DescribeKey(keyspace, key) +
+              ": PutOptions::lease excludes ttl and keep_ttl (the key takes the lease's deadline)");
+    }
+    ValidateLeaseId(*options.lease);
+    return;
+  }
   if (!options.ttl) return;
   if (options.keep_ttl) {
     Invalid("put of " + DescribeKey(keyspace, key) +
@@ -86,6 +94,20 @@ void ValidatePutOptions(std::string_view keyspace, std::string_view key,
             "key has; ttl sets a new one)");
   }
   ValidateTtl(keyspace, key, *options.ttl);
+}
+
+void ValidateLeaseTtl(std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0 || ttl > PutOptions::kMaxTtl) {
+    Invalid("lease time-to-live is " + std::to_string(ttl.count()) +
+            " ms; it must be positive and at most " + std::to_string(PutOptions::kMaxTtl.count()) +
+            " ms (100 years)");
+  }
+}
+
+void ValidateLeaseId(LeaseId lease) {
+  if (lease <= 0) {
+    Invalid("lease id " + std::to_string(lease) + " is not one: lease ids are positive");
+  }
 }
 
 std::string DescribeKey(std::string_view keyspace, std::string_view key) {

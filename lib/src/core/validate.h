@@ -28,6 +28,10 @@ void ValidateLabel(std::string_view label);
 void ValidateTtl(std::string_view keyspace, std::string_view key, std::chrono::milliseconds ttl);
 // ttl valid if set, and not together with keep_ttl. Throws: Error(kInvalidArgument).
 void ValidatePutOptions(std::string_view keyspace, std::string_view key, const PutOptions& options);
+// A lease's TTL (grant_lease): positive and at most PutOptions::kMaxTtl.
+void ValidateLeaseTtl(std::chrono::milliseconds ttl);
+// A lease id as a caller passes it: positive.
+void ValidateLeaseId(LeaseId lease);
 // "keyspace/key" for messages, the key quoted and cut (Value::to_display): never the value.
 std::string DescribeKey(std::string_view keyspace, std::string_view key);
 

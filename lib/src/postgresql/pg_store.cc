@@ -215,7 +215,7 @@ std::optional<Entry> PgStore::ReadEntryAtHead(std::string_view keyspace, std::st
     std::optional<Value> value = DecodePgValue(r, 0, 1, 2, &problem);
     if (!value) throw DamagedRowError(keyspace, key, problem);  // never cached
     return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 3)),
-                 std::nullopt};
+                 std::nullopt, std::nullopt};
   }
 }
 

@@ -78,7 +78,7 @@ std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::in
   std::optional<Value> value = DecodePgValue(r, 0, 0, 1, &problem);
   if (!value) throw DamagedRowError(keyspace, key, problem);
   return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2)),
-               std::nullopt};
+               std::nullopt, std::nullopt};
 }
 
 std::optional<PgTransaction::OldRow> PgTransaction::ReadOldRow(std::int64_t keyspace_id,
@@ -102,7 +102,7 @@ std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::st
   if (!found) return std::nullopt;
   if (const Buffered* b = FindBuffered(found->id, key)) {
     if (!b->value) return std::nullopt;
-    return Entry{std::string(key), *b->value, b->version, std::nullopt};
+    return Entry{std::string(key), *b->value, b->version, std::nullopt, std::nullopt};
   }
   if (group_.cache != nullptr) {
     std::string id;
@@ -279,7 +279,9 @@ void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, st
   w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
   w.cache_id.append(keyspace).push_back('\0');
   w.cache_id.append(key_text);
-  if (new_value) w.entry = Entry{std::move(key_text), *new_value, revision, std::nullopt};
+  if (new_value) {
+    w.entry = Entry{std::move(key_text), *new_value, revision, std::nullopt, std::nullopt};
+  }
   if (group_.written != nullptr) group_.written->insert(w.cache_id);
   writes_.push_back(std::move(w));
 }
@@ -307,7 +309,39 @@ namespace {
                   "\"Time-to-live\")");
 }
 
+[[noreturn]] void RefuseLeases() {
+  throw Error(ErrorCode::kInvalidArgument,
+              "leases are not available on the PostgreSQL engine yet (SQLite files only; README "
+              "\"Leases\")");
+}
+
 }  // namespace
+
+LeaseId PgTransaction::grant_lease(std::chrono::milliseconds ttl) {
+  ValidateLeaseTtl(ttl);
+  RequireWritable();
+  RefuseLeases();
+}
+
+// No lease can exist on this engine (grant_lease refuses), so these answer "none".
+bool PgTransaction::keep_alive(LeaseId lease) {
+  ValidateLeaseId(lease);
+  RequireWritable();
+  return false;
+}
+
+bool PgTransaction::revoke_lease(LeaseId lease) {
+  ValidateLeaseId(lease);
+  RequireWritable();
+  return false;
+}
+
+std::optional<Lease> PgTransaction::lease(LeaseId lease) {
+  ValidateLeaseId(lease);
+  return std::nullopt;
+}
+
+std::vector<Lease> PgTransaction::leases() { return {}; }
 
 bool PgTransaction::expire(std::string_view keyspace, std::string_view key,
                            std::chrono::milliseconds ttl) {
@@ -335,6 +369,7 @@ void PgTransaction::put(std::string_view keyspace, std::string_view key, const V
   ValidatePutOptions(keyspace, key, options);
   RequireWritable();
   if (options.ttl) RefuseTtl(keyspace, key);
+  if (options.lease) RefuseLeases();
   const KeyspaceRef ref = KeyspaceForWrite(keyspace);
   if (FindBuffered(ref.id, key) != nullptr) {
     WriteChange(keyspace, ref, key, ReadOld(ref, key), value);

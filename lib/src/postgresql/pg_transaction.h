@@ -85,6 +85,13 @@ class PgTransaction final : public EngineTransaction {
   bool expire(std::string_view keyspace, std::string_view key,
               std::chrono::milliseconds ttl) override;
   bool persist(std::string_view keyspace, std::string_view key) override;
+  // No leases on PostgreSQL yet: grant_lease and a put with PutOptions::lease throw
+  // Error(kInvalidArgument) saying so; the rest find none.
+  LeaseId grant_lease(std::chrono::milliseconds ttl) override;
+  bool keep_alive(LeaseId lease) override;
+  bool revoke_lease(LeaseId lease) override;
+  std::optional<Lease> lease(LeaseId lease) override;
+  std::vector<Lease> leases() override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                       std::uint64_t expected_version) override;
   void erase_if_version(std::string_view keyspace, std::string_view key,

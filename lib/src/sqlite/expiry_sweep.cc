@@ -27,14 +27,16 @@ std::uint64_t ExpirySweep::Run(const std::function<bool()>& interrupted) {
   static const std::int64_t pid = ::getpid();
   std::uint64_t total = 0;
   while (!interrupted() && DueNow()) {
-    std::size_t expired = 0;
+    TransactionImpl::ExpiredCount expired;
     committer_->Submit(
         [&](EngineTransaction& tx) { expired = AsSqlite(tx).ExpireDue(kKeysPerBatch); },
         Origin{pid, static_cast<std::int64_t>(::syscall(SYS_gettid)), kExpiredLabel});
     Bump(counters_->expiry_sweep_batches);
-    if (expired == 0) break;  // what was due was rewritten meanwhile, or another process swept
-    Bump(counters_->keys_expired, expired);
-    total += expired;
+    // Nothing: what was due was rewritten meanwhile, or another process swept.
+    if (expired.keys == 0 && expired.leases == 0) break;
+    Bump(counters_->keys_expired, expired.keys);
+    Bump(counters_->leases_expired, expired.leases);
+    total += expired.keys;
   }
   return total;
 }

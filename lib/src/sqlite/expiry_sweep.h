@@ -9,6 +9,8 @@
 //   1. A batch is one ordinary request of the group commit queue (like RetentionRuns): it waits
 //      its turn, shares a group's fsync, and holds the write lock for at most kKeysPerBatch
 //      deletions, so a writer queued behind it waits for one short batch, never the whole sweep.
+//      The one exception is a lease (lease.h) with more keys: its keys go in one batch, because
+//      they leave in one revision (TransactionImpl invariant 8).
 //   2. Each key is expired inside the batch's write transaction only if its row is still there
 //      with a deadline at or before the transaction's time (ExpireIfDue): a key rewritten since
 //      the batch looked is left alone, and when several processes sweep the same file, their

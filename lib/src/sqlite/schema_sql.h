@@ -11,18 +11,19 @@ inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted =
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
 inline constexpr char kSelectEntry[] =
-    "SELECT type, value, version, expires_us FROM entries WHERE keyspace_id = ?1 AND key = ?2";
+    "SELECT type, value, version, expires_us, lease_id FROM entries "
+    "WHERE keyspace_id = ?1 AND key = ?2";
 inline constexpr char kUpsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
     "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
-    "version = excluded.version, expires_us = excluded.expires_us";
+    "version = excluded.version, expires_us = excluded.expires_us, lease_id = excluded.lease_id";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
 // Point read for the read cache: the entry, by keyspace name, together with the head revision of
 // the same snapshot (ReadCache invariant 5). One statement, and the name is resolved by SQLite's
 // index rather than this process's KeyspaceDirectory, so uncached readers share no lock.
 inline constexpr char kSelectEntryAtHead[] =
-    "SELECT m.value, e.type, e.value, e.version, e.expires_us FROM meta m "
+    "SELECT m.value, e.type, e.value, e.version, e.expires_us, e.lease_id FROM meta m "
     "LEFT JOIN keyspaces k ON k.name = ?1 "
     "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = ?2 WHERE m.name = 'head_revision'";
 inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
@@ -38,16 +39,18 @@ inline constexpr char kChangedKeysSince[] =
     "LEFT JOIN keyspaces k ON k.id = c.keyspace_id LIMIT ?3";
 // ?5 (kListRange) / ?4 (kListFrom): now, microseconds; keys whose deadline has passed are left out.
 inline constexpr char kListRange[] =
-    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = ?1 "
+    "SELECT key, type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = ?1 "
     "AND key >= ?2 AND key < ?3 AND (expires_us IS NULL OR expires_us > ?5) ORDER BY key LIMIT ?4";
 inline constexpr char kListFrom[] =
-    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = ?1 "
+    "SELECT key, type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = ?1 "
     "AND key >= ?2 AND (expires_us IS NULL OR expires_us > ?4) ORDER BY key LIMIT ?3";
 
-// Time-to-live sweep (0006_time_to_live.sql): the earliest deadline, and a batch of keys due by
-// ?1 (now, microseconds), oldest deadline first, at most ?2.
+// Time-to-live sweep (0006_time_to_live.sql): the earliest deadline of a key or a lease, and a
+// batch of keys due by ?1 (now, microseconds), oldest deadline first, at most ?2. Keys attached
+// to a lease are left to the lease's expiry (kDueLease), which takes them all in one revision.
 inline constexpr char kEarliestDeadline[] =
-    "SELECT min(expires_us) FROM entries WHERE expires_us IS NOT NULL";
+    "SELECT min(d) FROM (SELECT min(expires_us) AS d FROM entries WHERE expires_us IS NOT NULL "
+    "UNION ALL SELECT min(expires_us) FROM leases)";
 // kDueKeys orders by (deadline, keyspace id, key) — a total order, so kExpireChanges, run right
 // after it in the same transaction, picks the same rows of unredacted keyspaces: the first ?4 of
 // them. (Their rows are then deleted one by one by primary key: a DELETE ... WHERE (keyspace_id,
@@ -56,7 +59,7 @@ inline constexpr char kEarliestDeadline[] =
 inline constexpr char kDueKeys[] =
     "SELECT k.name, e.key, k.redacted, e.keyspace_id FROM entries e "
     "JOIN keyspaces k ON k.id = e.keyspace_id "
-    "WHERE e.expires_us IS NOT NULL AND e.expires_us <= ?1 "
+    "WHERE e.expires_us IS NOT NULL AND e.expires_us <= ?1 AND e.lease_id IS NULL "
     "ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT ?2";
 // ?1 revision, ?2 the seq before the first row, ?3 now, ?4 how many.
 inline constexpr char kExpireChanges[] =
@@ -67,8 +70,26 @@ inline constexpr char kExpireChanges[] =
     "CASE WHEN d.type BETWEEN 0 AND 5 THEN d.value END, NULL, NULL, 0, 1, d.expires_us "
     "FROM (SELECT e.keyspace_id, e.key, e.type, e.value, e.expires_us FROM entries e "
     "JOIN keyspaces k ON k.id = e.keyspace_id WHERE k.redacted = 0 AND e.expires_us IS NOT NULL "
-    "AND e.expires_us <= ?3 ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT ?4) AS d "
+    "AND e.expires_us <= ?3 AND e.lease_id IS NULL ORDER BY e.expires_us, e.keyspace_id, e.key "
+    "LIMIT ?4) AS d "
     "ORDER BY d.expires_us, d.keyspace_id, d.key";
+
+// Leases (0007_leases.sql). Deadlines are microseconds; ?now is the transaction's time.
+inline constexpr char kInsertLease[] = "INSERT INTO leases (ttl_ms, expires_us) VALUES (?1, ?2)";
+inline constexpr char kSelectLease[] = "SELECT ttl_ms, expires_us FROM leases WHERE id = ?1";
+inline constexpr char kRenewLease[] = "UPDATE leases SET expires_us = ?2 WHERE id = ?1";
+inline constexpr char kRenewLeaseKeys[] = "UPDATE entries SET expires_us = ?2 WHERE lease_id = ?1";
+inline constexpr char kDeleteLease[] = "DELETE FROM leases WHERE id = ?1";
+inline constexpr char kLiveLeases[] =
+    "SELECT id, ttl_ms, expires_us FROM leases WHERE expires_us > ?1 ORDER BY id";
+// The keys of a lease, by keyspace name then key (with what a write of them needs).
+inline constexpr char kLeaseKeys[] =
+    "SELECT k.name, e.key, k.id, k.redacted FROM entries e JOIN keyspaces k ON k.id = "
+    "e.keyspace_id "
+    "WHERE e.lease_id = ?1 ORDER BY k.name, e.key";
+// The lease that expired first by ?1, if any.
+inline constexpr char kDueLease[] =
+    "SELECT id FROM leases WHERE expires_us <= ?1 ORDER BY expires_us, id LIMIT 1";
 
 inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
 inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";

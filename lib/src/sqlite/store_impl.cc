@@ -321,6 +321,7 @@ std::optional<Entry> StoreImpl::ReadEntryAtHead(std::string_view keyspace, std::
     e.value = std::move(*value);
     e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
     if (expires_us) e.expires_at = FromMicros(*expires_us);
+    if (!q->isColumnNull(5)) e.lease = q->getColumn(5).getInt64();
     return e;
   });
   c.AssertIdle();

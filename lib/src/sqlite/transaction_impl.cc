@@ -98,6 +98,8 @@ std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::
     const auto version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
     std::optional<std::int64_t> expires_us;
     if (!q->isColumnNull(3)) expires_us = q->getColumn(3).getInt64();
+    std::optional<LeaseId> lease;
+    if (!q->isColumnNull(4)) lease = q->getColumn(4).getInt64();
     // Invariant 7: an expired row is absent, whether it decodes or not.
     const bool expired = expires_us && *expires_us <= Now();
     std::optional<Entry> e;
@@ -110,11 +112,12 @@ std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::
       e->value = std::move(*value);
       e->version = version;
       if (expires_us) e->expires_at = FromMicros(*expires_us);
+      if (lease) e->lease = lease;
     }
     // Only a write transaction keeps the raw row (LastRead); a read body copies the value once.
     if (!read_only_) {
       last_read_ = LastRead{keyspace_id, std::move(key_text),
-                            OldRow{ReadStoredCell(*q, 0, 1), version, expires_us}};
+                            OldRow{ReadStoredCell(*q, 0, 1), version, expires_us, lease}};
     }
     return e;
   });
@@ -138,6 +141,7 @@ std::optional<TransactionImpl::OldRow> TransactionImpl::ReadOldRow(std::int64_t 
     row.stored = ReadStoredCell(*q, 0, 1);
     row.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
     if (!q->isColumnNull(3)) row.expires_us = q->getColumn(3).getInt64();
+    if (!q->isColumnNull(4)) row.lease = q->getColumn(4).getInt64();
     return row;
   });
 }
@@ -161,13 +165,160 @@ std::optional<TransactionImpl::OldRow> TransactionImpl::ReadLiveRowForWrite(
     std::string_view keyspace, const KeyspaceRef& ref, std::string_view key) {
   std::optional<OldRow> old = ReadOldRow(ref.id, key);
   if (!old || !Expired(*old)) return old;
-  RecordWrite(keyspace, ref, key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
+  RecordExpiry(keyspace, ref, key, *old);
   return std::nullopt;
 }
 
-std::size_t TransactionImpl::ExpireDue(std::size_t limit) {
+void TransactionImpl::RecordExpiry(std::string_view keyspace, const KeyspaceRef& ref,
+                                   std::string_view key, const OldRow& old) {
+  if (old.lease) {
+    EndLease(*old.lease, ChangeKind::kExpiry);  // invariant 8: with the lease's other keys
+    return;
+  }
+  RecordWrite(keyspace, ref, key, old, std::nullopt, old.expires_us, ChangeKind::kExpiry);
+}
+
+std::optional<std::int64_t> TransactionImpl::LiveLeaseDeadline(LeaseId lease) {
+  const std::optional<std::int64_t> deadline =
+      CallSqlite("cannot read lease", [&]() -> std::optional<std::int64_t> {
+        StatementUse q(connection_, sql::kSelectLease);
+        q->bind(1, static_cast<int64_t>(lease));
+        if (!q->executeStep()) return std::nullopt;
+        return q->getColumn(1).getInt64();
+      });
+  if (!deadline || *deadline <= Now()) return std::nullopt;
+  return deadline;
+}
+
+std::vector<LeaseKey> TransactionImpl::ReadLeaseKeys(LeaseId lease) {
+  return CallSqlite("cannot read the keys of a lease", [&] {
+    std::vector<LeaseKey> keys;
+    StatementUse q(connection_, sql::kLeaseKeys);
+    q->bind(1, static_cast<int64_t>(lease));
+    while (q->executeStep())
+      keys.push_back({q->getColumn(0).getString(), q->getColumn(1).getString()});
+    return keys;
+  });
+}
+
+std::size_t TransactionImpl::EndLease(LeaseId lease, ChangeKind kind) {
+  last_read_.reset();  // see LastRead
+  std::size_t ended = 0;
+  for (const LeaseKey& k : ReadLeaseKeys(lease)) {
+    const std::optional<KeyspaceRef> ref = FindKeyspace(k.keyspace);
+    if (!ref) continue;
+    const std::optional<OldRow> old = ReadOldRow(ref->id, k.key);
+    if (!old) continue;
+    RecordWrite(k.keyspace, *ref, k.key, old, std::nullopt,
+                kind == ChangeKind::kExpiry ? old->expires_us : std::nullopt, kind);
+    ++ended;
+  }
+  CallSqlite("cannot delete lease", [&] {
+    StatementUse q(connection_, sql::kDeleteLease);
+    q->bind(1, static_cast<int64_t>(lease));
+    q->exec();
+  });
+  return ended;
+}
+
+LeaseId TransactionImpl::grant_lease(std::chrono::milliseconds ttl) {
+  ValidateLeaseTtl(ttl);
+  RequireWritable();
+  return CallSqlite("cannot grant lease", [&] {
+    StatementUse q(connection_, sql::kInsertLease);
+    q->bind(1, static_cast<int64_t>(ttl.count()));
+    q->bind(2, static_cast<int64_t>(DeadlineAfter(ttl)));
+    q->exec();
+    return static_cast<LeaseId>(sqlite3_last_insert_rowid(connection_.handle()));
+  });
+}
+
+bool TransactionImpl::keep_alive(LeaseId lease) {
+  ValidateLeaseId(lease);
+  RequireWritable();
+  last_read_.reset();  // rows of this lease's keys change below
+  return CallSqlite("cannot renew lease", [&] {
+    std::int64_t ttl_ms = 0;
+    {
+      StatementUse q(connection_, sql::kSelectLease);
+      q->bind(1, static_cast<int64_t>(lease));
+      if (!q->executeStep() || q->getColumn(1).getInt64() <= Now()) return false;
+      ttl_ms = q->getColumn(0).getInt64();
+    }
+    // Invariant 8: the lease and every attached key get the same new deadline.
+    const std::int64_t deadline = DeadlineAfter(std::chrono::milliseconds(ttl_ms));
+    for (const char* statement : {sql::kRenewLease, sql::kRenewLeaseKeys}) {
+      StatementUse u(connection_, statement);
+      u->bind(1, static_cast<int64_t>(lease));
+      u->bind(2, static_cast<int64_t>(deadline));
+      u->exec();
+    }
+    return true;
+  });
+}
+
+bool TransactionImpl::revoke_lease(LeaseId lease) {
+  ValidateLeaseId(lease);
+  RequireWritable();
+  // An expired lease is gone already; its expiry is the sweep's to record (invariant 7).
+  if (!LiveLeaseDeadline(lease)) return false;
+  EndLease(lease, ChangeKind::kWrite);
+  return true;
+}
+
+std::optional<Lease> TransactionImpl::lease(LeaseId lease) {
+  ValidateLeaseId(lease);
+  std::optional<Lease> out = CallSqlite("cannot read lease", [&]() -> std::optional<Lease> {
+    StatementUse q(connection_, sql::kSelectLease);
+    q->bind(1, static_cast<int64_t>(lease));
+    if (!q->executeStep() || q->getColumn(1).getInt64() <= Now()) return std::nullopt;
+    return Lease{lease,
+                 std::chrono::milliseconds(q->getColumn(0).getInt64()),
+                 FromMicros(q->getColumn(1).getInt64()),
+                 {}};
+  });
+  if (out) out->keys = ReadLeaseKeys(lease);
+  return out;
+}
+
+std::vector<Lease> TransactionImpl::leases() {
+  std::vector<Lease> out = CallSqlite("cannot list leases", [&] {
+    std::vector<Lease> live;
+    StatementUse q(connection_, sql::kLiveLeases);
+    q->bind(1, static_cast<int64_t>(Now()));
+    while (q->executeStep()) {
+      live.push_back(Lease{q->getColumn(0).getInt64(),
+                           std::chrono::milliseconds(q->getColumn(1).getInt64()),
+                           FromMicros(q->getColumn(2).getInt64()),
+                           {}});
+    }
+    return live;
+  });
+  for (Lease& l : out) l.keys = ReadLeaseKeys(l.id);
+  return out;
+}
+
+TransactionImpl::ExpiredCount TransactionImpl::ExpireDue(std::size_t limit) {
   RequireWritable();
   last_read_.reset();  // see LastRead
+  ExpiredCount count;
+  // Leases first, each whole (invariant 8), then keys without a lease with what is left.
+  while (count.keys < limit) {
+    const std::optional<LeaseId> due = CallSqlite("cannot find expired leases", [&] {
+      StatementUse q(connection_, sql::kDueLease);
+      q->bind(1, static_cast<int64_t>(Now()));
+      return q->executeStep() ? std::optional<LeaseId>(q->getColumn(0).getInt64()) : std::nullopt;
+    });
+    if (!due) break;
+    count.keys += EndLease(*due, ChangeKind::kExpiry);
+    ++count.leases;
+  }
+  if (count.keys >= limit) return count;
+  count.keys += ExpireDueKeys(limit - count.keys);
+  return count;
+}
+
+std::size_t TransactionImpl::ExpireDueKeys(std::size_t limit) {
   struct Due {
     std::string keyspace, key;
     bool redacted;
@@ -302,6 +453,7 @@ std::size_t TransactionImpl::ListPage(std::string_view keyspace, std::int64_t ke
       e.value = std::move(*value);
       e.version = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
       if (!q->isColumnNull(4)) e.expires_at = FromMicros(q->getColumn(4).getInt64());
+      if (!q->isColumnNull(5)) e.lease = q->getColumn(5).getInt64();
       *last = e.key;
       out->push_back(std::move(e));
     }
@@ -333,7 +485,8 @@ Revision TransactionImpl::EnsureRevision() {
 void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& ref,
                                   std::string_view key, const std::optional<OldRow>& old_row,
                                   const std::optional<Value>& new_value,
-                                  std::optional<std::int64_t> new_expires_us, ChangeKind kind) {
+                                  std::optional<std::int64_t> new_expires_us, ChangeKind kind,
+                                  std::optional<LeaseId> new_lease) {
   last_read_.reset();  // see LastRead
   const std::int64_t keyspace_id = ref.id;
   Revision revision = EnsureRevision();
@@ -349,6 +502,11 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
         q->bind(6, static_cast<int64_t>(*new_expires_us));
       } else {
         q->bind(6);
+      }
+      if (new_lease) {
+        q->bind(7, static_cast<int64_t>(*new_lease));
+      } else {
+        q->bind(7);
       }
       q->exec();
     } else {
@@ -395,8 +553,9 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
   });
   std::optional<Entry> entry;
   if (new_value) {
-    entry = Entry{key_text, *new_value, revision, std::nullopt};
+    entry = Entry{key_text, *new_value, revision, std::nullopt, std::nullopt};
     if (new_expires_us) entry->expires_at = FromMicros(*new_expires_us);
+    entry->lease = new_lease;
   }
   AddPendingWrite(keyspace, key_text, std::move(entry), kind == ChangeKind::kExpiry);
 }
@@ -417,15 +576,30 @@ void TransactionImpl::put(std::string_view keyspace, std::string_view key, const
   ValidateValue(keyspace, key, value);
   ValidatePutOptions(keyspace, key, options);
   RequireWritable();
+  std::optional<std::int64_t> lease_deadline;
+  if (options.lease) {
+    // Before anything is written: a refused put changes nothing.
+    lease_deadline = LiveLeaseDeadline(*options.lease);
+    if (!lease_deadline) {
+      throw Error(ErrorCode::kNotFound, "put of " + DescribeKey(keyspace, key) + ": lease " +
+                                            std::to_string(*options.lease) +
+                                            " does not exist or has expired");
+    }
+  }
   KeyspaceRef ref = KeyspaceForWrite(keyspace);
   std::optional<OldRow> old = ReadLiveRowForWrite(keyspace, ref, key);
   std::optional<std::int64_t> expires_us;
-  if (options.ttl) {
+  std::optional<LeaseId> lease;
+  if (options.lease) {
+    expires_us = lease_deadline;
+    lease = options.lease;
+  } else if (options.ttl) {
     expires_us = DeadlineAfter(*options.ttl);
   } else if (options.keep_ttl && old) {
     expires_us = old->expires_us;
+    lease = old->lease;
   }
-  RecordWrite(keyspace, ref, key, old, value, expires_us);
+  RecordWrite(keyspace, ref, key, old, value, expires_us, ChangeKind::kWrite, lease);
 }
 
 bool TransactionImpl::erase(std::string_view keyspace, std::string_view key) {
@@ -489,7 +663,7 @@ void TransactionImpl::put_if_version(std::string_view keyspace, std::string_view
                                           (actual != 0 ? std::to_string(actual) : "no key"));
   }
   if (expired) {
-    RecordWrite(keyspace, ref, key, old, std::nullopt, old->expires_us, ChangeKind::kExpiry);
+    RecordExpiry(keyspace, ref, key, *old);
     old.reset();
   }
   RecordWrite(keyspace, ref, key, old, value, std::nullopt);

@@ -26,6 +26,12 @@
 //      change of kind kExpiry, the old value and the deadline that passed — in the same
 //      revision, so history still replays to the state and tells the expiry from the write.
 //      erase, expire and persist of an expired row change nothing (the sweep records it).
+//   8. Leases (0007_leases.sql). A key attached to a lease carries the lease's deadline in its
+//      own row (a put with the lease copies it; keep_alive renews the lease and its keys in one
+//      transaction), so invariant 7 decides by the row alone. A lease's keys leave together, in
+//      one revision: its expiry — by the sweep, or by the first write to one of its keys after
+//      the deadline — records the expiry of every attached key and deletes the lease (EndLease);
+//      revoke erases them all the same way. The per-key sweep leaves attached keys to EndLease.
 #ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
 #define STATESTORE_SRC_TRANSACTION_IMPL_H_
 
@@ -67,6 +73,11 @@ class TransactionImpl final : public EngineTransaction {
   bool expire(std::string_view keyspace, std::string_view key,
               std::chrono::milliseconds ttl) override;
   bool persist(std::string_view keyspace, std::string_view key) override;
+  LeaseId grant_lease(std::chrono::milliseconds ttl) override;
+  bool keep_alive(LeaseId lease) override;
+  bool revoke_lease(LeaseId lease) override;
+  std::optional<Lease> lease(LeaseId lease) override;
+  std::vector<Lease> leases() override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                       std::uint64_t expected_version) override;
   void erase_if_version(std::string_view keyspace, std::string_view key,
@@ -90,10 +101,15 @@ class TransactionImpl final : public EngineTransaction {
   // transaction), which decides which keys have expired (invariant 7). Default: system clock.
   void UseClock(const ClockFunction* clock) { clock_ = clock; }
 
-  // The sweep's step (invariant 7, expiry_sweep.h): records the expiry of up to `limit` keys
-  // whose deadline is at or before Now(), earliest deadline first, and deletes their rows.
-  // Returns how many.
-  std::size_t ExpireDue(std::size_t limit);
+  // The sweep's step (invariants 7 and 8, expiry_sweep.h): ends the leases whose deadline is at
+  // or before Now() (each whole, with all its keys) and records the expiry of other due keys,
+  // earliest deadline first, until `limit` keys have gone (a lease is never split), deleting
+  // their rows.
+  struct ExpiredCount {
+    std::size_t keys = 0;
+    std::size_t leases = 0;
+  };
+  ExpiredCount ExpireDue(std::size_t limit);
 
   // Writes the commit row if the body changed anything. Returns the revision, or 0.
   Revision Finish() override;
@@ -119,6 +135,7 @@ class TransactionImpl final : public EngineTransaction {
     StoredCell stored;
     std::uint64_t version = 0;
     std::optional<std::int64_t> expires_us;  // the deadline; nullopt: none
+    std::optional<LeaseId> lease;            // invariant 8
   };
   // The transaction's time, microseconds (invariant 7): read from the clock on first use.
   std::int64_t Now();
@@ -134,6 +151,18 @@ class TransactionImpl final : public EngineTransaction {
   std::optional<OldRow> ReadLiveRowForWrite(std::string_view keyspace, const KeyspaceRef& ref,
                                             std::string_view key);
   std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
+  // Records the expiry of an expired row (invariant 7), with all of its lease's keys if it has
+  // one (invariant 8).
+  void RecordExpiry(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
+                    const OldRow& old);
+  // The deadline of a lease that is alive at Now(), or nullopt.
+  std::optional<std::int64_t> LiveLeaseDeadline(LeaseId lease);
+  // Invariant 8: removes every key attached to `lease` — recording an expiry (kExpiry) or an
+  // erase (kWrite) — and deletes the lease. Returns how many keys.
+  std::size_t EndLease(LeaseId lease, ChangeKind kind);
+  std::vector<LeaseKey> ReadLeaseKeys(LeaseId lease);
+  // ExpireDue's second part: due keys without a lease, at most `limit`.
+  std::size_t ExpireDueKeys(std::size_t limit);
   // What the last point read found for one key (a row, or none). A put or erase of that key
   // right after it (read-modify-write) takes its old row from here instead of reading it again:
   // nothing can have written the key in between, because every write and every savepoint
@@ -157,8 +186,8 @@ class TransactionImpl final : public EngineTransaction {
                        std::optional<Entry> entry, bool drop_only);
   void RecordWrite(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                    const std::optional<OldRow>& old_row, const std::optional<Value>& new_value,
-                   std::optional<std::int64_t> new_expires_us,
-                   ChangeKind kind = ChangeKind::kWrite);
+                   std::optional<std::int64_t> new_expires_us, ChangeKind kind = ChangeKind::kWrite,
+                   std::optional<LeaseId> new_lease = std::nullopt);
 
   Connection& connection_;
   KeyspaceDirectory& keyspaces_;
