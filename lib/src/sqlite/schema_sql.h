@@ -87,6 +87,22 @@ inline constexpr char kLeaseKeys[] =
     "SELECT k.name, e.key, k.id, k.redacted FROM entries e JOIN keyspaces k ON k.id = "
     "e.keyspace_id "
     "WHERE e.lease_id = ?1 ORDER BY k.name, e.key";
+// EndLease's history rows for the keys of lease ?4 in unredacted keyspaces, in kLeaseKeys order:
+// ?1 revision, ?2 the seq before the first row, ?3 the kind (0 an erase by revoke, 1 an expiry,
+// which keeps the deadline that passed). A tag outside the schema's range is recorded as absent,
+// as a write over it would. Then kDeleteUnredactedLeaseKeys removes the same rows.
+inline constexpr char kEndLeaseChanges[] =
+    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted, kind, expires_us) "
+    "SELECT ?1, ?2 + row_number() OVER (ORDER BY k.name, e.key), e.keyspace_id, e.key, "
+    "CASE WHEN e.type BETWEEN 0 AND 5 THEN e.type END, "
+    "CASE WHEN e.type BETWEEN 0 AND 5 THEN e.value END, NULL, NULL, 0, ?3, "
+    "CASE WHEN ?3 = 1 THEN e.expires_us END "
+    "FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id "
+    "WHERE e.lease_id = ?4 AND k.redacted = 0 ORDER BY k.name, e.key";
+inline constexpr char kDeleteUnredactedLeaseKeys[] =
+    "DELETE FROM entries WHERE lease_id = ?1 AND keyspace_id IN "
+    "(SELECT id FROM keyspaces WHERE redacted = 0)";
 // The lease that expired first by ?1, if any.
 inline constexpr char kDueLease[] =
     "SELECT id FROM leases WHERE expires_us <= ?1 ORDER BY expires_us, id LIMIT 1";

@@ -203,13 +203,55 @@ std::vector<LeaseKey> TransactionImpl::ReadLeaseKeys(LeaseId lease) {
 
 std::size_t TransactionImpl::EndLease(LeaseId lease, ChangeKind kind) {
   last_read_.reset();  // see LastRead
-  std::size_t ended = 0;
-  for (const LeaseKey& k : ReadLeaseKeys(lease)) {
-    const std::optional<KeyspaceRef> ref = FindKeyspace(k.keyspace);
+  // The keys, with whether their keyspace is redacted, in the order history lists them.
+  struct Attached {
+    LeaseKey key;
+    bool redacted;
+  };
+  std::vector<Attached> attached;
+  std::int64_t unredacted = 0;
+  CallSqlite("cannot read the keys of a lease", [&] {
+    StatementUse q(connection_, sql::kLeaseKeys);
+    q->bind(1, static_cast<int64_t>(lease));
+    while (q->executeStep()) {
+      attached.push_back({{q->getColumn(0).getString(), q->getColumn(1).getString()},
+                          q->getColumn(3).getInt() != 0});
+      if (!attached.back().redacted) ++unredacted;
+    }
+  });
+  // Keys of unredacted keyspaces: their history rows in one statement and one delete, as the
+  // per-key sweep does (ExpireDueKeys), rather than three statements per key: a lease may hold
+  // thousands, all in this one transaction. Redacted ones need digests made here: one by one.
+  if (unredacted > 0) {
+    const Revision revision = EnsureRevision();
+    CallSqlite("cannot end lease", [&] {
+      StatementUse h(connection_, sql::kEndLeaseChanges);
+      h->bind(1, static_cast<int64_t>(revision));
+      h->bind(2, static_cast<int64_t>(seq_));
+      h->bind(3, static_cast<int>(kind));
+      h->bind(4, static_cast<int64_t>(lease));
+      h->exec();
+      if (sqlite3_changes(connection_.handle()) != unredacted) {
+        throw Error(ErrorCode::kInternal, "end of lease: history rows and attached keys differ");
+      }
+      StatementUse d(connection_, sql::kDeleteUnredactedLeaseKeys);
+      d->bind(1, static_cast<int64_t>(lease));
+      d->exec();
+    });
+    seq_ += unredacted;
+  }
+  std::size_t ended = static_cast<std::size_t>(unredacted);
+  for (const Attached& a : attached) {
+    if (!a.redacted) {
+      // As RecordWrite would: an expiry is dropped from the cache, an erase cached as absent.
+      AddPendingWrite(a.key.keyspace, a.key.key, std::nullopt, kind == ChangeKind::kExpiry);
+      continue;
+    }
+    const std::optional<KeyspaceRef> ref = FindKeyspace(a.key.keyspace);
     if (!ref) continue;
-    const std::optional<OldRow> old = ReadOldRow(ref->id, k.key);
+    const std::optional<OldRow> old = ReadOldRow(ref->id, a.key.key);
     if (!old) continue;
-    RecordWrite(k.keyspace, *ref, k.key, old, std::nullopt,
+    RecordWrite(a.key.keyspace, *ref, a.key.key, old, std::nullopt,
                 kind == ChangeKind::kExpiry ? old->expires_us : std::nullopt, kind);
     ++ended;
   }
