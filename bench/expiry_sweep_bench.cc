@@ -20,6 +20,7 @@
 // directory under $TMPDIR (removed at the end).
 #include <statestore/statestore.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -167,7 +168,16 @@ int Run(const Config& config) {
     });
     const auto give_up = deadline_passed + 30 * config.interval;
     double first_expiry_us = -1, all_gone_us = -1;
+    // The -wal file's largest size while the sweep runs: a checkpoint that gives way to readers
+    // must not let it grow without bound.
+    std::uintmax_t largest_wal = 0;
+    auto sample_wal = [&] {
+      std::error_code ec;
+      const std::uintmax_t size = std::filesystem::file_size(db + "-wal", ec);
+      if (!ec) largest_wal = std::max(largest_wal, size);
+    };
     while (SteadyClock::now() < give_up) {
+      sample_wal();
       const std::uint64_t n = store->stats().keys_expired - before.keys_expired;
       if (n > 0 && first_expiry_us < 0) first_expiry_us = Since(deadline_passed);
       if (n >= static_cast<std::uint64_t>(config.expired)) {
@@ -176,7 +186,10 @@ int Run(const Config& config) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the writer after the sweep
+    for (int i = 0; i < 200; ++i) {  // the writer after the sweep
+      sample_wal();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     stop = true;
     writer.join();
     reader.join();
@@ -204,7 +217,8 @@ int Run(const Config& config) {
               << " WAL checkpoints, " << after.free_space_steps - before.free_space_steps
               << " free-space steps (" << after.free_pages_returned - before.free_pages_returned
               << " pages), " << after.groups - before.groups << " group commits, "
-              << after.busy_retries - before.busy_retries << " busy retries\n";
+              << after.busy_retries - before.busy_retries << " busy retries; largest -wal "
+              << largest_wal / (1 << 20) << " MiB\n";
     std::cout << "reader: " << reads.load() << " reads, " << wrong.load()
               << " wrong (a live key absent or an expired key present)\n";
     const std::size_t left = store->list("cache").size();
