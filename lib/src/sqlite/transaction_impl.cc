@@ -344,8 +344,10 @@ TransactionImpl::ExpiredCount TransactionImpl::ExpireDue(std::size_t limit) {
   RequireWritable();
   last_read_.reset();  // see LastRead
   ExpiredCount count;
-  // Leases first, each whole (invariant 8), then keys without a lease with what is left.
-  while (count.keys < limit) {
+  // Leases first, each whole (invariant 8), then keys without a lease with what is left. A lease
+  // counts as one more row (its own), so that a crowd of leases without keys is swept in
+  // batches too.
+  while (count.keys + count.leases < limit) {
     const std::optional<LeaseId> due = CallSqlite("cannot find expired leases", [&] {
       StatementUse q(connection_, sql::kDueLease);
       q->bind(1, static_cast<int64_t>(Now()));
@@ -355,8 +357,8 @@ TransactionImpl::ExpiredCount TransactionImpl::ExpireDue(std::size_t limit) {
     count.keys += EndLease(*due, ChangeKind::kExpiry);
     ++count.leases;
   }
-  if (count.keys >= limit) return count;
-  count.keys += ExpireDueKeys(limit - count.keys);
+  if (count.keys + count.leases >= limit) return count;
+  count.keys += ExpireDueKeys(limit - count.keys - count.leases);
   return count;
 }
 
