@@ -380,6 +380,11 @@ TEST_F(StatectlTest, Leases) {
   EXPECT_EQ(r.code, 0) << Describe(r);
   EXPECT_TRUE(Contains(r.out, "w2")) << r.out;
   EXPECT_EQ(Ctl({"leases", "keep-alive", db_, lease}).code, 0);
+  json inspect = Json(Ctl({"inspect", db_, "--json"}));
+  EXPECT_EQ(inspect["leases"]["live"], 1);
+  EXPECT_EQ(inspect["time_to_live"]["keys"], 2);  // the attached keys carry the lease's deadline
+  r = Ctl({"inspect", db_});
+  EXPECT_TRUE(Contains(r.out, "1 live, 0 expired (unswept)")) << r.out;
 
   // Bad ids and lease options change nothing.
   const auto head = Json(Ctl({"dump", db_, "--json"}))["head_revision"];

@@ -183,6 +183,8 @@ int RunInspect(const InspectOpts& o) {
                 {"wal_bytes", r.wal_bytes},
                 {"keyspaces", ks},
                 {"sessions", {{"live", r.sessions_live}, {"expired", r.sessions_expired}}},
+                {"time_to_live", {{"keys", r.keys_with_ttl}, {"expired", r.keys_expired}}},
+                {"leases", {{"live", r.leases_live}, {"expired", r.leases_expired}}},
                 {"history",
                  {{"first", r.history.first},
                   {"head", r.history.head},
@@ -224,6 +226,10 @@ int RunInspect(const InspectOpts& o) {
                          std::to_string(r.history.compacted_through) + ")"},
        {"sessions", std::to_string(r.sessions_live) + " live, " +
                         std::to_string(r.sessions_expired) + " expired (unswept)"},
+       {"time-to-live", std::to_string(r.keys_with_ttl) + " keys, " +
+                            std::to_string(r.keys_expired) + " expired (unswept)"},
+       {"leases", std::to_string(r.leases_live) + " live, " + std::to_string(r.leases_expired) +
+                      " expired (unswept)"},
        {"integrity", r.integrity}});
   std::cout << "\n";
   PrintKeyspaceTable(r.keyspaces);

@@ -90,6 +90,12 @@ struct InspectReport {
   std::vector<KeyspaceInfo> keyspaces;  // sorted by name
   std::uint64_t sessions_live = 0;
   std::uint64_t sessions_expired = 0;  // expired, not swept yet
+  // Keys with a time-to-live (Entry::expires_at) whose deadline is ahead / has passed but that
+  // the sweep has not removed yet, and leases (lease.h) alike; by this machine's clock.
+  std::uint64_t keys_with_ttl = 0;
+  std::uint64_t keys_expired = 0;
+  std::uint64_t leases_live = 0;
+  std::uint64_t leases_expired = 0;
   HistoryBounds history;
   std::uint64_t commits_retained = 0;
   std::uint64_t commits_partial = 0;       // retained commits missing some keyspaces' changes

@@ -182,6 +182,26 @@ InspectReport Inspect(Store& store, bool check_integrity) {
         r.sessions_live = all >= r.sessions_expired ? all - r.sessions_expired : 0;
       });
     }
+    CallSqlite("cannot count keys with a time-to-live and leases", [&] {
+      const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+      // Both by their deadline indexes (0006_time_to_live.sql, 0007_leases.sql).
+      StatementUse q(*c,
+                     "SELECT (SELECT count(*) FROM entries WHERE expires_us IS NOT NULL), "
+                     "(SELECT count(*) FROM entries WHERE expires_us IS NOT NULL AND expires_us "
+                     "<= ?1), (SELECT count(*) FROM leases), "
+                     "(SELECT count(*) FROM leases WHERE expires_us <= ?1)");
+      q->bind(1, static_cast<int64_t>(now_us));
+      q->executeStep();
+      auto count = [&](int col) {
+        return static_cast<std::uint64_t>(q->getColumn(col).getInt64());
+      };
+      r.keys_expired = count(1);
+      r.keys_with_ttl = count(0) - r.keys_expired;
+      r.leases_expired = count(3);
+      r.leases_live = count(2) - r.leases_expired;
+    });
     r.integrity = check_integrity ? IntegrityCheck(*c) : "skipped";
     tx.Commit();
   }
