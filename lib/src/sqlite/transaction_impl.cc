@@ -178,47 +178,46 @@ void TransactionImpl::RecordExpiry(std::string_view keyspace, const KeyspaceRef&
   RecordWrite(keyspace, ref, key, old, std::nullopt, old.expires_us, ChangeKind::kExpiry);
 }
 
-std::optional<std::int64_t> TransactionImpl::LiveLeaseDeadline(LeaseId lease) {
-  const std::optional<std::int64_t> deadline =
-      CallSqlite("cannot read lease", [&]() -> std::optional<std::int64_t> {
-        StatementUse q(connection_, sql::kSelectLease);
-        q->bind(1, static_cast<int64_t>(lease));
-        if (!q->executeStep()) return std::nullopt;
-        return q->getColumn(1).getInt64();
-      });
-  if (!deadline || *deadline <= Now()) return std::nullopt;
-  return deadline;
+std::optional<Lease> TransactionImpl::ReadLiveLease(LeaseId lease) {
+  std::optional<Lease> row = CallSqlite("cannot read lease", [&]() -> std::optional<Lease> {
+    StatementUse q(connection_, sql::kSelectLease);
+    q->bind(1, static_cast<int64_t>(lease));
+    if (!q->executeStep()) return std::nullopt;
+    return Lease{lease,
+                 std::chrono::milliseconds(q->getColumn(0).getInt64()),
+                 FromMicros(q->getColumn(1).getInt64()),
+                 {}};
+  });
+  // Invariant 7's rule, as for keys: gone at its deadline.
+  if (!row || ToMicros(row->expires_at) <= Now()) return std::nullopt;
+  return row;
+}
+
+std::vector<TransactionImpl::AttachedKey> TransactionImpl::ReadAttachedKeys(LeaseId lease) {
+  return CallSqlite("cannot read the keys of a lease", [&] {
+    std::vector<AttachedKey> keys;
+    StatementUse q(connection_, sql::kLeaseKeys);
+    q->bind(1, static_cast<int64_t>(lease));
+    while (q->executeStep()) {
+      keys.push_back({{q->getColumn(0).getString(), q->getColumn(1).getString()},
+                      q->getColumn(3).getInt() != 0});
+    }
+    return keys;
+  });
 }
 
 std::vector<LeaseKey> TransactionImpl::ReadLeaseKeys(LeaseId lease) {
-  return CallSqlite("cannot read the keys of a lease", [&] {
-    std::vector<LeaseKey> keys;
-    StatementUse q(connection_, sql::kLeaseKeys);
-    q->bind(1, static_cast<int64_t>(lease));
-    while (q->executeStep())
-      keys.push_back({q->getColumn(0).getString(), q->getColumn(1).getString()});
-    return keys;
-  });
+  std::vector<LeaseKey> keys;
+  for (AttachedKey& a : ReadAttachedKeys(lease)) keys.push_back(std::move(a.key));
+  return keys;
 }
 
 std::size_t TransactionImpl::EndLease(LeaseId lease, ChangeKind kind) {
   last_read_.reset();  // see LastRead
   // The keys, with whether their keyspace is redacted, in the order history lists them.
-  struct Attached {
-    LeaseKey key;
-    bool redacted;
-  };
-  std::vector<Attached> attached;
+  const std::vector<AttachedKey> attached = ReadAttachedKeys(lease);
   std::int64_t unredacted = 0;
-  CallSqlite("cannot read the keys of a lease", [&] {
-    StatementUse q(connection_, sql::kLeaseKeys);
-    q->bind(1, static_cast<int64_t>(lease));
-    while (q->executeStep()) {
-      attached.push_back({{q->getColumn(0).getString(), q->getColumn(1).getString()},
-                          q->getColumn(3).getInt() != 0});
-      if (!attached.back().redacted) ++unredacted;
-    }
-  });
+  for (const AttachedKey& a : attached) unredacted += a.redacted ? 0 : 1;
   // Keys of unredacted keyspaces: their history rows in one statement and one delete, as the
   // per-key sweep does (ExpireDueKeys), rather than three statements per key: a lease may hold
   // thousands, all in this one transaction. Redacted ones need digests made here: one by one.
@@ -241,7 +240,7 @@ std::size_t TransactionImpl::EndLease(LeaseId lease, ChangeKind kind) {
     seq_ += unredacted;
   }
   std::size_t ended = static_cast<std::size_t>(unredacted);
-  for (const Attached& a : attached) {
+  for (const AttachedKey& a : attached) {
     if (!a.redacted) {
       // As RecordWrite would: an expiry is dropped from the cache, an erase cached as absent.
       AddPendingWrite(a.key.keyspace, a.key.key, std::nullopt, kind == ChangeKind::kExpiry);
@@ -279,16 +278,11 @@ bool TransactionImpl::keep_alive(LeaseId lease) {
   ValidateLeaseId(lease);
   RequireWritable();
   last_read_.reset();  // rows of this lease's keys change below
+  const std::optional<Lease> live = ReadLiveLease(lease);
+  if (!live) return false;
   return CallSqlite("cannot renew lease", [&] {
-    std::int64_t ttl_ms = 0;
-    {
-      StatementUse q(connection_, sql::kSelectLease);
-      q->bind(1, static_cast<int64_t>(lease));
-      if (!q->executeStep() || q->getColumn(1).getInt64() <= Now()) return false;
-      ttl_ms = q->getColumn(0).getInt64();
-    }
     // Invariant 8: the lease and every attached key get the same new deadline.
-    const std::int64_t deadline = DeadlineAfter(std::chrono::milliseconds(ttl_ms));
+    const std::int64_t deadline = DeadlineAfter(live->ttl);
     for (const char* statement : {sql::kRenewLease, sql::kRenewLeaseKeys}) {
       StatementUse u(connection_, statement);
       u->bind(1, static_cast<int64_t>(lease));
@@ -303,22 +297,14 @@ bool TransactionImpl::revoke_lease(LeaseId lease) {
   ValidateLeaseId(lease);
   RequireWritable();
   // An expired lease is gone already; its expiry is the sweep's to record (invariant 7).
-  if (!LiveLeaseDeadline(lease)) return false;
+  if (!ReadLiveLease(lease)) return false;
   EndLease(lease, ChangeKind::kWrite);
   return true;
 }
 
 std::optional<Lease> TransactionImpl::lease(LeaseId lease) {
   ValidateLeaseId(lease);
-  std::optional<Lease> out = CallSqlite("cannot read lease", [&]() -> std::optional<Lease> {
-    StatementUse q(connection_, sql::kSelectLease);
-    q->bind(1, static_cast<int64_t>(lease));
-    if (!q->executeStep() || q->getColumn(1).getInt64() <= Now()) return std::nullopt;
-    return Lease{lease,
-                 std::chrono::milliseconds(q->getColumn(0).getInt64()),
-                 FromMicros(q->getColumn(1).getInt64()),
-                 {}};
-  });
+  std::optional<Lease> out = ReadLiveLease(lease);
   if (out) out->keys = ReadLeaseKeys(lease);
   return out;
 }
@@ -623,7 +609,8 @@ void TransactionImpl::put(std::string_view keyspace, std::string_view key, const
   std::optional<std::int64_t> lease_deadline;
   if (options.lease) {
     // Before anything is written: a refused put changes nothing.
-    lease_deadline = LiveLeaseDeadline(*options.lease);
+    const std::optional<Lease> live = ReadLiveLease(*options.lease);
+    if (live) lease_deadline = ToMicros(live->expires_at);
     if (!lease_deadline) {
       throw Error(ErrorCode::kNotFound, "put of " + DescribeKey(keyspace, key) + ": lease " +
                                             std::to_string(*options.lease) +

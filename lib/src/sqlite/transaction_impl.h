@@ -155,8 +155,14 @@ class TransactionImpl final : public EngineTransaction {
   // one (invariant 8).
   void RecordExpiry(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                     const OldRow& old);
-  // The deadline of a lease that is alive at Now(), or nullopt.
-  std::optional<std::int64_t> LiveLeaseDeadline(LeaseId lease);
+  // A lease that is alive at Now() (without its keys), or nullopt: the one place that decides.
+  std::optional<Lease> ReadLiveLease(LeaseId lease);
+  // A lease's keys in kLeaseKeys order, with whether their keyspace is redacted.
+  struct AttachedKey {
+    LeaseKey key;
+    bool redacted;
+  };
+  std::vector<AttachedKey> ReadAttachedKeys(LeaseId lease);
   // Invariant 8: removes every key attached to `lease` — recording an expiry (kExpiry) or an
   // erase (kWrite) — and deletes the lease. Returns how many keys.
   std::size_t EndLease(LeaseId lease, ChangeKind kind);
