@@ -100,8 +100,15 @@ int RunGrant(const GrantOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl leases grant DB DURATION");
   const std::chrono::milliseconds ttl = ParseTtl(p.rest[0], "DURATION");
   auto store = OpenWrite(p.db, /*create=*/true);
-  const statestore::LeaseId id = store->grant_lease(ttl);
-  const std::optional<statestore::Lease> l = store->lease(id);
+  // One transaction: the deadline printed is the one granted.
+  statestore::LeaseId id = 0;
+  std::optional<statestore::Lease> l;
+  store->transact(
+      [&](statestore::Transaction& tx) {
+        id = tx.grant_lease(ttl);
+        l = tx.lease(id);
+      },
+      {kOriginLabel});
   if (o.json) {
     PrintJson({{"id", id}, {"expires_at", l ? json(FormatTime(l->expires_at)) : json()}});
   } else {
@@ -115,15 +122,17 @@ int RunKeepAlive(const IdOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl leases keep-alive DB LEASE_ID");
   const statestore::LeaseId id = ParseLeaseId(p.rest[0], "LEASE_ID");
   auto store = OpenWrite(p.db);
-  if (!store->keep_alive(id)) {
+  std::optional<statestore::Lease> l;
+  store->transact(
+      [&](statestore::Transaction& tx) { l = tx.keep_alive(id) ? tx.lease(id) : std::nullopt; },
+      {kOriginLabel});
+  if (!l) {
     NotFound("no live lease " + std::to_string(id) + " (never granted, revoked or expired)");
   }
-  const std::optional<statestore::Lease> l = store->lease(id);
   if (o.json) {
-    PrintJson({{"id", id}, {"expires_at", l ? json(FormatTime(l->expires_at)) : json()}});
+    PrintJson({{"id", id}, {"expires_at", FormatTime(l->expires_at)}});
   } else {
-    PrintLine("lease " + std::to_string(id) +
-              (l ? " expires at " + FormatTime(l->expires_at) : std::string(" renewed")));
+    PrintLine("lease " + std::to_string(id) + " expires at " + FormatTime(l->expires_at));
   }
   return kExitOk;
 }
