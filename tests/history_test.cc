@@ -63,7 +63,7 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
                       " WHERE revision = " + std::to_string(r));
   }
   SqlExec(path,
-          std::string(test::kUndoSchema7) + test::kUndoSchema6 +
+          std::string(test::kUndoSchema8) + test::kUndoSchema7 + test::kUndoSchema6 +
               "CREATE INDEX commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
               "'time_ordered_from'; DROP INDEX changes_by_keyspace; CREATE INDEX changes_by_key ON "
               "changes (keyspace_id, key, revision); PRAGMA user_version = 4;");

@@ -7,6 +7,12 @@
 
 namespace statestore::test {
 
+// Schema 8 -> 7: migrations/sqlite/0008_bounded_keyspaces.sql. Only for files without a bound or
+// an eviction in history.
+inline constexpr char kUndoSchema8[] =
+    "DROP INDEX entries_by_write_order; ALTER TABLE entries DROP COLUMN bounded; "
+    "DROP TABLE keyspace_bounds; ";
+
 // Schema 7 -> 6: migrations/sqlite/0007_leases.sql. Only for files without a lease.
 inline constexpr char kUndoSchema7[] =
     "DROP INDEX entries_by_lease; ALTER TABLE entries DROP COLUMN lease_id; DROP TABLE leases; "

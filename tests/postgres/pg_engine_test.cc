@@ -227,6 +227,16 @@ TEST_F(PgEngineTest, TimeToLiveIsRefusedAndChangesNothing) {
   EXPECT_FALSE(store->revoke_lease(1));
   EXPECT_EQ(store->lease(1), std::nullopt);
   EXPECT_TRUE(store->leases().empty());
+  // So are bounded keyspaces; removing a bound that cannot exist is a no-op.
+  try {
+    store->set_max_keys("app", 10);
+    ADD_FAILURE() << "a bound was accepted by the PostgreSQL engine";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("PostgreSQL"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store->set_max_keys("app", std::nullopt), 0u);
+  EXPECT_EQ(store->key_bound("app"), std::nullopt);
   EXPECT_EQ(store->history_bounds().head, head + 1);
   EXPECT_EQ(store->get("app", "k"), Value(3));
 }

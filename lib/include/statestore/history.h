@@ -33,6 +33,9 @@ struct Origin {
 enum class ChangeKind : std::uint8_t {
   kWrite = 0,   // a put, erase, expire/persist or revert by a transaction body
   kExpiry = 1,  // its time-to-live ran out (transaction.h, PutOptions::ttl): new_value is nullopt
+  // its keyspace was full (Transaction::set_max_keys) and it was the least recently written key:
+  // new_value is nullopt
+  kEviction = 2,
 };
 
 // One write. `old_value` is nullopt when the key did not exist before; `new_value` is nullopt when

@@ -146,6 +146,13 @@ class Store {
   virtual std::optional<Lease> lease(LeaseId lease) = 0;
   virtual std::vector<Lease> leases() = 0;
 
+  // Bounded keyspaces (Transaction::set_max_keys), each call its own transaction. set_max_keys
+  // returns the revision of its evictions, or 0 when it evicted nothing (storing the bound itself
+  // uses no revision, like set_history_policy).
+  virtual Revision set_max_keys(std::string_view keyspace,
+                                std::optional<std::uint64_t> max_keys) = 0;
+  virtual std::optional<KeyBound> key_bound(std::string_view keyspace) = 0;
+
   // History. See history.h.
   virtual HistoryBounds history_bounds() = 0;
   virtual std::vector<Commit> history(const HistoryQuery& query = {}) = 0;

@@ -58,6 +58,13 @@ struct PutOptions {
   static constexpr std::chrono::milliseconds kMaxTtl{std::chrono::hours(24) * 365 * 100};
 };
 
+// The bound of a bounded keyspace (Transaction::set_max_keys) and how many keys it holds. `keys`
+// counts expired keys the sweep has not removed yet (they are absent to reads but still stored).
+struct KeyBound {
+  std::uint64_t max_keys = 0;
+  std::uint64_t keys = 0;
+};
+
 class Transaction {
  public:
   Transaction() = default;
@@ -127,6 +134,26 @@ class Transaction {
   virtual std::optional<Lease> lease(LeaseId lease) = 0;
   // Every live lease with its keys, by id.
   virtual std::vector<Lease> leases() = 0;
+
+  // Bounded keyspaces: a cache of results that must not grow without bound. A keyspace with a
+  // maximum number of keys evicts its least recently written keys — smallest Entry::version
+  // first; among keys last written by the same revision, the smallest key first — when a
+  // transaction body ends holding more than the maximum there. The bound is checked as the body
+  // ends, so the body itself may hold more meanwhile, and a body that writes more new keys than
+  // the maximum keeps the ones it wrote last in that order. Each eviction is recorded in the
+  // body's revision as a change of kind ChangeKind::kEviction (history.h); reads, watches and
+  // revert treat it like an erase. An expired key chosen for eviction is recorded as the expiry it
+  // is (ChangeKind::kExpiry; with its lease's other keys if it has a lease). Evicting one key of a
+  // lease leaves the lease and its other keys, as erase does. The bound is stored in the file:
+  // every process and statectl apply it.
+  //
+  // Sets the maximum of `keyspace` (created if it does not exist) to `max_keys`, or removes it
+  // (nullopt); lowering it below the keys the keyspace holds evicts the excess in this
+  // transaction's revision. Throws: Error(kInvalidArgument) for an invalid keyspace name, a
+  // maximum of 0 or above INT64_MAX, or on the PostgreSQL engine (no bounded keyspaces there yet).
+  virtual void set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) = 0;
+  // The bound of `keyspace`, or nullopt if it has none.
+  virtual std::optional<KeyBound> key_bound(std::string_view keyspace) = 0;
 
   // Compare-and-set: writes only if the key's current version equals `expected_version`
   // (0 = the key must not exist); like a plain put it leaves the key without a time-to-live.

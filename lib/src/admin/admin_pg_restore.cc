@@ -297,16 +297,25 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
     throw Error(ErrorCode::kCorruption,
                 source + " is damaged (quick_check: " + check + "); nothing was changed");
   }
-  // The PostgreSQL engine has no time-to-live yet (pg_transaction.h): a deadline or an expiry in
-  // history would be restored as a persistent key or a plain erase. Refused, not changed.
+  // The PostgreSQL engine has no time-to-live and no bounded keyspaces yet (pg_transaction.h): a
+  // deadline, an expiry or an eviction in history would be restored as a persistent key or a
+  // plain erase, and a bound dropped. Refused, not changed.
   const std::int64_t ttl_rows = src->QueryInt(
       "SELECT (SELECT count(*) FROM entries WHERE expires_us IS NOT NULL) + "
       "(SELECT count(*) FROM changes WHERE kind <> 0 OR expires_us IS NOT NULL)");
   if (ttl_rows != 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 source + " uses time-to-live (" + std::to_string(ttl_rows) +
-                    " keys or history rows with a deadline or an expiry), which the PostgreSQL "
-                    "engine does not support yet; nothing was changed");
+                    " keys or history rows with a deadline, an expiry or an eviction), which the "
+                    "PostgreSQL engine does not support yet; nothing was changed");
+  }
+  const std::int64_t bounds = src->QueryInt("SELECT count(*) FROM keyspace_bounds");
+  if (bounds != 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                source + " has " + std::to_string(bounds) +
+                    " bounded keyspaces (Transaction::set_max_keys), which the PostgreSQL engine "
+                    "does not support yet; remove the bounds from a copy first (statectl max-keys "
+                    "COPY KEYSPACE none); nothing was changed");
   }
   const std::optional<std::int64_t> fingerprint =
       SqliteMeta(*src, "SELECT value FROM meta WHERE name = 'redaction_key_fingerprint'");

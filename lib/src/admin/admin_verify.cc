@@ -98,6 +98,53 @@ class Verifier {
     });
   }
 
+  // TransactionImpl invariant 9: a bounded keyspace's count is the number of its rows and within
+  // its bound, and exactly the keys of bounded keyspaces are marked (files older than schema 8
+  // have no bounds).
+  void CheckKeyBounds() {
+    if (c_.QueryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
+                    "name = 'keyspace_bounds'") == 0) {
+      return;
+    }
+    CallSqlite("cannot check keyspace bounds", [&] {
+      StatementUse q(c_,
+                     "SELECT k.name, b.key_count, b.max_keys, "
+                     "(SELECT count(*) FROM entries e WHERE e.keyspace_id = b.keyspace_id) "
+                     "FROM keyspace_bounds b JOIN keyspaces k ON k.id = b.keyspace_id "
+                     "ORDER BY k.name");
+      while (q->executeStep()) {
+        const std::string keyspace = q->getColumn(0).getString();
+        const std::int64_t counted = q->getColumn(1).getInt64();
+        const std::int64_t max_keys = q->getColumn(2).getInt64();
+        const std::int64_t held = q->getColumn(3).getInt64();
+        if (counted != held) {
+          Problem(0, keyspace, "",
+                  "bounded keyspace counts " + std::to_string(counted) + " keys but holds " +
+                      std::to_string(held));
+        }
+        if (held > max_keys) {
+          Problem(0, keyspace, "",
+                  "bounded keyspace holds " + std::to_string(held) + " keys, above its bound " +
+                      std::to_string(max_keys));
+        }
+      }
+    });
+    CallSqlite("cannot check keyspace bounds", [&] {
+      StatementUse q(c_,
+                     "SELECT k.name, e.key, e.bounded IS NULL FROM entries e "
+                     "JOIN keyspaces k ON k.id = e.keyspace_id "
+                     "LEFT JOIN keyspace_bounds b ON b.keyspace_id = e.keyspace_id "
+                     "WHERE (e.bounded IS NULL) <> (b.keyspace_id IS NULL) ORDER BY k.name, e.key");
+      while (q->executeStep()) {
+        Problem(0, q->getColumn(0).getString(), q->getColumn(1).getString(),
+                q->getColumn(2).getInt() != 0
+                    ? "key of a bounded keyspace not marked as such (entries.bounded): eviction "
+                      "would never choose it"
+                    : "marked as a key of a bounded keyspace, but its keyspace has no bound");
+      }
+    });
+  }
+
   void CheckIntegrity() {
     report_.integrity = CallSqlite("PRAGMA integrity_check failed", [&] {
       std::string out;
@@ -346,6 +393,7 @@ VerifyReport Verify(Store& store, const ProgressCallback& progress) {
   v.CheckChains();
   v.CheckWatermarks(b);
   v.CheckLeases();
+  v.CheckKeyBounds();
   tx.Commit();
   if (report.unverifiable > 0) {
     report.note = std::to_string(report.unverifiable) +

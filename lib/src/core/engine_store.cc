@@ -223,6 +223,29 @@ std::vector<Lease> EngineStore::leases() {
   return out;
 }
 
+Revision EngineStore::set_max_keys(std::string_view keyspace,
+                                   std::optional<std::uint64_t> max_keys) {
+  RefuseInsideBody("set_max_keys");
+  ValidateMaxKeys(keyspace, max_keys);
+  // Submit returns the head when the body changed nothing; 0 says "no evictions" instead.
+  bool evicted = false;
+  const Revision revision = Submit(
+      [&](EngineTransaction& tx) {
+        tx.set_max_keys(keyspace, max_keys);
+        evicted = !tx.writes().empty();
+      },
+      {});
+  return evicted ? revision : 0;
+}
+
+std::optional<KeyBound> EngineStore::key_bound(std::string_view keyspace) {
+  RefuseInsideBody("key_bound");
+  ValidateKeyspace(keyspace);
+  std::optional<KeyBound> out;
+  read([&](Transaction& tx) { out = tx.key_bound(keyspace); });
+  return out;
+}
+
 Revision EngineStore::erase(std::string_view keyspace, std::string_view key) {
   RefuseInsideBody("erase");
   ValidateKeyspace(keyspace);

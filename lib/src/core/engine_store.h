@@ -63,6 +63,8 @@ class EngineStore : public Store {
   bool revoke_lease(LeaseId lease) override;
   std::optional<Lease> lease(LeaseId lease) override;
   std::vector<Lease> leases() override;
+  Revision set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) override;
+  std::optional<KeyBound> key_bound(std::string_view keyspace) override;
   HistoryBounds history_bounds() override;
   std::vector<Commit> history(const HistoryQuery& query) override;
   std::optional<Commit> commit_at(Revision revision) override;

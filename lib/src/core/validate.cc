@@ -110,6 +110,20 @@ void ValidateLeaseId(LeaseId lease) {
   }
 }
 
+void ValidateMaxKeys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) {
+  ValidateKeyspace(keyspace);
+  if (!max_keys) return;
+  if (*max_keys == 0) {
+    Invalid("keyspace " + std::string(keyspace) +
+            ": a maximum of 0 keys would evict every key as it is written; pass a positive "
+            "maximum, or no maximum (nullopt) to remove the bound");
+  }
+  if (*max_keys > static_cast<std::uint64_t>(INT64_MAX)) {
+    Invalid("keyspace " + std::string(keyspace) + ": maximum " + std::to_string(*max_keys) +
+            " keys is above the largest one stored (" + std::to_string(INT64_MAX) + ")");
+  }
+}
+
 std::string DescribeKey(std::string_view keyspace, std::string_view key) {
   return std::string(keyspace) + "/" + Value(std::string(key)).to_display(80);
 }

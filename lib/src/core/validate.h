@@ -4,6 +4,8 @@
 #define STATESTORE_SRC_VALIDATE_H_
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +34,8 @@ void ValidatePutOptions(std::string_view keyspace, std::string_view key, const P
 void ValidateLeaseTtl(std::chrono::milliseconds ttl);
 // A lease id as a caller passes it: positive.
 void ValidateLeaseId(LeaseId lease);
+// A keyspace bound (set_max_keys): a valid keyspace name, and a maximum of 1 .. INT64_MAX or none.
+void ValidateMaxKeys(std::string_view keyspace, std::optional<std::uint64_t> max_keys);
 // "keyspace/key" for messages, the key quoted and cut (Value::to_display): never the value.
 std::string DescribeKey(std::string_view keyspace, std::string_view key);
 

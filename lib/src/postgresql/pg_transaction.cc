@@ -343,6 +343,22 @@ std::optional<Lease> PgTransaction::lease(LeaseId lease) {
 
 std::vector<Lease> PgTransaction::leases() { return {}; }
 
+void PgTransaction::set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) {
+  ValidateMaxKeys(keyspace, max_keys);
+  RequireWritable();
+  if (max_keys) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "keyspace " + std::string(keyspace) +
+                    ": bounded keyspaces are not available on the PostgreSQL engine yet (SQLite "
+                    "files only; README \"Bounded keyspaces\")");
+  }
+}
+
+std::optional<KeyBound> PgTransaction::key_bound(std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  return std::nullopt;
+}
+
 bool PgTransaction::expire(std::string_view keyspace, std::string_view key,
                            std::chrono::milliseconds ttl) {
   ValidateKeyspace(keyspace);

@@ -92,6 +92,10 @@ class PgTransaction final : public EngineTransaction {
   bool revoke_lease(LeaseId lease) override;
   std::optional<Lease> lease(LeaseId lease) override;
   std::vector<Lease> leases() override;
+  // No bounded keyspaces on PostgreSQL yet: setting a bound throws Error(kInvalidArgument) saying
+  // so (removing one is a no-op); key_bound finds none.
+  void set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) override;
+  std::optional<KeyBound> key_bound(std::string_view keyspace) override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                       std::uint64_t expected_version) override;
   void erase_if_version(std::string_view keyspace, std::string_view key,

@@ -81,10 +81,12 @@ void ReadChangeRow(const SQLite::Statement& q, Commit* commit, DamagedRowReporte
   change.keyspace = q.getColumn(0).getString();
   change.key = q.getColumn(1).getString();
   change.redacted = q.getColumn(6).getInt() != 0;
-  if (q.getColumn(7).getInt() == static_cast<int>(ChangeKind::kExpiry)) {
-    change.kind = ChangeKind::kExpiry;
-  }
   if (!q.isColumnNull(8)) change.expires_at = FromMicros(q.getColumn(8).getInt64());
+  // Kind 1 is a removal by the store: an expiry keeps the deadline that passed, an eviction has
+  // none (migrations/sqlite/0008_bounded_keyspaces.sql).
+  if (q.getColumn(7).getInt() == 1) {
+    change.kind = change.expires_at ? ChangeKind::kExpiry : ChangeKind::kEviction;
+  }
   auto decode = change.redacted ? DecodeOptionalDigest : DecodeOptionalValue;
   std::string problem;
   const char* side = "old value";

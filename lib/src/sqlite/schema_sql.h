@@ -11,11 +11,11 @@ inline constexpr char kMarkKeyspaceRedacted[] = "UPDATE keyspaces SET redacted =
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
 inline constexpr char kSelectEntry[] =
-    "SELECT type, value, version, expires_us, lease_id FROM entries "
+    "SELECT type, value, version, expires_us, lease_id, bounded FROM entries "
     "WHERE keyspace_id = ?1 AND key = ?2";
 inline constexpr char kUpsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id, bounded) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
     "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
     "version = excluded.version, expires_us = excluded.expires_us, lease_id = excluded.lease_id";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = ?1 AND key = ?2";
@@ -57,7 +57,7 @@ inline constexpr char kEarliestDeadline[] =
 // key) IN (subquery) is planned as a scan of the whole keyspace.) A row whose stored tag is outside
 // the schema's range is recorded as absent (value_codec.h), as a write over it would.
 inline constexpr char kDueKeys[] =
-    "SELECT k.name, e.key, k.redacted, e.keyspace_id FROM entries e "
+    "SELECT k.name, e.key, k.redacted, e.keyspace_id, e.bounded FROM entries e "
     "JOIN keyspaces k ON k.id = e.keyspace_id "
     "WHERE e.expires_us IS NOT NULL AND e.expires_us <= ?1 AND e.lease_id IS NULL "
     "ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT ?2";
@@ -84,7 +84,7 @@ inline constexpr char kLiveLeases[] =
     "SELECT id, ttl_ms, expires_us FROM leases WHERE expires_us > ?1 ORDER BY id";
 // The keys of a lease, by keyspace name then key (with what a write of them needs).
 inline constexpr char kLeaseKeys[] =
-    "SELECT k.name, e.key, k.id, k.redacted FROM entries e JOIN keyspaces k ON k.id = "
+    "SELECT k.name, e.key, k.id, k.redacted, e.bounded FROM entries e JOIN keyspaces k ON k.id = "
     "e.keyspace_id "
     "WHERE e.lease_id = ?1 ORDER BY k.name, e.key";
 // EndLease's history rows for the keys of lease ?4 in unredacted keyspaces, in kLeaseKeys order:
@@ -106,6 +106,29 @@ inline constexpr char kDeleteUnredactedLeaseKeys[] =
 // The lease that expired first by ?1, if any.
 inline constexpr char kDueLease[] =
     "SELECT id FROM leases WHERE expires_us <= ?1 ORDER BY expires_us, id LIMIT 1";
+
+// Bounded keyspaces (0008_bounded_keyspaces.sql; TransactionImpl invariant 9).
+inline constexpr char kSelectKeyBound[] =
+    "SELECT max_keys, key_count FROM keyspace_bounds WHERE keyspace_id = ?1";
+// A new bound counts the keys the keyspace holds (kMarkBoundedKeys has marked them first).
+inline constexpr char kInsertKeyBound[] =
+    "INSERT INTO keyspace_bounds (keyspace_id, max_keys, key_count) "
+    "SELECT ?1, ?2, count(*) FROM entries WHERE keyspace_id = ?1";
+inline constexpr char kUpdateKeyBound[] =
+    "UPDATE keyspace_bounds SET max_keys = ?2 WHERE keyspace_id = ?1";
+inline constexpr char kDeleteKeyBound[] = "DELETE FROM keyspace_bounds WHERE keyspace_id = ?1";
+// ?2: 1 (bounded) or NULL.
+inline constexpr char kMarkBoundedKeys[] = "UPDATE entries SET bounded = ?2 WHERE keyspace_id = ?1";
+inline constexpr char kAdjustKeyCount[] =
+    "UPDATE keyspace_bounds SET key_count = key_count + ?2 WHERE keyspace_id = ?1";
+// A keyspace holding more keys than its bound, with the excess, and its name.
+inline constexpr char kOverBound[] =
+    "SELECT b.keyspace_id, b.key_count - b.max_keys, k.name FROM keyspace_bounds b "
+    "JOIN keyspaces k ON k.id = b.keyspace_id WHERE b.key_count > b.max_keys LIMIT 1";
+// The ?2 least recently written keys of bounded keyspace ?1, by entries_by_write_order.
+inline constexpr char kLeastRecentlyWritten[] =
+    "SELECT key FROM entries WHERE keyspace_id = ?1 AND bounded IS NOT NULL "
+    "ORDER BY version, key LIMIT ?2";
 
 inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
 inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";

@@ -100,6 +100,7 @@ std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::
     if (!q->isColumnNull(3)) expires_us = q->getColumn(3).getInt64();
     std::optional<LeaseId> lease;
     if (!q->isColumnNull(4)) lease = q->getColumn(4).getInt64();
+    const bool bounded = !q->isColumnNull(5);
     // Invariant 7: an expired row is absent, whether it decodes or not.
     const bool expired = expires_us && *expires_us <= Now();
     std::optional<Entry> e;
@@ -117,7 +118,7 @@ std::optional<Entry> TransactionImpl::ReadEntry(std::string_view keyspace, std::
     // Only a write transaction keeps the raw row (LastRead); a read body copies the value once.
     if (!read_only_) {
       last_read_ = LastRead{keyspace_id, std::move(key_text),
-                            OldRow{ReadStoredCell(*q, 0, 1), version, expires_us, lease}};
+                            OldRow{ReadStoredCell(*q, 0, 1), version, expires_us, lease, bounded}};
     }
     return e;
   });
@@ -142,6 +143,7 @@ std::optional<TransactionImpl::OldRow> TransactionImpl::ReadOldRow(std::int64_t 
     row.version = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
     if (!q->isColumnNull(3)) row.expires_us = q->getColumn(3).getInt64();
     if (!q->isColumnNull(4)) row.lease = q->getColumn(4).getInt64();
+    row.bounded = !q->isColumnNull(5);
     return row;
   });
 }
@@ -200,7 +202,9 @@ std::vector<TransactionImpl::AttachedKey> TransactionImpl::ReadAttachedKeys(Leas
     q->bind(1, static_cast<int64_t>(lease));
     while (q->executeStep()) {
       keys.push_back({{q->getColumn(0).getString(), q->getColumn(1).getString()},
-                      q->getColumn(3).getInt() != 0});
+                      q->getColumn(2).getInt64(),
+                      q->getColumn(3).getInt() != 0,
+                      !q->isColumnNull(4)});
     }
     return keys;
   });
@@ -238,6 +242,16 @@ std::size_t TransactionImpl::EndLease(LeaseId lease, ChangeKind kind) {
       d->exec();
     });
     seq_ += unredacted;
+    // Invariant 9 for the rows deleted in bulk (the redacted ones below go through RecordWrite).
+    std::vector<std::pair<std::int64_t, std::int64_t>> removed;  // keyspace id, rows
+    for (const AttachedKey& a : attached) {
+      if (a.redacted || !a.bounded) continue;
+      if (removed.empty() || removed.back().first != a.keyspace_id) {
+        removed.emplace_back(a.keyspace_id, 0);
+      }
+      ++removed.back().second;  // kLeaseKeys orders by keyspace name: one run per keyspace
+    }
+    for (const auto& [keyspace_id, rows] : removed) AdjustKeyCount(keyspace_id, -rows);
   }
   std::size_t ended = static_cast<std::size_t>(unredacted);
   for (const AttachedKey& a : attached) {
@@ -326,6 +340,118 @@ std::vector<Lease> TransactionImpl::leases() {
   return out;
 }
 
+bool TransactionImpl::IsBounded(std::int64_t keyspace_id) {
+  for (const auto& [id, bounded] : bounds_known_) {
+    if (id == keyspace_id) return bounded;
+  }
+  const bool bounded = CallSqlite("cannot read keyspace bound", [&] {
+    StatementUse q(connection_, sql::kSelectKeyBound);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    return q->executeStep();
+  });
+  bounds_known_.emplace_back(keyspace_id, bounded);
+  return bounded;
+}
+
+void TransactionImpl::AdjustKeyCount(std::int64_t keyspace_id, std::int64_t delta) {
+  CallSqlite("cannot count the keys of a bounded keyspace", [&] {
+    StatementUse q(connection_, sql::kAdjustKeyCount);
+    q->bind(1, static_cast<int64_t>(keyspace_id));
+    q->bind(2, static_cast<int64_t>(delta));
+    q->exec();
+  });
+}
+
+void TransactionImpl::EvictOverBound() {
+  for (;;) {
+    struct Over {
+      std::int64_t keyspace_id, excess;
+      std::string keyspace;
+    };
+    const std::optional<Over> over = CallSqlite("cannot read keyspace bounds", [&] {
+      StatementUse q(connection_, sql::kOverBound);
+      if (!q->executeStep()) return std::optional<Over>();
+      return std::optional<Over>(Over{q->getColumn(0).getInt64(), q->getColumn(1).getInt64(),
+                                      q->getColumn(2).getString()});
+    });
+    if (!over) return;
+    const std::vector<std::string> victims = CallSqlite("cannot find keys to evict", [&] {
+      std::vector<std::string> keys;
+      StatementUse q(connection_, sql::kLeastRecentlyWritten);
+      q->bind(1, static_cast<int64_t>(over->keyspace_id));
+      q->bind(2, static_cast<int64_t>(over->excess));
+      while (q->executeStep()) keys.push_back(q->getColumn(0).getString());
+      return keys;
+    });
+    const std::optional<KeyspaceRef> ref = FindKeyspace(over->keyspace);
+    if (victims.empty() || !ref) {
+      throw Error(ErrorCode::kCorruption,
+                  "keyspace " + over->keyspace + " counts " + std::to_string(over->excess) +
+                      " keys over its bound but holds none to evict; run `statectl verify`");
+    }
+    for (const std::string& key : victims) {
+      const std::optional<OldRow> old = ReadLiveRowForWrite(over->keyspace, *ref, key);
+      // An expired key went as the expiry it is (with its lease's other keys, which may be
+      // later victims): count again.
+      if (!old) break;
+      RecordWrite(over->keyspace, *ref, key, old, std::nullopt, std::nullopt,
+                  ChangeKind::kEviction);
+    }
+  }
+}
+
+void TransactionImpl::set_max_keys(std::string_view keyspace,
+                                   std::optional<std::uint64_t> max_keys) {
+  ValidateMaxKeys(keyspace, max_keys);
+  RequireWritable();
+  last_read_.reset();  // rows of the keyspace change below
+  std::optional<KeyspaceRef> ref = max_keys ? KeyspaceForWrite(keyspace) : FindKeyspace(keyspace);
+  if (!ref) return;  // removing the bound of a keyspace that does not exist
+  const bool had_bound = CallSqlite("cannot read keyspace bound", [&] {
+    StatementUse q(connection_, sql::kSelectKeyBound);
+    q->bind(1, static_cast<int64_t>(ref->id));
+    return q->executeStep();
+  });
+  CallSqlite("cannot store keyspace bound", [&] {
+    if (had_bound && max_keys) {
+      StatementUse u(connection_, sql::kUpdateKeyBound);
+      u->bind(1, static_cast<int64_t>(ref->id));
+      u->bind(2, static_cast<int64_t>(*max_keys));
+      u->exec();
+      return;
+    }
+    if (had_bound == max_keys.has_value()) return;  // no bound to remove
+    // Invariant 9: mark (or clear) the keyspace's keys first, so the new bound counts them.
+    StatementUse m(connection_, sql::kMarkBoundedKeys);
+    m->bind(1, static_cast<int64_t>(ref->id));
+    if (max_keys) {
+      m->bind(2, 1);
+    } else {
+      m->bind(2);
+    }
+    m->exec();
+    StatementUse b(connection_, max_keys ? sql::kInsertKeyBound : sql::kDeleteKeyBound);
+    b->bind(1, static_cast<int64_t>(ref->id));
+    if (max_keys) b->bind(2, static_cast<int64_t>(*max_keys));
+    b->exec();
+  });
+  bounds_known_.clear();
+  if (max_keys) EvictOverBound();
+}
+
+std::optional<KeyBound> TransactionImpl::key_bound(std::string_view keyspace) {
+  ValidateKeyspace(keyspace);
+  const std::optional<KeyspaceRef> ref = FindKeyspace(keyspace);
+  if (!ref) return std::nullopt;
+  return CallSqlite("cannot read keyspace bound", [&]() -> std::optional<KeyBound> {
+    StatementUse q(connection_, sql::kSelectKeyBound);
+    q->bind(1, static_cast<int64_t>(ref->id));
+    if (!q->executeStep()) return std::nullopt;
+    return KeyBound{static_cast<std::uint64_t>(q->getColumn(0).getInt64()),
+                    static_cast<std::uint64_t>(q->getColumn(1).getInt64())};
+  });
+}
+
 TransactionImpl::ExpiredCount TransactionImpl::ExpireDue(std::size_t limit) {
   RequireWritable();
   last_read_.reset();  // see LastRead
@@ -353,6 +479,7 @@ std::size_t TransactionImpl::ExpireDueKeys(std::size_t limit) {
     std::string keyspace, key;
     bool redacted;
     std::int64_t keyspace_id;
+    bool bounded;
   };
   std::vector<Due> due;
   std::int64_t unredacted = 0;
@@ -362,7 +489,8 @@ std::size_t TransactionImpl::ExpireDueKeys(std::size_t limit) {
     q->bind(2, static_cast<int64_t>(limit));
     while (q->executeStep()) {
       due.push_back({q->getColumn(0).getString(), q->getColumn(1).getString(),
-                     q->getColumn(2).getInt() != 0, q->getColumn(3).getInt64()});
+                     q->getColumn(2).getInt() != 0, q->getColumn(3).getInt64(),
+                     !q->isColumnNull(4)});
       if (!due.back().redacted) ++unredacted;
     }
   });
@@ -394,6 +522,9 @@ std::size_t TransactionImpl::ExpireDueKeys(std::size_t limit) {
       }
     });
     seq_ += unredacted;
+    for (const Due& row : due) {
+      if (!row.redacted && row.bounded) AdjustKeyCount(row.keyspace_id, -1);  // invariant 9
+    }
   }
   for (const Due& d : due) {
     if (!d.redacted) {
@@ -521,6 +652,9 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
   const std::int64_t keyspace_id = ref.id;
   Revision revision = EnsureRevision();
   std::string key_text(key);
+  // Invariant 9: a new key of a bounded keyspace is marked and counted; so is a removed one.
+  const bool adds_bounded = new_value && !old_row && IsBounded(keyspace_id);
+  const bool removes_bounded = !new_value && old_row && old_row->bounded;
   CallSqlite("cannot write entry", [&] {
     if (new_value) {
       StatementUse q(connection_, sql::kUpsertEntry);
@@ -537,6 +671,11 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
         q->bind(7, static_cast<int64_t>(*new_lease));
       } else {
         q->bind(7);
+      }
+      if (adds_bounded) {
+        q->bind(8, 1);
+      } else {
+        q->bind(8);
       }
       q->exec();
     } else {
@@ -573,7 +712,8 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
       BindValue(*h, 7, 8, *new_value);
     }
     h->bind(9, ref.redacted ? 1 : 0);
-    h->bind(10, static_cast<int>(kind));
+    // 0008_bounded_keyspaces.sql: an eviction is stored as kind 1 without a deadline.
+    h->bind(10, kind == ChangeKind::kWrite ? 0 : 1);
     if (new_expires_us) {
       h->bind(11, static_cast<int64_t>(*new_expires_us));
     } else {
@@ -581,13 +721,20 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
     }
     h->exec();
   });
+  if (adds_bounded) {
+    AdjustKeyCount(keyspace_id, 1);
+    added_bounded_key_ = true;
+  } else if (removes_bounded) {
+    AdjustKeyCount(keyspace_id, -1);
+  }
   std::optional<Entry> entry;
   if (new_value) {
     entry = Entry{key_text, *new_value, revision, std::nullopt, std::nullopt};
     if (new_expires_us) entry->expires_at = FromMicros(*new_expires_us);
     entry->lease = new_lease;
   }
-  AddPendingWrite(keyspace, key_text, std::move(entry), kind == ChangeKind::kExpiry);
+  // The store's own removals (expiry, eviction) leave the cache rather than filling it.
+  AddPendingWrite(keyspace, key_text, std::move(entry), kind != ChangeKind::kWrite);
 }
 
 void TransactionImpl::AddPendingWrite(std::string_view keyspace, const std::string& key,
@@ -744,6 +891,7 @@ void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {
       connection_.Exec(release.c_str());
       writes_.resize(writes_before);
       keyspaces_seen_.resize(keyspaces_before);
+      bounds_known_.clear();
       last_read_.reset();
       revision_ = revision_before;
       seq_ = seq_before;
@@ -761,6 +909,7 @@ void TransactionImpl::set_label(std::string_view label) {
 
 Revision TransactionImpl::Finish() {
   if (revision_ == 0) return 0;
+  if (added_bounded_key_) EvictOverBound();  // invariant 9, in this body's revision
   CallSqlite("cannot record commit", [&] {
     if (!last_commit_time_us_) {
       StatementUse q(connection_, sql::kSelectWriteStart);

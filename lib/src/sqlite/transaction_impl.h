@@ -32,6 +32,13 @@
 //      one revision: its expiry — by the sweep, or by the first write to one of its keys after
 //      the deadline — records the expiry of every attached key and deletes the lease (EndLease);
 //      revoke erases them all the same way. The per-key sweep leaves attached keys to EndLease.
+//   9. Bounded keyspaces (0008_bounded_keyspaces.sql). Every key of a bounded keyspace, and no
+//      other, has entries.bounded set, and keyspace_bounds.key_count is the number of its rows:
+//      every statement that inserts or deletes a row of a bounded keyspace adjusts the count in
+//      the same transaction (RecordWrite, ExpireDueKeys, EndLease; set_max_keys marks and counts).
+//      A body that added a key of a bounded keyspace evicts the least recently written keys of
+//      every keyspace over its bound before its commit row is written (Finish), so no commit ends
+//      with a keyspace over its bound.
 #ifndef STATESTORE_SRC_TRANSACTION_IMPL_H_
 #define STATESTORE_SRC_TRANSACTION_IMPL_H_
 
@@ -78,6 +85,8 @@ class TransactionImpl final : public EngineTransaction {
   bool revoke_lease(LeaseId lease) override;
   std::optional<Lease> lease(LeaseId lease) override;
   std::vector<Lease> leases() override;
+  void set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) override;
+  std::optional<KeyBound> key_bound(std::string_view keyspace) override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
                       std::uint64_t expected_version) override;
   void erase_if_version(std::string_view keyspace, std::string_view key,
@@ -136,6 +145,7 @@ class TransactionImpl final : public EngineTransaction {
     std::uint64_t version = 0;
     std::optional<std::int64_t> expires_us;  // the deadline; nullopt: none
     std::optional<LeaseId> lease;            // invariant 8
+    bool bounded = false;                    // invariant 9
   };
   // The transaction's time, microseconds (invariant 7): read from the clock on first use.
   std::int64_t Now();
@@ -160,13 +170,20 @@ class TransactionImpl final : public EngineTransaction {
   // A lease's keys in kLeaseKeys order, with whether their keyspace is redacted.
   struct AttachedKey {
     LeaseKey key;
+    std::int64_t keyspace_id;
     bool redacted;
+    bool bounded;  // invariant 9
   };
   std::vector<AttachedKey> ReadAttachedKeys(LeaseId lease);
   // Invariant 8: removes every key attached to `lease` — recording an expiry (kExpiry) or an
   // erase (kWrite) — and deletes the lease. Returns how many keys.
   std::size_t EndLease(LeaseId lease, ChangeKind kind);
   std::vector<LeaseKey> ReadLeaseKeys(LeaseId lease);
+  // Invariant 9: whether the keyspace has a bound (read once per transaction), and the count.
+  bool IsBounded(std::int64_t keyspace_id);
+  void AdjustKeyCount(std::int64_t keyspace_id, std::int64_t delta);
+  // Invariant 9: evicts the least recently written keys of every keyspace over its bound.
+  void EvictOverBound();
   // ExpireDue's second part: due keys without a lease, at most `limit`.
   std::size_t ExpireDueKeys(std::size_t limit);
   // What the last point read found for one key (a row, or none). A put or erase of that key
@@ -213,6 +230,10 @@ class TransactionImpl final : public EngineTransaction {
   int savepoint_depth_ = 0;
   std::vector<PendingWrite> writes_;
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
+  // IsBounded's answers (keyspace id, bounded); forgotten when a savepoint rolls back.
+  std::vector<std::pair<std::int64_t, bool>> bounds_known_;
+  // A key of a bounded keyspace was added: Finish runs EvictOverBound (invariant 9).
+  bool added_bounded_key_ = false;
 };
 
 }  // namespace statestore::internal
