@@ -354,6 +354,40 @@ TEST_F(StatectlTest, TimeToLive) {
   EXPECT_EQ(Json(Ctl({"dump", db_, "--json"}))["head_revision"], head);
 }
 
+TEST_F(StatectlTest, MaxKeys) {
+  json shown = Json(Ctl({"max-keys", db_, "cache", "--json"}));
+  EXPECT_TRUE(shown["max_keys"].is_null());
+  for (const char* k : {"a", "b", "c"}) ASSERT_EQ(Ctl({"set", db_, "cache", k, "1"}).code, 0);
+  const auto head = Json(Ctl({"dump", db_, "--json"}))["head_revision"].get<std::int64_t>();
+  // Lowering to 2 evicts the least recently written key in one revision.
+  json set = Json(Ctl({"max-keys", db_, "cache", "2", "--json"}));
+  EXPECT_EQ(set["max_keys"], 2);
+  EXPECT_EQ(set["keys"], 2);
+  EXPECT_EQ(set["revision"], head + 1);
+  EXPECT_EQ(Ctl({"get", db_, "cache", "a"}).code, 3);
+  auto r = Ctl({"history", db_, "--keyspace", "cache"});
+  EXPECT_TRUE(Contains(r.out, "(evicted)")) << r.out;
+  json h = Json(Ctl({"show", db_, std::to_string(head + 1), "--json"}));
+  EXPECT_EQ(h["changes"][0]["kind"], "eviction");
+  ASSERT_EQ(Ctl({"set", db_, "cache", "d", "1"}).code, 0);
+  r = Ctl({"max-keys", db_, "cache"});
+  EXPECT_TRUE(Contains(r.out, "at most 2 keys, holds 2")) << r.out;
+  EXPECT_EQ(Ctl({"verify", db_}).code, 0);
+
+  // Bad bounds change nothing; "none" removes the bound.
+  const auto now = Json(Ctl({"dump", db_, "--json"}))["head_revision"];
+  for (const char* bad : {"0", "-1", "x", "1e3", "99999999999999999999"}) {
+    r = Ctl({"max-keys", db_, "cache", bad});
+    EXPECT_EQ(r.code, 2) << bad << ": " << Describe(r);
+    ExpectOneErrorLine(r);
+  }
+  EXPECT_EQ(Ctl({"max-keys", db_, "", "5"}).code, 2);
+  EXPECT_EQ(Json(Ctl({"dump", db_, "--json"}))["head_revision"], now);
+  EXPECT_EQ(Json(Ctl({"max-keys", db_, "cache", "--json"}))["max_keys"], 2);
+  EXPECT_TRUE(Json(Ctl({"max-keys", db_, "cache", "none", "--json"}))["max_keys"].is_null());
+  EXPECT_TRUE(Json(Ctl({"max-keys", db_, "cache", "--json"}))["max_keys"].is_null());
+}
+
 TEST_F(StatectlTest, Leases) {
   json g = Json(Ctl({"leases", "grant", db_, "1h", "--json"}));
   const std::int64_t id = g["id"].get<std::int64_t>();

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "manual_clock.h"
+#include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -201,6 +202,86 @@ TEST(TtlConcurrency, LeaseKeysAreSeenAllOrNoneAndLeaveInOneRevision) {
   std::cout << reads.load() << " snapshots read, " << store->stats().leases_expired
             << " leases expired by the sweep\n";
   EXPECT_FALSE(expiries_of_owner.empty()) << "no lease ever expired: the test checked nothing";
+}
+
+// Bounded keyspaces under concurrent writers (issue 16, must-show 4): 8 threads create and
+// rewrite keys of a keyspace bounded to 300, some with a TTL under a moving clock, while the sweep
+// runs and a reader lists it. No snapshot ever holds more than the bound, and history accounts for
+// every key: each one created is still there, or left by an eviction, an expiry or an erase.
+TEST(TtlConcurrency, ABoundedKeyspaceNeverHoldsMoreThanItsBound) {
+  constexpr int kThreads = 8;
+  constexpr std::uint64_t kMax = 300;
+  const int per_thread = test::kUnderSanitizer ? 150 : 600;
+  test::TempDir dir;
+  ManualClock clock(test::kManualClockStart);
+  Options options;
+  options.clock = clock.function();
+  options.durability = Durability::kNormal;
+  options.expiry_sweep_interval = milliseconds(5);
+  auto store = Store::open(dir.path() + "/bounded.db", options);
+  store->set_max_keys("cache", kMax);
+  const Revision first = store->history_bounds().head + 1;
+
+  std::atomic<bool> done{false};
+  std::thread mover([&] {
+    while (!done.load()) {
+      clock.advance(milliseconds(10));
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  });
+  std::atomic<std::size_t> most_seen{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const std::size_t n = store->list("cache").size();
+      std::size_t seen = most_seen.load();
+      while (n > seen && !most_seen.compare_exchange_weak(seen, n)) {
+      }
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::uint32_t x = 2166136261u ^ static_cast<std::uint32_t>(t);
+      for (int i = 0; i < per_thread; ++i) {
+        x = x * 1664525u + 1013904223u;
+        store->transact([&](Transaction& tx) {
+          for (int k = 0; k < 3; ++k) {
+            const std::string key = "k" + std::to_string((x >> (8 * k)) % 2000);
+            if (k == 2 && (x & 1) != 0) {
+              tx.erase("cache", key);
+              continue;
+            }
+            PutOptions o;
+            if (k == 1) o.ttl = milliseconds(300);
+            tx.put("cache", key, Value(static_cast<std::int64_t>(i)), o);
+          }
+        });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  done = true;
+  mover.join();
+  reader.join();
+
+  EXPECT_LE(most_seen.load(), kMax);
+  const std::optional<KeyBound> bound = store->key_bound("cache");
+  ASSERT_TRUE(bound.has_value());
+  EXPECT_LE(bound->keys, kMax);
+  // Every key created since the bound was set is still stored or has left, once each.
+  std::int64_t created = 0, left = 0, evictions = 0;
+  HistoryQuery q;
+  q.from_revision = first;
+  for (const Commit& c : store->history(q)) {
+    for (const Change& ch : c.changes) {
+      if (!ch.old_value && ch.new_value) ++created;
+      if (ch.old_value && !ch.new_value) ++left;
+      if (ch.kind == ChangeKind::kEviction) ++evictions;
+    }
+  }
+  EXPECT_GT(evictions, 0);
+  EXPECT_EQ(created - left, static_cast<std::int64_t>(bound->keys));
+  EXPECT_TRUE(Verify(*store).ok());
 }
 
 }  // namespace

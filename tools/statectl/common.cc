@@ -873,9 +873,22 @@ std::string ChangeSideCell(const std::optional<Value>& v, bool digest, bool hidd
 
 std::string ChangeNewCell(const statestore::Change& ch, bool hidden) {
   if (ch.kind == statestore::ChangeKind::kExpiry) return "(expired)";
+  if (ch.kind == statestore::ChangeKind::kEviction) return "(evicted)";
   std::string cell = ChangeSideCell(ch.new_value, ch.redacted, hidden);
   if (ch.new_value && ch.expires_at) cell += " until " + FormatTime(*ch.expires_at);
   return cell;
+}
+
+const char* ChangeKindName(statestore::ChangeKind kind) {
+  switch (kind) {
+    case statestore::ChangeKind::kExpiry:
+      return "expiry";
+    case statestore::ChangeKind::kEviction:
+      return "eviction";
+    case statestore::ChangeKind::kWrite:
+      break;
+  }
+  return "write";
 }
 
 std::string OriginText(const statestore::Origin& o) {
@@ -898,7 +911,7 @@ json CommitJson(const statestore::Commit& c, const Redaction& redaction) {
                        {"redacted", ch.redacted || hidden},
                        {"old", ChangeSideJson(ch.old_value, ch.redacted, ch.keyspace, redaction)},
                        {"new", ChangeSideJson(ch.new_value, ch.redacted, ch.keyspace, redaction)},
-                       {"kind", ch.kind == statestore::ChangeKind::kExpiry ? "expiry" : "write"},
+                       {"kind", ChangeKindName(ch.kind)},
                        {"expires_at", ch.expires_at ? json(FormatTime(*ch.expires_at)) : json()}});
   }
   j["changes"] = std::move(changes);

@@ -226,7 +226,10 @@ json ChangeSideJson(const std::optional<statestore::Value>& v, bool digest,
                     const std::string& keyspace, const Redaction& redaction);
 std::string ChangeSideCell(const std::optional<statestore::Value>& v, bool digest,
                            bool hidden = false);
-// The NEW cell of a change: "(expired)" for an expiry (statestore::ChangeKind::kExpiry), else
+// "write", "expiry" or "eviction": a change's kind as --json output names it.
+const char* ChangeKindName(statestore::ChangeKind kind);
+// The NEW cell of a change: "(expired)" for an expiry (statestore::ChangeKind::kExpiry),
+// "(evicted)" for an eviction (kEviction), else
 // ChangeSideCell of the new value followed by " until TIME" when the write gave the key a
 // time-to-live.
 std::string ChangeNewCell(const statestore::Change& ch, bool hidden);
@@ -284,6 +287,7 @@ void RegisterHistoryCommands(CLI::App& app, Registry& registry);  // history sho
                                                                   // revert compact-history
 void RegisterSessionCommands(CLI::App& app, Registry& registry);  // sessions list|show|sweep
 void RegisterLeaseCommands(CLI::App& app, Registry& registry);    // leases list|show|grant|...
+void RegisterBoundCommands(CLI::App& app, Registry& registry);    // max-keys
 void RegisterConfigCommands(CLI::App& app, Registry& registry);   // config ...
 void RegisterAdminCommands(CLI::App& app, Registry& registry);    // backup restore verify migrate
 

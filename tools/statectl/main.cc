@@ -18,9 +18,9 @@ namespace {
 
 const char* kFooter =
     R"(Read commands open the file read-only (defensive mode, trusted_schema=OFF) and never
-change it; set, rm, restore, revert, compact-history, history-policy set, migrate, vacuum,
-sessions sweep and config set/rm/revert write through the library, labelled "statectl" in
-history. DB may come from $STATESTORE_DB when it is not given.
+change it; set, rm, restore, revert, compact-history, history-policy set, max-keys N, migrate,
+vacuum, sessions sweep, leases grant/keep-alive/revoke and config set/rm/revert write through
+the library, labelled "statectl" in history. DB may come from $STATESTORE_DB when it is not given.
 
 DB may also be a PostgreSQL store: a postgresql:// (or postgres://) URI or a libpq key=value
 connection string, in every command that takes DB (schema "statestore"). Read commands then
@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
     statectl::RegisterHistoryCommands(app, registry);
     statectl::RegisterSessionCommands(app, registry);
     statectl::RegisterLeaseCommands(app, registry);
+    statectl::RegisterBoundCommands(app, registry);
     statectl::RegisterConfigCommands(app, registry);
     statectl::RegisterAdminCommands(app, registry);
     // Everything after the first "--" is positional, whatever it looks like (CLI11 hands such
