@@ -362,6 +362,11 @@ TEST_F(BoundedKeyspaceTest, VerifyFindsACountOrAMarkThatDrifted) {
   EXPECT_EQ(report.problems[1].key, "b");
   EXPECT_NE(report.problems[1].message.find("not marked"), std::string::npos)
       << report.problems[1].message;
+  // Removing the bound and setting it again marks and counts afresh.
+  store->set_max_keys("cache", std::nullopt);
+  store->set_max_keys("cache", 5);
+  EXPECT_EQ(store->key_bound("cache")->keys, 2u);
+  EXPECT_TRUE(Verify(*store).ok());
 }
 
 TEST_F(BoundedKeyspaceTest, FileOfSchemaSevenGainsBoundsWhenOpened) {

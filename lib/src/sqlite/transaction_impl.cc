@@ -387,7 +387,9 @@ void TransactionImpl::EvictOverBound() {
     if (victims.empty() || !ref) {
       throw Error(ErrorCode::kCorruption,
                   "keyspace " + over->keyspace + " counts " + std::to_string(over->excess) +
-                      " keys over its bound but holds none to evict; run `statectl verify`");
+                      " keys over its bound but holds none to evict (the file was edited: see "
+                      "`statectl verify`); remove the bound and set it again to recount "
+                      "(statectl max-keys DB KEYSPACE none, then N)");
     }
     for (const std::string& key : victims) {
       const std::optional<OldRow> old = ReadLiveRowForWrite(over->keyspace, *ref, key);
