@@ -372,6 +372,11 @@ TEST_F(StatectlTest, MaxKeys) {
   ASSERT_EQ(Ctl({"set", db_, "cache", "d", "1"}).code, 0);
   r = Ctl({"max-keys", db_, "cache"});
   EXPECT_TRUE(Contains(r.out, "at most 2 keys, holds 2")) << r.out;
+  json inspect = Json(Ctl({"inspect", db_, "--json"}));
+  for (const json& k : inspect["keyspaces"]) {
+    if (k["name"] == "cache") EXPECT_EQ(k["max_keys"], 2);
+    if (k["name"] == "app") EXPECT_TRUE(k["max_keys"].is_null());
+  }
   EXPECT_EQ(Ctl({"verify", db_}).code, 0);
 
   // Bad bounds change nothing; "none" removes the bound.

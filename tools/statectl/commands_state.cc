@@ -105,13 +105,13 @@ void PrintStandbyTable(const std::vector<statestore::PgStandbyInfo>& standbys) {
 // The keyspace table of `inspect`, the same for both engines. HISTORY BYTES is approximate
 // (SQLite: dbstat pages shared out by rows, or row sizes without dbstat).
 void PrintKeyspaceTable(const std::vector<statestore::KeyspaceInfo>& keyspaces) {
-  Table t(
-      {"KEYSPACE", "KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES", "HISTORY BYTES", "FIRST REV"});
+  Table t({"KEYSPACE", "KEYS", "MAX KEYS", "HISTORY", "POLICY", "SOURCE", "CHANGES",
+           "HISTORY BYTES", "FIRST REV"});
   for (const auto& k : keyspaces) {
-    t.Add({k.name, std::to_string(k.keys), k.redacted ? "redacted (digests)" : "values",
-           PolicyText(k.history_policy), PolicySourceName(k.history_policy.source),
-           std::to_string(k.history_changes), "~" + Bytes(k.history_bytes),
-           std::to_string(k.history_first)});
+    t.Add({k.name, std::to_string(k.keys), k.max_keys ? std::to_string(*k.max_keys) : "-",
+           k.redacted ? "redacted (digests)" : "values", PolicyText(k.history_policy),
+           PolicySourceName(k.history_policy.source), std::to_string(k.history_changes),
+           "~" + Bytes(k.history_bytes), std::to_string(k.history_first)});
   }
   t.Print(std::cout);
 }
@@ -165,6 +165,7 @@ int RunInspect(const InspectOpts& o) {
     for (const auto& k : r.keyspaces) {
       ks.push_back({{"name", k.name},
                     {"keys", k.keys},
+                    {"max_keys", k.max_keys ? json(*k.max_keys) : json()},
                     {"redacted", k.redacted},
                     {"history_policy", PolicyJson(k.history_policy)},
                     {"history_changes", k.history_changes},

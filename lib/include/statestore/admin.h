@@ -45,6 +45,8 @@ struct KeyspaceInfo {
   std::string name;
   std::uint64_t keys = 0;
   bool redacted = false;  // history stores digests (Options::redacted_keyspaces)
+  // Its bound (Transaction::set_max_keys), or nullopt when it has none.
+  std::optional<std::uint64_t> max_keys;
   // History of this keyspace (filled by Inspect only; ListKeyspaces leaves the defaults).
   // The policy retention applies, as Store::history_policy says (kGlobal: Options of `store`).
   EffectiveHistoryPolicy history_policy;

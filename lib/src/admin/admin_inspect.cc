@@ -70,12 +70,15 @@ std::vector<KeyspaceInfo> ReadKeyspaces(Connection& c) {
     std::vector<KeyspaceInfo> out;
     StatementUse q(c,
                    "SELECT k.name, k.redacted, (SELECT count(*) FROM entries e WHERE "
-                   "e.keyspace_id = k.id) FROM keyspaces k ORDER BY k.name");
+                   "e.keyspace_id = k.id), b.max_keys FROM keyspaces k "
+                   "LEFT JOIN keyspace_bounds b ON b.keyspace_id = k.id ORDER BY k.name");
     while (q->executeStep()) {
       KeyspaceInfo info;
       info.name = q->getColumn(0).getString();
       info.redacted = q->getColumn(1).getInt() != 0;
       info.keys = static_cast<std::uint64_t>(q->getColumn(2).getInt64());
+      if (!q->isColumnNull(3))
+        info.max_keys = static_cast<std::uint64_t>(q->getColumn(3).getInt64());
       out.push_back(std::move(info));
     }
     return out;
