@@ -409,11 +409,7 @@ void TransactionImpl::set_max_keys(std::string_view keyspace,
   last_read_.reset();  // rows of the keyspace change below
   std::optional<KeyspaceRef> ref = max_keys ? KeyspaceForWrite(keyspace) : FindKeyspace(keyspace);
   if (!ref) return;  // removing the bound of a keyspace that does not exist
-  const bool had_bound = CallSqlite("cannot read keyspace bound", [&] {
-    StatementUse q(connection_, sql::kSelectKeyBound);
-    q->bind(1, static_cast<int64_t>(ref->id));
-    return q->executeStep();
-  });
+  const bool had_bound = IsBounded(ref->id);
   CallSqlite("cannot store keyspace bound", [&] {
     if (had_bound && max_keys) {
       StatementUse u(connection_, sql::kUpdateKeyBound);
