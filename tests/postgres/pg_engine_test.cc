@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "manual_clock.h"
 #include "postgres/pg_cluster.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -189,36 +190,88 @@ TEST_F(PgEngineTest, UriAndKeyValueFormsOpenTheSameData) {
   EXPECT_EQ(by_kv->history_bounds().head, 3u);
 }
 
-// Time-to-live is SQLite-only for now (pg_transaction.h): refused with a message that says so,
-// nothing written; keep_ttl and persist have nothing to keep or clear and work.
-TEST_F(PgEngineTest, TimeToLiveIsRefusedAndChangesNothing) {
+// Time-to-live on PostgreSQL (PgTransaction invariant 8): a write over a row whose deadline
+// passed records the row's expiry first, in the same revision, on each of the engine's write
+// paths — the queued statement that reads the old row itself (kChangeFromStored), a key the body
+// wrote already (the buffer), a redacted keyspace (old rows read at Flush) — and an erase of it
+// changes nothing; the sweep then records the last one in a commit labelled "expired". Read
+// through raw SQL, so that what the engine stored is checked, not how history decodes it.
+TEST_F(PgEngineTest, AWriteOverAnExpiredRowRecordsItsExpiryFirstOnEveryWritePath) {
+  TestDatabase db(*cluster_);
+  test::ManualClock clock(test::kManualClockStart);
+  Options options;
+  options.clock = clock.function();
+  options.redacted_keyspaces = {"secret"};
+  options.expiry_sweep_interval = milliseconds(0);  // no sweep yet
+  PutOptions ttl;
+  ttl.ttl = std::chrono::seconds(1);
+  const std::string deadline_us =
+      std::to_string(test::ManualClock::Micros(test::kManualClockStart) + 1'000'000);
+  Revision revision = 0;
+  {
+    auto store = Store::open(db.uri(), options);
+    store->transact([&](Transaction& tx) {
+      for (const char* key : {"a", "b", "c"}) tx.put("app", key, Value(key), ttl);
+      tx.put("secret", "s", Value("hidden"), ttl);
+    });
+    EXPECT_EQ(store->get_entry("app", "a")->expires_at,
+              test::kManualClockStart + std::chrono::seconds(1));
+    clock.advance(std::chrono::seconds(1));  // exactly the deadline
+    EXPECT_EQ(store->get("app", "a"), std::nullopt);
+    EXPECT_TRUE(store->list("app").empty());
+    revision = store->transact([&](Transaction& tx) {
+      tx.put("app", "a", Value(1));         // kChangeFromStored
+      tx.put("app", "b", Value(2));         // ... then b is in the buffer:
+      tx.put("app", "b", Value(3));         // no second expiry
+      tx.put("secret", "s", Value("new"));  // deferred to Flush
+      EXPECT_FALSE(tx.erase("app", "c"));   // absent: the sweep's to record
+      EXPECT_EQ(tx.get("app", "c"), std::nullopt);
+    });
+    EXPECT_EQ(store->get("app", "b"), Value(3));
+    EXPECT_EQ(store->get_entry("app", "b")->expires_at, std::nullopt);
+  }
+  const Rows rows =
+      AdminQuery(db.conninfo(),
+                 "SELECT k.name, convert_from(x.key, 'UTF8'), x.kind, coalesce(x.expires_us::text, "
+                 "''), x.old_type IS NULL, "
+                 "x.new_type IS NULL FROM statestore.changes x JOIN statestore.keyspaces k ON "
+                 "k.id = x.keyspace_id WHERE x.revision = " +
+                     std::to_string(revision) + " ORDER BY x.seq");
+  const Rows expected = {
+      {"app", "a", "1", deadline_us, "f", "t"}, {"app", "a", "0", "", "t", "f"},
+      {"app", "b", "1", deadline_us, "f", "t"}, {"app", "b", "0", "", "t", "f"},
+      {"app", "b", "0", "", "f", "f"},          {"secret", "s", "1", deadline_us, "f", "t"},
+      {"secret", "s", "0", "", "t", "f"},
+  };
+  EXPECT_EQ(rows, expected);
+  // c is still stored, expired: the sweep removes it and records its expiry.
+  EXPECT_EQ(AdminValue(db.conninfo(), "SELECT count(*) FROM statestore.entries WHERE key = 'c'"),
+            "1");
+  options.expiry_sweep_interval = milliseconds(20);
+  auto store = Store::open(db.uri(), options);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20 * kSlowFactor);
+  while (store->stats().keys_expired < 1 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(store->stats().keys_expired, 1u);
+  EXPECT_EQ(AdminValue(db.conninfo(), "SELECT count(*) FROM statestore.entries WHERE key = 'c'"),
+            "0");
+  EXPECT_EQ(AdminQuery(db.conninfo(),
+                       "SELECT c.label, x.kind, x.expires_us, x.new_type IS NULL FROM "
+                       "statestore.changes x JOIN statestore.commits c ON c.revision = x.revision "
+                       "WHERE x.key = 'c' AND x.revision > " +
+                           std::to_string(revision)),
+            (Rows{{"expired", "1", deadline_us, "t"}}));
+  EXPECT_EQ(store->get("app", "a"), Value(1));  // the sweep left live keys alone
+}
+
+// Leases and bounded keyspaces are SQLite-only for now (pg_transaction.h): refused with a
+// message that says so, nothing written; none can exist.
+TEST_F(PgEngineTest, LeasesAndBoundsAreRefusedAndChangeNothing) {
   TestDatabase db(*cluster_);
   auto store = Store::open(db.uri());
   store->put("app", "k", Value(1));
   const Revision head = store->history_bounds().head;
-  PutOptions ttl;
-  ttl.ttl = std::chrono::seconds(10);
-  try {
-    store->put("app", "k", Value(2), ttl);
-    ADD_FAILURE() << "a TTL was accepted on PostgreSQL";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("PostgreSQL"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW(store->transact([&](Transaction& tx) {
-    tx.put("app", "other", Value(1));
-    tx.expire("app", "k", std::chrono::seconds(1));
-  }),
-               Error);
-  EXPECT_EQ(store->history_bounds().head, head);
-  EXPECT_EQ(store->get("app", "other"), std::nullopt);
-  PutOptions keep;
-  keep.keep_ttl = true;
-  EXPECT_EQ(store->put("app", "k", Value(3), keep), head + 1);
-  EXPECT_EQ(store->persist("app", "k"), head + 1);  // nothing to clear: no revision
-  EXPECT_EQ(store->get_entry("app", "k")->expires_at, std::nullopt);
-
-  // Leases are refused the same way, and none can exist.
   EXPECT_THROW(store->grant_lease(std::chrono::seconds(10)), Error);
   PutOptions lease;
   lease.lease = 1;
@@ -237,8 +290,8 @@ TEST_F(PgEngineTest, TimeToLiveIsRefusedAndChangesNothing) {
   }
   EXPECT_EQ(store->set_max_keys("app", std::nullopt), 0u);
   EXPECT_EQ(store->key_bound("app"), std::nullopt);
-  EXPECT_EQ(store->history_bounds().head, head + 1);
-  EXPECT_EQ(store->get("app", "k"), Value(3));
+  EXPECT_EQ(store->history_bounds().head, head);
+  EXPECT_EQ(store->get("app", "k"), Value(1));
 }
 
 TEST_F(PgEngineTest, BadConninfoIsInvalidArgumentWithReadableMessage) {

@@ -209,7 +209,9 @@ struct Options {
   // "expired". Reads never wait for it: an expired key is absent from its deadline on. 0 = this
   // process does not sweep (another process, or the next write of each key, records the
   // expiries). One process of a file sweeps at a time (the first writable Store to try; another
-  // takes over within an interval when it closes or dies). SQLite files only.
+  // takes over within an interval when it closes or dies). On PostgreSQL one process of the
+  // fleet sweeps (the one whose turn it is for the session reaper too); another takes over when
+  // its connection goes.
   std::chrono::milliseconds expiry_sweep_interval = std::chrono::seconds(1);
 
   // The name of a registered SQLite VFS (sqlite3_vfs_register) through which every connection of

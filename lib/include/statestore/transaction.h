@@ -101,7 +101,8 @@ class Transaction {
   // erase returns false. Keys with a TTL are not kept in the read cache (their reads go to the
   // database, which decides by the clock). Clocks: the writer's clock sets the deadline, each
   // reader's decides whether it has passed, so processes must agree on the time (as with
-  // sessions). The PostgreSQL engine refuses TTLs and leases for now (kInvalidArgument).
+  // sessions). Both engines keep TTLs; the PostgreSQL engine refuses leases and bounded
+  // keyspaces for now (kInvalidArgument).
   void put(std::string_view keyspace, std::string_view key, const Value& value) {
     put(keyspace, key, value, PutOptions{});
   }

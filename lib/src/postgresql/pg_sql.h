@@ -13,31 +13,38 @@ inline constexpr char kMarkKeyspaceRedacted[] =
     "UPDATE keyspaces SET redacted = true WHERE id = $1";
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
+// The row with its deadline (expires_us, NULL = none): whether it has expired is the caller's
+// question, asked with the transaction's own time (PgTransaction invariant 8).
 inline constexpr char kSelectEntry[] =
-    "SELECT type, value, version FROM entries WHERE keyspace_id = $1 AND key = $2";
+    "SELECT type, value, version, expires_us FROM entries WHERE keyspace_id = $1 AND key = $2";
 inline constexpr char kUpsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES ($1, $2, $3, $4, $5) "
-    "ON CONFLICT (keyspace_id, key) DO UPDATE SET type = excluded.type, value = excluded.value, "
-    "version = excluded.version";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (keyspace_id, key) DO UPDATE SET "
+    "type = excluded.type, value = excluded.value, version = excluded.version, "
+    "expires_us = excluded.expires_us";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = $1 AND key = $2";
 // A point read by keyspace name with the head revision of the same snapshot (one statement is one
 // snapshot): ReadCache invariant 5.
 inline constexpr char kSelectEntryAtHead[] =
-    "SELECT m.value, e.type, e.value, e.version FROM meta m LEFT JOIN keyspaces k ON k.name = $1 "
+    "SELECT m.value, e.type, e.value, e.version, e.expires_us FROM meta m LEFT JOIN keyspaces k ON "
+    "k.name = $1 "
     "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = $2 WHERE m.name = 'head_revision'";
 inline constexpr char kHeadRevision[] = "SELECT value FROM meta WHERE name = 'head_revision'";
+// A page of list(): the live rows only (a row whose deadline is at or before $now is absent,
+// PgTransaction invariant 8), so LIMIT counts what the caller gets. $1 keyspace, $2 from, then
+// the range's end when there is one, the limit and the transaction's time.
 inline constexpr char kListRange[] =
-    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key >= $2 "
-    "AND key < $3 ORDER BY key LIMIT $4";
+    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "AND key >= $2 AND key < $3 AND (expires_us IS NULL OR expires_us > $5) ORDER BY key LIMIT $4";
 inline constexpr char kListFrom[] =
-    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key >= $2 "
-    "ORDER BY key LIMIT $3";
+    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "AND key >= $2 AND (expires_us IS NULL OR expires_us > $4) ORDER BY key LIMIT $3";
 inline constexpr char kListRangeAfter[] =
-    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key > $2 "
-    "AND key < $3 ORDER BY key LIMIT $4";
+    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "AND key > $2 AND key < $3 AND (expires_us IS NULL OR expires_us > $5) ORDER BY key LIMIT $4";
 inline constexpr char kListFromAfter[] =
-    "SELECT key, type, value, version FROM entries WHERE keyspace_id = $1 AND key > $2 "
-    "ORDER BY key LIMIT $3";
+    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "AND key > $2 AND (expires_us IS NULL OR expires_us > $4) ORDER BY key LIMIT $3";
 
 // The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), together
 // with the newest commit's time, and the NOTIFY on channel $1 that wakes every process's change
@@ -51,30 +58,51 @@ inline constexpr char kLockHeadAndToken[] =
     "SELECT m.value, (SELECT writer_token FROM commits WHERE revision = $1) FROM meta m "
     "WHERE m.name = 'head_revision' FOR UPDATE";
 
-// The change row of a write to an unredacted key this body has not written yet, with its old
+// The change rows of a write to an unredacted key this body has not written yet, with its old
 // value taken from the stored row in the same statement (no round trip to read it first). A
-// stored tag outside the schema's range is recorded as absent (pg_value_codec.h).
-// $1 keyspace, $2 key, $3/$4 the new type/value, $5 revision, $6 seq.
+// stored tag outside the schema's range is recorded as absent (pg_value_codec.h). A stored row
+// whose deadline is at or before the transaction's time ($8) is absent to the write: its expiry
+// is recorded first, at seq $6, and the write at $6 + 1 (PgTransaction invariant 8; the write
+// always takes $6 + 1, so a revision's seqs may have gaps — they only order its changes).
+// $1 keyspace, $2 key, $3/$4 the new type/value, $5 revision, $6 seq, $7 the new deadline.
 inline constexpr char kChangeFromStored[] =
-    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value, redacted) SELECT $5, $6, $1, $2, old.type, old.value, $3, $4, false "
-    "FROM (SELECT 1) AS one LEFT JOIN (SELECT CASE WHEN type BETWEEN 0 AND 5 THEN type END AS "
-    "type, CASE WHEN type BETWEEN 0 AND 5 THEN value END AS value FROM entries "
-    "WHERE keyspace_id = $1 AND key = $2) AS old ON true";
-// Likewise for an erase; inserts nothing when the key does not exist. $3 revision, $4 seq.
+    "WITH old AS (SELECT CASE WHEN type BETWEEN 0 AND 5 THEN type END AS type, "
+    "CASE WHEN type BETWEEN 0 AND 5 THEN value END AS value, expires_us, "
+    "coalesce(expires_us <= $8, false) AS expired FROM entries "
+    "WHERE keyspace_id = $1 AND key = $2) "
+    "INSERT INTO changes (revision, seq, keyspace_id, key, kind, old_type, old_value, new_type, "
+    "new_value, expires_us, redacted) "
+    "SELECT $5, $6, $1, $2, 1, type, value, NULL::smallint, NULL::bytea, expires_us, false "
+    "FROM old WHERE expired UNION ALL SELECT $5, $6 + 1, $1, $2, 0, old.type, old.value, "
+    "$3::smallint, $4::bytea, $7::bigint, false "
+    "FROM (SELECT 1) AS one LEFT JOIN old ON NOT old.expired";
+// Likewise for an erase; inserts nothing when the key does not exist or has expired (an expired
+// key is absent: its expiry is the sweep's to record). $3 revision, $4 seq, $5 the time.
 inline constexpr char kEraseChangeFromStored[] =
-    "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value, redacted) SELECT $3, $4, $1, $2, CASE WHEN type BETWEEN 0 AND 5 THEN type END, "
-    "CASE WHEN type BETWEEN 0 AND 5 THEN value END, NULL, NULL, false FROM entries "
-    "WHERE keyspace_id = $1 AND key = $2";
+    "INSERT INTO changes (revision, seq, keyspace_id, key, kind, old_type, old_value, new_type, "
+    "new_value, expires_us, redacted) SELECT $3, $4, $1, $2, 0, "
+    "CASE WHEN type BETWEEN 0 AND 5 THEN type END, CASE WHEN type BETWEEN 0 AND 5 THEN value END, "
+    "NULL, NULL, NULL, false FROM entries WHERE keyspace_id = $1 AND key = $2 "
+    "AND (expires_us IS NULL OR expires_us > $5)";
 // Finish(): the head row and the commit row in one statement.
 inline constexpr char kRecordCommit[] =
     "WITH head AS (UPDATE meta SET value = $1 WHERE name = 'head_revision') "
     "INSERT INTO commits (revision, time_us, pid, thread_id, label, writer_token) "
     "VALUES ($1, $2, $3, $4, $5, $6)";
+// $10 kind (ChangeKind), $11 the key's deadline after the change (of an expiry: the one that
+// passed).
 inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value, redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    "new_value, redacted, kind, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+// Time-to-live (PgTransaction invariant 8). Whether any key is due at $1, by the deadline index
+// (the sweep asks this before it takes the write lock).
+inline constexpr char kAnyKeyDue[] = "SELECT EXISTS (SELECT 1 FROM entries WHERE expires_us <= $1)";
+// Up to $2 keys due at $1, earliest deadline first, with their rows and keyspaces.
+inline constexpr char kDueKeys[] =
+    "SELECT k.name, e.keyspace_id, k.redacted, e.key, e.type, e.value, e.version, e.expires_us "
+    "FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id WHERE e.expires_us <= $1 "
+    "ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT $2";
 
 // The keys changed by revisions ($1, $2] ($2 = 0: up to the head), with the head and the
 // compaction watermark in every row; one row of NULL keys when none. At most $3 rows.

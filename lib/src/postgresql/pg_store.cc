@@ -1,6 +1,7 @@
 #include "postgresql/pg_store.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <map>
@@ -21,6 +22,10 @@ namespace {
 
 // At most this many revisions of each keyspace per retention batch (as on SQLite).
 constexpr std::uint64_t kRevisionsPerBatch = 256;
+
+// The expiry sweep's batch and commit label, as on SQLite (sqlite/expiry_sweep.h invariant 1).
+constexpr std::size_t kExpiredKeysPerBatch = 256;
+constexpr char kExpiredLabel[] = "expired";
 
 PgTransaction& AsPg(EngineTransaction& tx) { return static_cast<PgTransaction&>(tx); }
 
@@ -130,7 +135,12 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
       return static_cast<Revision>(r.Int(0, 0));
     }));
   }
-  if (!options_.read_only) retention_thread_ = std::thread([this] { RetentionLoop(); });
+  if (!options_.read_only) {
+    retention_thread_ = std::thread([this] { RetentionLoop(); });
+    if (options_.expiry_sweep_interval.count() > 0) {
+      expiry_thread_ = std::thread([this] { ExpiryLoop(); });
+    }
+  }
   log_->debug("statestore: opened {}", path_);
 }
 
@@ -141,8 +151,9 @@ PgStore::~PgStore() {
     writer_.Abandon();
     listener_.Abandon();
     pool_.Abandon();
-    if (sweep_connection_) sweep_connection_.release()->Abandon();  // leaked with the rest
+    AbandonSweepConnectionAfterFork();
     if (retention_thread_.joinable()) retention_thread_.detach();
+    if (expiry_thread_.joinable()) expiry_thread_.detach();
     return;
   }
   stop_layers();
@@ -152,6 +163,7 @@ PgStore::~PgStore() {
   }
   retention_cv_.notify_all();
   if (retention_thread_.joinable()) retention_thread_.join();
+  if (expiry_thread_.joinable()) expiry_thread_.join();
   listener_.Stop();  // its thread may Forget cache_ (declared after it, so destroyed first)
   Registry& registry = GetRegistry();
   MutexLock lock(&registry.mu);
@@ -187,6 +199,7 @@ Revision PgStore::ReadSnapshot(const std::function<void(EngineTransaction&)>& bo
   return InReadTransaction([&](PgConnection& c) {
     PgTransaction tx(c, keyspaces_, /*read_only=*/true, Origin{}, options_.redacted_keyspaces,
                      &damaged_rows_);
+    tx.UseClock(&options_.clock);  // which keys have expired (PgTransaction invariant 8)
     body(tx);
     if (!want_head) return Revision{0};
     PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
@@ -211,11 +224,19 @@ std::optional<Entry> PgStore::ReadEntryAtHead(std::string_view keyspace, std::st
     if (r.rows() != 1) throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
     *head = static_cast<Revision>(r.Int(0, 0));
     if (r.IsNull(0, 1)) return std::nullopt;
+    std::optional<std::int64_t> expires_us;
+    if (!r.IsNull(0, 4)) {
+      // PgTransaction invariant 8: absent from its deadline on, by this reader's clock.
+      expires_us = r.Int(0, 4);
+      if (*expires_us <= NowMicros(options_.clock)) return std::nullopt;
+    }
     std::string problem;
     std::optional<Value> value = DecodePgValue(r, 0, 1, 2, &problem);
     if (!value) throw DamagedRowError(keyspace, key, problem);  // never cached
-    return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 3)),
-                 std::nullopt, std::nullopt};
+    Entry e{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 3)),
+            std::nullopt, std::nullopt};
+    if (expires_us) e.expires_at = FromMicros(*expires_us);  // ReadCache invariant 8: not cached
+    return e;
   }
 }
 
@@ -316,6 +337,7 @@ void PgStore::RetentionLoop() {
 }
 
 bool PgStore::TakeSweepTurn() {
+  MutexLock lock(&sweep_mu_);
   try {
     if (sweep_connection_ == nullptr || sweep_connection_->broken()) {
       holds_sweep_lock_ = false;
@@ -338,6 +360,54 @@ bool PgStore::TakeSweepTurn() {
     holds_sweep_lock_ = false;
     sweep_connection_.reset();
     throw;
+  }
+}
+
+void PgStore::AbandonSweepConnectionAfterFork() {
+  if (sweep_connection_) sweep_connection_.release()->Abandon();  // leaked with the rest
+}
+
+bool PgStore::KeysDueNow() {
+  return InReadTransaction([&](PgConnection& c) {
+    PgResult r = c.Exec("cannot look for expired keys", pgsql::kAnyKeyDue,
+                        PgParams().Int(NowMicros(options_.clock)));
+    return r.Bool(0, 0);
+  });
+}
+
+void PgStore::SweepExpiredKeys() {
+  static const std::int64_t pid = ::getpid();
+  while (!Stopping() && KeysDueNow()) {
+    std::size_t expired = 0;
+    committer_.Submit(
+        [&](EngineTransaction& tx) { expired = AsPg(tx).ExpireDue(kExpiredKeysPerBatch); },
+        Origin{pid, static_cast<std::int64_t>(::syscall(SYS_gettid)), kExpiredLabel});
+    Bump(counters_.expiry_sweep_batches);
+    // Nothing: what was due was rewritten meanwhile (the due check ran without the write lock).
+    if (expired == 0) break;
+    Bump(counters_.keys_expired, expired);
+  }
+}
+
+bool PgStore::Stopping() {
+  MutexLock lock(&retention_mu_);
+  return stopping_;
+}
+
+void PgStore::ExpiryLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&retention_mu_);
+      lock.WaitFor(retention_cv_, options_.expiry_sweep_interval,
+                   [&]() REQUIRES(retention_mu_) { return stopping_; });
+      if (stopping_) return;
+    }
+    try {
+      if (TakeSweepTurn()) SweepExpiredKeys();
+    } catch (const std::exception& e) {
+      // The next interval's pass retries; reads do not depend on the sweep.
+      log_->warn("statestore: sweep of expired keys on {} failed: {}", path_, e.what());
+    }
   }
 }
 

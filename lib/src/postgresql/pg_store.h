@@ -46,12 +46,13 @@ class PgStore final : public EngineStore {
 
   pid_t owner_pid() const { return owner_pid_; }
 
-  // Whether this process runs the expired-session sweep now (sessions_layer.h SweepTurn): true
-  // while its own connection holds the session-level advisory lock of this store's schema, which
-  // one process of the fleet holds at a time. The lock goes with the connection: a process that
-  // exits or loses its connection hands the sweeps to the next reaper that asks. Called by the
-  // reaper thread only. Throws: Error when the server cannot be reached (the sweep is skipped).
-  bool TakeSweepTurn();
+  // Whether this process runs the sweeps now — of expired sessions (sessions_layer.h SweepTurn)
+  // and of keys whose time-to-live ran out (ExpiryLoop): true while its own connection holds the
+  // session-level advisory lock of this store's schema, which one process of the fleet holds at
+  // a time. The lock goes with the connection: a process that exits or loses its connection
+  // hands the sweeps to the next one that asks. Called by the session reaper's thread and the
+  // expiry thread. Throws: Error when the server cannot be reached (the sweep is skipped).
+  bool TakeSweepTurn() EXCLUDES(sweep_mu_);
 
   // For the admin tools (admin/admin_pg_*.cc), which read tables the engine hooks do not: runs
   // `fn` on one REPEATABLE READ, READ ONLY snapshot on a pooled connection (as every read hook).
@@ -91,6 +92,19 @@ class PgStore final : public EngineStore {
   BatchResult RetentionBatch();
   void RetentionLoop();
   void RequestRetention();
+  bool Stopping() EXCLUDES(retention_mu_);
+  // ~PgStore in a fork()ed child: no other thread exists there, and sweep_mu_ may have been
+  // copied locked, so it is not taken.
+  void AbandonSweepConnectionAfterFork() STATESTORE_TSA(no_thread_safety_analysis);
+
+  // The expiry sweep (PgTransaction invariant 8), as on SQLite (sqlite/expiry_sweep.h): every
+  // Options::expiry_sweep_interval the process whose turn it is (TakeSweepTurn) asks, without the
+  // write lock, whether any key is due (the deadline index), and if so expires them in batches of
+  // 256, each an ordinary request of the group commit queue in a commit labelled "expired".
+  // Several sweepers would still be correct: a batch reads the due keys under the write lock.
+  void ExpiryLoop();
+  bool KeysDueNow();
+  void SweepExpiredKeys();
 
   const pid_t owner_pid_;
   const std::string conninfo_;
@@ -107,10 +121,12 @@ class PgStore final : public EngineStore {
   bool retention_requested_ GUARDED_BY(retention_mu_) = false;
   bool stopping_ GUARDED_BY(retention_mu_) = false;
   std::thread retention_thread_;
+  std::thread expiry_thread_;  // ExpiryLoop; waits on retention_cv_ for stopping_
 
-  // TakeSweepTurn's connection (reaper thread only) and whether it holds the lock.
-  std::unique_ptr<PgConnection> sweep_connection_;
-  bool holds_sweep_lock_ = false;
+  // TakeSweepTurn's connection and whether it holds the lock.
+  Mutex sweep_mu_;
+  std::unique_ptr<PgConnection> sweep_connection_ GUARDED_BY(sweep_mu_);
+  bool holds_sweep_lock_ GUARDED_BY(sweep_mu_) = false;
 };
 
 // Store::open for a PostgreSQL connection string.

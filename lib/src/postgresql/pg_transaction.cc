@@ -8,6 +8,7 @@
 #include "core/validate.h"
 #include "postgresql/pg_sql.h"
 #include "statestore/error.h"
+#include "util/clock.h"
 #include "util/key_range.h"
 
 namespace statestore::internal {
@@ -74,11 +75,23 @@ std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::in
   PgResult r = connection_.Exec("cannot read entry", pgsql::kSelectEntry,
                                 PgParams().Int(keyspace_id).Key(key));
   if (r.rows() == 0) return std::nullopt;
+  std::optional<std::int64_t> expires_us;
+  if (!r.IsNull(0, 3)) expires_us = r.Int(0, 3);
+  // Invariant 8: an expired row is absent, whether it decodes or not.
+  if (Expired(expires_us)) return std::nullopt;
   std::string problem;
   std::optional<Value> value = DecodePgValue(r, 0, 0, 1, &problem);
   if (!value) throw DamagedRowError(keyspace, key, problem);
-  return Entry{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2)),
-               std::nullopt, std::nullopt};
+  Entry e{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2)),
+          std::nullopt, std::nullopt};
+  if (expires_us) e.expires_at = FromMicros(*expires_us);
+  return e;
+}
+
+PgTransaction::OldRow PgTransaction::ReadOldRowAt(const PgResult& r, int row) {
+  OldRow old{ReadPgCell(r, row, 0, 1), static_cast<std::uint64_t>(r.Int(row, 2)), std::nullopt};
+  if (!r.IsNull(row, 3)) old.expires_us = r.Int(row, 3);
+  return old;
 }
 
 std::optional<PgTransaction::OldRow> PgTransaction::ReadOldRow(std::int64_t keyspace_id,
@@ -86,7 +99,21 @@ std::optional<PgTransaction::OldRow> PgTransaction::ReadOldRow(std::int64_t keys
   PgResult r = connection_.Exec("cannot read entry", pgsql::kSelectEntry,
                                 PgParams().Int(keyspace_id).Key(key));
   if (r.rows() == 0) return std::nullopt;
-  return OldRow{ReadPgCell(r, 0, 0, 1), static_cast<std::uint64_t>(r.Int(0, 2))};
+  return ReadOldRowAt(r, 0);
+}
+
+std::int64_t PgTransaction::Now() {
+  if (!now_us_) now_us_ = clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now());
+  return *now_us_;
+}
+
+std::int64_t PgTransaction::DeadlineAfter(std::chrono::milliseconds ttl) {
+  // As TransactionImpl::DeadlineAfter: only an injected clock near the end of time overflows.
+  std::int64_t deadline = 0;
+  if (__builtin_add_overflow(Now(), std::chrono::microseconds(ttl).count(), &deadline)) {
+    return INT64_MAX;
+  }
+  return deadline;
 }
 
 std::optional<Value> PgTransaction::get(std::string_view keyspace, std::string_view key) {
@@ -102,7 +129,9 @@ std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::st
   if (!found) return std::nullopt;
   if (const Buffered* b = FindBuffered(found->id, key)) {
     if (!b->value) return std::nullopt;
-    return Entry{std::string(key), *b->value, b->version, std::nullopt, std::nullopt};
+    Entry e{std::string(key), *b->value, b->version, std::nullopt, std::nullopt};
+    if (b->expires_us) e.expires_at = FromMicros(*b->expires_us);  // after Now() (invariant 8)
+    return e;
   }
   if (group_.cache != nullptr) {
     std::string id;
@@ -138,7 +167,7 @@ std::vector<Entry> PgTransaction::list(std::string_view keyspace, std::string_vi
     PgParams params;
     params.Int(found->id).Key(from);
     if (end) params.Key(*end);
-    params.Int(want);
+    params.Int(want).Int(Now());  // invariant 8: expired rows are not listed
     const char* sql = end ? (after ? pgsql::kListRangeAfter : pgsql::kListRange)
                           : (after ? pgsql::kListFromAfter : pgsql::kListFrom);
     PgResult r = connection_.Exec("cannot list entries", sql, params);
@@ -160,6 +189,7 @@ std::vector<Entry> PgTransaction::list(std::string_view keyspace, std::string_vi
       }
       e.value = std::move(*value);
       e.version = static_cast<std::uint64_t>(r.Int(i, 3));
+      if (!r.IsNull(i, 4)) e.expires_at = FromMicros(r.Int(i, 4));
       out.push_back(std::move(e));
     }
     // LIMIT counted the skipped rows too: read on past them (as TransactionImpl::list does).
@@ -195,7 +225,7 @@ void PgTransaction::Flush() {
       PgParams p;
       p.Int(k.keyspace_id).Key(k.key);
       BindPgValue(p, *b.value);
-      p.Int(static_cast<std::int64_t>(b.version));
+      p.Int(static_cast<std::int64_t>(b.version)).OptionalInt(b.expires_us);
       connection_.Queue("cannot write entry", pgsql::kUpsertEntry, p);
     } else {
       connection_.Queue("cannot erase entry", pgsql::kDeleteEntry,
@@ -218,15 +248,25 @@ void PgTransaction::BindHistoryValue(PgParams& params, const KeyspaceRef& ref,
 
 void PgTransaction::WriteChange(std::string_view keyspace, const KeyspaceRef& ref,
                                 std::string_view key, const OldValue& old,
-                                const std::optional<Value>& new_value) {
+                                const std::optional<Value>& new_value,
+                                std::optional<std::int64_t> new_expires_us) {
   const Revision revision = EnsureRevision();
-  QueueChange(ref, key, ++seq_, revision, old, new_value);
-  Buffer(keyspace, ref, key, new_value, revision);
+  if (old.expired) QueueExpiry(ref, key, ++seq_, revision, *old.expired);  // invariant 8
+  QueueChange(ref, key, ++seq_, revision, old, new_value, new_expires_us, ChangeKind::kWrite);
+  Buffer(keyspace, ref, key, new_value, new_expires_us, revision);
+}
+
+void PgTransaction::QueueExpiry(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
+                                Revision revision, const OldRow& row) {
+  OldValue old;
+  old.stored = row;
+  QueueChange(ref, key, seq, revision, old, std::nullopt, row.expires_us, ChangeKind::kExpiry);
 }
 
 void PgTransaction::QueueChange(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
                                 Revision revision, const OldValue& old,
-                                const std::optional<Value>& new_value) {
+                                const std::optional<Value>& new_value,
+                                std::optional<std::int64_t> new_expires_us, ChangeKind kind) {
   PgParams h;
   h.Int(static_cast<std::int64_t>(revision)).Int(seq).Int(ref.id).Key(key);
   if (old.buffered) {
@@ -247,7 +287,7 @@ void PgTransaction::QueueChange(const KeyspaceRef& ref, std::string_view key, st
     BindPgCell(h, old.stored->stored);
   }
   BindHistoryValue(h, ref, new_value);
-  h.Bool(ref.redacted);
+  h.Bool(ref.redacted).Int(static_cast<std::int64_t>(kind)).OptionalInt(new_expires_us);
   connection_.Queue("cannot record change", pgsql::kInsertChange, h);
 }
 
@@ -263,24 +303,33 @@ void PgTransaction::ResolveDeferred() {
     const Deferred& d = deferred_[i];
     OldValue old;
     if (rows[i].rows() > 0) {
-      old.stored =
-          OldRow{ReadPgCell(rows[i], 0, 0, 1), static_cast<std::uint64_t>(rows[i].Int(0, 2))};
+      OldRow row = ReadOldRowAt(rows[i], 0);
+      if (Expired(row.expires_us)) {
+        QueueExpiry(d.ref, d.key, d.seq, d.revision, row);  // invariant 8
+      } else {
+        old.stored = std::move(row);
+      }
     }
-    QueueChange(d.ref, d.key, d.seq, d.revision, old, d.new_value);
+    QueueChange(d.ref, d.key, d.seq + 1, d.revision, old, d.new_value, d.new_expires_us,
+                ChangeKind::kWrite);
   }
   deferred_.clear();
 }
 
 void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
-                           const std::optional<Value>& new_value, Revision revision) {
-  buffer_[BufferKey{ref.id, std::string(key)}] = Buffered{new_value, revision};
+                           const std::optional<Value>& new_value,
+                           std::optional<std::int64_t> new_expires_us, Revision revision,
+                           bool drop_only) {
+  buffer_[BufferKey{ref.id, std::string(key)}] = Buffered{new_value, revision, new_expires_us};
   std::string key_text(key);
-  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}};
+  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}, drop_only};
   w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
   w.cache_id.append(keyspace).push_back('\0');
   w.cache_id.append(key_text);
   if (new_value) {
     w.entry = Entry{std::move(key_text), *new_value, revision, std::nullopt, std::nullopt};
+    // ReadCache invariant 8: an entry with a deadline is dropped from the cache, not cached.
+    if (new_expires_us) w.entry->expires_at = FromMicros(*new_expires_us);
   }
   if (group_.written != nullptr) group_.written->insert(w.cache_id);
   writes_.push_back(std::move(w));
@@ -292,22 +341,21 @@ PgTransaction::OldValue PgTransaction::ReadOld(const KeyspaceRef& ref, std::stri
     old.buffered = b->value;
     old.exists = b->value.has_value();
     old.version = b->value ? b->version : 0;
+    old.expires_us = b->value ? b->expires_us : std::nullopt;
     return old;
   }
   old.stored = ReadOldRow(ref.id, key);
+  if (old.stored && Expired(old.stored->expires_us)) {
+    old.expired = std::move(old.stored);  // invariant 8: absent
+    old.stored.reset();
+  }
   old.exists = old.stored.has_value();
   old.version = old.stored ? old.stored->version : 0;
+  if (old.stored) old.expires_us = old.stored->expires_us;
   return old;
 }
 
 namespace {
-
-[[noreturn]] void RefuseTtl(std::string_view keyspace, std::string_view key) {
-  throw Error(ErrorCode::kInvalidArgument,
-              "time-to-live of " + DescribeKey(keyspace, key) +
-                  ": keys cannot expire on the PostgreSQL engine yet (SQLite files only; README "
-                  "\"Time-to-live\")");
-}
 
 [[noreturn]] void RefuseLeases() {
   throw Error(ErrorCode::kInvalidArgument,
@@ -359,22 +407,40 @@ std::optional<KeyBound> PgTransaction::key_bound(std::string_view keyspace) {
   return std::nullopt;
 }
 
+bool PgTransaction::SetDeadline(std::string_view keyspace, std::string_view key,
+                                std::optional<std::chrono::milliseconds> ttl) {
+  RequireWritable();
+  const std::optional<KeyspaceRef> found = FindKeyspace(keyspace);
+  if (!found) return false;
+  const OldValue old = ReadOld(*found, key);
+  if (!old.exists) return false;             // invariant 8: an expired key is the sweep's
+  if (!ttl && !old.expires_us) return true;  // nothing to clear: no write
+  std::optional<Value> value;
+  if (old.buffered) {
+    value = **old.buffered;
+  } else {
+    std::string problem;
+    value = DecodePgCell(old.stored->stored, &problem);
+    if (!value) throw DamagedRowError(keyspace, key, problem);
+  }
+  std::optional<std::int64_t> expires_us;
+  if (ttl) expires_us = DeadlineAfter(*ttl);
+  WriteChange(keyspace, KeyspaceForWrite(keyspace), key, old, value, expires_us);
+  return true;
+}
+
 bool PgTransaction::expire(std::string_view keyspace, std::string_view key,
                            std::chrono::milliseconds ttl) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
   ValidateTtl(keyspace, key, ttl);
-  RequireWritable();
-  RefuseTtl(keyspace, key);
+  return SetDeadline(keyspace, key, ttl);
 }
 
 bool PgTransaction::persist(std::string_view keyspace, std::string_view key) {
   ValidateKeyspace(keyspace);
   ValidateKey(key);
-  RequireWritable();
-  // No deadline can exist here, so there is nothing to write: a read of the key decides.
-  const std::optional<KeyspaceRef> found = FindKeyspace(keyspace);
-  return found && ReadOld(*found, key).exists;
+  return SetDeadline(keyspace, key, std::nullopt);
 }
 
 void PgTransaction::put(std::string_view keyspace, std::string_view key, const Value& value,
@@ -384,29 +450,36 @@ void PgTransaction::put(std::string_view keyspace, std::string_view key, const V
   ValidateValue(keyspace, key, value);
   ValidatePutOptions(keyspace, key, options);
   RequireWritable();
-  if (options.ttl) RefuseTtl(keyspace, key);
   if (options.lease) RefuseLeases();
   const KeyspaceRef ref = KeyspaceForWrite(keyspace);
-  if (FindBuffered(ref.id, key) != nullptr) {
-    WriteChange(keyspace, ref, key, ReadOld(ref, key), value);
+  std::optional<std::int64_t> expires_us;
+  if (options.ttl) expires_us = DeadlineAfter(*options.ttl);
+  if (options.keep_ttl || FindBuffered(ref.id, key) != nullptr) {
+    // keep_ttl needs the live key's deadline now (the buffer holds it for the body's reads).
+    OldValue old = ReadOld(ref, key);
+    if (options.keep_ttl) expires_us = old.expires_us;
+    WriteChange(keyspace, ref, key, old, value, expires_us);
     return;
   }
   if (ref.redacted) {
     // The old value is digested here, not in SQL: its row is read at the next Flush, together
     // with every other such write of the body (one round trip).
     const Revision revision = EnsureRevision();
-    deferred_.push_back(Deferred{++seq_, revision, ref, std::string(key), value});
-    Buffer(keyspace, ref, key, value, revision);
+    deferred_.push_back(Deferred{seq_ + 1, revision, ref, std::string(key), value, expires_us});
+    seq_ += 2;  // Deferred: the expiry's seq, then the write's
+    Buffer(keyspace, ref, key, value, expires_us, revision);
     return;
   }
-  // The old value straight from the stored row, in the queued statement itself: no wait.
+  // The old value straight from the stored row, in the queued statement itself: no wait. It
+  // takes two seqs (kChangeFromStored: an expiry of the stored row may come first).
   const Revision revision = EnsureRevision();
   PgParams p;
   p.Int(ref.id).Key(key);
   BindPgValue(p, value);
-  p.Int(static_cast<std::int64_t>(revision)).Int(++seq_);
+  p.Int(static_cast<std::int64_t>(revision)).Int(seq_ + 1).OptionalInt(expires_us).Int(Now());
+  seq_ += 2;
   connection_.Queue("cannot record change", pgsql::kChangeFromStored, p);
-  Buffer(keyspace, ref, key, value, revision);
+  Buffer(keyspace, ref, key, value, expires_us, revision);
 }
 
 bool PgTransaction::erase(std::string_view keyspace, std::string_view key) {
@@ -417,22 +490,27 @@ bool PgTransaction::erase(std::string_view keyspace, std::string_view key) {
   const KeyspaceRef ref = KeyspaceForWrite(keyspace);
   if (ref.redacted || FindBuffered(ref.id, key) != nullptr) {
     OldValue old = ReadOld(ref, key);
-    if (!old.exists) return false;
-    WriteChange(keyspace, ref, key, old, std::nullopt);
+    if (!old.exists) return false;  // absent or expired (invariant 8: the sweep records it)
+    old.expired.reset();
+    WriteChange(keyspace, ref, key, old, std::nullopt, std::nullopt);
     return true;
   }
   // Whether the key exists decides the return value, so this one waits for its answer.
   const bool first_write = revision_ == 0;
   const Revision revision = EnsureRevision();
-  PgResult r = connection_.Exec(
-      "cannot record change", pgsql::kEraseChangeFromStored,
-      PgParams().Int(ref.id).Key(key).Int(static_cast<std::int64_t>(revision)).Int(seq_ + 1));
+  PgResult r = connection_.Exec("cannot record change", pgsql::kEraseChangeFromStored,
+                                PgParams()
+                                    .Int(ref.id)
+                                    .Key(key)
+                                    .Int(static_cast<std::int64_t>(revision))
+                                    .Int(seq_ + 1)
+                                    .Int(Now()));
   if (r.affected() == 0) {
     if (first_write) revision_ = 0;  // invariant 1: nothing written, no revision used
     return false;
   }
   ++seq_;
-  Buffer(keyspace, ref, key, std::nullopt, revision);
+  Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision);
   return true;
 }
 
@@ -450,7 +528,8 @@ void PgTransaction::put_if_version(std::string_view keyspace, std::string_view k
                                           ", found " +
                                           (old.exists ? std::to_string(old.version) : "no key"));
   }
-  WriteChange(keyspace, ref, key, old, value);
+  // An expired key is absent (invariant 8): WriteChange records its expiry before the write.
+  WriteChange(keyspace, ref, key, old, value, std::nullopt);
 }
 
 void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view key,
@@ -466,7 +545,8 @@ void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view
                                           ", found " +
                                           (old.exists ? std::to_string(old.version) : "no key"));
   }
-  WriteChange(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt);
+  old.expired.reset();  // unreachable with a live key; an erase records no expiry
+  WriteChange(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt, std::nullopt);
 }
 
 void PgTransaction::savepoint(const std::function<void(Transaction&)>& body) {
@@ -512,6 +592,25 @@ void PgTransaction::savepoint(const std::function<void(Transaction&)>& body) {
 void PgTransaction::set_label(std::string_view label) {
   ValidateLabel(label);
   origin_.label = std::string(label);
+}
+
+std::size_t PgTransaction::ExpireDue(std::size_t limit) {
+  RequireWritable();
+  Flush();  // the rows the sweep reads are the ones this transaction sees
+  PgResult r = connection_.Exec("cannot find expired keys", pgsql::kDueKeys,
+                                PgParams().Int(Now()).Int(static_cast<std::int64_t>(limit)));
+  if (r.rows() == 0) return 0;
+  const Revision revision = EnsureRevision();
+  for (int i = 0; i < r.rows(); ++i) {
+    const std::string keyspace = r.Text(i, 0);
+    const KeyspaceRef ref{r.Int(i, 1), r.Bool(i, 2)};
+    const std::string key = r.Text(i, 3);
+    // Columns 4.. are kSelectEntry's (type, value, version, expires_us).
+    OldRow row{ReadPgCell(r, i, 4, 5), static_cast<std::uint64_t>(r.Int(i, 6)), r.Int(i, 7)};
+    QueueExpiry(ref, key, ++seq_, revision, row);
+    Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
+  }
+  return static_cast<std::size_t>(r.rows());
 }
 
 Revision PgTransaction::Finish() {

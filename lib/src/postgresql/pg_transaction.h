@@ -23,6 +23,14 @@
 //      not N — PostgreSQL would otherwise walk a chain of N dead versions of that row on every
 //      later access in the transaction. Reads see the buffer first, so the body still reads its own
 //      writes.
+//   8. Time-to-live (migrations/postgresql/0002_time_to_live.sql), as TransactionImpl invariant 7:
+//      the transaction reads the clock once (Now()); a row whose deadline is at or before it is
+//      absent to every read (in SQL for list, by the caller for point reads). A write that
+//      replaces such a row (put, put_if_version) first records its expiry — kind kExpiry, the old
+//      value and the deadline that passed — in the same revision; erase, expire and persist of
+//      an expired row change nothing (the sweep records it). A deadline this body wrote is after
+//      Now() (a TTL is positive; keep_ttl keeps a live one), so the buffer never holds an expired
+//      key.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
@@ -76,9 +84,6 @@ class PgTransaction final : public EngineTransaction {
   std::vector<Entry> list(std::string_view keyspace, std::string_view prefix,
                           std::size_t limit) override;
   using Transaction::put;
-  // Keys have no time-to-live on PostgreSQL yet (the schema has no deadline column): a put with
-  // PutOptions::ttl and expire() throw Error(kInvalidArgument) saying so; keep_ttl keeps "none";
-  // persist() has nothing to clear.
   void put(std::string_view keyspace, std::string_view key, const Value& value,
            const PutOptions& options) override;
   bool erase(std::string_view keyspace, std::string_view key) override;
@@ -121,6 +126,16 @@ class PgTransaction final : public EngineTransaction {
   // The keyspace of `name` if it exists (this transaction's view).
   std::optional<KeyspaceRef> FindKeyspace(std::string_view name);
 
+  // The clock of a read transaction (Options::clock, may be empty; must outlive the
+  // transaction), which decides which keys have expired (invariant 8). Default: system clock.
+  void UseClock(const ClockFunction* clock) { clock_ = clock; }
+
+  // The sweep's step (invariant 8, pg_store.h): records the expiry of up to `limit` keys whose
+  // deadline is at or before Now(), earliest first, and deletes their rows. Returns how many.
+  // REQUIRES: a write transaction of the group writer (it holds the write lock, so the rows it
+  // reads cannot change before it deletes them).
+  std::size_t ExpireDue(std::size_t limit);
+
  private:
   KeyspaceRef KeyspaceForWrite(std::string_view name);
   std::optional<Entry> ReadEntry(std::string_view keyspace, std::int64_t keyspace_id,
@@ -128,7 +143,20 @@ class PgTransaction final : public EngineTransaction {
   struct OldRow {
     PgCell stored;
     std::uint64_t version = 0;
+    std::optional<std::int64_t> expires_us;  // the deadline; nullopt: none
   };
+  static OldRow ReadOldRowAt(const PgResult& r, int row);
+  // The transaction's time, microseconds (invariant 8): read from the clock on first use.
+  std::int64_t Now();
+  bool Expired(const std::optional<std::int64_t>& expires_us) {
+    return expires_us && *expires_us <= Now();
+  }
+  // Now() + ttl, microseconds (saturating).
+  std::int64_t DeadlineAfter(std::chrono::milliseconds ttl);
+  // expire (a ttl) and persist (nullopt): rewrites the live key's value with the new deadline.
+  // Returns whether the key exists. Throws: DamagedRowError for a row that does not decode.
+  bool SetDeadline(std::string_view keyspace, std::string_view key,
+                   std::optional<std::chrono::milliseconds> ttl);
   std::optional<OldRow> ReadOldRow(std::int64_t keyspace_id, std::string_view key);
   void RequireWritable() const;
   Bytes Digest(const Value& value) const;
@@ -153,6 +181,7 @@ class PgTransaction final : public EngineTransaction {
   struct Buffered {
     std::optional<Value> value;  // nullopt: erased
     Revision version = 0;
+    std::optional<std::int64_t> expires_us;  // the value's deadline (invariant 8)
   };
   const Buffered* FindBuffered(std::int64_t keyspace_id, std::string_view key) const;
   // Queues the buffered writes to `entries` and empties the buffer.
@@ -160,31 +189,46 @@ class PgTransaction final : public EngineTransaction {
   // What a write replaces: from the buffer, or the stored row.
   struct OldValue {
     std::optional<std::optional<Value>> buffered;  // set: the buffer had the key
-    std::optional<OldRow> stored;                  // else: the stored row, if any
+    std::optional<OldRow> stored;                  // else: the stored row, if live
+    // A stored row whose deadline has passed (invariant 8): absent to the write (`stored` is
+    // empty); a put records its expiry first.
+    std::optional<OldRow> expired;
     bool exists = false;
-    std::uint64_t version = 0;  // 0 when absent
+    std::uint64_t version = 0;               // 0 when absent
+    std::optional<std::int64_t> expires_us;  // the live key's deadline
   };
   OldValue ReadOld(const KeyspaceRef& ref, std::string_view key);
   void BindHistoryValue(PgParams& params, const KeyspaceRef& ref,
                         const std::optional<Value>& value) const;
-  // Queues the change row (old -> new) and buffers the write.
+  // Queues the change row (old -> new) and buffers the write; of a put over an expired row, the
+  // expiry's row first (invariant 8).
   void WriteChange(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
-                   const OldValue& old, const std::optional<Value>& new_value);
+                   const OldValue& old, const std::optional<Value>& new_value,
+                   std::optional<std::int64_t> new_expires_us);
   void QueueChange(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
-                   Revision revision, const OldValue& old, const std::optional<Value>& new_value);
+                   Revision revision, const OldValue& old, const std::optional<Value>& new_value,
+                   std::optional<std::int64_t> new_expires_us, ChangeKind kind);
+  // Queues the expiry of `row` (invariant 8): old value, no new one, the deadline that passed.
+  void QueueExpiry(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
+                   Revision revision, const OldRow& row);
   // A put to a redacted key not written yet in this body: its change row waits for the old row,
   // which Flush reads for all of them at once.
+  // Two seqs are taken, as kChangeFromStored does: `seq` for the expiry of a stored row found
+  // expired, `seq` + 1 for the write.
   struct Deferred {
     std::int64_t seq;
     Revision revision;
     KeyspaceRef ref;
     std::string key;
     std::optional<Value> new_value;
+    std::optional<std::int64_t> new_expires_us;
   };
   void ResolveDeferred();
-  // Buffers the write and appends it to writes() (invariant 3).
+  // Buffers the write and appends it to writes() (invariant 3). `drop_only`: the store's own
+  // removal (an expiry), which leaves the read cache rather than filling it (PendingWrite).
   void Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
-              const std::optional<Value>& new_value, Revision revision);
+              const std::optional<Value>& new_value, std::optional<std::int64_t> new_expires_us,
+              Revision revision, bool drop_only = false);
 
   PgConnection& connection_;
   KeyspaceDirectory& keyspaces_;
@@ -196,7 +240,8 @@ class PgTransaction final : public EngineTransaction {
   const Group group_;
   std::optional<Revision> known_head_;
   std::optional<std::int64_t> last_commit_time_us_;
-  const ClockFunction* clock_ = nullptr;
+  const ClockFunction* clock_ = nullptr;  // StartAfter or UseClock; null: the system clock
+  std::optional<std::int64_t> now_us_;    // Now()
   std::int64_t commit_time_us_ = 0;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
