@@ -13,9 +13,12 @@
 //
 // With --keys-per-lease K the expiring keys are attached to leases of K keys each (lease.h)
 // instead of having TTLs of their own: each lease's keys leave in one sweep batch, however large.
+// With --postgres the store is on PostgreSQL: a throwaway server (PgCluster: initdb in a
+// temporary directory, default settings, a unix socket), stopped afterwards (no leases there).
 //
 // Usage: statestore_expiry_sweep_bench [--expired N] [--live N] [--interval-ms N]
 //                                      [--keys-per-lease K] [--durability full|normal] [--dir DIR]
+//                                      [--postgres]
 // Defaults: 100000 expired, 1000 live, the default interval (1000 ms), durability full, a fresh
 // directory under $TMPDIR (removed at the end).
 #include <statestore/statestore.h>
@@ -32,6 +35,7 @@
 #include <vector>
 
 #include "paced_writer.h"
+#include "postgres/pg_cluster.h"
 
 namespace ss = statestore;
 using ss::bench::Micros;
@@ -51,11 +55,12 @@ struct Config {
   int keys_per_lease = 0;  // 0: each expiring key has its own TTL
   ss::Durability durability = ss::Durability::kFull;
   std::string dir;
+  bool postgres = false;
 };
 
 [[noreturn]] void Usage() {
   std::cerr << "usage: statestore_expiry_sweep_bench [--expired N] [--live N] [--interval-ms N] "
-               "[--keys-per-lease K] [--durability full|normal] [--dir DIR]\n";
+               "[--keys-per-lease K] [--durability full|normal] [--dir DIR] [--postgres]\n";
   std::exit(2);
 }
 
@@ -81,11 +86,16 @@ Config Parse(int argc, char** argv) {
       c.durability = d == "full" ? ss::Durability::kFull : ss::Durability::kNormal;
     } else if (a == "--dir") {
       c.dir = next();
+    } else if (a == "--postgres") {
+      c.postgres = true;
     } else {
       Usage();
     }
   }
-  if (c.expired <= 0 || c.live <= 0 || c.interval.count() <= 0 || c.keys_per_lease < 0) Usage();
+  if (c.expired <= 0 || c.live <= 0 || c.interval.count() <= 0 || c.keys_per_lease < 0 ||
+      (c.postgres && c.keys_per_lease > 0)) {
+    Usage();
+  }
   return c;
 }
 
@@ -96,7 +106,12 @@ int Run(const Config& config) {
   std::string dir = config.dir;
   const bool remove_dir = dir.empty();
   if (remove_dir) dir = ss::bench::MakeBenchDir("statestore-expiry");
-  const std::string db = dir + "/expiry.db";
+  std::string db = dir + "/expiry.db";
+  std::unique_ptr<ss::test::PgCluster> cluster;
+  if (config.postgres) {
+    cluster = ss::test::PgCluster::Start();
+    db = cluster->uri();
+  }
 
   std::atomic<std::int64_t> now_us{
       std::chrono::duration_cast<Micros>(std::chrono::system_clock::now().time_since_epoch())
@@ -109,9 +124,9 @@ int Run(const Config& config) {
   int exit_code = 0;
   {
     auto store = ss::Store::open(db, options);
-    std::cout << "statestore expiry sweep bench: " << config.expired << " keys expiring at once + "
-              << config.live << " live, sweep interval " << config.interval.count()
-              << " ms, durability "
+    std::cout << "statestore expiry sweep bench" << (config.postgres ? " (PostgreSQL)" : "") << ": "
+              << config.expired << " keys expiring at once + " << config.live
+              << " live, sweep interval " << config.interval.count() << " ms, durability "
               << (config.durability == ss::Durability::kFull ? "full" : "normal")
               << (config.keys_per_lease > 0
                       ? ", in leases of " + std::to_string(config.keys_per_lease) + " keys"
