@@ -21,6 +21,11 @@
 //       after each transact() returned. The parent kills it with SIGKILL.
 //   statestore_test_worker failover-write URI TAG THREADS BUSY_TIMEOUT_MS --full|--normal
 //       The writer process of the failover run: FailoverWriterMain (postgres/pg_failover_run.h).
+//   statestore_test_worker pg-private-cluster abort|hold
+//       Starts a private PostgreSQL cluster (PgCluster::Start) and prints "cluster PID DIR" (its
+//       postmaster's pid and its directory); then with abort calls std::abort(), with hold waits
+//       for the end of stdin (the parent SIGKILLs it first) — a test process that dies leaving its
+//       server running (postgres/pg_cluster.h invariant 5).
 //   statestore_test_worker fsize DB LIMIT_BYTES
 //       Limits the size of every file it writes to LIMIT_BYTES (RLIMIT_FSIZE, SIGXFSZ ignored),
 //       then writes 64 KiB values to ("app","big<N>") until a write fails. Prints "rev R" for each
@@ -91,6 +96,7 @@
 #include <utility>
 #include <vector>
 
+#include "postgres/pg_cluster.h"
 #include "postgres/pg_failover_run.h"
 #include "statestore/statestore.h"
 
@@ -509,6 +515,17 @@ int TtlServe(const std::string& db, const std::vector<std::string>& args) {
   return 0;
 }
 
+int PgPrivateCluster(const std::string& action) {
+  if (action != "abort" && action != "hold") Usage();
+  std::unique_ptr<statestore::test::PgCluster> cluster = statestore::test::PgCluster::Start();
+  Say("cluster " + std::to_string(cluster->postmaster_pid()) + " " + cluster->socket_dir());
+  if (action == "abort") std::abort();  // no destructor runs: the server stays up
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  return 0;  // stdin closed before any kill: ~PgCluster stops the server
+}
+
 int Run(int argc, char** argv) {
   if (argc < 3) Usage();
   const std::string mode = argv[1];
@@ -524,6 +541,10 @@ int Run(int argc, char** argv) {
     std::vector<std::string> all{db};
     all.insert(all.end(), args.begin(), args.end());
     return statestore::test::FailoverWriterMain(all);
+  }
+  if (mode == "pg-private-cluster") {
+    if (!args.empty()) Usage();
+    return PgPrivateCluster(db);
   }
   if (mode == "config-set") return ConfigSet(db, args);
   if (mode == "session-update") return SessionUpdate(db, args);

@@ -10,11 +10,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+
+#include "postgres/pg_cluster_registry.h"
 
 namespace statestore::test {
 
@@ -47,6 +50,7 @@ std::string PgCluster::BinDir(std::string* why) {
 PgCluster::PgCluster(std::unique_ptr<TempDir> dir, std::string bin_dir)
     : PgCluster(dir->path(), std::move(bin_dir)) {
   dir_ = std::move(dir);
+  registry_record_ = RegisterPgCluster(socket_dir_, bin_dir_);  // invariant 5: before any server
 }
 
 PgCluster::PgCluster(const std::string& dir, std::string bin_dir)
@@ -121,6 +125,9 @@ void PgCluster::InitAndStart(const Settings& settings) {
 }
 
 void PgCluster::StartServer() {
+  if (dir_ && registry_record_.empty()) {
+    throw std::logic_error("PgCluster: an owned cluster starts only once registered (invariant 5)");
+  }
   std::string output;
   const int rc = RunAsServerUser({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_path_, "-w",
                                   "-t", "120", "-o", server_options_, "start"},
@@ -363,6 +370,68 @@ void PgCluster::Stop() noexcept {
   }
 }
 
-PgCluster::~PgCluster() { Stop(); }
+PgCluster::~PgCluster() {
+  Stop();
+  if (!registry_record_.empty()) {
+    dir_.reset();  // the directory goes before its record: a record never outlives its cluster
+    UnregisterPgCluster(registry_record_);
+  }
+}
+
+namespace {
+
+// Whether `pid` is the postmaster of `data_dir`, and not a process that got its pid after the
+// postmaster died: a postmaster works in its data directory (and names it on its command line).
+bool IsPostmasterOf(pid_t pid, const std::string& data_dir) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  const auto cwd = std::filesystem::read_symlink(proc + "/cwd", ec);
+  if (!ec) return cwd == std::filesystem::weakly_canonical(data_dir, ec);
+  std::ifstream in(proc + "/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return cmdline.find(std::string("-D") + '\0' + data_dir + '\0') != std::string::npos;
+}
+
+}  // namespace
+
+void PgCluster::StopAbandoned(const std::string& dir, const std::string& bin_dir) {
+  std::string bin = bin_dir;
+  if (::access((bin + "/pg_ctl").c_str(), X_OK) != 0) {
+    std::string why;
+    bin = BinDir(&why);  // PostgreSQL upgraded meanwhile; empty: SIGKILL alone
+  }
+  PgCluster cluster(dir, bin);  // attached: its destructor stops nothing
+  const pid_t pid = cluster.postmaster_pid();
+  if (pid > 0 && Running(pid) && IsPostmasterOf(pid, cluster.data_dir_)) {
+    if (!bin.empty()) {
+      try {
+        std::string output;
+        cluster.RunAsServerUser(
+            {bin + "/pg_ctl", "-D", cluster.data_dir_, "-m", "immediate", "-w", "-t", "60", "stop"},
+            &output);
+      } catch (...) {
+      }
+    }
+    if (Running(pid)) {
+      cluster.running_ = true;
+      cluster.Kill();
+    }
+    if (Running(pid)) {
+      throw std::runtime_error("postmaster " + std::to_string(pid) + " survived SIGKILL");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) throw std::system_error(ec, "remove " + dir);
+}
+
+PgCluster::ReapReport PgCluster::ReapAbandoned() {
+  ReapReport report;
+  const std::vector<PgClusterRecord> stopped = ForEachAbandonedPgCluster(
+      [](const PgClusterRecord& record) { StopAbandoned(record.dir, record.bin_dir); },
+      &report.failures);
+  for (const PgClusterRecord& record : stopped) report.stopped_dirs.push_back(record.dir);
+  return report;
+}
 
 }  // namespace statestore::test

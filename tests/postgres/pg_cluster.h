@@ -6,13 +6,23 @@
 //      and pg_ctl run as the `postgres` user through runuser, and the TempDir is handed to it.
 //   2. A PgCluster that Start() returned is accepting connections on socket_dir(); its destructor
 //      stops it (fast shutdown, then SIGKILL of the postmaster if that fails) and removes the
-//      directory, so nothing is left running or on disk after a test process exits normally.
+//      directory, so nothing is left running or on disk after a test process exits normally —
+//      or abnormally (abort, sanitizer report, SIGKILL, a ctest timeout), once the run's fixture
+//      cleanup, the next run's fixture start or `statestore_pg_fixture reap` has run (invariant 5).
 //   3. Nothing here is shared between test processes: each cluster has its own directory, so
 //      `ctest -j` may run several at once.
 //   4. Streaming replication (issue 15): a standby is a base backup of its primary taken over
 //      the primary's socket (pg_basebackup -R, so it follows that primary), in a directory and on
 //      a socket of its own. Kill() stands in for the loss of the machine: every process of the
 //      server dies at once and nothing is flushed or shut down cleanly.
+//   5. Every cluster a PgCluster owns (Start, StartStandby; RebuildAsStandbyOf reuses the same
+//      directory) has a record in the registry (pg_cluster_registry.h) naming its directory and
+//      the test process that owns it, written before initdb or pg_basebackup runs, so a process
+//      that dies at any moment after leaves a record; the destructor removes it after stopping
+//      the cluster. ReapAbandoned() stops and removes the clusters whose owner has died, and never
+//      touches one whose owner is alive (`ctest -j` runs other test processes at the same time).
+//      The fixture's own cluster (StartIn) has no record: the fixture's stop, or the next start
+//      in the same directory, stops it.
 #ifndef STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
 #define STATESTORE_TESTS_POSTGRES_PG_CLUSTER_H_
 
@@ -55,6 +65,17 @@ class PgCluster {
   // cluster in `dir` and removes the directory. Throw std::runtime_error on failure.
   static void StartIn(const std::string& dir);
   static void StopIn(const std::string& dir);
+
+  struct ReapReport {
+    std::vector<std::string> stopped_dirs;  // clusters of dead owners, stopped and removed
+    std::vector<std::string> failures;      // "<dir>: <why>"; their records stay for a next try
+  };
+  // Invariant 5: stops (pg_ctl stop -m immediate as the server's user, else SIGKILL of the
+  // postmaster and its children) every registered cluster whose owner process has died, removes
+  // its directory and its record. Clusters of live owners are left alone. Throws
+  // std::runtime_error only if the registry directory cannot be trusted; a cluster that could not
+  // be stopped is reported in `failures`.
+  static ReapReport ReapAbandoned();
 
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
@@ -112,6 +133,9 @@ class PgCluster {
   // *output gets what it printed on stdout.
   int RunAsServerUser(const std::vector<std::string>& argv, std::string* output) const;
   void Stop() noexcept;
+  // ReapAbandoned's work on one cluster in `dir` (started with the programs in `bin_dir`): stopped
+  // and its directory removed. Throws std::runtime_error if it still runs or cannot be removed.
+  static void StopAbandoned(const std::string& dir, const std::string& bin_dir);
 
   std::unique_ptr<TempDir> dir_;
   std::string bin_dir_;
@@ -120,6 +144,7 @@ class PgCluster {
   std::string log_path_;
   std::string server_options_;  // pg_ctl -o, set by InitAndStart (Restart reuses it)
   bool running_ = false;
+  std::string registry_record_;  // invariant 5: set iff dir_ is (an owned cluster)
 };
 
 }  // namespace statestore::test

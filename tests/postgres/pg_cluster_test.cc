@@ -1,15 +1,23 @@
 // The throwaway PostgreSQL cluster the PostgreSQL engine's tests run against (pg_cluster.h): it
 // starts as a non-root user, accepts connections on its own socket, has the settings the tests
-// ask for, and leaves nothing running or on disk when it is destroyed.
+// ask for, and leaves nothing running or on disk when it is destroyed — nor, once reaped, when the
+// process that owned it died without destroying it (invariant 5, pg_cluster_registry.h).
 #include "postgres/pg_cluster.h"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "postgres/pg_cluster_registry.h"
 #include "test_util.h"
 
 namespace statestore::test {
@@ -33,6 +41,46 @@ std::string QueryOne(const std::string& conninfo, const char* sql) {
   if (PQresultStatus(res.get()) != PGRES_TUPLES_OK || PQntuples(res.get()) < 1) return {};
   return PQgetvalue(res.get(), 0, 0);
 }
+
+// The private cluster a worker (statestore_test_worker pg-private-cluster) started: what it
+// printed before it died.
+struct WorkerCluster {
+  pid_t postmaster = 0;
+  std::string dir;
+};
+
+WorkerCluster ReadWorkerCluster(ChildProcess& worker) {
+  WorkerCluster cluster;
+  const std::optional<std::string> line = worker.ReadLine(std::chrono::seconds(120 * kSlowFactor));
+  if (!line) {
+    ADD_FAILURE() << "the worker printed no cluster";
+    return cluster;
+  }
+  std::istringstream in(*line);
+  std::string word;
+  in >> word >> cluster.postmaster >> cluster.dir;
+  EXPECT_EQ(word, "cluster") << *line;
+  return cluster;
+}
+
+std::string ConninfoOf(const std::string& cluster_dir) {
+  return "host=" + cluster_dir + " port=5432 user=postgres dbname=postgres";
+}
+
+bool Contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// Reaps, when a test fails half way, what its dead workers left (declared before them, it runs
+// after their destructors killed them).
+struct ReapsAtExit {
+  ~ReapsAtExit() {
+    try {
+      PgCluster::ReapAbandoned();
+    } catch (...) {
+    }
+  }
+};
 
 class PgClusterTest : public testing::Test {
  protected:
@@ -90,6 +138,70 @@ TEST_F(PgClusterTest, SharedClusterIsOnePerProcess) {
   ASSERT_NE(first, nullptr) << why;
   EXPECT_EQ(PgCluster::Shared(&why), first);
   EXPECT_EQ(QueryOne(first->conninfo(), "SELECT 1"), "1");
+}
+
+// Invariant 5: a test process that aborts, or is SIGKILLed (as ctest kills one at its timeout),
+// runs no destructor, and its server outlives it; ReapAbandoned stops that server and removes its
+// directory and record, and leaves alone the cluster of a process that is still alive.
+TEST_F(PgClusterTest, ReaperStopsTheClustersOfDeadTestProcessesOnly) {
+  const ReapsAtExit reaps_at_exit;
+  std::unique_ptr<PgCluster> own = PgCluster::Start();  // this process lives on
+  ChildProcess aborting = ChildProcess::SpawnWorker({"pg-private-cluster", "abort"});
+  ChildProcess killed = ChildProcess::SpawnWorker({"pg-private-cluster", "hold"});
+  const WorkerCluster aborted_cluster = ReadWorkerCluster(aborting);
+  const WorkerCluster killed_cluster = ReadWorkerCluster(killed);
+  ASSERT_GT(aborted_cluster.postmaster, 0);
+  ASSERT_GT(killed_cluster.postmaster, 0);
+  killed.Kill(SIGKILL);
+  EXPECT_EQ(aborting.Wait(std::chrono::seconds(60)), 128 + SIGABRT);
+  EXPECT_EQ(killed.Wait(std::chrono::seconds(60)), 128 + SIGKILL);
+
+  for (const WorkerCluster* leaked : {&aborted_cluster, &killed_cluster}) {
+    // The leak: the server runs on after the process that owned it died.
+    EXPECT_TRUE(ProcessAlive(leaked->postmaster)) << leaked->dir;
+    EXPECT_EQ(QueryOne(ConninfoOf(leaked->dir), "SELECT 1"), "1");
+    EXPECT_TRUE(FileExists(PgClusterRecordPath(leaked->dir)));
+  }
+
+  // (Not asserted: that report.stopped_dirs names them. Another run's fixture, reaping at the same
+  // moment, may have stopped them instead; invariant 3 of the registry.)
+  const PgCluster::ReapReport report = PgCluster::ReapAbandoned();
+  EXPECT_TRUE(report.failures.empty()) << report.failures.front();
+  for (const WorkerCluster* leaked : {&aborted_cluster, &killed_cluster}) {
+    EXPECT_FALSE(ProcessAlive(leaked->postmaster)) << leaked->dir;
+    EXPECT_FALSE(FileExists(leaked->dir));
+    EXPECT_FALSE(FileExists(PgClusterRecordPath(leaked->dir)));
+  }
+
+  // A live owner's cluster is not touched, and its destructor removes its record.
+  const std::string own_record = PgClusterRecordPath(own->socket_dir());
+  EXPECT_FALSE(Contains(report.stopped_dirs, own->socket_dir()));
+  EXPECT_TRUE(ProcessAlive(own->postmaster_pid()));
+  EXPECT_EQ(QueryOne(own->conninfo(), "SELECT 1"), "1");
+  EXPECT_TRUE(FileExists(own_record));
+  own.reset();
+  EXPECT_FALSE(FileExists(own_record));
+}
+
+// pg_cluster_registry.h invariant 2: an owner is alive only while its pid belongs to the process
+// that registered, which started at the recorded time; a zombie or a reused pid is no owner.
+TEST(PgClusterRegistryTest, OwnerIsAliveOnlyAsTheSameLiveProcess) {
+  const pid_t self = ::getpid();
+  const unsigned long long started = ProcessStartTime(self);
+  ASSERT_GT(started, 0u);
+  EXPECT_TRUE(PgClusterOwnerAlive(self, started));
+  EXPECT_FALSE(PgClusterOwnerAlive(self, started + 1));  // the pid, reused by a later process
+
+  ChildProcess child = ChildProcess::Spawn({"/bin/true"});
+  const pid_t pid = child.pid();
+  const unsigned long long child_started = ProcessStartTime(pid);
+  // Exited but not yet waited for: a zombie.
+  for (int i = 0; i < 500 && ProcessAlive(pid); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(PgClusterOwnerAlive(pid, child_started));
+  EXPECT_EQ(child.Wait(std::chrono::seconds(10)), 0);
+  EXPECT_FALSE(PgClusterOwnerAlive(pid, child_started));  // gone
 }
 
 }  // namespace
