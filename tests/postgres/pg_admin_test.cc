@@ -17,7 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "manual_clock.h"
 #include "postgres/pg_cluster.h"
+#include "sqlite_query.h"
 #include "statectl_json.h"
 #include "statectl_runner.h"
 #include "statestore/admin.h"
@@ -160,8 +162,9 @@ TEST_F(PgAdminTest, InspectReportsServerFactsAndNotApplicableFileFields) {
   auto store = Store::open(db.uri(), ro);
   const InspectReport r = Inspect(*store);
   EXPECT_EQ(r.engine, "postgresql");
-  EXPECT_EQ(r.schema_version, 1);
-  EXPECT_EQ(r.library_schema_version, 1);
+  // The number of migrations/postgresql files (0002_time_to_live.sql the newest).
+  EXPECT_EQ(r.schema_version, 2);
+  EXPECT_EQ(r.library_schema_version, 2);
   EXPECT_EQ(r.journal_mode, "n/a (postgresql)");
   EXPECT_EQ(r.integrity, "n/a (postgresql)");
   EXPECT_EQ(r.page_size, 0u);
@@ -199,8 +202,8 @@ TEST_F(PgAdminTest, MigrationStatusOfAUri) {
   }
   Store::open(db.uri());
   const MigrationStatus status = GetMigrationStatus(db.uri());
-  EXPECT_EQ(status.applied, 1);
-  EXPECT_EQ(status.library, 1);
+  EXPECT_EQ(status.applied, 2);
+  EXPECT_EQ(status.library, 2);
   EXPECT_TRUE(status.pending.empty());
   EXPECT_FALSE(status.too_new());
   db.Sql("UPDATE meta SET value = 99 WHERE name = 'schema_version'");
@@ -500,6 +503,325 @@ TEST_F(PgAdminTest, RestoreRefusesBadSourcesAndChangesNothing) {
     ADD_FAILURE() << "restore from a PostgreSQL store into a file";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time-to-live in history, backup and restore (issue 16). Until the PostgreSQL transaction writes
+// deadlines, the rows that carry them are made with raw SQL on rows the API wrote, or restored
+// from a file the SQLite engine wrote.
+
+std::int64_t Micros(Clock::time_point t) { return test::ManualClock::Micros(t); }
+Clock::time_point AtMicros(std::int64_t us) {
+  return Clock::time_point(std::chrono::microseconds(us));
+}
+
+std::string KindName(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kWrite:
+      return "write";
+    case ChangeKind::kExpiry:
+      return "expiry";
+    case ChangeKind::kEviction:
+      return "eviction";
+  }
+  return "?";
+}
+
+// HistoryOf with each change's kind and deadline.
+std::vector<std::string> HistoryWithKinds(Store& s) {
+  std::vector<std::string> out;
+  for (const Commit& c : s.history(HistoryQuery{})) {
+    std::string line = std::to_string(c.revision) +
+                       " t=" + std::to_string(c.time.time_since_epoch().count()) +
+                       " label=" + c.origin.label;
+    for (const Change& ch : c.changes) {
+      line += " | " + ch.keyspace + "/" + ch.key + " " +
+              (ch.old_value ? ch.old_value->to_display(80) : "-") + " -> " +
+              (ch.new_value ? ch.new_value->to_display(80) : "-") + " " + KindName(ch.kind) +
+              (ch.expires_at ? " until " + std::to_string(Micros(*ch.expires_at)) : "");
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+// No sweep: nothing may expire on its own while a test looks (on either engine).
+Options NoSweep(Options o = {}) {
+  o.expiry_sweep_interval = std::chrono::milliseconds(0);
+  return o;
+}
+
+// After Fill: these writes, and deadlines and kinds put on them with raw SQL:
+//   r6 cache/x = 1; r7 app/t = "ttl" until `ahead_us`; r8 the expiry of app/a (3; the deadline
+//   that passed: `passed_us`); r9 the eviction of cache/x; r10 app/gone = 1 until `passed_us`
+//   (expired, not swept: still stored).
+struct TtlRows {
+  std::int64_t ahead_us = 0;
+  std::int64_t passed_us = 0;
+};
+
+TtlRows AddTtlRows(Store& s, const TestDatabase& db) {
+  const std::int64_t now = Micros(Clock::now());
+  const TtlRows t{now + 3600 * 1000000LL, now - 1000000};
+  s.put("cache", "x", Value(1));
+  s.put("app", "t", Value("ttl"));
+  s.erase("app", "a");
+  s.erase("cache", "x");
+  s.put("app", "gone", Value(1));
+  const std::string ahead = std::to_string(t.ahead_us);
+  const std::string passed = std::to_string(t.passed_us);
+  db.Sql("UPDATE entries SET expires_us = " + ahead + " WHERE key = 't'::bytea");
+  db.Sql("UPDATE changes SET expires_us = " + ahead + " WHERE revision = 7");
+  db.Sql("UPDATE changes SET kind = 1, expires_us = " + passed + " WHERE revision = 8");
+  db.Sql("UPDATE changes SET kind = 2 WHERE revision = 9");
+  db.Sql("UPDATE entries SET expires_us = " + passed + " WHERE key = 'gone'::bytea");
+  db.Sql("UPDATE changes SET expires_us = " + passed + " WHERE revision = 10");
+  return t;
+}
+
+TEST_F(PgAdminTest, HistoryReportsKindAndDeadlineOfEachChange) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*store);
+  const TtlRows t = AddTtlRows(*store, db);
+
+  HistoryQuery q;
+  q.from_revision = 7;
+  const std::vector<Commit> h = store->history(q);
+  ASSERT_EQ(h.size(), 4u);
+  for (const Commit& c : h) ASSERT_EQ(c.changes.size(), 1u) << c.revision;
+  const Change& ttl = h[0].changes[0];
+  EXPECT_EQ(ttl.kind, ChangeKind::kWrite);
+  EXPECT_EQ(ttl.expires_at, AtMicros(t.ahead_us));
+  const Change& expiry = h[1].changes[0];
+  EXPECT_EQ(expiry.kind, ChangeKind::kExpiry);
+  EXPECT_EQ(expiry.expires_at, AtMicros(t.passed_us));
+  EXPECT_EQ(expiry.old_value, Value(std::int64_t{3}));
+  EXPECT_FALSE(expiry.new_value.has_value());
+  const Change& eviction = h[2].changes[0];
+  EXPECT_EQ(eviction.kind, ChangeKind::kEviction);
+  EXPECT_FALSE(eviction.expires_at.has_value());
+  EXPECT_EQ(eviction.old_value, Value(1));
+  EXPECT_EQ(h[3].changes[0].kind, ChangeKind::kWrite);
+  EXPECT_EQ(h[3].changes[0].expires_at, AtMicros(t.passed_us));
+  // A plain write has neither.
+  EXPECT_EQ(store->commit_at(1)->changes.at(0).kind, ChangeKind::kWrite);
+  EXPECT_FALSE(store->commit_at(1)->changes.at(0).expires_at.has_value());
+  // One commit read alone (PgReadCommit) says the same; so do filtered queries.
+  ASSERT_TRUE(store->commit_at(8).has_value());
+  EXPECT_EQ(store->commit_at(8)->changes.at(0).kind, ChangeKind::kExpiry);
+  EXPECT_EQ(store->commit_at(8)->changes.at(0).expires_at, AtMicros(t.passed_us));
+  HistoryQuery cache;
+  cache.keyspace = "cache";
+  const std::vector<Commit> hc = store->history(cache);
+  ASSERT_EQ(hc.size(), 2u);
+  EXPECT_EQ(hc[1].changes.at(0).kind, ChangeKind::kEviction);
+  // History and state agree: an expiry or an eviction ends a key's chain like an erase.
+  const VerifyReport v = Verify(*store);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+
+  // Revert as on SQLite: the value comes back with a plain put, without a deadline.
+  store->revert(8);
+  ASSERT_TRUE(store->get_entry("app", "a").has_value());
+  EXPECT_EQ(store->get_entry("app", "a")->value, Value(std::int64_t{3}));
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM entries WHERE key = 'a'::bytea AND expires_us IS NULL")[0],
+            "1");
+  store->revert(9);
+  EXPECT_EQ(store->get("cache", "x"), Value(1));
+  store->revert(7);  // a key the write with a TTL created: erased
+  EXPECT_FALSE(store->get("app", "t").has_value());
+}
+
+TEST_F(PgAdminTest, BackupKeepsDeadlinesExpiriesAndEvictions) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/ttl.db";
+  auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*src);
+  const TtlRows t = AddTtlRows(*src, db);
+  const std::vector<std::string> history = HistoryWithKinds(*src);
+  const InspectReport pg_inspect = Inspect(*src);
+  EXPECT_EQ(pg_inspect.keys_with_ttl, 1u);  // app/t
+  EXPECT_EQ(pg_inspect.keys_expired, 1u);   // app/gone
+  Backup(*src, file);
+
+  // The SQLite file's own columns: an eviction is kind 1 without a deadline there.
+  EXPECT_EQ(SqlQueryInt(file, "SELECT expires_us FROM entries WHERE CAST(key AS TEXT) = 't'"),
+            t.ahead_us);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT expires_us FROM entries WHERE CAST(key AS TEXT) = 'gone'"),
+            t.passed_us);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT count(*) FROM entries WHERE expires_us IS NOT NULL"), 2);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT kind FROM changes WHERE revision = 8"), 1);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT expires_us FROM changes WHERE revision = 8"), t.passed_us);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT kind FROM changes WHERE revision = 9"), 1);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT expires_us FROM changes WHERE revision = 9"), std::nullopt);
+  EXPECT_EQ(SqlQueryInt(file, "SELECT expires_us FROM changes WHERE revision = 7"), t.ahead_us);
+
+  Options ro = NoSweep();
+  ro.read_only = true;
+  auto lite = Store::open(file, ro);
+  ASSERT_TRUE(lite->get_entry("app", "t").has_value());
+  EXPECT_EQ(lite->get_entry("app", "t")->expires_at, AtMicros(t.ahead_us));
+  EXPECT_FALSE(lite->get("app", "gone").has_value());  // its deadline has passed
+  EXPECT_EQ(HistoryWithKinds(*lite), history);
+  const InspectReport lite_inspect = Inspect(*lite);
+  EXPECT_EQ(lite_inspect.keys_with_ttl, 1u);
+  EXPECT_EQ(lite_inspect.keys_expired, 1u);
+  const VerifyReport v = Verify(*lite);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+}
+
+// A change an SQLite file cannot hold with the same meaning stops the backup, never changes it.
+TEST_F(PgAdminTest, BackupRefusesKindsAnSqliteFileWouldMisread) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*src);
+  AddTtlRows(*src, db);
+  struct Case {
+    const char* damage;
+    const char* undo;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"UPDATE changes SET expires_us = NULL WHERE revision = 8",
+       "UPDATE changes SET expires_us = 1 WHERE revision = 8", "(an expiry) has no deadline"},
+      {"UPDATE changes SET expires_us = 1 WHERE revision = 9",
+       "UPDATE changes SET expires_us = NULL WHERE revision = 9", "(an eviction) has a deadline"},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.damage);
+    db.Sql(c.damage);
+    const std::string file = dir.path() + "/refused" + std::to_string(n++) + ".db";
+    try {
+      Backup(*src, file);
+      ADD_FAILURE() << "backup copied a change it cannot keep";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+      EXPECT_TRUE(Contains(e.what(), c.says)) << e.what();
+      EXPECT_TRUE(Contains(e.what(), "nothing was copied")) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(file));
+    db.Sql(c.undo);
+  }
+  Backup(*src, dir.path() + "/fine.db");
+}
+
+// A file the SQLite engine wrote with deadlines, an expiry and an eviction: restored as it is,
+// and backed up again to the same history.
+TEST_F(PgAdminTest, RestoreKeepsDeadlinesExpiriesAndEvictions) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/ttl.db";
+  test::ManualClock clock(test::kManualClockStart);
+  Options o = NoSweep();
+  o.clock = clock.function();
+  const std::int64_t deadline = Micros(test::kManualClockStart + std::chrono::seconds(10));
+  std::vector<std::string> history;
+  {
+    auto lite = Store::open(file, o);
+    PutOptions ttl;
+    ttl.ttl = std::chrono::seconds(10);
+    lite->put("app", "t", Value("ttl"), ttl);
+    lite->put("app", "p", Value(1));
+    PutOptions brief;
+    brief.ttl = std::chrono::seconds(1);
+    lite->put("app", "e", Value("brief"), brief);
+    clock.advance(std::chrono::seconds(2));
+    lite->put("app", "e", Value("again"));  // records the expiry of app/e first
+    lite->set_max_keys("cache", 1);
+    lite->put("cache", "a", Value(1));
+    lite->put("cache", "b", Value(2));  // evicts cache/a
+    lite->set_max_keys("cache", std::nullopt);
+    history = HistoryWithKinds(*lite);
+  }
+  ASSERT_EQ(SqlQueryInt(file,
+                        "SELECT count(*) FROM changes WHERE kind = 1 AND expires_us IS "
+                        "NOT NULL"),
+            1);
+  ASSERT_EQ(SqlQueryInt(file, "SELECT count(*) FROM changes WHERE kind = 1 AND expires_us IS NULL"),
+            1);
+
+  Restore(file, db.uri());
+  EXPECT_EQ(db.Sql("SELECT expires_us FROM entries WHERE key = 't'::bytea")[0],
+            std::to_string(deadline));
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM entries WHERE expires_us IS NOT NULL")[0], "1");
+  // SQLite's kind 1 without a deadline is PostgreSQL's kind 2.
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM changes WHERE kind = 1 AND expires_us IS NOT NULL")[0],
+            "1");
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM changes WHERE kind = 2 AND expires_us IS NULL")[0], "1");
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM changes WHERE kind = 0 AND expires_us IS NOT NULL")[0],
+            "2");  // app/t and the first app/e
+  {
+    auto back = Store::open(db.uri(), NoSweep());
+    EXPECT_EQ(HistoryWithKinds(*back), history);
+    bool saw_expiry = false;
+    bool saw_eviction = false;
+    for (const Commit& c : back->history(HistoryQuery{})) {
+      for (const Change& ch : c.changes) {
+        if (ch.kind == ChangeKind::kExpiry) {
+          saw_expiry = true;
+          EXPECT_EQ(ch.key, "e");
+          EXPECT_EQ(ch.expires_at,
+                    AtMicros(Micros(test::kManualClockStart + std::chrono::seconds(1))));
+        }
+        if (ch.kind == ChangeKind::kEviction) {
+          saw_eviction = true;
+          EXPECT_EQ(ch.key, "a");
+          EXPECT_FALSE(ch.expires_at.has_value());
+        }
+      }
+    }
+    EXPECT_TRUE(saw_expiry);
+    EXPECT_TRUE(saw_eviction);
+    const VerifyReport v = Verify(*back);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    // And back to a file: the same history, the eviction kind 1 without a deadline again.
+    const std::string again = dir.path() + "/again.db";
+    Backup(*back, again);
+    Options ro = NoSweep();
+    ro.read_only = true;
+    EXPECT_EQ(HistoryWithKinds(*Store::open(again, ro)), history);
+    EXPECT_EQ(SqlQueryInt(again,
+                          "SELECT count(*) FROM changes WHERE kind = 1 AND expires_us IS "
+                          "NULL"),
+              1);
+    EXPECT_EQ(SqlQueryInt(again, "SELECT expires_us FROM entries WHERE CAST(key AS TEXT) = 't'"),
+              deadline);
+  }
+}
+
+TEST_F(PgAdminTest, RestoreRefusesLeasesAndBoundsAndChangesNothing) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string leased = dir.path() + "/leased.db";
+  const std::string bounded = dir.path() + "/bounded.db";
+  {
+    auto lite = Store::open(leased, NoSweep());
+    PutOptions attach;
+    attach.lease = lite->grant_lease(std::chrono::hours(1));
+    lite->put("workers", "w-7", Value("alive"), attach);
+  }
+  {
+    auto lite = Store::open(bounded, NoSweep());
+    lite->set_max_keys("cache", 5);
+    lite->put("cache", "a", Value(1));
+  }
+  for (const auto& [file, says] :
+       {std::pair<std::string, std::string>{leased, "has 1 leases (1 keys attached"},
+        {bounded, "has 1 bounded keyspaces"}}) {
+    SCOPED_TRACE(file);
+    try {
+      Restore(file, db.uri());
+      ADD_FAILURE() << "restored what the PostgreSQL engine cannot hold";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+      EXPECT_TRUE(Contains(e.what(), says)) << e.what();
+      EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
+    }
   }
   EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
 }

@@ -137,6 +137,8 @@ int PrintPgInspect(const statestore::InspectReport& r) {
                          std::to_string(r.history.compacted_through) + ")"},
        {"sessions", std::to_string(r.sessions_live) + " live, " +
                         std::to_string(r.sessions_expired) + " expired (unswept)"},
+       {"time-to-live", std::to_string(r.keys_with_ttl) + " keys, " +
+                            std::to_string(r.keys_expired) + " expired (unswept)"},
        {"server", ServerText(r)},
        {"standbys", r.in_recovery ? std::string("not read on a standby (inspect the primary)")
                                   : std::to_string(r.standbys.size())},

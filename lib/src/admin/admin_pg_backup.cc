@@ -12,6 +12,13 @@
 //      times, origins, labels, partial flags, per-keyspace retention state, and history cells
 //      (redacted ones stay digests). meta 'time_ordered_from' is 0: PostgreSQL commit times
 //      never decrease from revision 1 on (pg_history_log.h invariant 6).
+//   5. Deadlines travel with the rows: entries.expires_us, and each change's kind and
+//      expires_us. SQLite stores an eviction as kind 1 without a deadline
+//      (migrations/sqlite/0008_bounded_keyspaces.sql), so PostgreSQL kind 2 becomes that, and
+//      kind 1 (an expiry) must carry the deadline that passed. A change the file cannot hold
+//      with the same meaning — an expiry without a deadline (it would read back as an eviction),
+//      an eviction with one (the deadline would be lost) — stops the backup like an undecodable
+//      row.
 //   3. The redaction key: the copy records the source's fingerprint (meta
 //      'redaction_key_fingerprint'). When the key is stored in the PostgreSQL schema (its
 //      `redaction_key` table: the PostgreSQL engine's default, where the key travels with the
@@ -59,13 +66,14 @@ constexpr char kSqliteWipe[] =
 constexpr char kSqliteInsertKeyspace[] =
     "INSERT INTO keyspaces (id, name, redacted) VALUES (?1, ?2, ?3)";
 constexpr char kSqliteInsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr char kSqliteInsertCommit[] =
     "INSERT INTO commits (revision, time_us, pid, thread_id, label, partial) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr char kSqliteInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value, redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "new_value, redacted, kind, expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 constexpr char kSqliteInsertHistory[] =
     "INSERT INTO keyspace_history (keyspace_id, keep_revisions, keep_for_s, keep_none, "
     "compacted_through, scanned_through) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -114,6 +122,29 @@ void BindOptionalInt(SQLite::Statement& q, int index, const PgResult& r, int row
   } else {
     q.bind(index, static_cast<int64_t>(r.Int(row, column)));
   }
+}
+
+// The SQLite changes.kind of a PostgreSQL change row (invariant 5): 0 a write, 1 an expiry
+// (with the deadline that passed) or an eviction (PostgreSQL kind 2, without a deadline). Throws
+// kCorruption for a row the file cannot hold with the same meaning.
+int SqliteKind(const PgResult& r, int row, int kind_column, int expires_column,
+               const std::string& change) {
+  const std::int64_t kind = r.Int(row, kind_column);
+  const bool has_deadline = !r.IsNull(row, expires_column);
+  if (kind == 0) return 0;
+  if (kind == 1 && has_deadline) return 1;
+  if (kind == 2 && !has_deadline) return 1;
+  std::string problem = "kind " + std::to_string(kind);
+  if (kind == 1) {
+    problem += " (an expiry) has no deadline; in an SQLite file it would read as an eviction";
+  } else if (kind == 2) {
+    problem += " (an eviction) has a deadline, which an SQLite file cannot keep with it";
+  } else {
+    problem += " is not 0, 1 or 2";
+  }
+  throw Error(ErrorCode::kCorruption, change + " cannot be copied: its " + problem +
+                                          " (the store was edited outside statestore?); nothing "
+                                          "was copied");
 }
 
 class SqliteFiller {
@@ -182,7 +213,7 @@ class SqliteFiller {
 
   void CopyEntries() {
     PgForEachRow(pg_, "statestore_backup_entries",
-                 "SELECT keyspace_id, key, type, value, version FROM entries "
+                 "SELECT keyspace_id, key, type, value, version, expires_us FROM entries "
                  "ORDER BY keyspace_id, key",
                  [&](const PgResult& r, int i) {
                    std::string problem;
@@ -195,6 +226,7 @@ class SqliteFiller {
                      q->bind(2, key);
                      BindValue(*q, 3, 4, *value);
                      q->bind(5, static_cast<int64_t>(r.Int(i, 4)));
+                     BindOptionalInt(*q, 6, r, i, 5);
                      q->exec();
                    });
                    Tick();
@@ -236,9 +268,12 @@ class SqliteFiller {
     PgForEachRow(
         pg_, "statestore_backup_changes",
         "SELECT revision, seq, keyspace_id, key, old_type, old_value, new_type, new_value, "
-        "redacted FROM changes ORDER BY revision, seq",
+        "redacted, kind, expires_us FROM changes ORDER BY revision, seq",
         [&](const PgResult& r, int i) {
           const bool redacted = r.Bool(i, 8);
+          const std::string change = "the change of revision " + std::to_string(r.Int(i, 0)) +
+                                     " seq " + std::to_string(r.Int(i, 1));
+          const int kind = SqliteKind(r, i, 9, 10, change);
           std::optional<Value> old_value;
           std::optional<Value> new_value;
           std::string problem;
@@ -246,11 +281,7 @@ class SqliteFiller {
             return redacted ? DecodeOptionalPgDigest(r, i, type_col, type_col + 1, out, &problem)
                             : DecodeOptionalPgValue(r, i, type_col, type_col + 1, out, &problem);
           };
-          if (!decode(4, &old_value) || !decode(6, &new_value)) {
-            Undecodable("the change of revision " + std::to_string(r.Int(i, 0)) + " seq " +
-                            std::to_string(r.Int(i, 1)),
-                        problem);
-          }
+          if (!decode(4, &old_value) || !decode(6, &new_value)) Undecodable(change, problem);
           CallSqlite("cannot write changes", [&] {
             StatementUse q(lite_, kSqliteInsertChange);
             q->bind(1, static_cast<int64_t>(r.Int(i, 0)));
@@ -260,6 +291,8 @@ class SqliteFiller {
             BindHistoryCell(*q, 5, r, i, 4, redacted, old_value);
             BindHistoryCell(*q, 7, r, i, 6, redacted, new_value);
             q->bind(9, redacted ? 1 : 0);
+            q->bind(10, kind);
+            BindOptionalInt(*q, 11, r, i, 10);
             q->exec();
           });
           Tick();

@@ -98,6 +98,23 @@ void CountSessions(PgConnection& c, InspectReport& r) {
   r.sessions_live = all >= r.sessions_expired ? all - r.sessions_expired : 0;
 }
 
+// InspectReport::keys_with_ttl and keys_expired, by this machine's clock as on SQLite
+// (admin_inspect.cc), both through the deadline index (0002_time_to_live.sql). The engine has no
+// leases: leases_live and leases_expired stay 0.
+void CountKeysWithTtl(PgConnection& c, InspectReport& r) {
+  const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  PgResult q = c.Exec("cannot count keys with a time-to-live",
+                      "SELECT (SELECT count(*) FROM entries WHERE expires_us IS NOT NULL), "
+                      "(SELECT count(*) FROM entries WHERE expires_us IS NOT NULL AND "
+                      "expires_us <= $1)",
+                      PgParams().Int(now_us));
+  r.keys_expired = U64(q, 0, 1);
+  const std::uint64_t all = U64(q, 0, 0);
+  r.keys_with_ttl = all >= r.keys_expired ? all - r.keys_expired : 0;
+}
+
 void ReadServerFacts(PgConnection& c, InspectReport& r) {
   PgResult tables = c.Exec("cannot measure the store's tables",
                            "SELECT c.relname::text, pg_total_relation_size(c.oid) FROM pg_class c "
@@ -253,6 +270,7 @@ InspectReport PgInspect(PgStore& store) {
     r.commits_partial = U64(commits, 0, 1);
     ReadKeyspaceHistoryInfo(c, store.options().history_retention, r);
     CountSessions(c, r);
+    CountKeysWithTtl(c, r);
     ReadServerFacts(c, r);
     ReadReplication(c, r);
   });

@@ -17,6 +17,12 @@
 //      matches the fingerprint the file records, else none. The target records the source's
 //      fingerprint; a known key is stored in the schema's redaction_key table (the PostgreSQL
 //      engine's model); without it, writable opens of the target need Options::redaction_key.
+//   5. Deadlines travel with the rows: entries.expires_us, and each change's kind and
+//      expires_us. SQLite stores an eviction as kind 1 without a deadline
+//      (migrations/sqlite/0008_bounded_keyspaces.sql); PostgreSQL stores the kind as is, so
+//      that row becomes kind 2 and a kind 1 with a deadline stays an expiry. What the
+//      PostgreSQL engine cannot hold yet — leases (leases rows, entries.lease_id) and bounded
+//      keyspaces (keyspace_bounds rows) — is refused, never dropped.
 //   REQUIRES (not checkable on PostgreSQL): no other process opened the target while it was
 //   empty — such a process would keep the key it resolved then.
 #include <fcntl.h>
@@ -57,13 +63,14 @@ constexpr std::uint64_t kProgressEvery = 1000;
 constexpr char kPgInsertKeyspace[] =
     "INSERT INTO keyspaces (id, name, redacted) VALUES ($1, $2, $3)";
 constexpr char kPgInsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version) VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
 constexpr char kPgInsertCommit[] =
     "INSERT INTO commits (revision, time_us, pid, thread_id, label, partial) "
     "VALUES ($1, $2, $3, $4, $5, $6)";
 constexpr char kPgInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-    "new_value, redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    "new_value, redacted, kind, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 constexpr char kPgInsertHistory[] =
     "INSERT INTO keyspace_history (keyspace_id, keep_revisions, keep_for_s, keep_none, "
     "compacted_through, scanned_through) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -116,6 +123,11 @@ void RequireEmptyTarget(PgConnection& c, const std::string& target) {
   }
 }
 
+std::optional<std::int64_t> OptionalColumn(const SQLite::Statement& q, int column) {
+  if (q.isColumnNull(column)) return std::nullopt;
+  return q.getColumn(column).getInt64();
+}
+
 class PgFiller {
  public:
   PgFiller(Connection& lite, PgConnection& pg, const ProgressCallback& progress,
@@ -155,12 +167,8 @@ class PgFiller {
                   .Text(q->getColumn(1).getString())
                   .Bool(q->getColumn(2).getInt() != 0));
         if (q->isColumnNull(6)) continue;
-        auto optional = [&](int column) -> std::optional<std::int64_t> {
-          if (q->isColumnNull(column)) return std::nullopt;
-          return q->getColumn(column).getInt64();
-        };
         PgParams p;
-        p.Int(id).OptionalInt(optional(3)).OptionalInt(optional(4));
+        p.Int(id).OptionalInt(OptionalColumn(*q, 3)).OptionalInt(OptionalColumn(*q, 4));
         if (q->isColumnNull(5)) {
           p.Null();
         } else {
@@ -180,7 +188,7 @@ class PgFiller {
   void CopyEntries() {
     CallSqlite("cannot read entries", [&] {
       StatementUse q(lite_,
-                     "SELECT keyspace_id, key, type, value, version FROM entries "
+                     "SELECT keyspace_id, key, type, value, version, expires_us FROM entries "
                      "ORDER BY keyspace_id, key");
       while (q->executeStep()) {
         const std::string key = q->getColumn(1).getString();
@@ -190,7 +198,7 @@ class PgFiller {
         PgParams p;
         p.Int(q->getColumn(0).getInt64()).Key(key);
         BindPgValue(p, *value);
-        p.Int(q->getColumn(4).getInt64());
+        p.Int(q->getColumn(4).getInt64()).OptionalInt(OptionalColumn(*q, 5));
         Queue("cannot restore entries", kPgInsertEntry, p);
         Tick();
       }
@@ -219,7 +227,7 @@ class PgFiller {
     CallSqlite("cannot read changes", [&] {
       StatementUse q(lite_,
                      "SELECT revision, seq, keyspace_id, key, old_type, old_value, new_type, "
-                     "new_value, redacted FROM changes ORDER BY revision, seq");
+                     "new_value, redacted, kind, expires_us FROM changes ORDER BY revision, seq");
       while (q->executeStep()) {
         const bool redacted = q->getColumn(8).getInt() != 0;
         std::optional<Value> old_value;
@@ -250,7 +258,11 @@ class PgFiller {
             BindOptionalPgValue(p, v);
           }
         }
-        p.Bool(redacted);
+        // Invariant 5: SQLite's kind 1 without a deadline is an eviction (the CHECK keeps kind
+        // in 0..1 there).
+        const std::optional<std::int64_t> expires_us = OptionalColumn(*q, 10);
+        const int kind = q->getColumn(9).getInt() == 0 ? 0 : (expires_us ? 1 : 2);
+        p.Bool(redacted).Int(kind).OptionalInt(expires_us);
         Queue("cannot restore changes", kPgInsertChange, p);
         Tick();
       }
@@ -297,17 +309,19 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
     throw Error(ErrorCode::kCorruption,
                 source + " is damaged (quick_check: " + check + "); nothing was changed");
   }
-  // The PostgreSQL engine has no time-to-live and no bounded keyspaces yet (pg_transaction.h): a
-  // deadline, an expiry or an eviction in history would be restored as a persistent key or a
-  // plain erase, and a bound dropped. Refused, not changed.
-  const std::int64_t ttl_rows = src->QueryInt(
-      "SELECT (SELECT count(*) FROM entries WHERE expires_us IS NOT NULL) + "
-      "(SELECT count(*) FROM changes WHERE kind <> 0 OR expires_us IS NOT NULL)");
-  if (ttl_rows != 0) {
+  // Invariant 5: the PostgreSQL engine has no leases and no bounded keyspaces yet
+  // (pg_transaction.h): a lease would be dropped (its keys left with a deadline nothing renews)
+  // and a bound dropped. Refused, not changed. Deadlines, expiries and evictions are copied.
+  const std::int64_t leases = src->QueryInt("SELECT count(*) FROM leases");
+  const std::int64_t leased_keys =
+      src->QueryInt("SELECT count(*) FROM entries WHERE lease_id IS NOT NULL");
+  if (leases != 0 || leased_keys != 0) {
     throw Error(ErrorCode::kInvalidArgument,
-                source + " uses time-to-live (" + std::to_string(ttl_rows) +
-                    " keys or history rows with a deadline, an expiry or an eviction), which the "
-                    "PostgreSQL engine does not support yet; nothing was changed");
+                source + " has " + std::to_string(leases) + " leases (" +
+                    std::to_string(leased_keys) +
+                    " keys attached; Store::grant_lease), which the PostgreSQL engine does not "
+                    "support yet; in a copy, revoke them (statectl leases revoke COPY ID) or let "
+                    "them expire and be swept first; nothing was changed");
   }
   const std::int64_t bounds = src->QueryInt("SELECT count(*) FROM keyspace_bounds");
   if (bounds != 0) {

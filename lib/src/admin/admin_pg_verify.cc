@@ -11,7 +11,10 @@
 //      (pg_history_log.h invariant 6);
 //   2. per key, the retained history chains (each change's old value is the previous change's
 //      new value), the last new value is the current state and the key's version the last
-//      revision that wrote it; a key written after its keyspace's compacted revision has history;
+//      revision that wrote it; a key written after its keyspace's compacted revision has history.
+//      An expiry or an eviction (changes.kind 1 or 2, 0002_time_to_live.sql) is a change without
+//      a new value, so the chain takes it as the removal it is; as on SQLite (admin_verify.cc)
+//      kinds and deadlines are checked no further (the schema's CHECK keeps kind in 0..2);
 //   3. every stored value and every history cell decodes (pg_value_codec.h), digests are 32 bytes;
 //   4. per keyspace retention watermarks are consistent (pg_history_log.h invariant 1).
 // Large tables are read through a cursor (PgForEachRow), so memory stays small.

@@ -38,8 +38,8 @@ inline constexpr char kCommitAtOrAfter[] =
 // of NULL change columns.
 inline constexpr char kSelectCommitWithChanges[] =
     "SELECT c.revision, c.time_us, c.pid, c.thread_id, c.label, c.partial, "
-    "k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted "
-    "FROM commits c LEFT JOIN (changes x JOIN keyspaces k ON k.id = x.keyspace_id) "
+    "k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted, x.kind, "
+    "x.expires_us FROM commits c LEFT JOIN (changes x JOIN keyspaces k ON k.id = x.keyspace_id) "
     "ON x.revision = c.revision WHERE c.revision = $1 ORDER BY x.seq";
 
 // For each key `revision` ($1) changed, the first later revision that changed it again.
@@ -150,6 +150,8 @@ enum : int {
   kColNewType,
   kColNewValue,
   kColRedacted,
+  kColKind,
+  kColExpires,
 };
 
 Commit ReadCommitColumns(const PgResult& r, int row) {
@@ -173,10 +175,32 @@ void ReadChangeColumns(const PgResult& r, int row, Commit* commit,
   change.keyspace = r.Text(row, kColKeyspace);
   change.key = r.Text(row, kColKey);
   change.redacted = r.Bool(row, kColRedacted);
+  if (!r.IsNull(row, kColExpires)) change.expires_at = FromMicros(r.Int(row, kColExpires));
   auto decode = change.redacted ? DecodeOptionalPgDigest : DecodeOptionalPgValue;
   std::string problem;
-  const char* side = "old value";
-  bool ok = decode(r, row, kColOldType, kColOldValue, &change.old_value, &problem);
+  const char* side = "kind";
+  // The kind is stored as is (0002_time_to_live.sql): unlike SQLite, where an eviction is kind 1
+  // without a deadline, kind 1 here is an expiry with or without one. The schema's CHECK keeps
+  // it in 0..2; anything else is a damaged row like an undecodable value.
+  bool ok = true;
+  switch (r.Int(row, kColKind)) {
+    case 0:
+      change.kind = ChangeKind::kWrite;
+      break;
+    case 1:
+      change.kind = ChangeKind::kExpiry;
+      break;
+    case 2:
+      change.kind = ChangeKind::kEviction;
+      break;
+    default:
+      ok = false;
+      problem = "kind " + std::to_string(r.Int(row, kColKind)) + " is not 0, 1 or 2";
+  }
+  if (ok) {
+    side = "old value";
+    ok = decode(r, row, kColOldType, kColOldValue, &change.old_value, &problem);
+  }
   if (ok) {
     side = "new value";
     ok = decode(r, row, kColNewType, kColNewValue, &change.new_value, &problem);
@@ -325,7 +349,8 @@ std::vector<Commit> PgQueryHistory(PgConnection& c, const HistoryQuery& query,
   }
   sql +=
       ") SELECT s.revision, s.time_us, s.pid, s.thread_id, s.label, s.partial, "
-      "k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted FROM sel s "
+      "k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted, x.kind, "
+      "x.expires_us FROM sel s "
       "LEFT JOIN (changes x JOIN keyspaces k ON k.id = x.keyspace_id) "
       "ON x.revision = s.revision" +
       filter_sql + " ORDER BY s.revision" + order + ", x.seq";
@@ -586,6 +611,9 @@ void PgRevertInto(PgTransaction& tx, Revision revision, bool force) {
                         std::to_string(it->second) + " (use force to overwrite)");
       }
     }
+    // As on SQLite (history_log.cc): the old value comes back with a plain put, so without a
+    // deadline, whatever the kind of the change (an expiry, an eviction, a write with a TTL) and
+    // whatever deadline the key had before; a key the change created is erased.
     if (change.old_value) {
       try {
         tx.put(change.keyspace, change.key, *change.old_value);

@@ -1,6 +1,9 @@
 // Reading, compacting and reverting the history tables on the PostgreSQL engine (schema in
-// migrations/postgresql/0001_initial.sql). The port of sqlite/history_log.h: the same functions,
-// invariants, error codes and messages; only the SQL and the way it reaches the server differ.
+// migrations/postgresql/0001_initial.sql; changes.kind and changes.expires_us, which give
+// Change::kind and Change::expires_at, in 0002_time_to_live.sql). The port of
+// sqlite/history_log.h: the same functions, invariants, error codes and messages; only the SQL
+// and the way it reaches the server differ — and the kind, stored as is (2 an eviction), where
+// SQLite stores an eviction as kind 1 without a deadline.
 //
 // Retention is per keyspace (HistoryPolicy): it removes one keyspace's changes and leaves the
 // others' changes of the same commits in place. Per keyspace K, keyspace_history holds
