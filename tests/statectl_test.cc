@@ -374,8 +374,12 @@ TEST_F(StatectlTest, MaxKeys) {
   EXPECT_TRUE(Contains(r.out, "at most 2 keys, holds 2")) << r.out;
   json inspect = Json(Ctl({"inspect", db_, "--json"}));
   for (const json& k : inspect["keyspaces"]) {
-    if (k["name"] == "cache") EXPECT_EQ(k["max_keys"], 2);
-    if (k["name"] == "app") EXPECT_TRUE(k["max_keys"].is_null());
+    if (k["name"] == "cache") {
+      EXPECT_EQ(k["max_keys"], 2);
+    }
+    if (k["name"] == "app") {
+      EXPECT_TRUE(k["max_keys"].is_null());
+    }
   }
   EXPECT_EQ(Ctl({"verify", db_}).code, 0);
 

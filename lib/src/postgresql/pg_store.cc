@@ -44,6 +44,10 @@ void CheckOptions(const Options& options) {
   if (options.busy_timeout.count() < 0) {
     throw Error(ErrorCode::kInvalidArgument, "Options::busy_timeout must not be negative");
   }
+  if (options.expiry_sweep_interval.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::expiry_sweep_interval must not be negative (0 = no sweep)");
+  }
   ValidateLabel(options.origin_label);
   ValidatePgSchemaName(options.postgres.schema);
   for (const auto& [name, policy] : options.history_policies) {
