@@ -98,11 +98,32 @@ inline constexpr char kInsertChange[] =
 // Time-to-live (PgTransaction invariant 8). Whether any key is due at $1, by the deadline index
 // (the sweep asks this before it takes the write lock).
 inline constexpr char kAnyKeyDue[] = "SELECT EXISTS (SELECT 1 FROM entries WHERE expires_us <= $1)";
-// Up to $2 keys due at $1, earliest deadline first, with their rows and keyspaces.
-inline constexpr char kDueKeys[] =
-    "SELECT k.name, e.keyspace_id, k.redacted, e.key, e.type, e.value, e.version, e.expires_us "
+// The sweep's batch of unredacted keys, in one statement: up to $2 keys of unredacted keyspaces
+// due at $1, earliest deadline first (by the deadline alone, the order of entries_by_expiry, so
+// the scan stops after $2 rows instead of sorting every due key on each batch), deleted, and their expiries recorded in revision $3 at
+// seqs $4 + 1.. in that order (a stored tag outside the schema's range is recorded as absent, as
+// kChangeFromStored does). Returns each key with its keyspace's name, in seq order. A data-
+// modifying WITH runs to completion whether or not the outer query reads it.
+inline constexpr char kExpireDueUnredacted[] =
+    "WITH due AS (SELECT e.keyspace_id, e.key FROM entries e JOIN keyspaces k "
+    "ON k.id = e.keyspace_id WHERE e.expires_us <= $1 AND NOT k.redacted "
+    "ORDER BY e.expires_us LIMIT $2), "
+    "gone AS (DELETE FROM entries e USING due WHERE e.keyspace_id = due.keyspace_id "
+    "AND e.key = due.key RETURNING e.keyspace_id, e.key, e.type, e.value, e.expires_us), "
+    "numbered AS (SELECT gone.*, row_number() OVER (ORDER BY expires_us, keyspace_id, key) AS n "
+    "FROM gone), "
+    "recorded AS (INSERT INTO changes (revision, seq, keyspace_id, key, kind, old_type, "
+    "old_value, new_type, new_value, expires_us, redacted) SELECT $3, $4 + n, keyspace_id, key, "
+    "1, CASE WHEN type BETWEEN 0 AND 5 THEN type END, "
+    "CASE WHEN type BETWEEN 0 AND 5 THEN value END, NULL, NULL, expires_us, false FROM numbered) "
+    "SELECT k.name, numbered.key FROM numbered JOIN keyspaces k ON k.id = numbered.keyspace_id "
+    "ORDER BY numbered.n";
+// Up to $2 keys of redacted keyspaces due at $1, earliest deadline first, with their rows (their
+// history holds digests, made by the engine, so they go one by one).
+inline constexpr char kDueRedactedKeys[] =
+    "SELECT k.name, e.keyspace_id, e.key, e.type, e.value, e.version, e.expires_us "
     "FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id WHERE e.expires_us <= $1 "
-    "ORDER BY e.expires_us, e.keyspace_id, e.key LIMIT $2";
+    "AND k.redacted ORDER BY e.expires_us LIMIT $2";
 
 // The keys changed by revisions ($1, $2] ($2 = 0: up to the head), with the head and the
 // compaction watermark in every row; one row of NULL keys when none. At most $3 rows.

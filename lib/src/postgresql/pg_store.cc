@@ -381,7 +381,10 @@ bool PgStore::KeysDueNow() {
 
 void PgStore::SweepExpiredKeys() {
   static const std::int64_t pid = ::getpid();
-  while (!Stopping() && KeysDueNow()) {
+  // A full batch means more are likely due: the next batch goes without asking first (the
+  // batch itself finds what is due under the write lock; asking costs a read transaction).
+  bool more = false;
+  while (!Stopping() && (more || KeysDueNow())) {
     std::size_t expired = 0;
     committer_.Submit(
         [&](EngineTransaction& tx) { expired = AsPg(tx).ExpireDue(kExpiredKeysPerBatch); },
@@ -390,6 +393,7 @@ void PgStore::SweepExpiredKeys() {
     // Nothing: what was due was rewritten meanwhile (the due check ran without the write lock).
     if (expired == 0) break;
     Bump(counters_.keys_expired, expired);
+    more = expired == kExpiredKeysPerBatch;
   }
 }
 

@@ -321,16 +321,21 @@ void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, st
                            std::optional<std::int64_t> new_expires_us, Revision revision,
                            bool drop_only) {
   buffer_[BufferKey{ref.id, std::string(key)}] = Buffered{new_value, revision, new_expires_us};
-  std::string key_text(key);
-  PendingWrite w{std::string(keyspace), key_text, std::nullopt, {}, drop_only};
-  w.cache_id.reserve(keyspace.size() + 1 + key_text.size());
-  w.cache_id.append(keyspace).push_back('\0');
-  w.cache_id.append(key_text);
+  std::optional<Entry> entry;
   if (new_value) {
-    w.entry = Entry{std::move(key_text), *new_value, revision, std::nullopt, std::nullopt};
+    entry = Entry{std::string(key), *new_value, revision, std::nullopt, std::nullopt};
     // ReadCache invariant 8: an entry with a deadline is dropped from the cache, not cached.
-    if (new_expires_us) w.entry->expires_at = FromMicros(*new_expires_us);
+    if (new_expires_us) entry->expires_at = FromMicros(*new_expires_us);
   }
+  AddPendingWrite(keyspace, key, std::move(entry), drop_only);
+}
+
+void PgTransaction::AddPendingWrite(std::string_view keyspace, std::string_view key,
+                                    std::optional<Entry> entry, bool drop_only) {
+  PendingWrite w{std::string(keyspace), std::string(key), std::move(entry), {}, drop_only};
+  w.cache_id.reserve(keyspace.size() + 1 + key.size());
+  w.cache_id.append(keyspace).push_back('\0');
+  w.cache_id.append(key);
   if (group_.written != nullptr) group_.written->insert(w.cache_id);
   writes_.push_back(std::move(w));
 }
@@ -597,20 +602,38 @@ void PgTransaction::set_label(std::string_view label) {
 std::size_t PgTransaction::ExpireDue(std::size_t limit) {
   RequireWritable();
   Flush();  // the rows the sweep reads are the ones this transaction sees
-  PgResult r = connection_.Exec("cannot find expired keys", pgsql::kDueKeys,
-                                PgParams().Int(Now()).Int(static_cast<std::int64_t>(limit)));
-  if (r.rows() == 0) return 0;
+  const bool first_write = revision_ == 0;
   const Revision revision = EnsureRevision();
-  for (int i = 0; i < r.rows(); ++i) {
-    const std::string keyspace = r.Text(i, 0);
-    const KeyspaceRef ref{r.Int(i, 1), r.Bool(i, 2)};
-    const std::string key = r.Text(i, 3);
-    // Columns 4.. are kSelectEntry's (type, value, version, expires_us).
-    OldRow row{ReadPgCell(r, i, 4, 5), static_cast<std::uint64_t>(r.Int(i, 6)), r.Int(i, 7)};
-    QueueExpiry(ref, key, ++seq_, revision, row);
-    Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
+  // Unredacted keys: one statement deletes the batch and records its expiries (one round trip,
+  // so the write lock is held briefly however many keys are due).
+  PgResult gone = connection_.Exec("cannot expire keys", pgsql::kExpireDueUnredacted,
+                                   PgParams()
+                                       .Int(Now())
+                                       .Int(static_cast<std::int64_t>(limit))
+                                       .Int(static_cast<std::int64_t>(revision))
+                                       .Int(seq_));
+  std::size_t expired = static_cast<std::size_t>(gone.rows());
+  seq_ += gone.rows();
+  for (int i = 0; i < gone.rows(); ++i) {
+    AddPendingWrite(gone.Text(i, 0), gone.Text(i, 1), std::nullopt, /*drop_only=*/true);
   }
-  return static_cast<std::size_t>(r.rows());
+  if (expired < limit) {
+    PgResult r =
+        connection_.Exec("cannot find expired keys", pgsql::kDueRedactedKeys,
+                         PgParams().Int(Now()).Int(static_cast<std::int64_t>(limit - expired)));
+    for (int i = 0; i < r.rows(); ++i) {
+      const std::string keyspace = r.Text(i, 0);
+      const KeyspaceRef ref{r.Int(i, 1), /*redacted=*/true};
+      const std::string key = r.Text(i, 2);
+      // Columns 3.. are kSelectEntry's (type, value, version, expires_us).
+      OldRow row{ReadPgCell(r, i, 3, 4), static_cast<std::uint64_t>(r.Int(i, 5)), r.Int(i, 6)};
+      QueueExpiry(ref, key, ++seq_, revision, row);
+      Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
+    }
+    expired += static_cast<std::size_t>(r.rows());
+  }
+  if (expired == 0 && first_write) revision_ = 0;  // invariant 1: nothing written
+  return expired;
 }
 
 Revision PgTransaction::Finish() {

@@ -229,6 +229,9 @@ class PgTransaction final : public EngineTransaction {
   void Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
               const std::optional<Value>& new_value, std::optional<std::int64_t> new_expires_us,
               Revision revision, bool drop_only = false);
+  // Appends to writes() only (invariant 3): for rows a statement changed directly (the sweep).
+  void AddPendingWrite(std::string_view keyspace, std::string_view key, std::optional<Entry> entry,
+                       bool drop_only);
 
   PgConnection& connection_;
   KeyspaceDirectory& keyspaces_;
