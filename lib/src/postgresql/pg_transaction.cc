@@ -496,7 +496,6 @@ bool PgTransaction::erase(std::string_view keyspace, std::string_view key) {
   if (ref.redacted || FindBuffered(ref.id, key) != nullptr) {
     OldValue old = ReadOld(ref, key);
     if (!old.exists) return false;  // absent or expired (invariant 8: the sweep records it)
-    old.expired.reset();
     WriteChange(keyspace, ref, key, old, std::nullopt, std::nullopt);
     return true;
   }
@@ -550,7 +549,6 @@ void PgTransaction::erase_if_version(std::string_view keyspace, std::string_view
                                           ", found " +
                                           (old.exists ? std::to_string(old.version) : "no key"));
   }
-  old.expired.reset();  // unreachable with a live key; an erase records no expiry
   WriteChange(keyspace, KeyspaceForWrite(keyspace), key, old, std::nullopt, std::nullopt);
 }
 
