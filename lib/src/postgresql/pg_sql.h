@@ -100,10 +100,11 @@ inline constexpr char kInsertChange[] =
 inline constexpr char kAnyKeyDue[] = "SELECT EXISTS (SELECT 1 FROM entries WHERE expires_us <= $1)";
 // The sweep's batch of unredacted keys, in one statement: up to $2 keys of unredacted keyspaces
 // due at $1, earliest deadline first (by the deadline alone, the order of entries_by_expiry, so
-// the scan stops after $2 rows instead of sorting every due key on each batch), deleted, and their expiries recorded in revision $3 at
-// seqs $4 + 1.. in that order (a stored tag outside the schema's range is recorded as absent, as
-// kChangeFromStored does). Returns each key with its keyspace's name, in seq order. A data-
-// modifying WITH runs to completion whether or not the outer query reads it.
+// the scan stops after $2 rows instead of sorting every due key on each batch), deleted, and their
+// expiries recorded in revision $3 at seqs $4 + 1.. in that order (a stored tag outside the
+// schema's range is recorded as absent, as kChangeFromStored does). Returns each key with its
+// keyspace's name, in seq order. A data-modifying WITH runs to completion whether or not the outer
+// query reads it.
 inline constexpr char kExpireDueUnredacted[] =
     "WITH due AS (SELECT e.keyspace_id, e.key FROM entries e JOIN keyspaces k "
     "ON k.id = e.keyspace_id WHERE e.expires_us <= $1 AND NOT k.redacted "
