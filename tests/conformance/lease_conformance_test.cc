@@ -1,0 +1,485 @@
+// Conformance: leases — keys that live and die together (issue 16; README "Leases", lease.h), on
+// every engine, with an injected clock (Options::clock):
+//   * an attached key carries its lease's deadline (Entry::expires_at, Entry::lease); keep_alive
+//     moves the lease and every attached key to now + the granted TTL with no revision and no
+//     version change; from the deadline on every key of the lease is absent to every read, here
+//     and in a worker process, and the lease is gone for keep_alive, revoke, lease(), leases()
+//     and attaching;
+//   * revoke erases every attached key in one revision (kWrite changes, a redacted keyspace
+//     recorded with digests);
+//   * an expiry records kExpiry for every key of the lease in one commit: by the sweep (never
+//     split, even above the 256-row batch; leases without keys end too, counted in
+//     Stats::leases_expired), or by the first write to one of its keys after the deadline (put,
+//     put_if_version against "no key"), in that write's revision and before the write;
+//   * later writes decide whether a key stays attached (keep_ttl keeps it; a plain put,
+//     put_if_version, expire, persist detach it; a put with another lease moves it);
+//   * a grant in a body (or savepoint) that rolls back never existed; ids are not reused after a
+//     revoke;
+//   * bad TTLs and lease ids are refused (kInvalidArgument), an unknown lease is kNotFound, a
+//     grant in a read body kReadOnly, and none of them changes anything.
+// Engine-specific lease tests (Verify of attached deadlines, the SQLite schema-six migration, the
+// leases table emptied by every way a lease ends) stay in tests/lease_test.cc.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "conformance/conformance_test.h"
+#include "manual_clock.h"
+#include "statestore/admin.h"
+#include "statestore/statestore.h"
+#include "test_util.h"
+
+namespace statestore {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test::ManualClock;
+
+const Clock::time_point kStart = test::kManualClockStart;
+constexpr std::chrono::microseconds kOneMicro{1};
+const milliseconds kWait(20'000 * test::kSlowFactor);
+
+PutOptions WithLease(LeaseId lease) {
+  PutOptions o;
+  o.lease = lease;
+  return o;
+}
+
+PutOptions Ttl(milliseconds ttl) {
+  PutOptions o;
+  o.ttl = ttl;
+  return o;
+}
+
+// Waits (real time) until `pred` holds or kWait passes; returns pred().
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  const auto give_up = std::chrono::steady_clock::now() + kWait;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) return pred();
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+// "keyspace/key" of a change, to look changes up whatever their order within a commit.
+std::string Where(const Change& ch) { return ch.keyspace + "/" + ch.key; }
+
+// The changes of `commit` by "keyspace/key"; a key changed twice fails the test.
+std::map<std::string, Change> ByKey(const Commit& commit) {
+  std::map<std::string, Change> out;
+  for (const Change& ch : commit.changes) {
+    EXPECT_TRUE(out.emplace(Where(ch), ch).second)
+        << Where(ch) << " changed twice in revision " << commit.revision;
+  }
+  return out;
+}
+
+class LeaseConformance : public test::ConformanceTest {
+ protected:
+  void SetUp() override {
+    ConformanceTest::SetUp();
+    if (IsSkipped()) return;
+    CONFORMANCE_REQUIRE(test::Capability::kInjectedClock);
+  }
+
+  // The test's clock; no expiry sweep unless asked (the tests decide when expiries are
+  // recorded), no session reaper.
+  Options Opts(milliseconds sweep_interval = milliseconds(0)) {
+    Options o;
+    o.clock = clock_.function();
+    o.expiry_sweep_interval = sweep_interval;
+    o.sessions.sweep_interval = milliseconds(0);
+    return o;
+  }
+
+  Revision Head() { return store()->history_bounds().head; }
+
+  void ExpectVerified() {
+    if (engine().Supports(test::Capability::kAdminTools)) {
+      const VerifyReport report = Verify(*store());
+      EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0].message);
+    }
+  }
+
+  ManualClock clock_{kStart};
+};
+
+TEST_P(LeaseConformance, KeysExpireAtTheLeaseDeadlineAndKeepAliveExtendsThemAll) {
+  Reopen(Opts());
+  const Revision empty_head = Head();
+  const LeaseId lease = store()->grant_lease(seconds(10));
+  EXPECT_GT(lease, 0);
+  EXPECT_EQ(Head(), empty_head);  // a grant uses no revision
+  store()->transact([&](Transaction& tx) {
+    tx.put("app", "a", Value(1), WithLease(lease));
+    tx.put("other", "b", Value(2), WithLease(lease));
+  });
+  store()->put("app", "plain", Value(3));
+  auto a = store()->get_entry("app", "a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->lease, lease);
+  EXPECT_EQ(a->expires_at, kStart + seconds(10));
+  EXPECT_EQ(store()->get_entry("app", "plain")->lease, std::nullopt);
+
+  clock_.advance(seconds(6));
+  const Revision head = Head();
+  EXPECT_TRUE(store()->keep_alive(lease));
+  EXPECT_EQ(Head(), head);  // no revision, no version change
+  const Clock::time_point deadline = kStart + seconds(16);
+  EXPECT_EQ(store()->get_entry("app", "a")->expires_at, deadline);
+  EXPECT_EQ(store()->get_entry("app", "a")->version, a->version);
+  EXPECT_EQ(store()->get_entry("other", "b")->expires_at, deadline);
+  const std::optional<Lease> info = store()->lease(lease);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->ttl, seconds(10));
+  EXPECT_EQ(info->expires_at, deadline);
+  EXPECT_EQ(info->keys, (std::vector<LeaseKey>{{"app", "a"}, {"other", "b"}}));
+  ASSERT_EQ(store()->leases().size(), 1u);
+  EXPECT_EQ(store()->leases()[0].id, lease);
+
+  clock_.set(deadline - kOneMicro);
+  EXPECT_EQ(store()->get("app", "a"), Value(1));
+  EXPECT_EQ(store()->list("other").size(), 1u);
+  clock_.set(deadline);
+  EXPECT_EQ(store()->get("app", "a"), std::nullopt);
+  EXPECT_EQ(store()->get("other", "b"), std::nullopt);
+  EXPECT_EQ(store()->list("other").size(), 0u);
+  store()->read([&](Transaction& tx) { EXPECT_EQ(tx.get("app", "a"), std::nullopt); });
+  EXPECT_EQ(store()->get("app", "plain"), Value(3));
+  // An expired lease is gone for every use, before any sweep.
+  EXPECT_FALSE(store()->keep_alive(lease));
+  EXPECT_FALSE(store()->revoke_lease(lease));
+  EXPECT_EQ(store()->lease(lease), std::nullopt);
+  EXPECT_TRUE(store()->leases().empty());
+  try {
+    store()->put("app", "late", Value(1), WithLease(lease));
+    ADD_FAILURE() << "a put attached a key to an expired lease";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+    EXPECT_NE(std::string(e.what()).find("lease " + std::to_string(lease)), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(Head(), head);
+}
+
+TEST_P(LeaseConformance, AnotherProcessSeesTheRenewedDeadlineAndTheExpiry) {
+  CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
+  Reopen(Opts());
+  const LeaseId lease = store()->grant_lease(seconds(2));
+  store()->put("app", "online", Value(1), WithLease(lease));
+  auto worker = test::ChildProcess::SpawnWorker(
+      {"ttl-serve", locator(), std::to_string(ManualClock::Micros(kStart))});
+  ASSERT_EQ(worker.ReadLine(kWait), "ready");
+  auto ask = [&](const std::string& command) {
+    worker.Write(command + "\n");
+    return worker.ReadLine(kWait).value_or("(no answer)");
+  };
+  EXPECT_EQ(ask("get app online"), "value 1");
+  clock_.advance(seconds(1));
+  ASSERT_TRUE(store()->keep_alive(lease));
+  const std::int64_t deadline_us = ManualClock::Micros(kStart + seconds(3));
+  EXPECT_EQ(ask("read app online"), "value 1 " + std::to_string(deadline_us));
+  // Past the first deadline, before the renewed one: still there.
+  EXPECT_EQ(ask("clock " + std::to_string(ManualClock::Micros(kStart + milliseconds(2500)))), "ok");
+  EXPECT_EQ(ask("get app online"), "value 1");
+  EXPECT_EQ(ask("clock " + std::to_string(deadline_us - 1)), "ok");
+  EXPECT_EQ(ask("count app"), "count 1");
+  EXPECT_EQ(ask("clock " + std::to_string(deadline_us)), "ok");
+  EXPECT_EQ(ask("get app online"), "value none");
+  EXPECT_EQ(ask("read app online"), "value none none");
+  EXPECT_EQ(ask("count app"), "count 0");
+  EXPECT_EQ(ask("quit"), "(no answer)");
+}
+
+TEST_P(LeaseConformance, RevokeErasesEveryAttachedKeyInOneRevision) {
+  Options o = Opts();
+  o.redacted_keyspaces = {"secret"};
+  Reopen(o);
+  const LeaseId lease = store()->grant_lease(seconds(60));
+  const LeaseId other = store()->grant_lease(seconds(60));
+  store()->transact([&](Transaction& tx) {
+    tx.put("app", "x", Value(1), WithLease(lease));
+    tx.put("app", "y", Value(2), WithLease(lease));
+    tx.put("secret", "token", Value("t0ken"), WithLease(lease));
+    tx.put("app", "z", Value(3), WithLease(other));
+  });
+  const Revision head = Head();
+  EXPECT_TRUE(store()->revoke_lease(lease));
+  EXPECT_EQ(Head(), head + 1);
+  const Commit c = *store()->commit_at(head + 1);
+  ASSERT_EQ(c.changes.size(), 3u);
+  for (const Change& ch : c.changes) {
+    EXPECT_EQ(ch.kind, ChangeKind::kWrite) << Where(ch);  // the program's erase, not an expiry
+    EXPECT_EQ(ch.new_value, std::nullopt) << Where(ch);
+  }
+  const std::map<std::string, Change> changes = ByKey(c);
+  ASSERT_EQ(changes.count("app/x"), 1u);
+  EXPECT_EQ(changes.at("app/x").old_value, Value(1));
+  EXPECT_FALSE(changes.at("app/x").redacted);
+  ASSERT_EQ(changes.count("app/y"), 1u);
+  EXPECT_EQ(changes.at("app/y").old_value, Value(2));
+  ASSERT_EQ(changes.count("secret/token"), 1u);
+  EXPECT_TRUE(changes.at("secret/token").redacted);
+  EXPECT_EQ(changes.at("secret/token").old_value, Value(store()->value_digest(Value("t0ken"))));
+  EXPECT_EQ(store()->list("app").size(), 1u);
+  EXPECT_EQ(store()->get("app", "z"), Value(3));
+  EXPECT_EQ(store()->lease(lease), std::nullopt);
+  EXPECT_TRUE(store()->lease(other).has_value());
+  // Twice: nothing left to revoke, no revision.
+  EXPECT_FALSE(store()->revoke_lease(lease));
+  EXPECT_FALSE(store()->revoke_lease(987654));
+  EXPECT_EQ(Head(), head + 1);
+  // Ids are never reused.
+  EXPECT_GT(store()->grant_lease(seconds(1)), other);
+  ExpectVerified();
+}
+
+TEST_P(LeaseConformance, SweepExpiresALeaseWholeInOneRevisionEvenAboveTheBatchSize) {
+  constexpr int kLeaseKeys = 300;  // more than one sweep batch (256)
+  constexpr int kPlainKeys = 10;
+  Reopen(Opts());
+  store()->transact([&](Transaction& tx) {
+    const LeaseId lease = tx.grant_lease(seconds(1));
+    for (int i = 0; i < kLeaseKeys; ++i) {
+      tx.put("worker", "job" + std::to_string(i), Value(i), WithLease(lease));
+    }
+    for (int i = 0; i < kPlainKeys; ++i) {
+      tx.put("tmp", "k" + std::to_string(i), Value(i), Ttl(milliseconds(500)));  // due first
+    }
+  });
+  // Leases without keys expire too, with no revision, in batches of at most 256 leases.
+  store()->transact([&](Transaction& tx) {
+    for (int i = 0; i < 600; ++i) tx.grant_lease(seconds(1));
+  });
+  const Revision head = Head();
+  clock_.advance(seconds(2));
+  Reopen(Opts(milliseconds(10)));
+  ASSERT_TRUE(WaitFor([&] {
+    return store()->stats().keys_expired >= kLeaseKeys + kPlainKeys &&
+           store()->stats().leases_expired >= 601;
+  })) << store()->stats().keys_expired
+      << " keys and " << store()->stats().leases_expired << " leases expired";
+  EXPECT_EQ(store()->stats().keys_expired, static_cast<std::uint64_t>(kLeaseKeys + kPlainKeys));
+  EXPECT_EQ(store()->stats().leases_expired, 601u);
+  EXPECT_GE(store()->stats().expiry_sweep_batches, 3u);
+  EXPECT_TRUE(store()->list("worker").empty());
+  EXPECT_TRUE(store()->leases().empty());
+  HistoryQuery q;
+  q.from_revision = head + 1;
+  std::size_t lease_commits = 0, worker_expiries = 0, tmp_expiries = 0;
+  for (const Commit& c : store()->history(q)) {
+    EXPECT_EQ(c.origin.label, "expired");
+    std::size_t in_worker = 0;
+    for (const Change& ch : c.changes) {
+      EXPECT_EQ(ch.kind, ChangeKind::kExpiry);
+      EXPECT_EQ(ch.expires_at,
+                ch.keyspace == "worker" ? kStart + seconds(1) : kStart + milliseconds(500));
+      (ch.keyspace == "worker" ? in_worker : tmp_expiries) += 1;
+    }
+    if (in_worker > 0) {
+      ++lease_commits;
+      EXPECT_EQ(in_worker, static_cast<std::size_t>(kLeaseKeys));  // never split
+    }
+    worker_expiries += in_worker;
+  }
+  EXPECT_EQ(lease_commits, 1u);
+  EXPECT_EQ(worker_expiries, static_cast<std::size_t>(kLeaseKeys));
+  EXPECT_EQ(tmp_expiries, static_cast<std::size_t>(kPlainKeys));
+  ExpectVerified();
+}
+
+TEST_P(LeaseConformance, WriteToAKeyOfAnExpiredLeaseRecordsTheWholeLeaseExpiryFirst) {
+  Reopen(Opts());
+  const LeaseId lease = store()->grant_lease(seconds(1));
+  store()->transact([&](Transaction& tx) {
+    tx.put("app", "x", Value(1), WithLease(lease));
+    tx.put("app", "y", Value(2), WithLease(lease));
+  });
+  clock_.advance(seconds(1));
+  const Revision r = store()->put("app", "x", Value(10));
+  const Commit c = *store()->commit_at(r);
+  ASSERT_EQ(c.changes.size(), 3u);
+  // The two expiries (in either order), then the write.
+  for (std::size_t i : {0u, 1u}) {
+    EXPECT_EQ(c.changes[i].kind, ChangeKind::kExpiry) << i;
+    EXPECT_EQ(c.changes[i].new_value, std::nullopt) << i;
+    EXPECT_EQ(c.changes[i].expires_at, kStart + seconds(1)) << i;
+  }
+  const std::map<std::string, Change> changes =
+      ByKey(Commit{c.revision, c.time, c.origin, {c.changes[0], c.changes[1]}, c.partial});
+  ASSERT_EQ(changes.count("app/x"), 1u);
+  EXPECT_EQ(changes.at("app/x").old_value, Value(1));
+  ASSERT_EQ(changes.count("app/y"), 1u);
+  EXPECT_EQ(changes.at("app/y").old_value, Value(2));
+  EXPECT_EQ(c.changes[2].key, "x");
+  EXPECT_EQ(c.changes[2].kind, ChangeKind::kWrite);
+  EXPECT_EQ(c.changes[2].old_value, std::nullopt);
+  EXPECT_EQ(c.changes[2].new_value, Value(10));
+  EXPECT_EQ(store()->get_entry("app", "x")->lease, std::nullopt);
+  EXPECT_EQ(store()->get_entry("app", "x")->expires_at, std::nullopt);
+  // A compare-and-set against "no key" on a key of another expired lease does the same.
+  const LeaseId second = store()->grant_lease(seconds(1));
+  store()->transact([&](Transaction& tx) {
+    tx.put("app", "p", Value(1), WithLease(second));
+    tx.put("app", "q", Value(2), WithLease(second));
+  });
+  clock_.advance(seconds(1));
+  const Revision cas =
+      store()->transact([&](Transaction& tx) { tx.put_if_version("app", "q", Value(3), 0); });
+  const Commit c2 = *store()->commit_at(cas);
+  ASSERT_EQ(c2.changes.size(), 3u);
+  EXPECT_EQ(c2.changes[0].kind, ChangeKind::kExpiry);
+  EXPECT_EQ(c2.changes[1].kind, ChangeKind::kExpiry);
+  EXPECT_EQ(c2.changes[2].kind, ChangeKind::kWrite);
+  EXPECT_EQ(c2.changes[2].key, "q");
+  EXPECT_EQ(store()->get("app", "p"), std::nullopt);
+  EXPECT_EQ(store()->get("app", "q"), Value(3));
+}
+
+TEST_P(LeaseConformance, LaterWritesDecideWhetherAKeyStaysAttached) {
+  Reopen(Opts());
+  const LeaseId lease = store()->grant_lease(seconds(30));
+  store()->transact([&](Transaction& tx) {
+    for (const char* k : {"keep", "plain", "cas", "expire", "persist", "erase", "move"})
+      tx.put("app", k, Value(1), WithLease(lease));
+  });
+  const LeaseId second = store()->grant_lease(seconds(90));
+  PutOptions keep;
+  keep.keep_ttl = true;
+  store()->transact([&](Transaction& tx) {
+    tx.put("app", "keep", Value(2), keep);
+    tx.put("app", "plain", Value(2));
+    tx.put_if_version("app", "cas", Value(2), tx.get_entry("app", "cas")->version);
+    EXPECT_TRUE(tx.expire("app", "expire", seconds(5)));
+    EXPECT_TRUE(tx.persist("app", "persist"));
+    EXPECT_TRUE(tx.erase("app", "erase"));
+    tx.put("app", "move", Value(2), WithLease(second));
+  });
+  auto entry = [&](const char* key) { return *store()->get_entry("app", key); };
+  EXPECT_EQ(entry("keep").lease, lease);
+  EXPECT_EQ(entry("keep").expires_at, kStart + seconds(30));
+  EXPECT_EQ(entry("plain").lease, std::nullopt);
+  EXPECT_EQ(entry("plain").expires_at, std::nullopt);
+  EXPECT_EQ(entry("cas").lease, std::nullopt);
+  EXPECT_EQ(entry("cas").expires_at, std::nullopt);
+  EXPECT_EQ(entry("expire").lease, std::nullopt);
+  EXPECT_EQ(entry("expire").expires_at, kStart + seconds(5));
+  EXPECT_EQ(entry("persist").lease, std::nullopt);
+  EXPECT_EQ(entry("persist").expires_at, std::nullopt);
+  EXPECT_EQ(store()->get("app", "erase"), std::nullopt);
+  EXPECT_EQ(entry("move").lease, second);
+  EXPECT_EQ(entry("move").expires_at, kStart + seconds(90));
+  EXPECT_EQ(store()->lease(lease)->keys, (std::vector<LeaseKey>{{"app", "keep"}}));
+  EXPECT_EQ(store()->lease(second)->keys, (std::vector<LeaseKey>{{"app", "move"}}));
+  // A renewal reaches only the keys still attached.
+  clock_.advance(seconds(10));
+  ASSERT_TRUE(store()->keep_alive(lease));
+  EXPECT_EQ(entry("keep").expires_at, kStart + seconds(40));
+  EXPECT_EQ(store()->get("app", "expire"), std::nullopt);  // its own 5 s ran out
+  EXPECT_EQ(entry("move").expires_at, kStart + seconds(90));
+  EXPECT_EQ(entry("plain").expires_at, std::nullopt);
+  const std::vector<Entry> listed = store()->list("app", "keep");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].lease, lease);
+  // Past the first lease's old deadline, before its renewed one: the detached keys stay.
+  clock_.set(kStart + seconds(40));
+  EXPECT_EQ(store()->get("app", "keep"), std::nullopt);
+  EXPECT_EQ(store()->get("app", "plain"), Value(2));
+  EXPECT_EQ(store()->get("app", "cas"), Value(2));
+  EXPECT_EQ(store()->get("app", "persist"), Value(1));
+  EXPECT_EQ(store()->get("app", "move"), Value(2));
+}
+
+TEST_P(LeaseConformance, GrantInABodyThatRollsBackNeverExisted) {
+  Reopen(Opts());
+  LeaseId granted = 0;
+  EXPECT_THROW(store()->transact([&](Transaction& tx) {
+    granted = tx.grant_lease(seconds(10));
+    tx.put("app", "k", Value(1), WithLease(granted));
+    throw std::runtime_error("changed my mind");
+  }),
+               std::runtime_error);
+  ASSERT_GT(granted, 0);
+  EXPECT_EQ(store()->lease(granted), std::nullopt);
+  EXPECT_FALSE(store()->keep_alive(granted));
+  EXPECT_EQ(store()->get("app", "k"), std::nullopt);
+  EXPECT_TRUE(store()->leases().empty());
+  // Inside a savepoint too; the enclosing body goes on with a lease of its own.
+  store()->transact([&](Transaction& tx) {
+    EXPECT_THROW(tx.savepoint([&](Transaction& inner) {
+      inner.put("app", "s", Value(1), WithLease(inner.grant_lease(seconds(10))));
+      throw std::runtime_error("undo");
+    }),
+                 std::runtime_error);
+    tx.put("app", "t", Value(1), WithLease(tx.grant_lease(seconds(10))));
+  });
+  EXPECT_EQ(store()->get("app", "s"), std::nullopt);
+  ASSERT_EQ(store()->leases().size(), 1u);
+  EXPECT_EQ(store()->leases()[0].keys, (std::vector<LeaseKey>{{"app", "t"}}));
+}
+
+TEST_P(LeaseConformance, BadLeaseArgumentsAreRefusedAndChangeNothing) {
+  Reopen(Opts());
+  store()->put("app", "k", Value(1));
+  const LeaseId lease = store()->grant_lease(seconds(10));
+  const Revision head = Head();
+  auto code_of = [](const std::function<void()>& f) -> std::optional<ErrorCode> {
+    try {
+      f();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kReadOnly) {
+        EXPECT_NE(std::string(e.what()).find("lease"), std::string::npos) << e.what();
+      }
+      return e.code();
+    }
+    return std::nullopt;
+  };
+  const auto invalid = std::optional<ErrorCode>(ErrorCode::kInvalidArgument);
+  for (milliseconds ttl : {milliseconds(0), milliseconds(-1), PutOptions::kMaxTtl + seconds(1)}) {
+    EXPECT_EQ(code_of([&] { store()->grant_lease(ttl); }), invalid) << ttl.count();
+  }
+  for (LeaseId id : {LeaseId(0), LeaseId(-3)}) {
+    EXPECT_EQ(code_of([&] { store()->put("app", "k", Value(2), WithLease(id)); }), invalid);
+    EXPECT_EQ(code_of([&] { store()->keep_alive(id); }), invalid);
+    EXPECT_EQ(code_of([&] { store()->revoke_lease(id); }), invalid);
+    EXPECT_EQ(code_of([&] { store()->lease(id); }), invalid);
+  }
+  PutOptions both = WithLease(lease);
+  both.ttl = seconds(1);
+  EXPECT_EQ(code_of([&] { store()->put("app", "k", Value(2), both); }), invalid);
+  both = WithLease(lease);
+  both.keep_ttl = true;
+  EXPECT_EQ(code_of([&] { store()->put("app", "k", Value(2), both); }), invalid);
+  // An unknown lease, inside a body that wrote before: the whole body rolls back.
+  EXPECT_EQ(code_of([&] {
+              store()->transact([&](Transaction& tx) {
+                tx.put("app", "other", Value(1));
+                tx.put("app", "k", Value(2), WithLease(lease + 100));
+              });
+            }),
+            std::optional<ErrorCode>(ErrorCode::kNotFound));
+  EXPECT_EQ(code_of([&] { store()->read([&](Transaction& tx) { tx.grant_lease(seconds(1)); }); }),
+            std::optional<ErrorCode>(ErrorCode::kReadOnly));
+  EXPECT_EQ(Head(), head);
+  EXPECT_EQ(store()->get("app", "k"), Value(1));
+  EXPECT_EQ(store()->get_entry("app", "k")->lease, std::nullopt);
+  EXPECT_EQ(store()->get("app", "other"), std::nullopt);
+  ASSERT_EQ(store()->leases().size(), 1u);
+  EXPECT_EQ(store()->leases()[0].id, lease);
+  EXPECT_TRUE(store()->leases()[0].keys.empty());
+}
+
+STATESTORE_CONFORMANCE_SUITE(LeaseConformance);
+
+}  // namespace
+}  // namespace statestore
