@@ -16,7 +16,7 @@
 //   * later writes decide whether a key stays attached (keep_ttl keeps it; a plain put,
 //     put_if_version, expire, persist detach it; a put with another lease moves it);
 //   * a grant in a body (or savepoint) that rolls back never existed; lease ids increase and are
-//     never handed out twice (after a revoke, an expiry, a restart);
+//     never handed out twice (after a revoke, an expiry, a rolled-back grant, a restart);
 //   * bad TTLs and lease ids are refused (kInvalidArgument), an unknown lease is kNotFound, a
 //     grant in a read body kReadOnly, and none of them changes anything.
 // Engine-specific lease tests (Verify of attached deadlines, the SQLite schema-six migration, the
@@ -854,6 +854,41 @@ TEST_P(LeaseConformance, SweepCountsTheLeasesAndKeysItExpires) {
   EXPECT_EQ(store()->stats().keys_expired, 5u);
   EXPECT_TRUE(store()->leases().empty());
   EXPECT_EQ(store()->get("app", "plain"), Value(1));
+}
+
+// The id a body saw from a grant that then rolled back (the whole body, or a savepoint) is
+// never handed out again: the lease never existed, and a program that kept the id must not renew
+// (or revoke) a later lease with it.
+TEST_P(LeaseConformance, IdOfARolledBackGrantIsNeverHandedOutAgain) {
+  Reopen(Opts());
+  const LeaseId before = store()->grant_lease(seconds(10));
+  LeaseId rolled_back = 0;
+  EXPECT_THROW(store()->transact([&](Transaction& tx) {
+    rolled_back = tx.grant_lease(seconds(10));
+    throw std::runtime_error("no");
+  }),
+               std::runtime_error);
+  EXPECT_GT(rolled_back, before);
+  const LeaseId next = store()->grant_lease(seconds(10));
+  EXPECT_GT(next, rolled_back) << "the rolled-back grant's id was handed out again";
+  EXPECT_EQ(store()->lease(rolled_back), std::nullopt);
+  EXPECT_FALSE(store()->keep_alive(rolled_back)) << "renewed lease " << next << " by mistake";
+
+  LeaseId in_savepoint = 0, after_savepoint = 0;
+  store()->transact([&](Transaction& tx) {
+    EXPECT_THROW(tx.savepoint([&](Transaction& inner) {
+      in_savepoint = inner.grant_lease(seconds(10));
+      throw std::runtime_error("undo");
+    }),
+                 std::runtime_error);
+    after_savepoint = tx.grant_lease(seconds(10));
+  });
+  EXPECT_GT(in_savepoint, next);
+  EXPECT_GT(after_savepoint, in_savepoint) << "the savepoint's grant id was handed out again";
+  EXPECT_EQ(store()->lease(in_savepoint), std::nullopt);
+  EXPECT_FALSE(store()->keep_alive(in_savepoint))
+      << "renewed lease " << after_savepoint << " by mistake";
+  EXPECT_EQ(store()->leases().size(), 3u);  // before, next, after_savepoint
 }
 
 STATESTORE_CONFORMANCE_SUITE(LeaseConformance);
