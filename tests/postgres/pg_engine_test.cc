@@ -267,20 +267,12 @@ TEST_F(PgEngineTest, AWriteOverAnExpiredRowRecordsItsExpiryFirstOnEveryWritePath
 
 // Leases and bounded keyspaces are SQLite-only for now (pg_transaction.h): refused with a
 // message that says so, nothing written; none can exist.
-TEST_F(PgEngineTest, LeasesAndBoundsAreRefusedAndChangeNothing) {
+TEST_F(PgEngineTest, BoundsAreRefusedAndChangeNothing) {
   TestDatabase db(*cluster_);
   auto store = Store::open(db.uri());
   store->put("app", "k", Value(1));
   const Revision head = store->history_bounds().head;
-  EXPECT_THROW(store->grant_lease(std::chrono::seconds(10)), Error);
-  PutOptions lease;
-  lease.lease = 1;
-  EXPECT_THROW(store->put("app", "k", Value(4), lease), Error);
-  EXPECT_FALSE(store->keep_alive(1));
-  EXPECT_FALSE(store->revoke_lease(1));
-  EXPECT_EQ(store->lease(1), std::nullopt);
-  EXPECT_TRUE(store->leases().empty());
-  // So are bounded keyspaces; removing a bound that cannot exist is a no-op.
+  // Bounded keyspaces are not on this engine yet; removing a bound that cannot exist is a no-op.
   try {
     store->set_max_keys("app", 10);
     ADD_FAILURE() << "a bound was accepted by the PostgreSQL engine";
