@@ -14,7 +14,7 @@
 // With --keys-per-lease K the expiring keys are attached to leases of K keys each (lease.h)
 // instead of having TTLs of their own: each lease's keys leave in one sweep batch, however large.
 // With --postgres the store is on PostgreSQL: a throwaway server (PgCluster: initdb in a
-// temporary directory, default settings, a unix socket), stopped afterwards (no leases there).
+// temporary directory, default settings, a unix socket), stopped afterwards.
 //
 // Usage: statestore_expiry_sweep_bench [--expired N] [--live N] [--interval-ms N]
 //                                      [--keys-per-lease K] [--durability full|normal] [--dir DIR]
@@ -92,8 +92,7 @@ Config Parse(int argc, char** argv) {
       Usage();
     }
   }
-  if (c.expired <= 0 || c.live <= 0 || c.interval.count() <= 0 || c.keys_per_lease < 0 ||
-      (c.postgres && c.keys_per_lease > 0)) {
+  if (c.expired <= 0 || c.live <= 0 || c.interval.count() <= 0 || c.keys_per_lease < 0) {
     Usage();
   }
   return c;
