@@ -794,34 +794,22 @@ TEST_F(PgAdminTest, RestoreKeepsDeadlinesExpiriesAndEvictions) {
   }
 }
 
-TEST_F(PgAdminTest, RestoreRefusesLeasesAndBoundsAndChangesNothing) {
+TEST_F(PgAdminTest, RestoreRefusesBoundsAndChangesNothing) {
   TestDatabase db(*cluster_);
   TempDir dir;
-  const std::string leased = dir.path() + "/leased.db";
   const std::string bounded = dir.path() + "/bounded.db";
-  {
-    auto lite = Store::open(leased, NoSweep());
-    PutOptions attach;
-    attach.lease = lite->grant_lease(std::chrono::hours(1));
-    lite->put("workers", "w-7", Value("alive"), attach);
-  }
   {
     auto lite = Store::open(bounded, NoSweep());
     lite->set_max_keys("cache", 5);
     lite->put("cache", "a", Value(1));
   }
-  for (const auto& [file, says] :
-       {std::pair<std::string, std::string>{leased, "has 1 leases (1 keys attached"},
-        {bounded, "has 1 bounded keyspaces"}}) {
-    SCOPED_TRACE(file);
-    try {
-      Restore(file, db.uri());
-      ADD_FAILURE() << "restored what the PostgreSQL engine cannot hold";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-      EXPECT_TRUE(Contains(e.what(), says)) << e.what();
-      EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
-    }
+  try {
+    Restore(bounded, db.uri());
+    ADD_FAILURE() << "restored what the PostgreSQL engine cannot hold";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "has 1 bounded keyspaces")) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
   }
   EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
 }
@@ -831,10 +819,235 @@ TEST_F(PgAdminTest, RestoreRefusesLeasesAndBoundsAndChangesNothing) {
 // transaction grants leases, the rows are restored from a file the SQLite engine wrote, or made
 // with raw SQL.
 
+// Every lease as "id:ttl_ms:expires_us", by id, then every attached key as
+// "keyspace/key=lease@deadline", by keyspace and key: the same text from either engine's rows.
+std::string PgLeaseRows(const TestDatabase& db) {
+  return db.Sql(
+      "SELECT coalesce((SELECT string_agg(id || ':' || ttl_ms || ':' || expires_us, ',' ORDER BY "
+      "id) FROM leases), '') || ' | ' || coalesce((SELECT string_agg(k.name || '/' || "
+      "convert_from(e.key, 'UTF8') || '=' || e.lease_id || '@' || coalesce(e.expires_us::text, "
+      "'-'), ',' ORDER BY k.name, e.key) FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id "
+      "WHERE e.lease_id IS NOT NULL), '')")[0];
+}
+
+// The first column of the first row of `sql` on the file, as text ("" for none).
+std::string SqlQueryText(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+    } else {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    }
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+std::string LiteLeaseRows(const std::string& file) {
+  return SqlQueryText(
+      file,
+      "SELECT coalesce((SELECT group_concat(x, ',') FROM (SELECT id || ':' || ttl_ms || ':' || "
+      "expires_us AS x FROM leases ORDER BY id)), '') || ' | ' || coalesce((SELECT "
+      "group_concat(x, ',') FROM (SELECT k.name || '/' || CAST(e.key AS TEXT) || '=' || "
+      "e.lease_id || '@' || coalesce(e.expires_us, '-') AS x FROM entries e JOIN keyspaces k ON "
+      "k.id = e.keyspace_id WHERE e.lease_id IS NOT NULL ORDER BY k.name, e.key)), '')");
+}
+
 // The id the lease identity hands out next, taken with a raw insert (the engine's grant takes
 // it the same way: the column's default).
 std::string NextPgLeaseId(const TestDatabase& db) {
   return db.Sql("INSERT INTO leases (ttl_ms, expires_us) VALUES (1000, 0) RETURNING id")[0];
+}
+
+// Lease as comparable text: id, TTL, deadline and keys.
+std::string LeaseText(const Lease& l) {
+  std::string out = std::to_string(l.id) + " ttl=" + std::to_string(l.ttl.count()) +
+                    " until=" + std::to_string(Micros(l.expires_at));
+  for (const LeaseKey& k : l.keys) out += " " + k.keyspace + "/" + k.key;
+  return out;
+}
+
+std::vector<std::string> LeasesOf(Store& s) {
+  std::vector<std::string> out;
+  for (const Lease& l : s.leases()) out.push_back(LeaseText(l));
+  return out;
+}
+
+// A file the SQLite engine wrote by `clock` (kManualClockStart on): lease 1 (10 s, renewed after
+// 5 s) holding app/a and app/b, lease 2 (1 h) holding jobs/w, lease 3 granted and revoked (its id
+// stays used), app/plain without a lease and app/ttl with a TTL of its own.
+struct LeasedFile {
+  std::vector<std::string> leases;  // LeasesOf the file's store
+  std::string rows;                 // LiteLeaseRows
+};
+
+LeasedFile WriteLeasedFile(const std::string& file, test::ManualClock& clock) {
+  Options o = NoSweep();
+  o.clock = clock.function();
+  auto lite = Store::open(file, o);
+  const LeaseId one = lite->grant_lease(std::chrono::seconds(10));
+  const LeaseId two = lite->grant_lease(std::chrono::hours(1));
+  const LeaseId three = lite->grant_lease(std::chrono::minutes(1));
+  EXPECT_EQ(std::vector<LeaseId>({one, two, three}), std::vector<LeaseId>({1, 2, 3}));
+  lite->revoke_lease(three);
+  PutOptions in_one;
+  in_one.lease = one;
+  PutOptions in_two;
+  in_two.lease = two;
+  PutOptions ttl;
+  ttl.ttl = std::chrono::seconds(30);
+  lite->put("app", "a", Value(1), in_one);
+  lite->put("app", "b", Value(2), in_one);
+  lite->put("jobs", "w", Value("busy"), in_two);
+  lite->put("app", "plain", Value(3));
+  lite->put("app", "ttl", Value(4), ttl);
+  clock.advance(std::chrono::seconds(5));
+  EXPECT_TRUE(lite->keep_alive(one));  // the renewed deadline is the one that must travel
+  return {LeasesOf(*lite), LiteLeaseRows(file)};
+}
+
+TEST_F(PgAdminTest, RestoreKeepsLeasesAndLaterIdsAreLarger) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/leased.db";
+  test::ManualClock clock(test::kManualClockStart);
+  const LeasedFile source = WriteLeasedFile(file, clock);
+  const std::int64_t start = Micros(test::kManualClockStart);
+  const std::string one_until = std::to_string(start + 15 * 1000000LL);
+  const std::string two_until = std::to_string(start + 3600 * 1000000LL);
+  ASSERT_EQ(source.rows, "1:10000:" + one_until + ",2:3600000:" + two_until + " | app/a=1@" +
+                             one_until + ",app/b=1@" + one_until + ",jobs/w=2@" + two_until);
+  ASSERT_EQ(SqlQueryInt(file, "SELECT seq FROM sqlite_sequence WHERE name = 'leases'"), 3);
+
+  Restore(file, db.uri());
+  EXPECT_EQ(PgLeaseRows(db), source.rows);
+  EXPECT_EQ(db.Sql("SELECT expires_us FROM entries WHERE key = 'ttl'::bytea AND lease_id IS "
+                   "NULL")[0],
+            std::to_string(start + 30 * 1000000LL));
+  {
+    Options ro = NoSweep();
+    ro.read_only = true;
+    auto back = Store::open(db.uri(), ro);
+    const VerifyReport v = Verify(*back);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    // 2031 is ahead of the real clock inspect reads: both leases live.
+    const InspectReport r = Inspect(*back);
+    EXPECT_EQ(r.leases_live, 2u);
+    EXPECT_EQ(r.leases_expired, 0u);
+  }
+  // Back to a file: the SQLite engine sees the same leases, and its next grant is 4.
+  const std::string again = dir.path() + "/again.db";
+  {
+    Options o = NoSweep();
+    o.clock = clock.function();
+    auto back = Store::open(db.uri(), o);
+    Backup(*back, again);
+  }
+  EXPECT_EQ(LiteLeaseRows(again), source.rows);
+  {
+    Options o = NoSweep();
+    o.clock = clock.function();
+    auto lite = Store::open(again, o);
+    EXPECT_EQ(LeasesOf(*lite), source.leases);
+    ASSERT_TRUE(lite->get_entry("app", "a").has_value());
+    EXPECT_EQ(lite->get_entry("app", "a")->lease, LeaseId{1});
+    EXPECT_EQ(lite->grant_lease(std::chrono::seconds(1)), 4);  // 3 was revoked, never reused
+  }
+  // The restored store's identity went past 3 as well.
+  EXPECT_EQ(NextPgLeaseId(db), "4");
+}
+
+// With no lease row to copy the identity still never goes back: it starts at 1 for a source
+// that never granted one, and after the highest id a source handed out (all revoked) otherwise.
+TEST_F(PgAdminTest, RestoreMovesLeaseIdsPastRevokedOnesAndStartsAtOne) {
+  TempDir dir;
+  struct Case {
+    int granted;
+    const char* next;
+  };
+  for (const Case& c : {Case{0, "1"}, Case{2, "3"}}) {
+    SCOPED_TRACE(c.granted);
+    const std::string file = dir.path() + "/revoked" + std::to_string(c.granted) + ".db";
+    {
+      auto lite = Store::open(file, NoSweep());
+      lite->put("app", "k", Value(1));
+      for (int i = 0; i < c.granted; ++i) {
+        lite->revoke_lease(lite->grant_lease(std::chrono::seconds(60)));
+      }
+    }
+    ASSERT_EQ(SqlQueryInt(file, "SELECT count(*) FROM leases"), 0);
+    TestDatabase db(*cluster_);
+    Restore(file, db.uri());
+    EXPECT_EQ(NextPgLeaseId(db), c.next);
+  }
+}
+
+// The target's identity never goes back either: ids it handed out (leases granted and revoked
+// there before the restore, which leave no row) stay used even when the source's are lower.
+TEST_F(PgAdminTest, RestoreNeverMovesTheTargetsLeaseIdsBack) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/low.db";
+  {
+    auto lite = Store::open(file, NoSweep());
+    PutOptions in_lease;
+    in_lease.lease = lite->grant_lease(std::chrono::hours(1));
+    lite->put("app", "k", Value(1), in_lease);
+  }
+  Store::open(db.uri()).reset();
+  for (int i = 0; i < 5; ++i) NextPgLeaseId(db);
+  db.Sql("DELETE FROM leases");
+  Restore(file, db.uri());
+  EXPECT_EQ(db.Sql("SELECT string_agg(id::text, ',') FROM leases")[0], "1");
+  EXPECT_EQ(NextPgLeaseId(db), "6");
+}
+
+// lease.h: ids are positive; a file with another (made by hand) is refused, not copied.
+TEST_F(PgAdminTest, RestoreRefusesANonPositiveLeaseId) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/zero.db";
+  {
+    auto lite = Store::open(file, NoSweep());
+    lite->put("app", "k", Value(1));
+  }
+  SqlExec(file, "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (0, 1000, 1)");
+  try {
+    Restore(file, db.uri());
+    ADD_FAILURE() << "restored lease 0";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "lease 0")) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM entries")[0], "0");
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM leases")[0], "0");
+}
+
+// A lease is granted without a commit: a store that has one is not empty.
+TEST_F(PgAdminTest, RestoreRefusesATargetWithALease) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/plain.db";
+  {
+    auto lite = Store::open(file);
+    lite->put("app", "k", Value(1));
+  }
+  Store::open(db.uri()).reset();
+  NextPgLeaseId(db);
+  try {
+    Restore(file, db.uri());
+    ADD_FAILURE() << "restored over a lease";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "already has 1 leases")) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM entries")[0], "0");
 }
 
 // After Fill, with raw SQL: lease 1 (1 h, live) holding app/a, lease 2 (expired, not swept)
@@ -860,6 +1073,52 @@ PgLeases AddPgLeases(const TestDatabase& db) {
   db.Sql("UPDATE entries SET lease_id = 1, expires_us = " + live + " WHERE key = 'a'::bytea");
   db.Sql("UPDATE entries SET lease_id = 2, expires_us = " + passed + " WHERE key = 's'::bytea");
   return l;
+}
+
+TEST_F(PgAdminTest, BackupKeepsLeasesForBothEngines) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/leases.db";
+  auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*src);
+  const PgLeases l = AddPgLeases(db);
+  const std::string rows = PgLeaseRows(db);
+  ASSERT_EQ(rows, "1:3600000:" + std::to_string(l.live_until) +
+                      ",2:2000:" + std::to_string(l.passed) + " | app/a=1@" +
+                      std::to_string(l.live_until) + ",secret/s=2@" + std::to_string(l.passed));
+  Backup(*src, file);
+
+  EXPECT_EQ(LiteLeaseRows(file), rows);
+  // The revoked id 3 is remembered, not only the copied 1 and 2.
+  EXPECT_EQ(SqlQueryInt(file, "SELECT seq FROM sqlite_sequence WHERE name = 'leases'"), 3);
+  {
+    Options ro = NoSweep(FixtureOptions());
+    ro.read_only = true;
+    auto lite = Store::open(file, ro);
+    ASSERT_EQ(lite->leases().size(), 1u);  // lease 2 has expired
+    const Lease one = lite->leases()[0];
+    EXPECT_EQ(one.id, 1);
+    EXPECT_EQ(one.ttl, std::chrono::hours(1));
+    EXPECT_EQ(Micros(one.expires_at), l.live_until);
+    EXPECT_EQ(one.keys, (std::vector<LeaseKey>{{"app", "a"}}));
+    ASSERT_TRUE(lite->get_entry("app", "a").has_value());
+    EXPECT_EQ(lite->get_entry("app", "a")->lease, LeaseId{1});
+    EXPECT_FALSE(lite->get("secret", "s").has_value());  // its lease's deadline has passed
+    const InspectReport r = Inspect(*lite);
+    EXPECT_EQ(r.leases_live, 1u);
+    EXPECT_EQ(r.leases_expired, 1u);
+    const VerifyReport v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+  }
+
+  // And into PostgreSQL again: the same rows, and the identity past the revoked 3.
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  EXPECT_EQ(PgLeaseRows(fresh), rows);
+  EXPECT_EQ(NextPgLeaseId(fresh), "4");
+  // A grant in the file never reuses 3 either.
+  Options o = NoSweep(FixtureOptions());
+  EXPECT_EQ(Store::open(file, o)->grant_lease(std::chrono::seconds(1)), 4);
 }
 
 TEST_F(PgAdminTest, InspectCountsLiveAndExpiredLeases) {
