@@ -1121,6 +1121,34 @@ TEST_F(PgAdminTest, BackupKeepsLeasesForBothEngines) {
   EXPECT_EQ(Store::open(file, o)->grant_lease(std::chrono::seconds(1)), 4);
 }
 
+// A user who may read the tables but not the lease identity (GRANT SELECT ON ALL TABLES does not
+// cover sequences) still backs up: the file's mark is then the highest copied id.
+TEST_F(PgAdminTest, BackupByAUserWhoCannotReadTheLeaseIdentity) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  {
+    auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+    Fill(*src);
+  }
+  AddPgLeases(db);
+  const std::string role = "pgadmin_reader_" + std::to_string(::getpid());
+  db.Sql("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + role +
+         "') THEN CREATE ROLE " + role +
+         " LOGIN; END IF; END$$; GRANT USAGE ON SCHEMA statestore TO " + role +
+         "; GRANT SELECT ON ALL TABLES IN SCHEMA statestore TO " + role);
+  ASSERT_EQ(db.Sql("SELECT has_sequence_privilege('" + role +
+                   "', pg_get_serial_sequence('leases', 'id'), 'SELECT,USAGE')")[0],
+            "f");
+  std::string reader_uri = db.uri();
+  reader_uri.replace(reader_uri.find("postgres@"), 9, role + "@");
+  Options ro = NoSweep(FixtureOptions());
+  ro.read_only = true;
+  const std::string file = dir.path() + "/reader.db";
+  Backup(*Store::open(reader_uri, ro), file);
+  EXPECT_EQ(LiteLeaseRows(file), PgLeaseRows(db));
+  EXPECT_EQ(SqlQueryInt(file, "SELECT seq FROM sqlite_sequence WHERE name = 'leases'"), 2);
+}
+
 TEST_F(PgAdminTest, InspectCountsLiveAndExpiredLeases) {
   TestDatabase db(*cluster_);
   auto store = Store::open(db.uri(), NoSweep(FixtureOptions()));
