@@ -4,10 +4,10 @@
 // Restore (SQLite file -> PostgreSQL):
 //   1. The source passes the checks of a read-only open and quick_check, and must be at this
 //      library's SQLite schema version (an older file: migrate it first).
-//   2. The target store must be new or empty (no keyspace, entry or commit): unlike an SQLite
-//      file, a PostgreSQL store cannot be swapped under its users, and merging two histories
-//      would break revision order. A target with data is refused with kInvalidArgument and left
-//      unchanged.
+//   2. The target store must be new or empty (no keyspace, entry, commit or lease): unlike
+//      an SQLite file, a PostgreSQL store cannot be swapped under its users, and merging two
+//      histories would break revision order. A target with data is refused with
+//      kInvalidArgument and left unchanged.
 //   3. The schema is created or migrated as a writable open would (PgCheckAndMigrate), then
 //      every row is written in ONE server transaction holding the store's write lock (the
 //      meta head row, FOR UPDATE): other processes see nothing or everything, and a failure
