@@ -267,20 +267,59 @@ TEST_F(PgEngineTest, AWriteOverAnExpiredRowRecordsItsExpiryFirstOnEveryWritePath
 
 // Leases and bounded keyspaces are SQLite-only for now (pg_transaction.h): refused with a
 // message that says so, nothing written; none can exist.
-TEST_F(PgEngineTest, LeasesAndBoundsAreRefusedAndChangeNothing) {
+// PgTransaction invariant 9 across writers: a lease another Store granted (its own group writer,
+// as another process would be) is seen by this Store's next group, so when it is past its
+// deadline this Store's queued write to one of its keys ends the whole lease first, in the same
+// revision — and with no lease due, a write takes the queued path and records no expiry.
+TEST_F(PgEngineTest, AWriteMeetingALeaseAnotherWriterGrantedEndsItWhole) {
+  TestDatabase db(*cluster_);
+  test::ManualClock clock(test::kManualClockStart);
+  Options options;
+  options.clock = clock.function();
+  options.expiry_sweep_interval = milliseconds(0);  // no sweep: the write must do it
+  auto writer = Store::open(db.uri(), options);
+  auto granter = Store::open(db.uri(), options);
+  writer->put("app", "warm", Value(0));  // the writer's group writer is connected already
+  const LeaseId lease = granter->grant_lease(std::chrono::seconds(1));
+  PutOptions attach;
+  attach.lease = lease;
+  granter->transact([&](Transaction& tx) {
+    for (const char* key : {"a", "b", "c"}) tx.put("app", key, Value(key), attach);
+  });
+  const Revision live_write = writer->transact([&](Transaction& tx) {
+    tx.put("app", "other", Value(1));  // no lease due: no expiry recorded
+  });
+  EXPECT_EQ(writer->get_entry("app", "a")->lease, lease);
+  clock.advance(std::chrono::seconds(1));  // the lease's deadline
+  const Revision revision = writer->transact([&](Transaction& tx) {
+    tx.put("app", "other", Value(2));
+    tx.put("app", "b", Value("new"));  // a key of the lease: the lease ends first
+  });
+  EXPECT_EQ(writer->get("app", "a"), std::nullopt);
+  EXPECT_EQ(writer->get("app", "b"), Value("new"));
+  EXPECT_EQ(writer->get_entry("app", "b")->lease, std::nullopt);
+  EXPECT_EQ(writer->lease(lease), std::nullopt);
+  const auto kinds = [&](Revision r) {
+    return AdminQuery(db.conninfo(),
+                      "SELECT convert_from(key, 'UTF8'), kind, new_type IS NULL FROM "
+                      "statestore.changes WHERE revision = " +
+                          std::to_string(r) + " ORDER BY seq");
+  };
+  EXPECT_EQ(kinds(live_write), (Rows{{"other", "0", "f"}}));
+  EXPECT_EQ(kinds(revision), (Rows{{"other", "0", "f"},
+                                   {"a", "1", "t"},
+                                   {"b", "1", "t"},
+                                   {"c", "1", "t"},
+                                   {"b", "0", "f"}}));
+  EXPECT_EQ(AdminQuery(db.conninfo(), "SELECT count(*) FROM statestore.leases"), (Rows{{"0"}}));
+}
+
+TEST_F(PgEngineTest, BoundsAreRefusedAndChangeNothing) {
   TestDatabase db(*cluster_);
   auto store = Store::open(db.uri());
   store->put("app", "k", Value(1));
   const Revision head = store->history_bounds().head;
-  EXPECT_THROW(store->grant_lease(std::chrono::seconds(10)), Error);
-  PutOptions lease;
-  lease.lease = 1;
-  EXPECT_THROW(store->put("app", "k", Value(4), lease), Error);
-  EXPECT_FALSE(store->keep_alive(1));
-  EXPECT_FALSE(store->revoke_lease(1));
-  EXPECT_EQ(store->lease(1), std::nullopt);
-  EXPECT_TRUE(store->leases().empty());
-  // So are bounded keyspaces; removing a bound that cannot exist is a no-op.
+  // Bounded keyspaces are not on this engine yet; removing a bound that cannot exist is a no-op.
   try {
     store->set_max_keys("app", 10);
     ADD_FAILURE() << "a bound was accepted by the PostgreSQL engine";

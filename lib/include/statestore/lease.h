@@ -15,7 +15,10 @@
 // and leaves the lease and its other keys alone.
 //
 // Lease ids are positive, assigned in increasing order and never reused in a file, so a program
-// holding the id of a lease that expired cannot keep another lease alive by mistake.
+// holding the id of a lease that expired cannot keep another lease alive by mistake. The id of a
+// grant whose body rolled back is not handed out again either — on PostgreSQL by anyone (the
+// sequence does not roll back), on SQLite by the same process (the file's sequence rolls back
+// with the grant; another process may hand that id out for its next lease).
 //
 // Keep-alive and grant change no key's value or version and use no revision (like etcd); history
 // records the deadline a key had when it was written (Change::expires_at), not later renewals.

@@ -66,15 +66,20 @@ void PgGroupWriter::Begin() {
 }
 
 void PgGroupWriter::BeginOnce() {
-  // BEGIN and the write lock (design note) in one round trip.
+  // BEGIN, the write lock (design note) and what the group starts from, in one round trip.
   connection_->Queue("cannot begin write transaction", "BEGIN", PgParams());
-  PgResult r = connection_->Exec("cannot take the write lock", pgsql::kLockHead,
-                                 PgParams().Text(deps_.channel));
+  connection_->Queue("cannot take the write lock", pgsql::kLockHead,
+                     PgParams().Text(deps_.channel));
+  PgResult r = connection_->Exec("cannot read the head revision", pgsql::kWriteStart);
   writer_token_ = RandomToken();
   group_last_ = 0;
-  if (r.rows() != 1) throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+  group_unversioned_writes_ = false;
+  if (r.rows() != 1 || r.IsNull(0, 0)) {
+    throw Error(ErrorCode::kCorruption, "meta row 'head_revision' is missing");
+  }
   start_.head = static_cast<Revision>(r.Int(0, 0));
   start_.last_commit_time_us = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
+  earliest_lease_deadline_ = r.IsNull(0, 2) ? INT64_MAX : r.Int(0, 2);
   // The bodies may read through the cache once it has caught up with every commit up to the
   // head just locked (PgCommitGroup); usually it already has (this process wrote the head).
   group_written_.clear();
@@ -90,7 +95,7 @@ std::unique_ptr<EngineTransaction> PgGroupWriter::NewTransaction(const Origin& o
       *connection_, *deps_.keyspaces, /*read_only=*/false, origin,
       deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key,
       PgTransaction::Group{writer_token_, &group_last_, cache_coherent_ ? deps_.cache : nullptr,
-                           &group_written_});
+                           &group_written_, &earliest_lease_deadline_, &group_unversioned_writes_});
 }
 
 void PgGroupWriter::Savepoint() {
@@ -143,14 +148,24 @@ void PgGroupWriter::Commit() {
 
 void PgGroupWriter::ResolveLostCommit(const std::string& why) {
   connection_.reset();
-  if (group_last_ == 0) return;  // the group wrote nothing: committed or not, nothing changed
+  if (group_last_ == 0) {
+    // Without a revision there is no commit row to look for. Nothing changed, unless a body
+    // granted or renewed a lease (they use no revision): whether that committed cannot be told.
+    if (!group_unversioned_writes_) return;
+    throw Error(ErrorCode::kCommitUnknown,
+                "connection to PostgreSQL lost after COMMIT was sent (" + why +
+                    "): a lease grant or keep-alive may or may not have committed (it uses no "
+                    "revision, so there is no commit row to tell); look the lease up",
+                kAfterCommitSent);
+  }
   const auto deadline = std::chrono::steady_clock::now() + deps_.options->busy_timeout;
   std::string last = why;
   while (std::chrono::steady_clock::now() < deadline) {
     try {
       Reconnect();
       connection_->Queue("cannot begin", "BEGIN", PgParams());
-      PgResult r = connection_->Exec("cannot read the commit row", pgsql::kLockHeadAndToken,
+      connection_->Queue("cannot take the write lock", pgsql::kLockWait, PgParams());
+      PgResult r = connection_->Exec("cannot read the commit row", pgsql::kHeadAndToken,
                                      PgParams().Int(static_cast<std::int64_t>(group_last_)));
       const auto head = static_cast<Revision>(r.Int(0, 0));
       const std::optional<std::int64_t> token =

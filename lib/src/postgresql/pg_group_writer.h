@@ -27,6 +27,7 @@
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_GROUP_WRITER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -97,6 +98,11 @@ class PgGroupWriter final : public GroupWriter {
   bool cache_coherent_ = false;
   bool connected_before_ = false;  // Reconnect: whether a connection was made before
   std::unordered_set<std::string> group_written_;
+  // PgTransaction invariant 9: the earliest lease deadline the group may meet (INT64_MAX: none),
+  // read with the write lock and lowered by the group's grants; and whether a body changed
+  // leases without taking a revision (ResolveLostCommit cannot tell then whether it committed).
+  std::int64_t earliest_lease_deadline_ = INT64_MAX;
+  bool group_unversioned_writes_ = false;
   Revision before_savepoint_ = 0;  // group_last_ when the current body's savepoint began
 };
 

@@ -13,20 +13,23 @@ inline constexpr char kMarkKeyspaceRedacted[] =
     "UPDATE keyspaces SET redacted = true WHERE id = $1";
 inline constexpr char kListKeyspaces[] = "SELECT name FROM keyspaces ORDER BY name";
 
-// The row with its deadline (expires_us, NULL = none): whether it has expired is the caller's
-// question, asked with the transaction's own time (PgTransaction invariant 8).
+// The row with its deadline (expires_us, NULL = none) and lease (lease_id, NULL = none): whether
+// it has expired is the caller's question, asked with the transaction's own time (PgTransaction
+// invariant 8).
 inline constexpr char kSelectEntry[] =
-    "SELECT type, value, version, expires_us FROM entries WHERE keyspace_id = $1 AND key = $2";
+    "SELECT type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = $1 "
+    "AND key = $2";
 inline constexpr char kUpsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (keyspace_id, key) DO UPDATE SET "
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (keyspace_id, key) DO UPDATE SET "
     "type = excluded.type, value = excluded.value, version = excluded.version, "
-    "expires_us = excluded.expires_us";
+    "expires_us = excluded.expires_us, lease_id = excluded.lease_id";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = $1 AND key = $2";
 // A point read by keyspace name with the head revision of the same snapshot (one statement is one
 // snapshot): ReadCache invariant 5.
 inline constexpr char kSelectEntryAtHead[] =
-    "SELECT m.value, e.type, e.value, e.version, e.expires_us FROM meta m LEFT JOIN keyspaces k ON "
+    "SELECT m.value, e.type, e.value, e.version, e.expires_us, e.lease_id FROM meta m "
+    "LEFT JOIN keyspaces k ON "
     "k.name = $1 "
     "LEFT JOIN entries e ON e.keyspace_id = k.id AND e.key = $2 WHERE m.name = 'head_revision'";
 inline constexpr char kHeadRevision[] = "SELECT value FROM meta WHERE name = 'head_revision'";
@@ -34,29 +37,40 @@ inline constexpr char kHeadRevision[] = "SELECT value FROM meta WHERE name = 'he
 // PgTransaction invariant 8), so LIMIT counts what the caller gets. $1 keyspace, $2 from, then
 // the range's end when there is one, the limit and the transaction's time.
 inline constexpr char kListRange[] =
-    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "SELECT key, type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = $1 "
     "AND key >= $2 AND key < $3 AND (expires_us IS NULL OR expires_us > $5) ORDER BY key LIMIT $4";
 inline constexpr char kListFrom[] =
-    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "SELECT key, type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = $1 "
     "AND key >= $2 AND (expires_us IS NULL OR expires_us > $4) ORDER BY key LIMIT $3";
 inline constexpr char kListRangeAfter[] =
-    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "SELECT key, type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = $1 "
     "AND key > $2 AND key < $3 AND (expires_us IS NULL OR expires_us > $5) ORDER BY key LIMIT $4";
 inline constexpr char kListFromAfter[] =
-    "SELECT key, type, value, version, expires_us FROM entries WHERE keyspace_id = $1 "
+    "SELECT key, type, value, version, expires_us, lease_id FROM entries WHERE keyspace_id = $1 "
     "AND key > $2 AND (expires_us IS NULL OR expires_us > $4) ORDER BY key LIMIT $3";
 
-// The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), together
-// with the newest commit's time, and the NOTIFY on channel $1 that wakes every process's change
-// listener (postgresql/pg_change_listener.h) when — and only if — the transaction commits.
+// The write lock: the head row, locked until COMMIT (postgresql/pg_group_writer.h), and the
+// NOTIFY on channel $1 that wakes every process's change listener (postgresql/pg_change_listener.h)
+// when — and only if — the transaction commits. What the writer needs to know with the lock held
+// is read by the next statement (kWriteStart), not here: at READ COMMITTED a statement that waited
+// for the row lock sees the newest version of that row only, and its other reads keep the
+// snapshot taken before the wait, so they could miss the commit it waited for.
 inline constexpr char kLockHead[] =
-    "SELECT m.value, (SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
-    "pg_notify($1, '')::text FROM meta m WHERE m.name = 'head_revision' FOR UPDATE";
-// After a COMMIT whose answer was lost: with the write lock held (so the lost transaction has
-// ended, one way or the other), the head and the writer token of commit $1.
-inline constexpr char kLockHeadAndToken[] =
-    "SELECT m.value, (SELECT writer_token FROM commits WHERE revision = $1) FROM meta m "
-    "WHERE m.name = 'head_revision' FOR UPDATE";
+    "SELECT pg_notify($1, '')::text FROM meta WHERE name = 'head_revision' FOR UPDATE";
+// With the write lock held (a new statement, so a new snapshot: every commit before ours): the
+// head, the newest commit's time (PgTransaction invariant 6) and the earliest lease deadline
+// (NULL: no lease; PgTransaction invariant 9).
+inline constexpr char kWriteStart[] =
+    "SELECT (SELECT value FROM meta WHERE name = 'head_revision'), "
+    "(SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
+    "(SELECT min(expires_us) FROM leases)";
+// After a COMMIT whose answer was lost: kLockWait takes the write lock (so the lost transaction
+// has ended, one way or the other), then kHeadAndToken reads the head and the writer token of
+// commit $1 in a snapshot taken after it ended (as kWriteStart).
+inline constexpr char kLockWait[] = "SELECT 1 FROM meta WHERE name = 'head_revision' FOR UPDATE";
+inline constexpr char kHeadAndToken[] =
+    "SELECT (SELECT value FROM meta WHERE name = 'head_revision'), "
+    "(SELECT writer_token FROM commits WHERE revision = $1)";
 
 // The change rows of a write to an unredacted key this body has not written yet, with its old
 // value taken from the stored row in the same statement (no round trip to read it first). A
@@ -97,17 +111,19 @@ inline constexpr char kInsertChange[] =
 
 // Time-to-live (PgTransaction invariant 8). Whether any key is due at $1, by the deadline index
 // (the sweep asks this before it takes the write lock).
-inline constexpr char kAnyKeyDue[] = "SELECT EXISTS (SELECT 1 FROM entries WHERE expires_us <= $1)";
+inline constexpr char kAnyKeyDue[] =
+    "SELECT EXISTS (SELECT 1 FROM entries WHERE expires_us <= $1) "
+    "OR EXISTS (SELECT 1 FROM leases WHERE expires_us <= $1)";
 // The sweep's batch of unredacted keys, in one statement: up to $2 keys of unredacted keyspaces
-// due at $1, earliest deadline first (by the deadline alone, the order of entries_by_expiry, so
-// the scan stops after $2 rows instead of sorting every due key on each batch), deleted, and their
-// expiries recorded in revision $3 at seqs $4 + 1.. in that order (a stored tag outside the
-// schema's range is recorded as absent, as kChangeFromStored does). Returns each key with its
-// keyspace's name, in seq order. A data-modifying WITH runs to completion whether or not the outer
-// query reads it.
+// due at $1 and attached to no lease (a lease's keys go with it, kEndLeaseUnredacted), earliest
+// deadline first (by the deadline alone, the order of entries_by_expiry, so the scan stops after $2
+// rows instead of sorting every due key on each batch), deleted, and their expiries recorded in
+// revision $3 at seqs $4 + 1.. in that order (a stored tag outside the schema's range is recorded
+// as absent, as kChangeFromStored does). Returns each key with its keyspace's name, in seq order. A
+// data-modifying WITH runs to completion whether or not the outer query reads it.
 inline constexpr char kExpireDueUnredacted[] =
     "WITH due AS (SELECT e.keyspace_id, e.key FROM entries e JOIN keyspaces k "
-    "ON k.id = e.keyspace_id WHERE e.expires_us <= $1 AND NOT k.redacted "
+    "ON k.id = e.keyspace_id WHERE e.expires_us <= $1 AND e.lease_id IS NULL AND NOT k.redacted "
     "ORDER BY e.expires_us LIMIT $2), "
     "gone AS (DELETE FROM entries e USING due WHERE e.keyspace_id = due.keyspace_id "
     "AND e.key = due.key RETURNING e.keyspace_id, e.key, e.type, e.value, e.expires_us), "
@@ -119,12 +135,58 @@ inline constexpr char kExpireDueUnredacted[] =
     "CASE WHEN type BETWEEN 0 AND 5 THEN value END, NULL, NULL, expires_us, false FROM numbered) "
     "SELECT k.name, numbered.key FROM numbered JOIN keyspaces k ON k.id = numbered.keyspace_id "
     "ORDER BY numbered.n";
-// Up to $2 keys of redacted keyspaces due at $1, earliest deadline first, with their rows (their
-// history holds digests, made by the engine, so they go one by one).
+// Up to $2 keys of redacted keyspaces due at $1 and attached to no lease, earliest deadline first,
+// with their rows (their history holds digests, made by the engine, so they go one by one).
 inline constexpr char kDueRedactedKeys[] =
     "SELECT k.name, e.keyspace_id, e.key, e.type, e.value, e.version, e.expires_us "
     "FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id WHERE e.expires_us <= $1 "
-    "AND k.redacted ORDER BY e.expires_us LIMIT $2";
+    "AND e.lease_id IS NULL AND k.redacted ORDER BY e.expires_us LIMIT $2";
+
+// Leases (0003_leases.sql; PgTransaction invariant 9). Deadlines are microseconds; "now" is the
+// transaction's time.
+inline constexpr char kInsertLease[] =
+    "INSERT INTO leases (ttl_ms, expires_us) VALUES ($1, $2) RETURNING id";
+inline constexpr char kSelectLease[] = "SELECT ttl_ms, expires_us FROM leases WHERE id = $1";
+// keep_alive: the lease and every attached key get deadline $2, in one statement.
+inline constexpr char kRenewLease[] =
+    "WITH keys AS (UPDATE entries SET expires_us = $2 WHERE lease_id = $1) "
+    "UPDATE leases SET expires_us = $2 WHERE id = $1";
+inline constexpr char kDeleteLease[] = "DELETE FROM leases WHERE id = $1";
+// The leases live at $1 (deadline after it) with their keys, by id, then keyspace name ("C"
+// collation: byte order) and key; a lease without keys is one row of NULL keys.
+inline constexpr char kLiveLeasesWithKeys[] =
+    "SELECT l.id, l.ttl_ms, l.expires_us, k.name, e.key FROM leases l "
+    "LEFT JOIN entries e ON e.lease_id = l.id LEFT JOIN keyspaces k ON k.id = e.keyspace_id "
+    "WHERE l.expires_us > $1 ORDER BY l.id, k.name, e.key";
+// Lease $1 with its keys, in the same shape (no rows: no such lease).
+inline constexpr char kLeaseWithKeys[] =
+    "SELECT l.id, l.ttl_ms, l.expires_us, k.name, e.key FROM leases l "
+    "LEFT JOIN entries e ON e.lease_id = l.id LEFT JOIN keyspaces k ON k.id = e.keyspace_id "
+    "WHERE l.id = $1 ORDER BY k.name, e.key";
+// The end of lease $1 for its keys in unredacted keyspaces, in one statement (as the sweep's
+// batch): deleted, and their changes recorded in revision $2 at seqs $3 + 1.., by keyspace name
+// then key — kind $4 (0: the revoking body's erases; 1: the lease's expiry, with the deadline
+// that passed). Returns each key with its keyspace's name, in seq order.
+inline constexpr char kEndLeaseUnredacted[] =
+    "WITH gone AS (DELETE FROM entries e USING keyspaces k WHERE e.lease_id = $1 "
+    "AND k.id = e.keyspace_id AND NOT k.redacted "
+    "RETURNING k.name, e.keyspace_id, e.key, e.type, e.value, e.expires_us), "
+    "numbered AS (SELECT gone.*, row_number() OVER (ORDER BY name, key) AS n FROM gone), "
+    "recorded AS (INSERT INTO changes (revision, seq, keyspace_id, key, kind, old_type, "
+    "old_value, new_type, new_value, expires_us, redacted) SELECT $2, $3 + n, keyspace_id, key, "
+    "$4::smallint, CASE WHEN type BETWEEN 0 AND 5 THEN type END, "
+    "CASE WHEN type BETWEEN 0 AND 5 THEN value END, NULL, NULL, "
+    "CASE WHEN $4 = 1 THEN expires_us END, false FROM numbered) "
+    "SELECT name, key FROM numbered ORDER BY n";
+// The keys of lease $1 in redacted keyspaces with their rows (kDueRedactedKeys' columns), by
+// keyspace name then key: their history holds digests made by the engine, one by one.
+inline constexpr char kLeaseRedactedKeys[] =
+    "SELECT k.name, e.keyspace_id, e.key, e.type, e.value, e.version, e.expires_us "
+    "FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id WHERE e.lease_id = $1 "
+    "AND k.redacted ORDER BY k.name, e.key";
+// The lease that expired first by $1, if any (the sweep ends leases before single keys).
+inline constexpr char kDueLease[] =
+    "SELECT id FROM leases WHERE expires_us <= $1 ORDER BY expires_us, id LIMIT 1";
 
 // The keys changed by revisions ($1, $2] ($2 = 0: up to the head), with the head and the
 // compaction watermark in every row; one row of NULL keys when none. At most $3 rows.

@@ -240,6 +240,7 @@ std::optional<Entry> PgStore::ReadEntryAtHead(std::string_view keyspace, std::st
     Entry e{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 3)),
             std::nullopt, std::nullopt};
     if (expires_us) e.expires_at = FromMicros(*expires_us);  // ReadCache invariant 8: not cached
+    if (!r.IsNull(0, 5)) e.lease = r.Int(0, 5);
     return e;
   }
 }
@@ -385,15 +386,17 @@ void PgStore::SweepExpiredKeys() {
   // batch itself finds what is due under the write lock; asking costs a read transaction).
   bool more = false;
   while (!Stopping() && (more || KeysDueNow())) {
-    std::size_t expired = 0;
+    PgTransaction::ExpiredCount expired;
     committer_.Submit(
         [&](EngineTransaction& tx) { expired = AsPg(tx).ExpireDue(kExpiredKeysPerBatch); },
         Origin{pid, static_cast<std::int64_t>(::syscall(SYS_gettid)), kExpiredLabel});
     Bump(counters_.expiry_sweep_batches);
     // Nothing: what was due was rewritten meanwhile (the due check ran without the write lock).
-    if (expired == 0) break;
-    Bump(counters_.keys_expired, expired);
-    more = expired == kExpiredKeysPerBatch;
+    if (expired.keys + expired.leases == 0) break;
+    Bump(counters_.keys_expired, expired.keys);
+    Bump(counters_.leases_expired, expired.leases);
+    // A lease is never split, so a batch may end past the limit.
+    more = expired.keys + expired.leases >= kExpiredKeysPerBatch;
   }
 }
 

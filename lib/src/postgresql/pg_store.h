@@ -97,10 +97,11 @@ class PgStore final : public EngineStore {
   // copied locked, so it is not taken.
   void AbandonSweepConnectionAfterFork() STATESTORE_TSA(no_thread_safety_analysis);
 
-  // The expiry sweep (PgTransaction invariant 8), as on SQLite (sqlite/expiry_sweep.h): every
-  // Options::expiry_sweep_interval the process whose turn it is (TakeSweepTurn) asks, without the
-  // write lock, whether any key is due (the deadline index), and if so expires them in batches of
-  // 256, each an ordinary request of the group commit queue in a commit labelled "expired".
+  // The expiry sweep (PgTransaction invariants 8 and 9), as on SQLite (sqlite/expiry_sweep.h):
+  // every Options::expiry_sweep_interval the process whose turn it is (TakeSweepTurn) asks,
+  // without the write lock, whether any key or lease is due (the deadline indexes), and if so
+  // ends due leases and expires due keys in batches of 256 (a lease whole, however many keys),
+  // each an ordinary request of the group commit queue in a commit labelled "expired".
   // Several sweepers would still be correct: a batch reads the due keys under the write lock.
   void ExpiryLoop();
   bool KeysDueNow();

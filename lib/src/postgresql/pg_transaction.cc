@@ -85,12 +85,15 @@ std::optional<Entry> PgTransaction::ReadEntry(std::string_view keyspace, std::in
   Entry e{std::string(key), std::move(*value), static_cast<std::uint64_t>(r.Int(0, 2)),
           std::nullopt, std::nullopt};
   if (expires_us) e.expires_at = FromMicros(*expires_us);
+  if (!r.IsNull(0, 4)) e.lease = r.Int(0, 4);
   return e;
 }
 
 PgTransaction::OldRow PgTransaction::ReadOldRowAt(const PgResult& r, int row) {
-  OldRow old{ReadPgCell(r, row, 0, 1), static_cast<std::uint64_t>(r.Int(row, 2)), std::nullopt};
+  OldRow old{ReadPgCell(r, row, 0, 1), static_cast<std::uint64_t>(r.Int(row, 2)), std::nullopt,
+             std::nullopt};
   if (!r.IsNull(row, 3)) old.expires_us = r.Int(row, 3);
+  if (!r.IsNull(row, 4)) old.lease = r.Int(row, 4);
   return old;
 }
 
@@ -131,6 +134,7 @@ std::optional<Entry> PgTransaction::get_entry(std::string_view keyspace, std::st
     if (!b->value) return std::nullopt;
     Entry e{std::string(key), *b->value, b->version, std::nullopt, std::nullopt};
     if (b->expires_us) e.expires_at = FromMicros(*b->expires_us);  // after Now() (invariant 8)
+    e.lease = b->lease;
     return e;
   }
   if (group_.cache != nullptr) {
@@ -190,6 +194,7 @@ std::vector<Entry> PgTransaction::list(std::string_view keyspace, std::string_vi
       e.value = std::move(*value);
       e.version = static_cast<std::uint64_t>(r.Int(i, 3));
       if (!r.IsNull(i, 4)) e.expires_at = FromMicros(r.Int(i, 4));
+      if (!r.IsNull(i, 5)) e.lease = r.Int(i, 5);
       out.push_back(std::move(e));
     }
     // LIMIT counted the skipped rows too: read on past them (as TransactionImpl::list does).
@@ -225,7 +230,7 @@ void PgTransaction::Flush() {
       PgParams p;
       p.Int(k.keyspace_id).Key(k.key);
       BindPgValue(p, *b.value);
-      p.Int(static_cast<std::int64_t>(b.version)).OptionalInt(b.expires_us);
+      p.Int(static_cast<std::int64_t>(b.version)).OptionalInt(b.expires_us).OptionalInt(b.lease);
       connection_.Queue("cannot write entry", pgsql::kUpsertEntry, p);
     } else {
       connection_.Queue("cannot erase entry", pgsql::kDeleteEntry,
@@ -249,11 +254,17 @@ void PgTransaction::BindHistoryValue(PgParams& params, const KeyspaceRef& ref,
 void PgTransaction::WriteChange(std::string_view keyspace, const KeyspaceRef& ref,
                                 std::string_view key, const OldValue& old,
                                 const std::optional<Value>& new_value,
-                                std::optional<std::int64_t> new_expires_us) {
+                                std::optional<std::int64_t> new_expires_us,
+                                std::optional<LeaseId> new_lease) {
+  if (old.expired && old.expired->lease) {
+    EndLease(*old.expired->lease, ChangeKind::kExpiry);  // invariant 9: with its other keys
+  }
   const Revision revision = EnsureRevision();
-  if (old.expired) QueueExpiry(ref, key, ++seq_, revision, *old.expired);  // invariant 8
+  if (old.expired && !old.expired->lease) {
+    QueueExpiry(ref, key, ++seq_, revision, *old.expired);  // invariant 8
+  }
   QueueChange(ref, key, ++seq_, revision, old, new_value, new_expires_us, ChangeKind::kWrite);
-  Buffer(keyspace, ref, key, new_value, new_expires_us, revision);
+  Buffer(keyspace, ref, key, new_value, new_expires_us, revision, /*drop_only=*/false, new_lease);
 }
 
 void PgTransaction::QueueExpiry(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
@@ -304,6 +315,12 @@ void PgTransaction::ResolveDeferred() {
     OldValue old;
     if (rows[i].rows() > 0) {
       OldRow row = ReadOldRowAt(rows[i], 0);
+      if (Expired(row.expires_us) && row.lease) {
+        // Invariant 9: put() reads such a row first while a lease may be due.
+        throw Error(ErrorCode::kInternal,
+                    "a deferred write met a key of lease " + std::to_string(*row.lease) +
+                        " past its deadline (the earliest lease deadline was wrong)");
+      }
       if (Expired(row.expires_us)) {
         QueueExpiry(d.ref, d.key, d.seq, d.revision, row);  // invariant 8
       } else {
@@ -319,13 +336,15 @@ void PgTransaction::ResolveDeferred() {
 void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                            const std::optional<Value>& new_value,
                            std::optional<std::int64_t> new_expires_us, Revision revision,
-                           bool drop_only) {
-  buffer_[BufferKey{ref.id, std::string(key)}] = Buffered{new_value, revision, new_expires_us};
+                           bool drop_only, std::optional<LeaseId> new_lease) {
+  buffer_[BufferKey{ref.id, std::string(key)}] =
+      Buffered{new_value, revision, new_expires_us, new_value ? new_lease : std::nullopt};
   std::optional<Entry> entry;
   if (new_value) {
     entry = Entry{std::string(key), *new_value, revision, std::nullopt, std::nullopt};
     // ReadCache invariant 8: an entry with a deadline is dropped from the cache, not cached.
     if (new_expires_us) entry->expires_at = FromMicros(*new_expires_us);
+    entry->lease = new_lease;
   }
   AddPendingWrite(keyspace, key, std::move(entry), drop_only);
 }
@@ -347,6 +366,7 @@ PgTransaction::OldValue PgTransaction::ReadOld(const KeyspaceRef& ref, std::stri
     old.exists = b->value.has_value();
     old.version = b->value ? b->version : 0;
     old.expires_us = b->value ? b->expires_us : std::nullopt;
+    old.lease = b->value ? b->lease : std::nullopt;
     return old;
   }
   old.stored = ReadOldRow(ref.id, key);
@@ -356,45 +376,136 @@ PgTransaction::OldValue PgTransaction::ReadOld(const KeyspaceRef& ref, std::stri
   }
   old.exists = old.stored.has_value();
   old.version = old.stored ? old.stored->version : 0;
-  if (old.stored) old.expires_us = old.stored->expires_us;
+  if (old.stored) {
+    old.expires_us = old.stored->expires_us;
+    old.lease = old.stored->lease;
+  }
   return old;
 }
 
-namespace {
-
-[[noreturn]] void RefuseLeases() {
-  throw Error(ErrorCode::kInvalidArgument,
-              "leases are not available on the PostgreSQL engine yet (SQLite files only; README "
-              "\"Leases\")");
+bool PgTransaction::LeaseMayBeDue() {
+  return group_.earliest_lease_deadline == nullptr || *group_.earliest_lease_deadline <= Now();
 }
 
-}  // namespace
+void PgTransaction::NoteUnversionedWrite() {
+  if (group_.unversioned_writes != nullptr) *group_.unversioned_writes = true;
+}
+
+std::optional<Lease> PgTransaction::ReadLiveLease(LeaseId lease) {
+  PgResult r = connection_.Exec("cannot read lease", pgsql::kSelectLease, PgParams().Int(lease));
+  // Invariant 8's rule, as for keys: gone at its deadline.
+  if (r.rows() == 0 || r.Int(0, 1) <= Now()) return std::nullopt;
+  return Lease{lease, std::chrono::milliseconds(r.Int(0, 0)), FromMicros(r.Int(0, 1)), {}};
+}
+
+std::size_t PgTransaction::EndLease(LeaseId lease, ChangeKind kind) {
+  Flush();  // the statements below see this body's writes of the lease's keys
+  const bool expiry = kind == ChangeKind::kExpiry;
+  const bool first_write = revision_ == 0;
+  const Revision revision = EnsureRevision();
+  // Keys of unredacted keyspaces: deleted and recorded in one statement, however many; redacted
+  // ones need digests made here, one by one (as the sweep's batches).
+  PgResult gone = connection_.Exec("cannot end lease", pgsql::kEndLeaseUnredacted,
+                                   PgParams()
+                                       .Int(lease)
+                                       .Int(static_cast<std::int64_t>(revision))
+                                       .Int(seq_)
+                                       .Int(static_cast<std::int64_t>(kind)));
+  seq_ += gone.rows();
+  for (int i = 0; i < gone.rows(); ++i) {
+    // An expiry leaves the read cache; a revoke's erase is cached as absent (as Buffer does).
+    AddPendingWrite(gone.Text(i, 0), gone.Text(i, 1), std::nullopt, expiry);
+  }
+  PgResult redacted = connection_.Exec("cannot read the keys of a lease", pgsql::kLeaseRedactedKeys,
+                                       PgParams().Int(lease));
+  for (int i = 0; i < redacted.rows(); ++i) {
+    const KeyspaceRef ref{redacted.Int(i, 1), /*redacted=*/true};
+    const std::string key = redacted.Text(i, 2);
+    // Columns 3.. are kSelectEntry's (type, value, version, expires_us).
+    OldValue old;
+    old.stored = OldRow{ReadPgCell(redacted, i, 3, 4),
+                        static_cast<std::uint64_t>(redacted.Int(i, 5)), redacted.Int(i, 6), lease};
+    QueueChange(ref, key, ++seq_, revision, old, std::nullopt,
+                expiry ? old.stored->expires_us : std::nullopt, kind);
+    Buffer(redacted.Text(i, 0), ref, key, std::nullopt, std::nullopt, revision, expiry);
+  }
+  connection_.Queue("cannot delete lease", pgsql::kDeleteLease, PgParams().Int(lease));
+  const std::size_t ended = static_cast<std::size_t>(gone.rows() + redacted.rows());
+  if (ended == 0 && first_write) {
+    revision_ = 0;  // invariant 1: no key changed; the lease's row went without a revision
+    NoteUnversionedWrite();
+  }
+  return ended;
+}
 
 LeaseId PgTransaction::grant_lease(std::chrono::milliseconds ttl) {
   ValidateLeaseTtl(ttl);
   RequireWritable();
-  RefuseLeases();
+  const std::int64_t deadline = DeadlineAfter(ttl);
+  PgResult r = connection_.Exec("cannot grant lease", pgsql::kInsertLease,
+                                PgParams().Int(ttl.count()).Int(deadline));
+  // Invariant 9: later bodies of this group may meet this lease due.
+  if (group_.earliest_lease_deadline != nullptr) {
+    *group_.earliest_lease_deadline = std::min(*group_.earliest_lease_deadline, deadline);
+  }
+  NoteUnversionedWrite();
+  return r.Int(0, 0);
 }
 
-// No lease can exist on this engine (grant_lease refuses), so these answer "none".
 bool PgTransaction::keep_alive(LeaseId lease) {
   ValidateLeaseId(lease);
   RequireWritable();
-  return false;
+  const std::optional<Lease> live = ReadLiveLease(lease);
+  if (!live) return false;
+  Flush();  // the renewal reaches keys this body attached too
+  // Invariant 9: the lease and every attached key get the same new deadline. A later one, so
+  // the group's earliest deadline stays a lower bound.
+  connection_.Queue("cannot renew lease", pgsql::kRenewLease,
+                    PgParams().Int(lease).Int(DeadlineAfter(live->ttl)));
+  NoteUnversionedWrite();
+  return true;
 }
 
 bool PgTransaction::revoke_lease(LeaseId lease) {
   ValidateLeaseId(lease);
   RequireWritable();
-  return false;
+  // An expired lease is gone already; its expiry is the sweep's to record (invariant 8).
+  if (!ReadLiveLease(lease)) return false;
+  EndLease(lease, ChangeKind::kWrite);
+  return true;
 }
+
+namespace {
+
+// Leases from kLiveLeasesWithKeys / kLeaseWithKeys rows (a lease's rows are adjacent).
+std::vector<Lease> LeasesFromRows(const PgResult& r) {
+  std::vector<Lease> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    const LeaseId id = r.Int(i, 0);
+    if (out.empty() || out.back().id != id) {
+      out.push_back(Lease{id, std::chrono::milliseconds(r.Int(i, 1)), FromMicros(r.Int(i, 2)), {}});
+    }
+    if (!r.IsNull(i, 3)) out.back().keys.push_back(LeaseKey{r.Text(i, 3), r.Text(i, 4)});
+  }
+  return out;
+}
+
+}  // namespace
 
 std::optional<Lease> PgTransaction::lease(LeaseId lease) {
   ValidateLeaseId(lease);
-  return std::nullopt;
+  Flush();  // keys this body attached
+  std::vector<Lease> found = LeasesFromRows(
+      connection_.Exec("cannot read lease", pgsql::kLeaseWithKeys, PgParams().Int(lease)));
+  if (found.empty() || ToMicros(found[0].expires_at) <= Now()) return std::nullopt;
+  return std::move(found[0]);
 }
 
-std::vector<Lease> PgTransaction::leases() { return {}; }
+std::vector<Lease> PgTransaction::leases() {
+  Flush();
+  return LeasesFromRows(
+      connection_.Exec("cannot list leases", pgsql::kLiveLeasesWithKeys, PgParams().Int(Now())));
+}
 
 void PgTransaction::set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) {
   ValidateMaxKeys(keyspace, max_keys);
@@ -455,15 +566,31 @@ void PgTransaction::put(std::string_view keyspace, std::string_view key, const V
   ValidateValue(keyspace, key, value);
   ValidatePutOptions(keyspace, key, options);
   RequireWritable();
-  if (options.lease) RefuseLeases();
-  const KeyspaceRef ref = KeyspaceForWrite(keyspace);
   std::optional<std::int64_t> expires_us;
-  if (options.ttl) expires_us = DeadlineAfter(*options.ttl);
-  if (options.keep_ttl || FindBuffered(ref.id, key) != nullptr) {
-    // keep_ttl needs the live key's deadline now (the buffer holds it for the body's reads).
+  std::optional<LeaseId> lease;
+  if (options.lease) {
+    // Before anything is written: a refused put changes nothing.
+    const std::optional<Lease> live = ReadLiveLease(*options.lease);
+    if (!live) {
+      throw Error(ErrorCode::kNotFound, "put of " + DescribeKey(keyspace, key) + ": lease " +
+                                            std::to_string(*options.lease) +
+                                            " does not exist or has expired");
+    }
+    expires_us = ToMicros(live->expires_at);  // invariant 9: the lease's deadline
+    lease = options.lease;
+  } else if (options.ttl) {
+    expires_us = DeadlineAfter(*options.ttl);
+  }
+  const KeyspaceRef ref = KeyspaceForWrite(keyspace);
+  if (options.keep_ttl || FindBuffered(ref.id, key) != nullptr || LeaseMayBeDue()) {
+    // keep_ttl needs the live key's deadline and lease now (the buffer holds them for the
+    // body's reads); a row of a lease past its deadline ends the lease first (invariant 9).
     OldValue old = ReadOld(ref, key);
-    if (options.keep_ttl) expires_us = old.expires_us;
-    WriteChange(keyspace, ref, key, old, value, expires_us);
+    if (options.keep_ttl) {
+      expires_us = old.expires_us;
+      lease = old.lease;
+    }
+    WriteChange(keyspace, ref, key, old, value, expires_us, lease);
     return;
   }
   if (ref.redacted) {
@@ -472,7 +599,7 @@ void PgTransaction::put(std::string_view keyspace, std::string_view key, const V
     const Revision revision = EnsureRevision();
     deferred_.push_back(Deferred{seq_ + 1, revision, ref, std::string(key), value, expires_us});
     seq_ += 2;  // Deferred: the expiry's seq, then the write's
-    Buffer(keyspace, ref, key, value, expires_us, revision);
+    Buffer(keyspace, ref, key, value, expires_us, revision, /*drop_only=*/false, lease);
     return;
   }
   // The old value straight from the stored row, in the queued statement itself: no wait. It
@@ -484,7 +611,7 @@ void PgTransaction::put(std::string_view keyspace, std::string_view key, const V
   p.Int(static_cast<std::int64_t>(revision)).Int(seq_ + 1).OptionalInt(expires_us).Int(Now());
   seq_ += 2;
   connection_.Queue("cannot record change", pgsql::kChangeFromStored, p);
-  Buffer(keyspace, ref, key, value, expires_us, revision);
+  Buffer(keyspace, ref, key, value, expires_us, revision, /*drop_only=*/false, lease);
 }
 
 bool PgTransaction::erase(std::string_view keyspace, std::string_view key) {
@@ -597,9 +724,21 @@ void PgTransaction::set_label(std::string_view label) {
   origin_.label = std::string(label);
 }
 
-std::size_t PgTransaction::ExpireDue(std::size_t limit) {
+PgTransaction::ExpiredCount PgTransaction::ExpireDue(std::size_t limit) {
   RequireWritable();
   Flush();  // the rows the sweep reads are the ones this transaction sees
+  ExpiredCount count;
+  // Leases first, each whole (invariant 9), then keys without a lease with what is left. A
+  // lease counts as one more, so that a crowd of leases without keys is swept in batches too.
+  while (count.keys + count.leases < limit) {
+    PgResult due =
+        connection_.Exec("cannot find expired leases", pgsql::kDueLease, PgParams().Int(Now()));
+    if (due.rows() == 0) break;
+    count.keys += EndLease(due.Int(0, 0), ChangeKind::kExpiry);
+    ++count.leases;
+  }
+  if (count.keys + count.leases >= limit) return count;
+  limit -= count.keys + count.leases;
   const bool first_write = revision_ == 0;
   const Revision revision = EnsureRevision();
   // Unredacted keys: one statement deletes the batch and records its expiries (one round trip,
@@ -624,14 +763,16 @@ std::size_t PgTransaction::ExpireDue(std::size_t limit) {
       const KeyspaceRef ref{r.Int(i, 1), /*redacted=*/true};
       const std::string key = r.Text(i, 2);
       // Columns 3.. are kSelectEntry's (type, value, version, expires_us).
-      OldRow row{ReadPgCell(r, i, 3, 4), static_cast<std::uint64_t>(r.Int(i, 5)), r.Int(i, 6)};
+      OldRow row{ReadPgCell(r, i, 3, 4), static_cast<std::uint64_t>(r.Int(i, 5)), r.Int(i, 6),
+                 std::nullopt};
       QueueExpiry(ref, key, ++seq_, revision, row);
       Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
     }
     expired += static_cast<std::size_t>(r.rows());
   }
   if (expired == 0 && first_write) revision_ = 0;  // invariant 1: nothing written
-  return expired;
+  count.keys += expired;
+  return count;
 }
 
 Revision PgTransaction::Finish() {

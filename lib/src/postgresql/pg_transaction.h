@@ -31,6 +31,18 @@
 //      an expired row change nothing (the sweep records it). A deadline this body wrote is after
 //      Now() (a TTL is positive; keep_ttl keeps a live one), so the buffer never holds an expired
 //      key.
+//   9. Leases (migrations/postgresql/0003_leases.sql), as TransactionImpl invariant 8: an attached
+//      key carries its lease's deadline in its own row (a put with the lease copies it;
+//      keep_alive renews the lease and its keys in one statement), so invariant 8 decides by the
+//      row alone, and a lease's keys leave together, in one revision: revoke (erases) or the
+//      lease's expiry — recorded by the sweep or by the first write that meets one of its keys
+//      expired (EndLease). That write must see the row before it writes, so the queued paths
+//      that take the old row inside the write's own statement (kChangeFromStored, Deferred) run
+//      only while no lease can be due: the group writer reads the earliest lease deadline with
+//      the write lock (no other process can grant or renew one until COMMIT) and each grant
+//      lowers it (Group::earliest_lease_deadline); at or past it, writes read the old row first.
+//      Grant and keep-alive use no revision (lease.h); the group is told they wrote
+//      (Group::unversioned_writes).
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
@@ -63,11 +75,16 @@ namespace statestore::internal {
 // cache is coherent with H (ReadCache::coherent_head), so a cached entry is the stored row —
 // nothing else can commit before this group does. A miss reads the row and fills the cache with
 // it (committed data at H).
+//
+// `earliest_lease_deadline` and `unversioned_writes`: invariant 9 (null: unknown, so every write
+// reads its old row first; and nothing to tell).
 struct PgCommitGroup {
   std::int64_t writer_token = 0;
   Revision* last_revision = nullptr;
   ReadCache* cache = nullptr;
   std::unordered_set<std::string>* written = nullptr;
+  std::int64_t* earliest_lease_deadline = nullptr;
+  bool* unversioned_writes = nullptr;
 };
 
 class PgTransaction final : public EngineTransaction {
@@ -90,8 +107,7 @@ class PgTransaction final : public EngineTransaction {
   bool expire(std::string_view keyspace, std::string_view key,
               std::chrono::milliseconds ttl) override;
   bool persist(std::string_view keyspace, std::string_view key) override;
-  // No leases on PostgreSQL yet: grant_lease and a put with PutOptions::lease throw
-  // Error(kInvalidArgument) saying so; the rest find none.
+  // Leases: invariant 9.
   LeaseId grant_lease(std::chrono::milliseconds ttl) override;
   bool keep_alive(LeaseId lease) override;
   bool revoke_lease(LeaseId lease) override;
@@ -130,11 +146,17 @@ class PgTransaction final : public EngineTransaction {
   // transaction), which decides which keys have expired (invariant 8). Default: system clock.
   void UseClock(const ClockFunction* clock) { clock_ = clock; }
 
-  // The sweep's step (invariant 8, pg_store.h): records the expiry of up to `limit` keys whose
-  // deadline is at or before Now(), earliest first, and deletes their rows. Returns how many.
+  // The sweep's step (invariants 8 and 9, pg_store.h): ends the leases whose deadline is at or
+  // before Now() (each whole, with all its keys), then records the expiry of other keys due,
+  // earliest first, until `limit` keys and leases have gone (a lease is never split, and counts
+  // as one more), deleting their rows.
   // REQUIRES: a write transaction of the group writer (it holds the write lock, so the rows it
   // reads cannot change before it deletes them).
-  std::size_t ExpireDue(std::size_t limit);
+  struct ExpiredCount {
+    std::size_t keys = 0;
+    std::size_t leases = 0;
+  };
+  ExpiredCount ExpireDue(std::size_t limit);
 
  private:
   KeyspaceRef KeyspaceForWrite(std::string_view name);
@@ -144,6 +166,7 @@ class PgTransaction final : public EngineTransaction {
     PgCell stored;
     std::uint64_t version = 0;
     std::optional<std::int64_t> expires_us;  // the deadline; nullopt: none
+    std::optional<LeaseId> lease;            // invariant 9
   };
   static OldRow ReadOldRowAt(const PgResult& r, int row);
   // The transaction's time, microseconds (invariant 8): read from the clock on first use.
@@ -153,6 +176,17 @@ class PgTransaction final : public EngineTransaction {
   }
   // Now() + ttl, microseconds (saturating).
   std::int64_t DeadlineAfter(std::chrono::milliseconds ttl);
+  // Invariant 9: whether a stored row may be attached to a lease whose deadline has passed, so
+  // that a write must read it before writing.
+  bool LeaseMayBeDue();
+  // The lease if it exists and its deadline is after Now().
+  std::optional<Lease> ReadLiveLease(LeaseId lease);
+  // Ends `lease` in this body's revision (invariant 9): every attached key's change (kind kWrite
+  // for revoke, kExpiry for an expiry, with the deadline that passed) and deletion, then the
+  // lease's row. Returns how many keys went.
+  std::size_t EndLease(LeaseId lease, ChangeKind kind);
+  // A grant or keep-alive changed a lease without a revision (invariant 9).
+  void NoteUnversionedWrite();
   // expire (a ttl) and persist (nullopt): rewrites the live key's value with the new deadline.
   // Returns whether the key exists. Throws: DamagedRowError for a row that does not decode.
   bool SetDeadline(std::string_view keyspace, std::string_view key,
@@ -182,6 +216,7 @@ class PgTransaction final : public EngineTransaction {
     std::optional<Value> value;  // nullopt: erased
     Revision version = 0;
     std::optional<std::int64_t> expires_us;  // the value's deadline (invariant 8)
+    std::optional<LeaseId> lease;            // invariant 9
   };
   const Buffered* FindBuffered(std::int64_t keyspace_id, std::string_view key) const;
   // Queues the buffered writes to `entries` and empties the buffer.
@@ -196,15 +231,17 @@ class PgTransaction final : public EngineTransaction {
     bool exists = false;
     std::uint64_t version = 0;               // 0 when absent
     std::optional<std::int64_t> expires_us;  // the live key's deadline
+    std::optional<LeaseId> lease;            // the live key's lease
   };
   OldValue ReadOld(const KeyspaceRef& ref, std::string_view key);
   void BindHistoryValue(PgParams& params, const KeyspaceRef& ref,
                         const std::optional<Value>& value) const;
   // Queues the change row (old -> new) and buffers the write; of a put over an expired row, the
-  // expiry's row first (invariant 8).
+  // expiry's row first (invariant 8), or its lease's end (invariant 9).
   void WriteChange(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
                    const OldValue& old, const std::optional<Value>& new_value,
-                   std::optional<std::int64_t> new_expires_us);
+                   std::optional<std::int64_t> new_expires_us,
+                   std::optional<LeaseId> new_lease = std::nullopt);
   void QueueChange(const KeyspaceRef& ref, std::string_view key, std::int64_t seq,
                    Revision revision, const OldValue& old, const std::optional<Value>& new_value,
                    std::optional<std::int64_t> new_expires_us, ChangeKind kind);
@@ -228,7 +265,8 @@ class PgTransaction final : public EngineTransaction {
   // removal (an expiry), which leaves the read cache rather than filling it (PendingWrite).
   void Buffer(std::string_view keyspace, const KeyspaceRef& ref, std::string_view key,
               const std::optional<Value>& new_value, std::optional<std::int64_t> new_expires_us,
-              Revision revision, bool drop_only = false);
+              Revision revision, bool drop_only = false,
+              std::optional<LeaseId> new_lease = std::nullopt);
   // Appends to writes() only (invariant 3): for rows a statement changed directly (the sweep).
   void AddPendingWrite(std::string_view keyspace, std::string_view key, std::optional<Entry> entry,
                        bool drop_only);

@@ -75,7 +75,12 @@ inline constexpr char kExpireChanges[] =
     "ORDER BY d.expires_us, d.keyspace_id, d.key";
 
 // Leases (0007_leases.sql). Deadlines are microseconds; ?now is the transaction's time.
-inline constexpr char kInsertLease[] = "INSERT INTO leases (ttl_ms, expires_us) VALUES (?1, ?2)";
+// The id: past every id the file's AUTOINCREMENT sequence handed out and past ?3, the largest this
+// process handed out in grants that may have rolled back (TransactionImpl::lease_id_floor_).
+inline constexpr char kInsertLease[] =
+    "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (max(?3, coalesce((SELECT seq FROM "
+    "sqlite_sequence WHERE name = 'leases'), 0), coalesce((SELECT max(id) FROM leases), 0)) + 1, "
+    "?1, ?2)";
 inline constexpr char kSelectLease[] = "SELECT ttl_ms, expires_us FROM leases WHERE id = ?1";
 inline constexpr char kRenewLease[] = "UPDATE leases SET expires_us = ?2 WHERE id = ?1";
 inline constexpr char kRenewLeaseKeys[] = "UPDATE entries SET expires_us = ?2 WHERE lease_id = ?1";

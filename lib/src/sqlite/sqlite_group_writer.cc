@@ -42,7 +42,7 @@ GroupWriter::WriteStart SqliteGroupWriter::ReadWriteStart() {
 std::unique_ptr<EngineTransaction> SqliteGroupWriter::NewTransaction(const Origin& origin) {
   return std::make_unique<TransactionImpl>(*writer_, *deps_.keyspaces, /*read_only=*/false, origin,
                                            deps_.options->redacted_keyspaces, deps_.damaged_rows,
-                                           deps_.redaction_key);
+                                           deps_.redaction_key, &lease_id_floor_);
 }
 
 void SqliteGroupWriter::RollbackToSavepoint() {

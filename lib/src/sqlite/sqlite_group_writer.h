@@ -25,6 +25,7 @@
 #include "sqlite/history_change_feed.h"
 #include "sqlite/sql_transaction.h"
 #include "sqlite/transaction_impl.h"
+#include "statestore/lease.h"
 #include "statestore/options.h"
 
 namespace statestore::internal {
@@ -62,6 +63,7 @@ class SqliteGroupWriter final : public GroupWriter {
  private:
   Dependencies deps_;
   std::unique_ptr<Connection> writer_;  // invariant 1
+  LeaseId lease_id_floor_ = 0;          // TransactionImpl::lease_id_floor_
   std::optional<HistoryChangeFeed> writer_feed_;
   // A unique_ptr, not an optional: Abandon() must be able to forget it without rolling back.
   std::unique_ptr<WriteTransaction> tx_;

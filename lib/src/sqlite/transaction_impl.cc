@@ -20,14 +20,15 @@ TransactionImpl::TransactionImpl(Connection& connection, KeyspaceDirectory& keys
                                  bool read_only, Origin origin,
                                  const std::vector<std::string>& redacted_keyspaces,
                                  DamagedRowReporter* damaged_rows,
-                                 const RedactionKey* redaction_key)
+                                 const RedactionKey* redaction_key, LeaseId* lease_id_floor)
     : connection_(connection),
       keyspaces_(keyspaces),
       read_only_(read_only),
       origin_(std::move(origin)),
       redacted_keyspaces_(redacted_keyspaces),
       damaged_rows_(damaged_rows),
-      redaction_key_(redaction_key) {}
+      redaction_key_(redaction_key),
+      lease_id_floor_(lease_id_floor) {}
 
 Bytes TransactionImpl::Digest(const Value& value) const {
   if (!redaction_key_) throw Error(ErrorCode::kInternal, "write transaction without redaction key");
@@ -283,8 +284,11 @@ LeaseId TransactionImpl::grant_lease(std::chrono::milliseconds ttl) {
     StatementUse q(connection_, sql::kInsertLease);
     q->bind(1, static_cast<int64_t>(ttl.count()));
     q->bind(2, static_cast<int64_t>(DeadlineAfter(ttl)));
+    q->bind(3, static_cast<int64_t>(lease_id_floor_ ? *lease_id_floor_ : 0));
     q->exec();
-    return static_cast<LeaseId>(sqlite3_last_insert_rowid(connection_.handle()));
+    const auto id = static_cast<LeaseId>(sqlite3_last_insert_rowid(connection_.handle()));
+    if (lease_id_floor_) *lease_id_floor_ = std::max(*lease_id_floor_, id);
+    return id;
   });
 }
 

@@ -67,7 +67,8 @@ class TransactionImpl final : public EngineTransaction {
   // `redaction_key` digests redacted history (may be null for a read-only transaction).
   TransactionImpl(Connection& connection, KeyspaceDirectory& keyspaces, bool read_only,
                   Origin origin, const std::vector<std::string>& redacted_keyspaces,
-                  DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr);
+                  DamagedRowReporter* damaged_rows, const RedactionKey* redaction_key = nullptr,
+                  LeaseId* lease_id_floor = nullptr);
 
   using Transaction::put;
   std::optional<Value> get(std::string_view keyspace, std::string_view key) override;
@@ -219,6 +220,10 @@ class TransactionImpl final : public EngineTransaction {
   const std::vector<std::string>& redacted_keyspaces_;
   DamagedRowReporter* const damaged_rows_;
   const RedactionKey* redaction_key_;
+  // The largest lease id this process's writer handed out, committed or not (grant_lease): the
+  // sequence of an AUTOINCREMENT table rolls back with a grant that did, and the id a body saw
+  // must not name a later lease (lease.h). Null: sqlite_sequence alone.
+  LeaseId* const lease_id_floor_;
   std::optional<LastRead> last_read_;
   std::optional<Revision> known_head_;
   std::optional<std::int64_t> last_commit_time_us_;
