@@ -815,9 +815,9 @@ TEST_F(PgAdminTest, RestoreRefusesBoundsAndChangesNothing) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Leases in backup, restore, inspect and verify (0003_leases.sql). Until the PostgreSQL
-// transaction grants leases, the rows are restored from a file the SQLite engine wrote, or made
-// with raw SQL.
+// Leases in backup, restore, inspect and verify (0003_leases.sql). Most tests make the rows
+// exactly as they want them: restored from a file the SQLite engine wrote, or with raw SQL; one
+// grants them through the PostgreSQL engine.
 
 // Every lease as "id:ttl_ms:expires_us", by id, then every attached key as
 // "keyspace/key=lease@deadline", by keyspace and key: the same text from either engine's rows.
@@ -1048,6 +1048,64 @@ TEST_F(PgAdminTest, RestoreRefusesATargetWithALease) {
     EXPECT_TRUE(Contains(e.what(), "already has 1 leases")) << e.what();
   }
   EXPECT_EQ(db.Sql("SELECT count(*) FROM entries")[0], "0");
+}
+
+// The engine's own leases (PgTransaction): granted, renewed and revoked through the Store API,
+// backed up to a file both engines read the same, and restored into another store that carries
+// on with them.
+TEST_F(PgAdminTest, LeasesGrantedThroughThePgStoreSurviveBackupAndRestore) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/granted.db";
+  std::vector<std::string> leases;
+  LeaseId one = 0;
+  LeaseId revoked = 0;
+  {
+    auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+    Fill(*src);
+    one = src->grant_lease(std::chrono::hours(1));
+    const LeaseId two = src->grant_lease(std::chrono::minutes(10));
+    revoked = src->grant_lease(std::chrono::minutes(1));
+    ASSERT_TRUE(src->revoke_lease(revoked));
+    PutOptions in_one;
+    in_one.lease = one;
+    PutOptions in_two;
+    in_two.lease = two;
+    src->put("app", "x", Value(1), in_one);
+    src->put("secret", "y", Value("hidden"), in_one);
+    src->put("jobs", "w", Value("busy"), in_two);
+    ASSERT_TRUE(src->keep_alive(one));
+    leases = LeasesOf(*src);
+    ASSERT_EQ(leases.size(), 2u);
+    const VerifyReport v = Verify(*src);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    Backup(*src, file);
+  }
+  EXPECT_EQ(LiteLeaseRows(file), PgLeaseRows(db));
+  {
+    Options ro = NoSweep(FixtureOptions());
+    ro.read_only = true;
+    auto lite = Store::open(file, ro);
+    EXPECT_EQ(LeasesOf(*lite), leases);
+    ASSERT_TRUE(lite->get_entry("app", "x").has_value());
+    EXPECT_EQ(lite->get_entry("app", "x")->lease, one);
+  }
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  EXPECT_EQ(PgLeaseRows(fresh), PgLeaseRows(db));
+  auto back = Store::open(fresh.uri(), NoSweep(FixtureOptions()));
+  EXPECT_EQ(LeasesOf(*back), leases);
+  ASSERT_TRUE(back->get_entry("app", "x").has_value());
+  EXPECT_EQ(back->get_entry("app", "x")->lease, one);
+  EXPECT_GT(back->grant_lease(std::chrono::seconds(30)), revoked);
+  // The restored lease is the engine's own: revoking it erases its keys in one revision.
+  const Revision head = back->history_bounds().head;
+  ASSERT_TRUE(back->revoke_lease(one));
+  EXPECT_FALSE(back->get("app", "x").has_value());
+  EXPECT_FALSE(back->get("secret", "y").has_value());
+  EXPECT_EQ(back->history_bounds().head, head + 1);
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
 }
 
 // After Fill, with raw SQL: lease 1 (1 h, live) holding app/a, lease 2 (expired, not swept)
