@@ -162,9 +162,9 @@ TEST_F(PgAdminTest, InspectReportsServerFactsAndNotApplicableFileFields) {
   auto store = Store::open(db.uri(), ro);
   const InspectReport r = Inspect(*store);
   EXPECT_EQ(r.engine, "postgresql");
-  // The number of migrations/postgresql files (0002_time_to_live.sql the newest).
-  EXPECT_EQ(r.schema_version, 2);
-  EXPECT_EQ(r.library_schema_version, 2);
+  // The number of migrations/postgresql files (0003_leases.sql the newest).
+  EXPECT_EQ(r.schema_version, 3);
+  EXPECT_EQ(r.library_schema_version, 3);
   EXPECT_EQ(r.journal_mode, "n/a (postgresql)");
   EXPECT_EQ(r.integrity, "n/a (postgresql)");
   EXPECT_EQ(r.page_size, 0u);
@@ -202,8 +202,8 @@ TEST_F(PgAdminTest, MigrationStatusOfAUri) {
   }
   Store::open(db.uri());
   const MigrationStatus status = GetMigrationStatus(db.uri());
-  EXPECT_EQ(status.applied, 2);
-  EXPECT_EQ(status.library, 2);
+  EXPECT_EQ(status.applied, 3);
+  EXPECT_EQ(status.library, 3);
   EXPECT_TRUE(status.pending.empty());
   EXPECT_FALSE(status.too_new());
   db.Sql("UPDATE meta SET value = 99 WHERE name = 'schema_version'");
@@ -794,36 +794,454 @@ TEST_F(PgAdminTest, RestoreKeepsDeadlinesExpiriesAndEvictions) {
   }
 }
 
-TEST_F(PgAdminTest, RestoreRefusesLeasesAndBoundsAndChangesNothing) {
+TEST_F(PgAdminTest, RestoreRefusesBoundsAndChangesNothing) {
   TestDatabase db(*cluster_);
   TempDir dir;
-  const std::string leased = dir.path() + "/leased.db";
   const std::string bounded = dir.path() + "/bounded.db";
-  {
-    auto lite = Store::open(leased, NoSweep());
-    PutOptions attach;
-    attach.lease = lite->grant_lease(std::chrono::hours(1));
-    lite->put("workers", "w-7", Value("alive"), attach);
-  }
   {
     auto lite = Store::open(bounded, NoSweep());
     lite->set_max_keys("cache", 5);
     lite->put("cache", "a", Value(1));
   }
-  for (const auto& [file, says] :
-       {std::pair<std::string, std::string>{leased, "has 1 leases (1 keys attached"},
-        {bounded, "has 1 bounded keyspaces"}}) {
-    SCOPED_TRACE(file);
-    try {
-      Restore(file, db.uri());
-      ADD_FAILURE() << "restored what the PostgreSQL engine cannot hold";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-      EXPECT_TRUE(Contains(e.what(), says)) << e.what();
-      EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
-    }
+  try {
+    Restore(bounded, db.uri());
+    ADD_FAILURE() << "restored what the PostgreSQL engine cannot hold";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "has 1 bounded keyspaces")) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
   }
   EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases in backup, restore, inspect and verify (0003_leases.sql). Most tests make the rows
+// exactly as they want them: restored from a file the SQLite engine wrote, or with raw SQL; one
+// grants them through the PostgreSQL engine.
+
+// Every lease as "id:ttl_ms:expires_us", by id, then every attached key as
+// "keyspace/key=lease@deadline", by keyspace and key: the same text from either engine's rows.
+std::string PgLeaseRows(const TestDatabase& db) {
+  return db.Sql(
+      "SELECT coalesce((SELECT string_agg(id || ':' || ttl_ms || ':' || expires_us, ',' ORDER BY "
+      "id) FROM leases), '') || ' | ' || coalesce((SELECT string_agg(k.name || '/' || "
+      "convert_from(e.key, 'UTF8') || '=' || e.lease_id || '@' || coalesce(e.expires_us::text, "
+      "'-'), ',' ORDER BY k.name, e.key) FROM entries e JOIN keyspaces k ON k.id = e.keyspace_id "
+      "WHERE e.lease_id IS NOT NULL), '')")[0];
+}
+
+// The first column of the first row of `sql` on the file, as text ("" for none).
+std::string SqlQueryText(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+    } else {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    }
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+std::string LiteLeaseRows(const std::string& file) {
+  return SqlQueryText(
+      file,
+      "SELECT coalesce((SELECT group_concat(x, ',') FROM (SELECT id || ':' || ttl_ms || ':' || "
+      "expires_us AS x FROM leases ORDER BY id)), '') || ' | ' || coalesce((SELECT "
+      "group_concat(x, ',') FROM (SELECT k.name || '/' || CAST(e.key AS TEXT) || '=' || "
+      "e.lease_id || '@' || coalesce(e.expires_us, '-') AS x FROM entries e JOIN keyspaces k ON "
+      "k.id = e.keyspace_id WHERE e.lease_id IS NOT NULL ORDER BY k.name, e.key)), '')");
+}
+
+// The id the lease identity hands out next, taken with a raw insert (the engine's grant takes
+// it the same way: the column's default).
+std::string NextPgLeaseId(const TestDatabase& db) {
+  return db.Sql("INSERT INTO leases (ttl_ms, expires_us) VALUES (1000, 0) RETURNING id")[0];
+}
+
+// Lease as comparable text: id, TTL, deadline and keys.
+std::string LeaseText(const Lease& l) {
+  std::string out = std::to_string(l.id) + " ttl=" + std::to_string(l.ttl.count()) +
+                    " until=" + std::to_string(Micros(l.expires_at));
+  for (const LeaseKey& k : l.keys) out += " " + k.keyspace + "/" + k.key;
+  return out;
+}
+
+std::vector<std::string> LeasesOf(Store& s) {
+  std::vector<std::string> out;
+  for (const Lease& l : s.leases()) out.push_back(LeaseText(l));
+  return out;
+}
+
+// A file the SQLite engine wrote by `clock` (kManualClockStart on): lease 1 (10 s, renewed after
+// 5 s) holding app/a and app/b, lease 2 (1 h) holding jobs/w, lease 3 granted and revoked (its id
+// stays used), app/plain without a lease and app/ttl with a TTL of its own.
+struct LeasedFile {
+  std::vector<std::string> leases;  // LeasesOf the file's store
+  std::string rows;                 // LiteLeaseRows
+};
+
+LeasedFile WriteLeasedFile(const std::string& file, test::ManualClock& clock) {
+  Options o = NoSweep();
+  o.clock = clock.function();
+  auto lite = Store::open(file, o);
+  const LeaseId one = lite->grant_lease(std::chrono::seconds(10));
+  const LeaseId two = lite->grant_lease(std::chrono::hours(1));
+  const LeaseId three = lite->grant_lease(std::chrono::minutes(1));
+  EXPECT_EQ(std::vector<LeaseId>({one, two, three}), std::vector<LeaseId>({1, 2, 3}));
+  lite->revoke_lease(three);
+  PutOptions in_one;
+  in_one.lease = one;
+  PutOptions in_two;
+  in_two.lease = two;
+  PutOptions ttl;
+  ttl.ttl = std::chrono::seconds(30);
+  lite->put("app", "a", Value(1), in_one);
+  lite->put("app", "b", Value(2), in_one);
+  lite->put("jobs", "w", Value("busy"), in_two);
+  lite->put("app", "plain", Value(3));
+  lite->put("app", "ttl", Value(4), ttl);
+  clock.advance(std::chrono::seconds(5));
+  EXPECT_TRUE(lite->keep_alive(one));  // the renewed deadline is the one that must travel
+  return {LeasesOf(*lite), LiteLeaseRows(file)};
+}
+
+TEST_F(PgAdminTest, RestoreKeepsLeasesAndLaterIdsAreLarger) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/leased.db";
+  test::ManualClock clock(test::kManualClockStart);
+  const LeasedFile source = WriteLeasedFile(file, clock);
+  const std::int64_t start = Micros(test::kManualClockStart);
+  const std::string one_until = std::to_string(start + 15 * 1000000LL);
+  const std::string two_until = std::to_string(start + 3600 * 1000000LL);
+  ASSERT_EQ(source.rows, "1:10000:" + one_until + ",2:3600000:" + two_until + " | app/a=1@" +
+                             one_until + ",app/b=1@" + one_until + ",jobs/w=2@" + two_until);
+  ASSERT_EQ(SqlQueryInt(file, "SELECT seq FROM sqlite_sequence WHERE name = 'leases'"), 3);
+
+  Restore(file, db.uri());
+  EXPECT_EQ(PgLeaseRows(db), source.rows);
+  EXPECT_EQ(db.Sql("SELECT expires_us FROM entries WHERE key = 'ttl'::bytea AND lease_id IS "
+                   "NULL")[0],
+            std::to_string(start + 30 * 1000000LL));
+  {
+    Options ro = NoSweep();
+    ro.read_only = true;
+    auto back = Store::open(db.uri(), ro);
+    const VerifyReport v = Verify(*back);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    // 2031 is ahead of the real clock inspect reads: both leases live.
+    const InspectReport r = Inspect(*back);
+    EXPECT_EQ(r.leases_live, 2u);
+    EXPECT_EQ(r.leases_expired, 0u);
+  }
+  // Back to a file: the SQLite engine sees the same leases, and its next grant is 4.
+  const std::string again = dir.path() + "/again.db";
+  {
+    Options o = NoSweep();
+    o.clock = clock.function();
+    auto back = Store::open(db.uri(), o);
+    Backup(*back, again);
+  }
+  EXPECT_EQ(LiteLeaseRows(again), source.rows);
+  {
+    Options o = NoSweep();
+    o.clock = clock.function();
+    auto lite = Store::open(again, o);
+    EXPECT_EQ(LeasesOf(*lite), source.leases);
+    ASSERT_TRUE(lite->get_entry("app", "a").has_value());
+    EXPECT_EQ(lite->get_entry("app", "a")->lease, LeaseId{1});
+    EXPECT_EQ(lite->grant_lease(std::chrono::seconds(1)), 4);  // 3 was revoked, never reused
+  }
+  // The restored store's identity went past 3 as well.
+  EXPECT_EQ(NextPgLeaseId(db), "4");
+}
+
+// With no lease row to copy the identity still never goes back: it starts at 1 for a source
+// that never granted one, and after the highest id a source handed out (all revoked) otherwise.
+TEST_F(PgAdminTest, RestoreMovesLeaseIdsPastRevokedOnesAndStartsAtOne) {
+  TempDir dir;
+  struct Case {
+    int granted;
+    const char* next;
+  };
+  for (const Case& c : {Case{0, "1"}, Case{2, "3"}}) {
+    SCOPED_TRACE(c.granted);
+    const std::string file = dir.path() + "/revoked" + std::to_string(c.granted) + ".db";
+    {
+      auto lite = Store::open(file, NoSweep());
+      lite->put("app", "k", Value(1));
+      for (int i = 0; i < c.granted; ++i) {
+        lite->revoke_lease(lite->grant_lease(std::chrono::seconds(60)));
+      }
+    }
+    ASSERT_EQ(SqlQueryInt(file, "SELECT count(*) FROM leases"), 0);
+    TestDatabase db(*cluster_);
+    Restore(file, db.uri());
+    EXPECT_EQ(NextPgLeaseId(db), c.next);
+  }
+}
+
+// The target's identity never goes back either: ids it handed out (leases granted and revoked
+// there before the restore, which leave no row) stay used even when the source's are lower.
+TEST_F(PgAdminTest, RestoreNeverMovesTheTargetsLeaseIdsBack) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/low.db";
+  {
+    auto lite = Store::open(file, NoSweep());
+    PutOptions in_lease;
+    in_lease.lease = lite->grant_lease(std::chrono::hours(1));
+    lite->put("app", "k", Value(1), in_lease);
+  }
+  Store::open(db.uri()).reset();
+  for (int i = 0; i < 5; ++i) NextPgLeaseId(db);
+  db.Sql("DELETE FROM leases");
+  Restore(file, db.uri());
+  EXPECT_EQ(db.Sql("SELECT string_agg(id::text, ',') FROM leases")[0], "1");
+  EXPECT_EQ(NextPgLeaseId(db), "6");
+}
+
+// lease.h: ids are positive; a file with another (made by hand) is refused, not copied.
+TEST_F(PgAdminTest, RestoreRefusesANonPositiveLeaseId) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/zero.db";
+  {
+    auto lite = Store::open(file, NoSweep());
+    lite->put("app", "k", Value(1));
+  }
+  SqlExec(file, "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (0, 1000, 1)");
+  try {
+    Restore(file, db.uri());
+    ADD_FAILURE() << "restored lease 0";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "lease 0")) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM entries")[0], "0");
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM leases")[0], "0");
+}
+
+// A lease is granted without a commit: a store that has one is not empty.
+TEST_F(PgAdminTest, RestoreRefusesATargetWithALease) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/plain.db";
+  {
+    auto lite = Store::open(file);
+    lite->put("app", "k", Value(1));
+  }
+  Store::open(db.uri()).reset();
+  NextPgLeaseId(db);
+  try {
+    Restore(file, db.uri());
+    ADD_FAILURE() << "restored over a lease";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "already has 1 leases")) << e.what();
+  }
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM entries")[0], "0");
+}
+
+// The engine's own leases (PgTransaction): granted, renewed and revoked through the Store API,
+// backed up to a file both engines read the same, and restored into another store that carries
+// on with them.
+TEST_F(PgAdminTest, LeasesGrantedThroughThePgStoreSurviveBackupAndRestore) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/granted.db";
+  std::vector<std::string> leases;
+  LeaseId one = 0;
+  LeaseId revoked = 0;
+  {
+    auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+    Fill(*src);
+    one = src->grant_lease(std::chrono::hours(1));
+    const LeaseId two = src->grant_lease(std::chrono::minutes(10));
+    revoked = src->grant_lease(std::chrono::minutes(1));
+    ASSERT_TRUE(src->revoke_lease(revoked));
+    PutOptions in_one;
+    in_one.lease = one;
+    PutOptions in_two;
+    in_two.lease = two;
+    src->put("app", "x", Value(1), in_one);
+    src->put("secret", "y", Value("hidden"), in_one);
+    src->put("jobs", "w", Value("busy"), in_two);
+    ASSERT_TRUE(src->keep_alive(one));
+    leases = LeasesOf(*src);
+    ASSERT_EQ(leases.size(), 2u);
+    const VerifyReport v = Verify(*src);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    Backup(*src, file);
+  }
+  EXPECT_EQ(LiteLeaseRows(file), PgLeaseRows(db));
+  {
+    Options ro = NoSweep(FixtureOptions());
+    ro.read_only = true;
+    auto lite = Store::open(file, ro);
+    EXPECT_EQ(LeasesOf(*lite), leases);
+    ASSERT_TRUE(lite->get_entry("app", "x").has_value());
+    EXPECT_EQ(lite->get_entry("app", "x")->lease, one);
+  }
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  EXPECT_EQ(PgLeaseRows(fresh), PgLeaseRows(db));
+  auto back = Store::open(fresh.uri(), NoSweep(FixtureOptions()));
+  EXPECT_EQ(LeasesOf(*back), leases);
+  ASSERT_TRUE(back->get_entry("app", "x").has_value());
+  EXPECT_EQ(back->get_entry("app", "x")->lease, one);
+  EXPECT_GT(back->grant_lease(std::chrono::seconds(30)), revoked);
+  // The restored lease is the engine's own: revoking it erases its keys in one revision.
+  const Revision head = back->history_bounds().head;
+  ASSERT_TRUE(back->revoke_lease(one));
+  EXPECT_FALSE(back->get("app", "x").has_value());
+  EXPECT_FALSE(back->get("secret", "y").has_value());
+  EXPECT_EQ(back->history_bounds().head, head + 1);
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+}
+
+// After Fill, with raw SQL: lease 1 (1 h, live) holding app/a, lease 2 (expired, not swept)
+// holding secret/s, lease 3 taken from the identity and revoked (deleted).
+struct PgLeases {
+  std::int64_t live_until = 0;
+  std::int64_t passed = 0;
+};
+
+PgLeases AddPgLeases(const TestDatabase& db) {
+  const std::int64_t now = Micros(Clock::now());
+  const PgLeases l{now + 3600 * 1000000LL, now - 1000000};
+  const std::string live = std::to_string(l.live_until);
+  const std::string passed = std::to_string(l.passed);
+  EXPECT_EQ(db.Sql("INSERT INTO leases (ttl_ms, expires_us) VALUES (3600000, " + live +
+                   ") RETURNING id")[0],
+            "1");
+  EXPECT_EQ(db.Sql("INSERT INTO leases (ttl_ms, expires_us) VALUES (2000, " + passed +
+                   ") RETURNING id")[0],
+            "2");
+  EXPECT_EQ(NextPgLeaseId(db), "3");
+  db.Sql("DELETE FROM leases WHERE id = 3");
+  db.Sql("UPDATE entries SET lease_id = 1, expires_us = " + live + " WHERE key = 'a'::bytea");
+  db.Sql("UPDATE entries SET lease_id = 2, expires_us = " + passed + " WHERE key = 's'::bytea");
+  return l;
+}
+
+TEST_F(PgAdminTest, BackupKeepsLeasesForBothEngines) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/leases.db";
+  auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*src);
+  const PgLeases l = AddPgLeases(db);
+  const std::string rows = PgLeaseRows(db);
+  ASSERT_EQ(rows, "1:3600000:" + std::to_string(l.live_until) +
+                      ",2:2000:" + std::to_string(l.passed) + " | app/a=1@" +
+                      std::to_string(l.live_until) + ",secret/s=2@" + std::to_string(l.passed));
+  Backup(*src, file);
+
+  EXPECT_EQ(LiteLeaseRows(file), rows);
+  // The revoked id 3 is remembered, not only the copied 1 and 2.
+  EXPECT_EQ(SqlQueryInt(file, "SELECT seq FROM sqlite_sequence WHERE name = 'leases'"), 3);
+  {
+    Options ro = NoSweep(FixtureOptions());
+    ro.read_only = true;
+    auto lite = Store::open(file, ro);
+    ASSERT_EQ(lite->leases().size(), 1u);  // lease 2 has expired
+    const Lease one = lite->leases()[0];
+    EXPECT_EQ(one.id, 1);
+    EXPECT_EQ(one.ttl, std::chrono::hours(1));
+    EXPECT_EQ(Micros(one.expires_at), l.live_until);
+    EXPECT_EQ(one.keys, (std::vector<LeaseKey>{{"app", "a"}}));
+    ASSERT_TRUE(lite->get_entry("app", "a").has_value());
+    EXPECT_EQ(lite->get_entry("app", "a")->lease, LeaseId{1});
+    EXPECT_FALSE(lite->get("secret", "s").has_value());  // its lease's deadline has passed
+    const InspectReport r = Inspect(*lite);
+    EXPECT_EQ(r.leases_live, 1u);
+    EXPECT_EQ(r.leases_expired, 1u);
+    const VerifyReport v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+  }
+
+  // And into PostgreSQL again: the same rows, and the identity past the revoked 3.
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  EXPECT_EQ(PgLeaseRows(fresh), rows);
+  EXPECT_EQ(NextPgLeaseId(fresh), "4");
+  // A grant in the file never reuses 3 either.
+  Options o = NoSweep(FixtureOptions());
+  EXPECT_EQ(Store::open(file, o)->grant_lease(std::chrono::seconds(1)), 4);
+}
+
+// A user who may read the tables but not the lease identity (GRANT SELECT ON ALL TABLES does not
+// cover sequences) still backs up: the file's mark is then the highest copied id.
+TEST_F(PgAdminTest, BackupByAUserWhoCannotReadTheLeaseIdentity) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  {
+    auto src = Store::open(db.uri(), NoSweep(FixtureOptions()));
+    Fill(*src);
+  }
+  AddPgLeases(db);
+  const std::string role = "pgadmin_reader_" + std::to_string(::getpid());
+  db.Sql("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + role +
+         "') THEN CREATE ROLE " + role +
+         " LOGIN; END IF; END$$; GRANT USAGE ON SCHEMA statestore TO " + role +
+         "; GRANT SELECT ON ALL TABLES IN SCHEMA statestore TO " + role);
+  ASSERT_EQ(db.Sql("SELECT has_sequence_privilege('" + role +
+                   "', pg_get_serial_sequence('leases', 'id'), 'SELECT,USAGE')")[0],
+            "f");
+  std::string reader_uri = db.uri();
+  reader_uri.replace(reader_uri.find("postgres@"), 9, role + "@");
+  Options ro = NoSweep(FixtureOptions());
+  ro.read_only = true;
+  const std::string file = dir.path() + "/reader.db";
+  Backup(*Store::open(reader_uri, ro), file);
+  EXPECT_EQ(LiteLeaseRows(file), PgLeaseRows(db));
+  EXPECT_EQ(SqlQueryInt(file, "SELECT seq FROM sqlite_sequence WHERE name = 'leases'"), 2);
+}
+
+TEST_F(PgAdminTest, InspectCountsLiveAndExpiredLeases) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*store);
+  InspectReport r = Inspect(*store);
+  EXPECT_EQ(r.leases_live, 0u);
+  EXPECT_EQ(r.leases_expired, 0u);
+  AddPgLeases(db);
+  r = Inspect(*store);
+  EXPECT_EQ(r.leases_live, 1u);
+  EXPECT_EQ(r.leases_expired, 1u);
+  EXPECT_EQ(r.keys_with_ttl, 1u);  // app/a, by its lease
+  EXPECT_EQ(r.keys_expired, 1u);   // secret/s
+  const json inspect = CtlJsonOutput(RunStatectl({"inspect", db.uri(), "--json"}));
+  EXPECT_EQ(inspect["leases"]["live"], 1) << inspect.dump();
+  EXPECT_EQ(inspect["leases"]["expired"], 1) << inspect.dump();
+}
+
+TEST_F(PgAdminTest, VerifyFindsKeysThatDisagreeWithTheirLease) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri(), NoSweep(FixtureOptions()));
+  Fill(*store);
+  AddPgLeases(db);
+  VerifyReport r = Verify(*store);
+  EXPECT_TRUE(r.ok()) << Problems(r);
+  db.Sql("UPDATE entries SET expires_us = expires_us + 1 WHERE key = 'a'::bytea");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "its deadline differs from that of its lease 1"))
+      << Problems(r);
+  db.Sql("UPDATE entries SET lease_id = 99 WHERE key = 's'::bytea");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "attached to lease 99, which does not exist")) << Problems(r);
+  ASSERT_EQ(r.problems.size(), 2u) << Problems(r);
+  EXPECT_EQ(r.problems[0].key, "a");
+  EXPECT_EQ(r.problems[1].keyspace, "secret");
 }
 
 // ---------------------------------------------------------------------------------------------

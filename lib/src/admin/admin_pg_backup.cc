@@ -19,6 +19,14 @@
 //      with the same meaning — an expiry without a deadline (it would read back as an eviction),
 //      an eviction with one (the deadline would be lost) — stops the backup like an undecodable
 //      row.
+//   6. Leases travel with the rows (the SQLite schema 7, 0007_leases.sql): every leases row with
+//      its id, ttl_ms and expires_us — expired ones not swept yet too — and entries.lease_id.
+//      The file's AUTOINCREMENT high-water mark (sqlite_sequence) is set to the source's
+//      identity's last value when that is higher than the copied ids (revoked leases), so that a
+//      grant in the copy, or in a store restored from it (admin_pg_restore.cc invariant 6),
+//      never reuses an id a program may hold. Sequences are outside snapshots: the value read is
+//      at least the snapshot's, which is all this needs. A user without the privilege to read
+//      the sequence gets the copied ids' maximum.
 //   3. The redaction key: the copy records the source's fingerprint (meta
 //      'redaction_key_fingerprint'). When the key is stored in the PostgreSQL schema (its
 //      `redaction_key` table: the PostgreSQL engine's default, where the key travels with the
@@ -61,13 +69,22 @@ constexpr std::uint64_t kProgressEvery = 1000;
 
 // ---- Backup: SQLite statements (constant SQL; cached by text pointer).
 constexpr char kSqliteWipe[] =
-    "DELETE FROM changes; DELETE FROM commits; DELETE FROM entries; "
+    "DELETE FROM changes; DELETE FROM commits; DELETE FROM entries; DELETE FROM leases; "
     "DELETE FROM keyspace_history; DELETE FROM keyspaces";
 constexpr char kSqliteInsertKeyspace[] =
     "INSERT INTO keyspaces (id, name, redacted) VALUES (?1, ?2, ?3)";
 constexpr char kSqliteInsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+// An explicit id moves sqlite_sequence up to it (AUTOINCREMENT), never down.
+constexpr char kSqliteInsertLease[] =
+    "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (?1, ?2, ?3)";
+// Invariant 6: sqlite_sequence has no unique name; the row exists once a lease was inserted.
+constexpr char kSqliteRaiseLeaseSeq[] =
+    "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'leases'";
+constexpr char kSqliteAddLeaseSeq[] =
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'leases', ?1 WHERE NOT EXISTS (SELECT 1 FROM "
+    "sqlite_sequence WHERE name = 'leases')";
 constexpr char kSqliteInsertCommit[] =
     "INSERT INTO commits (revision, time_us, pid, thread_id, label, partial) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -87,7 +104,8 @@ struct SourceFacts {
   std::optional<std::int64_t> fingerprint;
   Revision head = 0;
   Revision compacted_through = 0;
-  std::uint64_t rows = 0;  // entries + changes, for progress
+  std::int64_t lease_ids_through = 0;  // the lease identity's last value (invariant 6); 0: none
+  std::uint64_t rows = 0;              // entries + changes, for progress
 };
 
 std::optional<std::int64_t> PgMeta(PgConnection& c, const char* name) {
@@ -97,6 +115,16 @@ std::optional<std::int64_t> PgMeta(PgConnection& c, const char* name) {
   return r.Int(0, 0);
 }
 
+// Invariant 6: the last id the lease identity handed out, or 0 when it never did or this user
+// may not read it (pg_sequences' own rule) — the copied ids then bound the file's mark.
+std::int64_t LeaseIdsThrough(PgConnection& c) {
+  PgResult r = c.Exec("cannot read the lease identity",
+                      "SELECT CASE WHEN has_sequence_privilege(s.seq, 'SELECT,USAGE') THEN "
+                      "pg_sequence_last_value(s.seq) END FROM (SELECT "
+                      "pg_get_serial_sequence('leases', 'id')::regclass AS seq) s");
+  return r.rows() == 0 || r.IsNull(0, 0) ? 0 : r.Int(0, 0);
+}
+
 SourceFacts ReadSourceFacts(PgConnection& c) {
   SourceFacts f;
   PgResult key = c.Exec("cannot read the redaction key", "SELECT key FROM redaction_key");
@@ -104,6 +132,7 @@ SourceFacts ReadSourceFacts(PgConnection& c) {
   f.fingerprint = PgMeta(c, kFingerprintMetaName);
   f.head = static_cast<Revision>(PgMeta(c, "head_revision").value_or(0));
   f.compacted_through = static_cast<Revision>(PgMeta(c, "compacted_through").value_or(0));
+  f.lease_ids_through = LeaseIdsThrough(c);
   PgResult n = c.Exec("cannot count rows",
                       "SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM changes)");
   f.rows = static_cast<std::uint64_t>(n.Int(0, 0));
@@ -156,6 +185,7 @@ class SqliteFiller {
   void Run() {
     lite_.Exec(kSqliteWipe);  // what the engine's open may have created (no commit exists yet)
     CopyKeyspaces();
+    CopyLeases();
     CopyEntries();
     CopyCommits();
     CopyChanges();
@@ -211,10 +241,33 @@ class SqliteFiller {
                  });
   }
 
+  // Invariant 6: the rows as they are, then the file's high-water mark.
+  void CopyLeases() {
+    PgForEachRow(pg_, "statestore_backup_leases",
+                 "SELECT id, ttl_ms, expires_us FROM leases ORDER BY id",
+                 [&](const PgResult& r, int i) {
+                   CallSqlite("cannot write leases", [&] {
+                     StatementUse q(lite_, kSqliteInsertLease);
+                     for (int col = 0; col < 3; ++col) {
+                       q->bind(col + 1, static_cast<int64_t>(r.Int(i, col)));
+                     }
+                     q->exec();
+                   });
+                 });
+    if (facts_.lease_ids_through <= 0) return;
+    CallSqlite("cannot write the lease high-water mark", [&] {
+      for (const char* sql : {kSqliteRaiseLeaseSeq, kSqliteAddLeaseSeq}) {
+        StatementUse q(lite_, sql);
+        q->bind(1, static_cast<int64_t>(facts_.lease_ids_through));
+        q->exec();
+      }
+    });
+  }
+
   void CopyEntries() {
     PgForEachRow(pg_, "statestore_backup_entries",
-                 "SELECT keyspace_id, key, type, value, version, expires_us FROM entries "
-                 "ORDER BY keyspace_id, key",
+                 "SELECT keyspace_id, key, type, value, version, expires_us, lease_id FROM "
+                 "entries ORDER BY keyspace_id, key",
                  [&](const PgResult& r, int i) {
                    std::string problem;
                    std::optional<Value> value = DecodePgValue(r, i, 2, 3, &problem);
@@ -227,6 +280,7 @@ class SqliteFiller {
                      BindValue(*q, 3, 4, *value);
                      q->bind(5, static_cast<int64_t>(r.Int(i, 4)));
                      BindOptionalInt(*q, 6, r, i, 5);
+                     BindOptionalInt(*q, 7, r, i, 6);
                      q->exec();
                    });
                    Tick();

@@ -98,21 +98,29 @@ void CountSessions(PgConnection& c, InspectReport& r) {
   r.sessions_live = all >= r.sessions_expired ? all - r.sessions_expired : 0;
 }
 
-// InspectReport::keys_with_ttl and keys_expired, by this machine's clock as on SQLite
-// (admin_inspect.cc), both through the deadline index (0002_time_to_live.sql). The engine has no
-// leases: leases_live and leases_expired stay 0.
-void CountKeysWithTtl(PgConnection& c, InspectReport& r) {
+// InspectReport::keys_with_ttl, keys_expired, leases_live and leases_expired, by this machine's
+// clock as on SQLite (admin_inspect.cc): an expired key or lease is one whose deadline has
+// passed and that no sweep has deleted yet. Through the deadline indexes (0002_time_to_live.sql,
+// 0003_leases.sql).
+void CountKeysWithTtlAndLeases(PgConnection& c, InspectReport& r) {
   const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
-  PgResult q = c.Exec("cannot count keys with a time-to-live",
+  PgResult q = c.Exec("cannot count keys with a time-to-live and leases",
                       "SELECT (SELECT count(*) FROM entries WHERE expires_us IS NOT NULL), "
                       "(SELECT count(*) FROM entries WHERE expires_us IS NOT NULL AND "
-                      "expires_us <= $1)",
+                      "expires_us <= $1), (SELECT count(*) FROM leases), "
+                      "(SELECT count(*) FROM leases WHERE expires_us <= $1)",
                       PgParams().Int(now_us));
+  auto live = [&](int all_col, int expired_col) {
+    const std::uint64_t all = U64(q, 0, all_col);
+    const std::uint64_t expired = U64(q, 0, expired_col);
+    return all >= expired ? all - expired : 0;
+  };
   r.keys_expired = U64(q, 0, 1);
-  const std::uint64_t all = U64(q, 0, 0);
-  r.keys_with_ttl = all >= r.keys_expired ? all - r.keys_expired : 0;
+  r.keys_with_ttl = live(0, 1);
+  r.leases_expired = U64(q, 0, 3);
+  r.leases_live = live(2, 3);
 }
 
 void ReadServerFacts(PgConnection& c, InspectReport& r) {
@@ -270,7 +278,7 @@ InspectReport PgInspect(PgStore& store) {
     r.commits_partial = U64(commits, 0, 1);
     ReadKeyspaceHistoryInfo(c, store.options().history_retention, r);
     CountSessions(c, r);
-    CountKeysWithTtl(c, r);
+    CountKeysWithTtlAndLeases(c, r);
     ReadServerFacts(c, r);
     ReadReplication(c, r);
   });

@@ -4,10 +4,10 @@
 // Restore (SQLite file -> PostgreSQL):
 //   1. The source passes the checks of a read-only open and quick_check, and must be at this
 //      library's SQLite schema version (an older file: migrate it first).
-//   2. The target store must be new or empty (no keyspace, entry or commit): unlike an SQLite
-//      file, a PostgreSQL store cannot be swapped under its users, and merging two histories
-//      would break revision order. A target with data is refused with kInvalidArgument and left
-//      unchanged.
+//   2. The target store must be new or empty (no keyspace, entry, commit or lease): unlike
+//      an SQLite file, a PostgreSQL store cannot be swapped under its users, and merging two
+//      histories would break revision order. A target with data is refused with
+//      kInvalidArgument and left unchanged.
 //   3. The schema is created or migrated as a writable open would (PgCheckAndMigrate), then
 //      every row is written in ONE server transaction holding the store's write lock (the
 //      meta head row, FOR UPDATE): other processes see nothing or everything, and a failure
@@ -20,9 +20,19 @@
 //   5. Deadlines travel with the rows: entries.expires_us, and each change's kind and
 //      expires_us. SQLite stores an eviction as kind 1 without a deadline
 //      (migrations/sqlite/0008_bounded_keyspaces.sql); PostgreSQL stores the kind as is, so
-//      that row becomes kind 2 and a kind 1 with a deadline stays an expiry. What the
-//      PostgreSQL engine cannot hold yet — leases (leases rows, entries.lease_id) and bounded
-//      keyspaces (keyspace_bounds rows) — is refused, never dropped.
+//      that row becomes kind 2 and a kind 1 with a deadline stays an expiry.
+//   6. Leases travel with the rows (0003_leases.sql, the SQLite schema 7's columns): every
+//      leases row with its id, ttl_ms and expires_us, and entries.lease_id, unchanged — expired
+//      leases the source had not swept yet too, so the target's sweep ends them and their keys as
+//      the source's would have. Then the target's lease identity is moved past every id the
+//      source ever handed out (its highest lease, or sqlite_sequence's high-water mark when
+//      revoked leases took higher ids) and past any the target itself handed out, so that a
+//      grant after the restore never reuses an id a program may still hold (lease.h). setval is
+//      not transactional: after a failed restore the sequence may have skipped ids, which is
+//      harmless. A target holding a lease is not empty (invariant 2): a grant uses no revision,
+//      so a store can have a lease without a commit.
+//   7. What the PostgreSQL engine cannot hold yet — bounded keyspaces (keyspace_bounds rows) —
+//      is refused, never dropped.
 //   REQUIRES (not checkable on PostgreSQL): no other process opened the target while it was
 //   empty — such a process would keep the key it resolved then.
 #include <fcntl.h>
@@ -63,8 +73,17 @@ constexpr std::uint64_t kProgressEvery = 1000;
 constexpr char kPgInsertKeyspace[] =
     "INSERT INTO keyspaces (id, name, redacted) VALUES ($1, $2, $3)";
 constexpr char kPgInsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us) "
-    "VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+// BY DEFAULT identity: an explicit id is taken as is (0003_leases.sql).
+constexpr char kPgInsertLease[] = "INSERT INTO leases (id, ttl_ms, expires_us) VALUES ($1, $2, $3)";
+// Invariant 6: the identity's next id is above $1 (the source's high-water mark) and above any
+// id the target handed out itself; a sequence never called is left at its start (1) when $1 is 0.
+// pg_sequence_last_value is NULL for a sequence never called.
+constexpr char kPgAdvanceLeaseIds[] =
+    "SELECT setval(q.seq, q.high) FROM (SELECT s.seq, greatest($1::bigint, "
+    "coalesce(pg_sequence_last_value(s.seq), 0)) AS high FROM (SELECT "
+    "pg_get_serial_sequence('leases', 'id')::regclass AS seq) s) q WHERE q.high > 0";
 constexpr char kPgInsertCommit[] =
     "INSERT INTO commits (revision, time_us, pid, thread_id, label, partial) "
     "VALUES ($1, $2, $3, $4, $5, $6)";
@@ -108,6 +127,29 @@ std::optional<std::string> SourceKey(const std::string& source,
   return key;
 }
 
+// The highest lease id the source ever handed out: its highest lease, or the AUTOINCREMENT
+// high-water mark (sqlite_sequence) that revoked and swept leases left above it; 0 for none.
+std::int64_t SourceLeaseHighWater(Connection& c) {
+  return c.QueryInt(
+      "SELECT max(coalesce((SELECT max(id) FROM leases), 0), coalesce((SELECT seq FROM "
+      "sqlite_sequence WHERE name = 'leases'), 0))");
+}
+
+// Invariant 6: a lease makes a target non-empty (a grant takes no revision, so RequireEmptyTarget
+// does not see it). Its id could collide with a restored one, and its holder would keep it
+// alive in a store that is no longer the one it was granted in. REQUIRES: a transaction open on
+// `c`, at schema 3 or later.
+void RequireNoLeases(PgConnection& c, const std::string& target) {
+  PgResult r = c.Exec("cannot look at the target's leases", "SELECT count(*) FROM leases");
+  if (r.Int(0, 0) != 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "restore into " + target + " refused: the store already has " +
+                    std::to_string(r.Int(0, 0)) +
+                    " leases (granted without a commit); restore only into a new or empty "
+                    "store. Nothing was changed");
+  }
+}
+
 // Refuses a target that holds anything. REQUIRES: a transaction open on `c`.
 void RequireEmptyTarget(PgConnection& c, const std::string& target) {
   PgResult r = c.Exec("cannot look at the target store",
@@ -136,6 +178,7 @@ class PgFiller {
 
   std::uint64_t Run() {
     CopyKeyspaces();
+    CopyLeases();
     CopyEntries();
     CopyCommits();
     CopyChanges();
@@ -185,11 +228,29 @@ class PgFiller {
              "HAVING max(id) IS NOT NULL");
   }
 
+  // Invariant 6: the rows as they are, then the identity moved past the source's ids.
+  void CopyLeases() {
+    CallSqlite("cannot read leases", [&] {
+      StatementUse q(lite_, "SELECT id, ttl_ms, expires_us FROM leases ORDER BY id");
+      while (q->executeStep()) {
+        const std::int64_t id = q->getColumn(0).getInt64();
+        // lease.h: ids are positive. AUTOINCREMENT never makes another; a hand-made one would
+        // be a lease no program can name.
+        if (id <= 0) Undecodable("lease " + std::to_string(id), "a lease id is positive");
+        Queue("cannot restore leases", kPgInsertLease,
+              PgParams().Int(id).Int(q->getColumn(1).getInt64()).Int(q->getColumn(2).getInt64()));
+      }
+    });
+    pg_.Drain();
+    pg_.Exec("cannot advance the lease ids", kPgAdvanceLeaseIds,
+             PgParams().Int(SourceLeaseHighWater(lite_)));
+  }
+
   void CopyEntries() {
     CallSqlite("cannot read entries", [&] {
       StatementUse q(lite_,
-                     "SELECT keyspace_id, key, type, value, version, expires_us FROM entries "
-                     "ORDER BY keyspace_id, key");
+                     "SELECT keyspace_id, key, type, value, version, expires_us, lease_id FROM "
+                     "entries ORDER BY keyspace_id, key");
       while (q->executeStep()) {
         const std::string key = q->getColumn(1).getString();
         std::string problem;
@@ -198,7 +259,9 @@ class PgFiller {
         PgParams p;
         p.Int(q->getColumn(0).getInt64()).Key(key);
         BindPgValue(p, *value);
-        p.Int(q->getColumn(4).getInt64()).OptionalInt(OptionalColumn(*q, 5));
+        p.Int(q->getColumn(4).getInt64())
+            .OptionalInt(OptionalColumn(*q, 5))
+            .OptionalInt(OptionalColumn(*q, 6));
         Queue("cannot restore entries", kPgInsertEntry, p);
         Tick();
       }
@@ -309,20 +372,8 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
     throw Error(ErrorCode::kCorruption,
                 source + " is damaged (quick_check: " + check + "); nothing was changed");
   }
-  // Invariant 5: the PostgreSQL engine has no leases and no bounded keyspaces yet
-  // (pg_transaction.h): a lease would be dropped (its keys left with a deadline nothing renews)
-  // and a bound dropped. Refused, not changed. Deadlines, expiries and evictions are copied.
-  const std::int64_t leases = src->QueryInt("SELECT count(*) FROM leases");
-  const std::int64_t leased_keys =
-      src->QueryInt("SELECT count(*) FROM entries WHERE lease_id IS NOT NULL");
-  if (leases != 0 || leased_keys != 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                source + " has " + std::to_string(leases) + " leases (" +
-                    std::to_string(leased_keys) +
-                    " keys attached; Store::grant_lease), which the PostgreSQL engine does not "
-                    "support yet; in a copy, revoke them (statectl leases revoke COPY ID) or let "
-                    "them expire and be swept first; nothing was changed");
-  }
+  // Invariant 7: the PostgreSQL engine has no bounded keyspaces yet (pg_transaction.h): a bound
+  // would be dropped. Refused, not changed. Deadlines, leases, expiries and evictions are copied.
   const std::int64_t bounds = src->QueryInt("SELECT count(*) FROM keyspace_bounds");
   if (bounds != 0) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -369,6 +420,7 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
     pg->Exec("cannot take the store's write lock",
              "SELECT value FROM meta WHERE name = 'head_revision' FOR UPDATE");
     RequireEmptyTarget(*pg, target);
+    RequireNoLeases(*pg, target);
     if (progress) progress(0, total);
     result.pages = PgFiller(*src, *pg, progress, total).Run();
     pg->Exec("cannot write meta", kPgSetMeta,

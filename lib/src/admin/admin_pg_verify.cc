@@ -16,7 +16,11 @@
 //      a new value, so the chain takes it as the removal it is; as on SQLite (admin_verify.cc)
 //      kinds and deadlines are checked no further (the schema's CHECK keeps kind in 0..2);
 //   3. every stored value and every history cell decodes (pg_value_codec.h), digests are 32 bytes;
-//   4. per keyspace retention watermarks are consistent (pg_history_log.h invariant 1).
+//   4. per keyspace retention watermarks are consistent (pg_history_log.h invariant 1);
+//   5. every key attached to a lease (entries.lease_id, 0003_leases.sql) has that lease, and the
+//      lease's deadline (PgTransaction invariant 9: reads decide by the key's row alone, so a
+//      key whose deadline drifted from its lease's would outlive it or die before it) — as on
+//      SQLite (admin_verify.cc). One indexed query (entries_by_lease).
 // Large tables are read through a cursor (PgForEachRow), so memory stays small.
 #include <algorithm>
 #include <climits>
@@ -168,6 +172,22 @@ class PgVerifier {
                  });
   }
 
+  // Check 5. At most a thousand rows, as the other queries here.
+  void CheckLeases() {
+    PgResult q = c_.Exec("cannot check leases",
+                         "SELECT k.name, e.key, e.lease_id, l.id IS NULL FROM entries e JOIN "
+                         "keyspaces k ON k.id = e.keyspace_id LEFT JOIN leases l ON l.id = "
+                         "e.lease_id WHERE e.lease_id IS NOT NULL AND (l.id IS NULL OR "
+                         "e.expires_us IS DISTINCT FROM l.expires_us) ORDER BY e.keyspace_id, "
+                         "e.key LIMIT 1000");
+    for (int i = 0; i < q.rows(); ++i) {
+      const std::string lease = std::to_string(q.Int(i, 2));
+      Problem(0, q.Text(i, 0), q.Text(i, 1),
+              q.Bool(i, 3) ? "attached to lease " + lease + ", which does not exist"
+                           : "its deadline differs from that of its lease " + lease);
+    }
+  }
+
   // Check 4 (pg_history_log.h invariant 1).
   void CheckWatermarks(const HistoryBounds& b) {
     PgResult q = c_.Exec("cannot read history retention state",
@@ -311,6 +331,7 @@ VerifyReport PgVerify(PgStore& store, const ProgressCallback& progress) {
     v.CheckChains();
     v.CheckEntriesDecode();
     v.CheckWatermarks(b);
+    v.CheckLeases();
   });
   if (report.unverifiable > 0) {
     report.note = std::to_string(report.unverifiable) +
