@@ -137,8 +137,7 @@ class Store {
   virtual Revision persist(std::string_view keyspace, std::string_view key) = 0;
 
   // Leases (lease.h), each call its own transaction (Transaction's forms say what they do).
-  // revoke_lease's erases are one revision. Throws: Error(kInvalidArgument) for a bad TTL; on the
-  // PostgreSQL engine grant_lease is refused with kInvalidArgument (no leases there yet).
+  // revoke_lease's erases are one revision. Throws: Error(kInvalidArgument) for a bad TTL.
   virtual LeaseId grant_lease(std::chrono::milliseconds ttl) = 0;
   virtual bool keep_alive(LeaseId lease) = 0;
   virtual bool revoke_lease(LeaseId lease) = 0;

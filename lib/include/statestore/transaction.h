@@ -101,7 +101,7 @@ class Transaction {
   // erase returns false. Keys with a TTL are not kept in the read cache (their reads go to the
   // database, which decides by the clock). Clocks: the writer's clock sets the deadline, each
   // reader's decides whether it has passed, so processes must agree on the time (as with
-  // sessions). Both engines keep TTLs; the PostgreSQL engine refuses leases and bounded
+  // sessions). Both engines keep TTLs and leases; the PostgreSQL engine refuses bounded
   // keyspaces for now (kInvalidArgument).
   void put(std::string_view keyspace, std::string_view key, const Value& value) {
     put(keyspace, key, value, PutOptions{});
