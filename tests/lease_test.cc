@@ -15,6 +15,7 @@
 
 #include "manual_clock.h"
 #include "old_schemas.h"
+#include "put_options_helpers.h"
 #include "sqlite_query.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
@@ -26,14 +27,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test::ManualClock;
+using test::WithLease;
 
 const Clock::time_point kStart = test::kManualClockStart;
-
-PutOptions WithLease(LeaseId lease) {
-  PutOptions o;
-  o.lease = lease;
-  return o;
-}
 
 class LeaseTest : public ::testing::Test {
  protected:

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "manual_clock.h"
+#include "put_options_helpers.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -29,15 +30,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test::ManualClock;
+using test::Ttl;
 
 const Clock::time_point kStart = test::kManualClockStart;
 constexpr std::chrono::microseconds kOneMicro{1};
-
-PutOptions Ttl(milliseconds ttl) {
-  PutOptions o;
-  o.ttl = ttl;
-  return o;
-}
 
 class TtlTest : public ::testing::Test {
  protected:

@@ -35,6 +35,7 @@
 
 #include "conformance/conformance_test.h"
 #include "manual_clock.h"
+#include "put_options_helpers.h"
 #include "statestore/admin.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
@@ -45,33 +46,13 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test::ManualClock;
+using test::Ttl;
+using test::WaitFor;
+using test::WithLease;
 
 const Clock::time_point kStart = test::kManualClockStart;
 constexpr std::chrono::microseconds kOneMicro{1};
 const milliseconds kWait(20'000 * test::kSlowFactor);
-
-PutOptions WithLease(LeaseId lease) {
-  PutOptions o;
-  o.lease = lease;
-  return o;
-}
-
-PutOptions Ttl(milliseconds ttl) {
-  PutOptions o;
-  o.ttl = ttl;
-  return o;
-}
-
-// Waits (real time) until `pred` holds or kWait passes; returns pred().
-template <typename Pred>
-bool WaitFor(Pred pred) {
-  const auto give_up = std::chrono::steady_clock::now() + kWait;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return pred();
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
-}
 
 // "keyspace/key" of a change, to look changes up whatever their order within a commit.
 std::string Where(const Change& ch) { return ch.keyspace + "/" + ch.key; }

@@ -27,6 +27,7 @@
 
 #include "conformance/conformance_test.h"
 #include "manual_clock.h"
+#include "put_options_helpers.h"
 #include "statestore/statestore.h"
 #include "test_util.h"
 
@@ -35,34 +36,14 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::KeepTtl;
 using test::ManualClock;
+using test::Ttl;
+using test::WaitFor;
 
 const Clock::time_point kStart = test::kManualClockStart;
 constexpr std::chrono::microseconds kOneMicro{1};
 const milliseconds kWait(20'000 * test::kSlowFactor);
-
-PutOptions Ttl(milliseconds ttl) {
-  PutOptions o;
-  o.ttl = ttl;
-  return o;
-}
-
-PutOptions KeepTtl() {
-  PutOptions o;
-  o.keep_ttl = true;
-  return o;
-}
-
-// Waits (real time) until `pred` holds or kWait passes; returns pred().
-template <typename Pred>
-bool WaitFor(Pred pred) {
-  const auto give_up = std::chrono::steady_clock::now() + kWait;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return pred();
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
-}
 
 class TtlConformance : public test::ConformanceTest {
  protected:

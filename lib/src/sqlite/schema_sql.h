@@ -75,8 +75,10 @@ inline constexpr char kExpireChanges[] =
     "ORDER BY d.expires_us, d.keyspace_id, d.key";
 
 // Leases (0007_leases.sql). Deadlines are microseconds; ?now is the transaction's time.
-// The id: past every id the file's AUTOINCREMENT sequence handed out and past ?3, the largest this
-// process handed out in grants that may have rolled back (TransactionImpl::lease_id_floor_).
+// The id: past every id the file's AUTOINCREMENT sequence handed out and past the largest id held
+// (AUTOINCREMENT's own rule, which also covers a file whose sqlite_sequence row went missing), and
+// past ?3, the largest this process handed out in grants that may have rolled back
+// (TransactionImpl::lease_id_floor_).
 inline constexpr char kInsertLease[] =
     "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (max(?3, coalesce((SELECT seq FROM "
     "sqlite_sequence WHERE name = 'leases'), 0), coalesce((SELECT max(id) FROM leases), 0)) + 1, "
