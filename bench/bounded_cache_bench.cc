@@ -9,8 +9,11 @@
 // bounded keyspace: it holds exactly M keys (K > M), which are the M most recently written ones.
 // Exits 1 if it does not.
 //
+// With --postgres the stores are on PostgreSQL: a throwaway server (PgCluster: initdb in a
+// temporary directory, a unix socket, stopped at exit), each round in a fresh schema.
+//
 // Usage: statestore_bounded_cache_bench [--writes N] [--keys K] [--max-keys M] [--batch B]
-//                                       [--durability full|normal] [--dir DIR]
+//                                       [--durability full|normal] [--dir DIR] [--postgres]
 // Defaults: 100000 writes of 30000 keys, bound 10000, 100 puts per transaction, durability normal
 // (the cost of the bound is CPU and pages, not fsync), a fresh directory under $TMPDIR (removed).
 #include <statestore/statestore.h>
@@ -21,6 +24,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "paced_writer.h"
+#include "postgres/pg_cluster.h"
 
 namespace ss = statestore;
 
@@ -42,11 +47,12 @@ struct Config {
   int batch = 100;
   ss::Durability durability = ss::Durability::kNormal;
   std::string dir;
+  bool postgres = false;
 };
 
 [[noreturn]] void Usage() {
   std::cerr << "usage: statestore_bounded_cache_bench [--writes N] [--keys K] [--max-keys M] "
-               "[--batch B] [--durability full|normal] [--dir DIR]\n";
+               "[--batch B] [--durability full|normal] [--dir DIR] [--postgres]\n";
   std::exit(2);
 }
 
@@ -72,6 +78,8 @@ Config Parse(int argc, char** argv) {
       c.durability = d == "full" ? ss::Durability::kFull : ss::Durability::kNormal;
     } else if (a == "--dir") {
       c.dir = next();
+    } else if (a == "--postgres") {
+      c.postgres = true;
     } else {
       Usage();
     }
@@ -82,13 +90,23 @@ Config Parse(int argc, char** argv) {
 
 std::string Key(int i) { return "r/" + std::to_string(i); }
 
-// One round: a fresh file, the puts in transactions of `batch`. Returns writes per second.
-double Round(const Config& config, const std::vector<int>& sequence, const std::string& db,
+// Where a round's store lives: a file (removed first), or a schema of the PostgreSQL server.
+struct Target {
+  std::string locator;
+  std::string schema;  // PostgreSQL only: a fresh one per round
+};
+
+// One round: a fresh store, the puts in transactions of `batch`. Returns writes per second.
+double Round(const Config& config, const std::vector<int>& sequence, const Target& target,
              bool bounded, std::map<std::string, std::int64_t>* held) {
-  std::filesystem::remove(db);
   ss::Options options;
   options.durability = config.durability;
-  auto store = ss::Store::open(db, options);
+  if (target.schema.empty()) {
+    std::filesystem::remove(target.locator);
+  } else {
+    options.postgres.schema = target.schema;
+  }
+  auto store = ss::Store::open(target.locator, options);
   if (bounded) store->set_max_keys("cache", config.max_keys);
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < sequence.size(); i += static_cast<std::size_t>(config.batch)) {
@@ -143,15 +161,24 @@ int Run(const Config& config) {
   std::vector<int> sequence(static_cast<std::size_t>(config.writes));
   for (int& k : sequence) k = pick(rng);
 
-  std::cout << "statestore bounded cache bench: " << config.writes << " puts of " << config.keys
-            << " keys, " << config.batch << " per transaction, bound " << config.max_keys
-            << ", durability " << (config.durability == ss::Durability::kFull ? "full" : "normal")
-            << ", " << std::thread::hardware_concurrency() << " CPUs\n";
+  std::unique_ptr<ss::test::PgCluster> cluster;
+  if (config.postgres) cluster = ss::test::PgCluster::Start();
+  // Round `round`'s store for the plain or the bounded keyspace.
+  auto target = [&](const char* name, int round) {
+    if (!cluster) return Target{dir + "/" + name + ".db", ""};
+    return Target{cluster->uri(), std::string(name) + "_" + std::to_string(round)};
+  };
+
+  std::cout << "statestore bounded cache bench" << (config.postgres ? " (PostgreSQL)" : "") << ": "
+            << config.writes << " puts of " << config.keys << " keys, " << config.batch
+            << " per transaction, bound " << config.max_keys << ", durability "
+            << (config.durability == ss::Durability::kFull ? "full" : "normal") << ", "
+            << std::thread::hardware_concurrency() << " CPUs\n";
   double plain = 0, bounded = 0;
   std::map<std::string, std::int64_t> held;
   for (int round = 0; round < 2; ++round) {
-    plain = std::max(plain, Round(config, sequence, dir + "/plain.db", false, nullptr));
-    bounded = std::max(bounded, Round(config, sequence, dir + "/bounded.db", true, &held));
+    plain = std::max(plain, Round(config, sequence, target("plain", round), false, nullptr));
+    bounded = std::max(bounded, Round(config, sequence, target("bounded", round), true, &held));
   }
   const std::map<std::string, std::int64_t> expected = Expected(config, sequence);
   std::cout << "  plain keyspace:   " << static_cast<long long>(plain) << " puts/s\n"

@@ -101,8 +101,7 @@ class Transaction {
   // erase returns false. Keys with a TTL are not kept in the read cache (their reads go to the
   // database, which decides by the clock). Clocks: the writer's clock sets the deadline, each
   // reader's decides whether it has passed, so processes must agree on the time (as with
-  // sessions). Both engines keep TTLs and leases; the PostgreSQL engine refuses bounded
-  // keyspaces for now (kInvalidArgument).
+  // sessions). Both engines keep TTLs, leases and bounded keyspaces.
   void put(std::string_view keyspace, std::string_view key, const Value& value) {
     put(keyspace, key, value, PutOptions{});
   }
@@ -151,7 +150,7 @@ class Transaction {
   // Sets the maximum of `keyspace` (created if it does not exist) to `max_keys`, or removes it
   // (nullopt); lowering it below the keys the keyspace holds evicts the excess in this
   // transaction's revision. Throws: Error(kInvalidArgument) for an invalid keyspace name, a
-  // maximum of 0 or above INT64_MAX, or on the PostgreSQL engine (no bounded keyspaces there yet).
+  // maximum of 0 or above INT64_MAX.
   virtual void set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) = 0;
   // The bound of `keyspace`, or nullopt if it has none.
   virtual std::optional<KeyBound> key_bound(std::string_view keyspace) = 0;

@@ -19,6 +19,13 @@ constexpr unsigned int kInt8Oid = 20;
 constexpr unsigned int kBoolOid = 16;
 constexpr unsigned int kTextOid = 25;
 constexpr unsigned int kByteaOid = 17;
+constexpr unsigned int kByteaArrayOid = 1001;
+
+// Appends `v` to `out` as the 4-byte big-endian integer of PostgreSQL's binary formats.
+void AppendInt32(std::string& out, std::uint32_t v) {
+  const std::uint32_t be = htonl(v);
+  out.append(reinterpret_cast<const char*>(&be), sizeof be);
+}
 
 std::uint64_t ToBigEndian64(std::uint64_t v) {
   return (static_cast<std::uint64_t>(htonl(static_cast<std::uint32_t>(v))) << 32) |
@@ -93,6 +100,25 @@ PgParams& PgParams::Text(std::string_view v) {
 
 PgParams& PgParams::Bytes(const std::uint8_t* data, std::size_t size) {
   Add(kByteaOid, data, size);
+  return *this;
+}
+
+PgParams& PgParams::Keys(const std::vector<std::string_view>& keys) {
+  // array_recv's format: dimensions, has-nulls flag, element type, then per dimension its length
+  // and lower bound, then each element as length + bytes. An empty array has no dimension.
+  std::string array;
+  AppendInt32(array, keys.empty() ? 0 : 1);
+  AppendInt32(array, 0);
+  AppendInt32(array, kByteaOid);
+  if (!keys.empty()) {
+    AppendInt32(array, static_cast<std::uint32_t>(keys.size()));
+    AppendInt32(array, 1);
+  }
+  for (std::string_view key : keys) {
+    AppendInt32(array, static_cast<std::uint32_t>(key.size()));
+    array.append(key);
+  }
+  Add(kByteaArrayOid, array.data(), array.size());
   return *this;
 }
 
@@ -263,7 +289,8 @@ void PgConnection::Fail(const char* what, pg_result* result) {
   throw Error(code, text, packed);
 }
 
-void PgConnection::Send(const char* what, const char* sql, const PgParams& params, bool keep) {
+void PgConnection::Send(const char* what, const char* sql, const PgParams& params, bool keep,
+                        bool prepare) {
   if (queued_.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF &&
       PQenterPipelineMode(conn_) != 1) {
     Fail(what, nullptr);
@@ -272,8 +299,8 @@ void PgConnection::Send(const char* what, const char* sql, const PgParams& param
   key.push_back('\0');
   key.append(reinterpret_cast<const char*>(params.types()),
              static_cast<std::size_t>(params.count()) * sizeof(unsigned int));
-  auto it = prepared_.find(key);
-  if (it == prepared_.end() && prepared_.size() < kMaxPrepared) {
+  auto it = prepare ? prepared_.find(key) : prepared_.end();
+  if (prepare && it == prepared_.end() && prepared_.size() < kMaxPrepared) {
     std::string name = "s" + std::to_string(++statements_made_);
     if (PQsendPrepare(conn_, name.c_str(), sql, params.count(), params.types()) != 1) {
       DiscardQueued();
@@ -385,6 +412,14 @@ void PgConnection::DiscardQueued() noexcept {
 
 PgResult PgConnection::Exec(const char* what, const char* sql, const PgParams& params) {
   Send(what, sql, params, /*keep=*/true);
+  std::vector<pg_result*> raw;
+  Drain(&raw);
+  return PgResult(raw.back());
+}
+
+PgResult PgConnection::ExecPlannedEachTime(const char* what, const char* sql,
+                                           const PgParams& params) {
+  Send(what, sql, params, /*keep=*/true, /*prepare=*/false);
   std::vector<pg_result*> raw;
   Drain(&raw);
   return PgResult(raw.back());

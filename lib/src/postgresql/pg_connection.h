@@ -64,6 +64,8 @@ class PgParams {
   PgParams& Key(std::string_view v) {
     return Bytes(reinterpret_cast<const std::uint8_t*>(v.data()), v.size());
   }
+  // Keys as one bytea[] parameter.
+  PgParams& Keys(const std::vector<std::string_view>& keys);
   PgParams& Null();
   PgParams& OptionalInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : Null(); }
 
@@ -130,6 +132,10 @@ class PgConnection {
   // and plans it once, not on every call. `sql` must not hold user text (pg_sql.h); at most
   // kMaxPrepared texts are prepared, later ones run unnamed.
   PgResult Exec(const char* what, const char* sql, const PgParams& params = PgParams());
+  // Exec, but unnamed: planned for these parameters and the tables' current statistics on every
+  // call. For a statement whose best plan changes as a table grows, where the generic plan a
+  // prepared statement settles on early would stay (pgsql::kOverBoundVictims).
+  PgResult ExecPlannedEachTime(const char* what, const char* sql, const PgParams& params);
   // Sends a statement whose result nobody waits for (libpq pipeline mode): a write whose only
   // possible answer is success or an error the next Drain() throws. Statements queued this way
   // and the next Exec, ExecScript or Drain cost one round trip together.
@@ -162,7 +168,8 @@ class PgConnection {
   [[noreturn]] void Fail(const char* what, pg_result* result);
   // Sends one statement into the pipeline (entering pipeline mode), preparing it first if it is
   // new (invariant 4). `keep`: Drain hands its result back.
-  void Send(const char* what, const char* sql, const PgParams& params, bool keep);
+  void Send(const char* what, const char* sql, const PgParams& params, bool keep,
+            bool prepare = true);
   // Waits for every statement in flight; with `results`, appends the result of each one sent
   // with keep = true, in order (owned by the caller). Throws the first failure.
   void Drain(std::vector<pg_result*>* results);

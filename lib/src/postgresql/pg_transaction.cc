@@ -226,18 +226,31 @@ const PgTransaction::Buffered* PgTransaction::FindBuffered(std::int64_t keyspace
 
 void PgTransaction::Flush() {
   ResolveDeferred();  // before `entries` changes: they need the old rows
+  // Invariant 10: the counts of keyspaces that may be bounded first, one statement per keyspace,
+  // while `entries` still holds the rows from before these writes (the buffer is ordered by
+  // keyspace, so each keyspace's keys are adjacent).
+  for (auto it = buffer_.begin(); it != buffer_.end();) {
+    const std::int64_t id = it->first.keyspace_id;
+    std::vector<std::string_view> upserted, deleted;
+    for (; it != buffer_.end() && it->first.keyspace_id == id; ++it) {
+      (it->second.value ? upserted : deleted).push_back(it->first.key);
+    }
+    if (MayBeBounded(id)) {
+      connection_.Queue("cannot count the keys of a bounded keyspace", pgsql::kCountBoundedWrites,
+                        PgParams().Int(id).Keys(upserted).Keys(deleted));
+    }
+  }
   for (const auto& [k, b] : buffer_) {
-    const bool bounded = MayBeBounded(k.keyspace_id);  // invariant 10: these statements count
     if (b.value) {
       PgParams p;
       p.Int(k.keyspace_id).Key(k.key);
       BindPgValue(p, *b.value);
       p.Int(static_cast<std::int64_t>(b.version)).OptionalInt(b.expires_us).OptionalInt(b.lease);
-      connection_.Queue("cannot write entry",
-                        bounded ? pgsql::kUpsertBoundedEntry : pgsql::kUpsertEntry, p);
+      connection_.Queue(
+          "cannot write entry",
+          MayBeBounded(k.keyspace_id) ? pgsql::kUpsertBoundedEntry : pgsql::kUpsertEntry, p);
     } else {
-      connection_.Queue("cannot erase entry",
-                        bounded ? pgsql::kDeleteBoundedEntry : pgsql::kDeleteEntry,
+      connection_.Queue("cannot erase entry", pgsql::kDeleteEntry,
                         PgParams().Int(k.keyspace_id).Key(k.key));
     }
   }
@@ -526,6 +539,8 @@ void PgTransaction::EvictOverBound() {
     // Per keyspace over its bound: (excess, victims found). Fewer victims than the excess means
     // the count drifted from the rows (an edited schema): evicting cannot fix that, so it stops.
     std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> found;
+    // Per keyspace: the write_order of its last victim gone (kRecordEvictedThrough).
+    std::map<std::int64_t, std::int64_t> evicted_through;
     bool lease_ended = false;
     for (int i = 0; i < r.rows() && !lease_ended; ++i) {
       const std::string keyspace = r.Text(i, 0);
@@ -540,6 +555,9 @@ void PgTransaction::EvictOverBound() {
       if (!r.IsNull(i, 8)) row.expires_us = r.Int(i, 8);
       if (!r.IsNull(i, 9)) row.lease = r.Int(i, 9);
       const Revision revision = EnsureRevision();
+      // Each victim is the smallest (write_order, key) left, so every key after it is at or
+      // above its write_order — an expired lease key too (its lease's other keys just leave).
+      evicted_through[ref.id] = r.Int(i, 10);
       if (Expired(row.expires_us) && row.lease) {
         // An expired key goes as the expiry it is, with its lease's other keys (invariant 9),
         // which may be later victims or in other keyspaces: count again.
@@ -556,6 +574,10 @@ void PgTransaction::EvictOverBound() {
         // The store's own removal: it leaves the read cache rather than filling it.
         Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
       }
+    }
+    for (const auto& [id, through] : evicted_through) {
+      connection_.Queue("cannot record eviction", pgsql::kRecordEvictedThrough,
+                        PgParams().Int(id).Int(through));
     }
     if (lease_ended) continue;
     for (int i = 0; i < r.rows(); ++i) {

@@ -45,16 +45,17 @@
 //      (Group::unversioned_writes).
 //  10. Bounded keyspaces (migrations/postgresql/0004_bounded_keyspaces.sql), as TransactionImpl
 //      invariant 9: every key of a bounded keyspace, and no other, has entries.write_order set to
-//      its version, and keyspace_bounds.key_count is the number of its rows. The statements that
-//      insert or delete rows count in SQL, in the same statement (kUpsertBoundedEntry,
-//      kDeleteBoundedEntry, the sweep's and a lease's bulk deletes), so a queued write needs no
-//      answer and no prior read. Writes to keyspaces that cannot be bounded keep the plain
-//      statements: the group writer reads the bounded keyspaces' ids with the write lock (no
-//      other process can set or remove a bound until COMMIT) and set_max_keys adds to them
-//      (Group::bounded_keyspaces; a superset is harmless, the counting statements decide by the
-//      table). A body that may have added a key of a bounded keyspace evicts the least recently
-//      written keys of every keyspace over its bound before its commit row is written (Finish),
-//      in its own revision, so no commit ends with a keyspace over its bound.
+//      its version, and keyspace_bounds.key_count is the number of its rows. The rows are counted
+//      in SQL, so a queued write needs no answer and no prior read: Flush queues one statement per
+//      keyspace that counts its buffered writes against the rows before they change
+//      (kCountBoundedWrites), and the sweep's and a lease's bulk deletes count what they delete.
+//      Writes to keyspaces that cannot be bounded keep the plain statements: the group writer reads
+//      the bounded keyspaces' ids with the write lock (no other process can set or remove a bound
+//      until COMMIT) and set_max_keys adds to them (Group::bounded_keyspaces; a superset is
+//      harmless, the counting statements decide by the table). A body that may have added a key of
+//      a bounded keyspace evicts the least recently written keys of every keyspace over its bound
+//      before its commit row is written (Finish), in its own revision, so no commit ends with a
+//      keyspace over its bound.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
