@@ -162,9 +162,9 @@ TEST_F(PgAdminTest, InspectReportsServerFactsAndNotApplicableFileFields) {
   auto store = Store::open(db.uri(), ro);
   const InspectReport r = Inspect(*store);
   EXPECT_EQ(r.engine, "postgresql");
-  // The number of migrations/postgresql files (0003_leases.sql the newest).
-  EXPECT_EQ(r.schema_version, 3);
-  EXPECT_EQ(r.library_schema_version, 3);
+  // The number of migrations/postgresql files (0004_bounded_keyspaces.sql the newest).
+  EXPECT_EQ(r.schema_version, 4);
+  EXPECT_EQ(r.library_schema_version, 4);
   EXPECT_EQ(r.journal_mode, "n/a (postgresql)");
   EXPECT_EQ(r.integrity, "n/a (postgresql)");
   EXPECT_EQ(r.page_size, 0u);
@@ -202,8 +202,8 @@ TEST_F(PgAdminTest, MigrationStatusOfAUri) {
   }
   Store::open(db.uri());
   const MigrationStatus status = GetMigrationStatus(db.uri());
-  EXPECT_EQ(status.applied, 3);
-  EXPECT_EQ(status.library, 3);
+  EXPECT_EQ(status.applied, 4);
+  EXPECT_EQ(status.library, 4);
   EXPECT_TRUE(status.pending.empty());
   EXPECT_FALSE(status.too_new());
   db.Sql("UPDATE meta SET value = 99 WHERE name = 'schema_version'");
