@@ -314,23 +314,63 @@ TEST_F(PgEngineTest, AWriteMeetingALeaseAnotherWriterGrantedEndsItWhole) {
   EXPECT_EQ(AdminQuery(db.conninfo(), "SELECT count(*) FROM statestore.leases"), (Rows{{"0"}}));
 }
 
-TEST_F(PgEngineTest, BoundsAreRefusedAndChangeNothing) {
+// PgTransaction invariant 10 in the tables: keys of a bounded keyspace carry their version as
+// write_order and are counted; keys of other keyspaces carry none (their writes keep the plain
+// statements); removing the bound clears the marks.
+TEST_F(PgEngineTest, OnlyKeysOfBoundedKeyspacesCarryAWriteOrder) {
   TestDatabase db(*cluster_);
   auto store = Store::open(db.uri());
   store->put("app", "k", Value(1));
+  store->put("cache", "a", Value(1));
+  EXPECT_EQ(store->set_max_keys("cache", 10), 0u);
+  store->transact([](Transaction& tx) {
+    tx.put("cache", "b", Value(2));
+    tx.put("app", "x", Value(2));
+  });
+  store->put("cache", "a", Value(3));
+  const std::string marks =
+      "SELECT k.name, convert_from(e.key, 'UTF8'), e.write_order IS NOT NULL, "
+      "coalesce(e.write_order = e.version, false) FROM statestore.entries e "
+      "JOIN statestore.keyspaces k ON k.id = e.keyspace_id ORDER BY 1, 2";
+  EXPECT_EQ(AdminQuery(db.conninfo(), marks), (Rows{{"app", "k", "f", "f"},
+                                                    {"app", "x", "f", "f"},
+                                                    {"cache", "a", "t", "t"},
+                                                    {"cache", "b", "t", "t"}}));
+  EXPECT_EQ(AdminQuery(db.conninfo(), "SELECT max_keys, key_count FROM statestore.keyspace_bounds"),
+            (Rows{{"10", "2"}}));
+  EXPECT_EQ(store->set_max_keys("cache", std::nullopt), 0u);
+  EXPECT_EQ(AdminQuery(db.conninfo(), marks), (Rows{{"app", "k", "f", "f"},
+                                                    {"app", "x", "f", "f"},
+                                                    {"cache", "a", "f", "f"},
+                                                    {"cache", "b", "f", "f"}}));
+  EXPECT_EQ(AdminQuery(db.conninfo(), "SELECT count(*) FROM statestore.keyspace_bounds"),
+            (Rows{{"0"}}));
+}
+
+// A count that drifted from the rows (an edited schema) cannot be fixed by evicting: the write
+// that would evict fails with kCorruption naming the way out, and changes nothing.
+TEST_F(PgEngineTest, ACountAboveTheRowsStopsTheWriteWithCorruption) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri());
+  store->set_max_keys("cache", 2);
+  store->put("cache", "a", Value(1));
+  AdminQuery(db.conninfo(), "UPDATE statestore.keyspace_bounds SET key_count = key_count + 5");
   const Revision head = store->history_bounds().head;
-  // Bounded keyspaces are not on this engine yet; removing a bound that cannot exist is a no-op.
   try {
-    store->set_max_keys("app", 10);
-    ADD_FAILURE() << "a bound was accepted by the PostgreSQL engine";
+    store->put("cache", "b", Value(2));
+    ADD_FAILURE() << "a write over a drifted count succeeded";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("PostgreSQL"), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+    EXPECT_NE(std::string(e.what()).find("max-keys"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(store->set_max_keys("app", std::nullopt), 0u);
-  EXPECT_EQ(store->key_bound("app"), std::nullopt);
   EXPECT_EQ(store->history_bounds().head, head);
-  EXPECT_EQ(store->get("app", "k"), Value(1));
+  EXPECT_EQ(store->get("cache", "b"), std::nullopt);
+  // Removing the bound and setting it again recounts.
+  store->set_max_keys("cache", std::nullopt);
+  store->set_max_keys("cache", 2);
+  EXPECT_EQ(store->key_bound("cache")->keys, 1u);
+  store->put("cache", "b", Value(2));
+  EXPECT_EQ(store->key_bound("cache")->keys, 2u);
 }
 
 TEST_F(PgEngineTest, BadConninfoIsInvalidArgumentWithReadableMessage) {

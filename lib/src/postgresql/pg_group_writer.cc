@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
+#include <charconv>
 #include <limits>
 #include <optional>
 
@@ -80,6 +81,19 @@ void PgGroupWriter::BeginOnce() {
   start_.head = static_cast<Revision>(r.Int(0, 0));
   start_.last_commit_time_us = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
   earliest_lease_deadline_ = r.IsNull(0, 2) ? INT64_MAX : r.Int(0, 2);
+  bounded_keyspaces_.clear();
+  if (!r.IsNull(0, 3)) {
+    const std::string ids = r.Text(0, 3);
+    for (std::size_t at = 0; at < ids.size();) {
+      std::int64_t id = 0;
+      const auto [end, error] = std::from_chars(ids.data() + at, ids.data() + ids.size(), id);
+      if (error != std::errc()) {
+        throw Error(ErrorCode::kCorruption, "keyspace_bounds holds an id that is not a number");
+      }
+      bounded_keyspaces_.push_back(id);
+      at = static_cast<std::size_t>(end - ids.data()) + 1;  // past the comma
+    }
+  }
   // The bodies may read through the cache once it has caught up with every commit up to the
   // head just locked (PgCommitGroup); usually it already has (this process wrote the head).
   group_written_.clear();
@@ -95,7 +109,8 @@ std::unique_ptr<EngineTransaction> PgGroupWriter::NewTransaction(const Origin& o
       *connection_, *deps_.keyspaces, /*read_only=*/false, origin,
       deps_.options->redacted_keyspaces, deps_.damaged_rows, deps_.redaction_key,
       PgTransaction::Group{writer_token_, &group_last_, cache_coherent_ ? deps_.cache : nullptr,
-                           &group_written_, &earliest_lease_deadline_, &group_unversioned_writes_});
+                           &group_written_, &earliest_lease_deadline_, &group_unversioned_writes_,
+                           &bounded_keyspaces_});
 }
 
 void PgGroupWriter::Savepoint() {

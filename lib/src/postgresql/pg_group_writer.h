@@ -31,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "core/damaged_rows.h"
 #include "core/group_writer.h"
@@ -103,6 +104,9 @@ class PgGroupWriter final : public GroupWriter {
   // leases without taking a revision (ResolveLostCommit cannot tell then whether it committed).
   std::int64_t earliest_lease_deadline_ = INT64_MAX;
   bool group_unversioned_writes_ = false;
+  // PgTransaction invariant 10: the keyspaces that may be bounded, read with the write lock and
+  // added to by the group's set_max_keys.
+  std::vector<std::int64_t> bounded_keyspaces_;
   Revision before_savepoint_ = 0;  // group_last_ when the current body's savepoint began
 };
 

@@ -25,6 +25,25 @@ inline constexpr char kUpsertEntry[] =
     "type = excluded.type, value = excluded.value, version = excluded.version, "
     "expires_us = excluded.expires_us, lease_id = excluded.lease_id";
 inline constexpr char kDeleteEntry[] = "DELETE FROM entries WHERE keyspace_id = $1 AND key = $2";
+// The same for a keyspace that may be bounded (0004_bounded_keyspaces.sql; PgTransaction
+// invariant 10): the row's write_order is its version when the keyspace has a bound (NULL when it
+// has none), and a new key counts one more. Every sub-statement of a WITH sees the snapshot from
+// before the statement, so `entries` there is the table without this row's insert.
+inline constexpr char kUpsertBoundedEntry[] =
+    "WITH bound AS (SELECT keyspace_id FROM keyspace_bounds WHERE keyspace_id = $1), "
+    "counted AS (UPDATE keyspace_bounds SET key_count = key_count + 1 WHERE keyspace_id = $1 "
+    "AND NOT EXISTS (SELECT 1 FROM entries WHERE keyspace_id = $1 AND key = $2)) "
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id, "
+    "write_order) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT $5::bigint FROM bound)) "
+    "ON CONFLICT (keyspace_id, key) DO UPDATE SET "
+    "type = excluded.type, value = excluded.value, version = excluded.version, "
+    "expires_us = excluded.expires_us, lease_id = excluded.lease_id, "
+    "write_order = excluded.write_order";
+// A counted row (write_order set) counts one less when it goes.
+inline constexpr char kDeleteBoundedEntry[] =
+    "WITH gone AS (DELETE FROM entries WHERE keyspace_id = $1 AND key = $2 RETURNING write_order) "
+    "UPDATE keyspace_bounds SET key_count = key_count - 1 WHERE keyspace_id = $1 "
+    "AND EXISTS (SELECT 1 FROM gone WHERE write_order IS NOT NULL)";
 // A point read by keyspace name with the head revision of the same snapshot (one statement is one
 // snapshot): ReadCache invariant 5.
 inline constexpr char kSelectEntryAtHead[] =
@@ -58,12 +77,14 @@ inline constexpr char kListFromAfter[] =
 inline constexpr char kLockHead[] =
     "SELECT pg_notify($1, '')::text FROM meta WHERE name = 'head_revision' FOR UPDATE";
 // With the write lock held (a new statement, so a new snapshot: every commit before ours): the
-// head, the newest commit's time (PgTransaction invariant 6) and the earliest lease deadline
-// (NULL: no lease; PgTransaction invariant 9).
+// head, the newest commit's time (PgTransaction invariant 6), the earliest lease deadline
+// (NULL: no lease; PgTransaction invariant 9) and the ids of the bounded keyspaces, comma-separated
+// (NULL: none; invariant 10).
 inline constexpr char kWriteStart[] =
     "SELECT (SELECT value FROM meta WHERE name = 'head_revision'), "
     "(SELECT time_us FROM commits ORDER BY revision DESC LIMIT 1), "
-    "(SELECT min(expires_us) FROM leases)";
+    "(SELECT min(expires_us) FROM leases), "
+    "(SELECT string_agg(keyspace_id::text, ',') FROM keyspace_bounds)";
 // After a COMMIT whose answer was lost: kLockWait takes the write lock (so the lost transaction
 // has ended, one way or the other), then kHeadAndToken reads the head and the writer token of
 // commit $1 in a snapshot taken after it ended (as kWriteStart).
@@ -119,14 +140,19 @@ inline constexpr char kAnyKeyDue[] =
 // deadline first (by the deadline alone, the order of entries_by_expiry, so the scan stops after $2
 // rows instead of sorting every due key on each batch), deleted, and their expiries recorded in
 // revision $3 at seqs $4 + 1.. in that order (a stored tag outside the schema's range is recorded
-// as absent, as kChangeFromStored does). Returns each key with its keyspace's name, in seq order. A
-// data-modifying WITH runs to completion whether or not the outer query reads it.
+// as absent, as kChangeFromStored does); the keys of bounded keyspaces leave their counts
+// (invariant 10). Returns each key with its keyspace's name, in seq order. A data-modifying WITH
+// runs to completion whether or not the outer query reads it.
 inline constexpr char kExpireDueUnredacted[] =
     "WITH due AS (SELECT e.keyspace_id, e.key FROM entries e JOIN keyspaces k "
     "ON k.id = e.keyspace_id WHERE e.expires_us <= $1 AND e.lease_id IS NULL AND NOT k.redacted "
     "ORDER BY e.expires_us LIMIT $2), "
     "gone AS (DELETE FROM entries e USING due WHERE e.keyspace_id = due.keyspace_id "
-    "AND e.key = due.key RETURNING e.keyspace_id, e.key, e.type, e.value, e.expires_us), "
+    "AND e.key = due.key RETURNING e.keyspace_id, e.key, e.type, e.value, e.expires_us, "
+    "e.write_order), "
+    "counted AS (UPDATE keyspace_bounds b SET key_count = b.key_count - g.n FROM "
+    "(SELECT keyspace_id, count(*) AS n FROM gone WHERE write_order IS NOT NULL "
+    "GROUP BY keyspace_id) g WHERE b.keyspace_id = g.keyspace_id), "
     "numbered AS (SELECT gone.*, row_number() OVER (ORDER BY expires_us, keyspace_id, key) AS n "
     "FROM gone), "
     "recorded AS (INSERT INTO changes (revision, seq, keyspace_id, key, kind, old_type, "
@@ -166,11 +192,15 @@ inline constexpr char kLeaseWithKeys[] =
 // The end of lease $1 for its keys in unredacted keyspaces, in one statement (as the sweep's
 // batch): deleted, and their changes recorded in revision $2 at seqs $3 + 1.., by keyspace name
 // then key — kind $4 (0: the revoking body's erases; 1: the lease's expiry, with the deadline
-// that passed). Returns each key with its keyspace's name, in seq order.
+// that passed); the keys of bounded keyspaces leave their counts (invariant 10). Returns each key
+// with its keyspace's name, in seq order.
 inline constexpr char kEndLeaseUnredacted[] =
     "WITH gone AS (DELETE FROM entries e USING keyspaces k WHERE e.lease_id = $1 "
     "AND k.id = e.keyspace_id AND NOT k.redacted "
-    "RETURNING k.name, e.keyspace_id, e.key, e.type, e.value, e.expires_us), "
+    "RETURNING k.name, e.keyspace_id, e.key, e.type, e.value, e.expires_us, e.write_order), "
+    "counted AS (UPDATE keyspace_bounds b SET key_count = b.key_count - g.n FROM "
+    "(SELECT keyspace_id, count(*) AS n FROM gone WHERE write_order IS NOT NULL "
+    "GROUP BY keyspace_id) g WHERE b.keyspace_id = g.keyspace_id), "
     "numbered AS (SELECT gone.*, row_number() OVER (ORDER BY name, key) AS n FROM gone), "
     "recorded AS (INSERT INTO changes (revision, seq, keyspace_id, key, kind, old_type, "
     "old_value, new_type, new_value, expires_us, redacted) SELECT $2, $3 + n, keyspace_id, key, "
@@ -187,6 +217,34 @@ inline constexpr char kLeaseRedactedKeys[] =
 // The lease that expired first by $1, if any (the sweep ends leases before single keys).
 inline constexpr char kDueLease[] =
     "SELECT id FROM leases WHERE expires_us <= $1 ORDER BY expires_us, id LIMIT 1";
+
+// Bounded keyspaces (0004_bounded_keyspaces.sql; PgTransaction invariant 10).
+inline constexpr char kSelectKeyBound[] =
+    "SELECT max_keys, key_count FROM keyspace_bounds WHERE keyspace_id = $1";
+// A new bound marks the keyspace's keys with their write order and counts them, in one statement.
+inline constexpr char kInsertKeyBound[] =
+    "WITH marked AS (UPDATE entries SET write_order = version WHERE keyspace_id = $1 "
+    "RETURNING 1) INSERT INTO keyspace_bounds (keyspace_id, max_keys, key_count) "
+    "SELECT $1, $2, count(*) FROM marked";
+inline constexpr char kUpdateKeyBound[] =
+    "UPDATE keyspace_bounds SET max_keys = $2 WHERE keyspace_id = $1";
+// Removing a bound clears the marks with it.
+inline constexpr char kDeleteKeyBound[] =
+    "WITH cleared AS (UPDATE entries SET write_order = NULL WHERE keyspace_id = $1 "
+    "AND write_order IS NOT NULL) DELETE FROM keyspace_bounds WHERE keyspace_id = $1";
+// Every keyspace holding more keys than its bound, with its excess and, by
+// entries_by_write_order, its least recently written keys — as many as the excess, smallest
+// (write_order, key) first — each with kSelectEntry's columns; a keyspace over its bound that
+// holds no marked key is one row of NULL key (its count drifted). Columns: name, keyspace id,
+// redacted, excess, key, type, value, version, expires_us, lease_id.
+inline constexpr char kOverBoundVictims[] =
+    "SELECT k.name, b.keyspace_id, k.redacted, b.key_count - b.max_keys, v.key, v.type, v.value, "
+    "v.version, v.expires_us, v.lease_id FROM keyspace_bounds b "
+    "JOIN keyspaces k ON k.id = b.keyspace_id LEFT JOIN LATERAL "
+    "(SELECT e.key, e.type, e.value, e.version, e.expires_us, e.lease_id, e.write_order "
+    "FROM entries e WHERE e.keyspace_id = b.keyspace_id AND e.write_order IS NOT NULL "
+    "ORDER BY e.write_order, e.key LIMIT b.key_count - b.max_keys) v ON true "
+    "WHERE b.key_count > b.max_keys ORDER BY k.name, v.write_order, v.key";
 
 // The keys changed by revisions ($1, $2] ($2 = 0: up to the head), with the head and the
 // compaction watermark in every row; one row of NULL keys when none. At most $3 rows.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "core/validate.h"
@@ -226,14 +227,17 @@ const PgTransaction::Buffered* PgTransaction::FindBuffered(std::int64_t keyspace
 void PgTransaction::Flush() {
   ResolveDeferred();  // before `entries` changes: they need the old rows
   for (const auto& [k, b] : buffer_) {
+    const bool bounded = MayBeBounded(k.keyspace_id);  // invariant 10: these statements count
     if (b.value) {
       PgParams p;
       p.Int(k.keyspace_id).Key(k.key);
       BindPgValue(p, *b.value);
       p.Int(static_cast<std::int64_t>(b.version)).OptionalInt(b.expires_us).OptionalInt(b.lease);
-      connection_.Queue("cannot write entry", pgsql::kUpsertEntry, p);
+      connection_.Queue("cannot write entry",
+                        bounded ? pgsql::kUpsertBoundedEntry : pgsql::kUpsertEntry, p);
     } else {
-      connection_.Queue("cannot erase entry", pgsql::kDeleteEntry,
+      connection_.Queue("cannot erase entry",
+                        bounded ? pgsql::kDeleteBoundedEntry : pgsql::kDeleteEntry,
                         PgParams().Int(k.keyspace_id).Key(k.key));
     }
   }
@@ -339,6 +343,7 @@ void PgTransaction::Buffer(std::string_view keyspace, const KeyspaceRef& ref, st
                            bool drop_only, std::optional<LeaseId> new_lease) {
   buffer_[BufferKey{ref.id, std::string(key)}] =
       Buffered{new_value, revision, new_expires_us, new_value ? new_lease : std::nullopt};
+  if (new_value && MayBeBounded(ref.id)) wrote_bounded_key_ = true;  // invariant 10
   std::optional<Entry> entry;
   if (new_value) {
     entry = Entry{std::string(key), *new_value, revision, std::nullopt, std::nullopt};
@@ -507,20 +512,109 @@ std::vector<Lease> PgTransaction::leases() {
       connection_.Exec("cannot list leases", pgsql::kLiveLeasesWithKeys, PgParams().Int(Now())));
 }
 
+bool PgTransaction::MayBeBounded(std::int64_t keyspace_id) const {
+  if (group_.bounded_keyspaces == nullptr) return true;
+  const std::vector<std::int64_t>& ids = *group_.bounded_keyspaces;
+  return std::find(ids.begin(), ids.end(), keyspace_id) != ids.end();
+}
+
+void PgTransaction::EvictOverBound() {
+  for (;;) {
+    Flush();  // the counts below include every write of this body
+    PgResult r = connection_.Exec("cannot find keys to evict", pgsql::kOverBoundVictims);
+    if (r.rows() == 0) return;
+    // Per keyspace over its bound: (excess, victims found). Fewer victims than the excess means
+    // the count drifted from the rows (an edited schema): evicting cannot fix that, so it stops.
+    std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> found;
+    bool lease_ended = false;
+    for (int i = 0; i < r.rows() && !lease_ended; ++i) {
+      const std::string keyspace = r.Text(i, 0);
+      const KeyspaceRef ref{r.Int(i, 1), r.Bool(i, 2)};
+      auto& [excess, victims] = found[ref.id];
+      excess = r.Int(i, 3);
+      if (r.IsNull(i, 4)) continue;
+      ++victims;
+      const std::string key = r.Text(i, 4);
+      OldRow row{ReadPgCell(r, i, 5, 6), static_cast<std::uint64_t>(r.Int(i, 7)), std::nullopt,
+                 std::nullopt};
+      if (!r.IsNull(i, 8)) row.expires_us = r.Int(i, 8);
+      if (!r.IsNull(i, 9)) row.lease = r.Int(i, 9);
+      const Revision revision = EnsureRevision();
+      if (Expired(row.expires_us) && row.lease) {
+        // An expired key goes as the expiry it is, with its lease's other keys (invariant 9),
+        // which may be later victims or in other keyspaces: count again.
+        EndLease(*row.lease, ChangeKind::kExpiry);
+        lease_ended = true;
+      } else if (Expired(row.expires_us)) {
+        QueueExpiry(ref, key, ++seq_, revision, row);  // invariant 8
+        Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
+      } else {
+        OldValue old;
+        old.stored = std::move(row);
+        QueueChange(ref, key, ++seq_, revision, old, std::nullopt, std::nullopt,
+                    ChangeKind::kEviction);
+        // The store's own removal: it leaves the read cache rather than filling it.
+        Buffer(keyspace, ref, key, std::nullopt, std::nullopt, revision, /*drop_only=*/true);
+      }
+    }
+    if (lease_ended) continue;
+    for (int i = 0; i < r.rows(); ++i) {
+      const auto& [excess, victims] = found[r.Int(i, 1)];
+      if (victims < excess) {
+        throw Error(ErrorCode::kCorruption,
+                    "keyspace " + r.Text(i, 0) + " counts " + std::to_string(excess) +
+                        " keys over its bound but holds " + std::to_string(victims) +
+                        " to evict (the schema was edited: see `statectl verify`); remove the "
+                        "bound and set it again to recount (statectl max-keys STORE KEYSPACE none, "
+                        "then N)");
+      }
+    }
+    Flush();
+    return;
+  }
+}
+
 void PgTransaction::set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) {
   ValidateMaxKeys(keyspace, max_keys);
   RequireWritable();
-  if (max_keys) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "keyspace " + std::string(keyspace) +
-                    ": bounded keyspaces are not available on the PostgreSQL engine yet (SQLite "
-                    "files only; README \"Bounded keyspaces\")");
+  const std::optional<KeyspaceRef> ref =
+      max_keys ? KeyspaceForWrite(keyspace) : FindKeyspace(keyspace);
+  if (!ref) return;  // removing the bound of a keyspace that does not exist
+  Flush();           // the marks and the count below cover this body's writes
+  const bool had_bound =
+      connection_
+          .Exec("cannot read keyspace bound", pgsql::kSelectKeyBound, PgParams().Int(ref->id))
+          .rows() > 0;
+  if (!had_bound && !max_keys) return;  // no bound to remove
+  // Invariant 10: a new bound marks and counts the keys in its own statement; removing one
+  // clears the marks. Neither takes a revision (store.h), so the group is told.
+  if (had_bound) {
+    connection_.Queue("cannot store keyspace bound",
+                      max_keys ? pgsql::kUpdateKeyBound : pgsql::kDeleteKeyBound,
+                      max_keys ? PgParams().Int(ref->id).Int(static_cast<std::int64_t>(*max_keys))
+                               : PgParams().Int(ref->id));
+  } else {
+    connection_.Queue("cannot store keyspace bound", pgsql::kInsertKeyBound,
+                      PgParams().Int(ref->id).Int(static_cast<std::int64_t>(*max_keys)));
   }
+  NoteUnversionedWrite();
+  if (!max_keys) return;
+  // Later bodies of the group write this keyspace with the counting statements.
+  if (group_.bounded_keyspaces != nullptr && !MayBeBounded(ref->id)) {
+    group_.bounded_keyspaces->push_back(ref->id);
+  }
+  EvictOverBound();
 }
 
 std::optional<KeyBound> PgTransaction::key_bound(std::string_view keyspace) {
   ValidateKeyspace(keyspace);
-  return std::nullopt;
+  const std::optional<KeyspaceRef> ref = FindKeyspace(keyspace);
+  if (!ref) return std::nullopt;
+  Flush();  // the count covers this body's writes
+  PgResult r = connection_.Exec("cannot read keyspace bound", pgsql::kSelectKeyBound,
+                                PgParams().Int(ref->id));
+  if (r.rows() == 0) return std::nullopt;
+  return KeyBound{static_cast<std::uint64_t>(r.Int(0, 0)), static_cast<std::uint64_t>(r.Int(0, 1))};
 }
 
 bool PgTransaction::SetDeadline(std::string_view keyspace, std::string_view key,
@@ -781,6 +875,7 @@ Revision PgTransaction::Finish() {
     throw Error(ErrorCode::kInternal, "PgTransaction::Finish without StartAfter");
   }
   // Invariant 6: a clock set back does not make history go back in time.
+  if (wrote_bounded_key_) EvictOverBound();  // invariant 10, in this body's revision
   commit_time_us_ = std::max(clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()),
                              *last_commit_time_us_);
   Flush();

@@ -43,6 +43,18 @@
 //      lowers it (Group::earliest_lease_deadline); at or past it, writes read the old row first.
 //      Grant and keep-alive use no revision (lease.h); the group is told they wrote
 //      (Group::unversioned_writes).
+//  10. Bounded keyspaces (migrations/postgresql/0004_bounded_keyspaces.sql), as TransactionImpl
+//      invariant 9: every key of a bounded keyspace, and no other, has entries.write_order set to
+//      its version, and keyspace_bounds.key_count is the number of its rows. The statements that
+//      insert or delete rows count in SQL, in the same statement (kUpsertBoundedEntry,
+//      kDeleteBoundedEntry, the sweep's and a lease's bulk deletes), so a queued write needs no
+//      answer and no prior read. Writes to keyspaces that cannot be bounded keep the plain
+//      statements: the group writer reads the bounded keyspaces' ids with the write lock (no
+//      other process can set or remove a bound until COMMIT) and set_max_keys adds to them
+//      (Group::bounded_keyspaces; a superset is harmless, the counting statements decide by the
+//      table). A body that may have added a key of a bounded keyspace evicts the least recently
+//      written keys of every keyspace over its bound before its commit row is written (Finish),
+//      in its own revision, so no commit ends with a keyspace over its bound.
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
@@ -77,7 +89,8 @@ namespace statestore::internal {
 // it (committed data at H).
 //
 // `earliest_lease_deadline` and `unversioned_writes`: invariant 9 (null: unknown, so every write
-// reads its old row first; and nothing to tell).
+// reads its old row first; and nothing to tell). `bounded_keyspaces`: invariant 10 (null:
+// unknown, so every keyspace may be bounded).
 struct PgCommitGroup {
   std::int64_t writer_token = 0;
   Revision* last_revision = nullptr;
@@ -85,6 +98,7 @@ struct PgCommitGroup {
   std::unordered_set<std::string>* written = nullptr;
   std::int64_t* earliest_lease_deadline = nullptr;
   bool* unversioned_writes = nullptr;
+  std::vector<std::int64_t>* bounded_keyspaces = nullptr;
 };
 
 class PgTransaction final : public EngineTransaction {
@@ -113,8 +127,7 @@ class PgTransaction final : public EngineTransaction {
   bool revoke_lease(LeaseId lease) override;
   std::optional<Lease> lease(LeaseId lease) override;
   std::vector<Lease> leases() override;
-  // No bounded keyspaces on PostgreSQL yet: setting a bound throws Error(kInvalidArgument) saying
-  // so (removing one is a no-op); key_bound finds none.
+  // Bounded keyspaces: invariant 10.
   void set_max_keys(std::string_view keyspace, std::optional<std::uint64_t> max_keys) override;
   std::optional<KeyBound> key_bound(std::string_view keyspace) override;
   void put_if_version(std::string_view keyspace, std::string_view key, const Value& value,
@@ -185,8 +198,13 @@ class PgTransaction final : public EngineTransaction {
   // for revoke, kExpiry for an expiry, with the deadline that passed) and deletion, then the
   // lease's row. Returns how many keys went.
   std::size_t EndLease(LeaseId lease, ChangeKind kind);
-  // A grant or keep-alive changed a lease without a revision (invariant 9).
+  // A grant, a keep-alive or a bound changed the store without a revision (invariant 9).
   void NoteUnversionedWrite();
+  // Invariant 10: whether keyspace `id` may have a bound (its writes must count).
+  bool MayBeBounded(std::int64_t keyspace_id) const;
+  // Invariant 10: evicts the least recently written keys of every keyspace over its bound, in
+  // this body's revision.
+  void EvictOverBound();
   // expire (a ttl) and persist (nullopt): rewrites the live key's value with the new deadline.
   // Returns whether the key exists. Throws: DamagedRowError for a row that does not decode.
   bool SetDeadline(std::string_view keyspace, std::string_view key,
@@ -291,6 +309,9 @@ class PgTransaction final : public EngineTransaction {
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
   std::map<BufferKey, Buffered, BufferKeyLess> buffer_;
   std::vector<Deferred> deferred_;
+  // A key of a keyspace that may be bounded was written: Finish runs EvictOverBound
+  // (invariant 10).
+  bool wrote_bounded_key_ = false;
 };
 
 }  // namespace statestore::internal
