@@ -1350,9 +1350,10 @@ TEST_F(PgAdminTest, RestoredBoundIsTheEnginesOwn) {
   const Revision r = back->put("cache", "f", Value("f"));
   EXPECT_EQ(r, 7u);
   EXPECT_FALSE(back->get("cache", "c").has_value());
-  ASSERT_TRUE(back->commit_at(r).has_value());
+  const std::optional<Commit> commit = back->commit_at(r);  // kept: the loop reads its changes
+  ASSERT_TRUE(commit.has_value());
   bool evicted_c = false;
-  for (const Change& ch : back->commit_at(r)->changes) {
+  for (const Change& ch : commit->changes) {
     evicted_c = evicted_c || (ch.key == "c" && ch.kind == ChangeKind::kEviction);
   }
   EXPECT_TRUE(evicted_c);
