@@ -162,9 +162,9 @@ TEST_F(PgAdminTest, InspectReportsServerFactsAndNotApplicableFileFields) {
   auto store = Store::open(db.uri(), ro);
   const InspectReport r = Inspect(*store);
   EXPECT_EQ(r.engine, "postgresql");
-  // The number of migrations/postgresql files (0003_leases.sql the newest).
-  EXPECT_EQ(r.schema_version, 3);
-  EXPECT_EQ(r.library_schema_version, 3);
+  // The number of migrations/postgresql files (0004_bounded_keyspaces.sql the newest).
+  EXPECT_EQ(r.schema_version, 4);
+  EXPECT_EQ(r.library_schema_version, 4);
   EXPECT_EQ(r.journal_mode, "n/a (postgresql)");
   EXPECT_EQ(r.integrity, "n/a (postgresql)");
   EXPECT_EQ(r.page_size, 0u);
@@ -202,8 +202,8 @@ TEST_F(PgAdminTest, MigrationStatusOfAUri) {
   }
   Store::open(db.uri());
   const MigrationStatus status = GetMigrationStatus(db.uri());
-  EXPECT_EQ(status.applied, 3);
-  EXPECT_EQ(status.library, 3);
+  EXPECT_EQ(status.applied, 4);
+  EXPECT_EQ(status.library, 4);
   EXPECT_TRUE(status.pending.empty());
   EXPECT_FALSE(status.too_new());
   db.Sql("UPDATE meta SET value = 99 WHERE name = 'schema_version'");
@@ -794,26 +794,6 @@ TEST_F(PgAdminTest, RestoreKeepsDeadlinesExpiriesAndEvictions) {
   }
 }
 
-TEST_F(PgAdminTest, RestoreRefusesBoundsAndChangesNothing) {
-  TestDatabase db(*cluster_);
-  TempDir dir;
-  const std::string bounded = dir.path() + "/bounded.db";
-  {
-    auto lite = Store::open(bounded, NoSweep());
-    lite->set_max_keys("cache", 5);
-    lite->put("cache", "a", Value(1));
-  }
-  try {
-    Restore(bounded, db.uri());
-    ADD_FAILURE() << "restored what the PostgreSQL engine cannot hold";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    EXPECT_TRUE(Contains(e.what(), "has 1 bounded keyspaces")) << e.what();
-    EXPECT_TRUE(Contains(e.what(), "nothing was changed")) << e.what();
-  }
-  EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Leases in backup, restore, inspect and verify (0003_leases.sql). Most tests make the rows
 // exactly as they want them: restored from a file the SQLite engine wrote, or with raw SQL; one
@@ -1242,6 +1222,281 @@ TEST_F(PgAdminTest, VerifyFindsKeysThatDisagreeWithTheirLease) {
   ASSERT_EQ(r.problems.size(), 2u) << Problems(r);
   EXPECT_EQ(r.problems[0].key, "a");
   EXPECT_EQ(r.problems[1].keyspace, "secret");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded keyspaces in restore, backup, inspect and verify (0004_bounded_keyspaces.sql,
+// PgTransaction invariant 10). The tests marked "engine" also use the PostgreSQL engine's own
+// set_max_keys / key_bound / eviction; the others make the rows by restoring a file the SQLite
+// engine wrote, or with raw SQL.
+
+std::string BoundText(const std::optional<KeyBound>& b) {
+  return b ? std::to_string(b->max_keys) + "/" + std::to_string(b->keys) : "none";
+}
+
+// Every bound as "keyspace:max_keys:key_count", by keyspace name.
+std::string PgBoundRows(const TestDatabase& db) {
+  return db.Sql(
+      "SELECT coalesce(string_agg(k.name || ':' || b.max_keys || ':' || b.key_count, ',' ORDER BY "
+      "k.name), '') FROM keyspace_bounds b JOIN keyspaces k ON k.id = b.keyspace_id")[0];
+}
+
+std::string LiteBoundRows(const std::string& file) {
+  return SqlQueryText(file,
+                      "SELECT coalesce(group_concat(x, ','), '') FROM (SELECT k.name || ':' || "
+                      "b.max_keys || ':' || b.key_count AS x FROM keyspace_bounds b JOIN "
+                      "keyspaces k ON k.id = b.keyspace_id ORDER BY k.name)");
+}
+
+// Every key as "keyspace/key=write_order@version" ("-" for NULL), by keyspace and key.
+std::string PgMarks(const TestDatabase& db) {
+  return db.Sql(
+      "SELECT string_agg(k.name || '/' || convert_from(e.key, 'UTF8') || '=' || "
+      "coalesce(e.write_order::text, '-') || '@' || e.version, ',' ORDER BY k.name, e.key) FROM "
+      "entries e JOIN keyspaces k ON k.id = e.keyspace_id")[0];
+}
+
+// Every key as "keyspace/key=bounded" ("-" for NULL), by keyspace and key.
+std::string LiteMarks(const std::string& file) {
+  return SqlQueryText(file,
+                      "SELECT group_concat(x, ',') FROM (SELECT k.name || '/' || CAST(e.key AS "
+                      "TEXT) || '=' || coalesce(e.bounded, '-') AS x FROM entries e JOIN "
+                      "keyspaces k ON k.id = e.keyspace_id ORDER BY k.name, e.key)");
+}
+
+std::map<std::string, KeyspaceInfo> ByName(const std::vector<KeyspaceInfo>& keyspaces) {
+  std::map<std::string, KeyspaceInfo> out;
+  for (const KeyspaceInfo& k : keyspaces) out[k.name] = k;
+  return out;
+}
+
+// A file the SQLite engine wrote by `clock`: "cache" bounded to 3 keys — r1 a, r2 b, r3 c, r4 d
+// (evicts a), r5 e with a 1 s TTL (evicts b), then the clock passes e's deadline (expired, not
+// swept: still stored and counted) — r6 app/x (unbounded), and "empty" bounded to 2 without keys.
+// Returns the file's HistoryWithKinds.
+std::vector<std::string> WriteBoundedFile(const std::string& file, test::ManualClock& clock) {
+  Options o = NoSweep();
+  o.clock = clock.function();
+  auto lite = Store::open(file, o);
+  EXPECT_EQ(lite->set_max_keys("cache", 3), 0u);
+  for (const char* key : {"a", "b", "c", "d"}) lite->put("cache", key, Value(key));
+  PutOptions brief;
+  brief.ttl = std::chrono::seconds(1);
+  lite->put("cache", "e", Value("e"), brief);
+  lite->put("app", "x", Value(1));
+  EXPECT_EQ(lite->set_max_keys("empty", 2), 0u);
+  clock.advance(std::chrono::seconds(2));
+  EXPECT_EQ(BoundText(lite->key_bound("cache")), "3/3");
+  EXPECT_EQ(LiteBoundRows(file), "cache:3:3,empty:2:0");
+  EXPECT_EQ(LiteMarks(file), "app/x=-,cache/c=1,cache/d=1,cache/e=1");
+  return HistoryWithKinds(*lite);
+}
+
+// The rows of a store restored from WriteBoundedFile.
+constexpr char kRestoredMarks[] = "app/x=-@6,cache/c=3@3,cache/d=4@4,cache/e=5@5";
+
+// Restore copies each bound, counts the rows it restored instead of trusting the file's count,
+// and marks every key of a bounded keyspace (write_order = version) by keyspace_bounds alone.
+TEST_F(PgAdminTest, RestoreKeepsBoundedKeyspaces) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/bounded.db";
+  test::ManualClock clock(test::kManualClockStart);
+  const std::vector<std::string> history = WriteBoundedFile(file, clock);
+  // A drifted count and a missing mark in the source do not travel.
+  SqlExec(file,
+          "UPDATE keyspace_bounds SET key_count = 7 WHERE keyspace_id = (SELECT id FROM keyspaces "
+          "WHERE name = 'cache'); UPDATE entries SET bounded = NULL WHERE CAST(key AS TEXT) = 'c'");
+
+  Restore(file, db.uri());
+  EXPECT_EQ(PgBoundRows(db), "cache:3:3,empty:2:0");
+  EXPECT_EQ(PgMarks(db), kRestoredMarks);
+  Options ro = NoSweep();
+  ro.read_only = true;
+  auto back = Store::open(db.uri(), ro);
+  std::map<std::string, KeyspaceInfo> ks = ByName(Inspect(*back).keyspaces);
+  EXPECT_EQ(ks["cache"].max_keys, std::optional<std::uint64_t>(3));
+  EXPECT_EQ(ks["cache"].keys, 3u);
+  EXPECT_EQ(ks["empty"].max_keys, std::optional<std::uint64_t>(2));
+  EXPECT_EQ(ks["empty"].keys, 0u);
+  EXPECT_EQ(ks["app"].max_keys, std::nullopt);
+  ks = ByName(ListKeyspaces(*back));
+  EXPECT_EQ(ks["cache"].max_keys, std::optional<std::uint64_t>(3));
+  EXPECT_EQ(ks["app"].max_keys, std::nullopt);
+  EXPECT_EQ(HistoryWithKinds(*back), history);
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+  // statectl shows it too.
+  const json inspect = CtlJsonOutput(RunStatectl({"inspect", db.uri(), "--json"}));
+  std::map<std::string, json> max_keys;
+  for (const json& k : inspect["keyspaces"]) max_keys[k["name"].get<std::string>()] = k["max_keys"];
+  EXPECT_EQ(max_keys["cache"], 3) << inspect.dump();
+  EXPECT_TRUE(max_keys["app"].is_null()) << inspect.dump();
+}
+
+// Engine: the restored bound is the PostgreSQL engine's own — key_bound reads it, and the next
+// write past it evicts the least recently written restored key.
+TEST_F(PgAdminTest, RestoredBoundIsTheEnginesOwn) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/bounded.db";
+  test::ManualClock clock(test::kManualClockStart);
+  WriteBoundedFile(file, clock);
+  Restore(file, db.uri());
+  auto back = Store::open(db.uri(), NoSweep());
+  EXPECT_EQ(BoundText(back->key_bound("cache")), "3/3");
+  EXPECT_EQ(BoundText(back->key_bound("empty")), "2/0");
+  EXPECT_EQ(BoundText(back->key_bound("app")), "none");
+  const Revision r = back->put("cache", "f", Value("f"));
+  EXPECT_EQ(r, 7u);
+  EXPECT_FALSE(back->get("cache", "c").has_value());
+  const std::optional<Commit> commit = back->commit_at(r);  // kept: the loop reads its changes
+  ASSERT_TRUE(commit.has_value());
+  bool evicted_c = false;
+  for (const Change& ch : commit->changes) {
+    evicted_c = evicted_c || (ch.key == "c" && ch.kind == ChangeKind::kEviction);
+  }
+  EXPECT_TRUE(evicted_c);
+  EXPECT_EQ(BoundText(back->key_bound("cache")), "3/3");
+  EXPECT_EQ(PgBoundRows(db), "cache:3:3,empty:2:0");
+  EXPECT_EQ(PgMarks(db), "app/x=-@6,cache/d=4@4,cache/e=5@5,cache/f=7@7");
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+}
+
+// Backup copies each bound and marks exactly the keys of bounded keyspaces (entries.bounded), so
+// the SQLite engine reads the same bound and evicts in the same order; its count is the copy's
+// rows.
+TEST_F(PgAdminTest, BackupKeepsBoundedKeyspaces) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/bounded.db";
+  test::ManualClock clock(test::kManualClockStart);
+  const std::vector<std::string> history = WriteBoundedFile(file, clock);
+  Restore(file, db.uri());
+  Options ro = NoSweep();
+  ro.read_only = true;
+  const std::string again = dir.path() + "/again.db";
+  Backup(*Store::open(db.uri(), ro), again);
+  EXPECT_EQ(LiteBoundRows(again), "cache:3:3,empty:2:0");
+  EXPECT_EQ(LiteMarks(again), "app/x=-,cache/c=1,cache/d=1,cache/e=1");
+  {
+    Options o = NoSweep();
+    o.clock = clock.function();
+    auto lite = Store::open(again, o);
+    EXPECT_EQ(BoundText(lite->key_bound("cache")), "3/3");
+    EXPECT_EQ(BoundText(lite->key_bound("empty")), "2/0");
+    EXPECT_EQ(BoundText(lite->key_bound("app")), "none");
+    EXPECT_EQ(HistoryWithKinds(*lite), history);
+    VerifyReport v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    EXPECT_EQ(ByName(Inspect(*lite).keyspaces)["cache"].max_keys, std::optional<std::uint64_t>(3));
+    // The SQLite engine's eviction on the copy takes the same key the source's would (c).
+    lite->put("cache", "f", Value("f"));
+    EXPECT_FALSE(lite->get("cache", "c").has_value());
+    EXPECT_EQ(BoundText(lite->key_bound("cache")), "3/3");
+    v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+  }
+  // A drifted count in the source is counted again in the copy (the source's verify reports it).
+  db.Sql("UPDATE keyspace_bounds SET key_count = 9");
+  const std::string drifted = dir.path() + "/drifted.db";
+  Backup(*Store::open(db.uri(), ro), drifted);
+  EXPECT_EQ(LiteBoundRows(drifted), "cache:3:3,empty:2:0");
+}
+
+// Engine: a bound set, and keys evicted, by the PostgreSQL engine travel to a file and back.
+TEST_F(PgAdminTest, BoundsMadeByThePgEngineSurviveBackupAndRestore) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/engine.db";
+  std::vector<std::string> history;
+  {
+    auto src = Store::open(db.uri(), NoSweep());
+    src->set_max_keys("cache", 2);
+    src->put("cache", "a", Value(1));  // r1
+    src->put("cache", "b", Value(2));  // r2
+    src->put("cache", "c", Value(3));  // r3, evicts a
+    src->put("app", "x", Value(4));    // r4
+    EXPECT_EQ(BoundText(src->key_bound("cache")), "2/2");
+    EXPECT_EQ(PgBoundRows(db), "cache:2:2");
+    EXPECT_EQ(PgMarks(db), "app/x=-@4,cache/b=2@2,cache/c=3@3");
+    EXPECT_EQ(ByName(Inspect(*src).keyspaces)["cache"].max_keys, std::optional<std::uint64_t>(2));
+    const VerifyReport v = Verify(*src);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+    history = HistoryWithKinds(*src);
+    Backup(*src, file);
+  }
+  EXPECT_EQ(LiteBoundRows(file), "cache:2:2");
+  EXPECT_EQ(LiteMarks(file), "app/x=-,cache/b=1,cache/c=1");
+  {
+    Options ro = NoSweep();
+    ro.read_only = true;
+    auto lite = Store::open(file, ro);
+    EXPECT_EQ(BoundText(lite->key_bound("cache")), "2/2");
+    EXPECT_EQ(HistoryWithKinds(*lite), history);  // the eviction of a included
+    const VerifyReport v = Verify(*lite);
+    EXPECT_TRUE(v.ok()) << Problems(v);
+  }
+  TestDatabase fresh(*cluster_);
+  Restore(file, fresh.uri());
+  EXPECT_EQ(PgBoundRows(fresh), "cache:2:2");
+  EXPECT_EQ(PgMarks(fresh), PgMarks(db));
+  auto back = Store::open(fresh.uri(), NoSweep());
+  EXPECT_EQ(BoundText(back->key_bound("cache")), "2/2");
+  EXPECT_EQ(HistoryWithKinds(*back), history);
+  const VerifyReport v = Verify(*back);
+  EXPECT_TRUE(v.ok()) << Problems(v);
+}
+
+TEST_F(PgAdminTest, VerifyFindsDriftedBoundsAndWriteOrders) {
+  TestDatabase db(*cluster_);
+  TempDir dir;
+  const std::string file = dir.path() + "/bounded.db";
+  test::ManualClock clock(test::kManualClockStart);
+  WriteBoundedFile(file, clock);
+  Restore(file, db.uri());
+  Options ro = NoSweep();
+  ro.read_only = true;
+  auto store = Store::open(db.uri(), ro);
+  VerifyReport r = Verify(*store);
+  ASSERT_TRUE(r.ok()) << Problems(r);
+  const std::string cache = "keyspace_id = (SELECT id FROM keyspaces WHERE name = 'cache')";
+
+  // The count drifted from the rows, and the rows are above the bound.
+  db.Sql("UPDATE keyspace_bounds SET key_count = 4, max_keys = 2 WHERE " + cache);
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r, "bounded keyspace cache counts 4 keys but holds 3"))
+      << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r, "bounded keyspace cache holds 3 keys, above its bound 2"))
+      << Problems(r);
+  ASSERT_EQ(r.problems.size(), 2u) << Problems(r);
+  EXPECT_EQ(r.problems[0].keyspace, "cache");
+  EXPECT_EQ(r.problems[1].keyspace, "cache");
+  db.Sql("UPDATE keyspace_bounds SET key_count = 3, max_keys = 3 WHERE " + cache);
+  ASSERT_TRUE(Verify(*store).ok());
+
+  // Marks: one missing, one out of turn, one on a key of an unbounded keyspace.
+  db.Sql("UPDATE entries SET write_order = NULL WHERE key = 'c'::bytea");
+  db.Sql("UPDATE entries SET write_order = 1 WHERE key = 'd'::bytea");
+  db.Sql("UPDATE entries SET write_order = version WHERE key = 'x'::bytea");
+  r = Verify(*store);
+  EXPECT_TRUE(AnyProblemContains(r,
+                                 "cache/c is a key of a bounded keyspace without a write "
+                                 "order (entries.write_order)"))
+      << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r, "cache/d has write order 1 but version 4")) << Problems(r);
+  EXPECT_TRUE(AnyProblemContains(r,
+                                 "app/x has a write order (entries.write_order) but its "
+                                 "keyspace has no bound"))
+      << Problems(r);
+  ASSERT_EQ(r.problems.size(), 3u) << Problems(r);
+  std::map<std::string, std::string> keyspace_of;
+  for (const auto& p : r.problems) keyspace_of[p.key] = p.keyspace;
+  EXPECT_EQ(keyspace_of,
+            (std::map<std::string, std::string>{{"c", "cache"}, {"d", "cache"}, {"x", "app"}}));
+  // statectl verify fails on it with its own exit code (4).
+  EXPECT_EQ(RunStatectl({"verify", db.uri()}).code, 4);
 }
 
 // ---------------------------------------------------------------------------------------------

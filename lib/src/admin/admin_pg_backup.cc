@@ -27,6 +27,14 @@
 //      never reuses an id a program may hold. Sequences are outside snapshots: the value read is
 //      at least the snapshot's, which is all this needs. A user without the privilege to read
 //      the sequence gets the copied ids' maximum.
+//   7. Bounded keyspaces travel with the rows (the SQLite schema 8, 0008_bounded_keyspaces.sql):
+//      every keyspace_bounds row with its max_keys, and entries.bounded = 1 for every key of a
+//      keyspace that has one (NULL for the others), which is TransactionImpl invariant 9 in the
+//      copy. The mark follows keyspace_bounds on the snapshot (PgTransaction invariant 10), not
+//      entries.write_order: the SQLite engine orders a bounded keyspace by version, which
+//      write_order equals. key_count is counted in the copy after its entries, in the same
+//      transaction: the rows of the same snapshot, so it equals the source's count whenever the
+//      source keeps invariant 10 (statectl verify on the source reports one that does not).
 //   3. The redaction key: the copy records the source's fingerprint (meta
 //      'redaction_key_fingerprint'). When the key is stored in the PostgreSQL schema (its
 //      `redaction_key` table: the PostgreSQL engine's default, where the key travels with the
@@ -70,12 +78,16 @@ constexpr std::uint64_t kProgressEvery = 1000;
 // ---- Backup: SQLite statements (constant SQL; cached by text pointer).
 constexpr char kSqliteWipe[] =
     "DELETE FROM changes; DELETE FROM commits; DELETE FROM entries; DELETE FROM leases; "
-    "DELETE FROM keyspace_history; DELETE FROM keyspaces";
+    "DELETE FROM keyspace_history; DELETE FROM keyspace_bounds; DELETE FROM keyspaces";
 constexpr char kSqliteInsertKeyspace[] =
     "INSERT INTO keyspaces (id, name, redacted) VALUES (?1, ?2, ?3)";
 constexpr char kSqliteInsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id, bounded) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+// Invariant 7: key_count is the number of the keyspace's rows in the copy (run after them).
+constexpr char kSqliteInsertBound[] =
+    "INSERT INTO keyspace_bounds (keyspace_id, max_keys, key_count) SELECT ?1, ?2, count(*) FROM "
+    "entries WHERE keyspace_id = ?1";
 // An explicit id moves sqlite_sequence up to it (AUTOINCREMENT), never down.
 constexpr char kSqliteInsertLease[] =
     "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (?1, ?2, ?3)";
@@ -187,6 +199,7 @@ class SqliteFiller {
     CopyKeyspaces();
     CopyLeases();
     CopyEntries();
+    CopyBounds();
     CopyCommits();
     CopyChanges();
     SetMeta("head_revision", static_cast<std::int64_t>(facts_.head));
@@ -264,10 +277,12 @@ class SqliteFiller {
     });
   }
 
+  // Invariant 7: bounded = 1 for the rows of a keyspace with a keyspace_bounds row, else NULL.
   void CopyEntries() {
     PgForEachRow(pg_, "statestore_backup_entries",
-                 "SELECT keyspace_id, key, type, value, version, expires_us, lease_id FROM "
-                 "entries ORDER BY keyspace_id, key",
+                 "SELECT e.keyspace_id, e.key, e.type, e.value, e.version, e.expires_us, "
+                 "e.lease_id, b.keyspace_id IS NOT NULL FROM entries e LEFT JOIN keyspace_bounds "
+                 "b ON b.keyspace_id = e.keyspace_id ORDER BY e.keyspace_id, e.key",
                  [&](const PgResult& r, int i) {
                    std::string problem;
                    std::optional<Value> value = DecodePgValue(r, i, 2, 3, &problem);
@@ -281,9 +296,28 @@ class SqliteFiller {
                      q->bind(5, static_cast<int64_t>(r.Int(i, 4)));
                      BindOptionalInt(*q, 6, r, i, 5);
                      BindOptionalInt(*q, 7, r, i, 6);
+                     if (r.Bool(i, 7)) {
+                       q->bind(8, 1);
+                     } else {
+                       q->bind(8);
+                     }
                      q->exec();
                    });
                    Tick();
+                 });
+  }
+
+  // Invariant 7: after CopyEntries, so that each count covers the keyspace's copied rows.
+  void CopyBounds() {
+    PgForEachRow(pg_, "statestore_backup_bounds",
+                 "SELECT keyspace_id, max_keys FROM keyspace_bounds ORDER BY keyspace_id",
+                 [&](const PgResult& r, int i) {
+                   CallSqlite("cannot write keyspace bounds", [&] {
+                     StatementUse q(lite_, kSqliteInsertBound);
+                     q->bind(1, static_cast<int64_t>(r.Int(i, 0)));
+                     q->bind(2, static_cast<int64_t>(r.Int(i, 1)));
+                     q->exec();
+                   });
                  });
   }
 

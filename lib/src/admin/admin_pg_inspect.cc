@@ -32,16 +32,19 @@ std::uint64_t U64(const PgResult& r, int row, int column) {
   return v < 0 ? 0 : static_cast<std::uint64_t>(v);
 }
 
+// KeyspaceInfo::max_keys from keyspace_bounds (0004_bounded_keyspaces.sql), as on SQLite.
 std::vector<KeyspaceInfo> ReadKeyspaces(PgConnection& c) {
   PgResult r = c.Exec("cannot read keyspaces",
                       "SELECT k.name, k.redacted, (SELECT count(*) FROM entries e WHERE "
-                      "e.keyspace_id = k.id) FROM keyspaces k ORDER BY k.name");
+                      "e.keyspace_id = k.id), b.max_keys FROM keyspaces k LEFT JOIN "
+                      "keyspace_bounds b ON b.keyspace_id = k.id ORDER BY k.name");
   std::vector<KeyspaceInfo> out;
   for (int i = 0; i < r.rows(); ++i) {
     KeyspaceInfo info;
     info.name = r.Text(i, 0);
     info.redacted = r.Bool(i, 1);
     info.keys = U64(r, i, 2);
+    if (!r.IsNull(i, 3)) info.max_keys = U64(r, i, 3);
     out.push_back(std::move(info));
   }
   return out;

@@ -31,8 +31,15 @@
 //      not transactional: after a failed restore the sequence may have skipped ids, which is
 //      harmless. A target holding a lease is not empty (invariant 2): a grant uses no revision,
 //      so a store can have a lease without a commit.
-//   7. What the PostgreSQL engine cannot hold yet — bounded keyspaces (keyspace_bounds rows) —
-//      is refused, never dropped.
+//   7. Bounded keyspaces (0004_bounded_keyspaces.sql, PgTransaction invariant 10) travel with the
+//      rows: every keyspace_bounds row with its max_keys, and write_order = version for every
+//      entries row of a bounded keyspace (NULL for the others) — the source's own mark
+//      (entries.bounded) is not read: keyspace_bounds alone says which keyspaces are bounded, as
+//      invariant 10 does. key_count is not copied but counted in the target, in the restore
+//      transaction, after the entries: it is the number of rows restored, so invariant 10 holds
+//      even for a source whose count drifted (statectl verify on the source reports that). A
+//      source holding more keys than its bound (damage: the engines never leave one) is copied
+//      as it is, not trimmed, and statectl verify reports it on either side.
 //   REQUIRES (not checkable on PostgreSQL): no other process opened the target while it was
 //   empty — such a process would keep the key it resolved then.
 #include <fcntl.h>
@@ -73,8 +80,13 @@ constexpr std::uint64_t kProgressEvery = 1000;
 constexpr char kPgInsertKeyspace[] =
     "INSERT INTO keyspaces (id, name, redacted) VALUES ($1, $2, $3)";
 constexpr char kPgInsertEntry[] =
-    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id, "
+    "write_order) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+// Invariant 7: key_count is the number of rows the restore wrote for the keyspace (queued after
+// them on the same connection, so it sees them all).
+constexpr char kPgInsertBound[] =
+    "INSERT INTO keyspace_bounds (keyspace_id, max_keys, key_count) SELECT $1, $2, count(*) FROM "
+    "entries WHERE keyspace_id = $1";
 // BY DEFAULT identity: an explicit id is taken as is (0003_leases.sql).
 constexpr char kPgInsertLease[] = "INSERT INTO leases (id, ttl_ms, expires_us) VALUES ($1, $2, $3)";
 // Invariant 6: the identity's next id is above $1 (the source's high-water mark) and above any
@@ -180,6 +192,7 @@ class PgFiller {
     CopyKeyspaces();
     CopyLeases();
     CopyEntries();
+    CopyBounds();
     CopyCommits();
     CopyChanges();
     pg_.Drain();
@@ -246,24 +259,48 @@ class PgFiller {
              PgParams().Int(SourceLeaseHighWater(lite_)));
   }
 
+  // Invariant 7: a row of a bounded keyspace (one with a keyspace_bounds row in the source) takes
+  // write_order = version; every other row NULL.
   void CopyEntries() {
     CallSqlite("cannot read entries", [&] {
       StatementUse q(lite_,
-                     "SELECT keyspace_id, key, type, value, version, expires_us, lease_id FROM "
-                     "entries ORDER BY keyspace_id, key");
+                     "SELECT e.keyspace_id, e.key, e.type, e.value, e.version, e.expires_us, "
+                     "e.lease_id, b.keyspace_id IS NOT NULL FROM entries e LEFT JOIN "
+                     "keyspace_bounds b ON b.keyspace_id = e.keyspace_id ORDER BY e.keyspace_id, "
+                     "e.key");
       while (q->executeStep()) {
         const std::string key = q->getColumn(1).getString();
         std::string problem;
         std::optional<Value> value = DecodeValue(*q, 2, 3, &problem);
         if (!value) Undecodable("the value of key '" + key + "'", problem);
+        const std::int64_t version = q->getColumn(4).getInt64();
+        const bool bounded = q->getColumn(7).getInt() != 0;
         PgParams p;
         p.Int(q->getColumn(0).getInt64()).Key(key);
         BindPgValue(p, *value);
-        p.Int(q->getColumn(4).getInt64())
+        p.Int(version)
             .OptionalInt(OptionalColumn(*q, 5))
-            .OptionalInt(OptionalColumn(*q, 6));
+            .OptionalInt(OptionalColumn(*q, 6))
+            .OptionalInt(bounded ? std::optional<std::int64_t>(version) : std::nullopt);
         Queue("cannot restore entries", kPgInsertEntry, p);
         Tick();
+      }
+    });
+  }
+
+  // Invariant 7: after CopyEntries, so that each count covers the keyspace's restored rows.
+  void CopyBounds() {
+    CallSqlite("cannot read keyspace bounds", [&] {
+      StatementUse q(lite_,
+                     "SELECT keyspace_id, max_keys FROM keyspace_bounds ORDER BY keyspace_id");
+      while (q->executeStep()) {
+        const std::int64_t id = q->getColumn(0).getInt64();
+        const std::int64_t max_keys = q->getColumn(1).getInt64();
+        // The file's CHECK keeps it positive; PostgreSQL's would refuse it less clearly.
+        if (max_keys <= 0) {
+          Undecodable("the bound of keyspace " + std::to_string(id), "a bound is positive");
+        }
+        Queue("cannot restore keyspace bounds", kPgInsertBound, PgParams().Int(id).Int(max_keys));
       }
     });
   }
@@ -371,16 +408,6 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
   if (check != "ok") {
     throw Error(ErrorCode::kCorruption,
                 source + " is damaged (quick_check: " + check + "); nothing was changed");
-  }
-  // Invariant 7: the PostgreSQL engine has no bounded keyspaces yet (pg_transaction.h): a bound
-  // would be dropped. Refused, not changed. Deadlines, leases, expiries and evictions are copied.
-  const std::int64_t bounds = src->QueryInt("SELECT count(*) FROM keyspace_bounds");
-  if (bounds != 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                source + " has " + std::to_string(bounds) +
-                    " bounded keyspaces (Transaction::set_max_keys), which the PostgreSQL engine "
-                    "does not support yet; remove the bounds from a copy first (statectl max-keys "
-                    "COPY KEYSPACE none); nothing was changed");
   }
   const std::optional<std::int64_t> fingerprint =
       SqliteMeta(*src, "SELECT value FROM meta WHERE name = 'redaction_key_fingerprint'");

@@ -20,7 +20,12 @@
 //   5. every key attached to a lease (entries.lease_id, 0003_leases.sql) has that lease, and the
 //      lease's deadline (PgTransaction invariant 9: reads decide by the key's row alone, so a
 //      key whose deadline drifted from its lease's would outlive it or die before it) — as on
-//      SQLite (admin_verify.cc). One indexed query (entries_by_lease).
+//      SQLite (admin_verify.cc). One indexed query (entries_by_lease);
+//   6. bounded keyspaces (PgTransaction invariant 10, 0004_bounded_keyspaces.sql), as on SQLite
+//      (admin_verify.cc, TransactionImpl invariant 9): a bounded keyspace's key_count is the
+//      number of its rows (expired ones not swept yet included) and at most its max_keys; every
+//      row of a bounded keyspace has write_order = its version (a NULL one is never evicted, a
+//      different one is evicted out of turn), and no row of another keyspace has a write_order.
 // Large tables are read through a cursor (PgForEachRow), so memory stays small.
 #include <algorithm>
 #include <climits>
@@ -188,6 +193,54 @@ class PgVerifier {
     }
   }
 
+  // Check 6. The counts: one row per bounded keyspace; the marks: at most a thousand rows, as the
+  // other queries here.
+  void CheckKeyBounds() {
+    PgResult counts = c_.Exec("cannot check keyspace bounds",
+                              "SELECT k.name, b.key_count, b.max_keys, (SELECT count(*) FROM "
+                              "entries e WHERE e.keyspace_id = b.keyspace_id) FROM keyspace_bounds "
+                              "b JOIN keyspaces k ON k.id = b.keyspace_id ORDER BY k.name");
+    for (int i = 0; i < counts.rows(); ++i) {
+      const std::string ks = counts.Text(i, 0);
+      const std::int64_t counted = counts.Int(i, 1);
+      const std::int64_t max_keys = counts.Int(i, 2);
+      const std::int64_t held = counts.Int(i, 3);
+      if (counted != held) {
+        Problem(0, ks, "",
+                "bounded keyspace " + Printable(ks, 80) + " counts " + std::to_string(counted) +
+                    " keys but holds " + std::to_string(held));
+      }
+      if (held > max_keys) {
+        Problem(0, ks, "",
+                "bounded keyspace " + Printable(ks, 80) + " holds " + std::to_string(held) +
+                    " keys, above its bound " + std::to_string(max_keys));
+      }
+    }
+    PgResult marks = c_.Exec(
+        "cannot check keyspace bounds",
+        "SELECT k.name, e.key, b.keyspace_id IS NOT NULL, e.write_order, e.version FROM entries e "
+        "JOIN keyspaces k ON k.id = e.keyspace_id LEFT JOIN keyspace_bounds b ON b.keyspace_id = "
+        "e.keyspace_id WHERE CASE WHEN b.keyspace_id IS NULL THEN e.write_order IS NOT NULL ELSE "
+        "e.write_order IS DISTINCT FROM e.version END ORDER BY e.keyspace_id, e.key LIMIT 1000");
+    for (int i = 0; i < marks.rows(); ++i) {
+      const std::string ks = marks.Text(i, 0);
+      const std::string key = marks.Text(i, 1);
+      std::string message;
+      if (!marks.Bool(i, 2)) {
+        message = Name(ks, key) + " has a write order (entries.write_order) but its keyspace " +
+                  "has no bound";
+      } else if (marks.IsNull(i, 3)) {
+        message = Name(ks, key) + " is a key of a bounded keyspace without a write order " +
+                  "(entries.write_order): eviction would never choose it";
+      } else {
+        message = Name(ks, key) + " has write order " + std::to_string(marks.Int(i, 3)) +
+                  " but version " + std::to_string(marks.Int(i, 4)) +
+                  " (entries.write_order): eviction would choose it out of turn";
+      }
+      Problem(0, ks, key, std::move(message));
+    }
+  }
+
   // Check 4 (pg_history_log.h invariant 1).
   void CheckWatermarks(const HistoryBounds& b) {
     PgResult q = c_.Exec("cannot read history retention state",
@@ -332,6 +385,7 @@ VerifyReport PgVerify(PgStore& store, const ProgressCallback& progress) {
     v.CheckEntriesDecode();
     v.CheckWatermarks(b);
     v.CheckLeases();
+    v.CheckKeyBounds();
   });
   if (report.unverifiable > 0) {
     report.note = std::to_string(report.unverifiable) +
