@@ -1497,6 +1497,23 @@ TEST_F(PgAdminTest, VerifyFindsDriftedBoundsAndWriteOrders) {
             (std::map<std::string, std::string>{{"c", "cache"}, {"d", "cache"}, {"x", "app"}}));
   // statectl verify fails on it with its own exit code (4).
   EXPECT_EQ(RunStatectl({"verify", db.uri()}).code, 4);
+
+  // Marks right again, but below the keyspace's evicted_through (PgTransaction invariant 10):
+  // the search for victims starts there and would never choose those keys.
+  db.Sql("UPDATE entries SET write_order = version WHERE key IN ('c'::bytea, 'd'::bytea)");
+  db.Sql("UPDATE entries SET write_order = NULL WHERE key = 'x'::bytea");
+  ASSERT_TRUE(Verify(*store).ok()) << Problems(Verify(*store));
+  db.Sql(
+      "UPDATE keyspace_bounds SET evicted_through = (SELECT max(write_order) FROM entries) "
+      "WHERE " +
+      cache);
+  r = Verify(*store);
+  ASSERT_FALSE(r.ok());
+  for (const auto& p : r.problems) {
+    EXPECT_EQ(p.keyspace, "cache");
+    EXPECT_NE(p.message.find("below its keyspace's evicted_through"), std::string::npos)
+        << p.message;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

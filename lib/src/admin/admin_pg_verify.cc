@@ -218,10 +218,12 @@ class PgVerifier {
     }
     PgResult marks = c_.Exec(
         "cannot check keyspace bounds",
-        "SELECT k.name, e.key, b.keyspace_id IS NOT NULL, e.write_order, e.version FROM entries e "
+        "SELECT k.name, e.key, b.keyspace_id IS NOT NULL, e.write_order, e.version, "
+        "b.evicted_through FROM entries e "
         "JOIN keyspaces k ON k.id = e.keyspace_id LEFT JOIN keyspace_bounds b ON b.keyspace_id = "
         "e.keyspace_id WHERE CASE WHEN b.keyspace_id IS NULL THEN e.write_order IS NOT NULL ELSE "
-        "e.write_order IS DISTINCT FROM e.version END ORDER BY e.keyspace_id, e.key LIMIT 1000");
+        "e.write_order IS DISTINCT FROM e.version OR e.write_order < b.evicted_through END "
+        "ORDER BY e.keyspace_id, e.key LIMIT 1000");
     for (int i = 0; i < marks.rows(); ++i) {
       const std::string ks = marks.Text(i, 0);
       const std::string key = marks.Text(i, 1);
@@ -232,10 +234,15 @@ class PgVerifier {
       } else if (marks.IsNull(i, 3)) {
         message = Name(ks, key) + " is a key of a bounded keyspace without a write order " +
                   "(entries.write_order): eviction would never choose it";
-      } else {
+      } else if (marks.Int(i, 3) != marks.Int(i, 4)) {
         message = Name(ks, key) + " has write order " + std::to_string(marks.Int(i, 3)) +
                   " but version " + std::to_string(marks.Int(i, 4)) +
                   " (entries.write_order): eviction would choose it out of turn";
+      } else {
+        // PgTransaction invariant 10: the search for victims starts at evicted_through.
+        message = Name(ks, key) + " has write order " + std::to_string(marks.Int(i, 3)) +
+                  " below its keyspace's evicted_through " + std::to_string(marks.Int(i, 5)) +
+                  ": eviction would never choose it";
       }
       Problem(0, ks, key, std::move(message));
     }

@@ -289,8 +289,7 @@ void PgConnection::Fail(const char* what, pg_result* result) {
   throw Error(code, text, packed);
 }
 
-void PgConnection::Send(const char* what, const char* sql, const PgParams& params, bool keep,
-                        bool prepare) {
+void PgConnection::Send(const char* what, const char* sql, const PgParams& params, bool keep) {
   if (queued_.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF &&
       PQenterPipelineMode(conn_) != 1) {
     Fail(what, nullptr);
@@ -299,8 +298,8 @@ void PgConnection::Send(const char* what, const char* sql, const PgParams& param
   key.push_back('\0');
   key.append(reinterpret_cast<const char*>(params.types()),
              static_cast<std::size_t>(params.count()) * sizeof(unsigned int));
-  auto it = prepare ? prepared_.find(key) : prepared_.end();
-  if (prepare && it == prepared_.end() && prepared_.size() < kMaxPrepared) {
+  auto it = prepared_.find(key);
+  if (it == prepared_.end() && prepared_.size() < kMaxPrepared) {
     std::string name = "s" + std::to_string(++statements_made_);
     if (PQsendPrepare(conn_, name.c_str(), sql, params.count(), params.types()) != 1) {
       DiscardQueued();
@@ -412,14 +411,6 @@ void PgConnection::DiscardQueued() noexcept {
 
 PgResult PgConnection::Exec(const char* what, const char* sql, const PgParams& params) {
   Send(what, sql, params, /*keep=*/true);
-  std::vector<pg_result*> raw;
-  Drain(&raw);
-  return PgResult(raw.back());
-}
-
-PgResult PgConnection::ExecPlannedEachTime(const char* what, const char* sql,
-                                           const PgParams& params) {
-  Send(what, sql, params, /*keep=*/true, /*prepare=*/false);
   std::vector<pg_result*> raw;
   Drain(&raw);
   return PgResult(raw.back());

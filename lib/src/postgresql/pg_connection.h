@@ -132,10 +132,6 @@ class PgConnection {
   // and plans it once, not on every call. `sql` must not hold user text (pg_sql.h); at most
   // kMaxPrepared texts are prepared, later ones run unnamed.
   PgResult Exec(const char* what, const char* sql, const PgParams& params = PgParams());
-  // Exec, but unnamed: planned for these parameters and the tables' current statistics on every
-  // call. For a statement whose best plan changes as a table grows, where the generic plan a
-  // prepared statement settles on early would stay (pgsql::kOverBoundVictims).
-  PgResult ExecPlannedEachTime(const char* what, const char* sql, const PgParams& params);
   // Sends a statement whose result nobody waits for (libpq pipeline mode): a write whose only
   // possible answer is success or an error the next Drain() throws. Statements queued this way
   // and the next Exec, ExecScript or Drain cost one round trip together.
@@ -168,8 +164,7 @@ class PgConnection {
   [[noreturn]] void Fail(const char* what, pg_result* result);
   // Sends one statement into the pipeline (entering pipeline mode), preparing it first if it is
   // new (invariant 4). `keep`: Drain hands its result back.
-  void Send(const char* what, const char* sql, const PgParams& params, bool keep,
-            bool prepare = true);
+  void Send(const char* what, const char* sql, const PgParams& params, bool keep);
   // Waits for every statement in flight; with `results`, appends the result of each one sent
   // with keep = true, in order (owned by the caller). Throws the first failure.
   void Drain(std::vector<pg_result*>* results);
