@@ -89,13 +89,6 @@ class BoundedKeyspaceConformance : public test::ConformanceTest {
     return bound ? bound->keys : ~std::uint64_t{0};
   }
 
-  void ExpectVerified() {
-    if (engine().Supports(test::Capability::kAdminTools)) {
-      const VerifyReport report = Verify(*store());
-      EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0].message);
-    }
-  }
-
   ManualClock clock_{kStart};
 };
 

@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include "conformance/engine_target.h"
+#include "statestore/admin.h"
 #include "statestore/options.h"
 #include "statestore/store.h"
 #include "test_util.h"
@@ -77,6 +78,12 @@ class ConformanceTest : public testing::TestWithParam<const EngineTarget*> {
   }
   // Closes the test's store; store() opens it again later.
   void Close() { store_.reset(); }
+  // Verify (admin.h) finds no problem in the test's store, on engines with the admin tools.
+  void ExpectVerified() {
+    if (!engine().Supports(Capability::kAdminTools)) return;
+    const VerifyReport report = Verify(*store());
+    EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0].message);
+  }
   // Opens the location again, apart from store(): a Store the test holds itself. While store()
   // (or another handle) is open this is that same Store (invariant 2 of engine_target.h); after
   // Close() it is a fresh open, as after a restart. A second process's view is the worker's.

@@ -87,13 +87,6 @@ class LeaseConformance : public test::ConformanceTest {
 
   Revision Head() { return store()->history_bounds().head; }
 
-  void ExpectVerified() {
-    if (engine().Supports(test::Capability::kAdminTools)) {
-      const VerifyReport report = Verify(*store());
-      EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0].message);
-    }
-  }
-
   ManualClock clock_{kStart};
 };
 
