@@ -896,8 +896,8 @@ Revision PgTransaction::Finish() {
   if (!last_commit_time_us_) {
     throw Error(ErrorCode::kInternal, "PgTransaction::Finish without StartAfter");
   }
-  // Invariant 6: a clock set back does not make history go back in time.
   if (wrote_bounded_key_) EvictOverBound();  // invariant 10, in this body's revision
+  // Invariant 6: a clock set back does not make history go back in time.
   commit_time_us_ = std::max(clock_ && *clock_ ? NowMicros(*clock_) : ToMicros(Clock::now()),
                              *last_commit_time_us_);
   Flush();

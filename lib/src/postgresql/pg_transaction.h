@@ -55,7 +55,10 @@
 //      harmless, the counting statements decide by the table). A body that may have added a key of
 //      a bounded keyspace evicts the least recently written keys of every keyspace over its bound
 //      before its commit row is written (Finish), in its own revision, so no commit ends with a
-//      keyspace over its bound.
+//      keyspace over its bound. Victims are the smallest (write_order, key), so after an eviction
+//      every key left is at or above the last victim's write_order: keyspace_bounds.evicted_through
+//      records it and the victims query starts there (new writes and a new bound's marks are
+//      above it; a new bound starts at 0).
 #ifndef STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 #define STATESTORE_SRC_POSTGRESQL_PG_TRANSACTION_H_
 
