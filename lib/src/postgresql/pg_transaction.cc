@@ -229,13 +229,15 @@ void PgTransaction::Flush() {
   // Invariant 10: the counts of keyspaces that may be bounded first, one statement per keyspace,
   // while `entries` still holds the rows from before these writes (the buffer is ordered by
   // keyspace, so each keyspace's keys are adjacent).
+  // Keyspaces that cannot be bounded cost nothing here (no key lists are built for them).
   for (auto it = buffer_.begin(); it != buffer_.end();) {
     const std::int64_t id = it->first.keyspace_id;
+    const bool bounded = MayBeBounded(id);
     std::vector<std::string_view> upserted, deleted;
     for (; it != buffer_.end() && it->first.keyspace_id == id; ++it) {
-      (it->second.value ? upserted : deleted).push_back(it->first.key);
+      if (bounded) (it->second.value ? upserted : deleted).push_back(it->first.key);
     }
-    if (MayBeBounded(id)) {
+    if (bounded) {
       connection_.Queue("cannot count the keys of a bounded keyspace", pgsql::kCountBoundedWrites,
                         PgParams().Int(id).Keys(upserted).Keys(deleted));
     }
