@@ -63,6 +63,7 @@
 #include "postgresql/pg_value_codec.h"
 #include "sqlite/connection.h"
 #include "sqlite/database_file.h"
+#include "sqlite/schema_sql.h"
 #include "sqlite/sql_transaction.h"
 #include "sqlite/sqlite_error.h"
 #include "sqlite/value_codec.h"
@@ -84,10 +85,6 @@ constexpr char kSqliteInsertKeyspace[] =
 constexpr char kSqliteInsertEntry[] =
     "INSERT INTO entries (keyspace_id, key, type, value, version, expires_us, lease_id, bounded) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-// Invariant 7: key_count is the number of the keyspace's rows in the copy (run after them).
-constexpr char kSqliteInsertBound[] =
-    "INSERT INTO keyspace_bounds (keyspace_id, max_keys, key_count) SELECT ?1, ?2, count(*) FROM "
-    "entries WHERE keyspace_id = ?1";
 // An explicit id moves sqlite_sequence up to it (AUTOINCREMENT), never down.
 constexpr char kSqliteInsertLease[] =
     "INSERT INTO leases (id, ttl_ms, expires_us) VALUES (?1, ?2, ?3)";
@@ -313,7 +310,9 @@ class SqliteFiller {
                  "SELECT keyspace_id, max_keys FROM keyspace_bounds ORDER BY keyspace_id",
                  [&](const PgResult& r, int i) {
                    CallSqlite("cannot write keyspace bounds", [&] {
-                     StatementUse q(lite_, kSqliteInsertBound);
+                     // Invariant 7: the SQLite engine's own statement, which counts the copy's
+                     // rows.
+                     StatementUse q(lite_, sql::kInsertKeyBound);
                      q->bind(1, static_cast<int64_t>(r.Int(i, 0)));
                      q->bind(2, static_cast<int64_t>(r.Int(i, 1)));
                      q->exec();
