@@ -426,6 +426,38 @@ TEST_F(PgEngineTest, UnreachableServerIsUnavailableWithinBusyTimeout) {
   }
 }
 
+// One clock (pg_server_clock.h): a store opened without Options::clock keeps time by the
+// server's clock — Store::options().clock, which the layers read too, is within a few ms of the
+// server's clock_timestamp(), and commit times come from it; an injected clock is kept as given.
+TEST_F(PgEngineTest, WithoutAnInjectedClockTheStoreKeepsTheServersTime) {
+  TestDatabase db(*cluster_);
+  auto store = Store::open(db.uri());
+  ASSERT_TRUE(store->options().clock) << "no clock: every machine would use its own";
+  auto server_us = [&] {
+    return std::stoll(
+        AdminValue(db.conninfo(), "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::int8"));
+  };
+  const std::int64_t before = server_us();
+  const std::int64_t ours = ManualClock::Micros(store->options().clock());
+  store->put("app", "k", Value(1));
+  const std::int64_t after = server_us();
+  EXPECT_GE(ours, before - 5'000);
+  EXPECT_LE(ours, after + 5'000);
+  const auto commit = store->history(HistoryQuery{}).back();
+  const std::int64_t stamped = ManualClock::Micros(commit.time);
+  EXPECT_GE(stamped, before - 5'000);
+  EXPECT_LE(stamped, after + 5'000);
+
+  ManualClock manual(kManualClockStart);
+  Options options;
+  options.clock = manual.function();
+  TestDatabase other(*cluster_);
+  auto injected = Store::open(other.uri(), options);
+  EXPECT_EQ(injected->options().clock(), kManualClockStart);
+  injected->put("app", "k", Value(1));
+  EXPECT_EQ(injected->history(HistoryQuery{}).back().time, kManualClockStart);
+}
+
 TEST_F(PgEngineTest, BadSchemaNameIsInvalidArgumentAndCreatesNothing) {
   TestDatabase db(*cluster_);
   for (const std::string& schema :

@@ -198,8 +198,11 @@ struct Options {
 
   // The wall clock of this Store, called from any thread (must be thread-safe): commit times in
   // history (a commit is stamped max(clock(), the newest commit's time), so they never go back),
-  // keep_for retention cutoffs, and session expiry unless sessions.clock is set. Null (default)
-  // = std::chrono::system_clock::now. Tests inject one to check time-based behaviour without
+  // keep_for retention cutoffs, TTL and lease deadlines and whether they have passed, and
+  // session expiry unless sessions.clock is set. Null (default) = std::chrono::system_clock::now
+  // on SQLite; on PostgreSQL the server's clock, so that every machine decides by one clock
+  // (sampled at open and every minute, carried forward by this machine's steady clock; then
+  // Store::options().clock reads it). Tests inject one to check time-based behaviour without
   // sleeping.
   std::function<Clock::time_point()> clock;
 

@@ -15,8 +15,9 @@
 // absolute deadline never moves. An expired session is absent for every method from the moment it
 // expires, whether or not it has been swept yet. Expired sessions are deleted in small batches by
 // a background reaper the Store owns (SessionOptions::sweep_interval) and by sweep(). Each
-// process decides expiry with its own clock (SessionOptions::clock): keep the clocks of processes
-// sharing a file synchronized (NTP); a touch never moves a last access backwards.
+// process decides expiry with its own clock (SessionOptions::clock, else the Store's): keep the
+// clocks of processes sharing a file synchronized (NTP; on PostgreSQL the Store's clock is the
+// server's, one for every machine); a touch never moves a last access backwards.
 //
 // Every change is an ordinary transaction of the core, so it is durable as Options::durability
 // promises, visible at once to every thread and process sharing the file, and recorded in history

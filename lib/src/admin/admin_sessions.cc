@@ -31,7 +31,8 @@ std::vector<SessionAdminInfo> ListSessions(Store& store, const SessionListOption
   store.read([&](Transaction& tx) {
     entries = tx.list(kSessionsKeyspace, internal::session_keys::kRecordPrefix);
   });
-  const std::int64_t now = internal::NowMicros(/*clock=*/{});
+  // The store's clock: on PostgreSQL the server's (pg_server_clock.h), as the sessions layer's.
+  const std::int64_t now = internal::NowMicros(store.options().clock);
   std::vector<std::pair<std::int64_t, SessionAdminInfo>> found;
   for (const Entry& e : entries) {
     const std::string id = IdOf(e.key);
@@ -78,7 +79,7 @@ std::optional<Session> FindSession(Store& store, std::string_view short_id, bool
   const std::string id = IdOf(entries[0].key);
   internal::SessionRecord r =
       internal::DecodeSessionRecord(entries[0].value, internal::ShortSessionId(id));
-  if (expired != nullptr) *expired = !r.LiveAt(internal::NowMicros(/*clock=*/{}));
+  if (expired != nullptr) *expired = !r.LiveAt(internal::NowMicros(store.options().clock));
   Session s;
   static_cast<SessionInfo&>(s) = internal::ToSessionInfo(id, r);
   s.attributes = std::move(r.attributes);

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <map>
 
 #include "core/body_scope.h"
@@ -106,7 +107,7 @@ std::size_t CacheCapacity(const Options& options) { return options.cache_capacit
 }  // namespace
 
 PgStore::PgStore(std::string conninfo, std::string description, const Options& options,
-                 RedactionKey redaction_key)
+                 RedactionKey redaction_key, std::shared_ptr<PgServerClock> server_clock)
     : EngineStore(std::move(description), options,
                   options.logger ? options.logger : DefaultStoreLogger(), std::move(redaction_key)),
       owner_pid_(::getpid()),
@@ -125,7 +126,8 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
       committer_(GroupCommitter::Dependencies{
           &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
           options_.read_only ? std::function<void()>()
-                             : std::function<void()>([this] { RequestRetention(); })}) {
+                             : std::function<void()>([this] { RequestRetention(); })}),
+      server_clock_(std::move(server_clock)) {
   BindParts(Parts{&cache_, &committer_, &listener_,
                   options_.postgres.cache_reads_with_bounded_staleness});
   listener_.ForgetCacheOnReconnect(&cache_);  // ~PgStore stops the listener before cache_ goes
@@ -138,6 +140,16 @@ PgStore::PgStore(std::string conninfo, std::string description, const Options& o
       PgResult r = c.Exec("cannot read head revision", pgsql::kHeadRevision);
       return static_cast<Revision>(r.Int(0, 0));
     }));
+  }
+  if (server_clock_) {
+    const std::int64_t offset_us = server_clock_->wall_clock_offset_us();
+    if (offset_us > 1'000'000 || offset_us < -1'000'000) {
+      log_->warn(
+          "statestore: {}: this machine's clock is {:.3f} s {} the server's; the store keeps "
+          "time by the server's clock (commit times, expiry), but check NTP on both",
+          path_, std::abs(offset_us) / 1e6, offset_us > 0 ? "behind" : "ahead of");
+    }
+    clock_thread_ = std::thread([this] { ClockLoop(); });
   }
   if (!options_.read_only) {
     retention_thread_ = std::thread([this] { RetentionLoop(); });
@@ -158,6 +170,7 @@ PgStore::~PgStore() {
     AbandonSweepConnectionAfterFork();
     if (retention_thread_.joinable()) retention_thread_.detach();
     if (expiry_thread_.joinable()) expiry_thread_.detach();
+    if (clock_thread_.joinable()) clock_thread_.detach();
     return;
   }
   stop_layers();
@@ -168,6 +181,7 @@ PgStore::~PgStore() {
   retention_cv_.notify_all();
   if (retention_thread_.joinable()) retention_thread_.join();
   if (expiry_thread_.joinable()) expiry_thread_.join();
+  if (clock_thread_.joinable()) clock_thread_.join();
   listener_.Stop();  // its thread may Forget cache_ (declared after it, so destroyed first)
   Registry& registry = GetRegistry();
   MutexLock lock(&registry.mu);
@@ -422,6 +436,24 @@ void PgStore::ExpiryLoop() {
   }
 }
 
+void PgStore::ClockLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&retention_mu_);
+      lock.WaitFor(retention_cv_, PgServerClock::kResampleInterval,
+                   [&]() REQUIRES(retention_mu_) { return stopping_; });
+      if (stopping_) return;
+    }
+    try {
+      PgConnectionPool::Lease lease = pool_.Acquire();
+      server_clock_->Resample([&] { return PgReadServerMicros(*lease); });
+    } catch (const std::exception& e) {
+      // The old anchor stays: it drifts by this machine's steady clock only (invariant 3).
+      log_->debug("statestore: {}: cannot read the server's clock: {}", path_, e.what());
+    }
+  }
+}
+
 void PgStore::ReadForAdmin(const std::function<void(PgConnection&)>& fn) {
   InReadTransaction([&](PgConnection& c) { fn(c); });
 }
@@ -453,12 +485,22 @@ std::shared_ptr<Store> OpenPostgresStore(const std::string& conninfo, const Opti
     return existing;
   }
   RedactionKey key;
+  Options effective = options;
+  std::shared_ptr<PgServerClock> server_clock;
   {
     std::unique_ptr<PgConnection> bootstrap =
         PgConnection::Connect(conninfo, PgSessionSql(options, false), options.busy_timeout);
     key = PgCheckAndMigrate(*bootstrap, options);
+    if (!options.clock) {
+      // One clock for every process on every machine: the server's (pg_server_clock.h). The
+      // layers read it through Store::options().clock.
+      server_clock =
+          std::make_shared<PgServerClock>([&] { return PgReadServerMicros(*bootstrap); });
+      effective.clock = [clock = server_clock] { return clock->Now(); };
+    }
   }
-  store = std::make_shared<PgStore>(conninfo, name, options, std::move(key));
+  store =
+      std::make_shared<PgStore>(conninfo, name, effective, std::move(key), std::move(server_clock));
   store->ApplyHistoryPolicies();
   store->AttachLayers(make_layers(*store));
   registry.open[name] = store;

@@ -32,6 +32,7 @@
 #include "postgresql/pg_change_listener.h"
 #include "postgresql/pg_connection_pool.h"
 #include "postgresql/pg_group_writer.h"
+#include "postgresql/pg_server_clock.h"
 #include "statestore/store.h"
 #include "util/mutex.h"
 
@@ -40,8 +41,10 @@ namespace statestore::internal {
 class PgStore final : public EngineStore {
  public:
   // REQUIRES: PgCheckAndMigrate passed on `conninfo` with `options`.
+  // `server_clock`: the server's clock when Options::clock was not injected (then
+  // options.clock reads it), else null.
   PgStore(std::string conninfo, std::string description, const Options& options,
-          RedactionKey redaction_key);
+          RedactionKey redaction_key, std::shared_ptr<PgServerClock> server_clock);
   ~PgStore() override;
 
   pid_t owner_pid() const { return owner_pid_; }
@@ -104,6 +107,9 @@ class PgStore final : public EngineStore {
   // each an ordinary request of the group commit queue in a commit labelled "expired".
   // Several sweepers would still be correct: a batch reads the due keys under the write lock.
   void ExpiryLoop();
+  // Resamples server_clock_ every PgServerClock::kResampleInterval (its invariant 3) on a pooled
+  // connection; a failed sample keeps the old anchor. Waits on retention_cv_ for stopping_.
+  void ClockLoop();
   bool KeysDueNow();
   void SweepExpiredKeys();
 
@@ -122,7 +128,9 @@ class PgStore final : public EngineStore {
   bool retention_requested_ GUARDED_BY(retention_mu_) = false;
   bool stopping_ GUARDED_BY(retention_mu_) = false;
   std::thread retention_thread_;
-  std::thread expiry_thread_;  // ExpiryLoop; waits on retention_cv_ for stopping_
+  std::thread expiry_thread_;                    // ExpiryLoop; waits on retention_cv_ for stopping_
+  std::shared_ptr<PgServerClock> server_clock_;  // null when Options::clock was injected
+  std::thread clock_thread_;                     // ClockLoop, when server_clock_ is set
 
   // TakeSweepTurn's connection and whether it holds the lock.
   Mutex sweep_mu_;
