@@ -91,6 +91,14 @@ const std::vector<Row> kRows = {
    "{db} has 2 hard links\\. SQLite names its -wal and -shm files after the path.*"},
   {"HardLinkedWrite", Db::kHardLinked, {"set", "{db}", "app", "k", "v"}, 1,
    "{db} has 2 hard links\\. SQLite names its -wal and -shm files after the path.*"},
+  {"SchemaOnAFileRead", Db::kGood, {"--schema", "shop", "get", "{db}", "app", "greeting"}, 1,
+   "{db}: Options::postgres\\.schema \\('shop'\\) names a PostgreSQL schema; an SQLite file "
+   "holds one store.*"},
+  {"SchemaOnAFileWrite", Db::kGood, {"--schema", "shop", "set", "{db}", "app", "k", "v"}, 1,
+   "{db}: Options::postgres\\.schema \\('shop'\\) names a PostgreSQL schema.*"},
+  {"SchemaAfterTheCommand", Db::kGood, {"get", "{db}", "app", "greeting", "--schema", "shop"}, 2,
+   "--schema is a global option: put it before the command \\(statectl --schema NAME get "
+   "\\.\\.\\.\\)"},
   {"FifoFollow", Db::kFifo, {"follow", "{db}"}, 1, "{db}: not a regular file"},
   {"FifoWrite", Db::kFifo, {"set", "{db}", "app", "k", "v"}, 1, "{db}: not a regular file"},
   {"DevNull", Db::kDevNull, {"dump", "{db}"}, 1, "/dev/null: not a regular file"},

@@ -1583,6 +1583,74 @@ TEST_F(PgAdminTest, StatectlReadCommandsTakeAUri) {
   EXPECT_EQ(r.code, 4) << Describe(r);
 }
 
+// A store in a schema of its own (Options::postgres.schema) is reached with --schema, in read
+// and write commands, migrate --status and restore; without it statectl looks in "statestore"
+// and finds nothing (read-only: it creates nothing). A file refuses --schema.
+TEST_F(PgAdminTest, StatectlSchemaOptionReachesAStoreInItsOwnSchema) {
+  TestDatabase db(*cluster_);
+  Options options = FixtureOptions();
+  options.postgres.schema = "shop";
+  {
+    auto store = Store::open(db.uri(), options);
+    Fill(*store);
+  }
+  const std::string uri = db.uri();
+  CtlResult r = Ctl({"get", uri, "app", "a"});
+  EXPECT_EQ(r.code, 3) << Describe(r);
+  EXPECT_TRUE(Contains(r.err, "statestore")) << Describe(r);
+  EXPECT_EQ(db.Sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statestore'")[0], "0")
+      << "a read command created the default schema";
+
+  r = Ctl({"--schema", "shop", "get", uri, "app", "a"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+  // A global option: before the command, and said so when it comes after.
+  r = Ctl({"get", uri, "app", "a", "--schema", "shop"});
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  EXPECT_TRUE(Contains(r.err, "--schema")) << Describe(r);
+  r = Ctl({"--schema", "shop", "set", uri, "app", "b", "4", "--int"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"--schema", "shop", "migrate", uri, "--status"});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  json inspect = Json(Ctl({"--schema", "shop", "inspect", uri, "--json"}));
+  EXPECT_EQ(inspect["history"]["head"], 6);
+
+  TempDir dir;
+  const std::string file = dir.path() + "/shop.db";
+  r = Ctl({"--schema", "shop", "backup", uri, file});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  r = Ctl({"--schema", "annex", "restore", uri, file});
+  EXPECT_EQ(r.code, 0) << Describe(r);
+  {
+    Options annex = FixtureOptions();
+    annex.postgres.schema = "annex";
+    auto restored = Store::open(uri, annex);
+    EXPECT_EQ(restored->get("app", "b"), std::optional<Value>(Value(std::int64_t{4})));
+    EXPECT_EQ(restored->history_bounds().head, 6u);
+  }
+  r = Ctl({"--schema", "no-such!", "get", uri, "app", "a"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_TRUE(Contains(r.err, "Options::postgres.schema must be")) << Describe(r);
+
+  // A file has no schemas: refused (the library's kInvalidArgument; statectl's exit code for
+  // errors opening DB), and nothing is created or changed.
+  const auto before = std::filesystem::last_write_time(file);
+  r = Ctl({"--schema", "shop", "get", file, "app", "a"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_TRUE(Contains(r.err, "names a PostgreSQL schema")) << Describe(r);
+  r = Ctl({"--schema", "shop", "set", file, "app", "a", "9"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  r = Ctl({"--schema", "shop", "migrate", file, "--status"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_TRUE(Contains(r.err, "schemas exist only in a PostgreSQL store")) << Describe(r);
+  r = Ctl({"--schema", "shop", "restore", dir.path() + "/other.db", file});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/other.db"));
+  EXPECT_EQ(std::filesystem::last_write_time(file), before);
+  r = Ctl({"get", file, "app", "a"});
+  EXPECT_TRUE(Contains(r.out, "3")) << Describe(r);
+}
+
 // follow on a URI tails commits made by another Store (this process; the notification reaches
 // statectl through the server) until it is stopped.
 TEST_F(PgAdminTest, StatectlFollowTailsCommitsOnAUri) {

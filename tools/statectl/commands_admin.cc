@@ -56,8 +56,9 @@ int RunRestore(const RestoreOpts& o) {
   const int step_pages = StepPages(o.step_pages);
   // Pages into a file, rows into a PostgreSQL store (statestore::Restore).
   Progress progress("restore (pages or rows)");
-  auto r = AsFileError(
-      [&] { return statestore::Restore(p.rest[0], p.db, progress.Callback(), step_pages); });
+  auto r = AsFileError([&] {
+    return statestore::Restore(p.rest[0], p.db, progress.Callback(), step_pages, PostgresTarget());
+  });
   progress.Done();
   // A connection string may carry a password: show what Store::path() shows for it instead.
   const std::string target = std::filesystem::exists(p.db) ? p.db : OpenRead(p.db)->path();
@@ -180,7 +181,7 @@ struct MigrateOpts {
 
 int RunMigrate(const MigrateOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl migrate DB [--status]");
-  auto before = AsFileError([&] { return statestore::GetMigrationStatus(p.db); });
+  auto before = AsFileError([&] { return statestore::GetMigrationStatus(p.db, PostgresTarget()); });
   if (o.status) {
     if (o.json) {
       json pending = json::array();
@@ -202,7 +203,7 @@ int RunMigrate(const MigrateOpts& o) {
     return kExitOk;
   }
   OpenWrite(p.db);  // runs pending migrations in one IMMEDIATE transaction
-  auto after = AsFileError([&] { return statestore::GetMigrationStatus(p.db); });
+  auto after = AsFileError([&] { return statestore::GetMigrationStatus(p.db, PostgresTarget()); });
   if (o.json) {
     PrintJson({{"from", before.applied}, {"to", after.applied}});
   } else if (before.applied == after.applied) {

@@ -107,8 +107,22 @@ std::shared_ptr<statestore::Store> Open(const std::string& db, const statestore:
 
 }  // namespace
 
+namespace {
+
+statestore::PostgresOptions& MutablePostgresTarget() {
+  static statestore::PostgresOptions target;
+  return target;
+}
+
+}  // namespace
+
+void SetPostgresSchema(const std::string& schema) { MutablePostgresTarget().schema = schema; }
+
+const statestore::PostgresOptions& PostgresTarget() { return MutablePostgresTarget(); }
+
 std::shared_ptr<statestore::Store> OpenRead(const std::string& db, const std::string& profile) {
   statestore::Options o;
+  o.postgres = PostgresTarget();
   o.read_only = true;
   o.create_if_missing = false;
   o.cache_capacity = 0;
@@ -121,6 +135,7 @@ std::shared_ptr<statestore::Store> OpenWrite(const std::string& db, bool create,
                                              const std::string& profile,
                                              statestore::HistoryRetention retention) {
   statestore::Options o;
+  o.postgres = PostgresTarget();
   o.create_if_missing = create;
   o.origin_label = kOriginLabel;
   o.cache_capacity = 0;
@@ -187,6 +202,12 @@ void AddArgs(CLI::App* sub, std::vector<std::string>* args, const std::string& w
   sub->parse_complete_callback([sub, args] {
     std::vector<std::string> words = sub->remaining(false);
     for (const auto& w : words) {
+      if (w == "--schema" || w.rfind("--schema=", 0) == 0) {
+        UsageError(
+            "--schema is a global option: put it before the command (statectl --schema "
+            "NAME " +
+            CommandPath(sub).substr(std::string("statectl ").size()) + " ...)");
+      }
       if (!IsDashValue(w)) {
         UsageError("unknown option '" + w + "' for '" + CommandPath(sub) +
                    "' (see --help; put an argument that starts with '-' after --)");

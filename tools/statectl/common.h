@@ -90,8 +90,13 @@ struct Positionals {
 Positionals TakeDb(const std::vector<std::string>& args, std::size_t min_rest, std::size_t max_rest,
                    const std::string& usage);
 
+// The PostgreSQL schema of the store DB names (--schema, a global option; default
+// "statestore"). Opening a file with any other is refused by the library (kInvalidArgument).
+void SetPostgresSchema(const std::string& schema);
+const statestore::PostgresOptions& PostgresTarget();
+
 // Opening. Read commands: read-only, never creating. Write commands: read-write, commits labelled
-// "statectl", no background reaper.
+// "statectl", no background reaper. Both open PostgresTarget()'s schema.
 std::shared_ptr<statestore::Store> OpenRead(const std::string& db, const std::string& profile = {});
 std::shared_ptr<statestore::Store> OpenWrite(const std::string& db, bool create = false,
                                              const std::string& profile = {},

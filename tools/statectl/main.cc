@@ -23,7 +23,8 @@ vacuum, sessions sweep, leases grant/keep-alive/revoke and config set/rm/revert 
 the library, labelled "statectl" in history. DB may come from $STATESTORE_DB when it is not given.
 
 DB may also be a PostgreSQL store: a postgresql:// (or postgres://) URI or a libpq key=value
-connection string, in every command that takes DB (schema "statestore"). Read commands then
+connection string, in every command that takes DB (schema "statestore", or --schema NAME for a
+store opened with Options::postgres.schema = NAME). Read commands then
 read in REPEATABLE READ, READ ONLY transactions and never create a schema. On PostgreSQL,
 inspect shows table sizes, the server it reached (primary, or standby in recovery), its
 standbys with sync state and lag, and the durability settings instead of pages and WAL, with a
@@ -130,6 +131,11 @@ int main(int argc, char** argv) {
                                           std::to_string(statestore::SchemaVersion()) + ")");
     app.require_subcommand(1);
     app.fallthrough();
+    std::string schema = statestore::PostgresOptions{}.schema;
+    app.add_option("--schema", schema,
+                   "PostgreSQL only: the schema holding the store (Options::postgres.schema; "
+                   "default statestore)")
+        ->type_name("NAME");
     statectl::Registry registry;
     statectl::RegisterStateCommands(app, registry);
     statectl::RegisterHistoryCommands(app, registry);
@@ -165,6 +171,7 @@ int main(int argc, char** argv) {
           std::string(e.what()) + " (run 'statectl --help' or 'statectl COMMAND --help')");
     }
     if (!registry.action) return Report(statectl::kExitUsage, "no command given");
+    statectl::SetPostgresSchema(schema);
     return registry.action();
   } catch (const statectl::Exit& e) {
     return Report(e.code(), e.what(), e.name());

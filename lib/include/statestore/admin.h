@@ -93,7 +93,8 @@ struct InspectReport {
   std::uint64_t sessions_live = 0;
   std::uint64_t sessions_expired = 0;  // expired, not swept yet
   // Keys with a time-to-live (Entry::expires_at) whose deadline is ahead / has passed but that
-  // the sweep has not removed yet, and leases (lease.h) alike; by this machine's clock.
+  // the sweep has not removed yet, and leases (lease.h) alike; by this machine's clock (on
+  // PostgreSQL by the server's, the clock the engine decides by).
   std::uint64_t keys_with_ttl = 0;
   std::uint64_t keys_expired = 0;
   std::uint64_t leases_live = 0;
@@ -260,8 +261,11 @@ BackupResult Backup(Store& store, const std::string& dest_path,
 // Throws: Error(kInvalidArgument) for a bad path, the same file twice or a hard-linked target;
 // kBusy (the target is open, or its write lock was not had within 5 s); kCorruption /
 // kSchemaTooNew for an unusable source or target; kIoError, kFull.
+// `postgres`: only its schema is read, the target store's on PostgreSQL (an SQLite target
+// refuses any but the default, as Store::open does).
 BackupResult Restore(const std::string& source_path, const std::string& target_path,
-                     const ProgressCallback& progress = {}, int pages_per_step = 256);
+                     const ProgressCallback& progress = {}, int pages_per_step = 256,
+                     const PostgresOptions& postgres = {});
 
 struct VacuumResult {
   std::uint64_t page_size = 0;          // bytes
@@ -313,11 +317,12 @@ struct MigrationStatus {
 };
 
 // Reads the schema version of `path` without changing it (works on a file that needs migrating).
-// `path` may be a PostgreSQL connection string: the version of its schema "statestore" (meta
-// 'schema_version'), against the PostgreSQL migrations this library embeds.
+// `path` may be a PostgreSQL connection string: the version of its schema `postgres.schema`
+// (meta 'schema_version'), against the PostgreSQL migrations this library embeds; a file
+// refuses any schema but the default, as Store::open does.
 // Throws: Error(kNotFound) for a missing file (or schema); kCorruption for a file that is not
 // statestore's; kIoError; kUnavailable when the server cannot be reached.
-MigrationStatus GetMigrationStatus(const std::string& path);
+MigrationStatus GetMigrationStatus(const std::string& path, const PostgresOptions& postgres = {});
 
 struct SessionListOptions {
   bool include_expired = false;  // also sessions that expired and were not swept yet

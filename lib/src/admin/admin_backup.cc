@@ -302,15 +302,17 @@ BackupResult Backup(Store& store, const std::string& dest_path, const ProgressCa
 }
 
 BackupResult Restore(const std::string& source_path, const std::string& target_path,
-                     const ProgressCallback& progress, int pages_per_step) {
+                     const ProgressCallback& progress, int pages_per_step,
+                     const PostgresOptions& postgres) {
   using namespace internal;
   CheckStep(pages_per_step);
   if (source_path.empty() || target_path.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "restore needs a source and a target path");
   }
   if (IsPostgresConninfo(target_path)) {
-    return PgRestoreFromSqlite(source_path, target_path, progress);
+    return PgRestoreFromSqlite(source_path, target_path, progress, postgres);
   }
+  RefuseSchemaForFile(postgres);
   if (IsPostgresConninfo(source_path)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "restore copies a database file; " + source_path +

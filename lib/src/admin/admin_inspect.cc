@@ -26,6 +26,13 @@ namespace statestore {
 
 namespace internal {
 
+void RefuseSchemaForFile(const PostgresOptions& postgres) {
+  if (postgres.schema == PostgresOptions{}.schema) return;
+  throw Error(ErrorCode::kInvalidArgument,
+              "a PostgreSQL schema ('" + postgres.schema +
+                  "') was given for a database file; schemas exist only in a PostgreSQL store");
+}
+
 void RequireDatabaseFile(const std::string& path) {
   if (IsPostgresConninfo(path)) {
     throw Error(
@@ -248,9 +255,10 @@ void CheckValue(std::string_view keyspace, std::string_view key, const Value& va
   internal::ValidateValue(keyspace, key, value);
 }
 
-MigrationStatus GetMigrationStatus(const std::string& path) {
+MigrationStatus GetMigrationStatus(const std::string& path, const PostgresOptions& postgres) {
   using namespace internal;
-  if (IsPostgresConninfo(path)) return PgGetMigrationStatus(path);
+  if (IsPostgresConninfo(path)) return PgGetMigrationStatus(path, postgres);
+  RefuseSchemaForFile(postgres);
   Options options;
   options.read_only = true;
   options.create_if_missing = false;

@@ -30,9 +30,9 @@ void PgForEachRow(PgConnection& c, const char* cursor, const std::string& sql,
 std::vector<KeyspaceInfo> PgListKeyspaces(PgStore& store);
 std::vector<std::string> PgRedactedKeyspaces(PgStore& store);
 InspectReport PgInspect(PgStore& store);
-// `conninfo`: a PostgreSQL connection string; reads the store in the default schema
-// (Options::postgres.schema) without migrating it.
-MigrationStatus PgGetMigrationStatus(const std::string& conninfo);
+// `conninfo`: a PostgreSQL connection string; reads the store in `postgres.schema` without
+// migrating it.
+MigrationStatus PgGetMigrationStatus(const std::string& conninfo, const PostgresOptions& postgres);
 VerifyReport PgVerify(PgStore& store, const ProgressCallback& progress);
 VacuumResult PgVacuum(PgStore& store);
 // Backup of a PostgreSQL store into a new SQLite statestore file; Restore of such a file (or any
@@ -40,7 +40,7 @@ VacuumResult PgVacuum(PgStore& store);
 BackupResult PgBackupToSqlite(PgStore& store, const std::string& dest_path,
                               const ProgressCallback& progress);
 BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::string& target_conninfo,
-                                 const ProgressCallback& progress);
+                                 const ProgressCallback& progress, const PostgresOptions& postgres);
 
 }  // namespace statestore::internal
 

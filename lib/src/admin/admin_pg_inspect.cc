@@ -16,6 +16,7 @@
 #include "postgresql/pg_history_log.h"
 #include "postgresql/pg_migrations.h"
 #include "postgresql/pg_schema.h"
+#include "postgresql/pg_server_clock.h"
 #include "sessions/session_keys.h"
 #include "statestore/error.h"
 #include "statestore/session.h"
@@ -80,9 +81,7 @@ void ReadKeyspaceHistoryInfo(PgConnection& c, const HistoryRetention& global, In
 }
 
 void CountSessions(PgConnection& c, InspectReport& r) {
-  const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
+  const std::int64_t now_us = PgReadServerMicros(c);  // the store's clock (pg_server_clock.h)
   // Keys are bytea and compare by their bytes, as on SQLite: "s/" <= record < "s0" ('/' + 1).
   PgResult q = c.Exec(
       "cannot count sessions",
@@ -101,14 +100,12 @@ void CountSessions(PgConnection& c, InspectReport& r) {
   r.sessions_live = all >= r.sessions_expired ? all - r.sessions_expired : 0;
 }
 
-// InspectReport::keys_with_ttl, keys_expired, leases_live and leases_expired, by this machine's
-// clock as on SQLite (admin_inspect.cc): an expired key or lease is one whose deadline has
-// passed and that no sweep has deleted yet. Through the deadline indexes (0002_time_to_live.sql,
-// 0003_leases.sql).
+// InspectReport::keys_with_ttl, keys_expired, leases_live and leases_expired, by the server's
+// clock, the one the engine decides by (pg_server_clock.h): an expired key or lease is one whose
+// deadline has passed and that no sweep has deleted yet. Through the deadline indexes
+// (0002_time_to_live.sql, 0003_leases.sql).
 void CountKeysWithTtlAndLeases(PgConnection& c, InspectReport& r) {
-  const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
+  const std::int64_t now_us = PgReadServerMicros(c);  // the store's clock (pg_server_clock.h)
   PgResult q = c.Exec("cannot count keys with a time-to-live and leases",
                       "SELECT (SELECT count(*) FROM entries WHERE expires_us IS NOT NULL), "
                       "(SELECT count(*) FROM entries WHERE expires_us IS NOT NULL AND "
@@ -289,9 +286,11 @@ InspectReport PgInspect(PgStore& store) {
   return r;
 }
 
-MigrationStatus PgGetMigrationStatus(const std::string& conninfo) {
+MigrationStatus PgGetMigrationStatus(const std::string& conninfo, const PostgresOptions& postgres) {
   Options options;
   options.read_only = true;
+  options.postgres.schema = postgres.schema;
+  ValidatePgSchemaName(options.postgres.schema);
   std::unique_ptr<PgConnection> c = PgConnection::Connect(
       conninfo, PgSessionSql(options, /*writer=*/false), options.busy_timeout);
   const std::string& schema = options.postgres.schema;

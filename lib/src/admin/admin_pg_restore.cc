@@ -379,7 +379,9 @@ class PgFiller {
 }  // namespace
 
 BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::string& target_conninfo,
-                                 const ProgressCallback& progress) {
+                                 const ProgressCallback& progress,
+                                 const PostgresOptions& postgres) {
+  ValidatePgSchemaName(postgres.schema);
   if (source_path.empty()) throw Error(ErrorCode::kInvalidArgument, "restore needs a source file");
   if (IsPostgresConninfo(source_path)) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -421,6 +423,7 @@ BackupResult PgRestoreFromSqlite(const std::string& source_path, const std::stri
       src->QueryInt("SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM changes)"));
 
   Options options;
+  options.postgres.schema = postgres.schema;
   if (key) options.redaction_key = *key;
   const std::string target = DescribeConninfo(target_conninfo) + "#" + options.postgres.schema;
   std::unique_ptr<PgConnection> pg = PgConnection::Connect(

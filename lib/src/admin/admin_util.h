@@ -9,6 +9,7 @@
 
 #include "sqlite/connection.h"
 #include "sqlite/sql_transaction.h"  // admin reads pin one snapshot in a ReadTransaction
+#include "statestore/options.h"
 
 namespace statestore::internal {
 
@@ -18,6 +19,10 @@ namespace statestore::internal {
 // store to admin_pg.h first, so reaching this with one is a function without a PostgreSQL path.
 void RequireDatabaseFile(const std::string& path);
 std::unique_ptr<Connection> OpenAdminConnection(const std::string& path, bool read_only = true);
+
+// Throws Error(kInvalidArgument) when `postgres` names a schema other than the default: an
+// admin function given a file path, as Store::open on SQLite refuses it.
+void RefuseSchemaForFile(const PostgresOptions& postgres);
 
 // Size of a file in bytes, 0 if it does not exist.
 std::uint64_t FileBytes(const std::string& path);

@@ -94,6 +94,14 @@ void CheckOptions(const Options& options) {
                   std::string("Options::history_policies: ") + e.what());
     }
   }
+  // As the PostgreSQL engine refuses Options::vfs: an option of the other engine that is set is
+  // a mistake (a tool given --schema and a file), not something to ignore.
+  if (options.postgres.schema != PostgresOptions{}.schema) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::postgres.schema ('" + options.postgres.schema +
+                    "') names a PostgreSQL schema; an SQLite file holds one store, so leave it "
+                    "at \"statestore\" when opening a file");
+  }
   if (!options.vfs.empty() && (options.vfs.find('\0') != std::string::npos ||
                                sqlite3_vfs_find(options.vfs.c_str()) == nullptr)) {
     throw Error(ErrorCode::kInvalidArgument,
