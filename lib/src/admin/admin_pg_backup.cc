@@ -74,7 +74,7 @@ namespace statestore::internal {
 
 namespace {
 
-constexpr std::uint64_t kProgressEvery = 1000;
+constexpr std::uint64_t kCopyProgressEvery = 1000;
 
 // ---- Backup: SQLite statements (constant SQL; cached by text pointer).
 constexpr char kSqliteWipe[] =
@@ -148,7 +148,7 @@ SourceFacts ReadSourceFacts(PgConnection& c) {
   return f;
 }
 
-[[noreturn]] void Undecodable(const std::string& what, const std::string& problem) {
+[[noreturn]] void UndecodableInStore(const std::string& what, const std::string& problem) {
   throw Error(ErrorCode::kCorruption, what + " does not decode (" + problem +
                                           "); nothing was copied. Run statectl verify on the "
                                           "store to see every damaged row");
@@ -208,7 +208,7 @@ class SqliteFiller {
 
  private:
   void Tick() {
-    if (++done_ % kProgressEvery == 0 && progress_) progress_(done_, facts_.rows);
+    if (++done_ % kCopyProgressEvery == 0 && progress_) progress_(done_, facts_.rows);
   }
 
   void SetMeta(const char* name, std::int64_t value) {
@@ -284,7 +284,7 @@ class SqliteFiller {
                    std::string problem;
                    std::optional<Value> value = DecodePgValue(r, i, 2, 3, &problem);
                    const std::string key = r.Text(i, 1);
-                   if (!value) Undecodable("the value of key '" + key + "'", problem);
+                   if (!value) UndecodableInStore("the value of key '" + key + "'", problem);
                    CallSqlite("cannot write entries", [&] {
                      StatementUse q(lite_, kSqliteInsertEntry);
                      q->bind(1, static_cast<int64_t>(r.Int(i, 0)));
@@ -368,7 +368,7 @@ class SqliteFiller {
             return redacted ? DecodeOptionalPgDigest(r, i, type_col, type_col + 1, out, &problem)
                             : DecodeOptionalPgValue(r, i, type_col, type_col + 1, out, &problem);
           };
-          if (!decode(4, &old_value) || !decode(6, &new_value)) Undecodable(change, problem);
+          if (!decode(4, &old_value) || !decode(6, &new_value)) UndecodableInStore(change, problem);
           CallSqlite("cannot write changes", [&] {
             StatementUse q(lite_, kSqliteInsertChange);
             q->bind(1, static_cast<int64_t>(r.Int(i, 0)));

@@ -15,10 +15,11 @@ namespace {
 
 using nlohmann::json;
 
-std::string Quote(std::string_view key) { return "\"" + std::string(key) + "\""; }
+std::string QuoteKey(std::string_view key) { return "\"" + std::string(key) + "\""; }
 
 [[noreturn]] void Bad(std::string_view key, const std::string& why) {
-  throw Error(ErrorCode::kInvalidArgument, "declaration of config key " + Quote(key) + ": " + why);
+  throw Error(ErrorCode::kInvalidArgument,
+              "declaration of config key " + QuoteKey(key) + ": " + why);
 }
 
 bool IsNumberType(ConfigType t) { return t == ConfigType::kInt || t == ConfigType::kDouble; }
@@ -226,7 +227,7 @@ json ValueToJson(const ConfigValue& v) {
 // A value of `type` (the declared type tells how to read it: no guessing).
 ConfigValue ValueFromJson(std::string_view key, const char* what, ConfigType type, const json& j) {
   auto bad = [&](const std::string& expected) {
-    return Error(ErrorCode::kInvalidArgument, "declaration of config key " + Quote(key) + ": " +
+    return Error(ErrorCode::kInvalidArgument, "declaration of config key " + QuoteKey(key) + ": " +
                                                   what + " must be " + expected + ", not " +
                                                   j.dump());
   };
@@ -402,8 +403,8 @@ std::string SettingDeclaration::summary() const {
 std::string SettingDeclaration::to_json() const { return DeclarationToJson(*this).dump(); }
 
 SettingDeclaration SettingDeclaration::FromJson(std::string_view key, std::string_view json_text) {
-  return DeclarationFromJson(key,
-                             ParseJsonText(json_text, "declaration of config key " + Quote(key)));
+  return DeclarationFromJson(
+      key, ParseJsonText(json_text, "declaration of config key " + QuoteKey(key)));
 }
 
 bool operator==(const SettingDeclaration& a, const SettingDeclaration& b) {
@@ -443,8 +444,9 @@ std::optional<ConfigHistoryChange> DecodeConfigHistoryChange(const Change& chang
     auto decode = [&](const std::optional<Value>& v) -> std::optional<SettingDeclaration> {
       if (!v) return std::nullopt;
       if (v->type() != ValueType::kString) {
-        throw Error(ErrorCode::kCorruption, "config key " + Quote(*key) + ": stored declaration " +
-                                                v->to_display() + " is not a JSON document");
+        throw Error(ErrorCode::kCorruption, "config key " + QuoteKey(*key) +
+                                                ": stored declaration " + v->to_display() +
+                                                " is not a JSON document");
       }
       try {
         return SettingDeclaration::FromJson(*key, v->as_string());
@@ -495,7 +497,7 @@ std::optional<std::string> CheckDeclared(const CompiledDeclaration& d, const Con
 void EnforceDeclaration(const CompiledDeclaration& d, const ConfigValue& value) {
   if (auto why = CheckDeclared(d, value)) {
     throw Error(ErrorCode::kInvalidArgument,
-                "config key " + Quote(d.decl.key) + ": value " + value.to_display() + " (" +
+                "config key " + QuoteKey(d.decl.key) + ": value " + value.to_display() + " (" +
                     std::string(ToString(value.type())) + ") rejected by its declaration (" +
                     d.decl.summary() + "): " + *why);
   }
@@ -511,7 +513,7 @@ std::shared_ptr<const CompiledDeclaration> DeclarationCache::Get(std::string_vie
   // Parse and compile outside the lock (a regex compile is the slow part); two threads may both
   // do it for one version and store equal results.
   if (stored.value.type() != ValueType::kString) {
-    throw Error(ErrorCode::kCorruption, "config key " + Quote(key) + ": stored declaration " +
+    throw Error(ErrorCode::kCorruption, "config key " + QuoteKey(key) + ": stored declaration " +
                                             stored.value.to_display() + " is not a JSON document");
   }
   std::shared_ptr<const CompiledDeclaration> compiled;

@@ -6,9 +6,9 @@ namespace statestore {
 namespace internal {
 namespace {
 
-class ConfigLayer final : public StoreLayer {
+class ConfigStoreLayer final : public StoreLayer {
  public:
-  explicit ConfigLayer(Store& store)
+  explicit ConfigStoreLayer(Store& store)
       : config_(
             store, store.options().config, [&store] { return store.change_counter(); },
             &store.logger()) {}
@@ -27,7 +27,7 @@ class ConfigLayer final : public StoreLayer {
 void CheckConfigLayerOptions(const Options& options) { ValidateConfigOptions(options.config); }
 
 std::unique_ptr<StoreLayer> MakeConfigLayer(Store& store) {
-  return std::make_unique<ConfigLayer>(store);
+  return std::make_unique<ConfigStoreLayer>(store);
 }
 
 }  // namespace internal
@@ -35,7 +35,7 @@ std::unique_ptr<StoreLayer> MakeConfigLayer(Store& store) {
 // Every Store that Store::open returns has the layer (store_open.cc attaches it before the Store
 // is shared), so the lookup cannot fail.
 Config& Store::config() {
-  return static_cast<internal::ConfigLayer*>(find_layer(internal::kConfigLayerName))->config();
+  return static_cast<internal::ConfigStoreLayer*>(find_layer(internal::kConfigLayerName))->config();
 }
 
 }  // namespace statestore

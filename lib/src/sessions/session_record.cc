@@ -19,7 +19,7 @@ using Json = nlohmann::json;
 
 constexpr std::int64_t kRecordVersion = 1;
 
-[[noreturn]] void Invalid(const std::string& message) {
+[[noreturn]] void InvalidRecord(const std::string& message) {
   throw Error(ErrorCode::kInvalidArgument, message);
 }
 
@@ -124,9 +124,9 @@ Value EncodeSessionRecord(const SessionRecord& record, std::string_view short_id
   if (!record.principal.empty()) j["p"] = record.principal;
   Bytes encoded = Json::to_cbor(j);
   if (encoded.size() > kMaxValueBytes) {
-    Invalid("the attributes of session " + std::string(short_id) + " would take " +
-            std::to_string(encoded.size()) + " bytes encoded; a session holds at most " +
-            std::to_string(kMaxValueBytes) + " bytes");
+    InvalidRecord("the attributes of session " + std::string(short_id) + " would take " +
+                  std::to_string(encoded.size()) + " bytes encoded; a session holds at most " +
+                  std::to_string(kMaxValueBytes) + " bytes");
   }
   return Value(std::move(encoded));
 }
@@ -167,18 +167,18 @@ SessionRecord DecodeSessionRecord(const Value& value, std::string_view short_id)
 }
 
 void ValidateAttributeName(std::string_view name) {
-  if (name.empty()) Invalid("session attribute name is empty");
+  if (name.empty()) InvalidRecord("session attribute name is empty");
   if (name.size() > Sessions::kMaxAttributeNameBytes) {
-    Invalid("session attribute name is " + std::to_string(name.size()) + " bytes; the limit is " +
-            std::to_string(Sessions::kMaxAttributeNameBytes));
+    InvalidRecord("session attribute name is " + std::to_string(name.size()) +
+                  " bytes; the limit is " + std::to_string(Sessions::kMaxAttributeNameBytes));
   }
   for (char c : name) {
     bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == ':' || c == '-';
     if (!ok) {
       // Names are application identifiers, not secrets; printable ones are quoted.
-      Invalid("session attribute name " + Value(std::string(name)).to_display(48) +
-              " may contain only A-Z, a-z, 0-9, '_', '.', ':' and '-'");
+      InvalidRecord("session attribute name " + Value(std::string(name)).to_display(48) +
+                    " may contain only A-Z, a-z, 0-9, '_', '.', ':' and '-'");
     }
   }
 }
@@ -213,16 +213,17 @@ bool HasControlCharacter(std::string_view s) {
 
 void ValidatePrincipal(std::string_view principal, bool allow_empty) {
   if (principal.empty()) {
-    if (!allow_empty) Invalid("principal is empty");
+    if (!allow_empty) InvalidRecord("principal is empty");
     return;
   }
   // Sessions::IsValidPrincipal (below) is this same rule without the messages: keep them equal.
   if (principal.size() > Sessions::kMaxPrincipalBytes) {
-    Invalid("principal is " + std::to_string(principal.size()) + " bytes; the limit is " +
-            std::to_string(Sessions::kMaxPrincipalBytes));
+    InvalidRecord("principal is " + std::to_string(principal.size()) + " bytes; the limit is " +
+                  std::to_string(Sessions::kMaxPrincipalBytes));
   }
   if (HasControlCharacter(principal) || !IsValidUtf8(principal)) {
-    Invalid("principal must be UTF-8 text without control characters (NUL, newline, escape, DEL)");
+    InvalidRecord(
+        "principal must be UTF-8 text without control characters (NUL, newline, escape, DEL)");
   }
 }
 
