@@ -96,14 +96,14 @@ void AddProfile(CLI::App* sub, std::string* profile) {
                   "Resolve through this profile layer (production, test, ...)");
 }
 
-struct GetOpts {
+struct ConfigGetOpts {
   std::vector<std::string> args;
   std::string profile;
   bool reveal = false;
   bool json = false;
 };
 
-int RunGet(const GetOpts& o) {
+int RunConfigGet(const ConfigGetOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl config get DB KEY");
   auto store = OpenRead(p.db, o.profile);
   auto e = store->config().explain(p.rest[0]);
@@ -131,7 +131,7 @@ std::string DefaultType(statestore::Config& config, const std::string& key) {
   return "string";
 }
 
-struct SetOpts {
+struct ConfigSetOpts {
   std::vector<std::string> args;
   std::string type;  // empty: DefaultType
   std::string layer = "overrides";
@@ -141,7 +141,7 @@ struct SetOpts {
   bool json = false;
 };
 
-int RunSet(const SetOpts& o) {
+int RunConfigSet(const ConfigSetOpts& o) {
   const bool from_file = o.file_option->count() > 0;
   const std::size_t rest = from_file ? 1 : 2;
   auto p = TakeDb(o.args, rest, rest, "statectl config set DB KEY (VALUE | - | --file PATH)");
@@ -199,14 +199,14 @@ int RunSet(const SetOpts& o) {
   return kExitOk;
 }
 
-struct RmOpts {
+struct ConfigRmOpts {
   std::vector<std::string> args;
   std::string layer = "overrides";
   std::string profile;
   bool json = false;
 };
 
-int RunRm(const RmOpts& o) {
+int RunConfigRm(const ConfigRmOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl config rm DB KEY");
   ConfigLayer layer = ParseLayer(o.layer);
   if (layer == ConfigLayer::kProfile && o.profile.empty()) {
@@ -225,14 +225,14 @@ int RunRm(const RmOpts& o) {
   return kExitOk;
 }
 
-struct ListOpts {
+struct ConfigListOpts {
   std::vector<std::string> args;
   std::string profile;
   bool reveal = false;
   bool json = false;
 };
 
-int RunList(const ListOpts& o) {
+int RunConfigList(const ConfigListOpts& o) {
   auto p = TakeDb(o.args, 0, 1, "statectl config list DB [PREFIX]");
   auto store = OpenRead(p.db, o.profile);
   const std::string prefix = p.rest.empty() ? std::string() : p.rest[0];
@@ -387,7 +387,7 @@ int RunUndeclare(const DeclareOpts& o) {
 
 // ---- history
 
-struct HistoryOpts {
+struct ConfigHistoryOpts {
   std::vector<std::string> args;
   std::string since, until, limit;
   bool newest_first = false;
@@ -417,7 +417,7 @@ json SideJson(const statestore::ConfigHistoryChange& c, bool old, bool hidden) {
   return hidden ? HiddenConfigJson(*v) : ConfigJson(*v);
 }
 
-int RunHistory(const HistoryOpts& o) {
+int RunConfigHistory(const ConfigHistoryOpts& o) {
   auto p = TakeDb(o.args, 0, 1, "statectl config history DB [PREFIX]");
   const std::string prefix = p.rest.empty() ? std::string() : p.rest[0];
   statestore::HistoryQuery q;
@@ -515,17 +515,17 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
       "string, int, double, bool, bytes (raw), bytes-hex, json (default: the declared type, else "
       "the current value's type, else string)";
   {
-    auto o = std::make_shared<GetOpts>();
+    auto o = std::make_shared<ConfigGetOpts>();
     auto* sub = config->add_subcommand("get", "Effective value of KEY (exit 3 if unset)");
     AddArgs(sub, &o->args, "DB KEY");
     AddProfile(sub, &o->profile);
     AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "Typed JSON with the answering layer");
     sub->footer("Example:\n  statectl config get app.db net.http.port --json");
-    sub->callback([&registry, o] { registry.action = [o] { return RunGet(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunConfigGet(*o); }; });
   }
   {
-    auto o = std::make_shared<SetOpts>();
+    auto o = std::make_shared<ConfigSetOpts>();
     auto* sub = config->add_subcommand(
         "set", "Set KEY in the overrides (or profile) layer from VALUE, - (stdin) or --file");
     AddArgs(sub, &o->args, "DB KEY [VALUE|-]");
@@ -539,26 +539,26 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
     sub->footer(
         "Examples:\n  statectl config set app.db net.http.port 8080 --type int\n  "
         "statectl config set app.db feature.flags '{\"a\":true}' --type json");
-    sub->callback([&registry, o] { registry.action = [o] { return RunSet(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunConfigSet(*o); }; });
   }
   {
-    auto o = std::make_shared<RmOpts>();
+    auto o = std::make_shared<ConfigRmOpts>();
     auto* sub = config->add_subcommand("rm", "Remove KEY from a layer (exit 3 if not there)");
     AddArgs(sub, &o->args, "DB KEY");
     sub->add_option("--layer", o->layer, "overrides (default) or profile");
     AddProfile(sub, &o->profile);
     sub->add_flag("--json", o->json, "Print the result as JSON");
-    sub->callback([&registry, o] { registry.action = [o] { return RunRm(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunConfigRm(*o); }; });
   }
   {
-    auto o = std::make_shared<ListOpts>();
+    auto o = std::make_shared<ConfigListOpts>();
     auto* sub = config->add_subcommand("list", "Effective entries under PREFIX, sorted");
     AddArgs(sub, &o->args, "DB [PREFIX]");
     AddProfile(sub, &o->profile);
     AddRevealFlag(sub, &o->reveal);
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl config list app.db net.");
-    sub->callback([&registry, o] { registry.action = [o] { return RunList(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunConfigList(*o); }; });
   }
   {
     auto o = std::make_shared<ExplainOpts>();
@@ -594,7 +594,7 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
     sub->callback([&registry, o] { registry.action = [o] { return RunUndeclare(*o); }; });
   }
   {
-    auto o = std::make_shared<HistoryOpts>();
+    auto o = std::make_shared<ConfigHistoryOpts>();
     auto* sub = config->add_subcommand(
         "history",
         "Config changes as settings: key, layer, decoded typed old and new values (read-only)");
@@ -610,7 +610,7 @@ void RegisterConfigCommands(CLI::App& app, Registry& registry) {
     sub->footer(
         "Examples:\n  statectl config history app.db http.\n  statectl config history "
         "app.db --since 2h --json");
-    sub->callback([&registry, o] { registry.action = [o] { return RunHistory(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunConfigHistory(*o); }; });
   }
   AddRevertCommand(
       config, registry, "statectl config revert DB REV [--force]",

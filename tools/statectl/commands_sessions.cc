@@ -30,7 +30,7 @@ json InfoJson(const statestore::SessionInfo& i, bool expired) {
       {"expired", expired}};
 }
 
-struct ListOpts {
+struct SessionListOpts {
   std::vector<std::string> args;
   bool all = false;
   std::string principal;
@@ -42,7 +42,7 @@ struct ListOpts {
 // A file can hold millions of sessions: list a screenful unless asked for more.
 constexpr std::size_t kDefaultListLimit = 50;
 
-int RunList(const ListOpts& o) {
+int RunSessionList(const SessionListOpts& o) {
   auto p = TakeDb(o.args, 0, 0, "statectl sessions list DB");
   auto store = OpenRead(p.db);
   statestore::SessionListOptions lo;
@@ -78,14 +78,14 @@ int RunList(const ListOpts& o) {
   return kExitOk;
 }
 
-struct ShowOpts {
+struct SessionShowOpts {
   std::vector<std::string> args;
   bool values = false;
   bool reveal = false;
   bool json = false;
 };
 
-int RunShow(const ShowOpts& o) {
+int RunSessionShow(const SessionShowOpts& o) {
   auto p = TakeDb(o.args, 1, 1, "statectl sessions show DB SHORT_ID");
   auto store = OpenRead(p.db);
   bool expired = false;
@@ -156,7 +156,7 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry) {
       "Examples:\n  statectl sessions list app.db\n  statectl sessions show app.db "
       "3fa94c0e12ab\n  statectl sessions sweep app.db");
   {
-    auto o = std::make_shared<ListOpts>();
+    auto o = std::make_shared<SessionListOpts>();
     auto* sub = sessions->add_subcommand("list", "Live sessions, oldest first (read-only)");
     AddArgs(sub, &o->args, "DB");
     sub->add_flag("--all", o->all, "Include expired sessions not swept yet");
@@ -167,10 +167,10 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry) {
     sub->footer(
         "Prints the total ('showing 50 of 1234'); --json has \"total\" and \"limit\" (0: none).\n"
         "Example:\n  statectl sessions list app.db --all --json");
-    sub->callback([&registry, o] { registry.action = [o] { return RunList(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunSessionList(*o); }; });
   }
   {
-    auto o = std::make_shared<ShowOpts>();
+    auto o = std::make_shared<SessionShowOpts>();
     auto* sub = sessions->add_subcommand(
         "show", "One session's metadata and attribute names (exit 3 if unknown; read-only)");
     AddArgs(sub, &o->args, "DB SHORT_ID");
@@ -179,7 +179,7 @@ void RegisterSessionCommands(CLI::App& app, Registry& registry) {
     sub->add_flag("--reveal", o->reveal, "Print attribute values in clear (implies --values)");
     sub->add_flag("--json", o->json, "One JSON document");
     sub->footer("Example:\n  statectl sessions show app.db 3fa94c0e12ab --values --reveal");
-    sub->callback([&registry, o] { registry.action = [o] { return RunShow(*o); }; });
+    sub->callback([&registry, o] { registry.action = [o] { return RunSessionShow(*o); }; });
   }
   {
     auto o = std::make_shared<SweepOpts>();
