@@ -46,8 +46,8 @@ using test::ManualClock;
 using test::Ttl;
 using test::WithLease;
 
-const Clock::time_point kStart = test::kManualClockStart;
-const milliseconds kWait(20'000 * test::kSlowFactor);
+const Clock::time_point kBoundedStart = test::kManualClockStart;
+const milliseconds kBoundedWait(20'000 * test::kSlowFactor);
 
 std::string Key(int i) {
   char buf[16];
@@ -89,7 +89,7 @@ class BoundedKeyspaceConformance : public test::ConformanceTest {
     return bound ? bound->keys : ~std::uint64_t{0};
   }
 
-  ManualClock clock_{kStart};
+  ManualClock clock_{kBoundedStart};
 };
 
 // Must-show 4: 100k writes of 30k keys into a keyspace of at most 10k. After every body the
@@ -184,7 +184,7 @@ TEST_P(BoundedKeyspaceConformance, AnEvictionIsItsOwnKindInHistoryAndWatchesAndC
   EXPECT_TRUE(commit->changes[1].old_value.has_value());
   EXPECT_EQ(commit->changes[1].new_value, std::nullopt);
 
-  const auto give_up = std::chrono::steady_clock::now() + kWait;
+  const auto give_up = std::chrono::steady_clock::now() + kBoundedWait;
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -285,7 +285,7 @@ TEST_P(BoundedKeyspaceConformance, AnExpiredKeyChosenForEvictionIsRecordedAsItsE
   ASSERT_EQ(c.changes.size(), 2u);
   EXPECT_EQ(c.changes[1].key, "short");
   EXPECT_EQ(c.changes[1].kind, ChangeKind::kExpiry);
-  EXPECT_EQ(c.changes[1].expires_at, kStart + seconds(1));
+  EXPECT_EQ(c.changes[1].expires_at, kBoundedStart + seconds(1));
   // The expiry made room: the live key stays.
   EXPECT_EQ(Keys("cache"), (std::vector<std::string>{"long", "new"}));
   EXPECT_EQ(Count("cache"), 2u);
@@ -294,7 +294,7 @@ TEST_P(BoundedKeyspaceConformance, AnExpiredKeyChosenForEvictionIsRecordedAsItsE
   store()->put("cache", "long", Value(4), Ttl(seconds(1)));
   clock_.advance(seconds(2));
   Reopen(Opts(milliseconds(10)));
-  const auto give_up = std::chrono::steady_clock::now() + kWait;
+  const auto give_up = std::chrono::steady_clock::now() + kBoundedWait;
   while (store()->stats().keys_expired < 1 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(milliseconds(5));
   }
@@ -371,10 +371,10 @@ TEST_P(BoundedKeyspaceConformance, AnotherProcessKeepsTheBoundItWasNeverTold) {
   store()->put("cache", "b", Value(2));
   EXPECT_EQ(store()->get("cache", "a"), Value(1));  // now in this process's read cache, if any
   auto worker = test::ChildProcess::SpawnWorker({"put", locator(), "cache", "c", "3"});
-  const std::optional<std::string> line = worker.ReadLine(kWait);
+  const std::optional<std::string> line = worker.ReadLine(kBoundedWait);
   ASSERT_TRUE(line.has_value());
   EXPECT_EQ(line->rfind("rev ", 0), 0u) << *line;
-  EXPECT_EQ(worker.Wait(kWait), 0);
+  EXPECT_EQ(worker.Wait(kBoundedWait), 0);
   EXPECT_EQ(store()->get("cache", "a"), std::nullopt);
   EXPECT_EQ(Keys("cache"), (std::vector<std::string>{"b", "c"}));
   EXPECT_EQ(Count("cache"), 2u);

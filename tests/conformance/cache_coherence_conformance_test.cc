@@ -19,7 +19,7 @@ namespace {
 using std::chrono::milliseconds;
 using test::ChildProcess;
 
-const milliseconds kChildTimeout(60'000 * test::kSlowFactor);
+const milliseconds kCoherenceChildTimeout(60'000 * test::kSlowFactor);
 
 class CacheCoherenceConformance : public test::ConformanceTest {
  protected:
@@ -33,8 +33,8 @@ class CacheCoherenceConformance : public test::ConformanceTest {
   // Runs the worker to completion; returns its first output line (e.g. "rev 5").
   std::string RunWorker(const std::vector<std::string>& args) {
     auto child = ChildProcess::SpawnWorker(args);
-    std::string out = child.ReadAll(kChildTimeout);
-    int code = child.Wait(kChildTimeout);
+    std::string out = child.ReadAll(kCoherenceChildTimeout);
+    int code = child.Wait(kCoherenceChildTimeout);
     EXPECT_EQ(code, 0) << "worker " << args[0] << " failed: " << out;
     auto nl = out.find('\n');
     return nl == std::string::npos ? out : out.substr(0, nl);
@@ -52,7 +52,7 @@ class CacheCoherenceConformance : public test::ConformanceTest {
   // Sends one command to a serving worker and returns its answer line.
   static std::string Ask(ChildProcess& worker, const std::string& command) {
     EXPECT_TRUE(worker.Write(command + "\n"));
-    auto line = worker.ReadLine(kChildTimeout);
+    auto line = worker.ReadLine(kCoherenceChildTimeout);
     EXPECT_TRUE(line.has_value()) << "no answer to " << command;
     return line.value_or("");
   }
@@ -100,7 +100,7 @@ TEST_P(CacheCoherenceConformance, OtherProcessCreateAndEraseAreSeen) {
 TEST_P(CacheCoherenceConformance, BothDirectionsWithALongLivedWorker) {
   store()->put("app", "k", Value(0));
   auto worker = ChildProcess::SpawnWorker({"serve", locator()});
-  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  ASSERT_TRUE(worker.WaitForLine("ready", kCoherenceChildTimeout));
   for (int round = 1; round <= 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     // Both processes have the current value cached.
@@ -125,7 +125,7 @@ TEST_P(CacheCoherenceConformance, BothDirectionsWithALongLivedWorker) {
     EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(2 * round)));
   }
   EXPECT_TRUE(worker.Write("quit\n"));
-  EXPECT_EQ(worker.Wait(kChildTimeout), 0);
+  EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
 }
 
 // Issue 11: a second process writing other keys must not empty this one's cache. The worker
@@ -139,11 +139,11 @@ TEST_P(CacheCoherenceConformance, OtherProcessWritingUnrelatedKeysKeepsOurCacheW
   });
   for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(store()->get("app", "mine/" + std::to_string(i)));
   auto worker = ChildProcess::SpawnWorker({"write-forever", locator()});
-  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  ASSERT_TRUE(worker.WaitForLine("ready", kCoherenceChildTimeout));
   const Stats before = store()->stats();
   std::int64_t last_acked = 0;
   for (int round = 0; round < 200; ++round) {
-    auto line = worker.ReadLine(kChildTimeout);
+    auto line = worker.ReadLine(kCoherenceChildTimeout);
     ASSERT_TRUE(line.has_value()) << "worker stopped acknowledging";
     auto words = test::SplitWords(*line);
     ASSERT_EQ(words.size(), 2u) << *line;
@@ -160,7 +160,7 @@ TEST_P(CacheCoherenceConformance, OtherProcessWritingUnrelatedKeysKeepsOurCacheW
     }
   }
   worker.Kill(SIGKILL);
-  worker.Wait(kChildTimeout);
+  worker.Wait(kCoherenceChildTimeout);
   const Stats after = store()->stats();
   const double reads = static_cast<double>(after.reads - before.reads);
   const double hits = static_cast<double>(after.cache_hits - before.cache_hits);
@@ -175,7 +175,7 @@ TEST_P(CacheCoherenceConformance, CompactedHistoryFallsBackToAFullFlush) {
   store()->put("app", "k", Value(1));
   ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(1)));
   auto worker = ChildProcess::SpawnWorker({"serve", locator()});
-  ASSERT_TRUE(worker.WaitForLine("ready", kChildTimeout));
+  ASSERT_TRUE(worker.WaitForLine("ready", kCoherenceChildTimeout));
   // The worker commits twice more, and history up to its first commit is compacted by a third
   // process (statestore's own retention would do the same under load).
   EXPECT_EQ(Ask(worker, "put app k 2").rfind("rev ", 0), 0u);
@@ -186,7 +186,7 @@ TEST_P(CacheCoherenceConformance, CompactedHistoryFallsBackToAFullFlush) {
   EXPECT_EQ(store()->stats().cache_invalidations, flushes + 1);
   EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2)));
   EXPECT_TRUE(worker.Write("quit\n"));
-  EXPECT_EQ(worker.Wait(kChildTimeout), 0);
+  EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
 }
 
 TEST_P(CacheCoherenceConformance, ReadBodyAndListSeeOtherProcessCommits) {

@@ -58,7 +58,7 @@ struct Seen {
 };
 
 // Collects events of one watch.
-class Recorder {
+class WatchRecorder {
  public:
   WatchCallback Callback() {
     return [this](const WatchEvent& ev) {
@@ -114,7 +114,7 @@ TEST_P(ConfigWatchConformance, DeliversEveryChangeOnceInOrderAcrossThreadsAndPro
   auto store = OpenSecond(FastOptions());
   Config& config = store->config();
   config.set("w.before", 1);  // before the watch: not delivered
-  Recorder all, only_t0;
+  WatchRecorder all, only_t0;
   Watch watch_all = config.watch("w.", all.Callback());
   Watch watch_t0 = config.watch("w.t0.", only_t0.Callback());
 
@@ -194,7 +194,7 @@ TEST_P(ConfigWatchConformance, DeliversEveryChangeOnceInOrderAcrossThreadsAndPro
   watch_t0.cancel();
   store.reset();
   store = OpenSecond(FastOptions());
-  Recorder resumed;
+  WatchRecorder resumed;
   Watch watch_resumed = store->config().watch("w.", resumed.Callback(), r + 1);
   ASSERT_TRUE(
       WaitFor([&] { return watch_resumed.delivered_through() >= head; }, Ms(30000 * kSlowFactor)));
@@ -216,7 +216,7 @@ TEST_P(ConfigWatchConformance, CompactedRevisionIsReportedExplicitly) {
   const HistoryBounds b = store->history_bounds();
   ASSERT_GE(b.compacted_through, 3u);
 
-  Recorder rec;
+  WatchRecorder rec;
   Watch w = store->config().watch("c.", rec.Callback(), 3);
   ASSERT_TRUE(WaitFor([&] { return !rec.events().empty(); }, Ms(10000 * kSlowFactor)));
   ASSERT_TRUE(WaitFor([&] { return !w.active(); }, Ms(10000 * kSlowFactor)));
@@ -231,7 +231,7 @@ TEST_P(ConfigWatchConformance, CompactedRevisionIsReportedExplicitly) {
   EXPECT_EQ(rec.events().size(), 1u);
 
   // From the first retained revision the backlog is delivered normally.
-  Recorder ok;
+  WatchRecorder ok;
   Watch w2 = store->config().watch("c.", ok.Callback(), b.compacted_through + 1);
   const Revision head = store->history_bounds().head;
   ASSERT_TRUE(WaitFor([&] { return w2.delivered_through() >= head; }, Ms(10000 * kSlowFactor)));
@@ -272,7 +272,7 @@ TEST_P(ConfigWatchConformance, SlowOrThrowingCallbackBlocksNeitherWritersNorOthe
   });
   Watch throwing =
       config.watch("iso.", [](const WatchEvent&) { throw std::runtime_error("callback bug"); });
-  Recorder normal;
+  WatchRecorder normal;
   Watch healthy = config.watch("iso.", normal.Callback());
 
   const Revision start = store->history_bounds().head;
@@ -335,7 +335,7 @@ TEST_P(ConfigWatchConformance, WatchDestroyedInsideItsOwnCallbackDoesNotDeadlock
   std::this_thread::sleep_for(Ms(50));
   EXPECT_EQ(calls.load(), 1);
   // Further watches still work, and the store closes cleanly (the parked thread is joined).
-  Recorder rec;
+  WatchRecorder rec;
   Watch other = store->config().watch("s.", rec.Callback());
   const Revision r = store->config().set("s.a", 4);
   ASSERT_TRUE(WaitFor([&] { return other.delivered_through() >= r; }, Ms(5000 * kSlowFactor)));
@@ -355,7 +355,7 @@ TEST_P(ConfigWatchConformance, ReadersNeverSeeATornMultiKeyEdit) {
     tx.set("x.b", 0);
     tx.set("x.c", 0, ConfigLayer::kOverrides);
   });
-  Recorder rec;
+  WatchRecorder rec;
   Watch w = config.watch("x.", rec.Callback());
 
   std::atomic<bool> done{false};

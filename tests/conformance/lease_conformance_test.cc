@@ -50,9 +50,9 @@ using test::Ttl;
 using test::WaitFor;
 using test::WithLease;
 
-const Clock::time_point kStart = test::kManualClockStart;
-constexpr std::chrono::microseconds kOneMicro{1};
-const milliseconds kWait(20'000 * test::kSlowFactor);
+const Clock::time_point kLeaseStart = test::kManualClockStart;
+constexpr std::chrono::microseconds kLeaseMicro{1};
+const milliseconds kLeaseWait(20'000 * test::kSlowFactor);
 
 // "keyspace/key" of a change, to look changes up whatever their order within a commit.
 std::string Where(const Change& ch) { return ch.keyspace + "/" + ch.key; }
@@ -87,7 +87,7 @@ class LeaseConformance : public test::ConformanceTest {
 
   Revision Head() { return store()->history_bounds().head; }
 
-  ManualClock clock_{kStart};
+  ManualClock clock_{kLeaseStart};
 };
 
 TEST_P(LeaseConformance, KeysExpireAtTheLeaseDeadlineAndKeepAliveExtendsThemAll) {
@@ -104,14 +104,14 @@ TEST_P(LeaseConformance, KeysExpireAtTheLeaseDeadlineAndKeepAliveExtendsThemAll)
   auto a = store()->get_entry("app", "a");
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->lease, lease);
-  EXPECT_EQ(a->expires_at, kStart + seconds(10));
+  EXPECT_EQ(a->expires_at, kLeaseStart + seconds(10));
   EXPECT_EQ(store()->get_entry("app", "plain")->lease, std::nullopt);
 
   clock_.advance(seconds(6));
   const Revision head = Head();
   EXPECT_TRUE(store()->keep_alive(lease));
   EXPECT_EQ(Head(), head);  // no revision, no version change
-  const Clock::time_point deadline = kStart + seconds(16);
+  const Clock::time_point deadline = kLeaseStart + seconds(16);
   EXPECT_EQ(store()->get_entry("app", "a")->expires_at, deadline);
   EXPECT_EQ(store()->get_entry("app", "a")->version, a->version);
   EXPECT_EQ(store()->get_entry("other", "b")->expires_at, deadline);
@@ -123,7 +123,7 @@ TEST_P(LeaseConformance, KeysExpireAtTheLeaseDeadlineAndKeepAliveExtendsThemAll)
   ASSERT_EQ(store()->leases().size(), 1u);
   EXPECT_EQ(store()->leases()[0].id, lease);
 
-  clock_.set(deadline - kOneMicro);
+  clock_.set(deadline - kLeaseMicro);
   EXPECT_EQ(store()->get("app", "a"), Value(1));
   EXPECT_EQ(store()->list("other").size(), 1u);
   clock_.set(deadline);
@@ -154,19 +154,20 @@ TEST_P(LeaseConformance, AnotherProcessSeesTheRenewedDeadlineAndTheExpiry) {
   const LeaseId lease = store()->grant_lease(seconds(2));
   store()->put("app", "online", Value(1), WithLease(lease));
   auto worker = test::ChildProcess::SpawnWorker(
-      {"ttl-serve", locator(), std::to_string(ManualClock::Micros(kStart))});
-  ASSERT_EQ(worker.ReadLine(kWait), "ready");
+      {"ttl-serve", locator(), std::to_string(ManualClock::Micros(kLeaseStart))});
+  ASSERT_EQ(worker.ReadLine(kLeaseWait), "ready");
   auto ask = [&](const std::string& command) {
     worker.Write(command + "\n");
-    return worker.ReadLine(kWait).value_or("(no answer)");
+    return worker.ReadLine(kLeaseWait).value_or("(no answer)");
   };
   EXPECT_EQ(ask("get app online"), "value 1");
   clock_.advance(seconds(1));
   ASSERT_TRUE(store()->keep_alive(lease));
-  const std::int64_t deadline_us = ManualClock::Micros(kStart + seconds(3));
+  const std::int64_t deadline_us = ManualClock::Micros(kLeaseStart + seconds(3));
   EXPECT_EQ(ask("read app online"), "value 1 " + std::to_string(deadline_us));
   // Past the first deadline, before the renewed one: still there.
-  EXPECT_EQ(ask("clock " + std::to_string(ManualClock::Micros(kStart + milliseconds(2500)))), "ok");
+  EXPECT_EQ(ask("clock " + std::to_string(ManualClock::Micros(kLeaseStart + milliseconds(2500)))),
+            "ok");
   EXPECT_EQ(ask("get app online"), "value 1");
   EXPECT_EQ(ask("clock " + std::to_string(deadline_us - 1)), "ok");
   EXPECT_EQ(ask("count app"), "count 1");
@@ -258,8 +259,8 @@ TEST_P(LeaseConformance, SweepExpiresALeaseWholeInOneRevisionEvenAboveTheBatchSi
     std::size_t in_worker = 0;
     for (const Change& ch : c.changes) {
       EXPECT_EQ(ch.kind, ChangeKind::kExpiry);
-      EXPECT_EQ(ch.expires_at,
-                ch.keyspace == "worker" ? kStart + seconds(1) : kStart + milliseconds(500));
+      EXPECT_EQ(ch.expires_at, ch.keyspace == "worker" ? kLeaseStart + seconds(1)
+                                                       : kLeaseStart + milliseconds(500));
       (ch.keyspace == "worker" ? in_worker : tmp_expiries) += 1;
     }
     if (in_worker > 0) {
@@ -289,7 +290,7 @@ TEST_P(LeaseConformance, WriteToAKeyOfAnExpiredLeaseRecordsTheWholeLeaseExpiryFi
   for (std::size_t i : {0u, 1u}) {
     EXPECT_EQ(c.changes[i].kind, ChangeKind::kExpiry) << i;
     EXPECT_EQ(c.changes[i].new_value, std::nullopt) << i;
-    EXPECT_EQ(c.changes[i].expires_at, kStart + seconds(1)) << i;
+    EXPECT_EQ(c.changes[i].expires_at, kLeaseStart + seconds(1)) << i;
   }
   const std::map<std::string, Change> changes =
       ByKey(Commit{c.revision, c.time, c.origin, {c.changes[0], c.changes[1]}, c.partial});
@@ -343,32 +344,32 @@ TEST_P(LeaseConformance, LaterWritesDecideWhetherAKeyStaysAttached) {
   });
   auto entry = [&](const char* key) { return *store()->get_entry("app", key); };
   EXPECT_EQ(entry("keep").lease, lease);
-  EXPECT_EQ(entry("keep").expires_at, kStart + seconds(30));
+  EXPECT_EQ(entry("keep").expires_at, kLeaseStart + seconds(30));
   EXPECT_EQ(entry("plain").lease, std::nullopt);
   EXPECT_EQ(entry("plain").expires_at, std::nullopt);
   EXPECT_EQ(entry("cas").lease, std::nullopt);
   EXPECT_EQ(entry("cas").expires_at, std::nullopt);
   EXPECT_EQ(entry("expire").lease, std::nullopt);
-  EXPECT_EQ(entry("expire").expires_at, kStart + seconds(5));
+  EXPECT_EQ(entry("expire").expires_at, kLeaseStart + seconds(5));
   EXPECT_EQ(entry("persist").lease, std::nullopt);
   EXPECT_EQ(entry("persist").expires_at, std::nullopt);
   EXPECT_EQ(store()->get("app", "erase"), std::nullopt);
   EXPECT_EQ(entry("move").lease, second);
-  EXPECT_EQ(entry("move").expires_at, kStart + seconds(90));
+  EXPECT_EQ(entry("move").expires_at, kLeaseStart + seconds(90));
   EXPECT_EQ(store()->lease(lease)->keys, (std::vector<LeaseKey>{{"app", "keep"}}));
   EXPECT_EQ(store()->lease(second)->keys, (std::vector<LeaseKey>{{"app", "move"}}));
   // A renewal reaches only the keys still attached.
   clock_.advance(seconds(10));
   ASSERT_TRUE(store()->keep_alive(lease));
-  EXPECT_EQ(entry("keep").expires_at, kStart + seconds(40));
+  EXPECT_EQ(entry("keep").expires_at, kLeaseStart + seconds(40));
   EXPECT_EQ(store()->get("app", "expire"), std::nullopt);  // its own 5 s ran out
-  EXPECT_EQ(entry("move").expires_at, kStart + seconds(90));
+  EXPECT_EQ(entry("move").expires_at, kLeaseStart + seconds(90));
   EXPECT_EQ(entry("plain").expires_at, std::nullopt);
   const std::vector<Entry> listed = store()->list("app", "keep");
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].lease, lease);
   // Past the first lease's old deadline, before its renewed one: the detached keys stay.
-  clock_.set(kStart + seconds(40));
+  clock_.set(kLeaseStart + seconds(40));
   EXPECT_EQ(store()->get("app", "keep"), std::nullopt);
   EXPECT_EQ(store()->get("app", "plain"), Value(2));
   EXPECT_EQ(store()->get("app", "cas"), Value(2));
@@ -555,7 +556,7 @@ TEST_P(LeaseConformance, ExpiryOfALeaseWithRedactedKeysRecordsOneExpiryPerKey) {
   const Commit by_sweep = *store()->commit_at(head + 1);
   EXPECT_EQ(by_sweep.origin.label, "expired");
   EXPECT_EQ(by_sweep.changes.size(), 4u);
-  check(by_sweep, "swept-", Value(1), kStart + seconds(1));
+  check(by_sweep, "swept-", Value(1), kLeaseStart + seconds(1));
   Close();
 
   // By a write to one of the second lease's redacted keys, with the sweep off.
@@ -567,7 +568,7 @@ TEST_P(LeaseConformance, ExpiryOfALeaseWithRedactedKeysRecordsOneExpiryPerKey) {
   ASSERT_EQ(by_write.changes.size(), 5u);
   std::vector<Change> expiries(by_write.changes.begin(), by_write.changes.end() - 1);
   check(Commit{r, by_write.time, by_write.origin, expiries, false}, "written-", Value(2),
-        kStart + seconds(2));
+        kLeaseStart + seconds(2));
   const Change& write = by_write.changes.back();
   EXPECT_EQ(Where(write), "secret/written-b");
   EXPECT_EQ(write.kind, ChangeKind::kWrite);
@@ -602,7 +603,7 @@ TEST_P(LeaseConformance, WriteInALargerBodyRecordsTheWholeLeaseExpiryBeforeIt) {
     tx.put("other", "r", Value(6), WithLease(second));
   });
   clock_.advance(seconds(1));
-  const Clock::time_point deadline = kStart + seconds(1);
+  const Clock::time_point deadline = kLeaseStart + seconds(1);
 
   // Index of the change to `where` of `kind` in `c`, or -1.
   auto index_of = [](const Commit& c, const std::string& where, ChangeKind kind) {
@@ -697,10 +698,10 @@ TEST_P(LeaseConformance, KeepAliveInTheBodyThatAttachedAKeyGivesItTheNewDeadline
   const LeaseId lease = store()->grant_lease(seconds(10));
   store()->put("app", "old", Value(1), WithLease(lease));
   clock_.advance(seconds(4));
-  const Clock::time_point renewed = kStart + seconds(14);
+  const Clock::time_point renewed = kLeaseStart + seconds(14);
   store()->transact([&](Transaction& tx) {
     tx.put("app", "new", Value(2), WithLease(lease));
-    EXPECT_EQ(tx.get_entry("app", "new")->expires_at, kStart + seconds(10));
+    EXPECT_EQ(tx.get_entry("app", "new")->expires_at, kLeaseStart + seconds(10));
     EXPECT_TRUE(tx.keep_alive(lease));
     EXPECT_EQ(tx.lease(lease)->expires_at, renewed);
     EXPECT_EQ(tx.get_entry("app", "new")->expires_at, renewed);
@@ -719,10 +720,10 @@ TEST_P(LeaseConformance, KeepAliveInTheBodyThatAttachedAKeyGivesItTheNewDeadline
     EXPECT_EQ(e->expires_at, info->expires_at) << k;
   }
   // The old deadline passes; the renewed one ends them all.
-  clock_.set(kStart + seconds(10));
+  clock_.set(kLeaseStart + seconds(10));
   EXPECT_EQ(store()->get("app", "new"), Value(2));
   EXPECT_EQ(store()->list("app").size(), 3u);
-  clock_.set(renewed - kOneMicro);
+  clock_.set(renewed - kLeaseMicro);
   EXPECT_EQ(store()->get("app", "new"), Value(2));
   clock_.set(renewed);
   EXPECT_EQ(store()->get("app", "new"), std::nullopt);

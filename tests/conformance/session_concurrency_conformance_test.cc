@@ -29,8 +29,8 @@ using std::chrono::minutes;
 using std::chrono::seconds;
 using test::ChildProcess;
 
-const Clock::time_point kT0 = Clock::time_point(seconds(1'893'456'000));  // 2030-01-01
-const milliseconds kChildTimeout(120'000 * test::kSlowFactor);
+const Clock::time_point kSessionsT0 = Clock::time_point(seconds(1'893'456'000));  // 2030-01-01
+const milliseconds kSessionChildTimeout(120'000 * test::kSlowFactor);
 
 class FakeClock {
  public:
@@ -79,7 +79,7 @@ class SessionConcurrencyConformance : public test::ConformanceTest {
   }
 
   // The fixture's TearDown closes the store (and its reaper) before clock_ goes.
-  FakeClock clock_{kT0};
+  FakeClock clock_{kSessionsT0};
 };
 
 // Issue test 1.
@@ -133,7 +133,7 @@ TEST_P(SessionConcurrencyConformance, TwoProcessesUpdatingOneSessionLoseNothing)
   }
   for (auto& w : workers) {
     std::string skipped;
-    ASSERT_TRUE(w.WaitForLine("ready", kChildTimeout, &skipped)) << skipped;
+    ASSERT_TRUE(w.WaitForLine("ready", kSessionChildTimeout, &skipped)) << skipped;
   }
   // This process updates too, at the same time.
   Options options;
@@ -145,8 +145,8 @@ TEST_P(SessionConcurrencyConformance, TwoProcessesUpdatingOneSessionLoseNothing)
         token, [](Attributes& a) { a["n"] = Value(a.at("n").as_int() + 1); }));
   }
   for (auto& w : workers) {
-    std::string out = w.ReadAll(kChildTimeout);
-    EXPECT_EQ(w.Wait(kChildTimeout), 0) << out;
+    std::string out = w.ReadAll(kSessionChildTimeout);
+    EXPECT_EQ(w.Wait(kSessionChildTimeout), 0) << out;
     EXPECT_EQ(out, "done\n");
   }
   // Read through this process's cache: it must see the other processes' commits.
@@ -173,7 +173,7 @@ TEST_P(SessionConcurrencyConformance, ConcurrentReadersTouchOnce) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.count(), 0) << failures.Summary();
   EXPECT_EQ(store()->history_bounds().head, head + 1);  // re-checked under the write lock
-  EXPECT_EQ(sessions().get(token)->idle_expiry, kT0 + minutes(15));
+  EXPECT_EQ(sessions().get(token)->idle_expiry, kSessionsT0 + minutes(15));
 }
 
 TEST_P(SessionConcurrencyConformance, SweepBesideReadersAndWriters) {

@@ -30,7 +30,7 @@ using std::chrono::microseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const Clock::time_point kT0 = Clock::time_point(seconds(1'893'456'000));  // 2030-01-01
+const Clock::time_point kSweepT0 = Clock::time_point(seconds(1'893'456'000));  // 2030-01-01
 
 class SessionSweepConformance : public test::ConformanceTest {};
 
@@ -40,7 +40,7 @@ TEST_P(SessionSweepConformance, SweepRemovesExactlyTheExpiredWhileLiveOnesStayRe
   constexpr int kPerTransaction = 10'000;
 
   std::atomic<std::int64_t> now_us{
-      std::chrono::duration_cast<microseconds>(kT0.time_since_epoch()).count()};
+      std::chrono::duration_cast<microseconds>(kSweepT0.time_since_epoch()).count()};
   Options options;
   options.durability = Durability::kNormal;  // setup speed; the sweep's batches are the same
   options.sessions.sweep_interval = std::chrono::milliseconds(0);

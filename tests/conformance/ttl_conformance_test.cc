@@ -41,7 +41,7 @@ using test::ManualClock;
 using test::Ttl;
 using test::WaitFor;
 
-const Clock::time_point kStart = test::kManualClockStart;
+const Clock::time_point kTtlStart = test::kManualClockStart;
 constexpr std::chrono::microseconds kOneMicro{1};
 const milliseconds kWait(20'000 * test::kSlowFactor);
 
@@ -75,14 +75,14 @@ class TtlConformance : public test::ConformanceTest {
   }
   Revision Head() { return store()->history_bounds().head; }
 
-  ManualClock clock_{kStart};
+  ManualClock clock_{kTtlStart};
 };
 
 TEST_P(TtlConformance, KeyIsAbsentToEveryReadAtExactlyItsDeadline) {
   Reopen(Opts());
   store()->put("app", "kept", Value(1));
   store()->put("app", "code", Value("123456"), Ttl(seconds(1)));
-  const Clock::time_point deadline = kStart + seconds(1);
+  const Clock::time_point deadline = kTtlStart + seconds(1);
 
   auto e = store()->get_entry("app", "code");
   ASSERT_TRUE(e.has_value());
@@ -121,7 +121,7 @@ TEST_P(TtlConformance, KeyIsAbsentToEveryReadAtExactlyItsDeadline) {
 
 TEST_P(TtlConformance, KeepTtlExpireAndPersist) {
   Reopen(Opts());
-  const Clock::time_point deadline = kStart + seconds(5);
+  const Clock::time_point deadline = kTtlStart + seconds(5);
   store()->put("app", "n", Value(1), Ttl(seconds(5)));
   clock_.advance(seconds(1));
   store()->put("app", "n", Value(2), KeepTtl());  // counts within the window
@@ -139,14 +139,14 @@ TEST_P(TtlConformance, KeepTtlExpireAndPersist) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->value, Value(3));  // expire keeps the value
   EXPECT_EQ(e->version, r);       // and is a write: the version moves
-  EXPECT_EQ(e->expires_at, kStart + seconds(3));
+  EXPECT_EQ(e->expires_at, kTtlStart + seconds(3));
   const std::optional<Commit> c = store()->commit_at(r);
   ASSERT_TRUE(c.has_value());
   ASSERT_EQ(c->changes.size(), 1u);
   EXPECT_EQ(c->changes[0].kind, ChangeKind::kWrite);
   EXPECT_EQ(c->changes[0].old_value, Value(3));
   EXPECT_EQ(c->changes[0].new_value, Value(3));
-  EXPECT_EQ(c->changes[0].expires_at, kStart + seconds(3));
+  EXPECT_EQ(c->changes[0].expires_at, kTtlStart + seconds(3));
 
   EXPECT_EQ(store()->persist("app", "n"), r + 1);
   EXPECT_EQ(store()->get_entry("app", "n")->expires_at, std::nullopt);
@@ -163,9 +163,9 @@ TEST_P(TtlConformance, KeepTtlExpireAndPersist) {
     EXPECT_TRUE(tx.expire("app", "n", seconds(1)));
     EXPECT_FALSE(tx.expire("app", "missing", seconds(1)));
     // A body sees its own deadline.
-    EXPECT_EQ(tx.get_entry("app", "n")->expires_at, kStart + seconds(2));
+    EXPECT_EQ(tx.get_entry("app", "n")->expires_at, kTtlStart + seconds(2));
   });
-  EXPECT_EQ(store()->get_entry("app", "n")->expires_at, kStart + seconds(2));
+  EXPECT_EQ(store()->get_entry("app", "n")->expires_at, kTtlStart + seconds(2));
   EXPECT_EQ(store()->get("app", "missing"), std::nullopt);  // expire created nothing
 }
 
@@ -196,7 +196,7 @@ TEST_P(TtlConformance, ExpirePersistAndEraseOfAnExpiredKeyChangeNothing) {
   ASSERT_EQ(c->changes.size(), 2u);
   EXPECT_EQ(c->changes[0].kind, ChangeKind::kExpiry);
   EXPECT_EQ(c->changes[0].old_value, Value(7));
-  EXPECT_EQ(c->changes[0].expires_at, kStart + seconds(1));  // not moved by expire()
+  EXPECT_EQ(c->changes[0].expires_at, kTtlStart + seconds(1));  // not moved by expire()
 }
 
 TEST_P(TtlConformance, BadTimeToLiveIsRefusedAndChangesNothing) {
@@ -248,13 +248,13 @@ TEST_P(TtlConformance, BadTimeToLiveIsRefusedAndChangesNothing) {
   EXPECT_EQ(store()->get_entry("app", "k")->expires_at, std::nullopt);
   // The longest allowed TTL is fine.
   store()->put("app", "k", Value(3), Ttl(PutOptions::kMaxTtl));
-  EXPECT_EQ(store()->get_entry("app", "k")->expires_at, kStart + PutOptions::kMaxTtl);
+  EXPECT_EQ(store()->get_entry("app", "k")->expires_at, kTtlStart + PutOptions::kMaxTtl);
 }
 
 TEST_P(TtlConformance, WriteAfterTheDeadlineRecordsTheExpiryFirstInItsCommit) {
   Reopen(Opts());
   const Revision put = store()->put("app", "k", Value(1), Ttl(seconds(1)));
-  EXPECT_EQ(store()->commit_at(put)->changes.at(0).expires_at, kStart + seconds(1));
+  EXPECT_EQ(store()->commit_at(put)->changes.at(0).expires_at, kTtlStart + seconds(1));
   clock_.advance(seconds(2));
   const Revision head = Head();
   const Revision r = store()->put("app", "k", Value(2));
@@ -267,7 +267,7 @@ TEST_P(TtlConformance, WriteAfterTheDeadlineRecordsTheExpiryFirstInItsCommit) {
   EXPECT_EQ(c->changes[0].kind, ChangeKind::kExpiry);
   EXPECT_EQ(c->changes[0].old_value, Value(1));
   EXPECT_EQ(c->changes[0].new_value, std::nullopt);
-  EXPECT_EQ(c->changes[0].expires_at, kStart + seconds(1));
+  EXPECT_EQ(c->changes[0].expires_at, kTtlStart + seconds(1));
   EXPECT_EQ(c->changes[1].key, "k");
   EXPECT_EQ(c->changes[1].kind, ChangeKind::kWrite);
   EXPECT_EQ(c->changes[1].old_value, std::nullopt);  // the key was absent when written
@@ -285,9 +285,9 @@ TEST_P(TtlConformance, WriteAfterTheDeadlineRecordsTheExpiryFirstInItsCommit) {
   ASSERT_EQ(c2->changes.size(), 2u);
   EXPECT_EQ(c2->changes[0].kind, ChangeKind::kExpiry);
   EXPECT_EQ(c2->changes[0].old_value, Value(3));
-  EXPECT_EQ(c2->changes[0].expires_at, kStart + seconds(3));
+  EXPECT_EQ(c2->changes[0].expires_at, kTtlStart + seconds(3));
   EXPECT_EQ(c2->changes[1].kind, ChangeKind::kWrite);
-  EXPECT_EQ(c2->changes[1].expires_at, kStart + seconds(8));
+  EXPECT_EQ(c2->changes[1].expires_at, kTtlStart + seconds(8));
 
   // An erase of a live key is a write with no new value, not an expiry.
   const Revision erased = store()->erase("app", "k");
@@ -326,8 +326,8 @@ TEST_P(TtlConformance, SweepRecordsExpiriesThatHistoryTellsFromErases) {
   EXPECT_EQ(expiry.changes[0].kind, ChangeKind::kExpiry);
   EXPECT_EQ(expiry.changes[0].old_value, Value("x"));
   EXPECT_EQ(expiry.changes[0].new_value, std::nullopt);
-  EXPECT_EQ(expiry.changes[0].expires_at, kStart + seconds(1));
-  EXPECT_EQ(store()->commit_at(put_a)->changes.at(0).expires_at, kStart + seconds(1));
+  EXPECT_EQ(expiry.changes[0].expires_at, kTtlStart + seconds(1));
+  EXPECT_EQ(store()->commit_at(put_a)->changes.at(0).expires_at, kTtlStart + seconds(1));
   HistoryQuery q;
   q.label = "expired";
   ASSERT_EQ(store()->history(q).size(), 1u);
@@ -383,7 +383,7 @@ TEST_P(TtlConformance, SweepGoesInBatchesAndSparesKeysRewrittenBeforeTheirDeadli
     for (const Change& ch : c.changes) {
       EXPECT_EQ(ch.kind, ChangeKind::kExpiry);
       EXPECT_NE(ch.key, "k5");
-      EXPECT_EQ(ch.expires_at, kStart + seconds(1));
+      EXPECT_EQ(ch.expires_at, kTtlStart + seconds(1));
       ++expiries;
     }
   }
@@ -415,11 +415,11 @@ TEST_P(TtlConformance, SweepOfARedactedKeyspaceRecordsDigests) {
       EXPECT_EQ(ch.redacted, ch.keyspace == "secret") << ch.keyspace;
       if (ch.key == "s1") {
         EXPECT_EQ(ch.old_value, Value(store()->value_digest(Value("pin-1"))));
-        EXPECT_EQ(ch.expires_at, kStart + milliseconds(100));
+        EXPECT_EQ(ch.expires_at, kTtlStart + milliseconds(100));
       } else {
         EXPECT_EQ(ch.key, "a1");
         EXPECT_EQ(ch.old_value, Value(1));
-        EXPECT_EQ(ch.expires_at, kStart + milliseconds(200));
+        EXPECT_EQ(ch.expires_at, kTtlStart + milliseconds(200));
       }
     }
   }
@@ -489,10 +489,10 @@ TEST_P(TtlConformance, AnotherProcessFindsTheKeyAbsentAtTheDeadlineByItsClock) {
   CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
   Reopen(Opts());
   store()->put("app", "code", Value(7), Ttl(milliseconds(1500)));
-  const std::int64_t deadline_us = ManualClock::Micros(kStart + milliseconds(1500));
+  const std::int64_t deadline_us = ManualClock::Micros(kTtlStart + milliseconds(1500));
 
   auto worker = test::ChildProcess::SpawnWorker(
-      {"ttl-serve", locator(), std::to_string(ManualClock::Micros(kStart))});
+      {"ttl-serve", locator(), std::to_string(ManualClock::Micros(kTtlStart))});
   ASSERT_EQ(worker.ReadLine(kWait), "ready");
   auto ask = [&](const std::string& command) {
     worker.Write(command + "\n");
@@ -513,9 +513,9 @@ TEST_P(TtlConformance, AnotherProcessFindsTheKeyAbsentAtTheDeadlineByItsClock) {
   store()->put("app", "code", Value(8), Ttl(seconds(10)));
   EXPECT_EQ(ask("get app code"), "value 8");
 
-  // The worker writes with its clock (now kStart + 1.5 s): the deadline is 2 s later.
+  // The worker writes with its clock (now kTtlStart + 1.5 s): the deadline is 2 s later.
   EXPECT_EQ(ask("putttl app theirs 2000").rfind("rev ", 0), 0u);
-  const Clock::time_point theirs = kStart + milliseconds(3500);
+  const Clock::time_point theirs = kTtlStart + milliseconds(3500);
   EXPECT_EQ(store()->get_entry("app", "theirs")->expires_at, theirs);
   clock_.set(theirs - kOneMicro);
   EXPECT_EQ(store()->get("app", "theirs"), Value(1));
