@@ -179,6 +179,32 @@ void Finalize(sqlite3* db, const std::string& what) {
   sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
 }
 
+// A WAL-mode target cannot take another page size: sqlite3_backup_step would fail with
+// SQLITE_READONLY. That happens when a backup of a file made before new files got
+// kNewFilePageSize pages (database_file.h invariant 10) is restored onto a newer file, or the
+// reverse. REQUIRES: the target's exclusive presence lock, so no other connection has it open
+// and it may leave WAL mode for the copy; the copied header (the source is in WAL mode) puts it
+// back, and Finalize checkpoints. In rollback-journal mode the copy is still one transaction:
+// a restore killed midway leaves a hot journal that the next open rolls back to the old target.
+void AllowPageSizeChange(sqlite3* dest, int source_page_size, const std::string& what) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(dest, "PRAGMA page_size", -1, &stmt, nullptr);
+  int dest_page_size = 0;
+  if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    dest_page_size = sqlite3_column_int(stmt, 0);
+  }
+  rc = sqlite3_finalize(stmt);
+  if (rc != SQLITE_OK) throw ErrorFromSqlite(rc, what, sqlite3_errmsg(dest));
+  if (dest_page_size == source_page_size) return;
+  char* err = nullptr;
+  rc = sqlite3_exec(dest, "PRAGMA journal_mode = DELETE", nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    throw ErrorFromSqlite(rc, what, msg);
+  }
+}
+
 struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
@@ -371,6 +397,7 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
     CheckFileIdentity(probe);
   }
   SqliteHandle dest = OpenRaw(target, what);
+  AllowPageSizeChange(dest.get(), static_cast<int>(src->QueryInt("PRAGMA page_size")), what);
   result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
   pin.Commit();
   Finalize(dest.get(), what);

@@ -239,9 +239,13 @@ void RefuseHostileSchema(Connection& c, const FileIdentity& id) {
   });
 }
 
-// Invariant 9. Only for a file with no table yet: SQLite fixes the auto-vacuum mode when it
-// writes page 1, which the switch to WAL does. The pragma itself writes nothing (invariant 1).
-void UseIncrementalVacuum(Connection& c) { c.Exec("PRAGMA auto_vacuum = INCREMENTAL"); }
+// Invariants 9 and 10. Only for a file with no table yet: SQLite fixes the page size and the
+// auto-vacuum mode when it writes page 1, which the switch to WAL does. The pragmas themselves
+// write nothing (invariant 1). PRAGMA takes no bound parameters; the number is a constant.
+void SetNewFileLayout(Connection& c) {
+  c.Exec(("PRAGMA page_size = " + std::to_string(kNewFilePageSize)).c_str());
+  c.Exec("PRAGMA auto_vacuum = INCREMENTAL");
+}
 
 void SwitchToWal(Connection& c, const Options& options) {
   // Changing the journal mode needs a moment of exclusive access; another process opening the
@@ -332,7 +336,7 @@ RedactionKey CheckAndMigrate(Connection& c, const Options& options) {
   // (redaction_key.h invariant 2).
   RedactionKey key;
   if (id.user_version >= kKeyedDigestsSchemaVersion) key = ResolveKeyForOpen(c, options);
-  if (id.schema_objects == 0 && id.user_version == 0) UseIncrementalVacuum(c);
+  if (id.schema_objects == 0 && id.user_version == 0) SetNewFileLayout(c);
   SwitchToWal(c, options);
   if (id.user_version < SchemaVersion() || id.application_id != kApplicationId) {
     MigrationContext context{options, &key};
