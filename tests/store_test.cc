@@ -182,6 +182,30 @@ TEST_F(StoreTest, WalIsCheckpointedPastThreshold) {
   EXPECT_EQ(store->get("app", "k4"), std::optional<Value>(Value(chunk)));
 }
 
+// The checkpoint interval is a WAL size (~4 MB, SQLite's 1000 frames at 4 KiB pages), not a
+// frame count: a file with 1 KiB pages is not checkpointed after 1 MB, which would copy the
+// same hot pages into the database file four times as often.
+TEST_F(StoreTest, CheckpointIntervalIsBytesWhateverThePageSize) {
+  auto store = Store::open(db_);
+  const std::string chunk(16 * 1024, 'w');
+  int puts = 0;
+  while (test::FileSize(db_ + "-wal") < 3u * 1000 * 1024 && puts < 1000) {
+    store->put("app", "k" + std::to_string(puts++ % 5), Value(chunk));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(store->stats().checkpoints, 0u) << "checkpointed before 3 MB of WAL";
+  while (test::FileSize(db_ + "-wal") < 5u * 1000 * 1024 && store->stats().checkpoints == 0 &&
+         puts < 2000) {
+    store->put("app", "k" + std::to_string(puts++ % 5), Value(chunk));
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5 * test::kSlowFactor);
+  while (store->stats().checkpoints == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(store->stats().checkpoints, 1u) << "no checkpoint after 5 MB of WAL";
+}
+
 TEST_F(StoreTest, ErrorCodeNamesAndFields) {
   EXPECT_EQ(ToString(ErrorCode::kBusy), "busy");
   EXPECT_EQ(ToString(ErrorCode::kConflict), "conflict");

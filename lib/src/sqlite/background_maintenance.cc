@@ -33,12 +33,13 @@ std::uint64_t FileSize(const std::string& path) {
 
 }  // namespace
 
-int BackgroundMaintenance::CheckpointFrames(std::uint64_t wal_checkpoint_bytes) {
-  // Half the bound, in 4 KiB pages (the default page size): the WAL keeps growing while a
-  // checkpoint runs, and the next writer can only rewind it once the checkpoint caught up.
-  if (wal_checkpoint_bytes == 0) return kMaxCheckpointFrames;
-  std::uint64_t frames = wal_checkpoint_bytes / 2 / 4096;
-  return static_cast<int>(std::clamp<std::uint64_t>(frames, 1, kMaxCheckpointFrames));
+int BackgroundMaintenance::CheckpointFrames(std::uint64_t wal_checkpoint_bytes, int page_size) {
+  // At most half the bound: the WAL keeps growing while a checkpoint runs, and the next writer
+  // can only rewind it once the checkpoint caught up.
+  std::uint64_t bytes = kCheckpointWalBytes;
+  if (wal_checkpoint_bytes != 0) bytes = std::min(bytes, wal_checkpoint_bytes / 2);
+  const auto page = static_cast<std::uint64_t>(std::max(page_size, 512));
+  return static_cast<int>(std::max<std::uint64_t>(bytes / page, 1));
 }
 
 BackgroundMaintenance::~BackgroundMaintenance() {

@@ -65,11 +65,15 @@ struct StoreCounters;
 
 class BackgroundMaintenance final : public WalCommitObserver {
  public:
-  // A PASSIVE checkpoint is requested once the WAL holds this many frames (pages) after a
-  // commit — SQLite's own default for wal_autocheckpoint — or fewer when
-  // Options::wal_checkpoint_bytes asks for a smaller WAL (see CheckpointFrames).
-  static constexpr int kMaxCheckpointFrames = 1000;
-  static int CheckpointFrames(std::uint64_t wal_checkpoint_bytes);
+  // A PASSIVE checkpoint is requested once this many bytes of frames were appended — SQLite's
+  // own default (wal_autocheckpoint 1000 frames) at its default 4 KiB pages — or fewer when
+  // Options::wal_checkpoint_bytes asks for a smaller WAL (see CheckpointFrames). A byte count,
+  // not a frame count, so that files with smaller pages (database_file.h invariant 10) do not
+  // checkpoint more often: a page dirtied by many commits between two checkpoints is copied to
+  // the database file once, so a longer interval writes fewer bytes per commit.
+  static constexpr std::uint64_t kCheckpointWalBytes = 1000 * 4096;
+  // The frames of `page_size` bytes that make a checkpoint due.
+  static int CheckpointFrames(std::uint64_t wal_checkpoint_bytes, int page_size);
 
   struct Dependencies {
     ConnectionPool* pool;
@@ -78,7 +82,7 @@ class BackgroundMaintenance final : public WalCommitObserver {
     spdlog::logger* log;
     std::string wal_path;
     std::uint64_t wal_restart_bytes;        // Options::wal_checkpoint_bytes; 0 = no size bound
-    int checkpoint_frames;                  // CheckpointFrames(wal_restart_bytes)
+    int checkpoint_frames;                  // CheckpointFrames(wal_restart_bytes, page size)
     std::function<void()> every_second;     // invariant 6; may be empty; must not throw
     std::function<void()> retention_batch;  // RetentionRuns::Batch; throws on failure
     // ExpirySweep::Run (invariant 8); may be empty; throws on failure.

@@ -34,7 +34,8 @@ class GroupCommitter;
 struct StoreCounters;
 
 struct FreeSpace {
-  // Steps start once this many pages are free (4 MiB at 4 KiB pages)...
+  // Steps start once this many pages are free (1 MiB at the 1 KiB pages of new files, 4 MiB in
+  // older 4 KiB files)...
   static constexpr std::int64_t kStartFreePages = 1024;
   // ... and stop when no more than this many are (invariant 4).
   static constexpr std::int64_t kFreePagesKept = 256;

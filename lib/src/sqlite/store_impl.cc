@@ -196,7 +196,9 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
     maintenance_.Start(BackgroundMaintenance::Dependencies{
         pool_.get(), &committer_, &counters_, log_.get(), path_ + "-wal",
         options_.wal_checkpoint_bytes,
-        BackgroundMaintenance::CheckpointFrames(options_.wal_checkpoint_bytes),
+        BackgroundMaintenance::CheckpointFrames(
+            options_.wal_checkpoint_bytes,
+            static_cast<int>(pool_->ForThisThread().QueryInt("PRAGMA page_size"))),
         [this] { CheckGenerationFile(); }, [this] { retention_.Batch(); },
         options_.expiry_sweep_interval.count() > 0
             ? [this](const std::function<bool()>& interrupted) {
