@@ -398,7 +398,15 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
   }
   SqliteHandle dest = OpenRaw(target, what);
   AllowPageSizeChange(dest.get(), static_cast<int>(src->QueryInt("PRAGMA page_size")), what);
-  result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
+  try {
+    result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
+  } catch (const Error&) {
+    // The copy rolled back; a target AllowPageSizeChange took out of WAL mode goes back to it,
+    // so that read-only opens (which never switch modes) keep working. Best effort: the next
+    // read-write open switches it anyway.
+    sqlite3_exec(dest.get(), "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr);
+    throw;
+  }
   pin.Commit();
   Finalize(dest.get(), what);
   dest.reset();
