@@ -233,8 +233,13 @@ SqliteHandle OpenRaw(const std::string& path, const std::string& what) {
 // pragma is issued only for a NONE source, where SQLite records it on the connection and
 // writes nothing (for a FULL or INCREMENTAL source it would try to write the header, which this
 // read-only connection may not).
+// The copy has kNewFilePageSize pages (database_file.h invariant 10) whatever the source's:
+// VACUUM INTO takes the page size asked on this connection, and on a file whose page size is
+// fixed the pragma only records it (no write). So backup + restore converts an older 4 KiB file.
 void CopyCompact(Connection& src, const std::string& temp, const std::string& what) {
   if (src.QueryInt("PRAGMA auto_vacuum") == 0) src.Exec("PRAGMA auto_vacuum = INCREMENTAL");
+  // PRAGMA takes no bound parameters; the number is a constant.
+  src.Exec(("PRAGMA page_size = " + std::to_string(kNewFilePageSize)).c_str());
   CallSqlite(what.c_str(), [&] {
     SQLite::Statement q(src.database(), "VACUUM INTO ?1");
     q.bind(1, temp);
