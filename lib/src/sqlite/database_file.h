@@ -47,8 +47,9 @@
 //      more often) and ~20% slower uncached reads while a writer commits (a commit drops the
 //      readers' page caches, and the tree is deeper); cached reads do not touch pages. Rows over
 //      ~230 bytes go to overflow pages, which still write fewer bytes than a 4 KiB leaf. An
-//      existing file keeps its page size (WAL mode cannot change it; a restore takes the
-//      backup's, admin_backup.cc AllowPageSizeChange).
+//      existing file keeps its page size (WAL mode cannot change it); a backup is written with
+//      kNewFilePageSize pages and a restore gives the target its source's page size
+//      (admin_backup.cc), so backup + restore converts an older file.
 #ifndef STATESTORE_SRC_DATABASE_FILE_H_
 #define STATESTORE_SRC_DATABASE_FILE_H_
 
