@@ -72,6 +72,15 @@ void ExpectState(const std::string& path, const std::string& tag) {
   EXPECT_EQ(store->history().size(), 2u);
 }
 
+// A restored target: the source's page size, back in WAL mode, sound, with the source's state.
+void ExpectRestored(const std::string& target, const std::string& page_size,
+                    const std::string& tag) {
+  EXPECT_EQ(PragmaText(target, "PRAGMA page_size"), page_size);
+  EXPECT_EQ(PragmaText(target, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(PragmaText(target, "PRAGMA integrity_check"), "ok");
+  ExpectState(target, tag);
+}
+
 TEST(PageSizeTest, NewFileHasOneKibPages) {
   TempDir dir;
   const std::string db = dir.file("new.db");
@@ -102,10 +111,7 @@ TEST(PageSizeTest, RestoreOfAFourKibFileOntoAOneKibFile) {
 
   Restore(old_db, target);  // any statestore file is a valid restore source
   CopyKey(old_db, target);
-  EXPECT_EQ(PragmaText(target, "PRAGMA page_size"), "4096");
-  EXPECT_EQ(PragmaText(target, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(PragmaText(target, "PRAGMA integrity_check"), "ok");
-  ExpectState(target, "old");
+  ExpectRestored(target, "4096", "old");
 }
 
 TEST(PageSizeTest, BackupAndRestoreConvertAFourKibFile) {
@@ -121,9 +127,7 @@ TEST(PageSizeTest, BackupAndRestoreConvertAFourKibFile) {
   ExpectState(backup, "old");
 
   Restore(backup, db);
-  EXPECT_EQ(PragmaText(db, "PRAGMA page_size"), "1024");
-  EXPECT_EQ(PragmaText(db, "PRAGMA integrity_check"), "ok");
-  ExpectState(db, "old");
+  ExpectRestored(db, "1024", "old");
 }
 
 TEST(PageSizeTest, RestoreOfOneKibBackupOntoFourKibFile) {
@@ -139,10 +143,7 @@ TEST(PageSizeTest, RestoreOfOneKibBackupOntoFourKibFile) {
 
   Restore(backup, target);
   CopyKey(db, target);
-  EXPECT_EQ(PragmaText(target, "PRAGMA page_size"), "1024");
-  EXPECT_EQ(PragmaText(target, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(PragmaText(target, "PRAGMA integrity_check"), "ok");
-  ExpectState(target, "new");
+  ExpectRestored(target, "1024", "new");
   // The restored file takes writes as any other.
   Store::open(target)->put("app", "after", Value(1));
   EXPECT_EQ(Store::open(target)->get("app", "after")->as_int(), 1);
