@@ -9,6 +9,7 @@
 //   4. Read-only storage (a read-only bind mount in a private mount namespace): read commands
 //      work; a -wal holding commits there is refused with what to do.
 //   5. An empty (0-byte) file opened read-only: "empty file, not a statestore database".
+//   6. A restore between page sizes killed with SIGKILL leaves the target's old state.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,6 +68,12 @@ std::optional<Value> ReadKey(const std::string& db) {
   Options ro;
   ro.read_only = true;
   return Store::open(db, ro)->get("app", "k");
+}
+
+std::optional<Value> ReadKeyOf(const std::string& db, const std::string& key) {
+  Options ro;
+  ro.read_only = true;
+  return Store::open(db, ro)->get("app", key);
 }
 
 class RestoreTest : public ::testing::Test {
@@ -219,6 +226,60 @@ TEST(BackupKillTest, KilledBackupLeavesNoDestination) {
   EXPECT_EQ(verify.code, 0) << verify.Describe();
   EXPECT_EQ(test::RunStatectl({"get", dest, "app", "k3999"}, kTimeout).out,
             std::string(4000, 'x') + "\n");
+}
+
+// A restore between different page sizes takes the target out of WAL mode for the copy
+// (admin_backup.cc AllowPageSizeChange). Killed in the middle, it leaves a hot rollback journal:
+// the target keeps its old state, a read-only open says to open it read-write once, and that
+// open rolls the journal back and returns to WAL mode.
+TEST(RestoreKillTest, KilledRestoreAcrossPageSizesLeavesTheOldState) {
+  TempDir dir;
+  const std::string source = dir.file("source.db");
+  const std::string target = dir.file("target.db");
+  {
+    auto store = Store::open(source);  // 1 KiB pages
+    const std::string big(4000, 'x');
+    for (int batch = 0; batch < 40; ++batch) {
+      store->transact([&](Transaction& tx) {
+        for (int i = 0; i < 100; ++i) {
+          tx.put("app", "k" + std::to_string(batch * 100 + i), Value(big));
+        }
+      });
+    }
+  }
+  RunResult make = test::RunCommand(
+      {test::kSqliteShellPath, target, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"},
+      kTimeout);
+  ASSERT_EQ(make.code, 0) << make.Describe();
+  Store::open(target)->put("app", "k", Value(1));
+
+  ChildProcess restore =
+      ChildProcess::Spawn({test::kStatectlPath, "restore", target, source, "--step-pages", "1"});
+  // Killed during the copy: the switch out of WAL mode has committed (header bytes 18-19 are 1,
+  // rollback-journal mode) and the copy's journal exists.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (!test::FileExists(target + "-journal")) return false;
+        char header[20] = {};
+        const int fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC);
+        const bool read = fd >= 0 && ::pread(fd, header, sizeof header, 0) == sizeof header;
+        if (fd >= 0) ::close(fd);  // no SQLite connection to `target` in this process now
+        return read && header[18] == 1 && header[19] == 1;
+      },
+      kTimeout));
+  restore.Kill(SIGKILL);
+  ASSERT_EQ(restore.Wait(kTimeout), 128 + SIGKILL)
+      << "the restore finished before it could be killed; make the source larger";
+
+  RunResult get = test::RunStatectl({"get", target, "app", "k"}, kTimeout);
+  EXPECT_EQ(get.code, 1) << get.Describe();
+  EXPECT_TRUE(Contains(get.err, "open it read-write once")) << get.Describe();
+  Store::open(target)->put("app", "after", Value(2));  // rolls the journal back
+  EXPECT_FALSE(test::FileExists(target + "-journal"));
+  EXPECT_EQ(ReadKeyOf(target, "k"), std::optional<Value>(Value(1)));
+  EXPECT_EQ(ReadKeyOf(target, "k0"), std::nullopt) << "part of the killed copy is visible";
+  RunResult verify = test::RunStatectl({"verify", target}, kTimeout);
+  EXPECT_EQ(verify.code, 0) << verify.Describe();
 }
 
 // ---- 4. read-only storage
