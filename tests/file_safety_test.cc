@@ -64,16 +64,24 @@ bool WaitFor(const std::function<bool()>& condition, milliseconds timeout) {
   return true;
 }
 
-std::optional<Value> ReadKey(const std::string& db) {
-  Options ro;
-  ro.read_only = true;
-  return Store::open(db, ro)->get("app", "k");
-}
-
-std::optional<Value> ReadKeyOf(const std::string& db, const std::string& key) {
+std::optional<Value> ReadKey(const std::string& db, const std::string& key = "k") {
   Options ro;
   ro.read_only = true;
   return Store::open(db, ro)->get("app", key);
+}
+
+// 4,000 keys of 4,000 bytes (~16 MB): a copy of it with one page per step takes long enough to
+// be killed in the middle.
+void FillLarge(const std::string& db) {
+  auto store = Store::open(db);
+  const std::string big(4000, 'x');
+  for (int batch = 0; batch < 40; ++batch) {
+    store->transact([&](Transaction& tx) {
+      for (int i = 0; i < 100; ++i) {
+        tx.put("app", "k" + std::to_string(batch * 100 + i), Value(big));
+      }
+    });
+  }
 }
 
 class RestoreTest : public ::testing::Test {
@@ -184,17 +192,7 @@ TEST(BackupKillTest, KilledBackupLeavesNoDestination) {
   TempDir dir;
   const std::string db = dir.file("state.db");
   const std::string dest = dir.file("dest.db");
-  {
-    auto store = Store::open(db);
-    const std::string big(4000, 'x');
-    for (int batch = 0; batch < 40; ++batch) {
-      store->transact([&](Transaction& tx) {
-        for (int i = 0; i < 100; ++i) {
-          tx.put("app", "k" + std::to_string(batch * 100 + i), Value(big));
-        }
-      });
-    }
-  }
+  FillLarge(db);
   ChildProcess backup =
       ChildProcess::Spawn({test::kStatectlPath, "backup", db, dest, "--step-pages", "1"});
   // Kill it as soon as it has started writing (a temporary file, or the destination itself).
@@ -236,17 +234,7 @@ TEST(RestoreKillTest, KilledRestoreAcrossPageSizesLeavesTheOldState) {
   TempDir dir;
   const std::string source = dir.file("source.db");
   const std::string target = dir.file("target.db");
-  {
-    auto store = Store::open(source);  // 1 KiB pages
-    const std::string big(4000, 'x');
-    for (int batch = 0; batch < 40; ++batch) {
-      store->transact([&](Transaction& tx) {
-        for (int i = 0; i < 100; ++i) {
-          tx.put("app", "k" + std::to_string(batch * 100 + i), Value(big));
-        }
-      });
-    }
-  }
+  FillLarge(source);  // 1 KiB pages
   RunResult make = test::RunCommand(
       {test::kSqliteShellPath, target, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"},
       kTimeout);
@@ -276,8 +264,8 @@ TEST(RestoreKillTest, KilledRestoreAcrossPageSizesLeavesTheOldState) {
   EXPECT_TRUE(Contains(get.err, "open it read-write once")) << get.Describe();
   Store::open(target)->put("app", "after", Value(2));  // rolls the journal back
   EXPECT_FALSE(test::FileExists(target + "-journal"));
-  EXPECT_EQ(ReadKeyOf(target, "k"), std::optional<Value>(Value(1)));
-  EXPECT_EQ(ReadKeyOf(target, "k0"), std::nullopt) << "part of the killed copy is visible";
+  EXPECT_EQ(ReadKey(target, "k"), std::optional<Value>(Value(1)));
+  EXPECT_EQ(ReadKey(target, "k0"), std::nullopt) << "part of the killed copy is visible";
   RunResult verify = test::RunStatectl({"verify", target}, kTimeout);
   EXPECT_EQ(verify.code, 0) << verify.Describe();
 }

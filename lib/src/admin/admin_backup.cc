@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -166,16 +167,42 @@ std::uint64_t RunBackup(sqlite3* dest, sqlite3* src, const std::string& what,
   return pages;
 }
 
-// After a copy: WAL mode (the header says so already) and everything checkpointed into the
-// main file. A failed checkpoint (readers holding old snapshots) only leaves a -wal behind.
-void Finalize(sqlite3* db, const std::string& what) {
+// Runs `sql` (constant text) on the raw handle `db`; throws Error naming `what`.
+void ExecRaw(sqlite3* db, const char* sql, const std::string& what) {
   char* err = nullptr;
-  int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", nullptr, nullptr, &err);
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
     throw ErrorFromSqlite(rc, what, msg);
   }
+}
+
+// The first column of the first row of `sql` (constant text) on the raw handle `db`, as text
+// ("" for no row or NULL); throws Error naming `what`.
+std::string QueryTextRaw(sqlite3* db, const char* sql, const std::string& what) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+  std::string text;
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(stmt, 0);
+      text = t ? reinterpret_cast<const char*>(t) : "";
+      rc = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+    throw ErrorFromSqlite(sqlite3_extended_errcode(db), what, sqlite3_errmsg(db));
+  }
+  return text;
+}
+
+// After a copy: WAL mode (the header says so already) and everything checkpointed into the
+// main file. A failed checkpoint (readers holding old snapshots) only leaves a -wal behind.
+void Finalize(sqlite3* db, const std::string& what) {
+  ExecRaw(db, "PRAGMA journal_mode = WAL", what);
   sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
 }
 
@@ -186,23 +213,9 @@ void Finalize(sqlite3* db, const std::string& what) {
 // and it may leave WAL mode for the copy; the copied header (the source is in WAL mode) puts it
 // back, and Finalize checkpoints. In rollback-journal mode the copy is still one transaction:
 // a restore killed midway leaves a hot journal that the next open rolls back to the old target.
-void AllowPageSizeChange(sqlite3* dest, int source_page_size, const std::string& what) {
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(dest, "PRAGMA page_size", -1, &stmt, nullptr);
-  int dest_page_size = 0;
-  if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
-    dest_page_size = sqlite3_column_int(stmt, 0);
-  }
-  rc = sqlite3_finalize(stmt);
-  if (rc != SQLITE_OK) throw ErrorFromSqlite(rc, what, sqlite3_errmsg(dest));
-  if (dest_page_size == source_page_size) return;
-  char* err = nullptr;
-  rc = sqlite3_exec(dest, "PRAGMA journal_mode = DELETE", nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errstr(rc);
-    sqlite3_free(err);
-    throw ErrorFromSqlite(rc, what, msg);
-  }
+void AllowPageSizeChange(sqlite3* dest, std::int64_t source_page_size, const std::string& what) {
+  if (std::stoll("0" + QueryTextRaw(dest, "PRAGMA page_size", what)) == source_page_size) return;
+  ExecRaw(dest, "PRAGMA journal_mode = DELETE", what);
 }
 
 struct SqliteCloser {
@@ -251,24 +264,7 @@ void CopyCompact(Connection& src, const std::string& temp, const std::string& wh
 // Fills result's revision (the snapshot VACUUM INTO read) and pages.
 void CheckCopy(sqlite3* db, const std::string& temp, const std::string& what,
                BackupResult* result) {
-  auto query = [&](const char* sql) {
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
-    std::string text;
-    if (rc == SQLITE_OK) {
-      rc = sqlite3_step(stmt);
-      if (rc == SQLITE_ROW) {
-        const unsigned char* t = sqlite3_column_text(stmt, 0);
-        text = t ? reinterpret_cast<const char*>(t) : "";
-        rc = SQLITE_OK;
-      }
-    }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-      throw ErrorFromSqlite(sqlite3_extended_errcode(db), what, sqlite3_errmsg(db));
-    }
-    return text;
-  };
+  auto query = [&](const char* sql) { return QueryTextRaw(db, sql, what); };
   const std::string check = query("PRAGMA quick_check");
   if (check != "ok") {
     throw Error(ErrorCode::kCorruption,
@@ -402,7 +398,7 @@ BackupResult Restore(const std::string& source_path, const std::string& target_p
     CheckFileIdentity(probe);
   }
   SqliteHandle dest = OpenRaw(target, what);
-  AllowPageSizeChange(dest.get(), static_cast<int>(src->QueryInt("PRAGMA page_size")), what);
+  AllowPageSizeChange(dest.get(), src->QueryInt("PRAGMA page_size"), what);
   try {
     result.pages = RunBackup(dest.get(), src->handle(), what, progress, pages_per_step);
   } catch (const Error&) {
