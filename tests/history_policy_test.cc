@@ -294,7 +294,8 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
   ASSERT_EQ(store_->history_bounds().first, 21u);
   store_.reset();
   // What schema version 3 was: no keyspace_history, no commits.partial, history indexed by key.
-  SqlExec(path_, std::string(test::kUndoSchema8) + test::kUndoSchema7 + test::kUndoSchema6 +
+  SqlExec(path_, std::string(test::kUndoSchema9) + test::kUndoSchema8 + test::kUndoSchema7 +
+                     test::kUndoSchema6 +
                      "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
                      "DROP INDEX changes_by_keyspace; "
                      "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "
@@ -350,6 +351,10 @@ TEST_F(HistoryPolicyTest, UpgradesASchema4FileWrittenByTheReleasedLibrary) {
       std::optional<std::int64_t>(1));
   EXPECT_EQ(SqlQueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'commits_by_time'"),
             std::optional<std::int64_t>(0));
+  EXPECT_EQ(SqlQueryInt(path,
+                        "SELECT count(*) FROM sqlite_schema WHERE name = 'changes' AND "
+                        "sql LIKE '%WITHOUT ROWID%'"),
+            std::optional<std::int64_t>(0));  // migration 9
   // statectl stamped these commits with a clock that never went back: all of them are ordered.
   EXPECT_EQ(SqlQueryInt(path, "SELECT value FROM meta WHERE name = 'time_ordered_from'"),
             std::optional<std::int64_t>(0));

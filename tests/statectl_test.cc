@@ -917,7 +917,8 @@ TEST(StatectlMigrate, StatusAndApply) {
   // redaction key's fingerprint, 0004 a table and a column, 0005 swapped indexes and added a meta
   // row; nothing here is redacted).
   ASSERT_EQ(
-      Sqlite(path, std::string(test::kUndoSchema8) + test::kUndoSchema7 + test::kUndoSchema6 +
+      Sqlite(path, std::string(test::kUndoSchema9) + test::kUndoSchema8 + test::kUndoSchema7 +
+                       test::kUndoSchema6 +
                        "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
                        "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
                        "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "
