@@ -62,7 +62,13 @@ Error ErrorFromSqlite(int extended_code, std::string_view context,
   message += ": ";
   message +=
       sqlite_message.empty() ? std::string_view(sqlite3_errstr(extended_code)) : sqlite_message;
-  std::string_view hint = HintFor(code);
+  // A read-only connection cannot roll back a hot journal (one an interrupted write or restore left
+  // beside a rollback-journal file); the generic read-only hint would send the user to the wrong
+  // place.
+  std::string_view hint = extended_code == SQLITE_READONLY_ROLLBACK
+                              ? "a journal left by an interrupted write or restore must be rolled "
+                                "back first: open it read-write once"
+                              : HintFor(code);
   if (!hint.empty()) {
     message += " (";
     message += hint;
