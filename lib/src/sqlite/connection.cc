@@ -10,6 +10,7 @@
 
 #include "core/store_counters.h"
 #include "sqlite/sqlite_error.h"
+#include "sqlite/wal_write_buffer.h"
 #include "sqlite/writer_turns.h"
 
 namespace statestore::internal {
@@ -47,8 +48,10 @@ std::string ImmutableUri(const std::string& path) {
 SQLite::Database OpenDatabase(const ConnectionConfig& config) {
   const std::string name =
       config.immutable && config.read_only ? ImmutableUri(config.path) : config.path;
-  return CallSqlite(("cannot open " + config.path).c_str(),
-                    [&] { return SQLite::Database(name, OpenFlags(config), 0, config.vfs); });
+  return CallSqlite(("cannot open " + config.path).c_str(), [&] {
+    // Through the WAL write buffer (wal_write_buffer.h) over the VFS asked for.
+    return SQLite::Database(name, OpenFlags(config), 0, ShimVfsName(config.vfs));
+  });
 }
 
 void DbConfig(sqlite3* db, int op, int value, const char* what) {

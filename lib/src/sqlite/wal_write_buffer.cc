@@ -1,0 +1,333 @@
+#include "sqlite/wal_write_buffer.h"
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "statestore/error.h"
+
+namespace statestore::internal {
+namespace {
+
+// Invariant 4. Below 128 KiB: SQLite's unix VFS writes at most 0x1ffff bytes per call (its
+// seekAndWrite masks the count) and reports a larger write as a full disk.
+constexpr int kCapacity = 64 * 1024;
+constexpr int kFrameHeaderBytes = 24;  // SQLite's WAL frame header
+
+// The shim's part of an open -wal; the underlying VFS's file follows it in the same allocation.
+struct BufferedWal {
+  sqlite3_file base;  // pMethods = &kWalMethods
+  sqlite3_file* real;
+  char* bytes;  // kCapacity bytes, allocated on the first collected write
+  int held;     // collected bytes, for offsets [start, start + held)
+  sqlite3_int64 start;
+  bool commit_header_held;  // the last collected write was a commit frame's header
+  // Offsets written by the transaction in progress, [txn_first, txn_end); txn_first < 0: none
+  // since the last commit. A write inside them is SQLite rewriting a frame (invariant 2).
+  sqlite3_int64 txn_first;
+  sqlite3_int64 txn_end;
+  bool txn_rewrote;
+  // After a commit whose transaction rewrote a frame, SQLite rewrites the checksums of its frame
+  // headers, [rewrite_first, rewrite_end); those go straight to the file (invariant 2).
+  bool checksums_follow;
+  sqlite3_int64 rewrite_first;
+  sqlite3_int64 rewrite_end;
+};
+
+constexpr std::size_t kShimBytes = (sizeof(BufferedWal) + 15) & ~std::size_t{15};
+
+BufferedWal* Wal(sqlite3_file* f) { return reinterpret_cast<BufferedWal*>(f); }
+const sqlite3_io_methods* Real(BufferedWal* w) { return w->real->pMethods; }
+
+int WriteOut(BufferedWal* w) {
+  if (w->held == 0) return SQLITE_OK;
+  const int n = w->held;
+  w->held = 0;  // on failure too: SQLite fails the commit, and these frames are never published
+  return Real(w)->xWrite(w->real, w->bytes, n, w->start);
+}
+
+int WriteThrough(BufferedWal* w, const void* p, int n, sqlite3_int64 off) {
+  const int rc = WriteOut(w);  // in order: what was collected is older
+  w->commit_header_held = false;
+  return rc != SQLITE_OK ? rc : Real(w)->xWrite(w->real, p, n, off);
+}
+
+bool IsCommitFrameHeader(const void* p, int n) {
+  if (n != kFrameHeaderBytes) return false;
+  const auto* h = static_cast<const unsigned char*>(p);
+  return (h[4] | h[5] | h[6] | h[7]) != 0;  // "database size after commit", big-endian
+}
+
+int Write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
+  BufferedWal* w = Wal(f);
+  if (off == 0) {  // the WAL header: SQLite starts the log again, and a new transaction with it
+    const int rc = WriteOut(w);
+    if (rc != SQLITE_OK) return rc;
+    w->txn_first = -1;
+    w->txn_end = 0;
+    w->txn_rewrote = false;
+    w->checksums_follow = false;
+  }
+  if (w->checksums_follow) {
+    if (n == kFrameHeaderBytes && off >= w->rewrite_first && off < w->rewrite_end) {
+      return WriteThrough(w, p, n, off);
+    }
+    w->checksums_follow = false;  // the next transaction
+  }
+  if (w->txn_first >= 0 && off >= w->txn_first && off < w->txn_end) {
+    w->txn_rewrote = true;
+    return WriteThrough(w, p, n, off);
+  }
+  if (w->held > 0 && off != w->start + w->held) {
+    const int rc = WriteOut(w);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (w->txn_first < 0) w->txn_first = off;
+  if (off + n > w->txn_end) w->txn_end = off + n;
+  if (w->held + n > kCapacity) {
+    const int rc = WriteOut(w);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (w->bytes == nullptr && n <= kCapacity) {
+    w->bytes = static_cast<char*>(sqlite3_malloc(kCapacity));
+  }
+  const bool completes_commit = w->commit_header_held;
+  int rc = SQLITE_OK;
+  if (w->bytes == nullptr || n > kCapacity) {  // no memory, or too large to collect
+    rc = WriteThrough(w, p, n, off);
+  } else {
+    if (w->held == 0) w->start = off;
+    std::memcpy(w->bytes + w->held, p, static_cast<std::size_t>(n));
+    w->held += n;
+    w->commit_header_held = IsCommitFrameHeader(p, n);
+  }
+  if (!completes_commit) return rc;
+  // Invariant 1: the commit frame is complete; the transaction's bytes go out now.
+  if (rc == SQLITE_OK) rc = WriteOut(w);
+  w->commit_header_held = false;
+  w->checksums_follow = w->txn_rewrote;
+  w->rewrite_first = w->txn_first;
+  w->rewrite_end = w->txn_end;
+  w->txn_first = -1;
+  w->txn_end = 0;
+  w->txn_rewrote = false;
+  return rc;
+}
+
+int Close(sqlite3_file* f) {
+  BufferedWal* w = Wal(f);
+  const int written = WriteOut(w);
+  const int closed = Real(w)->xClose(w->real);
+  sqlite3_free(w->bytes);
+  w->bytes = nullptr;
+  return written != SQLITE_OK ? written : closed;
+}
+
+// Invariant 3: everything that reads or changes the file sees the collected bytes first.
+int Read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+  BufferedWal* w = Wal(f);
+  const int rc = WriteOut(w);
+  return rc != SQLITE_OK ? rc : Real(w)->xRead(w->real, p, n, off);
+}
+int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+  BufferedWal* w = Wal(f);
+  const int rc = WriteOut(w);
+  if (rc != SQLITE_OK) return rc;
+  return Real(w)->xTruncate(w->real, size);
+}
+int Sync(sqlite3_file* f, int flags) {
+  BufferedWal* w = Wal(f);
+  const int rc = WriteOut(w);
+  return rc != SQLITE_OK ? rc : Real(w)->xSync(w->real, flags);
+}
+int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+  BufferedWal* w = Wal(f);
+  const int rc = WriteOut(w);
+  return rc != SQLITE_OK ? rc : Real(w)->xFileSize(w->real, size);
+}
+int FileControl(sqlite3_file* f, int op, void* arg) {
+  BufferedWal* w = Wal(f);
+  const int rc = WriteOut(w);
+  return rc != SQLITE_OK ? rc : Real(w)->xFileControl(w->real, op, arg);
+}
+int Fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
+  BufferedWal* w = Wal(f);
+  *pp = nullptr;
+  const int rc = WriteOut(w);
+  if (rc != SQLITE_OK) return rc;
+  return Real(w)->iVersion >= 3 ? Real(w)->xFetch(w->real, off, n, pp) : SQLITE_OK;
+}
+int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+  BufferedWal* w = Wal(f);
+  return Real(w)->iVersion >= 3 ? Real(w)->xUnfetch(w->real, off, p) : SQLITE_OK;
+}
+
+// Pass-through: locks and device properties do not touch the file's bytes.
+int Lock(sqlite3_file* f, int level) { return Real(Wal(f))->xLock(Wal(f)->real, level); }
+int Unlock(sqlite3_file* f, int level) { return Real(Wal(f))->xUnlock(Wal(f)->real, level); }
+int CheckReservedLock(sqlite3_file* f, int* out) {
+  return Real(Wal(f))->xCheckReservedLock(Wal(f)->real, out);
+}
+int SectorSize(sqlite3_file* f) { return Real(Wal(f))->xSectorSize(Wal(f)->real); }
+int DeviceCharacteristics(sqlite3_file* f) {
+  return Real(Wal(f))->xDeviceCharacteristics(Wal(f)->real);
+}
+// A -wal has no shared memory of its own (SQLite maps the database file's); forwarded anyway.
+int ShmMap(sqlite3_file* f, int page, int size, int extend, void volatile** pp) {
+  BufferedWal* w = Wal(f);
+  if (Real(w)->iVersion < 2) return SQLITE_IOERR_SHMMAP;
+  return Real(w)->xShmMap(w->real, page, size, extend, pp);
+}
+int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
+  BufferedWal* w = Wal(f);
+  if (Real(w)->iVersion < 2) return SQLITE_IOERR_SHMLOCK;
+  return Real(w)->xShmLock(w->real, offset, n, flags);
+}
+void ShmBarrier(sqlite3_file* f) {
+  BufferedWal* w = Wal(f);
+  if (Real(w)->iVersion >= 2) Real(w)->xShmBarrier(w->real);
+}
+int ShmUnmap(sqlite3_file* f, int remove) {
+  BufferedWal* w = Wal(f);
+  return Real(w)->iVersion >= 2 ? Real(w)->xShmUnmap(w->real, remove) : SQLITE_OK;
+}
+
+const sqlite3_io_methods kWalMethods = {
+    3,
+    Close,
+    Read,
+    Write,
+    Truncate,
+    Sync,
+    FileSize,
+    Lock,
+    Unlock,
+    CheckReservedLock,
+    FileControl,
+    SectorSize,
+    DeviceCharacteristics,
+    ShmMap,
+    ShmLock,
+    ShmBarrier,
+    ShmUnmap,
+    Fetch,
+    Unfetch,
+};
+
+// --- the VFS: xOpen wraps -wal files; every other method is the underlying VFS's.
+
+sqlite3_vfs* Under(sqlite3_vfs* v) { return static_cast<sqlite3_vfs*>(v->pAppData); }
+
+int Open(sqlite3_vfs* v, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  sqlite3_vfs* under = Under(v);
+  if ((flags & SQLITE_OPEN_WAL) == 0) return under->xOpen(under, name, f, flags, out_flags);
+  BufferedWal* w = Wal(f);
+  std::memset(w, 0, sizeof(BufferedWal));
+  w->txn_first = -1;
+  w->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(f) + kShimBytes);
+  const int rc = under->xOpen(under, name, w->real, flags, out_flags);
+  // SQLite calls xClose when xOpen set pMethods, even if it failed; then it closes the real file.
+  w->base.pMethods = w->real->pMethods != nullptr ? &kWalMethods : nullptr;
+  return rc;
+}
+int Delete(sqlite3_vfs* v, const char* name, int sync_dir) {
+  return Under(v)->xDelete(Under(v), name, sync_dir);
+}
+int Access(sqlite3_vfs* v, const char* name, int flags, int* out) {
+  return Under(v)->xAccess(Under(v), name, flags, out);
+}
+int FullPathname(sqlite3_vfs* v, const char* name, int n, char* out) {
+  return Under(v)->xFullPathname(Under(v), name, n, out);
+}
+void* DlOpen(sqlite3_vfs* v, const char* name) { return Under(v)->xDlOpen(Under(v), name); }
+void DlError(sqlite3_vfs* v, int n, char* out) { Under(v)->xDlError(Under(v), n, out); }
+void (*DlSym(sqlite3_vfs* v, void* h, const char* sym))(void) {
+  return Under(v)->xDlSym(Under(v), h, sym);
+}
+void DlClose(sqlite3_vfs* v, void* h) { Under(v)->xDlClose(Under(v), h); }
+int Randomness(sqlite3_vfs* v, int n, char* out) { return Under(v)->xRandomness(Under(v), n, out); }
+int Sleep(sqlite3_vfs* v, int us) { return Under(v)->xSleep(Under(v), us); }
+int CurrentTime(sqlite3_vfs* v, double* out) { return Under(v)->xCurrentTime(Under(v), out); }
+int GetLastError(sqlite3_vfs* v, int n, char* out) {
+  return Under(v)->xGetLastError ? Under(v)->xGetLastError(Under(v), n, out) : 0;
+}
+int CurrentTimeInt64(sqlite3_vfs* v, sqlite3_int64* out) {
+  return Under(v)->xCurrentTimeInt64(Under(v), out);
+}
+int SetSystemCall(sqlite3_vfs* v, const char* name, sqlite3_syscall_ptr p) {
+  return Under(v)->xSetSystemCall(Under(v), name, p);
+}
+sqlite3_syscall_ptr GetSystemCall(sqlite3_vfs* v, const char* name) {
+  return Under(v)->xGetSystemCall(Under(v), name);
+}
+const char* NextSystemCall(sqlite3_vfs* v, const char* name) {
+  return Under(v)->xNextSystemCall(Under(v), name);
+}
+
+struct Shim {
+  sqlite3_vfs vfs{};
+  std::string name;
+};
+
+}  // namespace
+
+std::string ShimVfsName(const std::string& underlying) {
+  sqlite3_vfs* under = sqlite3_vfs_find(underlying.empty() ? nullptr : underlying.c_str());
+  if (under == nullptr) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Options::vfs: no SQLite VFS named '" + underlying + "' is registered");
+  }
+  if (under->xOpen == Open) return under->zName;  // already a shim
+  // One shim per underlying VFS object, kept for the life of the process (SQLite holds pointers
+  // to registered VFSes); keyed by address, so a VFS re-registered under an old name gets its own.
+  static std::mutex mu;
+  static std::map<sqlite3_vfs*, std::unique_ptr<Shim>>* shims =
+      new std::map<sqlite3_vfs*, std::unique_ptr<Shim>>();
+  std::lock_guard<std::mutex> lock(mu);
+  std::unique_ptr<Shim>& shim = (*shims)[under];
+  if (!shim) {
+    auto s = std::make_unique<Shim>();
+    char address[32];
+    std::snprintf(address, sizeof address, "%p", static_cast<void*>(under));
+    s->name = std::string("statestore-wal-buffer:") + under->zName + "@" + address;
+    sqlite3_vfs& v = s->vfs;
+    v.iVersion = under->iVersion < 3 ? under->iVersion : 3;
+    v.szOsFile = static_cast<int>(kShimBytes) + under->szOsFile;
+    v.mxPathname = under->mxPathname;
+    v.zName = s->name.c_str();
+    v.pAppData = under;
+    v.xOpen = Open;
+    v.xDelete = Delete;
+    v.xAccess = Access;
+    v.xFullPathname = FullPathname;
+    v.xDlOpen = DlOpen;
+    v.xDlError = DlError;
+    v.xDlSym = DlSym;
+    v.xDlClose = DlClose;
+    v.xRandomness = Randomness;
+    v.xSleep = Sleep;
+    v.xCurrentTime = CurrentTime;
+    v.xGetLastError = GetLastError;
+    if (v.iVersion >= 2) v.xCurrentTimeInt64 = CurrentTimeInt64;
+    if (v.iVersion >= 3) {
+      v.xSetSystemCall = SetSystemCall;
+      v.xGetSystemCall = GetSystemCall;
+      v.xNextSystemCall = NextSystemCall;
+    }
+    const int rc = sqlite3_vfs_register(&v, 0);
+    if (rc != SQLITE_OK) {
+      throw Error(ErrorCode::kInternal, std::string("cannot register SQLite VFS '") + s->name +
+                                            "': " + sqlite3_errstr(rc));
+    }
+    shim = std::move(s);
+  }
+  return shim->name;
+}
+
+}  // namespace statestore::internal
