@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,11 +22,14 @@ constexpr int kCapacity = 64 * 1024;
 constexpr int kFrameHeaderBytes = 24;  // SQLite's WAL frame header
 
 // The shim's part of an open -wal; the underlying VFS's file follows it in the same allocation.
+struct WatchedDb;
+
 struct BufferedWal {
   sqlite3_file base;  // pMethods = &kWalMethods
   sqlite3_file* real;
-  char* bytes;  // kCapacity bytes, allocated on the first collected write
-  int held;     // collected bytes, for offsets [start, start + held)
+  WatchedDb* db;  // the same connection's database file (invariant 6); null once it is closed
+  char* bytes;    // kCapacity bytes, allocated on the first collected write
+  int held;       // collected bytes, for offsets [start, start + held)
   sqlite3_int64 start;
   bool commit_header_held;  // the last collected write was a commit frame's header
   // Offsets written by the transaction in progress, [txn_first, txn_end); txn_first < 0: none
@@ -40,7 +44,29 @@ struct BufferedWal {
   sqlite3_int64 rewrite_end;
 };
 
-constexpr std::size_t kShimBytes = (sizeof(BufferedWal) + 15) & ~std::size_t{15};
+// The shim's part of an open main database file: it sees SQLite take and release the WAL write
+// lock (xShmLock on the database file), which the -wal itself never sees.
+struct WatchedDb {
+  sqlite3_file base;  // pMethods = &kDbMethods
+  sqlite3_file* real;
+  const char* name;  // the key of Registry(): SQLite's own pointer to the database's name
+  BufferedWal* wal;  // null until the connection opens its -wal, and after it closes it
+};
+
+constexpr std::size_t kShimBytes =
+    (std::max(sizeof(BufferedWal), sizeof(WatchedDb)) + 15) & ~std::size_t{15};
+
+// Open database files by the name pointer SQLite passed to xOpen. SQLite passes a -wal the name
+// of its database in the same allocation, so sqlite3_filename_database() of a -wal's name is
+// that pointer: how a -wal finds its own connection's database file, and no other's.
+std::mutex& RegistryMutex() {
+  static std::mutex* mu = new std::mutex();
+  return *mu;
+}
+std::map<const char*, WatchedDb*>& Registry() {
+  static auto* registry = new std::map<const char*, WatchedDb*>();
+  return *registry;
+}
 
 BufferedWal* Wal(sqlite3_file* f) { return reinterpret_cast<BufferedWal*>(f); }
 const sqlite3_io_methods* Real(BufferedWal* w) { return w->real->pMethods; }
@@ -50,6 +76,18 @@ int WriteOut(BufferedWal* w) {
   const int n = w->held;
   w->held = 0;  // on failure too: SQLite fails the commit, and these frames are never published
   return Real(w)->xWrite(w->real, w->bytes, n, w->start);
+}
+
+// Invariant 6: bytes still held when a write transaction ends (or the next begins) belong to one
+// that rolled back without a commit frame; written later, they could land on frames another
+// connection has committed since.
+void DiscardUncommitted(BufferedWal* w) {
+  w->held = 0;
+  w->commit_header_held = false;
+  w->txn_first = -1;
+  w->txn_end = 0;
+  w->txn_rewrote = false;
+  w->checksums_follow = false;
 }
 
 int WriteThrough(BufferedWal* w, const void* p, int n, sqlite3_int64 off) {
@@ -66,6 +104,8 @@ bool IsCommitFrameHeader(const void* p, int n) {
 
 int Write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
   BufferedWal* w = Wal(f);
+  // Without its database file the write lock is not watched (invariant 6): collect nothing.
+  if (w->db == nullptr) return WriteThrough(w, p, n, off);
   if (off == 0) {  // the WAL header: SQLite starts the log again, and a new transaction with it
     const int rc = WriteOut(w);
     if (rc != SQLITE_OK) return rc;
@@ -122,11 +162,16 @@ int Write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
 
 int Close(sqlite3_file* f) {
   BufferedWal* w = Wal(f);
-  const int written = WriteOut(w);
+  DiscardUncommitted(w);  // a commit's bytes are written when it completes; these never were
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    if (w->db != nullptr) w->db->wal = nullptr;
+    w->db = nullptr;
+  }
   const int closed = Real(w)->xClose(w->real);
   sqlite3_free(w->bytes);
   w->bytes = nullptr;
-  return written != SQLITE_OK ? written : closed;
+  return closed;
 }
 
 // Invariant 3: everything that reads or changes the file sees the collected bytes first.
@@ -220,20 +265,144 @@ const sqlite3_io_methods kWalMethods = {
     Unfetch,
 };
 
-// --- the VFS: xOpen wraps -wal files; every other method is the underlying VFS's.
+// --- the main database file: the underlying file's methods, and the WAL write lock watched.
+
+WatchedDb* Db(sqlite3_file* f) { return reinterpret_cast<WatchedDb*>(f); }
+const sqlite3_io_methods* Real(WatchedDb* d) { return d->real->pMethods; }
+
+int DbClose(sqlite3_file* f) {
+  WatchedDb* d = Db(f);
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    auto it = Registry().find(d->name);
+    if (it != Registry().end() && it->second == d) Registry().erase(it);
+    if (d->wal != nullptr) d->wal->db = nullptr;
+    d->wal = nullptr;
+  }
+  return Real(d)->xClose(d->real);
+}
+int DbShmLock(sqlite3_file* f, int offset, int n, int flags) {
+  WatchedDb* d = Db(f);
+  if (Real(d)->iVersion < 2) return SQLITE_IOERR_SHMLOCK;
+  const int rc = Real(d)->xShmLock(d->real, offset, n, flags);
+  // Slot 0 is SQLite's WAL_WRITE_LOCK. Taken or released, the connection's -wal holds nothing
+  // that a commit still needs (invariant 6). Only this connection's thread uses both files.
+  if (offset == 0 && (flags & SQLITE_SHM_EXCLUSIVE) != 0 && d->wal != nullptr &&
+      (rc == SQLITE_OK || (flags & SQLITE_SHM_UNLOCK) != 0)) {
+    DiscardUncommitted(d->wal);
+  }
+  return rc;
+}
+int DbRead(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+  return Real(Db(f))->xRead(Db(f)->real, p, n, off);
+}
+int DbWrite(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
+  return Real(Db(f))->xWrite(Db(f)->real, p, n, off);
+}
+int DbTruncate(sqlite3_file* f, sqlite3_int64 size) {
+  return Real(Db(f))->xTruncate(Db(f)->real, size);
+}
+int DbSync(sqlite3_file* f, int flags) { return Real(Db(f))->xSync(Db(f)->real, flags); }
+int DbFileSize(sqlite3_file* f, sqlite3_int64* size) {
+  return Real(Db(f))->xFileSize(Db(f)->real, size);
+}
+int DbLock(sqlite3_file* f, int level) { return Real(Db(f))->xLock(Db(f)->real, level); }
+int DbUnlock(sqlite3_file* f, int level) { return Real(Db(f))->xUnlock(Db(f)->real, level); }
+int DbCheckReservedLock(sqlite3_file* f, int* out) {
+  return Real(Db(f))->xCheckReservedLock(Db(f)->real, out);
+}
+int DbFileControl(sqlite3_file* f, int op, void* arg) {
+  return Real(Db(f))->xFileControl(Db(f)->real, op, arg);
+}
+int DbSectorSize(sqlite3_file* f) { return Real(Db(f))->xSectorSize(Db(f)->real); }
+int DbDeviceCharacteristics(sqlite3_file* f) {
+  return Real(Db(f))->xDeviceCharacteristics(Db(f)->real);
+}
+int DbShmMap(sqlite3_file* f, int page, int size, int extend, void volatile** pp) {
+  WatchedDb* d = Db(f);
+  if (Real(d)->iVersion < 2) return SQLITE_IOERR_SHMMAP;
+  return Real(d)->xShmMap(d->real, page, size, extend, pp);
+}
+void DbShmBarrier(sqlite3_file* f) {
+  WatchedDb* d = Db(f);
+  if (Real(d)->iVersion >= 2) Real(d)->xShmBarrier(d->real);
+}
+int DbShmUnmap(sqlite3_file* f, int remove) {
+  WatchedDb* d = Db(f);
+  return Real(d)->iVersion >= 2 ? Real(d)->xShmUnmap(d->real, remove) : SQLITE_OK;
+}
+int DbFetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
+  WatchedDb* d = Db(f);
+  *pp = nullptr;
+  return Real(d)->iVersion >= 3 ? Real(d)->xFetch(d->real, off, n, pp) : SQLITE_OK;
+}
+int DbUnfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+  WatchedDb* d = Db(f);
+  return Real(d)->iVersion >= 3 ? Real(d)->xUnfetch(d->real, off, p) : SQLITE_OK;
+}
+
+const sqlite3_io_methods kDbMethods = {
+    3,
+    DbClose,
+    DbRead,
+    DbWrite,
+    DbTruncate,
+    DbSync,
+    DbFileSize,
+    DbLock,
+    DbUnlock,
+    DbCheckReservedLock,
+    DbFileControl,
+    DbSectorSize,
+    DbDeviceCharacteristics,
+    DbShmMap,
+    DbShmLock,
+    DbShmBarrier,
+    DbShmUnmap,
+    DbFetch,
+    DbUnfetch,
+};
+
+// --- the VFS: xOpen wraps main database files and -wal files; every other method is the
+// underlying VFS's.
 
 sqlite3_vfs* Under(sqlite3_vfs* v) { return static_cast<sqlite3_vfs*>(v->pAppData); }
 
+sqlite3_file* Tail(sqlite3_file* f) {
+  return reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(f) + kShimBytes);
+}
+
 int Open(sqlite3_vfs* v, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   sqlite3_vfs* under = Under(v);
-  if ((flags & SQLITE_OPEN_WAL) == 0) return under->xOpen(under, name, f, flags, out_flags);
+  // SQLite calls xClose when xOpen set pMethods, even if it failed; then the real file is closed.
+  if ((flags & SQLITE_OPEN_MAIN_DB) != 0 && name != nullptr) {
+    WatchedDb* d = Db(f);
+    std::memset(d, 0, sizeof(WatchedDb));
+    d->real = Tail(f);
+    d->name = name;
+    const int rc = under->xOpen(under, name, d->real, flags, out_flags);
+    if (d->real->pMethods == nullptr) return rc;
+    d->base.pMethods = &kDbMethods;
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    Registry()[name] = d;
+    return rc;
+  }
+  if ((flags & SQLITE_OPEN_WAL) == 0 || name == nullptr) {
+    return under->xOpen(under, name, f, flags, out_flags);
+  }
   BufferedWal* w = Wal(f);
   std::memset(w, 0, sizeof(BufferedWal));
   w->txn_first = -1;
-  w->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(f) + kShimBytes);
+  w->real = Tail(f);
   const int rc = under->xOpen(under, name, w->real, flags, out_flags);
-  // SQLite calls xClose when xOpen set pMethods, even if it failed; then it closes the real file.
-  w->base.pMethods = w->real->pMethods != nullptr ? &kWalMethods : nullptr;
+  if (w->real->pMethods == nullptr) return rc;
+  w->base.pMethods = &kWalMethods;
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  auto it = Registry().find(sqlite3_filename_database(name));
+  if (it != Registry().end()) {
+    w->db = it->second;
+    it->second->wal = w;
+  }
   return rc;
 }
 int Delete(sqlite3_vfs* v, const char* name, int sync_dir) {

@@ -8,10 +8,10 @@
 //
 // What it does. Every connection statestore opens goes through a shim over the VFS it would have
 // used (Options::vfs, or SQLite's default at that moment): ShimVfsName() registers one per
-// underlying VFS and returns its name. Files other than a -wal are the underlying VFS's own
-// objects (no shim method in their path). A -wal file collects *appended* writes in memory and
-// writes them out with one call at the points below; every other method writes the collected
-// bytes out first and then passes through.
+// underlying VFS and returns its name. A -wal file collects *appended* writes in memory and
+// writes them out with one call at the points below; the main database file is the underlying
+// file with one method watched (xShmLock, for invariant 6); every other file is the underlying
+// VFS's own object.
 //
 // Invariants (each is what keeps SQLite's own guarantees unchanged):
 //   1. Collected bytes are written out, and any error returned from that very call, when the
@@ -21,17 +21,22 @@
 //      another, can be pointed at a frame that is not in the file, and a commit SQLite
 //      acknowledges is in the operating system's hands, as without the shim (synchronous=NORMAL
 //      survives a process crash). A failed write fails the commit, as SQLite's own would.
-//   2. Only appends are collected: a write at an offset below the end of what this connection
-//      wrote since the WAL's header (SQLite rewriting a frame of the open transaction, or its
-//      checksums after the commit frame) writes the collected bytes out, then goes straight to
-//      the file. So a rewrite is never held back after the commit that needs it.
-//   3. xSync, xRead, xTruncate, xFileSize, xFileControl, xFetch and xClose write the collected
-//      bytes out first: the file never looks shorter or older than what SQLite wrote to it.
+//   2. Only appends are collected: a write inside the offsets the open transaction already
+//      wrote (SQLite rewriting a spilled frame in place), and after such a transaction's commit
+//      the rewrite of its frames' checksums, write the collected bytes out and then go straight
+//      to the file. So a rewrite is never held back after the commit that needs it.
+//   3. xSync, xRead, xTruncate, xFileSize, xFileControl and xFetch write the collected bytes out
+//      first: during a transaction the file never looks shorter or older than what SQLite wrote.
 //   4. At most kCapacity (64 KiB) bytes are held; a larger transaction is written out in pieces
-//   (frames
-//      of a transaction that is not committed are never read by anyone, as without the shim).
+//      (frames of a transaction that is not committed are never read by another connection).
 //   5. A process killed while bytes are held loses only frames of a commit that was not yet
 //      acknowledged (invariant 1): what SQLite's recovery discards anyway.
+//   6. Bytes are held only while the connection holds the WAL write lock. When SQLite takes or
+//      releases it (xShmLock of slot 0 on the database file), and when the -wal is closed,
+//      whatever is still held belongs to a transaction that ended without a commit frame (a
+//      rollback after SQLite spilled frames): it is dropped, never written. Written later, it
+//      could land on frames that another connection committed since. A -wal whose database file
+//      the shim did not see open collects nothing.
 #ifndef STATESTORE_SRC_SQLITE_WAL_WRITE_BUFFER_H_
 #define STATESTORE_SRC_SQLITE_WAL_WRITE_BUFFER_H_
 
