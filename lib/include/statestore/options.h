@@ -221,8 +221,9 @@ struct Options {
   // this Store opens the database, its -wal and its -shm; empty (default) = SQLite's default VFS.
   // For fault injection and I/O accounting (tests, benchmarks) without replacing the process-wide
   // default. NAME-gen, NAME-key and the presence lock are opened directly, not through it.
-  // Open throws kInvalidArgument if no VFS of that name is registered, or if the file is already
-  // open in this process through another VFS.
+  // statestore's WAL write buffer sits above it (whichever VFS is used): it sees a commit's WAL
+  // frames as one xWrite, not two per page. Open throws kInvalidArgument if no VFS of that name is
+  // registered, or if the file is already open in this process through another VFS.
   std::string vfs;
 
   // The sessions API (Store::sessions()): idle/absolute expiry, touch policy, sweep batch size,
