@@ -21,12 +21,17 @@ namespace {
 constexpr int kCapacity = 64 * 1024;
 constexpr int kFrameHeaderBytes = 24;  // SQLite's WAL frame header
 
-// The shim's part of an open -wal; the underlying VFS's file follows it in the same allocation.
+// What both shim files start with; the underlying VFS's file follows the shim's in the same
+// allocation (kShimBytes after its start).
+struct ShimFile {
+  sqlite3_file base;  // pMethods: kWalMethods or kDbMethods
+  sqlite3_file* real;
+};
+
 struct WatchedDb;
 
-struct BufferedWal {
-  sqlite3_file base;  // pMethods = &kWalMethods
-  sqlite3_file* real;
+// The shim's part of an open -wal.
+struct BufferedWal : ShimFile {
   WatchedDb* db;  // the same connection's database file (invariant 6); null once it is closed
   char* bytes;    // kCapacity bytes, allocated on the first collected write
   int held;       // collected bytes, for offsets [start, start + held)
@@ -46,9 +51,7 @@ struct BufferedWal {
 
 // The shim's part of an open main database file: it sees SQLite take and release the WAL write
 // lock (xShmLock on the database file), which the -wal itself never sees.
-struct WatchedDb {
-  sqlite3_file base;  // pMethods = &kDbMethods
-  sqlite3_file* real;
+struct WatchedDb : ShimFile {
   const char* name;  // the key of Registry(): SQLite's own pointer to the database's name
   BufferedWal* wal;  // null until the connection opens its -wal, and after it closes it
 };
@@ -69,7 +72,8 @@ std::map<const char*, WatchedDb*>& Registry() {
 }
 
 BufferedWal* Wal(sqlite3_file* f) { return reinterpret_cast<BufferedWal*>(f); }
-const sqlite3_io_methods* Real(BufferedWal* w) { return w->real->pMethods; }
+ShimFile* Shim(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f); }
+const sqlite3_io_methods* Real(ShimFile* s) { return s->real->pMethods; }
 
 int WriteOut(BufferedWal* w) {
   if (w->held == 0) return SQLITE_OK;
@@ -174,73 +178,82 @@ int Close(sqlite3_file* f) {
   return closed;
 }
 
-// Invariant 3: everything that reads or changes the file sees the collected bytes first.
-int Read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
-  BufferedWal* w = Wal(f);
-  const int rc = WriteOut(w);
-  return rc != SQLITE_OK ? rc : Real(w)->xRead(w->real, p, n, off);
+// --- methods that only forward to the underlying file (both shim files use them).
+
+int PassRead(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+  return Real(Shim(f))->xRead(Shim(f)->real, p, n, off);
 }
-int Truncate(sqlite3_file* f, sqlite3_int64 size) {
-  BufferedWal* w = Wal(f);
-  const int rc = WriteOut(w);
-  if (rc != SQLITE_OK) return rc;
-  return Real(w)->xTruncate(w->real, size);
+int PassWrite(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
+  return Real(Shim(f))->xWrite(Shim(f)->real, p, n, off);
 }
-int Sync(sqlite3_file* f, int flags) {
-  BufferedWal* w = Wal(f);
-  const int rc = WriteOut(w);
-  return rc != SQLITE_OK ? rc : Real(w)->xSync(w->real, flags);
+int PassTruncate(sqlite3_file* f, sqlite3_int64 size) {
+  return Real(Shim(f))->xTruncate(Shim(f)->real, size);
 }
-int FileSize(sqlite3_file* f, sqlite3_int64* size) {
-  BufferedWal* w = Wal(f);
-  const int rc = WriteOut(w);
-  return rc != SQLITE_OK ? rc : Real(w)->xFileSize(w->real, size);
+int PassSync(sqlite3_file* f, int flags) { return Real(Shim(f))->xSync(Shim(f)->real, flags); }
+int PassFileSize(sqlite3_file* f, sqlite3_int64* size) {
+  return Real(Shim(f))->xFileSize(Shim(f)->real, size);
 }
-int FileControl(sqlite3_file* f, int op, void* arg) {
-  BufferedWal* w = Wal(f);
-  const int rc = WriteOut(w);
-  return rc != SQLITE_OK ? rc : Real(w)->xFileControl(w->real, op, arg);
+int PassLock(sqlite3_file* f, int level) { return Real(Shim(f))->xLock(Shim(f)->real, level); }
+int PassUnlock(sqlite3_file* f, int level) { return Real(Shim(f))->xUnlock(Shim(f)->real, level); }
+int PassCheckReservedLock(sqlite3_file* f, int* out) {
+  return Real(Shim(f))->xCheckReservedLock(Shim(f)->real, out);
 }
-int Fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
-  BufferedWal* w = Wal(f);
+int PassFileControl(sqlite3_file* f, int op, void* arg) {
+  return Real(Shim(f))->xFileControl(Shim(f)->real, op, arg);
+}
+int PassSectorSize(sqlite3_file* f) { return Real(Shim(f))->xSectorSize(Shim(f)->real); }
+int PassDeviceCharacteristics(sqlite3_file* f) {
+  return Real(Shim(f))->xDeviceCharacteristics(Shim(f)->real);
+}
+int PassShmMap(sqlite3_file* f, int page, int size, int extend, void volatile** pp) {
+  if (Real(Shim(f))->iVersion < 2) return SQLITE_IOERR_SHMMAP;
+  return Real(Shim(f))->xShmMap(Shim(f)->real, page, size, extend, pp);
+}
+int PassShmLock(sqlite3_file* f, int offset, int n, int flags) {
+  if (Real(Shim(f))->iVersion < 2) return SQLITE_IOERR_SHMLOCK;
+  return Real(Shim(f))->xShmLock(Shim(f)->real, offset, n, flags);
+}
+void PassShmBarrier(sqlite3_file* f) {
+  if (Real(Shim(f))->iVersion >= 2) Real(Shim(f))->xShmBarrier(Shim(f)->real);
+}
+int PassShmUnmap(sqlite3_file* f, int remove) {
+  return Real(Shim(f))->iVersion >= 2 ? Real(Shim(f))->xShmUnmap(Shim(f)->real, remove) : SQLITE_OK;
+}
+int PassFetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
   *pp = nullptr;
-  const int rc = WriteOut(w);
-  if (rc != SQLITE_OK) return rc;
-  return Real(w)->iVersion >= 3 ? Real(w)->xFetch(w->real, off, n, pp) : SQLITE_OK;
+  return Real(Shim(f))->iVersion >= 3 ? Real(Shim(f))->xFetch(Shim(f)->real, off, n, pp)
+                                      : SQLITE_OK;
 }
-int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
-  BufferedWal* w = Wal(f);
-  return Real(w)->iVersion >= 3 ? Real(w)->xUnfetch(w->real, off, p) : SQLITE_OK;
+int PassUnfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+  return Real(Shim(f))->iVersion >= 3 ? Real(Shim(f))->xUnfetch(Shim(f)->real, off, p) : SQLITE_OK;
 }
 
-// Pass-through: locks and device properties do not touch the file's bytes.
-int Lock(sqlite3_file* f, int level) { return Real(Wal(f))->xLock(Wal(f)->real, level); }
-int Unlock(sqlite3_file* f, int level) { return Real(Wal(f))->xUnlock(Wal(f)->real, level); }
-int CheckReservedLock(sqlite3_file* f, int* out) {
-  return Real(Wal(f))->xCheckReservedLock(Wal(f)->real, out);
+// --- the -wal. Invariant 3: what reads or changes the file sees the collected bytes first.
+
+int Read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+  const int rc = WriteOut(Wal(f));
+  return rc != SQLITE_OK ? rc : PassRead(f, p, n, off);
 }
-int SectorSize(sqlite3_file* f) { return Real(Wal(f))->xSectorSize(Wal(f)->real); }
-int DeviceCharacteristics(sqlite3_file* f) {
-  return Real(Wal(f))->xDeviceCharacteristics(Wal(f)->real);
+int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+  const int rc = WriteOut(Wal(f));
+  return rc != SQLITE_OK ? rc : PassTruncate(f, size);
 }
-// A -wal has no shared memory of its own (SQLite maps the database file's); forwarded anyway.
-int ShmMap(sqlite3_file* f, int page, int size, int extend, void volatile** pp) {
-  BufferedWal* w = Wal(f);
-  if (Real(w)->iVersion < 2) return SQLITE_IOERR_SHMMAP;
-  return Real(w)->xShmMap(w->real, page, size, extend, pp);
+int Sync(sqlite3_file* f, int flags) {
+  const int rc = WriteOut(Wal(f));
+  return rc != SQLITE_OK ? rc : PassSync(f, flags);
 }
-int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
-  BufferedWal* w = Wal(f);
-  if (Real(w)->iVersion < 2) return SQLITE_IOERR_SHMLOCK;
-  return Real(w)->xShmLock(w->real, offset, n, flags);
+int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+  const int rc = WriteOut(Wal(f));
+  return rc != SQLITE_OK ? rc : PassFileSize(f, size);
 }
-void ShmBarrier(sqlite3_file* f) {
-  BufferedWal* w = Wal(f);
-  if (Real(w)->iVersion >= 2) Real(w)->xShmBarrier(w->real);
+int FileControl(sqlite3_file* f, int op, void* arg) {
+  const int rc = WriteOut(Wal(f));
+  return rc != SQLITE_OK ? rc : PassFileControl(f, op, arg);
 }
-int ShmUnmap(sqlite3_file* f, int remove) {
-  BufferedWal* w = Wal(f);
-  return Real(w)->iVersion >= 2 ? Real(w)->xShmUnmap(w->real, remove) : SQLITE_OK;
+int Fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
+  *pp = nullptr;
+  const int rc = WriteOut(Wal(f));
+  return rc != SQLITE_OK ? rc : PassFetch(f, off, n, pp);
 }
 
 const sqlite3_io_methods kWalMethods = {
@@ -251,24 +264,23 @@ const sqlite3_io_methods kWalMethods = {
     Truncate,
     Sync,
     FileSize,
-    Lock,
-    Unlock,
-    CheckReservedLock,
+    PassLock,
+    PassUnlock,
+    PassCheckReservedLock,
     FileControl,
-    SectorSize,
-    DeviceCharacteristics,
-    ShmMap,
-    ShmLock,
-    ShmBarrier,
-    ShmUnmap,
+    PassSectorSize,
+    PassDeviceCharacteristics,
+    PassShmMap,
+    PassShmLock,
+    PassShmBarrier,
+    PassShmUnmap,
     Fetch,
-    Unfetch,
+    PassUnfetch,
 };
 
 // --- the main database file: the underlying file's methods, and the WAL write lock watched.
 
 WatchedDb* Db(sqlite3_file* f) { return reinterpret_cast<WatchedDb*>(f); }
-const sqlite3_io_methods* Real(WatchedDb* d) { return d->real->pMethods; }
 
 int DbClose(sqlite3_file* f) {
   WatchedDb* d = Db(f);
@@ -279,12 +291,11 @@ int DbClose(sqlite3_file* f) {
     if (d->wal != nullptr) d->wal->db = nullptr;
     d->wal = nullptr;
   }
-  return Real(d)->xClose(d->real);
+  return Real(Shim(f))->xClose(d->real);
 }
 int DbShmLock(sqlite3_file* f, int offset, int n, int flags) {
   WatchedDb* d = Db(f);
-  if (Real(d)->iVersion < 2) return SQLITE_IOERR_SHMLOCK;
-  const int rc = Real(d)->xShmLock(d->real, offset, n, flags);
+  const int rc = PassShmLock(f, offset, n, flags);
   // Slot 0 is SQLite's WAL_WRITE_LOCK. Taken or released, the connection's -wal holds nothing
   // that a commit still needs (invariant 6). Only this connection's thread uses both files.
   if (offset == 0 && (flags & SQLITE_SHM_EXCLUSIVE) != 0 && d->wal != nullptr &&
@@ -293,74 +304,27 @@ int DbShmLock(sqlite3_file* f, int offset, int n, int flags) {
   }
   return rc;
 }
-int DbRead(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
-  return Real(Db(f))->xRead(Db(f)->real, p, n, off);
-}
-int DbWrite(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
-  return Real(Db(f))->xWrite(Db(f)->real, p, n, off);
-}
-int DbTruncate(sqlite3_file* f, sqlite3_int64 size) {
-  return Real(Db(f))->xTruncate(Db(f)->real, size);
-}
-int DbSync(sqlite3_file* f, int flags) { return Real(Db(f))->xSync(Db(f)->real, flags); }
-int DbFileSize(sqlite3_file* f, sqlite3_int64* size) {
-  return Real(Db(f))->xFileSize(Db(f)->real, size);
-}
-int DbLock(sqlite3_file* f, int level) { return Real(Db(f))->xLock(Db(f)->real, level); }
-int DbUnlock(sqlite3_file* f, int level) { return Real(Db(f))->xUnlock(Db(f)->real, level); }
-int DbCheckReservedLock(sqlite3_file* f, int* out) {
-  return Real(Db(f))->xCheckReservedLock(Db(f)->real, out);
-}
-int DbFileControl(sqlite3_file* f, int op, void* arg) {
-  return Real(Db(f))->xFileControl(Db(f)->real, op, arg);
-}
-int DbSectorSize(sqlite3_file* f) { return Real(Db(f))->xSectorSize(Db(f)->real); }
-int DbDeviceCharacteristics(sqlite3_file* f) {
-  return Real(Db(f))->xDeviceCharacteristics(Db(f)->real);
-}
-int DbShmMap(sqlite3_file* f, int page, int size, int extend, void volatile** pp) {
-  WatchedDb* d = Db(f);
-  if (Real(d)->iVersion < 2) return SQLITE_IOERR_SHMMAP;
-  return Real(d)->xShmMap(d->real, page, size, extend, pp);
-}
-void DbShmBarrier(sqlite3_file* f) {
-  WatchedDb* d = Db(f);
-  if (Real(d)->iVersion >= 2) Real(d)->xShmBarrier(d->real);
-}
-int DbShmUnmap(sqlite3_file* f, int remove) {
-  WatchedDb* d = Db(f);
-  return Real(d)->iVersion >= 2 ? Real(d)->xShmUnmap(d->real, remove) : SQLITE_OK;
-}
-int DbFetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
-  WatchedDb* d = Db(f);
-  *pp = nullptr;
-  return Real(d)->iVersion >= 3 ? Real(d)->xFetch(d->real, off, n, pp) : SQLITE_OK;
-}
-int DbUnfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
-  WatchedDb* d = Db(f);
-  return Real(d)->iVersion >= 3 ? Real(d)->xUnfetch(d->real, off, p) : SQLITE_OK;
-}
 
 const sqlite3_io_methods kDbMethods = {
     3,
     DbClose,
-    DbRead,
-    DbWrite,
-    DbTruncate,
-    DbSync,
-    DbFileSize,
-    DbLock,
-    DbUnlock,
-    DbCheckReservedLock,
-    DbFileControl,
-    DbSectorSize,
-    DbDeviceCharacteristics,
-    DbShmMap,
+    PassRead,
+    PassWrite,
+    PassTruncate,
+    PassSync,
+    PassFileSize,
+    PassLock,
+    PassUnlock,
+    PassCheckReservedLock,
+    PassFileControl,
+    PassSectorSize,
+    PassDeviceCharacteristics,
+    PassShmMap,
     DbShmLock,
-    DbShmBarrier,
-    DbShmUnmap,
-    DbFetch,
-    DbUnfetch,
+    PassShmBarrier,
+    PassShmUnmap,
+    PassFetch,
+    PassUnfetch,
 };
 
 // --- the VFS: xOpen wraps main database files and -wal files; every other method is the
@@ -439,7 +403,7 @@ const char* NextSystemCall(sqlite3_vfs* v, const char* name) {
   return Under(v)->xNextSystemCall(Under(v), name);
 }
 
-struct Shim {
+struct RegisteredShim {
   sqlite3_vfs vfs{};
   std::string name;
 };
@@ -456,12 +420,12 @@ std::string ShimVfsName(const std::string& underlying) {
   // One shim per underlying VFS object, kept for the life of the process (SQLite holds pointers
   // to registered VFSes); keyed by address, so a VFS re-registered under an old name gets its own.
   static std::mutex mu;
-  static std::map<sqlite3_vfs*, std::unique_ptr<Shim>>* shims =
-      new std::map<sqlite3_vfs*, std::unique_ptr<Shim>>();
+  static std::map<sqlite3_vfs*, std::unique_ptr<RegisteredShim>>* shims =
+      new std::map<sqlite3_vfs*, std::unique_ptr<RegisteredShim>>();
   std::lock_guard<std::mutex> lock(mu);
-  std::unique_ptr<Shim>& shim = (*shims)[under];
+  std::unique_ptr<RegisteredShim>& shim = (*shims)[under];
   if (!shim) {
-    auto s = std::make_unique<Shim>();
+    auto s = std::make_unique<RegisteredShim>();
     char address[32];
     std::snprintf(address, sizeof address, "%p", static_cast<void*>(under));
     s->name = std::string("statestore-wal-buffer:") + under->zName + "@" + address;
