@@ -35,7 +35,13 @@ ErrorCode CodeForSqlite(int extended_code) {
 
 namespace {
 
-std::string_view HintFor(ErrorCode code) {
+std::string_view HintFor(int extended_code, ErrorCode code) {
+  // A read-only connection cannot roll back a hot journal (one an interrupted write or restore
+  // left beside a rollback-journal file): the generic read-only hint would point elsewhere.
+  if (extended_code == SQLITE_READONLY_ROLLBACK) {
+    return "a journal left by an interrupted write or restore must be rolled back first: open it "
+           "read-write once";
+  }
   switch (code) {
     case ErrorCode::kBusy:
       return "another connection held the lock for longer than Options::busy_timeout; retry, or "
@@ -62,13 +68,7 @@ Error ErrorFromSqlite(int extended_code, std::string_view context,
   message += ": ";
   message +=
       sqlite_message.empty() ? std::string_view(sqlite3_errstr(extended_code)) : sqlite_message;
-  // A read-only connection cannot roll back a hot journal (one an interrupted write or restore left
-  // beside a rollback-journal file); the generic read-only hint would send the user to the wrong
-  // place.
-  std::string_view hint = extended_code == SQLITE_READONLY_ROLLBACK
-                              ? "a journal left by an interrupted write or restore must be rolled "
-                                "back first: open it read-write once"
-                              : HintFor(code);
+  std::string_view hint = HintFor(extended_code, code);
   if (!hint.empty()) {
     message += " (";
     message += hint;
