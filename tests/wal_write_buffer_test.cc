@@ -194,15 +194,11 @@ class WalShimTest : public ::testing::Test {
     ASSERT_EQ(wal()->pMethods->xWrite(wal(), header, 24, off), SQLITE_OK);
     ASSERT_EQ(wal()->pMethods->xWrite(wal(), page.data(), 1024, off + 24), SQLITE_OK);
   }
-  // The -wal's bytes at `off` as another process sees them: through its own descriptor.
+  // The -wal's bytes at `off` as another process sees them: read through its own descriptor.
   std::string OnDisk(sqlite3_int64 off, std::size_t n) {
-    std::string bytes(n, '\0');
-    const int fd = ::open((path_ + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return {};
-    const ssize_t got = ::pread(fd, bytes.data(), n, static_cast<off_t>(off));
-    ::close(fd);
-    bytes.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-    return bytes;
+    const std::string all = test::ReadFile(path_ + "-wal");
+    const auto at = static_cast<std::size_t>(off);
+    return at < all.size() ? all.substr(at, n) : std::string();
   }
 
   TempDir dir_;
