@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,8 +66,8 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
                       " WHERE revision = " + std::to_string(r));
   }
   SqlExec(path,
-          std::string(test::kUndoSchema9) + test::kUndoSchema8 + test::kUndoSchema7 +
-              test::kUndoSchema6 +
+          std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 +
+              test::kUndoSchema7 + test::kUndoSchema6 +
               "CREATE INDEX commits_by_time ON commits (time_us); DELETE FROM meta WHERE name = "
               "'time_ordered_from'; DROP INDEX changes_by_keyspace; CREATE INDEX changes_by_key ON "
               "changes (keyspace_id, key, revision); PRAGMA user_version = 4;");
@@ -122,80 +123,113 @@ TEST_F(HistoryTest, TimeQueriesAreExactWhenAnOldFileSClockWentBack) {
   EXPECT_EQ(v.problems[0].revision, 12u);
 }
 
-// Migration 9 rebuilds `changes` as a rowid table (0009_changes_rowid_table.sql). A file of
-// schema 8 — made from one written today by putting the WITHOUT ROWID table back — keeps every
-// change in order, with its values, kinds and the partial mark retention left; and the upgraded
-// file appends, reverts and compacts as a new one does.
-TEST_F(HistoryTest, SchemaEightHistoryKeepsEveryChangeWhenChangesBecomesARowidTable) {
-  const std::string path = dir_.file("state.db");
-  store_->set_history_policy("noise", HistoryPolicy{2, std::chrono::seconds{0}, false});
-  store_->transact([](Transaction& tx) {
-    tx.put("app", "a", Value(1));
-    tx.put("app", "b", Value("two"));
-    tx.put("noise", "n", Value(0));
-  });
-  for (int i = 1; i <= 5; ++i) store_->put("noise", "n", Value(i));
-  store_->transact([](Transaction& tx) {
-    tx.put("app", "a", Value(2.5));
-    tx.erase("app", "b");
-    tx.put("app", "c", Value(std::vector<std::uint8_t>{0, 1, 2}));
-  });
-  store_->compact_history();  // noise keeps 2 revisions: the first commit becomes partial
-  const std::vector<Commit> before = store_->history();
-  ASSERT_EQ(before.size(), 4u);  // 1 (partial), noise 5 and 6, and the last
-  ASSERT_TRUE(before.front().partial);
-  store_.reset();
+// Migrations 9 and 10 rebuild `changes` (0009_changes_rowid_table.sql: a rowid table;
+// 0010_changes_by_commit_range.sql: an explicit id, and commit rows that name their changes' id
+// range in place of the changes_by_revision index). A file of an older schema — made from one
+// written today by undoing the migrations — keeps every change in order, with its values, kinds
+// and the partial mark retention left; and the upgraded file appends, reverts and compacts as a
+// new one does.
+class HistoryUpgradeTest : public HistoryTest {
+ protected:
+  void UpgradeKeepsEveryChange(const std::string& undo,
+                               const std::function<void(const std::string&)>& check_old_file) {
+    const std::string path = dir_.file("state.db");
+    store_->set_history_policy("noise", HistoryPolicy{2, std::chrono::seconds{0}, false});
+    store_->transact([](Transaction& tx) {
+      tx.put("app", "a", Value(1));
+      tx.put("app", "b", Value("two"));
+      tx.put("noise", "n", Value(0));
+    });
+    for (int i = 1; i <= 5; ++i) store_->put("noise", "n", Value(i));
+    store_->transact([](Transaction& tx) {
+      tx.put("app", "a", Value(2.5));
+      tx.erase("app", "b");
+      tx.put("app", "c", Value(std::vector<std::uint8_t>{0, 1, 2}));
+    });
+    store_->compact_history();  // noise keeps 2 revisions: the first commit becomes partial
+    const std::vector<Commit> before = store_->history();
+    ASSERT_EQ(before.size(), 4u);  // 1 (partial), noise 5 and 6, and the last
+    ASSERT_TRUE(before.front().partial);
+    store_.reset();
 
-  SqlExec(path, std::string(test::kUndoSchema9) + "PRAGMA user_version = 8;");
-  ASSERT_EQ(SqlQueryInt(path,
-                        "SELECT count(*) FROM sqlite_schema WHERE name = 'changes' AND "
-                        "sql LIKE '%WITHOUT ROWID%'"),
-            std::optional<std::int64_t>(1));
-  Open();
-  EXPECT_EQ(SqlQueryInt(path, "PRAGMA user_version"), std::optional<std::int64_t>(SchemaVersion()));
-  EXPECT_EQ(SqlQueryInt(path,
-                        "SELECT count(*) FROM sqlite_schema WHERE name = 'changes' AND "
-                        "sql LIKE '%WITHOUT ROWID%'"),
-            std::optional<std::int64_t>(0));
-  EXPECT_EQ(SqlQueryInt(path,
-                        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
-                        "('changes_by_revision', 'changes_by_keyspace')"),
-            std::optional<std::int64_t>(2));
+    SqlExec(path, undo);
+    ASSERT_NO_FATAL_FAILURE(check_old_file(path));
+    Open();
+    EXPECT_EQ(SqlQueryInt(path, "PRAGMA user_version"),
+              std::optional<std::int64_t>(SchemaVersion()));
+    EXPECT_EQ(SqlQueryInt(path,
+                          "SELECT count(*) FROM sqlite_schema WHERE name = 'changes' AND "
+                          "sql LIKE '%WITHOUT ROWID%'"),
+              std::optional<std::int64_t>(0));
+    EXPECT_EQ(SqlQueryInt(path,
+                          "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = "
+                          "'changes_by_keyspace'"),
+              std::optional<std::int64_t>(1));
+    EXPECT_EQ(
+        SqlQueryInt(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'changes_by_revision'"),
+        std::optional<std::int64_t>(0));
+    // 0010: every commit names the id range of its changes, and each change lies in it.
+    EXPECT_EQ(SqlQueryInt(path,
+                          "SELECT count(*) FROM changes x JOIN commits c ON c.revision = "
+                          "x.revision WHERE x.id BETWEEN c.first_change AND c.last_change"),
+              SqlQueryInt(path, "SELECT count(*) FROM changes"));
 
-  const std::vector<Commit> after = store_->history();
-  ASSERT_EQ(after.size(), before.size());
-  for (std::size_t i = 0; i < before.size(); ++i) {
-    SCOPED_TRACE("commit " + std::to_string(before[i].revision));
-    EXPECT_EQ(after[i].revision, before[i].revision);
-    EXPECT_EQ(after[i].time, before[i].time);
-    EXPECT_EQ(after[i].partial, before[i].partial);
-    ASSERT_EQ(after[i].changes.size(), before[i].changes.size());
-    for (std::size_t j = 0; j < before[i].changes.size(); ++j) {
-      const Change& x = before[i].changes[j];
-      const Change& y = after[i].changes[j];
-      EXPECT_EQ(std::tie(y.keyspace, y.key, y.old_value, y.new_value, y.redacted, y.kind),
-                std::tie(x.keyspace, x.key, x.old_value, x.new_value, x.redacted, x.kind));
+    const std::vector<Commit> after = store_->history();
+    ASSERT_EQ(after.size(), before.size());
+    for (std::size_t i = 0; i < before.size(); ++i) {
+      SCOPED_TRACE("commit " + std::to_string(before[i].revision));
+      EXPECT_EQ(after[i].revision, before[i].revision);
+      EXPECT_EQ(after[i].time, before[i].time);
+      EXPECT_EQ(after[i].partial, before[i].partial);
+      ASSERT_EQ(after[i].changes.size(), before[i].changes.size());
+      for (std::size_t j = 0; j < before[i].changes.size(); ++j) {
+        const Change& x = before[i].changes[j];
+        const Change& y = after[i].changes[j];
+        EXPECT_EQ(std::tie(y.keyspace, y.key, y.old_value, y.new_value, y.redacted, y.kind),
+                  std::tie(x.keyspace, x.key, x.old_value, x.new_value, x.redacted, x.kind));
+      }
     }
-  }
-  EXPECT_TRUE(Verify(*store_).ok());
+    EXPECT_TRUE(Verify(*store_).ok());
 
-  // The upgraded file works as a new one: a commit appends after the copied rows, revert reads
-  // the keyspace index, and retention removes by revision.
-  const Revision last = store_->history_bounds().head;
-  EXPECT_EQ(CatchError([&] { store_->revert(before.front().revision); })->code(),
-            ErrorCode::kNotFound);  // partial: some of its changes are gone
-  const Revision reverted = store_->revert(last);
-  EXPECT_EQ(store_->get("app", "b"), std::optional<Value>(Value("two")));
-  EXPECT_EQ(store_->get("app", "c"), std::nullopt);
-  ASSERT_TRUE(store_->commit_at(reverted).has_value());
-  EXPECT_EQ(store_->commit_at(reverted)->changes.size(), 3u);
-  for (int i = 6; i <= 8; ++i) store_->put("noise", "n", Value(i));
-  store_->compact_history();
-  EXPECT_EQ(SqlQueryInt(path,
-                        "SELECT count(*) FROM changes c JOIN keyspaces k ON "
-                        "k.id = c.keyspace_id WHERE k.name = 'noise'"),
-            std::optional<std::int64_t>(2));
-  EXPECT_TRUE(Verify(*store_).ok());
+    // The upgraded file works as a new one: a commit appends after the copied rows, revert reads
+    // the keyspace index, and retention removes by revision.
+    const Revision last = store_->history_bounds().head;
+    EXPECT_EQ(CatchError([&] { store_->revert(before.front().revision); })->code(),
+              ErrorCode::kNotFound);  // partial: some of its changes are gone
+    const Revision reverted = store_->revert(last);
+    EXPECT_EQ(store_->get("app", "b"), std::optional<Value>(Value("two")));
+    EXPECT_EQ(store_->get("app", "c"), std::nullopt);
+    ASSERT_TRUE(store_->commit_at(reverted).has_value());
+    EXPECT_EQ(store_->commit_at(reverted)->changes.size(), 3u);
+    for (int i = 6; i <= 8; ++i) store_->put("noise", "n", Value(i));
+    store_->compact_history();
+    EXPECT_EQ(SqlQueryInt(path,
+                          "SELECT count(*) FROM changes c JOIN keyspaces k ON "
+                          "k.id = c.keyspace_id WHERE k.name = 'noise'"),
+              std::optional<std::int64_t>(2));
+    EXPECT_TRUE(Verify(*store_).ok());
+  }
+};
+
+TEST_F(HistoryUpgradeTest, SchemaEightHistoryKeepsEveryChangeWhenChangesBecomesARowidTable) {
+  UpgradeKeepsEveryChange(
+      std::string(test::kUndoSchema10) + test::kUndoSchema9 + "PRAGMA user_version = 8;",
+      [](const std::string& path) {
+        ASSERT_EQ(SqlQueryInt(path,
+                              "SELECT count(*) FROM sqlite_schema WHERE name = 'changes' AND "
+                              "sql LIKE '%WITHOUT ROWID%'"),
+                  std::optional<std::int64_t>(1));
+      });
+}
+
+TEST_F(HistoryUpgradeTest, SchemaNineHistoryKeepsEveryChangeWhenCommitsNameTheirChangeRanges) {
+  UpgradeKeepsEveryChange(std::string(test::kUndoSchema10) + "PRAGMA user_version = 9;",
+                          [](const std::string& path) {
+                            ASSERT_EQ(SqlQueryInt(path,
+                                                  "SELECT count(*) FROM sqlite_schema WHERE name "
+                                                  "= 'changes_by_revision'"),
+                                      std::optional<std::int64_t>(1));
+                          });
 }
 
 }  // namespace

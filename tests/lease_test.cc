@@ -134,7 +134,7 @@ TEST_F(LeaseTest, FileOfSchemaSixGainsLeasesWhenOpened) {
     ttl.ttl = seconds(10);
     store->put("app", "k", Value(1), ttl);
   }
-  test::SqlExec(path_, std::string(test::kUndoSchema9) + test::kUndoSchema8 + test::kUndoSchema7 +
+  test::SqlExec(path_, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 + test::kUndoSchema7 +
                            "PRAGMA user_version = 6;");
   ASSERT_EQ(test::SqlQueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(6));
   auto store = Store::open(path_, Opts());

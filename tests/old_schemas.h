@@ -7,6 +7,21 @@
 
 namespace statestore::test {
 
+// Schema 10 -> 9: migrations/sqlite/0010_changes_by_commit_range.sql.
+inline constexpr char kUndoSchema10[] =
+    "CREATE TABLE changes_9 (revision INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "keyspace_id INTEGER NOT NULL REFERENCES keyspaces (id), key TEXT NOT NULL, "
+    "old_type INTEGER CHECK (old_type BETWEEN 0 AND 5), old_value ANY, "
+    "new_type INTEGER CHECK (new_type BETWEEN 0 AND 5), new_value ANY, "
+    "redacted INTEGER NOT NULL DEFAULT 0 CHECK (redacted IN (0, 1)), "
+    "kind INTEGER NOT NULL DEFAULT 0 CHECK (kind IN (0, 1)), expires_us INTEGER) STRICT; "
+    "INSERT INTO changes_9 SELECT revision, seq, keyspace_id, key, old_type, old_value, new_type, "
+    "new_value, redacted, kind, expires_us FROM changes ORDER BY revision, seq; "
+    "DROP TABLE changes; ALTER TABLE changes_9 RENAME TO changes; "
+    "CREATE UNIQUE INDEX changes_by_revision ON changes (revision, seq); "
+    "CREATE INDEX changes_by_keyspace ON changes (keyspace_id, revision); "
+    "ALTER TABLE commits DROP COLUMN first_change; ALTER TABLE commits DROP COLUMN last_change; ";
+
 // Schema 9 -> 8: migrations/sqlite/0009_changes_rowid_table.sql. `changes` back to the WITHOUT
 // ROWID table that migrations 1, 2 and 6 made, with the same rows.
 inline constexpr char kUndoSchema9[] =

@@ -494,6 +494,7 @@ std::map<std::tuple<std::int64_t, std::int64_t, int>, Bytes> MakeSchema2(
   sql.Exec("DELETE FROM meta WHERE name = 'redaction_key_fingerprint'");
   sql.Exec("COMMIT");
   // Nor did time-to-live (version 6), per-keyspace history retention (version 4), ...
+  sql.Exec(test::kUndoSchema10);
   sql.Exec(test::kUndoSchema9);
   sql.Exec(test::kUndoSchema8);
   sql.Exec(test::kUndoSchema7);

@@ -917,8 +917,8 @@ TEST(StatectlMigrate, StatusAndApply) {
   // redaction key's fingerprint, 0004 a table and a column, 0005 swapped indexes and added a meta
   // row; nothing here is redacted).
   ASSERT_EQ(
-      Sqlite(path, std::string(test::kUndoSchema9) + test::kUndoSchema8 + test::kUndoSchema7 +
-                       test::kUndoSchema6 +
+      Sqlite(path, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 +
+                       test::kUndoSchema7 + test::kUndoSchema6 +
                        "ALTER TABLE changes DROP COLUMN redacted; DELETE FROM meta WHERE name = "
                        "'redaction_key_fingerprint'; DROP TABLE keyspace_history; ALTER TABLE "
                        "commits DROP COLUMN partial; DROP INDEX changes_by_keyspace; CREATE INDEX "
@@ -1229,6 +1229,35 @@ TEST(StatectlVerify, DetectsCorruptedHistoryRow) {
   r = Ctl({"verify", path2});
   EXPECT_EQ(r.code, 4) << Describe(r);
   EXPECT_TRUE(Contains(r.out, "revision " + std::to_string(last))) << Describe(r);
+}
+
+// History reads a revision's changes through the id range its commit row names
+// (0010_changes_by_commit_range.sql): a range edited to leave a change out is reported, since
+// every history query would silently miss that change.
+TEST(StatectlVerify, DetectsAChangeOutsideItsCommitsRange) {
+  TempDir dir;
+  const std::string path = dir.file("range.db");
+  Revision target = 0;
+  {
+    auto store = Store::open(path);
+    store->put("app", "a", Value(1));
+    target = store->transact([](Transaction& tx) {
+      tx.put("app", "a", Value(2));
+      tx.put("app", "b", Value(3));
+    });
+    store->put("app", "c", Value(4));
+    ASSERT_EQ(store->commit_at(target)->changes.size(), 2u);
+  }
+  ASSERT_EQ(Ctl({"verify", path}).code, 0);
+  ASSERT_EQ(Sqlite(path, "UPDATE commits SET last_change = first_change WHERE revision = " +
+                             std::to_string(target) + ";")
+                .code,
+            0);
+  auto r = Ctl({"verify", path});
+  EXPECT_EQ(r.code, 4) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "revision " + std::to_string(target) +
+                                  " has changes outside the range its commit row names"))
+      << Describe(r);
 }
 
 // ---- 6. issue 10: escaping, redaction, values from files

@@ -35,6 +35,11 @@ bool HistoryChangeFeed::ChangedKeys(Revision after, Revision through, std::size_
                        static_cast<std::size_t>(key.getBytes()));
       keys->push_back(std::move(composite));
     }
+    // The statement read at most max_keys + 1 revisions (sql::kChangedKeysSince): a longer range
+    // holds more keys than allowed, and in a damaged file that has revisions without changes
+    // the rows read would not be all of them.
+    const Revision upto = through > 0 ? through : *head;
+    if (upto > after && upto - after > max_keys) return false;
     return rows > 0 && compacted <= after;  // invariant 1
   } catch (const std::exception&) {
     return false;  // invariant 2

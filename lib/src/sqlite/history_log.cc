@@ -164,16 +164,19 @@ std::vector<Commit> QueryHistory(Connection& c, const HistoryQuery& query,
   if (query.label) commit_sql += " AND c.label = :label";
   if (query.pid) commit_sql += " AND c.pid = :pid";
   if (filter.active()) {
-    commit_sql += " AND EXISTS (SELECT 1 FROM changes x WHERE x.revision = c.revision" +
-                  filter.Sql("x") + ")";
+    commit_sql +=
+        " AND EXISTS (SELECT 1 FROM changes x WHERE x.id BETWEEN c.first_change AND "
+        "c.last_change AND x.revision = c.revision" +
+        filter.Sql("x") + ")";
   }
   commit_sql += query.newest_first ? " ORDER BY c.revision DESC" : " ORDER BY c.revision";
   commit_sql += " LIMIT :limit";
 
   std::string change_sql =
       "SELECT k.name, x.key, x.old_type, x.old_value, x.new_type, x.new_value, x.redacted, "
-      "x.kind, x.expires_us FROM changes x "
-      "JOIN keyspaces k ON k.id = x.keyspace_id WHERE x.revision = :rev" +
+      "x.kind, x.expires_us FROM commits m CROSS JOIN changes x ON x.id BETWEEN m.first_change AND "
+      "m.last_change AND x.revision = m.revision "
+      "JOIN keyspaces k ON k.id = x.keyspace_id WHERE m.revision = :rev" +
       filter.Sql("x") + " ORDER BY x.seq";
 
   return CallSqlite("cannot query history", [&] {
@@ -324,9 +327,11 @@ void CompactKeyspaceRange(Connection& c, KeyspaceHistoryRow& ks, Revision from, 
     {
       StatementUse q(c,
                      "UPDATE commits SET partial = 1 WHERE revision BETWEEN ?1 AND ?2 AND "
-                     "partial = 0 AND EXISTS (SELECT 1 FROM changes x WHERE x.revision = "
+                     "partial = 0 AND EXISTS (SELECT 1 FROM changes x WHERE x.id BETWEEN "
+                     "commits.first_change AND commits.last_change AND x.revision = "
                      "commits.revision AND +x.keyspace_id = ?3) AND EXISTS (SELECT 1 FROM "
-                     "changes x WHERE x.revision = commits.revision AND x.keyspace_id <> ?3)");
+                     "changes x WHERE x.id BETWEEN commits.first_change AND commits.last_change "
+                     "AND x.revision = commits.revision AND +x.keyspace_id <> ?3)");
       q->bind(1, static_cast<int64_t>(from));
       q->bind(2, static_cast<int64_t>(upto));
       q->bind(3, static_cast<int64_t>(ks.id));
@@ -343,7 +348,8 @@ void CompactKeyspaceRange(Connection& c, KeyspaceHistoryRow& ks, Revision from, 
     {
       StatementUse q(c,
                      "DELETE FROM commits WHERE revision BETWEEN ?1 AND ?2 AND NOT EXISTS "
-                     "(SELECT 1 FROM changes x WHERE x.revision = commits.revision)");
+                     "(SELECT 1 FROM changes x WHERE x.id BETWEEN commits.first_change AND "
+                     "commits.last_change AND x.revision = commits.revision)");
       q->bind(1, static_cast<int64_t>(from));
       q->bind(2, static_cast<int64_t>(upto));
       result->revisions_removed += static_cast<std::uint64_t>(q->exec());

@@ -29,13 +29,21 @@ inline constexpr char kSelectEntryAtHead[] =
 inline constexpr char kHeadRevisionNow[] = "SELECT value FROM meta WHERE name = 'head_revision'";
 // The keys changed by revisions (?1, ?2] (?2 = 0: up to the head), with the head and the
 // compaction watermark of the same snapshot in every row; one row of NULL keys when none
-// (history_change_feed.h). At most ?3 rows. Walks the changes primary key by revision.
+// (history_change_feed.h). At most ?3 rows. Reads the changes' id range that the commits of the
+// range name (0010_changes_by_commit_range.sql), over at most ?3 revisions: every retained
+// revision above the watermark has a change, so a longer range has more than ?3 rows anyway
+// (HistoryChangeFeed::ChangedKeys answers "too many" for it before looking at the rows).
 inline constexpr char kChangedKeysSince[] =
-    "SELECT m.head, m.compacted, k.name, c.key FROM "
-    "(SELECT (SELECT value FROM meta WHERE name = 'head_revision') AS head, "
-    "(SELECT value FROM meta WHERE name = 'compacted_through') AS compacted) AS m "
-    "LEFT JOIN changes c ON c.revision > ?1 "
-    "AND c.revision <= (CASE WHEN ?2 > 0 THEN ?2 ELSE m.head END) "
+    "WITH m AS (SELECT (SELECT value FROM meta WHERE name = 'head_revision') AS head, "
+    "(SELECT value FROM meta WHERE name = 'compacted_through') AS compacted), "
+    "r AS (SELECT head, compacted, min(CASE WHEN ?2 > 0 THEN ?2 ELSE head END, ?1 + ?3) AS upto "
+    "FROM m), "
+    "b AS (SELECT r.*, (SELECT min(first_change) FROM commits WHERE revision > ?1 AND revision <= "
+    "r.upto) AS first_id, (SELECT max(last_change) FROM commits WHERE revision > ?1 AND revision "
+    "<= r.upto) AS last_id FROM r) "
+    "SELECT b.head, b.compacted, k.name, c.key FROM b "
+    "LEFT JOIN changes c ON c.id BETWEEN b.first_id AND b.last_id AND c.revision > ?1 "
+    "AND c.revision <= b.upto "
     "LEFT JOIN keyspaces k ON k.id = c.keyspace_id LIMIT ?3";
 // ?5 (kListRange) / ?4 (kListFrom): now, microseconds; keys whose deadline has passed are left out.
 inline constexpr char kListRange[] =
@@ -140,17 +148,21 @@ inline constexpr char kLeastRecentlyWritten[] =
 inline constexpr char kSelectMeta[] = "SELECT value FROM meta WHERE name = ?1";
 inline constexpr char kUpdateMeta[] = "UPDATE meta SET value = ?2 WHERE name = ?1";
 
+// ?6, ?7: the first and last id of the commit's change rows (TransactionImpl invariant 2).
 inline constexpr char kInsertCommit[] =
-    "INSERT INTO commits (revision, time_us, pid, thread_id, label) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO commits (revision, time_us, pid, thread_id, label, first_change, last_change) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 inline constexpr char kInsertChange[] =
     "INSERT INTO changes (revision, seq, keyspace_id, key, old_type, old_value, new_type, "
     "new_value, redacted, kind, expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 inline constexpr char kSelectCommit[] =
     "SELECT revision, time_us, pid, thread_id, label, partial FROM commits WHERE revision = ?1";
+// A revision's changes, through its commit row's id range (0010_changes_by_commit_range.sql).
 inline constexpr char kSelectChangesOf[] =
     "SELECT k.name, c.key, c.old_type, c.old_value, c.new_type, c.new_value, c.redacted, c.kind, "
-    "c.expires_us FROM changes c JOIN keyspaces k ON k.id = c.keyspace_id WHERE c.revision = ?1 "
-    "ORDER BY c.seq";
+    "c.expires_us FROM commits m CROSS JOIN changes c ON c.id BETWEEN m.first_change AND "
+    "m.last_change AND c.revision = m.revision JOIN keyspaces k ON k.id = c.keyspace_id "
+    "WHERE m.revision = ?1 ORDER BY c.seq";
 inline constexpr char kLaterChangeOfKey[] =
     "SELECT min(revision) FROM changes WHERE keyspace_id = ?1 AND key = ?2 AND revision > ?3";
 

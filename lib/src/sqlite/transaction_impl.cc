@@ -238,6 +238,7 @@ std::size_t TransactionImpl::EndLease(LeaseId lease, ChangeKind kind) {
       if (sqlite3_changes(connection_.handle()) != unredacted) {
         throw Error(ErrorCode::kInternal, "end of lease: history rows and attached keys differ");
       }
+      NoteChangeRows(unredacted);
       StatementUse d(connection_, sql::kDeleteUnredactedLeaseKeys);
       d->bind(1, static_cast<int64_t>(lease));
       d->exec();
@@ -514,6 +515,7 @@ std::size_t TransactionImpl::ExpireDueKeys(std::size_t limit) {
       if (sqlite3_changes(connection_.handle()) != unredacted) {
         throw Error(ErrorCode::kInternal, "expiry batch: history rows and due keys differ");
       }
+      NoteChangeRows(unredacted);
       StatementUse d(connection_, sql::kDeleteEntry);
       for (const Due& row : due) {
         if (row.redacted) continue;
@@ -722,6 +724,7 @@ void TransactionImpl::RecordWrite(std::string_view keyspace, const KeyspaceRef& 
       h->bind(11);
     }
     h->exec();
+    NoteChangeRows(1);
   });
   if (adds_bounded) {
     AdjustKeyCount(keyspace_id, 1);
@@ -884,6 +887,7 @@ void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {
   const std::size_t keyspaces_before = keyspaces_seen_.size();
   const Revision revision_before = revision_;
   const std::int64_t seq_before = seq_;
+  const ChangeIds change_ids_before = change_ids_;
   try {
     body(*this);
   } catch (...) {
@@ -897,6 +901,7 @@ void TransactionImpl::savepoint(const std::function<void(Transaction&)>& body) {
       last_read_.reset();
       revision_ = revision_before;
       seq_ = seq_before;
+      change_ids_ = change_ids_before;
     }
     throw;
   }
@@ -927,9 +932,24 @@ Revision TransactionImpl::Finish() {
     q->bind(3, static_cast<int64_t>(origin_.pid));
     q->bind(4, static_cast<int64_t>(origin_.thread_id));
     q->bind(5, origin_.label);
+    if (change_ids_.first != 0) {
+      q->bind(6, static_cast<int64_t>(change_ids_.first));
+      q->bind(7, static_cast<int64_t>(change_ids_.last));
+    } else {
+      q->bind(6);
+      q->bind(7);
+    }
     q->exec();
   });
   return revision_;
+}
+
+void TransactionImpl::NoteChangeRows(std::int64_t rows) {
+  if (rows <= 0) return;
+  // One statement's rows get consecutive ids ending at the last one inserted (max(id) + 1 each).
+  const std::int64_t last = sqlite3_last_insert_rowid(connection_.handle());
+  if (change_ids_.first == 0) change_ids_.first = last - rows + 1;
+  change_ids_.last = last;
 }
 
 }  // namespace statestore::internal

@@ -9,7 +9,10 @@
 //      tells each body the head it starts on (StartAfter), so the meta row is written but not
 //      read per body; meta's head_revision still equals the last revision used at every point.
 //   2. Every write records a Change row (revision, seq) with the old and new value, in the same
-//      SQLite transaction as the state change: history and state cannot disagree.
+//      SQLite transaction as the state change: history and state cannot disagree. The commit
+//      row carries the first and last id of the body's change rows, the range every query by
+//      revision reads (0010_changes_by_commit_range.sql); a nested savepoint that rolls back
+//      restores the range with the rows.
 //   3. writes() lists, in order, the committed-to-be entries the writer publishes to the read
 //      cache after COMMIT; a nested savepoint that rolls back truncates it to where it began.
 //   4. Every value is validated (ValidateValue: size, UTF-8, no NaN) before any SQL runs, so a
@@ -205,6 +208,8 @@ class TransactionImpl final : public EngineTransaction {
   // The keyed digest of redacted history (redaction_key.h).
   Bytes Digest(const Value& value) const;
   Revision EnsureRevision();
+  // Records that the statement just run inserted `rows` change rows (change_ids_).
+  void NoteChangeRows(std::int64_t rows);
   // Appends to writes_ (invariant 3).
   void AddPendingWrite(std::string_view keyspace, const std::string& key,
                        std::optional<Entry> entry, bool drop_only);
@@ -232,6 +237,12 @@ class TransactionImpl final : public EngineTransaction {
   std::int64_t commit_time_us_ = 0;
   Revision revision_ = 0;
   std::int64_t seq_ = 0;
+  // Invariant 2: the ids of this body's change rows, for its commit row (0: none yet).
+  struct ChangeIds {
+    std::int64_t first = 0;
+    std::int64_t last = 0;
+  };
+  ChangeIds change_ids_;
   int savepoint_depth_ = 0;
   std::vector<PendingWrite> writes_;
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces_seen_;
