@@ -201,6 +201,15 @@ int Serve(const std::string& db) {
       std::string ks, key;
       in >> ks >> key;
       Say("rev " + std::to_string(store->erase(ks, key)));
+    } else if (cmd == "put-many") {  // put-many KS PREFIX N: N commits, PREFIX/0 .. PREFIX/N-1
+      std::string ks, prefix;
+      long long n = 0;
+      in >> ks >> prefix >> n;
+      statestore::Revision rev = 0;
+      for (long long i = 0; i < n; ++i) {
+        rev = store->put(ks, prefix + "/" + std::to_string(i), Value(i));
+      }
+      Say("rev " + std::to_string(rev));
     } else if (cmd == "stats") {
       auto s = store->stats();
       Say("stats " + std::to_string(s.reads) + " " + std::to_string(s.cache_hits) + " " +

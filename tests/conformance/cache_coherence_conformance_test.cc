@@ -189,6 +189,50 @@ TEST_P(CacheCoherenceConformance, CompactedHistoryFallsBackToAFullFlush) {
   EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
 }
 
+// More revisions behind than a catch-up reads (ReadCache::kMaxCatchUpKeys, 4,096): the cache
+// drops everything rather than apply the keys of a prefix of them. The key read here changes in
+// the last of the other process's commits.
+TEST_P(CacheCoherenceConformance, FarBehindFallsBackToAFullFlush) {
+  store()->put("app", "k", Value(1));
+  ASSERT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(1)));
+  auto worker = ChildProcess::SpawnWorker({"serve", locator()});
+  ASSERT_TRUE(worker.WaitForLine("ready", kCoherenceChildTimeout));
+  EXPECT_EQ(Ask(worker, "put-many app filler 4200").rfind("rev ", 0), 0u);
+  EXPECT_EQ(Ask(worker, "put app k 2").rfind("rev ", 0), 0u);
+  const auto flushes = store()->stats().cache_invalidations;
+  EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(2)));
+  EXPECT_EQ(store()->stats().cache_invalidations, flushes + 1);
+  EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2)));
+  EXPECT_TRUE(worker.Write("quit\n"));
+  EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
+}
+
+// A few revisions behind: the catch-up reads the changed keys of exactly the revisions missed
+// (through the commits' change id ranges on SQLite), and the rest of the cache stays warm.
+TEST_P(CacheCoherenceConformance, CatchUpInvalidatesExactlyTheKeysChanged) {
+  store()->transact([](Transaction& tx) {
+    for (int i = 0; i < 20; ++i) tx.put("app", "mine/" + std::to_string(i), Value(i));
+  });
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store()->get("app", "mine/" + std::to_string(i)));
+  auto worker = ChildProcess::SpawnWorker({"serve", locator()});
+  ASSERT_TRUE(worker.WaitForLine("ready", kCoherenceChildTimeout));
+  EXPECT_EQ(Ask(worker, "put-many other x 30").rfind("rev ", 0), 0u);
+  EXPECT_EQ(Ask(worker, "put app mine/7 700").rfind("rev ", 0), 0u);
+  EXPECT_EQ(Ask(worker, "put app k 5").rfind("rev ", 0), 0u);
+  const Stats before = store()->stats();
+  EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(5)));
+  EXPECT_EQ(store()->get("app", "mine/7"), std::optional<Value>(Value(700)));
+  for (int i = 0; i < 20; ++i) {
+    if (i == 7) continue;
+    EXPECT_EQ(store()->get("app", "mine/" + std::to_string(i)), std::optional<Value>(Value(i)));
+  }
+  const Stats after = store()->stats();
+  EXPECT_EQ(after.cache_invalidations, before.cache_invalidations) << "a whole-cache flush";
+  EXPECT_EQ(after.cache_hits - before.cache_hits, 19u) << "every untouched key is still cached";
+  EXPECT_TRUE(worker.Write("quit\n"));
+  EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
+}
+
 TEST_P(CacheCoherenceConformance, ReadBodyAndListSeeOtherProcessCommits) {
   store()->put("app", "k", Value(1));
   store()->read([](Transaction& tx) { EXPECT_EQ(tx.get("app", "k"), std::optional<Value>(1)); });
