@@ -300,7 +300,8 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return Usage();
+  // A first word like --help is a mistake, not a database to create.
+  if (argc < 2 || argv[1][0] == '-') return Usage();
   const std::string db = argv[1];
   int port = 0;
   int threads = 8;
