@@ -78,8 +78,8 @@ TEST_F(BoundedKeyspaceTest, FileOfSchemaSevenGainsBoundsWhenOpened) {
     store->put("cache", "a", Value(1));
     store->put("cache", "b", Value(2));
   }
-  test::SqlExec(path_,
-                std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 + "PRAGMA user_version = 7;");
+  test::SqlExec(path_, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 +
+                           "PRAGMA user_version = 7;");
   ASSERT_EQ(test::SqlQueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(7));
   auto store = Store::open(path_, Opts());
   EXPECT_EQ(test::SqlQueryInt(path_, "PRAGMA user_version"),

@@ -294,8 +294,8 @@ TEST_F(HistoryPolicyTest, UpgradesASchema3File) {
   ASSERT_EQ(store_->history_bounds().first, 21u);
   store_.reset();
   // What schema version 3 was: no keyspace_history, no commits.partial, history indexed by key.
-  SqlExec(path_, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 + test::kUndoSchema7 +
-                     test::kUndoSchema6 +
+  SqlExec(path_, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 +
+                     test::kUndoSchema7 + test::kUndoSchema6 +
                      "DROP TABLE keyspace_history; ALTER TABLE commits DROP COLUMN partial; "
                      "DROP INDEX changes_by_keyspace; "
                      "CREATE INDEX changes_by_key ON changes (keyspace_id, key, revision); "

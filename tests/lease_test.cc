@@ -134,8 +134,8 @@ TEST_F(LeaseTest, FileOfSchemaSixGainsLeasesWhenOpened) {
     ttl.ttl = seconds(10);
     store->put("app", "k", Value(1), ttl);
   }
-  test::SqlExec(path_, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 + test::kUndoSchema7 +
-                           "PRAGMA user_version = 6;");
+  test::SqlExec(path_, std::string(test::kUndoSchema10) + test::kUndoSchema9 + test::kUndoSchema8 +
+                           test::kUndoSchema7 + "PRAGMA user_version = 6;");
   ASSERT_EQ(test::SqlQueryInt(path_, "PRAGMA user_version"), std::optional<std::int64_t>(6));
   auto store = Store::open(path_, Opts());
   EXPECT_EQ(test::SqlQueryInt(path_, "PRAGMA user_version"),
