@@ -49,6 +49,14 @@ class CacheCoherenceConformance : public test::ConformanceTest {
     return v;
   }
 
+  // Reads `key`, expecting `value` after exactly one whole-cache flush, then from the cache.
+  void ExpectOneFullFlushThenCached(const std::string& key, const Value& value) {
+    const auto flushes = store()->stats().cache_invalidations;
+    EXPECT_EQ(store()->get("app", key), std::optional<Value>(value));
+    EXPECT_EQ(store()->stats().cache_invalidations, flushes + 1);
+    EXPECT_EQ(GetTwiceSecondHit(key), std::optional<Value>(value));
+  }
+
   // Sends one command to a serving worker and returns its answer line.
   static std::string Ask(ChildProcess& worker, const std::string& command) {
     EXPECT_TRUE(worker.Write(command + "\n"));
@@ -181,10 +189,7 @@ TEST_P(CacheCoherenceConformance, CompactedHistoryFallsBackToAFullFlush) {
   EXPECT_EQ(Ask(worker, "put app k 2").rfind("rev ", 0), 0u);
   EXPECT_EQ(Ask(worker, "put app other 3").rfind("rev ", 0), 0u);
   EXPECT_NE(RunWorker({"compact", locator(), "1"}), "removed 0");
-  const auto flushes = store()->stats().cache_invalidations;
-  EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(2)));
-  EXPECT_EQ(store()->stats().cache_invalidations, flushes + 1);
-  EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2)));
+  ExpectOneFullFlushThenCached("k", Value(2));
   EXPECT_TRUE(worker.Write("quit\n"));
   EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
 }
@@ -199,10 +204,7 @@ TEST_P(CacheCoherenceConformance, FarBehindFallsBackToAFullFlush) {
   ASSERT_TRUE(worker.WaitForLine("ready", kCoherenceChildTimeout));
   EXPECT_EQ(Ask(worker, "put-many app filler 4200").rfind("rev ", 0), 0u);
   EXPECT_EQ(Ask(worker, "put app k 2").rfind("rev ", 0), 0u);
-  const auto flushes = store()->stats().cache_invalidations;
-  EXPECT_EQ(store()->get("app", "k"), std::optional<Value>(Value(2)));
-  EXPECT_EQ(store()->stats().cache_invalidations, flushes + 1);
-  EXPECT_EQ(GetTwiceSecondHit("k"), std::optional<Value>(Value(2)));
+  ExpectOneFullFlushThenCached("k", Value(2));
   EXPECT_TRUE(worker.Write("quit\n"));
   EXPECT_EQ(worker.Wait(kCoherenceChildTimeout), 0);
 }
