@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -230,6 +231,54 @@ TEST_F(StoreTest, ErrorCodeNamesAndFields) {
   EXPECT_EQ(Error(ErrorCode::kInternal, "x").sqlite_code(), 0);
   const std::runtime_error& base = e;  // derives from std::runtime_error
   (void)base;
+}
+
+// Store::known_unchanged (core/local_commit_log.h): what a config watch may skip without reading
+// history. Only this Store's own commits are answered, with every keyspace they changed —
+// including keys a lease's end deleted in one bulk statement.
+TEST_F(StoreTest, KnownUnchangedAnswersOnlyForThisStoresOwnCommits) {
+  auto store = Store::open(db_);
+  const Revision r1 = store->put("app", "a", 1);
+  const Revision r2 = store->put("app", "b", 2);
+  EXPECT_TRUE(store->known_unchanged("config", r1, r2));
+  EXPECT_FALSE(store->known_unchanged("app", r1, r2));
+  EXPECT_FALSE(store->known_unchanged("config", r2, r2 + 1));  // not committed (yet)
+
+  // A revision another process commits is not this Store's to answer, whatever it changed.
+  test::ChildProcess child = test::ChildProcess::SpawnWorker({"put", db_, "other", "k", "7"});
+  ASSERT_EQ(child.Wait(std::chrono::milliseconds(20000 * test::kSlowFactor)), 0);
+  const Revision foreign = store->history_bounds().head;
+  ASSERT_EQ(foreign, r2 + 1);
+  const Revision r4 = store->put("app", "c", 3);
+  EXPECT_FALSE(store->known_unchanged("config", foreign, foreign));
+  EXPECT_FALSE(store->known_unchanged("config", r2, r4));
+  EXPECT_TRUE(store->known_unchanged("config", r4, r4));
+
+  // One body, two keyspaces; a body that throws makes no revision.
+  const Revision r5 = store->transact([](Transaction& tx) {
+    tx.put("config", "x", 1);
+    tx.put("app", "d", 1);
+  });
+  EXPECT_THROW(store->transact([](Transaction& tx) {
+    tx.put("thrown", "x", 1);
+    throw std::runtime_error("no");
+  }),
+               std::runtime_error);
+  EXPECT_FALSE(store->known_unchanged("config", r5, r5));
+  EXPECT_FALSE(store->known_unchanged("app", r5, r5));
+  EXPECT_TRUE(store->known_unchanged("thrown", r4, r5));
+  EXPECT_EQ(store->history_bounds().head, r5);
+
+  // A lease's end: its keys' history rows are written in bulk, and their keyspace still counts.
+  const LeaseId lease = store->grant_lease(std::chrono::minutes(1));
+  PutOptions leased;
+  leased.lease = lease;
+  const Revision r6 = store->put("leased", "k", 1, leased);
+  ASSERT_TRUE(store->revoke_lease(lease));
+  const Revision revoked = store->history_bounds().head;
+  ASSERT_GT(revoked, r6);
+  EXPECT_FALSE(store->known_unchanged("leased", revoked, revoked));
+  EXPECT_TRUE(store->known_unchanged("config", r6, revoked));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 //   * 4 writer threads and another process commit 5,000 config changes; a watcher on the prefix
 //     gets each exactly once, in revision order; a watcher restarted (after reopening the store)
 //     from revision R + 1 gets exactly the changes after R;
+//   * a watcher under churn of another keyspace by its own process still gets every change
+//     another process commits in between;
 //   * a watcher asking for a compacted revision gets an explicit kCompacted event;
 //   * a callback that sleeps or throws does not block writers or other watchers (writer latency
 //     is measured with and without such watchers and printed);
@@ -205,6 +207,60 @@ TEST_P(ConfigWatchConformance, DeliversEveryChangeOnceInOrderAcrossThreadsAndPro
     EXPECT_EQ(got[i].key, expected[i].key);
     EXPECT_EQ(got[i].value, expected[i].value);
   }
+}
+
+// Under churn of another keyspace by this process a watch reads no history for the churn
+// (Store::known_unchanged, local_commit_log.h) — and still gets every config change another
+// process commits in between, and this process's own, in order.
+TEST_P(ConfigWatchConformance, ChurnOfAnotherKeyspaceHidesNoChangeFromAnotherProcess) {
+  CONFORMANCE_REQUIRE(test::Capability::kMultiProcess);
+  const std::string db = locator();
+  const int kForeign = 300;
+  auto store = OpenSecond(FastOptions());
+  WatchRecorder recorder;
+  Watch watch = store->config().watch("w.", recorder.Callback());
+
+  ChildProcess child =
+      ChildProcess::SpawnWorker({"config-set", db, "w.p", std::to_string(kForeign), "--wait-go"});
+  ASSERT_TRUE(child.WaitForLine("ready", Ms(10000 * kSlowFactor)));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> churn;
+  for (int t = 0; t < 2; ++t) {
+    churn.emplace_back([&, t] {
+      for (std::int64_t i = 0; !stop.load(); ++i) {
+        store->put("churn", "t" + std::to_string(t), i);
+        if (t == 0 && i % 100 == 0) store->config().set("w.own.k", i / 100);
+      }
+    });
+  }
+  ASSERT_TRUE(child.Write("go\n"));
+  const bool done = child.WaitForLine("done", Ms(120000 * kSlowFactor));
+  stop.store(true);
+  for (auto& t : churn) t.join();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(child.Wait(Ms(10000)), 0);
+
+  const Revision head = store->history_bounds().head;
+  ASSERT_TRUE(WaitFor([&] { return watch.delivered_through() >= head; }, Ms(30000 * kSlowFactor)))
+      << watch.delivered_through() << " < " << head;
+  std::map<std::string, std::int64_t> next_value;  // per source: w.p (the child), w.own
+  Revision last = 0;
+  for (const Seen& s : recorder.changes()) {
+    EXPECT_GT(s.revision, last);
+    last = s.revision;
+    const std::string source = s.key.substr(0, s.key.rfind('.'));
+    EXPECT_EQ(s.value, next_value[source]) << s.key << " at r" << s.revision;
+    next_value[source] = s.value + 1;
+  }
+  EXPECT_EQ(next_value["w.p"], kForeign);
+  // Exactly history's config changes under the prefix, no more, no fewer.
+  HistoryQuery q;
+  q.keyspace = "config";
+  q.key_prefix = "override/w.";
+  std::size_t in_history = 0;
+  for (const Commit& c : store->history(q)) in_history += c.changes.size();
+  EXPECT_EQ(recorder.changes().size(), in_history);
+  EXPECT_GT(next_value["w.own"], 0);
 }
 
 TEST_P(ConfigWatchConformance, CompactedRevisionIsReportedExplicitly) {

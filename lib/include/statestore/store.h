@@ -222,6 +222,15 @@ class Store {
   // Throws: nothing.
   virtual std::uint64_t change_counter() const noexcept = 0;
 
+  // True when this Store knows that no key of `keyspace` changed in revisions [from, to]: it
+  // committed every one of them itself, lately, and none changed that keyspace. Answered from
+  // memory, no I/O. False when it cannot tell: another process (or another Store on the file)
+  // committed one of them, they are older than the last few thousand commit groups, or the engine
+  // does not keep track (PostgreSQL). Watchers of one keyspace (config watches) use it to skip
+  // reading history that cannot hold a change of theirs. Throws: nothing.
+  virtual bool known_unchanged(std::string_view keyspace, Revision from,
+                               Revision to) const noexcept = 0;
+
   // The BLAKE2b-256 of `data` keyed with the redaction key (Options::redaction_key): what layers
   // use to index a value they must not store in the clear (Sessions keys principals by it), so
   // that a copy of the file does not reveal it to anyone hashing guesses. Thread-safe.

@@ -209,6 +209,14 @@ void WatchHub::RunWatch(const std::shared_ptr<WatchState>& w) {
       if (core_->stopping || w->cancelled.load()) break;
       head = core_->observed_head;
     }
+    if (src_.store->known_unchanged(kConfigKeyspace, next, head)) {
+      // Invariant 1 without a read: this process committed all of (next, head] and none of it
+      // changed config (local_commit_log.h), so there is nothing to deliver — and nothing that
+      // compaction could have taken from this watch (invariant 2).
+      next = head + 1;
+      w->delivered_through.store(head);
+      continue;
+    }
     std::vector<Commit> commits;
     HistoryBounds bounds;
     try {

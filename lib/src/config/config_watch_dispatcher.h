@@ -12,7 +12,9 @@
 //                   process's Config publish their revision at once (Nudge).
 //   watch threads   One per watch. Each waits until observed_head >= its next revision, reads the
 //                   history of keyspace "config" in (next, observed_head] in batches, and calls
-//                   its callback once per revision with a matching change. A slow or throwing
+//                   its callback once per revision with a matching change — or reads nothing
+//                   when Store::known_unchanged says this process committed all of them and
+//                   none changed config (session churn: no history read). A slow or throwing
 //                   callback holds up only its own thread: writers never wait for watches, and
 //                   watches never wait for each other. No lock is held during a callback or a
 //                   store call.

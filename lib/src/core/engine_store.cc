@@ -46,6 +46,7 @@ void EngineStore::BindParts(const Parts& parts) {
   cache_answers_gets_ = parts.cache_answers_gets;
   committer_ = parts.committer;
   signal_ = parts.signal;
+  local_commits_ = parts.local_commits;
 }
 
 Bytes EngineStore::value_digest(const Value& value) const {
@@ -58,6 +59,16 @@ Bytes EngineStore::keyed_digest(std::string_view data) const {
 
 std::uint64_t EngineStore::change_counter() const noexcept {
   return signal_ != nullptr ? signal_->Load() : 0;
+}
+
+bool EngineStore::known_unchanged(std::string_view keyspace, Revision from,
+                                  Revision to) const noexcept {
+  if (local_commits_ == nullptr) return false;
+  try {
+    return local_commits_->Unchanged(keyspace, from, to);
+  } catch (...) {
+    return false;  // a lock that cannot be taken: cannot tell
+  }
 }
 
 Stats EngineStore::stats() const {

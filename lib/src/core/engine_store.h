@@ -28,6 +28,7 @@
 #include "core/engine_transaction.h"
 #include "core/group_commit.h"
 #include "core/keyspace_directory.h"
+#include "core/local_commit_log.h"
 #include "core/read_cache.h"
 #include "core/redaction_key.h"
 #include "core/store_counters.h"
@@ -81,6 +82,8 @@ class EngineStore : public Store {
   bool has_redaction_key() const override { return redaction_key_.available(); }
   Bytes keyed_digest(std::string_view data) const override;
   std::uint64_t change_counter() const noexcept override;
+  bool known_unchanged(std::string_view keyspace, Revision from,
+                       Revision to) const noexcept override;
   spdlog::logger& logger() const noexcept override { return *log_; }
 
   // Store::open, writable: stores Options::history_policies that differ from the stored ones.
@@ -101,6 +104,9 @@ class EngineStore : public Store {
     // (still filling the cache for the engine's own use; PostgreSQL without
     // Options::postgres.cache_reads_with_bounded_staleness).
     bool cache_answers_gets = true;
+    // What the committer records of this Store's commits (local_commit_log.h); null: the engine
+    // keeps no log and known_unchanged() is always false.
+    const LocalCommitLog* local_commits = nullptr;
   };
   void BindParts(const Parts& parts);  // invariant 4
 
@@ -151,6 +157,7 @@ class EngineStore : public Store {
   bool cache_answers_gets_ = true;
   GroupCommitter* committer_ = nullptr;
   ChangeSignal* signal_ = nullptr;
+  const LocalCommitLog* local_commits_ = nullptr;
 };
 
 }  // namespace statestore::internal

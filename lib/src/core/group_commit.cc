@@ -331,7 +331,29 @@ GroupCommitter::CommitOutcome GroupCommitter::CommitAndPublish(
   }
   last_commit_duration_ = std::chrono::steady_clock::now() - commit_start;
   Publish(group, deps_.cache->AfterCommit(true, head));
+  RecordLocally(group, head_before, head);
   return CommitOutcome::kCommitted;
+}
+
+void GroupCommitter::RecordLocally(const std::vector<Request*>& group, Revision head_before,
+                                   Revision head) noexcept {
+  if (deps_.local_commits == nullptr || head <= head_before) return;
+  try {
+    // Every changed key has a pending write (the cache needs it): their keyspaces are all the
+    // group's revisions changed (local_commit_log.h invariant 1). Few per group, many writes each.
+    std::vector<std::string> changed;
+    for (const Request* r : group) {
+      if (r->error) continue;
+      for (const PendingWrite& w : r->writes) {
+        if (std::find(changed.begin(), changed.end(), w.keyspace) == changed.end()) {
+          changed.push_back(w.keyspace);
+        }
+      }
+    }
+    deps_.local_commits->Record(head_before + 1, head, std::move(changed));
+  } catch (...) {
+    // Out of memory: the range stays unrecorded, which only ever means "cannot tell".
+  }
 }
 
 void GroupCommitter::Publish(const std::vector<Request*>& group,

@@ -39,6 +39,8 @@
 //      mu_, so it is used by one thread at a time (GroupWriter invariant 1), and its caches stay
 //      warm (SQLite drops a connection's page cache whenever another connection wrote, so
 //      leading on each leader's own connection re-read the touched B-tree pages every group).
+//   9. After a COMMIT, Dependencies::local_commits (if any) records the group's revisions with the
+//      keyspaces of all its pending writes (local_commit_log.h invariant 1), and nothing else.
 #ifndef STATESTORE_SRC_CORE_GROUP_COMMIT_H_
 #define STATESTORE_SRC_CORE_GROUP_COMMIT_H_
 
@@ -57,6 +59,7 @@
 #include "core/engine_transaction.h"
 #include "core/group_writer.h"
 #include "core/keyspace_directory.h"
+#include "core/local_commit_log.h"
 #include "core/read_cache.h"
 #include "core/store_counters.h"
 #include "statestore/error.h"
@@ -87,6 +90,9 @@ class GroupCommitter {
     // Called by a leader after its group, every kCommitsPerMaintenance revisions; must only wake
     // another thread (invariant 7). Empty: never called (a read-only Store).
     std::function<void()> request_maintenance;
+    // Told of every group that made revisions, with the keyspaces they changed; null: nobody
+    // keeps track (local_commit_log.h invariant 1).
+    LocalCommitLog* local_commits = nullptr;
   };
 
   static constexpr std::size_t kMaxGroup = 64;
@@ -145,6 +151,9 @@ class GroupCommitter {
   CommitOutcome CommitAndPublish(const std::vector<Request*>& group, Revision head_before,
                                  Revision head, std::chrono::steady_clock::time_point deadline);
   void Publish(const std::vector<Request*>& group, const ReadCache::PublishTicket& ticket);
+  // After Publish: tells deps_.local_commits which keyspaces revisions (head_before, head] changed.
+  void RecordLocally(const std::vector<Request*>& group, Revision head_before,
+                     Revision head) noexcept;
   // Every request gets `error` (a failure before any body ran, or of COMMIT itself).
   void FailAll(const std::vector<Request*>& group, const std::exception_ptr& error);
   // The transaction was rolled back because of `cause`: `culprit` keeps its own error, the

@@ -179,10 +179,12 @@ StoreImpl::StoreImpl(std::string canonical_path, const Options& options, Redacti
       committer_(GroupCommitter::Dependencies{
           &writer_, &keyspaces_, &cache_, &counters_, &options_, log_.get(),
           options_.read_only ? std::function<void()>()
-                             : std::function<void()>([this] { maintenance_.RequestRetention(); })}),
+                             : std::function<void()>([this] { maintenance_.RequestRetention(); }),
+          &local_commits_}),
       retention_(&committer_, pool_.get(), &counters_, &options_),
       expiry_(&committer_, pool_.get(), &counters_, &options_) {
-  BindParts(Parts{&cache_, &committer_, generation_.get()});
+  BindParts(
+      Parts{&cache_, &committer_, generation_.get(), /*cache_answers_gets=*/true, &local_commits_});
   if (cache_.enabled()) {
     // The cache is empty, so it is coherent with the head now (ReadCache::SetChangeFeed).
     Connection& c = pool_->ForThisThread();

@@ -100,6 +100,10 @@ class StoreImpl final : public EngineStore {
   // How the cache learns which keys other processes changed; uses the pool.
   HistoryChangeFeed change_feed_;
   SqliteGroupWriter writer_;  // the committer's engine half; outlives it
+  // Which revisions this Store committed and what they changed (the committer records, the
+  // Store answers known_unchanged). Revisions of a SQLite file are this file's forever: nothing
+  // but a restore (exclusive, no live Store) rewrites them, so the log cannot go stale.
+  LocalCommitLog local_commits_;
   GroupCommitter committer_;
   RetentionRuns retention_;
   ExpirySweep expiry_;  // TransactionImpl invariant 7; run by maintenance_
