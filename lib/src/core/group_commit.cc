@@ -14,19 +14,33 @@
 
 namespace statestore::internal {
 
+// Where a queued caller sleeps. One per thread that ever submits (a thread has at most one request
+// queued: bodies cannot submit), shared with the leader that answers it: the caller may return the
+// moment it reads its answer, so the leader signals through its own reference and never touches
+// the Request after the answer is set (invariant 10).
+struct GroupCommitter::Waiter {
+  Mutex mu;
+  std::condition_variable cv;
+};
+
 struct GroupCommitter::Request {
   const Body* body = nullptr;
   const std::function<void()>* between_groups = nullptr;  // RunBetweenGroups: runs alone
   Origin origin;
-  bool done = false;  // GUARDED_BY(mu_)
-  std::condition_variable cv;
+  std::shared_ptr<Waiter> waiter;
+  Turn turn = Turn::kQueued;  // guarded by waiter->mu
 
-  // Outcome, written by the leader before `done` is set.
+  // Outcome, written by the leader before `turn` becomes kDone.
   Revision revision = 0;
   std::exception_ptr error;
   std::vector<PendingWrite> writes;
   std::vector<std::pair<std::string, KeyspaceRef>> keyspaces;
 };
+
+std::shared_ptr<GroupCommitter::Waiter> GroupCommitter::ThisThreadsWaiter() {
+  thread_local const std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
+  return waiter;
+}
 
 GroupCommitter::GroupCommitter(Dependencies deps) : deps_(std::move(deps)) {}
 
@@ -34,6 +48,7 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
   Request request;
   request.body = &body;
   request.origin = std::move(origin);
+  request.waiter = ThisThreadsWaiter();
   Enqueue(request);
   if (request.error) std::rethrow_exception(request.error);
   return request.revision;
@@ -42,8 +57,28 @@ Revision GroupCommitter::Submit(const Body& body, Origin origin) {
 void GroupCommitter::RunBetweenGroups(const std::function<void()>& fn) {
   Request request;
   request.between_groups = &fn;
+  request.waiter = ThisThreadsWaiter();
   Enqueue(request);
   if (request.error) std::rethrow_exception(request.error);
+}
+
+void GroupCommitter::Signal(Request& request, Turn turn) {
+  // Invariant 10: after `turn` is set the caller may return and its Request be gone, but not its
+  // Waiter, which `waiter` keeps. Notified after unlocking: the caller wakes to a free mutex.
+  const std::shared_ptr<Waiter> waiter = request.waiter;
+  {
+    MutexLock lock(&waiter->mu);
+    request.turn = turn;
+  }
+  waiter->cv.notify_one();
+}
+
+GroupCommitter::Turn GroupCommitter::AwaitTurn(Request& request) {
+  Waiter& waiter = *request.waiter;
+  MutexLock lock(&waiter.mu);
+  // A notify meant for an earlier request of this thread may wake it early: hence the loop.
+  while (request.turn == Turn::kQueued) lock.Wait(waiter.cv);
+  return request.turn;
 }
 
 void GroupCommitter::Enqueue(Request& request) {
@@ -51,51 +86,52 @@ void GroupCommitter::Enqueue(Request& request) {
   if (!poisoned_.empty()) throw Error(ErrorCode::kIoError, poisoned_);
   queue_.push_back(&request);
   if (company_wanted_ != 0 && queue_.size() >= company_wanted_) {
-    queue_.front()->cv.notify_one();  // the leader waiting for company has it (see below)
+    company_cv_.notify_one();  // the leader waiting for company has it (see below)
   }
-  while (!request.done && queue_.front() != &request) lock.Wait(request.cv);
-  if (!request.done && request.between_groups == nullptr) WaitForCompany(lock);
-  if (!request.done) {
-    // Leader: take a group from the front of the queue (this request first). A between-groups
-    // request is never part of a group: it runs alone, and a group stops before it.
-    std::vector<Request*> group;
-    for (Request* r : queue_) {
-      if (group.size() == kMaxGroup) break;
-      if (r->between_groups != nullptr && !group.empty()) break;
-      group.push_back(r);
-      if (r->between_groups != nullptr) break;
-    }
-    last_group_size_ = group.size();
+  if (queue_.front() != &request) {
     lock.Unlock();
-    bool committed_something = false;
-    if (request.between_groups != nullptr) {
-      try {
-        (*request.between_groups)();
-      } catch (...) {
-        request.error = std::current_exception();
-      }
-    } else {
-      try {
-        RunGroup(group);
-        for (Request* r : group) committed_something |= r->error == nullptr;
-      } catch (...) {
-        // RunGroup reports per request; anything escaping is a bug, but it must not leave
-        // followers waiting forever, nor the writer inside a transaction.
-        deps_.writer->Rollback();
-        FailAll(group, std::current_exception());
-      }
+    if (AwaitTurn(request) == Turn::kDone) return;  // another leader ran it
+    lock.Lock();  // kLeading: the last leader handed on to this request, now at the front
+  }
+  if (request.between_groups == nullptr) WaitForCompany(lock);
+  // Leader: take a group from the front of the queue (this request first). A between-groups
+  // request is never part of a group: it runs alone, and a group stops before it.
+  std::vector<Request*> group;
+  for (Request* r : queue_) {
+    if (group.size() == kMaxGroup) break;
+    if (r->between_groups != nullptr && !group.empty()) break;
+    group.push_back(r);
+    if (r->between_groups != nullptr) break;
+  }
+  last_group_size_ = group.size();
+  lock.Unlock();
+  bool committed_something = false;
+  if (request.between_groups != nullptr) {
+    try {
+      (*request.between_groups)();
+    } catch (...) {
+      request.error = std::current_exception();
     }
-    if (committed_something) RequestMaintenance();
-    lock.Lock();
-    for (Request* r : group) {
-      queue_.pop_front();
-      if (r != &request) {
-        r->done = true;
-        r->cv.notify_one();
-      }
+  } else {
+    try {
+      RunGroup(group);
+      for (Request* r : group) committed_something |= r->error == nullptr;
+    } catch (...) {
+      // RunGroup reports per request; anything escaping is a bug, but it must not leave
+      // followers waiting forever, nor the writer inside a transaction.
+      deps_.writer->Rollback();
+      FailAll(group, std::current_exception());
     }
-    request.done = true;
-    if (!queue_.empty()) queue_.front()->cv.notify_one();
+  }
+  if (committed_something) RequestMaintenance();
+  lock.Lock();
+  for (std::size_t i = 0; i < group.size(); ++i) queue_.pop_front();
+  Request* next_leader = queue_.empty() ? nullptr : queue_.front();
+  lock.Unlock();
+  // The next leader first, so that its group starts while this one's callers wake up.
+  if (next_leader != nullptr) Signal(*next_leader, Turn::kLeading);
+  for (Request* r : group) {
+    if (r != &request) Signal(*r, Turn::kDone);
   }
 }
 
@@ -113,7 +149,7 @@ void GroupCommitter::WaitForCompany(MutexLock& lock) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
   company_wanted_ = wanted;
   while (queue_.size() < wanted && std::chrono::steady_clock::now() < deadline) {
-    lock.WaitUntil(queue_.front()->cv, deadline);
+    lock.WaitUntil(company_cv_, deadline);
   }
   company_wanted_ = 0;
 }

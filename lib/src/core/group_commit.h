@@ -41,6 +41,12 @@
 //      leading on each leader's own connection re-read the touched B-tree pages every group).
 //   9. After a COMMIT, Dependencies::local_commits (if any) records the group's revisions with the
 //      keyspaces of all its pending writes (local_commit_log.h invariant 1), and nothing else.
+//  10. A caller that is not at the front of the queue sleeps on its thread's Waiter, not on mu_:
+//      a leader hands over by setting the request's turn (kLeading to the next leader, kDone to
+//      each caller of its group, after writing the outcome) under the Waiter's mutex, then
+//      notifies it after unlocking — outside mu_, so the callers it wakes contend for no lock.
+//      The Waiter is shared (the leader holds a reference while it signals), because a caller
+//      returns as soon as it sees kDone and its Request is gone.
 #ifndef STATESTORE_SRC_CORE_GROUP_COMMIT_H_
 #define STATESTORE_SRC_CORE_GROUP_COMMIT_H_
 
@@ -115,9 +121,17 @@ class GroupCommitter {
 
  private:
   struct Request;
+  struct Waiter;
+  // Where a queued request stands (invariant 10).
+  enum class Turn { kQueued, kLeading, kDone };
 
   // Queues `request` and returns once it was run, by this thread as leader or by another's group.
   void Enqueue(Request& request);
+  // Invariant 10: the calling thread's Waiter; sets `request`'s turn and wakes its caller; the
+  // caller's side, which sleeps until its turn is no longer kQueued and returns it.
+  static std::shared_ptr<Waiter> ThisThreadsWaiter();
+  static void Signal(Request& request, Turn turn);
+  static Turn AwaitTurn(Request& request);
   // Leader, before taking its group: gives the callers the last group answered a moment to queue
   // again (bounded; see the definition). REQUIRES: mu_ held by `lock`.
   void WaitForCompany(MutexLock& lock) REQUIRES(mu_);
@@ -167,6 +181,7 @@ class GroupCommitter {
   Dependencies deps_;
   Mutex mu_;
   std::deque<Request*> queue_ GUARDED_BY(mu_);
+  std::condition_variable company_cv_;    // with mu_: WaitForCompany's wait for callers to queue
   std::string poisoned_ GUARDED_BY(mu_);  // non-empty = poisoned
   // WaitForCompany: the size of the last group taken, and while a leader waits, the queue length
   // that ends its wait (0: nobody waits).
