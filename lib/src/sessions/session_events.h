@@ -11,7 +11,8 @@
 //   history_bounds().head only when the counter moved, or every kFullCheckInterval as a safety
 //   net. This process's Sessions nudge it with their commit's revision (Nudge), so their events
 //   need no poll. For each listener behind the head it reads history (next, head] of the
-//   keyspace in batches and calls the listener's callback once per event.
+//   keyspace in batches and calls the listener's callback once per event — or reads nothing when
+//   Store::known_unchanged says this process committed all of them without a session change.
 //
 //   What a commit means (ToEvents): only the s/<id> records count (session_keys.h). Per id, the
 //   presence before the commit's first change and after its last one: absent -> present is
